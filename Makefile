@@ -1,0 +1,59 @@
+# SPDX-License-Identifier: GPL-2.0
+#
+# persistmem: persistent guest memory for KVM across kexec live update.
+# The repository is an overlay on Debian's linux-source-7.3; see README.md.
+
+ROOT := $(abspath $(dir $(lastword $(MAKEFILE_LIST))))
+BUILD ?= $(ROOT)/build
+export BUILD
+
+SCRIPTS := $(ROOT)/scripts
+
+.PHONY: all deps base overlay kernel vmtest kunit test demo patches clean distclean help
+
+all: kernel
+
+help:
+	@echo "make deps     install build and test packages (apt-get, idempotent)"
+	@echo "make base     fetch linux-source-7.3 and unpack it into build/linux"
+	@echo "make overlay  apply patches/ and the overlay onto build/linux"
+	@echo "make kernel   build bzImage and uapi headers (build/obj, build/hdr)"
+	@echo "make vmtest   kexec tests under QEMU TCG (VMTESTS='a b' selects)"
+	@echo "make kunit    the project's KUnit suites on x86_64 under QEMU TCG"
+	@echo "make test     deps + kernel + kunit + vmtest, ends 'N passed, N failed'"
+	@echo "make demo     the main job (for now: the vmtests)"
+	@echo "make patches  format-patch series + checkpatch --strict (build/patches)"
+
+deps:
+	@$(SCRIPTS)/deps.sh
+
+base:
+	@$(SCRIPTS)/fetch-base.sh
+
+overlay: base
+	@$(SCRIPTS)/overlay.sh
+
+kernel: overlay
+	@$(SCRIPTS)/build-kernel.sh
+
+vmtest: kernel
+	@$(SCRIPTS)/vmtest.py $(VMTESTS)
+
+kunit: overlay
+	@$(SCRIPTS)/kunit.sh
+
+test: deps
+	@$(SCRIPTS)/run-tests.sh
+
+demo: deps
+	@$(MAKE) -s vmtest
+
+patches: overlay
+	@$(SCRIPTS)/patches.sh
+
+clean:
+	rm -rf $(BUILD)/obj $(BUILD)/hdr $(BUILD)/vmtest $(BUILD)/kunit $(BUILD)/logs \
+		$(BUILD)/results $(BUILD)/patches
+
+distclean:
+	rm -rf $(BUILD)

@@ -1,0 +1,126 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# Put the project on top of the base tree in $BUILD/linux:
+#   base (tag "base") -> one commit per patch in patches/series
+#                     -> one commit per component in config/components/
+#
+# The commit chain is built in a scratch index (git apply --cached,
+# update-index), never in the work tree, with fixed dates so identical
+# input gives identical commits. The work tree is then moved to the result
+# with "git reset --hard", which rewrites only the files whose content
+# changed: unchanged files keep their mtimes and kbuild rebuilds only what
+# an edit touched. Local edits made directly in $BUILD/linux are discarded.
+#
+# A component file (config/components/NN-name) is a commit message after a
+# header ended by a blank line: "Paths:" names the repository paths the
+# component owns, optional "Patches:" names plain diffs in patches/ that
+# wire it into upstream files (Makefile, Kconfig, MAINTAINERS) in the same
+# commit. Every file under the overlay roots belongs to exactly one
+# component.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+TREE=${TREE:-$ROOT/build/linux}
+OVERLAY_ROOTS="arch drivers include kernel lib mm virt tools Documentation"
+DATE="@1798761600 +0000"	# fixed, so commits are reproducible
+
+die() { echo "overlay: $*" >&2; exit 1; }
+# git on the project repository, not on the tree being built
+pgit() { env -u GIT_DIR -u GIT_INDEX_FILE git -C "$ROOT" "$@"; }
+
+git -C "$TREE" rev-parse -q --verify refs/tags/base >/dev/null ||
+	die "$TREE has no base commit: run scripts/fetch-base.sh"
+
+export GIT_DIR=$TREE/.git
+IDX=$GIT_DIR/persistmem-overlay.index
+export GIT_INDEX_FILE=$IDX
+export GIT_AUTHOR_NAME=${PERSISTMEM_AUTHOR_NAME:-persistmem developers}
+export GIT_AUTHOR_EMAIL=${PERSISTMEM_AUTHOR_EMAIL:-persistmem@lists.invalid}
+export GIT_COMMITTER_NAME=$GIT_AUTHOR_NAME GIT_COMMITTER_EMAIL=$GIT_AUTHOR_EMAIL
+export GIT_AUTHOR_DATE=$DATE GIT_COMMITTER_DATE=$DATE
+
+head=$(git rev-parse base)
+git read-tree "$head"
+
+commit() {	# commit <message file>
+	local tree
+	tree=$(git write-tree)
+	head=$(git commit-tree "$tree" -p "$head" -F "$1")
+}
+
+# 1. Patches to upstream files.
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp" "$IDX"' EXIT
+npatches=0
+if [ -f "$ROOT/patches/series" ]; then
+	while read -r p _; do
+		case "$p" in ''|'#'*) continue ;; esac
+		f=$ROOT/patches/$p
+		[ -f "$f" ] || die "patches/series names missing $p"
+		git mailinfo -k "$tmp/msg" "$tmp/diff" < "$f" > "$tmp/info"
+		subject=$(sed -n 's/^Subject: //p' "$tmp/info")
+		[ -n "$subject" ] || die "$p: no Subject (use git format-patch)"
+		author=$(sed -n 's/^Author: //p' "$tmp/info")
+		email=$(sed -n 's/^Email: //p' "$tmp/info")
+		{ echo "$subject"; echo; cat "$tmp/msg"; } > "$tmp/commitmsg"
+		(cd "$TREE" && git apply --cached --whitespace=nowarn "$tmp/diff") ||
+			die "patch $p does not apply"
+		GIT_AUTHOR_NAME=${author:-$GIT_AUTHOR_NAME} GIT_AUTHOR_EMAIL=${email:-$GIT_AUTHOR_EMAIL} \
+			commit "$tmp/commitmsg"
+		npatches=$((npatches + 1))
+	done < "$ROOT/patches/series"
+fi
+
+# 2. Overlay components.
+cd "$ROOT"
+: > "$tmp/owned"
+ncomp=0
+for c in config/components/*; do
+	[ -f "$c" ] || continue
+	hdr=$(sed '/^$/q' "$c")
+	paths=$(sed -n 's/^Paths: *//p' <<< "$hdr")
+	hooks=$(sed -n 's/^Patches: *//p' <<< "$hdr")
+	[ -n "$paths" ] || die "$c: header must have 'Paths: <path>...'"
+	sed '1,/^$/d' "$c" > "$tmp/commitmsg"
+	for h in $hooks; do
+		[ -f "patches/$h" ] || die "$c: patch patches/$h missing"
+		(cd "$TREE" && git apply --cached --whitespace=nowarn "$ROOT/patches/$h") ||
+			die "$c: patch $h does not apply"
+	done
+	for p in $paths; do
+		[ -e "$p" ] || die "$c: path $p does not exist"
+		# Tracked and new (not ignored) files, never build output.
+		pgit ls-files --cached --others --exclude-standard -- "$p" | while read -r f; do
+			[ -f "$f" ] || continue
+			mode=100644
+			[ -x "$f" ] && mode=100755
+			blob=$(git hash-object -w --no-filters "$f")
+			git update-index --add --cacheinfo "$mode,$blob,$f"
+			echo "$f" >> "$tmp/owned"
+		done
+	done
+	commit "$tmp/commitmsg"
+	ncomp=$((ncomp + 1))
+done
+
+# Every overlay file must belong to exactly one component.
+# shellcheck disable=SC2086
+pgit ls-files --cached --others --exclude-standard -- $OVERLAY_ROOTS | sort > "$tmp/all"
+sort "$tmp/owned" | uniq -d > "$tmp/dup"
+[ -s "$tmp/dup" ] && die "files in more than one component: $(tr '\n' ' ' < "$tmp/dup")"
+sort -u "$tmp/owned" | comm -23 "$tmp/all" - > "$tmp/orphans"
+[ -s "$tmp/orphans" ] && die "files in no component (config/components/): $(tr '\n' ' ' < "$tmp/orphans")"
+
+# 3. Move the work tree, touching only what changed.
+unset GIT_INDEX_FILE
+cd "$TREE"
+old=$(git rev-parse HEAD)
+if [ "$old" = "$head" ]; then
+	echo "overlay: up to date ($npatches patches, $ncomp components)"
+	exit 0
+fi
+changed=$(git diff --name-only "$old" "$head" | wc -l)
+[ "$(git symbolic-ref -q --short HEAD)" = persistmem ] || git checkout -q -B persistmem
+git reset -q --hard "$head"
+echo "overlay: $npatches patches, $ncomp components; $changed files changed"

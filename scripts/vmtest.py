@@ -1,0 +1,294 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0
+"""persistmem vmtest runner.
+
+Boots the built kernel under QEMU (TCG, 2 vCPUs, 2 NUMA nodes, -cpu max for
+nested SVM) once per test listed in vmtests.conf. The guest's init
+(tools/testing/selftests/persistmem/init.c) runs the test's stage programs
+and kexecs between stages; it writes one KTAP document per stage to the
+second serial port. This script checks every stage of every test and
+prints one KTAP line per test, then "N passed, N failed" as its last line.
+Exit status is non-zero on any failure.
+
+A test fails on: QEMU timeout, kernel panic, kernel WARNING/BUG, an init
+error, a missing stage, a stage without test points, a wrong plan, a
+failed test point, or a stage that ended otherwise than expected (held for
+kexec before the last stage, exit 0 on the last). Negative harness tests
+(expect fail:<reason>) pass only if the runner finds exactly that reason.
+"""
+
+import argparse
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BUILD = os.environ.get("BUILD", os.path.join(ROOT, "build"))
+# Built from the overlaid tree: the programs use the tree's kselftest.h.
+TESTDIR = os.path.join(BUILD, "linux/tools/testing/selftests/persistmem")
+
+RE_HEADER = re.compile(r"^# vmtest: test (\S+) stage (\d+) kernel (\S+) uptime ([\d.]+)")
+RE_RESULT = re.compile(r"^(ok|not ok) (\d+)\s*(.*)$")
+RE_PLAN = re.compile(r"^1\.\.(\d+)$")
+RE_END = re.compile(r"^# vmtest: end stage (\d+) (hold|exit (\d+)|signal (\d+))$")
+RE_INIT_ERR = re.compile(r"^# vmtest: init error: (.*)$")
+RE_PANIC = re.compile(r"Kernel panic - not syncing:.*")
+RE_WARN = re.compile(r"^\[[\s\d.]+\] (WARNING: .*|BUG: .*|Oops: .*)$", re.M)
+
+
+class Test:
+    def __init__(self, name, stages, timeout, memory, expect, program):
+        self.name = name
+        self.stages = int(stages)
+        self.timeout = int(timeout)
+        self.memory = memory
+        self.expect = expect
+        self.program = name if program == "-" else program
+
+
+def load_manifest(path):
+    tests = []
+    with open(path) as f:
+        for lineno, line in enumerate(f, 1):
+            line = line.split("#", 1)[0].strip()
+            if not line:
+                continue
+            fields = line.split()
+            if len(fields) != 6:
+                sys.exit(f"{path}:{lineno}: expected 6 fields, got {len(fields)}")
+            tests.append(Test(*fields))
+    return tests
+
+
+def run(cmd, **kw):
+    subprocess.run(cmd, check=True, **kw)
+
+
+def build_programs(hdr, bindir):
+    run(["make", "-s", "-C", TESTDIR, f"OUTPUT={bindir}",
+         f"KHDR_INCLUDES=-isystem {hdr}/include", "-j2"])
+
+
+def build_initramfs(tests, obj, bindir, out):
+    """Pack init, test programs and the kernel itself (for kexec)."""
+    gen = os.path.join(obj, "usr/gen_init_cpio")
+    kernel = os.path.join(obj, "arch/x86/boot/bzImage")
+    lines = [
+        "dir /dev 0755 0 0",
+        "nod /dev/console 0600 0 0 c 5 1",
+        "dir /proc 0755 0 0",
+        "dir /sys 0755 0 0",
+        "dir /tmp 01777 0 0",
+        "dir /boot 0755 0 0",
+        "dir /tests 0755 0 0",
+        f"file /init {bindir}/init 0755 0 0",
+        f"file /boot/bzImage {kernel} 0644 0 0",
+    ]
+    progs = sorted({t.program for t in tests})
+    for p in progs:
+        lines.append(f"file /tests/{p} {bindir}/{p} 0755 0 0")
+    for t in tests:
+        if t.program != t.name:
+            lines.append(f"slink /tests/{t.name} {t.program} 0777 0 0")
+    listfile = out + ".list"
+    with open(listfile, "w") as f:
+        f.write("\n".join(lines) + "\n")
+    with open(out, "wb") as f:
+        run([gen, listfile], stdout=f)
+
+
+def qemu_cmd(test, kernel, initrd, console, results):
+    half = memory_mib(test.memory) // 2
+    cmdline = ("console=ttyS0 panic=-1 oops=panic retain_initrd liveupdate=on "
+               f"vmtest.test={test.name} vmtest.stage=1")
+    return [
+        "qemu-system-x86_64", "-accel", "tcg", "-cpu", "max", "-smp", "2",
+        "-m", f"{2 * half}M",
+        "-object", f"memory-backend-ram,id=m0,size={half}M",
+        "-object", f"memory-backend-ram,id=m1,size={half}M",
+        "-numa", "node,nodeid=0,cpus=0,memdev=m0",
+        "-numa", "node,nodeid=1,cpus=1,memdev=m1",
+        "-nographic", "-nodefaults", "-no-reboot",
+        "-serial", f"file:{console}", "-serial", f"file:{results}",
+        "-kernel", kernel, "-initrd", initrd, "-append", cmdline,
+    ]
+
+
+def memory_mib(s):
+    m = re.fullmatch(r"(\d+)([MG])", s)
+    if not m:
+        sys.exit(f"bad memory size {s}")
+    return int(m.group(1)) * (1024 if m.group(2) == "G" else 1)
+
+
+class Stage:
+    def __init__(self, num, kernel, uptime):
+        self.num = num
+        self.kernel = kernel
+        self.uptime = float(uptime)
+        self.results = []
+        self.plan = None
+        self.end = None
+
+
+def parse_results(text):
+    """Split the results port output into per-stage KTAP documents."""
+    stages, notes = [], {"init_error": None, "done": False}
+    cur = None
+    for line in text.splitlines():
+        line = line.rstrip("\r")
+        m = RE_HEADER.match(line)
+        if m:
+            cur = Stage(int(m.group(2)), m.group(3), m.group(4))
+            stages.append(cur)
+            continue
+        m = RE_INIT_ERR.match(line)
+        if m:
+            notes["init_error"] = m.group(1)
+            continue
+        if line == "# vmtest: done":
+            notes["done"] = True
+            continue
+        if cur is None:
+            continue
+        m = RE_RESULT.match(line)
+        if m:
+            cur.results.append((m.group(1) == "ok", int(m.group(2)), m.group(3)))
+            continue
+        m = RE_PLAN.match(line)
+        if m:
+            cur.plan = int(m.group(1))
+            continue
+        m = RE_END.match(line)
+        if m:
+            cur.end = m.group(2)
+    return stages, notes
+
+
+def judge(test, rc, stages, notes, console_text):
+    """Return (reason, message) of the first failure, or (None, summary)."""
+    if rc == 124:
+        last = stages[-1].num if stages else 0
+        return "timeout", f"QEMU killed after {test.timeout} s (last stage seen: {last})"
+    m = RE_PANIC.search(console_text)
+    if m:
+        return "panic", m.group(0).strip()
+    m = RE_WARN.search(console_text)
+    if m:
+        return "kernel-warning", m.group(1).strip()
+    if notes["init_error"]:
+        return "init-error", notes["init_error"]
+    if rc != 0:
+        return "qemu-error", f"QEMU exited with status {rc}"
+    seen = {s.num: s for s in stages}
+    for num in range(1, test.stages + 1):
+        if num not in seen:
+            return "missing-stage", f"stage {num} of {test.stages} produced no KTAP document"
+    extra = [s.num for s in stages if s.num > test.stages]
+    if extra or len(stages) != test.stages:
+        return "bad-end", f"unexpected stages {[s.num for s in stages]}, want 1..{test.stages}"
+    for s in stages:
+        if not s.results:
+            return "no-results", f"stage {s.num} reported no test points"
+        if s.plan != len(s.results):
+            return "no-results", f"stage {s.num}: plan {s.plan}, {len(s.results)} test points"
+        bad = [f"{n} {d}" for ok, n, d in s.results if not ok]
+        if bad:
+            return "failed-points", f"stage {s.num}: not ok " + "; not ok ".join(bad)
+        want = "hold" if s.num < test.stages else "exit 0"
+        if s.end != want:
+            return "bad-end", f"stage {s.num} ended with '{s.end}', expected '{want}'"
+    if not notes["done"]:
+        return "bad-end", "init never reported done"
+    points = sum(len(s.results) for s in stages)
+    boots = ", ".join(f"{s.uptime:.2f}" for s in stages)
+    return None, f"{points} test points in {len(stages)} kernels (init reached at uptime {boots} s)"
+
+
+def run_test(test, kernel, initrd, logdir, expect_override):
+    console = os.path.join(logdir, f"{test.name}.console.log")
+    results = os.path.join(logdir, f"{test.name}.ktap")
+    for f in (console, results):
+        if os.path.exists(f):
+            os.unlink(f)
+    cmd = ["timeout", "-k", "5", str(test.timeout)] + qemu_cmd(test, kernel, initrd,
+                                                               console, results)
+    with open(os.path.join(logdir, f"{test.name}.cmd"), "w") as f:
+        f.write(" ".join(cmd) + "\n")
+    start = time.monotonic()
+    env = dict(os.environ)
+    proc = subprocess.run(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                          stderr=open(os.path.join(logdir, f"{test.name}.qemu.err"), "w"),
+                          env=env)
+    wall = time.monotonic() - start
+    text = open(results, errors="replace").read() if os.path.exists(results) else ""
+    ctext = open(console, errors="replace").read() if os.path.exists(console) else ""
+    stages, notes = parse_results(text)
+    reason, msg = judge(test, proc.returncode, stages, notes, ctext)
+    expect = expect_override or test.expect
+    if expect == "pass":
+        ok = reason is None
+    else:
+        ok = reason is not None and expect == f"fail:{reason}"
+        msg = f"runner reported {reason or 'pass'}: {msg} (expected {expect})"
+    return ok, msg, wall, stages
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("tests", nargs="*", help="tests to run (default: all)")
+    ap.add_argument("--expect", help="override every test's expectation (e.g. pass)")
+    ap.add_argument("--list", action="store_true", help="list the tests and exit")
+    args = ap.parse_args()
+
+    manifest = load_manifest(os.path.join(TESTDIR, "vmtests.conf"))
+    if args.list:
+        for t in manifest:
+            print(f"{t.name}: {t.stages} stage(s), expect {t.expect}")
+        return 0
+    names = args.tests or [t.name for t in manifest]
+    unknown = set(names) - {t.name for t in manifest}
+    if unknown:
+        sys.exit(f"vmtest: unknown tests: {' '.join(sorted(unknown))}")
+    tests = [t for t in manifest if t.name in names]
+
+    obj = os.path.join(BUILD, "obj")
+    kernel = os.path.join(obj, "arch/x86/boot/bzImage")
+    hdr = os.path.join(BUILD, "hdr")
+    if not os.path.exists(kernel):
+        sys.exit(f"vmtest: {kernel} missing: run 'make kernel' first")
+    if shutil.which("qemu-system-x86_64") is None:
+        sys.exit("vmtest: qemu-system-x86_64 missing: run 'make deps'")
+    workdir = os.path.join(BUILD, "vmtest")
+    bindir = os.path.join(workdir, "bin")
+    logdir = os.path.join(BUILD, "logs", "vmtest")
+    os.makedirs(logdir, exist_ok=True)
+    build_programs(hdr, bindir)
+    initrd = os.path.join(workdir, "initramfs.cpio")
+    build_initramfs(manifest, obj, bindir, initrd)
+
+    print("KTAP version 1")
+    print(f"# persistmem vmtest: {len(tests)} tests, logs in {logdir}")
+    print(f"1..{len(tests)}")
+    passed = failed = 0
+    for i, t in enumerate(tests, 1):
+        ok, msg, wall, _ = run_test(t, kernel, initrd, logdir, args.expect)
+        print(f"{'ok' if ok else 'not ok'} {i} {t.name} # {wall:.1f} s: {msg}", flush=True)
+        if ok:
+            passed += 1
+        else:
+            failed += 1
+            print(f"# see {logdir}/{t.name}.console.log and {t.name}.ktap", flush=True)
+    counts = os.path.join(BUILD, "results")
+    os.makedirs(counts, exist_ok=True)
+    with open(os.path.join(counts, "vmtest.counts"), "w") as f:
+        f.write(f"{passed} {failed}\n")
+    print(f"{passed} passed, {failed} failed")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,214 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Helpers for persistmem vmtest stage programs: KTAP reporting, seeded
+ * patterns and thin wrappers around the LUO uapi.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <linux/liveupdate.h>
+
+#include "vmtest.h"
+
+static int vt_count;
+static int vt_failed;
+
+int vt_stage(int argc, char **argv, int max_stage)
+{
+	char *end;
+	long stage;
+
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	if (argc != 2)
+		goto usage;
+	stage = strtol(argv[1], &end, 10);
+	if (*end || stage < 1 || stage > max_stage)
+		goto usage;
+	return stage;
+usage:
+	fprintf(stderr, "usage: %s <stage 1..%d>\n", argv[0], max_stage);
+	exit(2);
+}
+
+static void vt_vprint(const char *prefix, const char *fmt, va_list ap)
+{
+	fputs(prefix, stdout);
+	vprintf(fmt, ap);
+	putchar('\n');
+	fflush(stdout);
+}
+
+bool vt_result(bool pass, const char *fmt, ...)
+{
+	char prefix[32];
+	va_list ap;
+
+	vt_count++;
+	if (!pass)
+		vt_failed++;
+	snprintf(prefix, sizeof(prefix), "%s %d ", pass ? "ok" : "not ok", vt_count);
+	va_start(ap, fmt);
+	vt_vprint(prefix, fmt, ap);
+	va_end(ap);
+	return pass;
+}
+
+void vt_diag(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vt_vprint("# ", fmt, ap);
+	va_end(ap);
+}
+
+void vt_fatal(const char *fmt, ...)
+{
+	char prefix[32];
+	va_list ap;
+
+	vt_count++;
+	vt_failed++;
+	snprintf(prefix, sizeof(prefix), "not ok %d ", vt_count);
+	va_start(ap, fmt);
+	vt_vprint(prefix, fmt, ap);
+	va_end(ap);
+	vt_finish();
+	exit(1);
+}
+
+static void vt_plan(void)
+{
+	printf("1..%d\n", vt_count);
+	fflush(stdout);
+}
+
+void vt_hold(void)
+{
+	vt_plan();
+	puts(VT_HOLD_LINE);
+	fflush(stdout);
+	for (;;)
+		pause();
+}
+
+int vt_finish(void)
+{
+	vt_plan();
+	return vt_failed ? 1 : 0;
+}
+
+uint64_t vt_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + ts.tv_nsec;
+}
+
+static inline uint64_t vt_word(uint64_t seed, uint64_t off)
+{
+	/* splitmix64 of (seed, word offset) */
+	uint64_t z = seed * 0x9e3779b97f4a7c15ull + off + 0x632be59bd9b4e019ull;
+
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+	return z ^ (z >> 31);
+}
+
+void vt_fill_pattern(void *buf, size_t len, uint64_t seed, uint64_t base_off)
+{
+	uint64_t *p = buf;
+	size_t i;
+
+	for (i = 0; i < len / 8; i++)
+		p[i] = vt_word(seed, base_off + i * 8);
+	for (i = len & ~7ul; i < len; i++)
+		((uint8_t *)buf)[i] = vt_word(seed, base_off + (i & ~7ul)) >> (8 * (i & 7));
+}
+
+long long vt_check_pattern(const void *buf, size_t len, uint64_t seed, uint64_t base_off)
+{
+	const uint64_t *p = buf;
+	size_t i, b;
+
+	for (i = 0; i < len / 8; i++) {
+		uint64_t want = vt_word(seed, base_off + i * 8);
+
+		if (p[i] == want)
+			continue;
+		for (b = 0; b < 8; b++)
+			if (((p[i] ^ want) >> (8 * b)) & 0xff)
+				return i * 8 + b;
+	}
+	for (i = len & ~7ul; i < len; i++)
+		if (((const uint8_t *)buf)[i] !=
+		    (uint8_t)(vt_word(seed, base_off + (i & ~7ul)) >> (8 * (i & 7))))
+			return i;
+	return -1;
+}
+
+int luo_open(void)
+{
+	int fd = open("/dev/liveupdate", O_RDWR);
+
+	return fd < 0 ? -errno : fd;
+}
+
+int luo_create_session(int luo_fd, const char *name)
+{
+	struct liveupdate_ioctl_create_session arg = { .size = sizeof(arg) };
+
+	if (strlen(name) >= sizeof(arg.name))
+		return -ENAMETOOLONG;
+	strcpy((char *)arg.name, name);
+	if (ioctl(luo_fd, LIVEUPDATE_IOCTL_CREATE_SESSION, &arg) < 0)
+		return -errno;
+	return arg.fd;
+}
+
+int luo_retrieve_session(int luo_fd, const char *name)
+{
+	struct liveupdate_ioctl_retrieve_session arg = { .size = sizeof(arg) };
+
+	if (strlen(name) >= sizeof(arg.name))
+		return -ENAMETOOLONG;
+	strcpy((char *)arg.name, name);
+	if (ioctl(luo_fd, LIVEUPDATE_IOCTL_RETRIEVE_SESSION, &arg) < 0)
+		return -errno;
+	return arg.fd;
+}
+
+int luo_preserve_fd(int session_fd, int fd, uint64_t token)
+{
+	struct liveupdate_session_preserve_fd arg = {
+		.size = sizeof(arg), .fd = fd, .token = token,
+	};
+
+	return ioctl(session_fd, LIVEUPDATE_SESSION_PRESERVE_FD, &arg) < 0 ? -errno : 0;
+}
+
+int luo_retrieve_fd(int session_fd, uint64_t token)
+{
+	struct liveupdate_session_retrieve_fd arg = {
+		.size = sizeof(arg), .token = token,
+	};
+
+	if (ioctl(session_fd, LIVEUPDATE_SESSION_RETRIEVE_FD, &arg) < 0)
+		return -errno;
+	return arg.fd;
+}
+
+int luo_finish_session(int session_fd)
+{
+	struct liveupdate_session_finish arg = { .size = sizeof(arg) };
+
+	return ioctl(session_fd, LIVEUPDATE_SESSION_FINISH, &arg) < 0 ? -errno : 0;
+}

@@ -1,0 +1,58 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Helpers for persistmem vmtest stage programs.
+ *
+ * A stage program runs under the vmtest init (init.c) as
+ * "/tests/<name> <stage>". It reports KTAP test points on stdout, which
+ * init forwards to the results serial port. To survive into the next
+ * kernel it calls vt_hold(): init then kexecs while the program (and the
+ * LUO session file descriptors it owns) stays alive. Returning from main()
+ * ends the test; its exit status is reported too.
+ */
+#ifndef _PERSISTMEM_VMTEST_H
+#define _PERSISTMEM_VMTEST_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../kselftest.h"
+
+#define VT_HOLD_LINE "# vmtest: hold"
+
+/* Parse "<prog> <stage>"; exits with status 2 on a bad command line. */
+int vt_stage(int argc, char **argv, int max_stage);
+
+/* Report one KTAP test point; returns @pass. */
+__printf(2, 3) bool vt_result(bool pass, const char *fmt, ...);
+/* KTAP diagnostic line ("# ..."). */
+__printf(1, 2) void vt_diag(const char *fmt, ...);
+/* Report a failed test point and exit(1): for setup steps that gate the rest. */
+__printf(1, 2) __noreturn void vt_fatal(const char *fmt, ...);
+
+/* Print the plan and the hold marker, then sleep until the kexec. */
+__noreturn void vt_hold(void);
+/* Print the plan and return the exit status for main(): 0 if all passed. */
+int vt_finish(void);
+
+/* Monotonic time in nanoseconds. */
+uint64_t vt_now_ns(void);
+
+/*
+ * Seeded pattern: each 8-byte word holds a hash of (seed, offset), so a
+ * byte found at the wrong offset or from another seed is detected.
+ * vt_check_pattern() returns the offset of the first bad byte, or -1.
+ */
+void vt_fill_pattern(void *buf, size_t len, uint64_t seed, uint64_t base_off);
+long long vt_check_pattern(const void *buf, size_t len, uint64_t seed,
+			   uint64_t base_off);
+
+/* LUO (/dev/liveupdate) wrappers; they return -errno on failure. */
+int luo_open(void);
+int luo_create_session(int luo_fd, const char *name);
+int luo_retrieve_session(int luo_fd, const char *name);
+int luo_preserve_fd(int session_fd, int fd, uint64_t token);
+int luo_retrieve_fd(int session_fd, uint64_t token);
+int luo_finish_session(int session_fd);
+
+#endif /* _PERSISTMEM_VMTEST_H */
