@@ -3,7 +3,8 @@
 #
 # make patches: write our commits on top of the base as a git format-patch
 # series into $BUILD/patches and run checkpatch.pl --strict over it. Fails
-# unless every patch is free of errors, warnings and checks.
+# unless every patch is free of errors, warnings and checks. Each patch
+# counts as one test in $BUILD/results/patches.counts for make test.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -12,10 +13,11 @@ TREE=$BUILD/linux
 OUT=$BUILD/patches
 
 rm -rf "$OUT"
-mkdir -p "$OUT"
+mkdir -p "$OUT" "$BUILD/results"
 n=$(git -C "$TREE" rev-list --count base..HEAD)
 if [ "$n" = 0 ]; then
 	echo "patches: no commits on top of the base"
+	echo "0 0" > "$BUILD/results/patches.counts"
 	exit 0
 fi
 git -C "$TREE" format-patch -q --no-signature -o "$OUT" base..HEAD
@@ -30,6 +32,7 @@ for p in "$OUT"/*.patch; do
 		bad=$((bad + 1))
 	fi
 done
+echo "$((n - bad)) $bad" > "$BUILD/results/patches.counts"
 if [ "$bad" != 0 ]; then
 	echo "patches: checkpatch --strict found problems in $bad of $n patches" >&2
 	exit 1

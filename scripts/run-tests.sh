@@ -1,8 +1,9 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
 #
-# make test: every test tier, then one "N passed, N failed" line summing
-# them. A tier that cannot run at all counts as one failure.
+# make test: every test tier (checkpatch on the patch series, KUnit,
+# vmtests), then one "N passed, N failed" line summing them. A tier that
+# cannot run at all counts as one failure.
 set -uo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -12,7 +13,7 @@ mkdir -p "$RES"
 
 total_pass=0
 total_fail=0
-for tier in kunit vmtest; do
+for tier in patches kunit vmtest; do
 	rm -f "$RES/$tier.counts"
 	echo "=== $tier"
 	make -s -C "$ROOT" "$tier"

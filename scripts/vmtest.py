@@ -205,7 +205,8 @@ def judge(test, rc, stages, notes, console_text):
         return "bad-end", "init never reported done"
     points = sum(len(s.results) for s in stages)
     boots = ", ".join(f"{s.uptime:.2f}" for s in stages)
-    return None, f"{points} test points in {len(stages)} kernels (init reached at uptime {boots} s)"
+    kernels = "1 kernel" if len(stages) == 1 else f"{len(stages)} kernels"
+    return None, f"{points} test points in {kernels} (init reached at uptime {boots} s)"
 
 
 def run_test(test, kernel, initrd, logdir, expect_override):
