@@ -39,7 +39,7 @@ kernel: overlay
 vmtest: kernel
 	@$(SCRIPTS)/vmtest.py $(VMTESTS)
 
-kunit: overlay
+kunit: kernel
 	@$(SCRIPTS)/kunit.sh
 
 test: deps

@@ -58,7 +58,7 @@ if [ -f "$ROOT/patches/series" ]; then
 		case "$p" in ''|'#'*) continue ;; esac
 		f=$ROOT/patches/$p
 		[ -f "$f" ] || die "patches/series names missing $p"
-		git mailinfo -k "$tmp/msg" "$tmp/diff" < "$f" > "$tmp/info"
+		git mailinfo "$tmp/msg" "$tmp/diff" < "$f" > "$tmp/info"
 		subject=$(sed -n 's/^Subject: //p' "$tmp/info")
 		[ -n "$subject" ] || die "$p: no Subject (use git format-patch)"
 		author=$(sed -n 's/^Author: //p' "$tmp/info")

@@ -1,0 +1,68 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * persist_alloc: persistent memory pools whose allocations survive kexec.
+ *
+ * See Documentation/mm/persist_alloc.rst.
+ */
+#ifndef _LINUX_PERSIST_ALLOC_H
+#define _LINUX_PERSIST_ALLOC_H
+
+#include <linux/bits.h>
+#include <linux/err.h>
+#include <linux/types.h>
+
+struct folio;
+
+/* Granule orders: 4 KiB, 2 MiB and 1 GiB with 4 KiB base pages. */
+#define PERSIST_ORDER_4K	0
+#define PERSIST_ORDER_2M	9
+#define PERSIST_ORDER_1G	18
+
+/* Remove the folio from the kernel direct map while it is allocated. */
+#define PERSIST_ALLOC_NO_DIRECT_MAP	BIT(0)
+/* Free the folio's vmemmap tail pages (huge granules only). */
+#define PERSIST_ALLOC_HVO		BIT(1)
+/* Hand the folio out zeroed. */
+#define PERSIST_ALLOC_ZERO		BIT(2)
+
+#define PERSIST_ALLOC_FLAGS	(PERSIST_ALLOC_NO_DIRECT_MAP | PERSIST_ALLOC_HVO | \
+				 PERSIST_ALLOC_ZERO)
+
+static inline bool persist_order_valid(unsigned int order)
+{
+	return order == PERSIST_ORDER_4K || order == PERSIST_ORDER_2M ||
+	       order == PERSIST_ORDER_1G;
+}
+
+#ifdef CONFIG_PERSIST_ALLOC
+
+void persist_alloc_reserve_early(void);
+struct folio *persist_alloc_folio(int nid, unsigned int order, unsigned long flags);
+int persist_free_folio(struct folio *folio);
+bool persist_alloc_has_pool(void);
+
+#else
+
+static inline void persist_alloc_reserve_early(void)
+{
+}
+
+static inline struct folio *persist_alloc_folio(int nid, unsigned int order,
+						unsigned long flags)
+{
+	return ERR_PTR(-EOPNOTSUPP);
+}
+
+static inline int persist_free_folio(struct folio *folio)
+{
+	return -EINVAL;
+}
+
+static inline bool persist_alloc_has_pool(void)
+{
+	return false;
+}
+
+#endif /* CONFIG_PERSIST_ALLOC */
+
+#endif /* _LINUX_PERSIST_ALLOC_H */

@@ -1,0 +1,294 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * persist_alloc: allocation and free of persistent folios.
+ */
+
+/**
+ * DOC: persist_alloc
+ *
+ * persist_alloc is one allocator of persistent memory for many consumers
+ * (guest_memfd, IOMMU page tables, anything that must survive a kexec).
+ * Memory comes from per-node pools of 1 GiB blocks (see "Pools") and is
+ * handed out as folios of order 0, 9 or 18 (4 KiB, 2 MiB, 1 GiB) with
+ * attributes chosen by the caller:
+ *
+ * ``PERSIST_ALLOC_NO_DIRECT_MAP``
+ *   The folio is removed from the kernel direct map while it is allocated,
+ *   as secretmem does, with the TLB flushed; on free it is mapped again and
+ *   zeroed before the granule can be handed out again.
+ * ``PERSIST_ALLOC_ZERO``
+ *   The folio is zeroed before it is handed out.
+ *
+ * Every allocated granule is recorded as an extent (pfn, order, flags),
+ * which is what a free checks: a folio that is not from a pool, or not an
+ * allocated granule of that exact order, is refused with a warning and
+ * nothing changes.
+ */
+
+#define pr_fmt(fmt) "persist_alloc: " fmt
+
+#include <linux/export.h>
+#include <linux/highmem.h>
+#include <linux/mm.h>
+#include <linux/slab.h>
+
+#include "../mm_init.h"
+#include "internal.h"
+
+/* Allocated granules by first pfn. */
+DEFINE_XARRAY(persist_extents);
+
+/* Take a granule from @pool; returns its physical address or 0. */
+static phys_addr_t pool_take(struct persist_pool *pool, unsigned int order,
+			     struct persist_block **blkp)
+{
+	struct persist_block *blk;
+	phys_addr_t phys = 0;
+	int pass;
+	long idx;
+
+	spin_lock(&pool->lock);
+	/*
+	 * Pass 0 keeps small granules in blocks that are already in use, so
+	 * unused blocks stay available for 1 GiB requests.
+	 */
+	for (pass = order == PERSIST_ORDER_1G ? 1 : 0; pass < 2 && !phys; pass++) {
+		list_for_each_entry(blk, &pool->blocks, list) {
+			if (!pass && persist_block_unused(blk))
+				continue;
+			idx = persist_block_alloc(blk, order, pass);
+			if (idx >= 0) {
+				phys = blk->base + ((phys_addr_t)idx << PAGE_SHIFT);
+				*blkp = blk;
+				pool->allocated[persist_order_granule(order)]++;
+				break;
+			}
+		}
+	}
+	spin_unlock(&pool->lock);
+	return phys;
+}
+
+static void pool_put(struct persist_block *blk, unsigned long pfn, unsigned int order)
+{
+	struct persist_pool *pool = blk->pool;
+	unsigned long idx = pfn - PHYS_PFN(blk->base);
+
+	spin_lock(&pool->lock);
+	if (!WARN_ON_ONCE(persist_block_free(blk, idx, order)))
+		pool->allocated[persist_order_granule(order)]--;
+	spin_unlock(&pool->lock);
+}
+
+/*
+ * Free granules are single pages with refcount 1 (their boot state). Make
+ * a folio of @order out of them.
+ */
+static struct folio *granule_to_folio(unsigned long pfn, unsigned int order)
+{
+	struct page *page = pfn_to_page(pfn);
+	unsigned long i;
+
+	if (order) {
+		for (i = 1; i < (1UL << order); i++)
+			set_page_count(page + i, 0);
+		prep_compound_page(page, order);
+	}
+	return page_folio(page);
+}
+
+/* And back: single pages with refcount 1. */
+static void folio_to_granule(struct folio *folio)
+{
+	unsigned long pfn = folio_pfn(folio), i, nr = folio_nr_pages(folio);
+	int nid = folio_nid(folio);
+	enum zone_type zid = folio_zonenum(folio);
+
+	for (i = 0; i < nr; i++) {
+		__init_single_page(pfn_to_page(pfn + i), pfn + i, zid, nid);
+		if (!(i & 511))
+			cond_resched();
+	}
+}
+
+static void zero_folio(struct folio *folio)
+{
+	unsigned long i, nr = folio_nr_pages(folio);
+
+	for (i = 0; i < nr; i++) {
+		clear_highpage(folio_page(folio, i));
+		if (!(i & 511))
+			cond_resched();
+	}
+}
+
+static struct folio *alloc_on_node(int nid, unsigned int order, unsigned long flags,
+				   struct persist_extent *ext)
+{
+	struct persist_pool *pool = READ_ONCE(persist_pools[nid]);
+	struct persist_block *blk;
+	struct folio *folio;
+	phys_addr_t phys;
+	int err;
+
+	if (!pool)
+		return ERR_PTR(-ENOMEM);
+	phys = pool_take(pool, order, &blk);
+	if (!phys)
+		return ERR_PTR(-ENOMEM);
+
+	folio = granule_to_folio(PHYS_PFN(phys), order);
+	ext->pfn = PHYS_PFN(phys);
+	ext->order = order;
+	ext->flags = flags;
+	ext->blk = blk;
+
+	if (flags & (PERSIST_ALLOC_ZERO | PERSIST_ALLOC_NO_DIRECT_MAP))
+		zero_folio(folio);
+	if (flags & PERSIST_ALLOC_NO_DIRECT_MAP) {
+		err = persist_direct_map_remove(folio);
+		if (err)
+			goto undo;
+	}
+	err = xa_insert(&persist_extents, ext->pfn, ext, GFP_KERNEL);
+	if (err)
+		goto undo_direct_map;
+	if (flags & PERSIST_ALLOC_NO_DIRECT_MAP) {
+		spin_lock(&pool->lock);
+		pool->no_direct_map_pages += folio_nr_pages(folio);
+		spin_unlock(&pool->lock);
+	}
+	return folio;
+
+undo_direct_map:
+	if (flags & PERSIST_ALLOC_NO_DIRECT_MAP)
+		persist_direct_map_restore(folio);
+undo:
+	folio_to_granule(folio);
+	pool_put(blk, ext->pfn, order);
+	return ERR_PTR(err);
+}
+
+/**
+ * persist_alloc_folio - allocate a persistent folio
+ * @nid:   node whose pool to use, or NUMA_NO_NODE for the local node first
+ *         and then the others in distance order
+ * @order: PERSIST_ORDER_4K, PERSIST_ORDER_2M or PERSIST_ORDER_1G
+ * @flags: PERSIST_ALLOC_* attributes
+ *
+ * The folio has a reference count of 1 and is not on any list. With
+ * PERSIST_ALLOC_NO_DIRECT_MAP the kernel cannot access it through the
+ * direct map until it is freed. May sleep.
+ *
+ * Return: the folio, or ERR_PTR(): -EINVAL for a bad order, flags or node,
+ * -ENOMEM if the pool (or every pool, for NUMA_NO_NODE) has no granule of
+ * that size left. Nothing is allocated on failure.
+ */
+struct folio *persist_alloc_folio(int nid, unsigned int order, unsigned long flags)
+{
+	struct persist_extent *ext;
+	struct folio *folio = ERR_PTR(-ENOMEM);
+	int n;
+
+	might_sleep();
+	if (!persist_order_valid(order) || (flags & ~PERSIST_ALLOC_FLAGS))
+		return ERR_PTR(-EINVAL);
+	/* HVO is only meaningful for huge granules; it arrives with hvo.c. */
+	if (flags & PERSIST_ALLOC_HVO)
+		return ERR_PTR(-EOPNOTSUPP);
+	if (nid != NUMA_NO_NODE && (nid < 0 || nid >= nr_node_ids))
+		return ERR_PTR(-EINVAL);
+
+	ext = kzalloc(sizeof(*ext), GFP_KERNEL);
+	if (!ext)
+		return ERR_PTR(-ENOMEM);
+
+	if (nid != NUMA_NO_NODE) {
+		folio = alloc_on_node(nid, order, flags, ext);
+	} else {
+		nodemask_t tried = NODE_MASK_NONE;
+
+		nid = numa_mem_id();
+		while (nid != NUMA_NO_NODE) {
+			node_set(nid, tried);
+			folio = alloc_on_node(nid, order, flags, ext);
+			if (!IS_ERR(folio) || PTR_ERR(folio) != -ENOMEM)
+				break;
+			nid = NUMA_NO_NODE;
+			for_each_node_state(n, N_MEMORY) {
+				if (!node_isset(n, tried)) {
+					nid = n;
+					break;
+				}
+			}
+		}
+	}
+	if (IS_ERR(folio))
+		kfree(ext);
+	return folio;
+}
+EXPORT_SYMBOL_GPL(persist_alloc_folio);
+
+/**
+ * persist_free_folio - give a persistent folio back to its pool
+ * @folio: a folio from persist_alloc_folio(), with only the caller's
+ *         reference left
+ *
+ * The direct map is restored (and the folio zeroed) first if it was
+ * removed. May sleep.
+ *
+ * Return: 0, -EINVAL (with a warning) for a folio that is not an allocated
+ * granule of a pool (foreign or already freed), -EBUSY if someone else
+ * still holds a reference. Nothing changes on failure.
+ */
+int persist_free_folio(struct folio *folio)
+{
+	unsigned long pfn = folio_pfn(folio);
+	struct persist_extent *ext;
+	struct persist_pool *pool;
+
+	might_sleep();
+	ext = xa_load(&persist_extents, pfn);
+	if (WARN(!ext || ext->order != folio_order(folio),
+		 "persist_alloc: free of pfn %#lx order %u: %s\n", pfn, folio_order(folio),
+		 xa_load(&persist_blocks, PFN_PHYS(pfn) / PERSIST_BLOCK_SIZE) ?
+		 "not an allocated granule (double free?)" : "not from a pool"))
+		return -EINVAL;
+	if (folio_ref_count(folio) != 1)
+		return -EBUSY;
+	if (xa_cmpxchg(&persist_extents, pfn, ext, NULL, GFP_KERNEL) != ext)
+		return -EINVAL;
+
+	pool = ext->blk->pool;
+	if (ext->flags & PERSIST_ALLOC_NO_DIRECT_MAP) {
+		persist_direct_map_restore(folio);
+		zero_folio(folio);
+		spin_lock(&pool->lock);
+		pool->no_direct_map_pages -= folio_nr_pages(folio);
+		spin_unlock(&pool->lock);
+	}
+	folio_to_granule(folio);
+	pool_put(ext->blk, pfn, ext->order);
+	kfree(ext);
+	return 0;
+}
+EXPORT_SYMBOL_GPL(persist_free_folio);
+
+/**
+ * persist_alloc_has_pool - whether any node has a persistent pool
+ *
+ * Return: true if at least one pool has a block.
+ */
+bool persist_alloc_has_pool(void)
+{
+	int nid;
+
+	for_each_node(nid) {
+		struct persist_pool *pool = READ_ONCE(persist_pools[nid]);
+
+		if (pool && READ_ONCE(pool->nr_blocks))
+			return true;
+	}
+	return false;
+}
+EXPORT_SYMBOL_GPL(persist_alloc_has_pool);

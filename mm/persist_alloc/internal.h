@@ -1,0 +1,132 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * persist_alloc internals shared by its files.
+ */
+#ifndef _MM_PERSIST_ALLOC_INTERNAL_H
+#define _MM_PERSIST_ALLOC_INTERNAL_H
+
+#include <linux/list.h>
+#include <linux/mutex.h>
+#include <linux/numa.h>
+#include <linux/persist_alloc.h>
+#include <linux/sizes.h>
+#include <linux/spinlock.h>
+#include <linux/types.h>
+#include <linux/xarray.h>
+
+#define PERSIST_BLOCK_SIZE	SZ_1G
+#define PERSIST_CHUNK_SIZE	SZ_2M
+#define PERSIST_BLOCK_PAGES	(PERSIST_BLOCK_SIZE >> PAGE_SHIFT)
+#define PERSIST_CHUNK_PAGES	(PERSIST_CHUNK_SIZE >> PAGE_SHIFT)
+#define PERSIST_BLOCK_CHUNKS	(PERSIST_BLOCK_SIZE / PERSIST_CHUNK_SIZE)
+/* Most blocks one grow or shrink request may ask for. */
+#define PERSIST_RESIZE_MAX	4096
+
+enum persist_chunk_state {
+	PERSIST_CHUNK_FREE,
+	PERSIST_CHUNK_WHOLE,
+	PERSIST_CHUNK_SPLIT,
+};
+
+/* Granule sizes, as indices into per-granule counters. */
+enum persist_granule {
+	PERSIST_GRANULE_4K,
+	PERSIST_GRANULE_2M,
+	PERSIST_GRANULE_1G,
+	PERSIST_NR_GRANULES,
+};
+
+struct persist_pool;
+
+/**
+ * struct persist_block - one 1 GiB block of a pool
+ * @base:        physical address, 1 GiB aligned
+ * @pool:        the pool it belongs to
+ * @list:        entry in the pool's block list
+ * @nr_free:     free 4 KiB pages in the block
+ * @whole:       the block is one allocated 1 GiB granule
+ * @boot:        carved from memblock at boot (else grown from buddy)
+ * @chunk_state: per 2 MiB chunk, an enum persist_chunk_state
+ * @chunk_used:  per split chunk, allocated 4 KiB pages
+ * @pages:       one bit per allocated 4 KiB page of split chunks
+ */
+struct persist_block {
+	phys_addr_t base;
+	struct persist_pool *pool;
+	struct list_head list;
+	unsigned long nr_free;
+	bool whole;
+	bool boot;
+	u8 chunk_state[PERSIST_BLOCK_CHUNKS];
+	u16 chunk_used[PERSIST_BLOCK_CHUNKS];
+	unsigned long *pages;
+};
+
+/**
+ * struct persist_pool - the pool of one NUMA node
+ * @nid:       the node
+ * @lock:      protects @blocks, the blocks' bookkeeping and @allocated
+ * @blocks:    its 1 GiB blocks
+ * @nr_blocks: number of blocks
+ * @allocated: allocated granules, per enum persist_granule
+ * @no_direct_map_pages: allocated pages removed from the direct map
+ */
+struct persist_pool {
+	int nid;
+	spinlock_t lock;
+	struct list_head blocks;
+	unsigned long nr_blocks;
+	unsigned long allocated[PERSIST_NR_GRANULES];
+	unsigned long no_direct_map_pages;
+};
+
+/**
+ * struct persist_extent - one allocated granule
+ * @pfn:   first page frame
+ * @order: PERSIST_ORDER_*
+ * @flags: PERSIST_ALLOC_* it was allocated with
+ * @blk:   the block it lives in
+ */
+struct persist_extent {
+	unsigned long pfn;
+	unsigned int order;
+	unsigned long flags;
+	struct persist_block *blk;
+};
+
+/**
+ * struct persist_request - what persist_alloc= asks for
+ * @spread_gib: GiB to spread over all nodes
+ * @node_gib:   GiB per node
+ */
+struct persist_request {
+	unsigned long spread_gib;
+	unsigned long node_gib[MAX_NUMNODES];
+};
+
+extern struct persist_pool *persist_pools[MAX_NUMNODES];
+extern struct mutex persist_resize_lock;
+extern struct xarray persist_blocks;
+extern struct xarray persist_extents;
+
+int persist_parse_request(const char *str, struct persist_request *req);
+long persist_pool_grow(int nid, unsigned long nr);
+long persist_pool_shrink(int nid, unsigned long nr);
+
+int persist_direct_map_remove(struct folio *folio);
+void persist_direct_map_restore(struct folio *folio);
+
+int persist_block_init(struct persist_block *blk, phys_addr_t base);
+void persist_block_destroy(struct persist_block *blk);
+bool persist_block_unused(const struct persist_block *blk);
+long persist_block_alloc(struct persist_block *blk, unsigned int order, bool split);
+int persist_block_claim(struct persist_block *blk, unsigned long idx, unsigned int order);
+int persist_block_free(struct persist_block *blk, unsigned long idx, unsigned int order);
+
+static inline enum persist_granule persist_order_granule(unsigned int order)
+{
+	return order == PERSIST_ORDER_1G ? PERSIST_GRANULE_1G :
+	       order == PERSIST_ORDER_2M ? PERSIST_GRANULE_2M : PERSIST_GRANULE_4K;
+}
+
+#endif /* _MM_PERSIST_ALLOC_INTERNAL_H */

@@ -1,0 +1,378 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * persist_alloc pools: boot carve-out per NUMA node, growing and shrinking.
+ */
+
+/**
+ * DOC: Pools
+ *
+ * Every NUMA node has at most one pool, a list of 1 GiB blocks. Blocks come
+ * from two places:
+ *
+ * - the boot carve-out, ``persist_alloc=`` on the kernel command line,
+ *   reserved from memblock right after the zones are known and before the
+ *   buddy allocator starts (``persist_alloc_reserve_early()``, called from
+ *   ``mm_core_init_early()``). ``persist_alloc=2G`` spreads 2 GiB over the
+ *   nodes round robin; ``persist_alloc=0:1G,1:2G`` asks per node. Sizes are
+ *   multiples of 1 GiB; blocks are 1 GiB aligned, kept out of KHO scratch
+ *   and not counted when KHO sizes its scratch areas. A bad entry (size,
+ *   node, not enough memory) is reported and that node's pool skipped; the
+ *   kernel boots either way.
+ * - growing at run time (sysfs ``grow``): a 1 GiB block taken from the
+ *   buddy allocator with alloc_contig_pages(). Shrinking returns unused
+ *   blocks, grown ones to the buddy allocator and carved ones too (they are
+ *   then ordinary memory).
+ *
+ * The struct pages of a free granule are in their boot state: single
+ * pages, refcount 1, not reserved (the carve-out is marked
+ * MEMBLOCK_RSRV_NOINIT so memblock does not set PG_reserved on it).
+ */
+
+#define pr_fmt(fmt) "persist_alloc: " fmt
+
+#include <linux/gfp.h>
+#include <linux/init.h>
+#include <linux/kexec_handover.h>
+#include <linux/memblock.h>
+#include <linux/mm.h>
+#include <linux/nodemask.h>
+#include <linux/slab.h>
+
+#include "internal.h"
+
+struct persist_pool *persist_pools[MAX_NUMNODES];
+DEFINE_MUTEX(persist_resize_lock);
+/* Block of a physical address: index is phys / 1 GiB. */
+DEFINE_XARRAY(persist_blocks);
+
+/* Blocks carved at boot, before slab exists. */
+#define PERSIST_BOOT_BLOCKS_MAX	1024
+static struct {
+	phys_addr_t base;
+	int nid;
+} persist_boot_blocks[PERSIST_BOOT_BLOCKS_MAX] __initdata;
+static unsigned int persist_nr_boot_blocks __initdata;
+static struct persist_request persist_cmdline_request __initdata;
+
+static int parse_gib(const char *s, unsigned long *gib)
+{
+	unsigned long long bytes;
+	char *end;
+
+	bytes = memparse(s, &end);
+	if (end == s || *end || !bytes || !IS_ALIGNED(bytes, PERSIST_BLOCK_SIZE))
+		return -EINVAL;
+	*gib = bytes / PERSIST_BLOCK_SIZE;
+	return 0;
+}
+
+/**
+ * persist_parse_request - parse the value of persist_alloc=
+ * @str: "<size>" or "<node>:<size>[,<node>:<size>...]"
+ * @req: filled with the request
+ *
+ * Entries that make no sense are reported and skipped, the others kept.
+ *
+ * Return: the number of bad entries, 0 if everything was accepted.
+ */
+int persist_parse_request(const char *str, struct persist_request *req)
+{
+	char buf[256], *s = buf, *tok;
+	int bad = 0;
+
+	memset(req, 0, sizeof(*req));
+	if (!str || !*str || strscpy(buf, str, sizeof(buf)) < 0) {
+		pr_err("persist_alloc=%s: empty or too long\n", str ?: "");
+		return 1;
+	}
+	if (!strchr(buf, ':')) {
+		if (parse_gib(buf, &req->spread_gib)) {
+			pr_err("persist_alloc=%s: size must be a non-zero multiple of 1G\n", buf);
+			bad++;
+		}
+		return bad;
+	}
+	while ((tok = strsep(&s, ","))) {
+		char *colon = strchr(tok, ':');
+		unsigned long gib;
+		unsigned int nid;
+
+		if (!colon || colon == tok) {
+			pr_err("entry '%s' is not <node>:<size>, skipped\n", tok);
+			bad++;
+			continue;
+		}
+		*colon = '\0';
+		if (kstrtouint(tok, 10, &nid) || nid >= MAX_NUMNODES) {
+			pr_err("unknown node '%s', skipped\n", tok);
+			bad++;
+			continue;
+		}
+		if (parse_gib(colon + 1, &gib)) {
+			pr_err("node %u: size '%s' is not a non-zero multiple of 1G, skipped\n",
+			       nid, colon + 1);
+			bad++;
+			continue;
+		}
+		if (req->node_gib[nid]) {
+			pr_err("node %u given twice, second entry skipped\n", nid);
+			bad++;
+			continue;
+		}
+		req->node_gib[nid] = gib;
+	}
+	return bad;
+}
+
+static int __init persist_alloc_setup(char *str)
+{
+	persist_parse_request(str, &persist_cmdline_request);
+	return 0;
+}
+early_param("persist_alloc", persist_alloc_setup);
+
+/* Reserve one 1 GiB block on @nid; false if the node has no room left. */
+static bool __init reserve_boot_block(int nid)
+{
+	void *addr;
+
+	if (persist_nr_boot_blocks == PERSIST_BOOT_BLOCKS_MAX)
+		return false;
+	/*
+	 * Like a gigantic page: size aligned, outside KHO scratch, not
+	 * counted when KHO sizes its scratch areas.
+	 */
+	addr = memblock_alloc_hugetlb(PERSIST_BLOCK_SIZE, nid, true);
+	if (!addr)
+		return false;
+	memblock_reserved_mark_noinit(__pa(addr), PERSIST_BLOCK_SIZE);
+	persist_boot_blocks[persist_nr_boot_blocks].base = __pa(addr);
+	persist_boot_blocks[persist_nr_boot_blocks].nid = nid;
+	persist_nr_boot_blocks++;
+	return true;
+}
+
+static unsigned long __init reserve_on_node(int nid, unsigned long gib)
+{
+	unsigned long done = 0;
+
+	if (!node_online(nid)) {
+		pr_err("node %d is not online, its %lu GiB pool skipped\n", nid, gib);
+		return 0;
+	}
+	while (done < gib && reserve_boot_block(nid))
+		done++;
+	if (done < gib)
+		pr_err("node %d: only %lu of %lu GiB reserved (not enough aligned memory)\n",
+		       nid, done, gib);
+	return done;
+}
+
+/**
+ * persist_alloc_reserve_early - carve the boot pools out of memblock
+ *
+ * Called from mm_core_init_early() once zones and nodes are known, before
+ * sparse_init() and the buddy allocator.
+ */
+void __init persist_alloc_reserve_early(void)
+{
+	struct persist_request *req = &persist_cmdline_request;
+	unsigned long left = req->spread_gib, total = 0;
+	int nid;
+
+	for_each_node(nid) {
+		if (req->node_gib[nid])
+			total += reserve_on_node(nid, req->node_gib[nid]);
+	}
+	/* Spread round robin over nodes with memory, one block at a time. */
+	while (left) {
+		bool progress = false;
+
+		for_each_node_state(nid, N_MEMORY) {
+			if (!left)
+				break;
+			if (reserve_boot_block(nid)) {
+				left--;
+				total++;
+				progress = true;
+			}
+		}
+		if (!progress) {
+			pr_err("only %lu of %lu GiB reserved (not enough aligned memory)\n",
+			       req->spread_gib - left, req->spread_gib);
+			break;
+		}
+	}
+	if (total)
+		pr_info("reserved %lu GiB at boot\n", total);
+}
+
+static struct persist_pool *pool_get(int nid)
+{
+	struct persist_pool *pool = persist_pools[nid];
+
+	if (pool)
+		return pool;
+	pool = kzalloc_node(sizeof(*pool), GFP_KERNEL, nid);
+	if (!pool)
+		return NULL;
+	pool->nid = nid;
+	spin_lock_init(&pool->lock);
+	INIT_LIST_HEAD(&pool->blocks);
+	/* Readers look pools up without the resize lock. */
+	smp_store_release(&persist_pools[nid], pool);
+	return pool;
+}
+
+/* Add a block to @nid's pool; called with persist_resize_lock held. */
+static int pool_add_block(int nid, phys_addr_t base, bool boot)
+{
+	struct persist_block *blk;
+	struct persist_pool *pool;
+	int err;
+
+	lockdep_assert_held(&persist_resize_lock);
+	pool = pool_get(nid);
+	if (!pool)
+		return -ENOMEM;
+	blk = kzalloc_node(sizeof(*blk), GFP_KERNEL, nid);
+	if (!blk)
+		return -ENOMEM;
+	err = persist_block_init(blk, base);
+	if (err)
+		goto free_blk;
+	blk->boot = boot;
+	blk->pool = pool;
+	err = xa_insert(&persist_blocks, base / PERSIST_BLOCK_SIZE, blk, GFP_KERNEL);
+	if (err)
+		goto destroy;
+	spin_lock(&pool->lock);
+	list_add_tail(&blk->list, &pool->blocks);
+	pool->nr_blocks++;
+	spin_unlock(&pool->lock);
+	return 0;
+
+destroy:
+	persist_block_destroy(blk);
+free_blk:
+	kfree(blk);
+	return err;
+}
+
+/**
+ * persist_pool_grow - add 1 GiB blocks taken from the buddy allocator
+ * @nid: node
+ * @nr:  number of blocks
+ *
+ * Return: the number of blocks added, or -errno if none was: -ENODEV for a
+ * node without memory, -ENOMEM if no 1 GiB range could be taken.
+ */
+long persist_pool_grow(int nid, unsigned long nr)
+{
+	const gfp_t gfp = GFP_KERNEL | __GFP_THISNODE | __GFP_NOWARN;
+	unsigned long done = 0;
+	struct page *page;
+	int err = 0;
+
+	if (nid < 0 || nid >= nr_node_ids || !node_state(nid, N_MEMORY))
+		return -ENODEV;
+
+	mutex_lock(&persist_resize_lock);
+	while (done < nr) {
+		page = alloc_contig_pages(PERSIST_BLOCK_PAGES, gfp, nid, NULL);
+		if (!page) {
+			err = -ENOMEM;
+			break;
+		}
+		if (kho_scratch_overlap(page_to_phys(page), PERSIST_BLOCK_SIZE)) {
+			/* Preserved memory must never live in KHO scratch. */
+			free_contig_range(page_to_pfn(page), PERSIST_BLOCK_PAGES);
+			err = -ENOMEM;
+			break;
+		}
+		err = pool_add_block(nid, page_to_phys(page), false);
+		if (err) {
+			free_contig_range(page_to_pfn(page), PERSIST_BLOCK_PAGES);
+			break;
+		}
+		done++;
+	}
+	mutex_unlock(&persist_resize_lock);
+	return done ? done : err;
+}
+
+static void release_block(struct persist_block *blk)
+{
+	unsigned long pfn = PHYS_PFN(blk->base);
+
+	xa_erase(&persist_blocks, blk->base / PERSIST_BLOCK_SIZE);
+	if (blk->boot) {
+		/* Never counted as RAM: hand it to the buddy allocator now. */
+		free_reserved_area(__va(blk->base), __va(blk->base + PERSIST_BLOCK_SIZE),
+				   -1, NULL);
+	} else {
+		free_contig_range(pfn, PERSIST_BLOCK_PAGES);
+	}
+	persist_block_destroy(blk);
+	kfree(blk);
+}
+
+/**
+ * persist_pool_shrink - give unused blocks back to the buddy allocator
+ * @nid: node
+ * @nr:  number of blocks
+ *
+ * Only blocks without any allocated granule are given back.
+ *
+ * Return: the number of blocks released, or -errno if none was: -ENODEV
+ * for a node without a pool, -EBUSY if no block is unused.
+ */
+long persist_pool_shrink(int nid, unsigned long nr)
+{
+	struct persist_block *blk, *tmp;
+	struct persist_pool *pool;
+	unsigned long done = 0;
+	LIST_HEAD(victims);
+
+	if (nid < 0 || nid >= nr_node_ids)
+		return -ENODEV;
+	mutex_lock(&persist_resize_lock);
+	pool = persist_pools[nid];
+	if (!pool || !pool->nr_blocks) {
+		mutex_unlock(&persist_resize_lock);
+		return -ENODEV;
+	}
+	spin_lock(&pool->lock);
+	list_for_each_entry_safe_reverse(blk, tmp, &pool->blocks, list) {
+		if (done == nr)
+			break;
+		if (!persist_block_unused(blk))
+			continue;
+		list_move(&blk->list, &victims);
+		pool->nr_blocks--;
+		done++;
+	}
+	spin_unlock(&pool->lock);
+	list_for_each_entry_safe(blk, tmp, &victims, list)
+		release_block(blk);
+	mutex_unlock(&persist_resize_lock);
+	return done ? done : -EBUSY;
+}
+
+/* Turn the boot carve-out into pools, once slab is up. */
+static int __init persist_pools_init(void)
+{
+	unsigned int i;
+	int err;
+
+	mutex_lock(&persist_resize_lock);
+	for (i = 0; i < persist_nr_boot_blocks; i++) {
+		err = pool_add_block(persist_boot_blocks[i].nid, persist_boot_blocks[i].base, true);
+		if (err)
+			pr_err("block %pa on node %d lost: %d\n", &persist_boot_blocks[i].base,
+			       persist_boot_blocks[i].nid, err);
+	}
+	mutex_unlock(&persist_resize_lock);
+	return 0;
+}
+core_initcall(persist_pools_init);
