@@ -40,13 +40,14 @@ RE_WARN = re.compile(r"^\[[\s\d.]+\] (WARNING: .*|BUG: .*|Oops: .*)$", re.M)
 
 
 class Test:
-    def __init__(self, name, stages, timeout, memory, expect, program):
+    def __init__(self, name, stages, timeout, memory, expect, program, *args):
         self.name = name
         self.stages = int(stages)
         self.timeout = int(timeout)
         self.memory = memory
         self.expect = expect
         self.program = name if program == "-" else program
+        self.kernel_args = " ".join(args)
 
 
 def load_manifest(path):
@@ -57,8 +58,8 @@ def load_manifest(path):
             if not line:
                 continue
             fields = line.split()
-            if len(fields) != 6:
-                sys.exit(f"{path}:{lineno}: expected 6 fields, got {len(fields)}")
+            if len(fields) < 6:
+                sys.exit(f"{path}:{lineno}: expected at least 6 fields, got {len(fields)}")
             tests.append(Test(*fields))
     return tests
 
@@ -103,7 +104,7 @@ def build_initramfs(tests, obj, bindir, out):
 def qemu_cmd(test, kernel, initrd, console, results):
     half = memory_mib(test.memory) // 2
     cmdline = ("console=ttyS0 panic=-1 oops=panic retain_initrd liveupdate=on "
-               f"vmtest.test={test.name} vmtest.stage=1")
+               f"{test.kernel_args} vmtest.test={test.name} vmtest.stage=1")
     return [
         "qemu-system-x86_64", "-accel", "tcg", "-cpu", "max", "-smp", "2",
         "-m", f"{2 * half}M",

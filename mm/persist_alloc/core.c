@@ -199,7 +199,7 @@ struct folio *persist_alloc_folio(int nid, unsigned int order, unsigned long fla
 	if (nid != NUMA_NO_NODE && (nid < 0 || nid >= nr_node_ids))
 		return ERR_PTR(-EINVAL);
 
-	ext = kzalloc(sizeof(*ext), GFP_KERNEL);
+	ext = kzalloc_obj(*ext);
 	if (!ext)
 		return ERR_PTR(-ENOMEM);
 

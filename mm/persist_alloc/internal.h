@@ -73,7 +73,7 @@ struct persist_block {
  */
 struct persist_pool {
 	int nid;
-	spinlock_t lock;
+	spinlock_t lock;	/* blocks, their bookkeeping, counters */
 	struct list_head blocks;
 	unsigned long nr_blocks;
 	unsigned long allocated[PERSIST_NR_GRANULES];
@@ -108,6 +108,7 @@ extern struct persist_pool *persist_pools[MAX_NUMNODES];
 extern struct mutex persist_resize_lock;
 extern struct xarray persist_blocks;
 extern struct xarray persist_extents;
+extern struct dentry *persist_debugfs_root;
 
 int persist_parse_request(const char *str, struct persist_request *req);
 long persist_pool_grow(int nid, unsigned long nr);

@@ -266,13 +266,14 @@ static void pool_no_direct_map(struct kunit *test)
 	struct persist_pool *pool = persist_pools[nid];
 	struct folio *folio;
 	unsigned int order;
+	struct page *last;
 
 	for (order = PERSIST_ORDER_4K; order <= PERSIST_ORDER_2M; order += PERSIST_ORDER_2M) {
 		folio = persist_alloc_folio(nid, order, PERSIST_ALLOC_NO_DIRECT_MAP);
 		KUNIT_ASSERT_FALSE(test, IS_ERR(folio));
 		KUNIT_EXPECT_FALSE(test, kernel_page_present(folio_page(folio, 0)));
-		KUNIT_EXPECT_FALSE(test, kernel_page_present(folio_page(folio,
-								folio_nr_pages(folio) - 1)));
+		last = folio_page(folio, folio_nr_pages(folio) - 1);
+		KUNIT_EXPECT_FALSE(test, kernel_page_present(last));
 		KUNIT_EXPECT_EQ(test, pool->no_direct_map_pages, folio_nr_pages(folio));
 		KUNIT_EXPECT_EQ(test, persist_free_folio(folio), 0);
 		/* Mapped again and zeroed before anyone else can get it. */

@@ -41,6 +41,7 @@
 #include "internal.h"
 
 struct persist_pool *persist_pools[MAX_NUMNODES];
+/* Serializes adding and removing blocks (boot, grow, shrink). */
 DEFINE_MUTEX(persist_resize_lock);
 /* Block of a physical address: index is phys / 1 GiB. */
 DEFINE_XARRAY(persist_blocks);
