@@ -40,6 +40,10 @@ void persist_alloc_reserve_early(void);
 struct folio *persist_alloc_folio(int nid, unsigned int order, unsigned long flags);
 int persist_free_folio(struct folio *folio);
 bool persist_alloc_has_pool(void);
+int persist_alloc_preserve(struct folio *folio, u64 owner);
+int persist_alloc_unpreserve(struct folio *folio);
+struct folio *persist_alloc_restore(phys_addr_t phys, u64 owner);
+int persist_alloc_release(phys_addr_t phys, u64 owner);
 
 #else
 
@@ -61,6 +65,26 @@ static inline int persist_free_folio(struct folio *folio)
 static inline bool persist_alloc_has_pool(void)
 {
 	return false;
+}
+
+static inline int persist_alloc_preserve(struct folio *folio, u64 owner)
+{
+	return -EOPNOTSUPP;
+}
+
+static inline int persist_alloc_unpreserve(struct folio *folio)
+{
+	return -EINVAL;
+}
+
+static inline struct folio *persist_alloc_restore(phys_addr_t phys, u64 owner)
+{
+	return ERR_PTR(-ENOENT);
+}
+
+static inline int persist_alloc_release(phys_addr_t phys, u64 owner)
+{
+	return -ENOENT;
 }
 
 #endif /* CONFIG_PERSIST_ALLOC */

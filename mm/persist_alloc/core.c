@@ -84,7 +84,7 @@ static void pool_put(struct persist_block *blk, unsigned long pfn, unsigned int 
  * Free granules are single pages with refcount 1 (their boot state). Make
  * a folio of @order out of them.
  */
-static struct folio *granule_to_folio(unsigned long pfn, unsigned int order)
+struct folio *persist_granule_to_folio(unsigned long pfn, unsigned int order)
 {
 	struct page *page = pfn_to_page(pfn);
 	unsigned long i;
@@ -111,15 +111,20 @@ static void folio_to_granule(struct folio *folio)
 	}
 }
 
-static void zero_folio(struct folio *folio)
+void persist_zero_pages(unsigned long pfn, unsigned long nr)
 {
-	unsigned long i, nr = folio_nr_pages(folio);
+	unsigned long i;
 
 	for (i = 0; i < nr; i++) {
-		clear_highpage(folio_page(folio, i));
+		clear_highpage(pfn_to_page(pfn + i));
 		if (!(i & 511))
 			cond_resched();
 	}
+}
+
+static void zero_folio(struct folio *folio)
+{
+	persist_zero_pages(folio_pfn(folio), folio_nr_pages(folio));
 }
 
 static struct folio *alloc_on_node(int nid, unsigned int order, unsigned long flags,
@@ -137,7 +142,7 @@ static struct folio *alloc_on_node(int nid, unsigned int order, unsigned long fl
 	if (!phys)
 		return ERR_PTR(-ENOMEM);
 
-	folio = granule_to_folio(PHYS_PFN(phys), order);
+	folio = persist_granule_to_folio(PHYS_PFN(phys), order);
 	ext->pfn = PHYS_PFN(phys);
 	ext->order = order;
 	ext->flags = flags;
@@ -237,9 +242,12 @@ EXPORT_SYMBOL_GPL(persist_alloc_folio);
  * The direct map is restored (and the folio zeroed) first if it was
  * removed. May sleep.
  *
+ * Folios handed over by the previous kernel are zeroed too.
+ *
  * Return: 0, -EINVAL (with a warning) for a folio that is not an allocated
  * granule of a pool (foreign or already freed), -EBUSY if someone else
- * still holds a reference. Nothing changes on failure.
+ * still holds a reference or it is preserved for the next kexec. Nothing
+ * changes on failure.
  */
 int persist_free_folio(struct folio *folio)
 {
@@ -254,7 +262,7 @@ int persist_free_folio(struct folio *folio)
 		 xa_load(&persist_blocks, PFN_PHYS(pfn) / PERSIST_BLOCK_SIZE) ?
 		 "not an allocated granule (double free?)" : "not from a pool"))
 		return -EINVAL;
-	if (folio_ref_count(folio) != 1)
+	if (folio_ref_count(folio) != 1 || READ_ONCE(ext->preserved))
 		return -EBUSY;
 	if (xa_cmpxchg(&persist_extents, pfn, ext, NULL, GFP_KERNEL) != ext)
 		return -EINVAL;
@@ -266,6 +274,8 @@ int persist_free_folio(struct folio *folio)
 		spin_lock(&pool->lock);
 		pool->no_direct_map_pages -= folio_nr_pages(folio);
 		spin_unlock(&pool->lock);
+	} else if (ext->handed_over) {
+		zero_folio(folio);
 	}
 	folio_to_granule(folio);
 	pool_put(ext->blk, pfn, ext->order);

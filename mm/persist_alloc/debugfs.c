@@ -3,9 +3,11 @@
  * persist_alloc: /sys/kernel/debug/persist_alloc/
  *
  * allocations: one line per allocated granule,
- *   "<phys> <order> <node> <attributes>"
+ *   "<phys> <order> <node> <attributes> <owner> <state>"
  * with attributes a comma separated list of "no_direct_map" and "zero",
- * or "-".
+ * or "-"; owner the key it is preserved under (0 if none) and state one of
+ * "allocated", "preserved" (for the next kexec) or "pending" (handed over
+ * by the previous kernel, not restored yet).
  */
 #include <linux/debugfs.h>
 #include <linux/mm.h>
@@ -32,7 +34,8 @@ static int allocations_show(struct seq_file *m, void *v)
 		if (ext->flags & PERSIST_ALLOC_ZERO)
 			seq_printf(m, "%szero",
 				   ext->flags & PERSIST_ALLOC_NO_DIRECT_MAP ? "," : "");
-		seq_putc(m, '\n');
+		seq_printf(m, " %llu %s\n", ext->owner,
+			   ext->pending ? "pending" : ext->preserved ? "preserved" : "allocated");
 	}
 	xa_unlock(&persist_extents);
 	return 0;

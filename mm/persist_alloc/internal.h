@@ -82,16 +82,24 @@ struct persist_pool {
 
 /**
  * struct persist_extent - one allocated granule
- * @pfn:   first page frame
- * @order: PERSIST_ORDER_*
- * @flags: PERSIST_ALLOC_* it was allocated with
- * @blk:   the block it lives in
+ * @pfn:         first page frame
+ * @order:       PERSIST_ORDER_*
+ * @flags:       PERSIST_ALLOC_* it was allocated with
+ * @blk:         the block it lives in
+ * @owner:       key of the consumer that preserved it
+ * @preserved:   to be handed over at the next kexec
+ * @pending:     handed over by the previous kernel, not restored yet
+ * @handed_over: came from the previous kernel: zeroed when freed
  */
 struct persist_extent {
 	unsigned long pfn;
 	unsigned int order;
 	unsigned long flags;
 	struct persist_block *blk;
+	u64 owner;
+	bool preserved;
+	bool pending;
+	bool handed_over;
 };
 
 /**
@@ -113,6 +121,22 @@ extern struct dentry *persist_debugfs_root;
 int persist_parse_request(const char *str, struct persist_request *req);
 long persist_pool_grow(int nid, unsigned long nr);
 long persist_pool_shrink(int nid, unsigned long nr);
+
+struct folio *persist_granule_to_folio(unsigned long pfn, unsigned int order);
+void persist_zero_pages(unsigned long pfn, unsigned long nr);
+int persist_pool_add_block(int nid, phys_addr_t base, bool boot);
+
+/* kho.c */
+int persist_kho_adopt(void);
+int persist_kho_block_added(struct persist_block *blk);
+void persist_kho_block_removed(struct persist_block *blk);
+
+struct persist_alloc_ser;
+struct persist_alloc_extent_ser;
+int persist_kho_check(const struct persist_alloc_ser *ser, size_t size,
+		      const struct persist_alloc_extent_ser *ext);
+int persist_kho_fill(struct persist_alloc_ser *ser, size_t size,
+		     struct persist_alloc_extent_ser *ext, unsigned long ext_cap);
 
 int persist_direct_map_remove(struct folio *folio);
 void persist_direct_map_restore(struct folio *folio);

@@ -6,6 +6,7 @@
  */
 #include <kunit/test.h>
 #include <linux/highmem.h>
+#include <linux/kho/abi/persist_alloc.h>
 #include <linux/mm.h>
 #include <linux/set_memory.h>
 
@@ -351,6 +352,160 @@ static void pool_bad_arguments(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, pool_free_pages(nid), before);
 }
 
+#define TEST_BLOCKS	2
+
+/* A handover of TEST_BLOCKS blocks at 1 GiB and 2 GiB on node 0. */
+static struct persist_alloc_ser *make_ser(struct kunit *test, size_t *size)
+{
+	struct persist_alloc_block_ser *b;
+	struct persist_alloc_ser *ser;
+	int i;
+
+	*size = sizeof(*ser) + TEST_BLOCKS * sizeof(*b);
+	ser = kunit_kzalloc(test, *size, GFP_KERNEL);
+	KUNIT_ASSERT_NOT_NULL(test, ser);
+	strscpy(ser->compatible, PERSIST_ALLOC_KHO_COMPATIBLE, sizeof(ser->compatible));
+	ser->nr_blocks = TEST_BLOCKS;
+	b = (void *)(ser + 1);
+	for (i = 0; i < TEST_BLOCKS; i++)
+		b[i].phys = (u64)(i + 1) * PERSIST_BLOCK_SIZE;
+	return ser;
+}
+
+static const struct persist_alloc_extent_ser good_extents[] = {
+	{ .phys = SZ_1G, .owner = 1, .order = PERSIST_ORDER_1G,
+	  .flags = PERSIST_ALLOC_SER_NO_DIRECT_MAP },
+	{ .phys = SZ_2G + SZ_2M, .owner = 2, .order = PERSIST_ORDER_2M },
+	{ .phys = SZ_2G + SZ_4K, .owner = 3, .order = PERSIST_ORDER_4K },
+	{ .phys = SZ_2G, .owner = 3, .order = PERSIST_ORDER_4K },
+};
+
+static void kho_check_accepts_valid(struct kunit *test)
+{
+	size_t size;
+	struct persist_alloc_ser *ser = make_ser(test, &size);
+
+	KUNIT_EXPECT_EQ(test, persist_kho_check(ser, size, NULL), 0);
+	ser->nr_extents = ARRAY_SIZE(good_extents);
+	KUNIT_EXPECT_EQ(test, persist_kho_check(ser, size, good_extents), 0);
+}
+
+static void kho_check_refuses_other_versions(struct kunit *test)
+{
+	size_t size;
+	struct persist_alloc_ser *ser = make_ser(test, &size);
+
+	KUNIT_EXPECT_EQ(test, persist_kho_check(ser, sizeof(*ser) - 1, NULL), -EPROTO);
+	strscpy(ser->compatible, "persist-alloc-v0", sizeof(ser->compatible));
+	KUNIT_EXPECT_EQ(test, persist_kho_check(ser, size, NULL), -EPROTO);
+	strscpy(ser->compatible, "persist-alloc-v10", sizeof(ser->compatible));
+	KUNIT_EXPECT_EQ(test, persist_kho_check(ser, size, NULL), -EPROTO);
+}
+
+static void kho_check_refuses_bad_sizes(struct kunit *test)
+{
+	size_t size;
+	struct persist_alloc_ser *ser = make_ser(test, &size);
+
+	ser->nr_blocks = TEST_BLOCKS + 1;
+	KUNIT_EXPECT_EQ(test, persist_kho_check(ser, size, NULL), -EINVAL);
+	ser->nr_blocks = U64_MAX;
+	KUNIT_EXPECT_EQ(test, persist_kho_check(ser, size, NULL), -EINVAL);
+	ser->nr_blocks = TEST_BLOCKS;
+	ser->nr_extents = 1;
+	KUNIT_EXPECT_EQ(test, persist_kho_check(ser, size, NULL), -EINVAL);
+}
+
+static void kho_check_refuses_bad_blocks(struct kunit *test)
+{
+	size_t size;
+	struct persist_alloc_ser *ser = make_ser(test, &size);
+	struct persist_alloc_block_ser *b = (void *)(ser + 1);
+
+	b[1].phys = SZ_2G + SZ_2M;
+	KUNIT_EXPECT_EQ(test, persist_kho_check(ser, size, NULL), -EINVAL);
+	b[1].phys = SZ_1G;
+	KUNIT_EXPECT_EQ(test, persist_kho_check(ser, size, NULL), -EEXIST);
+	b[1].phys = SZ_2G;
+	b[1].nid = nr_node_ids;
+	KUNIT_EXPECT_EQ(test, persist_kho_check(ser, size, NULL), -EINVAL);
+	b[1].nid = 0;
+	b[1].reserved = 1;
+	KUNIT_EXPECT_EQ(test, persist_kho_check(ser, size, NULL), -EINVAL);
+}
+
+static void kho_check_refuses_bad_extents(struct kunit *test)
+{
+	struct persist_alloc_extent_ser ext[2] = {};
+	size_t size;
+	struct persist_alloc_ser *ser = make_ser(test, &size);
+
+	ser->nr_extents = 1;
+	ext[0] = (struct persist_alloc_extent_ser){ .phys = 3ULL * SZ_1G, .order = 0 };
+	KUNIT_EXPECT_EQ(test, persist_kho_check(ser, size, ext), -EINVAL);	/* outside */
+	ext[0] = (struct persist_alloc_extent_ser){ .phys = SZ_1G + SZ_4K, .order = 9 };
+	KUNIT_EXPECT_EQ(test, persist_kho_check(ser, size, ext), -EINVAL);	/* misaligned */
+	ext[0] = (struct persist_alloc_extent_ser){ .phys = SZ_1G, .order = 5 };
+	KUNIT_EXPECT_EQ(test, persist_kho_check(ser, size, ext), -EINVAL);	/* order */
+	ext[0] = (struct persist_alloc_extent_ser){ .phys = SZ_1G, .flags = BIT(7) };
+	KUNIT_EXPECT_EQ(test, persist_kho_check(ser, size, ext), -EINVAL);	/* flags */
+	ser->nr_extents = 2;
+	ext[0] = (struct persist_alloc_extent_ser){ .phys = SZ_1G, .order = 18 };
+	ext[1] = (struct persist_alloc_extent_ser){ .phys = SZ_1G + SZ_2M, .order = 0 };
+	KUNIT_EXPECT_EQ(test, persist_kho_check(ser, size, ext), -EBUSY);	/* overlap */
+	ext[0] = (struct persist_alloc_extent_ser){ .phys = SZ_2G + SZ_2M, .order = 9 };
+	ext[1] = (struct persist_alloc_extent_ser){ .phys = SZ_2G + SZ_2M, .order = 9 };
+	KUNIT_EXPECT_EQ(test, persist_kho_check(ser, size, ext), -EBUSY);	/* twice */
+}
+
+static void kho_fill_round_trip(struct kunit *test)
+{
+	struct persist_alloc_extent_ser *ext, *e;
+	struct folio *folios[3];
+	struct persist_alloc_ser *ser;
+	unsigned long i, j, found = 0;
+	int nid = pool_node(test);
+	size_t size = SZ_64K;
+
+	ser = kunit_kzalloc(test, size, GFP_KERNEL);
+	ext = kunit_kcalloc(test, 8, sizeof(*ext), GFP_KERNEL);
+	KUNIT_ASSERT_NOT_NULL(test, ser);
+	KUNIT_ASSERT_NOT_NULL(test, ext);
+	folios[0] = persist_alloc_folio(nid, PERSIST_ORDER_2M, PERSIST_ALLOC_NO_DIRECT_MAP);
+	folios[1] = persist_alloc_folio(nid, PERSIST_ORDER_4K, 0);
+	folios[2] = persist_alloc_folio(nid, PERSIST_ORDER_4K, 0);
+	for (i = 0; i < 3; i++)
+		KUNIT_ASSERT_FALSE(test, IS_ERR(folios[i]));
+	KUNIT_ASSERT_EQ(test, persist_alloc_preserve(folios[0], 0xabc), 0);
+	KUNIT_ASSERT_EQ(test, persist_alloc_preserve(folios[1], 0xdef), 0);
+
+	KUNIT_EXPECT_EQ(test, persist_kho_fill(ser, size, ext, 1), -ENOSPC);
+	KUNIT_EXPECT_EQ(test, persist_kho_fill(ser, size, ext, 8), 0);
+	KUNIT_EXPECT_EQ(test, persist_kho_check(ser, size, ext), 0);
+	KUNIT_EXPECT_EQ(test, ser->nr_blocks, persist_pools[nid]->nr_blocks);
+	KUNIT_EXPECT_EQ(test, ser->nr_extents, 2);
+	for (i = 0; i < ser->nr_extents; i++) {
+		e = &ext[i];
+		for (j = 0; j < 2; j++) {
+			if (e->phys != PFN_PHYS(folio_pfn(folios[j])))
+				continue;
+			found++;
+			KUNIT_EXPECT_EQ(test, e->owner, j ? 0xdefULL : 0xabcULL);
+			KUNIT_EXPECT_EQ(test, e->order, folio_order(folios[j]));
+			KUNIT_EXPECT_EQ(test, e->flags, j ? 0 : PERSIST_ALLOC_SER_NO_DIRECT_MAP);
+		}
+	}
+	KUNIT_EXPECT_EQ(test, found, 2);
+
+	KUNIT_EXPECT_EQ(test, persist_free_folio(folios[0]), -EBUSY);
+	KUNIT_EXPECT_EQ(test, persist_alloc_preserve(folios[0], 1), -EBUSY);
+	KUNIT_EXPECT_EQ(test, persist_alloc_unpreserve(folios[2]), -EINVAL);
+	for (i = 0; i < 2; i++)
+		KUNIT_EXPECT_EQ(test, persist_alloc_unpreserve(folios[i]), 0);
+	for (i = 0; i < 3; i++)
+		KUNIT_EXPECT_EQ(test, persist_free_folio(folios[i]), 0);
+}
+
 static struct kunit_case persist_block_cases[] = {
 	KUNIT_CASE(block_1g_is_exclusive),
 	KUNIT_CASE(block_split_and_merge),
@@ -377,6 +532,21 @@ static struct kunit_case persist_pool_cases[] = {
 	{}
 };
 
+static struct kunit_case persist_kho_cases[] = {
+	KUNIT_CASE(kho_check_accepts_valid),
+	KUNIT_CASE(kho_check_refuses_other_versions),
+	KUNIT_CASE(kho_check_refuses_bad_sizes),
+	KUNIT_CASE(kho_check_refuses_bad_blocks),
+	KUNIT_CASE(kho_check_refuses_bad_extents),
+	KUNIT_CASE(kho_fill_round_trip),
+	{}
+};
+
+static struct kunit_suite persist_kho_suite = {
+	.name = "persist_alloc_kho",
+	.test_cases = persist_kho_cases,
+};
+
 static struct kunit_suite persist_pool_suite = {
 	.name = "persist_alloc_pool",
 	.test_cases = persist_pool_cases,
@@ -392,7 +562,8 @@ static struct kunit_suite persist_block_suite = {
 	.test_cases = persist_block_cases,
 };
 
-kunit_test_suites(&persist_block_suite, &persist_request_suite, &persist_pool_suite);
+kunit_test_suites(&persist_block_suite, &persist_request_suite, &persist_pool_suite,
+		  &persist_kho_suite);
 
 MODULE_DESCRIPTION("KUnit tests for persist_alloc");
 MODULE_LICENSE("GPL");

@@ -33,6 +33,7 @@
 #include <linux/gfp.h>
 #include <linux/init.h>
 #include <linux/kexec_handover.h>
+#include <linux/kho/abi/persist_alloc.h>
 #include <linux/memblock.h>
 #include <linux/mm.h>
 #include <linux/nodemask.h>
@@ -169,6 +170,36 @@ static unsigned long __init reserve_on_node(int nid, unsigned long gib)
 	return done;
 }
 
+/*
+ * Blocks per node handed over by the previous kernel. KHO keeps them
+ * reserved; whether the data can be adopted is decided (and reported) by
+ * persist_kho_adopt(). Returns the total.
+ */
+static unsigned long __init handed_over_blocks(unsigned long *per_node)
+{
+	const struct persist_alloc_block_ser *b;
+	const struct persist_alloc_ser *ser;
+	unsigned long i, nr, total = 0;
+	phys_addr_t phys;
+	size_t size;
+
+	if (kho_retrieve_subtree(PERSIST_ALLOC_KHO_NAME, &phys, &size))
+		return 0;
+	ser = phys_to_virt(phys);
+	if (size < sizeof(*ser) ||
+	    strncmp(ser->compatible, PERSIST_ALLOC_KHO_COMPATIBLE, sizeof(ser->compatible)))
+		return 0;
+	b = (const void *)(ser + 1);
+	nr = min_t(u64, ser->nr_blocks, (size - sizeof(*ser)) / sizeof(*b));
+	for (i = 0; i < nr; i++) {
+		if (b[i].nid < MAX_NUMNODES) {
+			per_node[b[i].nid]++;
+			total++;
+		}
+	}
+	return total;
+}
+
 /**
  * persist_alloc_reserve_early - carve the boot pools out of memblock
  *
@@ -177,10 +208,26 @@ static unsigned long __init reserve_on_node(int nid, unsigned long gib)
  */
 void __init persist_alloc_reserve_early(void)
 {
+	static unsigned long handed[MAX_NUMNODES] __initdata;
 	struct persist_request *req = &persist_cmdline_request;
 	unsigned long left = req->spread_gib, total = 0;
 	int nid;
 
+	/* Handed-over pools win; the command line only adds new ones. */
+	if (handed_over_blocks(handed)) {
+		if (left)
+			pr_info("pools handed over by the previous kernel kept, persist_alloc=%luG ignored\n",
+				left);
+		left = 0;
+		for_each_node(nid) {
+			if (!handed[nid])
+				continue;
+			if (req->node_gib[nid] && req->node_gib[nid] != handed[nid])
+				pr_info("node %d: keeping the %lu GiB handed over, not the %lu GiB of persist_alloc=\n",
+					nid, handed[nid], req->node_gib[nid]);
+			req->node_gib[nid] = 0;
+		}
+	}
 	for_each_node(nid) {
 		if (req->node_gib[nid])
 			total += reserve_on_node(nid, req->node_gib[nid]);
@@ -226,7 +273,7 @@ static struct persist_pool *pool_get(int nid)
 }
 
 /* Add a block to @nid's pool; called with persist_resize_lock held. */
-static int pool_add_block(int nid, phys_addr_t base, bool boot)
+int persist_pool_add_block(int nid, phys_addr_t base, bool boot)
 {
 	struct persist_block *blk;
 	struct persist_pool *pool;
@@ -244,15 +291,20 @@ static int pool_add_block(int nid, phys_addr_t base, bool boot)
 		goto free_blk;
 	blk->boot = boot;
 	blk->pool = pool;
-	err = xa_insert(&persist_blocks, base / PERSIST_BLOCK_SIZE, blk, GFP_KERNEL);
+	err = persist_kho_block_added(blk);
 	if (err)
 		goto destroy;
+	err = xa_insert(&persist_blocks, base / PERSIST_BLOCK_SIZE, blk, GFP_KERNEL);
+	if (err)
+		goto unpreserve;
 	spin_lock(&pool->lock);
 	list_add_tail(&blk->list, &pool->blocks);
 	pool->nr_blocks++;
 	spin_unlock(&pool->lock);
 	return 0;
 
+unpreserve:
+	persist_kho_block_removed(blk);
 destroy:
 	persist_block_destroy(blk);
 free_blk:
@@ -291,7 +343,7 @@ long persist_pool_grow(int nid, unsigned long nr)
 			err = -ENOMEM;
 			break;
 		}
-		err = pool_add_block(nid, page_to_phys(page), false);
+		err = persist_pool_add_block(nid, page_to_phys(page), false);
 		if (err) {
 			free_contig_range(page_to_pfn(page), PERSIST_BLOCK_PAGES);
 			break;
@@ -307,6 +359,7 @@ static void release_block(struct persist_block *blk)
 	unsigned long pfn = PHYS_PFN(blk->base);
 
 	xa_erase(&persist_blocks, blk->base / PERSIST_BLOCK_SIZE);
+	persist_kho_block_removed(blk);
 	if (blk->boot) {
 		/* Never counted as RAM: hand it to the buddy allocator now. */
 		free_reserved_area(__va(blk->base), __va(blk->base + PERSIST_BLOCK_SIZE),
@@ -368,11 +421,13 @@ static int __init persist_pools_init(void)
 
 	mutex_lock(&persist_resize_lock);
 	for (i = 0; i < persist_nr_boot_blocks; i++) {
-		err = pool_add_block(persist_boot_blocks[i].nid, persist_boot_blocks[i].base, true);
+		err = persist_pool_add_block(persist_boot_blocks[i].nid,
+					     persist_boot_blocks[i].base, true);
 		if (err)
 			pr_err("block %pa on node %d lost: %d\n", &persist_boot_blocks[i].base,
 			       persist_boot_blocks[i].nid, err);
 	}
+	persist_kho_adopt();
 	mutex_unlock(&persist_resize_lock);
 	return 0;
 }

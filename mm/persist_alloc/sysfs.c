@@ -14,6 +14,10 @@
  *   allocated bytes per granule size.
  * ``no_direct_map_bytes``
  *   allocated bytes removed from the kernel direct map.
+ * ``preserved_bytes``
+ *   allocated bytes to be handed over at the next kexec.
+ * ``pending_bytes``
+ *   bytes handed over by the previous kernel that no owner restored yet.
  * ``grow``, ``shrink`` (write only, root)
  *   write a number of 1 GiB blocks to take from the buddy allocator or to
  *   give back (unused blocks only). A bad number fails with -EINVAL and
@@ -48,12 +52,16 @@ struct persist_stats {
 	unsigned long free;
 	unsigned long allocated[PERSIST_NR_GRANULES];
 	unsigned long no_direct_map;
+	unsigned long preserved;
+	unsigned long pending;
 };
 
 static void read_stats(int nid, struct persist_stats *st)
 {
 	struct persist_pool *pool = READ_ONCE(persist_pools[nid]);
+	struct persist_extent *ext;
 	struct persist_block *blk;
+	unsigned long idx;
 	int g;
 
 	memset(st, 0, sizeof(*st));
@@ -70,6 +78,17 @@ static void read_stats(int nid, struct persist_stats *st)
 	st->allocated[PERSIST_GRANULE_4K] *= SZ_4K;
 	st->allocated[PERSIST_GRANULE_2M] *= SZ_2M;
 	st->allocated[PERSIST_GRANULE_1G] *= SZ_1G;
+
+	xa_lock(&persist_extents);
+	xa_for_each(&persist_extents, idx, ext) {
+		if (ext->blk->pool != pool)
+			continue;
+		if (ext->preserved)
+			st->preserved += PAGE_SIZE << ext->order;
+		if (ext->pending)
+			st->pending += PAGE_SIZE << ext->order;
+	}
+	xa_unlock(&persist_extents);
 }
 
 #define PERSIST_STAT_ATTR(_name, _expr)						\
@@ -89,6 +108,8 @@ PERSIST_STAT_ATTR(allocated_4k_bytes, st.allocated[PERSIST_GRANULE_4K]);
 PERSIST_STAT_ATTR(allocated_2m_bytes, st.allocated[PERSIST_GRANULE_2M]);
 PERSIST_STAT_ATTR(allocated_1g_bytes, st.allocated[PERSIST_GRANULE_1G]);
 PERSIST_STAT_ATTR(no_direct_map_bytes, st.no_direct_map);
+PERSIST_STAT_ATTR(preserved_bytes, st.preserved);
+PERSIST_STAT_ATTR(pending_bytes, st.pending);
 
 static ssize_t resize_store(struct kobject *kobj, const char *buf, size_t count,
 			    long (*resize)(int nid, unsigned long nr))
@@ -124,6 +145,8 @@ static struct attribute *persist_node_attrs[] = {
 	&allocated_2m_bytes_attr.attr,
 	&allocated_1g_bytes_attr.attr,
 	&no_direct_map_bytes_attr.attr,
+	&preserved_bytes_attr.attr,
+	&pending_bytes_attr.attr,
 	&grow_attr.attr,
 	&shrink_attr.attr,
 	NULL,

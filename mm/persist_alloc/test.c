@@ -8,6 +8,10 @@
  *
  *   alloc <nid> <order> <flags>   allocate into the lowest free slot
  *   free <slot>                   unmap the slot from user space, free it
+ *   preserve <slot> <owner>       hand the slot's folio over at kexec
+ *   unpreserve <slot>             do not
+ *   restore <phys> <owner>        take a handed-over folio into a free slot
+ *   release <phys> <owner>        give a handed-over folio back unused
  *
  * A failed command returns its errno from write() and changes nothing.
  * read() lists the slots in use, one per line:
@@ -16,7 +20,9 @@
  *
  * where the direct-map columns are 1 or 0 as kernel_page_present() says.
  * mmap() at offset <slot> GiB maps that slot's folio (page by page, as
- * VM_PFNMAP) so that user space can fill and check it.
+ * VM_PFNMAP) so that user space can fill and check it. Closing the file
+ * frees every slot except the preserved ones, which stay allocated for
+ * the next kernel.
  */
 #include <linux/debugfs.h>
 #include <linux/fs.h>
@@ -65,27 +71,60 @@ static int test_release(struct inode *inode, struct file *file)
 	struct persist_test *t = file->private_data;
 	unsigned int slot;
 
-	for (slot = 0; slot < TEST_SLOTS; slot++)
-		if (t->slots[slot])
-			WARN_ON(test_free_slot(t, slot));
+	for (slot = 0; slot < TEST_SLOTS; slot++) {
+		struct persist_extent *ext;
+
+		if (!t->slots[slot])
+			continue;
+		ext = xa_load(&persist_extents, folio_pfn(t->slots[slot]));
+		if (ext && READ_ONCE(ext->preserved))
+			continue;
+		WARN_ON(test_free_slot(t, slot));
+	}
 	kfree(t);
 	return 0;
 }
 
-static int test_alloc(struct persist_test *t, int nid, unsigned int order, unsigned long flags)
+static int test_free_slot_index(struct persist_test *t)
 {
-	struct folio *folio;
 	unsigned int slot;
 
 	for (slot = 0; slot < TEST_SLOTS && t->slots[slot]; slot++)
 		;
-	if (slot == TEST_SLOTS)
-		return -ENOSPC;
+	return slot == TEST_SLOTS ? -ENOSPC : slot;
+}
+
+static int test_alloc(struct persist_test *t, int nid, unsigned int order, unsigned long flags)
+{
+	int slot = test_free_slot_index(t);
+	struct folio *folio;
+
+	if (slot < 0)
+		return slot;
 	folio = persist_alloc_folio(nid, order, flags);
 	if (IS_ERR(folio))
 		return PTR_ERR(folio);
 	t->slots[slot] = folio;
 	return 0;
+}
+
+static int test_restore(struct persist_test *t, u64 phys, u64 owner)
+{
+	int slot = test_free_slot_index(t);
+	struct folio *folio;
+
+	if (slot < 0)
+		return slot;
+	folio = persist_alloc_restore(phys, owner);
+	if (IS_ERR(folio))
+		return PTR_ERR(folio);
+	t->slots[slot] = folio;
+	return 0;
+}
+
+static struct folio *test_slot(struct persist_test *t, unsigned int slot)
+{
+	return slot < TEST_SLOTS ? t->slots[slot] : NULL;
 }
 
 static ssize_t test_write(struct file *file, const char __user *ubuf, size_t count,
@@ -94,6 +133,7 @@ static ssize_t test_write(struct file *file, const char __user *ubuf, size_t cou
 	struct persist_test *t = file->private_data;
 	unsigned long flags;
 	unsigned int order, slot;
+	u64 phys, owner;
 	char buf[64];
 	int nid, err;
 
@@ -107,7 +147,15 @@ static ssize_t test_write(struct file *file, const char __user *ubuf, size_t cou
 	if (sscanf(buf, "alloc %d %u %lu", &nid, &order, &flags) == 3)
 		err = test_alloc(t, nid, order, flags);
 	else if (sscanf(buf, "free %u", &slot) == 1)
-		err = slot < TEST_SLOTS && t->slots[slot] ? test_free_slot(t, slot) : -ENOENT;
+		err = test_slot(t, slot) ? test_free_slot(t, slot) : -ENOENT;
+	else if (sscanf(buf, "preserve %u %llu", &slot, &owner) == 2)
+		err = test_slot(t, slot) ? persist_alloc_preserve(t->slots[slot], owner) : -ENOENT;
+	else if (sscanf(buf, "unpreserve %u", &slot) == 1)
+		err = test_slot(t, slot) ? persist_alloc_unpreserve(t->slots[slot]) : -ENOENT;
+	else if (sscanf(buf, "restore %llx %llu", &phys, &owner) == 2)
+		err = test_restore(t, phys, owner);
+	else if (sscanf(buf, "release %llx %llu", &phys, &owner) == 2)
+		err = persist_alloc_release(phys, owner);
 	else
 		err = -EINVAL;
 	mutex_unlock(&t->lock);

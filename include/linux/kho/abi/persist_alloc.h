@@ -1,0 +1,83 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * persist_alloc KHO ABI.
+ */
+#ifndef _LINUX_KHO_ABI_PERSIST_ALLOC_H
+#define _LINUX_KHO_ABI_PERSIST_ALLOC_H
+
+#include <linux/types.h>
+#include <linux/kho/abi/kexec_handover.h>
+
+/**
+ * DOC: persist_alloc KHO ABI
+ *
+ * persist_alloc hands its pools and its preserved extents over to the next
+ * kernel in a KHO subtree named ``PERSIST_ALLOC_KHO_NAME``. The subtree blob
+ * is one ``struct persist_alloc_ser``, followed by ``nr_blocks`` entries of
+ * ``struct persist_alloc_block_ser``. The extents are a separate array of
+ * ``nr_extents`` ``struct persist_alloc_extent_ser``, preserved as KHO
+ * vmalloc memory and described by ``extents``.
+ *
+ * Every block is also preserved with KHO as one 1 GiB range, so the next
+ * kernel keeps the whole pool out of its early allocations and out of the
+ * buddy allocator whether or not it understands this ABI; one that refuses
+ * the data keeps the memory unused.
+ *
+ * This interface is a contract. Any modification to the structure layout
+ * constitutes a breaking change. Such changes require incrementing the
+ * version number in the PERSIST_ALLOC_KHO_COMPATIBLE string.
+ */
+
+/* The compatibility string, stored in struct persist_alloc_ser. */
+#define PERSIST_ALLOC_KHO_COMPATIBLE	"persist-alloc-v1"
+/* Name of the KHO subtree. */
+#define PERSIST_ALLOC_KHO_NAME		"persist-alloc"
+
+/* Extent attributes, as the PERSIST_ALLOC_* allocation flags. */
+#define PERSIST_ALLOC_SER_NO_DIRECT_MAP	BIT(0)
+#define PERSIST_ALLOC_SER_HVO		BIT(1)
+#define PERSIST_ALLOC_SER_FLAGS		(PERSIST_ALLOC_SER_NO_DIRECT_MAP | \
+					 PERSIST_ALLOC_SER_HVO)
+
+/**
+ * struct persist_alloc_block_ser - one 1 GiB block of a pool
+ * @phys:     physical address, 1 GiB aligned
+ * @nid:      NUMA node of the pool
+ * @reserved: zero
+ */
+struct persist_alloc_block_ser {
+	u64 phys;
+	u32 nid;
+	u32 reserved;
+} __packed;
+
+/**
+ * struct persist_alloc_extent_ser - one preserved granule
+ * @phys:  physical address, aligned to its size, inside a block
+ * @owner: key chosen by the consumer that preserved it
+ * @order: 0, 9 or 18
+ * @flags: PERSIST_ALLOC_SER_* attributes
+ */
+struct persist_alloc_extent_ser {
+	u64 phys;
+	u64 owner;
+	u32 order;
+	u32 flags;
+} __packed;
+
+/**
+ * struct persist_alloc_ser - head of the persist_alloc subtree blob
+ * @compatible: PERSIST_ALLOC_KHO_COMPATIBLE, NUL padded
+ * @nr_blocks:  number of struct persist_alloc_block_ser after this header
+ * @nr_extents: number of entries in @extents
+ * @extents:    KHO vmalloc descriptor of the struct persist_alloc_extent_ser
+ *              array; empty when @nr_extents is zero
+ */
+struct persist_alloc_ser {
+	char compatible[32];
+	u64 nr_blocks;
+	u64 nr_extents;
+	struct kho_vmalloc extents;
+} __packed;
+
+#endif /* _LINUX_KHO_ABI_PERSIST_ALLOC_H */

@@ -1,0 +1,636 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * persist_alloc: handing pools and preserved extents over through KHO.
+ */
+
+/**
+ * DOC: Handover across kexec
+ *
+ * A consumer marks an allocated folio with persist_alloc_preserve() under
+ * an owner key of its choosing. At the next kexec the pools and the
+ * preserved extents are handed to the next kernel in the KHO subtree
+ * described in ``include/linux/kho/abi/persist_alloc.h``:
+ *
+ * - every block of every pool is preserved with KHO as one 1 GiB range
+ *   when it joins a pool, so the next kernel keeps it reserved before its
+ *   buddy allocator starts;
+ * - the subtree blob and the extent array are allocated and preserved
+ *   ahead of time, as pools grow and folios are preserved, so that the
+ *   reboot notifier that fills them at kexec never allocates and cannot
+ *   fail.
+ *
+ * The next kernel adopts the data in a core initcall: it checks the whole
+ * handover first (compatible string, sizes, block alignment and nodes,
+ * every extent inside a block, aligned, not overlapping) and refuses all
+ * of it on any error, with a message; the KHO-preserved blocks then stay
+ * reserved and unused. Otherwise the blocks become the nodes' pools again
+ * and every extent is marked allocated, pending its owner's
+ * persist_alloc_restore(). Extents preserved without direct map are
+ * removed from it right there, before anything else can run. Adoption and
+ * restore cost O(blocks + extents): no 4 KiB page of a huge granule is
+ * visited except to build the folio it is returned as.
+ *
+ * Handed-over extents that are neither restored nor released by the next
+ * kexec are zeroed then, and not handed over again.
+ */
+
+#define pr_fmt(fmt) "persist_alloc: " fmt
+
+#include <linux/export.h>
+#include <linux/kexec.h>
+#include <linux/kexec_handover.h>
+#include <linux/kho/abi/persist_alloc.h>
+#include <linux/mm.h>
+#include <linux/reboot.h>
+#include <linux/set_memory.h>
+#include <linux/slab.h>
+#include <linux/vmalloc.h>
+
+#include <asm/tlbflush.h>
+
+#include "internal.h"
+
+/* Outgoing handover, protected by persist_kho_lock. */
+static DEFINE_MUTEX(persist_kho_lock);
+static struct persist_alloc_ser *out_ser;
+static size_t out_ser_size;
+static struct persist_alloc_extent_ser *out_ext;
+static unsigned long out_ext_cap;
+static unsigned long nr_preserved;
+static bool kho_ready;
+
+static size_t ser_size(unsigned long nr_blocks)
+{
+	return PAGE_ALIGN(sizeof(struct persist_alloc_ser) +
+			  nr_blocks * sizeof(struct persist_alloc_block_ser));
+}
+
+static unsigned long nr_pool_blocks(void)
+{
+	unsigned long nr = 0;
+	int nid;
+
+	for_each_node(nid)
+		if (persist_pools[nid])
+			nr += READ_ONCE(persist_pools[nid]->nr_blocks);
+	return nr;
+}
+
+/* Make the outgoing blob and extent array big enough; persist_kho_lock held. */
+static int reserve_out(unsigned long nr_blocks, unsigned long nr_extents)
+{
+	struct persist_alloc_extent_ser *ext;
+	struct persist_alloc_ser *ser;
+	struct kho_vmalloc desc = {};
+	unsigned long cap;
+	size_t size;
+	int err;
+
+	lockdep_assert_held(&persist_kho_lock);
+	if (!kho_ready)
+		return 0;
+
+	size = ser_size(nr_blocks);
+	if (size > out_ser_size) {
+		ser = kho_alloc_preserve(size);
+		if (IS_ERR(ser))
+			return PTR_ERR(ser);
+		if (out_ser) {
+			memcpy(&ser->extents, &out_ser->extents, sizeof(ser->extents));
+			kho_remove_subtree(out_ser);
+		}
+		err = kho_add_subtree(PERSIST_ALLOC_KHO_NAME, ser, size);
+		if (err) {
+			/* Put the old one back; it was there a moment ago. */
+			if (out_ser)
+				WARN_ON(kho_add_subtree(PERSIST_ALLOC_KHO_NAME, out_ser,
+							out_ser_size));
+			kho_unpreserve_free(ser);
+			return err;
+		}
+		if (out_ser)
+			kho_unpreserve_free(out_ser);
+		out_ser = ser;
+		out_ser_size = size;
+	}
+
+	if (nr_extents > out_ext_cap) {
+		cap = max(roundup_pow_of_two(nr_extents), PAGE_SIZE / sizeof(*ext));
+		ext = vmalloc(array_size(cap, sizeof(*ext)));
+		if (!ext)
+			return -ENOMEM;
+		err = kho_preserve_vmalloc(ext, &desc);
+		if (err) {
+			vfree(ext);
+			return err;
+		}
+		if (out_ext) {
+			kho_unpreserve_vmalloc(&out_ser->extents);
+			vfree(out_ext);
+		}
+		out_ser->extents = desc;
+		out_ext = ext;
+		out_ext_cap = cap;
+	}
+	return 0;
+}
+
+/**
+ * persist_kho_block_added - preserve a block that joined a pool
+ * @blk: the block
+ *
+ * Return: 0 or the KHO error; the block must not join the pool then.
+ */
+int persist_kho_block_added(struct persist_block *blk)
+{
+	int err;
+
+	mutex_lock(&persist_kho_lock);
+	if (!kho_ready) {
+		mutex_unlock(&persist_kho_lock);
+		return 0;
+	}
+	err = reserve_out(nr_pool_blocks() + 1, nr_preserved);
+	if (!err)
+		err = kho_preserve_pages(pfn_to_page(PHYS_PFN(blk->base)), PERSIST_BLOCK_PAGES);
+	mutex_unlock(&persist_kho_lock);
+	return err;
+}
+
+/**
+ * persist_kho_block_removed - stop preserving a block leaving its pool
+ * @blk: the block
+ */
+void persist_kho_block_removed(struct persist_block *blk)
+{
+	mutex_lock(&persist_kho_lock);
+	if (kho_ready)
+		kho_unpreserve_pages(pfn_to_page(PHYS_PFN(blk->base)), PERSIST_BLOCK_PAGES);
+	mutex_unlock(&persist_kho_lock);
+}
+
+static u32 flags_to_ser(unsigned long flags)
+{
+	return (flags & PERSIST_ALLOC_NO_DIRECT_MAP ? PERSIST_ALLOC_SER_NO_DIRECT_MAP : 0) |
+	       (flags & PERSIST_ALLOC_HVO ? PERSIST_ALLOC_SER_HVO : 0);
+}
+
+static unsigned long flags_from_ser(u32 flags)
+{
+	return (flags & PERSIST_ALLOC_SER_NO_DIRECT_MAP ? PERSIST_ALLOC_NO_DIRECT_MAP : 0) |
+	       (flags & PERSIST_ALLOC_SER_HVO ? PERSIST_ALLOC_HVO : 0);
+}
+
+/**
+ * persist_kho_fill - write the handover of the current pools and extents
+ * @ser:     the blob, @size bytes
+ * @size:    size of @ser
+ * @ext:     the extent array
+ * @ext_cap: entries @ext can hold
+ *
+ * Return: 0, or -ENOSPC if @ser or @ext is too small (nothing is
+ * meaningful in them then).
+ */
+int persist_kho_fill(struct persist_alloc_ser *ser, size_t size,
+		     struct persist_alloc_extent_ser *ext, unsigned long ext_cap)
+{
+	struct persist_alloc_block_ser *blocks = (void *)(ser + 1);
+	unsigned long nr_blocks = 0, nr_ext = 0, idx;
+	struct persist_extent *e;
+	struct persist_block *blk;
+	int nid, err = 0;
+
+	memset(ser->compatible, 0, sizeof(ser->compatible));
+	strscpy(ser->compatible, PERSIST_ALLOC_KHO_COMPATIBLE, sizeof(ser->compatible));
+	for_each_node(nid) {
+		struct persist_pool *pool = persist_pools[nid];
+
+		if (!pool)
+			continue;
+		spin_lock(&pool->lock);
+		list_for_each_entry(blk, &pool->blocks, list) {
+			if (ser_size(nr_blocks + 1) > size) {
+				err = -ENOSPC;
+				break;
+			}
+			blocks[nr_blocks].phys = blk->base;
+			blocks[nr_blocks].nid = nid;
+			blocks[nr_blocks].reserved = 0;
+			nr_blocks++;
+		}
+		spin_unlock(&pool->lock);
+	}
+	xa_lock(&persist_extents);
+	xa_for_each(&persist_extents, idx, e) {
+		if (!e->preserved)
+			continue;
+		if (nr_ext == ext_cap) {
+			err = -ENOSPC;
+			break;
+		}
+		ext[nr_ext].phys = PFN_PHYS(e->pfn);
+		ext[nr_ext].owner = e->owner;
+		ext[nr_ext].order = e->order;
+		ext[nr_ext].flags = flags_to_ser(e->flags);
+		nr_ext++;
+	}
+	xa_unlock(&persist_extents);
+	ser->nr_blocks = nr_blocks;
+	ser->nr_extents = nr_ext;
+	return err;
+}
+
+/* Zero handed-over extents nobody restored: they are not handed over again. */
+static void zero_unclaimed(void)
+{
+	struct persist_extent *e;
+	unsigned long idx;
+
+	xa_for_each(&persist_extents, idx, e) {
+		if (!e->pending)
+			continue;
+		if (e->flags & PERSIST_ALLOC_NO_DIRECT_MAP)
+			set_direct_map_valid_noflush(pfn_to_page(e->pfn), 1UL << e->order, true);
+		persist_zero_pages(e->pfn, 1UL << e->order);
+	}
+}
+
+static int persist_kho_reboot(struct notifier_block *nb, unsigned long code, void *unused)
+{
+	int err;
+
+	if (!kexec_in_progress)
+		return NOTIFY_DONE;
+	mutex_lock(&persist_resize_lock);
+	mutex_lock(&persist_kho_lock);
+	if (out_ser) {
+		zero_unclaimed();
+		err = persist_kho_fill(out_ser, out_ser_size, out_ext, out_ext_cap);
+		/* Capacity is reserved ahead; running out is a bug. */
+		if (WARN_ON(err))
+			out_ser->nr_extents = 0;
+	}
+	mutex_unlock(&persist_kho_lock);
+	mutex_unlock(&persist_resize_lock);
+	return NOTIFY_DONE;
+}
+
+static struct notifier_block persist_kho_reboot_nb = {
+	.notifier_call = persist_kho_reboot,
+};
+
+/**
+ * persist_alloc_preserve - hand a folio over at the next kexec
+ * @folio: an allocated persistent folio
+ * @owner: key of the consumer, given back to persist_alloc_restore()
+ *
+ * Return: 0; -EINVAL for a folio that is not an allocated granule;
+ * -EBUSY if it is already preserved; -EOPNOTSUPP without KHO; -ENOMEM if
+ * the handover could not grow. Nothing changes on failure.
+ */
+int persist_alloc_preserve(struct folio *folio, u64 owner)
+{
+	struct persist_extent *ext;
+	int err;
+
+	mutex_lock(&persist_kho_lock);
+	ext = xa_load(&persist_extents, folio_pfn(folio));
+	if (!ext || ext->pending || ext->order != folio_order(folio)) {
+		err = -EINVAL;
+	} else if (ext->preserved) {
+		err = -EBUSY;
+	} else if (!kho_ready) {
+		err = -EOPNOTSUPP;
+	} else {
+		err = reserve_out(nr_pool_blocks(), nr_preserved + 1);
+		if (!err) {
+			ext->owner = owner;
+			WRITE_ONCE(ext->preserved, true);
+			nr_preserved++;
+		}
+	}
+	mutex_unlock(&persist_kho_lock);
+	return err;
+}
+EXPORT_SYMBOL_GPL(persist_alloc_preserve);
+
+/**
+ * persist_alloc_unpreserve - do not hand a folio over after all
+ * @folio: a folio preserved with persist_alloc_preserve()
+ *
+ * Return: 0, or -EINVAL if it is not preserved.
+ */
+int persist_alloc_unpreserve(struct folio *folio)
+{
+	struct persist_extent *ext;
+	int err = -EINVAL;
+
+	mutex_lock(&persist_kho_lock);
+	ext = xa_load(&persist_extents, folio_pfn(folio));
+	if (ext && ext->preserved) {
+		WRITE_ONCE(ext->preserved, false);
+		nr_preserved--;
+		err = 0;
+	}
+	mutex_unlock(&persist_kho_lock);
+	return err;
+}
+EXPORT_SYMBOL_GPL(persist_alloc_unpreserve);
+
+static struct persist_extent *take_pending(phys_addr_t phys, u64 owner, int *err)
+{
+	struct persist_extent *ext;
+
+	ext = xa_load(&persist_extents, PHYS_PFN(phys));
+	if (!ext || !ext->pending || PFN_PHYS(ext->pfn) != phys) {
+		*err = -ENOENT;
+		return NULL;
+	}
+	if (ext->owner != owner) {
+		*err = -EPERM;
+		return NULL;
+	}
+	ext->pending = false;
+	return ext;
+}
+
+/**
+ * persist_alloc_restore - take a folio handed over by the previous kernel
+ * @phys:  its physical address, as recorded by its owner
+ * @owner: the key it was preserved under
+ *
+ * The folio comes back with the attributes it had (out of the direct map
+ * if it was) and a reference count of 1; it is allocated again, and may be
+ * preserved again for the next kexec.
+ *
+ * Return: the folio, or ERR_PTR(-ENOENT) if no handed-over extent starts
+ * at @phys (or it was restored already), ERR_PTR(-EPERM) if it belongs to
+ * another owner.
+ */
+struct folio *persist_alloc_restore(phys_addr_t phys, u64 owner)
+{
+	struct persist_extent *ext;
+	int err;
+
+	mutex_lock(&persist_kho_lock);
+	ext = take_pending(phys, owner, &err);
+	mutex_unlock(&persist_kho_lock);
+	if (!ext)
+		return ERR_PTR(err);
+	return persist_granule_to_folio(ext->pfn, ext->order);
+}
+EXPORT_SYMBOL_GPL(persist_alloc_restore);
+
+/**
+ * persist_alloc_release - give a handed-over extent back without using it
+ * @phys:  its physical address
+ * @owner: the key it was preserved under
+ *
+ * For owners that find they no longer need what they preserved: the
+ * memory is zeroed and its granule freed.
+ *
+ * Return: 0, -ENOENT or -EPERM as persist_alloc_restore().
+ */
+int persist_alloc_release(phys_addr_t phys, u64 owner)
+{
+	struct folio *folio = persist_alloc_restore(phys, owner);
+
+	if (IS_ERR(folio))
+		return PTR_ERR(folio);
+	return persist_free_folio(folio);
+}
+EXPORT_SYMBOL_GPL(persist_alloc_release);
+
+/* Check a block list entry and the extents against scratch copies of blocks. */
+static int check_blocks(const struct persist_alloc_block_ser *b, unsigned long nr,
+			struct persist_block *blks)
+{
+	unsigned long i, j;
+	int err;
+
+	for (i = 0; i < nr; i++) {
+		if (!IS_ALIGNED(b[i].phys, PERSIST_BLOCK_SIZE) || b[i].reserved ||
+		    b[i].nid >= nr_node_ids || !node_online(b[i].nid)) {
+			pr_err("handover: block %lu (%#llx node %u) is invalid\n", i,
+			       b[i].phys, b[i].nid);
+			return -EINVAL;
+		}
+		for (j = 0; j < i; j++)
+			if (b[j].phys == b[i].phys) {
+				pr_err("handover: block %#llx listed twice\n", b[i].phys);
+				return -EEXIST;
+			}
+		err = persist_block_init(&blks[i], b[i].phys);
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
+static int check_extents(const struct persist_alloc_extent_ser *ext, unsigned long nr,
+			 struct persist_block *blks, unsigned long nr_blocks)
+{
+	unsigned long i, j;
+	int err;
+
+	for (i = 0; i < nr; i++) {
+		phys_addr_t base = ALIGN_DOWN(ext[i].phys, PERSIST_BLOCK_SIZE);
+
+		if (!persist_order_valid(ext[i].order) ||
+		    (ext[i].flags & ~PERSIST_ALLOC_SER_FLAGS)) {
+			pr_err("handover: extent %#llx has order %u flags %#x\n",
+			       ext[i].phys, ext[i].order, ext[i].flags);
+			return -EINVAL;
+		}
+		for (j = 0; j < nr_blocks; j++)
+			if (blks[j].base == base)
+				break;
+		if (j == nr_blocks) {
+			pr_err("handover: extent %#llx is outside every block\n", ext[i].phys);
+			return -EINVAL;
+		}
+		err = persist_block_claim(&blks[j], PHYS_PFN(ext[i].phys - base), ext[i].order);
+		if (err) {
+			pr_err("handover: extent %#llx order %u is %s\n", ext[i].phys,
+			       ext[i].order, err == -EBUSY ? "overlapping another" : "misaligned");
+			return err;
+		}
+	}
+	return 0;
+}
+
+/**
+ * persist_kho_check - validate a handover before anything is adopted
+ * @ser:  the subtree blob
+ * @size: its size
+ * @ext:  the extent array (may be NULL when there are no extents)
+ *
+ * Return: 0 if it can be adopted as a whole; -EPROTO for another version;
+ * -EINVAL, -EEXIST or -EBUSY (with a message) for inconsistent data.
+ */
+int persist_kho_check(const struct persist_alloc_ser *ser, size_t size,
+		      const struct persist_alloc_extent_ser *ext)
+{
+	const struct persist_alloc_block_ser *b = (const void *)(ser + 1);
+	struct persist_block *blks;
+	unsigned long i;
+	int err;
+
+	if (size < sizeof(*ser) ||
+	    strncmp(ser->compatible, PERSIST_ALLOC_KHO_COMPATIBLE, sizeof(ser->compatible))) {
+		pr_err("handover: not %s\n", PERSIST_ALLOC_KHO_COMPATIBLE);
+		return -EPROTO;
+	}
+	if (ser->nr_blocks > (size - sizeof(*ser)) / sizeof(*b) ||
+	    (ser->nr_extents && !ext)) {
+		pr_err("handover: %llu blocks, %llu extents do not fit its %zu bytes\n",
+		       ser->nr_blocks, ser->nr_extents, size);
+		return -EINVAL;
+	}
+	blks = kvcalloc(ser->nr_blocks ?: 1, sizeof(*blks), GFP_KERNEL);
+	if (!blks)
+		return -ENOMEM;
+	err = check_blocks(b, ser->nr_blocks, blks);
+	if (!err)
+		err = check_extents(ext, ser->nr_extents, blks, ser->nr_blocks);
+	for (i = 0; i < ser->nr_blocks; i++)
+		persist_block_destroy(&blks[i]);
+	kvfree(blks);
+	return err;
+}
+
+/* Mark one handed-over extent allocated and pending its owner. */
+static int adopt_extent(const struct persist_alloc_extent_ser *s)
+{
+	struct persist_block *blk = xa_load(&persist_blocks, s->phys / PERSIST_BLOCK_SIZE);
+	struct persist_pool *pool = blk->pool;
+	struct persist_extent *ext;
+	int err;
+
+	ext = kzalloc_obj(*ext);
+	if (!ext)
+		return -ENOMEM;
+	ext->pfn = PHYS_PFN(s->phys);
+	ext->order = s->order;
+	ext->flags = flags_from_ser(s->flags);
+	ext->blk = blk;
+	ext->owner = s->owner;
+	ext->pending = true;
+	ext->handed_over = true;
+
+	spin_lock(&pool->lock);
+	err = persist_block_claim(blk, PHYS_PFN(s->phys - blk->base), s->order);
+	if (!err) {
+		pool->allocated[persist_order_granule(s->order)]++;
+		if (ext->flags & PERSIST_ALLOC_NO_DIRECT_MAP)
+			pool->no_direct_map_pages += 1UL << s->order;
+	}
+	spin_unlock(&pool->lock);
+	if (!err)
+		err = xa_insert(&persist_extents, ext->pfn, ext, GFP_KERNEL);
+	if (err) {
+		kfree(ext);
+		return err;
+	}
+	if (ext->flags & PERSIST_ALLOC_NO_DIRECT_MAP) {
+		unsigned long addr = (unsigned long)pfn_to_kaddr(ext->pfn);
+
+		err = set_direct_map_valid_noflush(pfn_to_page(ext->pfn), 1UL << s->order, false);
+		flush_tlb_kernel_range(addr, addr + (PAGE_SIZE << s->order));
+	}
+	return err;
+}
+
+/**
+ * persist_kho_adopt - take over the pools of the previous kernel
+ *
+ * Return: 0 (also when there is nothing to adopt), or the error that made
+ * the handover refused; its blocks then stay reserved by KHO and unused.
+ */
+int persist_kho_adopt(void)
+{
+	struct persist_alloc_extent_ser *ext = NULL;
+	const struct persist_alloc_block_ser *b;
+	struct persist_alloc_ser *ser;
+	phys_addr_t phys;
+	unsigned long i;
+	size_t size;
+	int err;
+
+	if (kho_retrieve_subtree(PERSIST_ALLOC_KHO_NAME, &phys, &size))
+		return 0;
+	ser = phys_to_virt(phys);
+	b = (const void *)(ser + 1);
+	if (size >= sizeof(*ser) && ser->nr_extents &&
+	    !strncmp(ser->compatible, PERSIST_ALLOC_KHO_COMPATIBLE, sizeof(ser->compatible))) {
+		ext = kho_restore_vmalloc(&ser->extents);
+		if (!ext) {
+			pr_err("handover refused: cannot restore its extent array\n");
+			return -EINVAL;
+		}
+	}
+	err = persist_kho_check(ser, size, ext);
+	if (err) {
+		pr_err("handover refused (%d): its memory stays reserved and unused\n", err);
+		goto out;
+	}
+	for (i = 0; i < ser->nr_blocks; i++) {
+		/* KHO leaves its magic on the first page of a preserved range. */
+		set_page_private(pfn_to_page(PHYS_PFN(b[i].phys)), 0);
+		err = persist_pool_add_block(b[i].nid, b[i].phys, true);
+		if (err)
+			goto fail;
+	}
+	for (i = 0; i < ser->nr_extents; i++) {
+		err = adopt_extent(&ext[i]);
+		if (err)
+			goto fail;
+	}
+	pr_info("adopted %llu GiB in %llu blocks and %llu preserved extents\n",
+		ser->nr_blocks, ser->nr_blocks, ser->nr_extents);
+	goto out;
+fail:
+	/* Only an allocation failure gets here, after the checks passed. */
+	pr_err("adopting the handover failed (%d): some preserved memory is lost\n", err);
+out:
+	vfree(ext);
+	kho_restore_free(ser);
+	return err;
+}
+
+/* Once KHO is up (fs_initcall): preserve the pools and publish the blob. */
+static int __init persist_kho_init(void)
+{
+	struct persist_block *blk;
+	int nid, err = 0;
+
+	if (!kho_is_enabled())
+		return 0;
+	mutex_lock(&persist_resize_lock);
+	mutex_lock(&persist_kho_lock);
+	kho_ready = true;
+	err = reserve_out(nr_pool_blocks(), 0);
+	for_each_node(nid) {
+		struct persist_pool *pool = persist_pools[nid];
+
+		if (err || !pool)
+			continue;
+		list_for_each_entry(blk, &pool->blocks, list) {
+			err = kho_preserve_pages(pfn_to_page(PHYS_PFN(blk->base)),
+						 PERSIST_BLOCK_PAGES);
+			if (err)
+				break;
+		}
+	}
+	if (err) {
+		pr_err("cannot preserve the pools with KHO (%d): they will not survive kexec\n",
+		       err);
+		kho_ready = false;
+	}
+	mutex_unlock(&persist_kho_lock);
+	mutex_unlock(&persist_resize_lock);
+	if (!err)
+		register_reboot_notifier(&persist_kho_reboot_nb);
+	return 0;
+}
+late_initcall(persist_kho_init);
