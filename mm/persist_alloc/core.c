@@ -18,6 +18,9 @@
  *   zeroed before the granule can be handed out again.
  * ``PERSIST_ALLOC_ZERO``
  *   The folio is zeroed before it is handed out.
+ * ``PERSIST_ALLOC_HVO``
+ *   For 2 MiB and 1 GiB folios: the vmemmap of the tail struct pages is
+ *   freed, as HugeTLB does; restored when the folio is freed.
  *
  * Every allocated granule is recorded as an extent (pfn, order, flags),
  * which is what a free checks: a folio that is not from a pool, or not an
@@ -37,6 +40,18 @@
 
 /* Allocated granules by first pfn. */
 DEFINE_XARRAY(persist_extents);
+
+/* Attribute counters of @pool for a granule coming (@sign 1) or going (-1). */
+void persist_account(struct persist_pool *pool, unsigned int order, unsigned long flags,
+		     long sign)
+{
+	spin_lock(&pool->lock);
+	if (flags & PERSIST_ALLOC_NO_DIRECT_MAP)
+		pool->no_direct_map_pages += sign << order;
+	if (flags & PERSIST_ALLOC_HVO)
+		pool->vmemmap_saved += sign * (long)persist_hvo_saved(order);
+	spin_unlock(&pool->lock);
+}
 
 /* Take a granule from @pool; returns its physical address or 0. */
 static phys_addr_t pool_take(struct persist_pool *pool, unsigned int order,
@@ -98,7 +113,7 @@ struct folio *persist_granule_to_folio(unsigned long pfn, unsigned int order)
 }
 
 /* And back: single pages with refcount 1. */
-static void folio_to_granule(struct folio *folio)
+void persist_folio_to_granule(struct folio *folio)
 {
 	unsigned long pfn = folio_pfn(folio), i, nr = folio_nr_pages(folio);
 	int nid = folio_nid(folio);
@@ -148,28 +163,33 @@ static struct folio *alloc_on_node(int nid, unsigned int order, unsigned long fl
 	ext->flags = flags;
 	ext->blk = blk;
 
+	if (flags & PERSIST_ALLOC_HVO) {
+		err = persist_hvo_optimize(folio);
+		if (err)
+			goto undo;
+	}
 	if (flags & (PERSIST_ALLOC_ZERO | PERSIST_ALLOC_NO_DIRECT_MAP))
 		zero_folio(folio);
 	if (flags & PERSIST_ALLOC_NO_DIRECT_MAP) {
 		err = persist_direct_map_remove(folio);
 		if (err)
-			goto undo;
+			goto undo_hvo;
 	}
 	err = xa_insert(&persist_extents, ext->pfn, ext, GFP_KERNEL);
 	if (err)
 		goto undo_direct_map;
-	if (flags & PERSIST_ALLOC_NO_DIRECT_MAP) {
-		spin_lock(&pool->lock);
-		pool->no_direct_map_pages += folio_nr_pages(folio);
-		spin_unlock(&pool->lock);
-	}
+	persist_account(pool, order, flags, 1);
 	return folio;
 
 undo_direct_map:
 	if (flags & PERSIST_ALLOC_NO_DIRECT_MAP)
 		persist_direct_map_restore(folio);
+undo_hvo:
+	/* Only a folio nobody saw gets here; the restore cannot be skipped. */
+	if ((flags & PERSIST_ALLOC_HVO) && WARN_ON(persist_hvo_restore(folio)))
+		return ERR_PTR(err);
 undo:
-	folio_to_granule(folio);
+	persist_folio_to_granule(folio);
 	pool_put(blk, ext->pfn, order);
 	return ERR_PTR(err);
 }
@@ -185,9 +205,10 @@ undo:
  * PERSIST_ALLOC_NO_DIRECT_MAP the kernel cannot access it through the
  * direct map until it is freed. May sleep.
  *
- * Return: the folio, or ERR_PTR(): -EINVAL for a bad order, flags or node,
- * -ENOMEM if the pool (or every pool, for NUMA_NO_NODE) has no granule of
- * that size left. Nothing is allocated on failure.
+ * Return: the folio, or ERR_PTR(): -EINVAL for a bad order, flags or node
+ * (HVO of a 4 KiB folio), -EOPNOTSUPP for HVO without vmemmap optimization
+ * in the kernel, -ENOMEM if the pool (or every pool, for NUMA_NO_NODE) has
+ * no granule of that size left. Nothing is allocated on failure.
  */
 struct folio *persist_alloc_folio(int nid, unsigned int order, unsigned long flags)
 {
@@ -198,9 +219,8 @@ struct folio *persist_alloc_folio(int nid, unsigned int order, unsigned long fla
 	might_sleep();
 	if (!persist_order_valid(order) || (flags & ~PERSIST_ALLOC_FLAGS))
 		return ERR_PTR(-EINVAL);
-	/* HVO is only meaningful for huge granules; it arrives with hvo.c. */
-	if (flags & PERSIST_ALLOC_HVO)
-		return ERR_PTR(-EOPNOTSUPP);
+	if ((flags & PERSIST_ALLOC_HVO) && order == PERSIST_ORDER_4K)
+		return ERR_PTR(-EINVAL);
 	if (nid != NUMA_NO_NODE && (nid < 0 || nid >= nr_node_ids))
 		return ERR_PTR(-EINVAL);
 
@@ -239,21 +259,23 @@ EXPORT_SYMBOL_GPL(persist_alloc_folio);
  * @folio: a folio from persist_alloc_folio(), with only the caller's
  *         reference left
  *
- * The direct map is restored (and the folio zeroed) first if it was
- * removed. May sleep.
+ * The vmemmap of an HVO folio is restored, and the direct map (with the
+ * folio zeroed) if it was removed. May sleep.
  *
  * Folios handed over by the previous kernel are zeroed too.
  *
  * Return: 0, -EINVAL (with a warning) for a folio that is not an allocated
  * granule of a pool (foreign or already freed), -EBUSY if someone else
- * still holds a reference or it is preserved for the next kexec. Nothing
- * changes on failure.
+ * still holds a reference or it is preserved for the next kexec, -ENOMEM
+ * if the vmemmap of an HVO folio cannot be restored. Nothing changes on
+ * failure.
  */
 int persist_free_folio(struct folio *folio)
 {
 	unsigned long pfn = folio_pfn(folio);
 	struct persist_extent *ext;
 	struct persist_pool *pool;
+	int err;
 
 	might_sleep();
 	ext = xa_load(&persist_extents, pfn);
@@ -264,20 +286,26 @@ int persist_free_folio(struct folio *folio)
 		return -EINVAL;
 	if (folio_ref_count(folio) != 1 || READ_ONCE(ext->preserved))
 		return -EBUSY;
-	if (xa_cmpxchg(&persist_extents, pfn, ext, NULL, GFP_KERNEL) != ext)
+	if (ext->flags & PERSIST_ALLOC_HVO) {
+		err = persist_hvo_restore(folio);
+		if (err)
+			return err;
+	}
+	if (xa_cmpxchg(&persist_extents, pfn, ext, NULL, GFP_KERNEL) != ext) {
+		if (ext->flags & PERSIST_ALLOC_HVO)
+			WARN_ON(persist_hvo_optimize(folio));
 		return -EINVAL;
+	}
 
 	pool = ext->blk->pool;
+	persist_account(pool, ext->order, ext->flags, -1);
 	if (ext->flags & PERSIST_ALLOC_NO_DIRECT_MAP) {
 		persist_direct_map_restore(folio);
 		zero_folio(folio);
-		spin_lock(&pool->lock);
-		pool->no_direct_map_pages -= folio_nr_pages(folio);
-		spin_unlock(&pool->lock);
 	} else if (ext->handed_over) {
 		zero_folio(folio);
 	}
-	folio_to_granule(folio);
+	persist_folio_to_granule(folio);
 	pool_put(ext->blk, pfn, ext->order);
 	kfree(ext);
 	return 0;

@@ -4,8 +4,8 @@
  *
  * allocations: one line per allocated granule,
  *   "<phys> <order> <node> <attributes> <owner> <state>"
- * with attributes a comma separated list of "no_direct_map" and "zero",
- * or "-"; owner the key it is preserved under (0 if none) and state one of
+ * with attributes a comma separated list of "no_direct_map", "hvo" and
+ * "zero", or "-"; owner the key it is preserved under (0 if none) and state one of
  * "allocated", "preserved" (for the next kexec) or "pending" (handed over
  * by the previous kernel, not restored yet).
  */
@@ -17,6 +17,29 @@
 
 struct dentry *persist_debugfs_root;
 
+static void persist_show_flags(struct seq_file *m, unsigned long flags)
+{
+	static const struct {
+		unsigned long flag;
+		const char *name;
+	} names[] = {
+		{ PERSIST_ALLOC_NO_DIRECT_MAP, "no_direct_map" },
+		{ PERSIST_ALLOC_HVO, "hvo" },
+		{ PERSIST_ALLOC_ZERO, "zero" },
+	};
+	const char *sep = "";
+	unsigned int i;
+
+	if (!flags)
+		seq_putc(m, '-');
+	for (i = 0; i < ARRAY_SIZE(names); i++) {
+		if (flags & names[i].flag) {
+			seq_printf(m, "%s%s", sep, names[i].name);
+			sep = ",";
+		}
+	}
+}
+
 static int allocations_show(struct seq_file *m, void *v)
 {
 	struct persist_extent *ext;
@@ -27,13 +50,7 @@ static int allocations_show(struct seq_file *m, void *v)
 		phys_addr_t phys = PFN_PHYS(ext->pfn);
 
 		seq_printf(m, "%pa %u %d ", &phys, ext->order, ext->blk->pool->nid);
-		if (!(ext->flags & (PERSIST_ALLOC_NO_DIRECT_MAP | PERSIST_ALLOC_ZERO)))
-			seq_puts(m, "-");
-		if (ext->flags & PERSIST_ALLOC_NO_DIRECT_MAP)
-			seq_puts(m, "no_direct_map");
-		if (ext->flags & PERSIST_ALLOC_ZERO)
-			seq_printf(m, "%szero",
-				   ext->flags & PERSIST_ALLOC_NO_DIRECT_MAP ? "," : "");
+		persist_show_flags(m, ext->flags);
 		seq_printf(m, " %llu %s\n", ext->owner,
 			   ext->pending ? "pending" : ext->preserved ? "preserved" : "allocated");
 	}

@@ -70,6 +70,7 @@ struct persist_block {
  * @nr_blocks: number of blocks
  * @allocated: allocated granules, per enum persist_granule
  * @no_direct_map_pages: allocated pages removed from the direct map
+ * @vmemmap_saved: bytes of struct pages freed by HVO
  */
 struct persist_pool {
 	int nid;
@@ -78,6 +79,7 @@ struct persist_pool {
 	unsigned long nr_blocks;
 	unsigned long allocated[PERSIST_NR_GRANULES];
 	unsigned long no_direct_map_pages;
+	unsigned long vmemmap_saved;
 };
 
 /**
@@ -123,6 +125,9 @@ long persist_pool_grow(int nid, unsigned long nr);
 long persist_pool_shrink(int nid, unsigned long nr);
 
 struct folio *persist_granule_to_folio(unsigned long pfn, unsigned int order);
+void persist_folio_to_granule(struct folio *folio);
+void persist_account(struct persist_pool *pool, unsigned int order, unsigned long flags,
+		     long sign);
 void persist_zero_pages(unsigned long pfn, unsigned long nr);
 int persist_pool_add_block(int nid, phys_addr_t base, bool boot);
 
@@ -137,6 +142,10 @@ int persist_kho_check(const struct persist_alloc_ser *ser, size_t size,
 		      const struct persist_alloc_extent_ser *ext);
 int persist_kho_fill(struct persist_alloc_ser *ser, size_t size,
 		     struct persist_alloc_extent_ser *ext, unsigned long ext_cap);
+
+unsigned long persist_hvo_saved(unsigned int order);
+int persist_hvo_optimize(struct folio *folio);
+int persist_hvo_restore(struct folio *folio);
 
 int persist_direct_map_remove(struct folio *folio);
 void persist_direct_map_restore(struct folio *folio);

@@ -365,11 +365,13 @@ static struct persist_extent *take_pending(phys_addr_t phys, u64 owner, int *err
  *
  * Return: the folio, or ERR_PTR(-ENOENT) if no handed-over extent starts
  * at @phys (or it was restored already), ERR_PTR(-EPERM) if it belongs to
- * another owner.
+ * another owner, ERR_PTR(-ENOMEM) if its vmemmap could not be optimized
+ * again (it stays pending then).
  */
 struct folio *persist_alloc_restore(phys_addr_t phys, u64 owner)
 {
 	struct persist_extent *ext;
+	struct folio *folio;
 	int err;
 
 	mutex_lock(&persist_kho_lock);
@@ -377,7 +379,17 @@ struct folio *persist_alloc_restore(phys_addr_t phys, u64 owner)
 	mutex_unlock(&persist_kho_lock);
 	if (!ext)
 		return ERR_PTR(err);
-	return persist_granule_to_folio(ext->pfn, ext->order);
+	folio = persist_granule_to_folio(ext->pfn, ext->order);
+	if (ext->flags & PERSIST_ALLOC_HVO) {
+		err = persist_hvo_optimize(folio);
+		if (err) {
+			persist_folio_to_granule(folio);
+			WRITE_ONCE(ext->pending, true);
+			return ERR_PTR(err);
+		}
+		persist_account(ext->blk->pool, ext->order, PERSIST_ALLOC_HVO, 1);
+	}
+	return folio;
 }
 EXPORT_SYMBOL_GPL(persist_alloc_restore);
 

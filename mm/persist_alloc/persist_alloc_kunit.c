@@ -284,6 +284,36 @@ static void pool_no_direct_map(struct kunit *test)
 	}
 }
 
+static void pool_hvo(struct kunit *test)
+{
+	static const unsigned int orders[] = { PERSIST_ORDER_2M, PERSIST_ORDER_1G };
+	int nid = pool_node(test);
+	struct persist_pool *pool = persist_pools[nid];
+	unsigned long saved;
+	struct folio *folio;
+	struct page *tail;
+	unsigned int i;
+
+	for (i = 0; i < ARRAY_SIZE(orders); i++) {
+		folio = persist_alloc_folio(nid, orders[i], PERSIST_ALLOC_HVO |
+					    PERSIST_ALLOC_NO_DIRECT_MAP);
+		KUNIT_ASSERT_FALSE_MSG(test, IS_ERR(folio), "order %u: %ld", orders[i],
+				       PTR_ERR(folio));
+		saved = (sizeof(struct page) << orders[i]) - PAGE_SIZE;
+		KUNIT_EXPECT_EQ(test, pool->vmemmap_saved, saved);
+		/* Tails still read as tails of this folio through the shared page. */
+		tail = folio_page(folio, folio_nr_pages(folio) - 1);
+		KUNIT_EXPECT_PTR_EQ(test, page_folio(tail), folio);
+		KUNIT_EXPECT_EQ(test, folio_order(folio), orders[i]);
+		KUNIT_EXPECT_EQ(test, persist_free_folio(folio), 0);
+		KUNIT_EXPECT_EQ(test, pool->vmemmap_saved, 0);
+		/* The granule is usable again as small pages. */
+		folio = persist_alloc_folio(nid, PERSIST_ORDER_4K, 0);
+		KUNIT_ASSERT_FALSE(test, IS_ERR(folio));
+		KUNIT_EXPECT_EQ(test, persist_free_folio(folio), 0);
+	}
+}
+
 static void pool_exhaustion_changes_nothing(struct kunit *test)
 {
 	int nid = pool_node(test);
@@ -347,8 +377,8 @@ static void pool_bad_arguments(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, PTR_ERR(persist_alloc_folio(nid, 0, BIT(12))), -EINVAL);
 	KUNIT_EXPECT_EQ(test, PTR_ERR(persist_alloc_folio(nr_node_ids, 0, 0)), -EINVAL);
 	KUNIT_EXPECT_EQ(test, PTR_ERR(persist_alloc_folio(-5, 0, 0)), -EINVAL);
-	KUNIT_EXPECT_EQ(test, PTR_ERR(persist_alloc_folio(nid, PERSIST_ORDER_2M,
-							  PERSIST_ALLOC_HVO)), -EOPNOTSUPP);
+	KUNIT_EXPECT_EQ(test, PTR_ERR(persist_alloc_folio(nid, PERSIST_ORDER_4K,
+							  PERSIST_ALLOC_HVO)), -EINVAL);
 	KUNIT_EXPECT_EQ(test, pool_free_pages(nid), before);
 }
 
@@ -526,6 +556,7 @@ static struct kunit_case persist_request_cases[] = {
 static struct kunit_case persist_pool_cases[] = {
 	KUNIT_CASE(pool_alloc_free_each_order),
 	KUNIT_CASE(pool_no_direct_map),
+	KUNIT_CASE(pool_hvo),
 	KUNIT_CASE(pool_exhaustion_changes_nothing),
 	KUNIT_CASE(pool_bad_free_refused),
 	KUNIT_CASE(pool_bad_arguments),

@@ -14,6 +14,8 @@
  *   allocated bytes per granule size.
  * ``no_direct_map_bytes``
  *   allocated bytes removed from the kernel direct map.
+ * ``vmemmap_saved_bytes``
+ *   struct page memory freed by HVO of allocated huge granules.
  * ``preserved_bytes``
  *   allocated bytes to be handed over at the next kexec.
  * ``pending_bytes``
@@ -52,6 +54,7 @@ struct persist_stats {
 	unsigned long free;
 	unsigned long allocated[PERSIST_NR_GRANULES];
 	unsigned long no_direct_map;
+	unsigned long vmemmap_saved;
 	unsigned long preserved;
 	unsigned long pending;
 };
@@ -74,6 +77,7 @@ static void read_stats(int nid, struct persist_stats *st)
 	for (g = 0; g < PERSIST_NR_GRANULES; g++)
 		st->allocated[g] = pool->allocated[g];
 	st->no_direct_map = pool->no_direct_map_pages << PAGE_SHIFT;
+	st->vmemmap_saved = pool->vmemmap_saved;
 	spin_unlock(&pool->lock);
 	st->allocated[PERSIST_GRANULE_4K] *= SZ_4K;
 	st->allocated[PERSIST_GRANULE_2M] *= SZ_2M;
@@ -108,6 +112,7 @@ PERSIST_STAT_ATTR(allocated_4k_bytes, st.allocated[PERSIST_GRANULE_4K]);
 PERSIST_STAT_ATTR(allocated_2m_bytes, st.allocated[PERSIST_GRANULE_2M]);
 PERSIST_STAT_ATTR(allocated_1g_bytes, st.allocated[PERSIST_GRANULE_1G]);
 PERSIST_STAT_ATTR(no_direct_map_bytes, st.no_direct_map);
+PERSIST_STAT_ATTR(vmemmap_saved_bytes, st.vmemmap_saved);
 PERSIST_STAT_ATTR(preserved_bytes, st.preserved);
 PERSIST_STAT_ATTR(pending_bytes, st.pending);
 
@@ -145,6 +150,7 @@ static struct attribute *persist_node_attrs[] = {
 	&allocated_2m_bytes_attr.attr,
 	&allocated_1g_bytes_attr.attr,
 	&no_direct_map_bytes_attr.attr,
+	&vmemmap_saved_bytes_attr.attr,
 	&preserved_bytes_attr.attr,
 	&pending_bytes_attr.attr,
 	&grow_attr.attr,

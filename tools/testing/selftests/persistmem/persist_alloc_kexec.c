@@ -29,6 +29,7 @@
 #define SYSFS		"/sys/kernel/mm/persist_alloc"
 #define GIB		(1024ull * 1024 * 1024)
 #define NO_DIRECT_MAP	1
+#define HVO		2
 #define ZERO		4
 #define GEN1_OWNER	1000
 #define GEN2_OWNER	2000
@@ -43,17 +44,18 @@ struct tcase {
 };
 
 static const struct tcase cases[] = {
-	{ 0, 18, NO_DIRECT_MAP, true, true },
+	{ 0, 18, NO_DIRECT_MAP | HVO, true, true },
 	{ 0, 9, ZERO, true, false },
 	{ 0, 0, 0, true, true },
 	{ 0, 9, NO_DIRECT_MAP | ZERO, false, false },
 	{ 0, 0, NO_DIRECT_MAP, true, true },
 	{ 0, 9, 0, true, false },
 	{ 1, 18, 0, true, false },
-	{ 1, 9, NO_DIRECT_MAP, true, true },
+	{ 1, 9, NO_DIRECT_MAP | HVO, true, true },
 	{ 1, 0, ZERO, false, false },
 	{ 1, 0, NO_DIRECT_MAP | ZERO, true, false },	/* released in generation 2 */
 	{ 1, 9, 0, false, false },
+	{ 1, 9, HVO, true, false },
 };
 
 #define NR_CASES	((int)ARRAY_SIZE(cases))
@@ -182,6 +184,21 @@ static bool pattern(int fd, unsigned int slot, unsigned int order, uint64_t seed
 	return ok;
 }
 
+/* vmemmap_saved_bytes of both nodes must match the HVO cases @held. */
+static void check_hvo(int gen, const int *slot_of)
+{
+	unsigned long long want[2] = { 0, 0 };
+	int i;
+
+	for (i = 0; i < NR_CASES; i++)
+		if ((cases[i].flags & HVO) && (!slot_of || slot_of[i] >= 0))
+			want[cases[i].nid] += (64ull << cases[i].order) - 4096;
+	for (i = 0; i < 2; i++)
+		vt_result(sysfs_read(i, "vmemmap_saved_bytes") == want[i],
+			  "gen %d: node %d vmemmap_saved_bytes %llu, expected %llu", gen, i,
+			  sysfs_read(i, "vmemmap_saved_bytes"), want[i]);
+}
+
 static int find_slot(struct slot *s, int n, unsigned long pfn)
 {
 	int i;
@@ -215,6 +232,7 @@ static void generation1(int fd)
 	}
 	n = slots(fd, s);
 	vt_result(n == NR_CASES, "gen 1: %d folios held, expected %d", n, NR_CASES);
+	check_hvo(1, NULL);
 
 	ret = cmd(fd, "preserve 0 5");
 	vt_result(ret == -EBUSY, "gen 1: preserving twice: expected %d, got %d", -EBUSY, ret);
@@ -253,6 +271,7 @@ static void check_pending(int gen, unsigned int owner_base, bool (*kept)(int))
 			  a[j].nid == cases[i].nid &&
 			  !!strstr(a[j].attrs, "no_direct_map") ==
 			  !!(cases[i].flags & NO_DIRECT_MAP) &&
+			  !!strstr(a[j].attrs, "hvo") == !!(cases[i].flags & HVO) &&
 			  !(a[j].phys & (case_size(i) - 1)),
 			  "gen %d: owner %u: %s order %u node %d attrs %s at %#llx", gen,
 			  owner_base + i, a[j].state, a[j].order, a[j].nid, a[j].attrs, a[j].phys);
@@ -345,6 +364,7 @@ static void generation2(int fd)
 
 	phys0 = owner_phys(GEN1_OWNER);
 	restore_all(fd, 2, GEN1_OWNER, kept_gen1, slot_of, GEN1_OWNER);
+	check_hvo(2, slot_of);
 	ret = cmd(fd, "restore %llx %u", phys0, GEN1_OWNER);
 	vt_result(ret == -ENOENT, "gen 2: restore twice: expected %d, got %d", -ENOENT, ret);
 
@@ -368,6 +388,7 @@ static void generation3(int fd)
 
 	check_pending(3, GEN2_OWNER, kept_gen2);
 	restore_all(fd, 3, GEN2_OWNER, kept_gen2, slot_of, GEN2_OWNER);
+	check_hvo(3, slot_of);
 	for (i = 0; i < NR_CASES; i++)
 		if (slot_of[i] >= 0)
 			vt_result(!cmd(fd, "free %d", slot_of[i]), "gen 3: owner %d freed",
