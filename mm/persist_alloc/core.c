@@ -38,6 +38,9 @@
 #include "../mm_init.h"
 #include "internal.h"
 
+#define CREATE_TRACE_POINTS
+#include <trace/events/persist_alloc.h>
+
 /* Allocated granules by first pfn. */
 DEFINE_XARRAY(persist_extents);
 
@@ -179,6 +182,7 @@ static struct folio *alloc_on_node(int nid, unsigned int order, unsigned long fl
 	if (err)
 		goto undo_direct_map;
 	persist_account(pool, order, flags, 1);
+	trace_persist_alloc(ext->pfn, order, nid, flags, 0);
 	return folio;
 
 undo_direct_map:
@@ -298,6 +302,7 @@ int persist_free_folio(struct folio *folio)
 	}
 
 	pool = ext->blk->pool;
+	trace_persist_free(pfn, ext->order, pool->nid, ext->flags, ext->owner);
 	persist_account(pool, ext->order, ext->flags, -1);
 	if (ext->flags & PERSIST_ALLOC_NO_DIRECT_MAP) {
 		persist_direct_map_restore(folio);

@@ -47,6 +47,7 @@
 #include <linux/vmalloc.h>
 
 #include <asm/tlbflush.h>
+#include <trace/events/persist_alloc.h>
 
 #include "internal.h"
 
@@ -307,6 +308,8 @@ int persist_alloc_preserve(struct folio *folio, u64 owner)
 			ext->owner = owner;
 			WRITE_ONCE(ext->preserved, true);
 			nr_preserved++;
+			trace_persist_preserve(ext->pfn, ext->order, ext->blk->pool->nid,
+					       ext->flags, owner);
 		}
 	}
 	mutex_unlock(&persist_kho_lock);
@@ -389,6 +392,7 @@ struct folio *persist_alloc_restore(phys_addr_t phys, u64 owner)
 		}
 		persist_account(ext->blk->pool, ext->order, PERSIST_ALLOC_HVO, 1);
 	}
+	trace_persist_restore(ext->pfn, ext->order, ext->blk->pool->nid, ext->flags, owner);
 	return folio;
 }
 EXPORT_SYMBOL_GPL(persist_alloc_restore);

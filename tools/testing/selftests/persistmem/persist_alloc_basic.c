@@ -195,6 +195,28 @@ static void one_case(int fd, int nid, unsigned int order, unsigned long flags)
 		  nid, order, flags, ret);
 }
 
+/* Tracepoints: alloc, preserve and free of one folio show up in tracefs. */
+static void tracepoints(int fd)
+{
+	char match[64];
+	struct slot s[2];
+	int ret;
+
+	ret = vt_trace_start("persist_alloc");
+	if (!vt_result(!ret, "tracefs: persist_alloc events enabled (ret %d)", ret))
+		return;
+	if (cmd(fd, "alloc 1 9 1") || slots(fd, s, 2) != 1 || cmd(fd, "preserve 0 77") ||
+	    cmd(fd, "unpreserve 0") || cmd(fd, "free 0"))
+		vt_fatal("traced alloc, preserve, free failed");
+	snprintf(match, sizeof(match), "pfn=%#lx order=9 nid=1", s[0].pfn);
+	ret = vt_trace_count("persist_alloc:", match);
+	vt_result(ret == 1, "trace: one persist_alloc event '%s' (got %d)", match, ret);
+	ret = vt_trace_count("persist_preserve:", "owner=77");
+	vt_result(ret == 1, "trace: one persist_preserve event with owner 77 (got %d)", ret);
+	ret = vt_trace_count("persist_free:", match);
+	vt_result(ret == 1, "trace: one persist_free event '%s' (got %d)", match, ret);
+}
+
 static void pool_runs_dry(int fd)
 {
 	struct slot s[4];
@@ -330,6 +352,7 @@ int main(int argc, char **argv)
 			for (o = 0; o < ARRAY_SIZE(orders); o++)
 				if (orders[o] || !(flag_sets[f] & HVO))
 					one_case(fd, nid, orders[o], flag_sets[f]);
+	tracepoints(fd);
 	pool_runs_dry(fd);
 	bad_input(fd);
 	grow_shrink(fd);

@@ -345,7 +345,7 @@ static void restore_all(int fd, int gen, unsigned int owner_base, bool (*kept)(i
 
 static void generation2(int fd)
 {
-	int slot_of[NR_CASES], i, ret;
+	int slot_of[NR_CASES], i, n, ret;
 	unsigned long long free1, phys0;
 
 	check_pending(2, GEN1_OWNER, kept_gen1);
@@ -363,8 +363,13 @@ static void generation2(int fd)
 		  ret);
 
 	phys0 = owner_phys(GEN1_OWNER);
+	ret = vt_trace_start("persist_alloc");
 	restore_all(fd, 2, GEN1_OWNER, kept_gen1, slot_of, GEN1_OWNER);
 	check_hvo(2, slot_of);
+	for (i = 0, n = 0; i < NR_CASES; i++)
+		n += slot_of[i] >= 0;
+	ret = ret ?: vt_trace_count("persist_restore:", "owner=10");
+	vt_result(ret == n, "gen 2: %d persist_restore trace events, expected %d", ret, n);
 	ret = cmd(fd, "restore %llx %u", phys0, GEN1_OWNER);
 	vt_result(ret == -ENOENT, "gen 2: restore twice: expected %d, got %d", -ENOENT, ret);
 

@@ -10,6 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -153,6 +155,55 @@ long long vt_check_pattern(const void *buf, size_t len, uint64_t seed, uint64_t 
 		    (uint8_t)(vt_word(seed, base_off + (i & ~7ul)) >> (8 * (i & 7))))
 			return i;
 	return -1;
+}
+
+#define TRACEFS "/sys/kernel/tracing"
+
+static int write_file(const char *path, const char *val)
+{
+	int fd = open(path, O_WRONLY | O_TRUNC);
+	ssize_t len = strlen(val);
+	int ret;
+
+	if (fd < 0)
+		return -errno;
+	ret = write(fd, val, len) == len ? 0 : -errno;
+	close(fd);
+	return ret;
+}
+
+int vt_trace_start(const char *system)
+{
+	char path[128];
+	int ret;
+
+	if (access(TRACEFS "/trace", F_OK) &&
+	    mount("tracefs", TRACEFS, "tracefs", 0, NULL) && errno != EBUSY)
+		return -errno;
+	snprintf(path, sizeof(path), TRACEFS "/events/%s/enable", system);
+	ret = write_file(TRACEFS "/trace", "");
+	if (!ret)
+		ret = write_file(path, "1");
+	if (!ret)
+		ret = write_file(TRACEFS "/tracing_on", "1");
+	return ret;
+}
+
+int vt_trace_count(const char *event, const char *match)
+{
+	char line[512];
+	FILE *f;
+	int n = 0;
+
+	write_file(TRACEFS "/tracing_on", "0");
+	f = fopen(TRACEFS "/trace", "r");
+	if (!f)
+		return -errno;
+	while (fgets(line, sizeof(line), f))
+		if (strstr(line, event) && strstr(line, match))
+			n++;
+	fclose(f);
+	return n;
 }
 
 int luo_open(void)

@@ -47,6 +47,14 @@ void vt_fill_pattern(void *buf, size_t len, uint64_t seed, uint64_t base_off);
 long long vt_check_pattern(const void *buf, size_t len, uint64_t seed,
 			   uint64_t base_off);
 
+/*
+ * Tracing: vt_trace_start() mounts tracefs if needed, clears the buffer and
+ * enables the events of @system; vt_trace_count() stops tracing and counts
+ * the buffer's lines that contain both @event and @match ("" for any).
+ */
+int vt_trace_start(const char *system);
+int vt_trace_count(const char *event, const char *match);
+
 /* LUO (/dev/liveupdate) wrappers; they return -errno on failure. */
 int luo_open(void);
 int luo_create_session(int luo_fd, const char *name);
