@@ -241,6 +241,30 @@ int persist_kho_fill(struct persist_alloc_ser *ser, size_t size,
 	return err;
 }
 
+#ifdef CONFIG_PERSIST_ALLOC_TEST
+/* Set by the test consumer: damage the next handover on purpose. */
+int persist_kho_test_corrupt;
+
+static void test_corrupt(struct persist_alloc_ser *ser, struct persist_alloc_extent_ser *ext)
+{
+	switch (persist_kho_test_corrupt) {
+	case PERSIST_TEST_CORRUPT_VERSION:
+		strscpy(ser->compatible, "persist-alloc-v0", sizeof(ser->compatible));
+		break;
+	case PERSIST_TEST_CORRUPT_EXTENT:
+		/* An extent outside every block. */
+		if (ser->nr_extents)
+			ext[0].phys = 0;
+		break;
+	}
+}
+#else
+static inline void test_corrupt(struct persist_alloc_ser *ser,
+				struct persist_alloc_extent_ser *ext)
+{
+}
+#endif
+
 /* Zero handed-over extents nobody restored: they are not handed over again. */
 static void zero_unclaimed(void)
 {
@@ -270,6 +294,7 @@ static int persist_kho_reboot(struct notifier_block *nb, unsigned long code, voi
 		/* Capacity is reserved ahead; running out is a bug. */
 		if (WARN_ON(err))
 			out_ser->nr_extents = 0;
+		test_corrupt(out_ser, out_ext);
 	}
 	mutex_unlock(&persist_kho_lock);
 	mutex_unlock(&persist_resize_lock);

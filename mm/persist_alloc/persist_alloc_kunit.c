@@ -5,7 +5,10 @@
  * booted with persist_alloc= (scripts/kunit.sh passes persist_alloc=1G).
  */
 #include <kunit/test.h>
+#include <linux/completion.h>
 #include <linux/highmem.h>
+#include <linux/kthread.h>
+#include <linux/random.h>
 #include <linux/kho/abi/persist_alloc.h>
 #include <linux/mm.h>
 #include <linux/set_memory.h>
@@ -314,6 +317,74 @@ static void pool_hvo(struct kunit *test)
 	}
 }
 
+#define STRESS_THREADS	4
+#define STRESS_ITERS	400
+
+struct stress {
+	int nid;
+	unsigned int id;
+	atomic_t *errors;
+	struct completion done;
+};
+
+/* Allocate, write, check, preserve, unpreserve and free, over and over. */
+static int stress_fn(void *data)
+{
+	struct stress *s = data;
+	struct folio *folio;
+	unsigned int i, order;
+	unsigned long flags;
+	u64 *p;
+
+	for (i = 0; i < STRESS_ITERS; i++) {
+		order = get_random_u32_below(4) ? PERSIST_ORDER_4K : PERSIST_ORDER_2M;
+		flags = order == PERSIST_ORDER_4K && !(i % 4) ? PERSIST_ALLOC_NO_DIRECT_MAP : 0;
+		folio = persist_alloc_folio(s->nid, order, flags);
+		if (IS_ERR(folio)) {
+			if (PTR_ERR(folio) != -ENOMEM)
+				atomic_inc(s->errors);
+			continue;
+		}
+		if (!flags) {
+			p = kmap_local_folio(folio, 0);
+			*p = ((u64)s->id << 32) | i;
+			cond_resched();
+			if (*p != (((u64)s->id << 32) | i))
+				atomic_inc(s->errors);
+			kunmap_local(p);
+		}
+		if (!(i % 3) && (persist_alloc_preserve(folio, s->id) ||
+				 persist_alloc_unpreserve(folio)))
+			atomic_inc(s->errors);
+		if (persist_free_folio(folio))
+			atomic_inc(s->errors);
+	}
+	complete(&s->done);
+	return 0;
+}
+
+static void pool_parallel_stress(struct kunit *test)
+{
+	int nid = pool_node(test);
+	unsigned long before = pool_free_pages(nid);
+	struct stress s[STRESS_THREADS];
+	struct task_struct *t;
+	atomic_t errors = ATOMIC_INIT(0);
+	unsigned int i;
+
+	for (i = 0; i < STRESS_THREADS; i++) {
+		s[i] = (struct stress){ .nid = nid, .id = i, .errors = &errors };
+		init_completion(&s[i].done);
+		t = kthread_run(stress_fn, &s[i], "persist_stress/%u", i);
+		KUNIT_ASSERT_FALSE(test, IS_ERR(t));
+	}
+	for (i = 0; i < STRESS_THREADS; i++)
+		wait_for_completion(&s[i].done);
+	KUNIT_EXPECT_EQ(test, atomic_read(&errors), 0);
+	KUNIT_EXPECT_EQ(test, pool_free_pages(nid), before);
+	KUNIT_EXPECT_EQ(test, persist_pools[nid]->no_direct_map_pages, 0);
+}
+
 static void pool_exhaustion_changes_nothing(struct kunit *test)
 {
 	int nid = pool_node(test);
@@ -557,6 +628,7 @@ static struct kunit_case persist_pool_cases[] = {
 	KUNIT_CASE(pool_alloc_free_each_order),
 	KUNIT_CASE(pool_no_direct_map),
 	KUNIT_CASE(pool_hvo),
+	KUNIT_CASE(pool_parallel_stress),
 	KUNIT_CASE(pool_exhaustion_changes_nothing),
 	KUNIT_CASE(pool_bad_free_refused),
 	KUNIT_CASE(pool_bad_arguments),

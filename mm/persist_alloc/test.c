@@ -12,6 +12,8 @@
  *   unpreserve <slot>             do not
  *   restore <phys> <owner>        take a handed-over folio into a free slot
  *   release <phys> <owner>        give a handed-over folio back unused
+ *   corrupt-handover <what>       damage the next handover: "version" or
+ *                                 "extent", to test that it is refused
  *
  * A failed command returns its errno from write() and changes nothing.
  * read() lists the slots in use, one per line:
@@ -134,28 +136,33 @@ static ssize_t test_write(struct file *file, const char __user *ubuf, size_t cou
 	unsigned long flags;
 	unsigned int order, slot;
 	u64 phys, owner;
-	char buf[64];
-	int nid, err;
+	char buf[64], *c;
+	int nid, err = 0;
 
 	if (count >= sizeof(buf))
 		return -EINVAL;
 	if (copy_from_user(buf, ubuf, count))
 		return -EFAULT;
 	buf[count] = '\0';
+	c = strim(buf);
 
 	mutex_lock(&t->lock);
-	if (sscanf(buf, "alloc %d %u %lu", &nid, &order, &flags) == 3)
+	if (sscanf(c, "alloc %d %u %lu", &nid, &order, &flags) == 3)
 		err = test_alloc(t, nid, order, flags);
-	else if (sscanf(buf, "free %u", &slot) == 1)
+	else if (sscanf(c, "free %u", &slot) == 1)
 		err = test_slot(t, slot) ? test_free_slot(t, slot) : -ENOENT;
-	else if (sscanf(buf, "preserve %u %llu", &slot, &owner) == 2)
+	else if (sscanf(c, "preserve %u %llu", &slot, &owner) == 2)
 		err = test_slot(t, slot) ? persist_alloc_preserve(t->slots[slot], owner) : -ENOENT;
-	else if (sscanf(buf, "unpreserve %u", &slot) == 1)
+	else if (sscanf(c, "unpreserve %u", &slot) == 1)
 		err = test_slot(t, slot) ? persist_alloc_unpreserve(t->slots[slot]) : -ENOENT;
-	else if (sscanf(buf, "restore %llx %llu", &phys, &owner) == 2)
+	else if (sscanf(c, "restore %llx %llu", &phys, &owner) == 2)
 		err = test_restore(t, phys, owner);
-	else if (sscanf(buf, "release %llx %llu", &phys, &owner) == 2)
+	else if (sscanf(c, "release %llx %llu", &phys, &owner) == 2)
 		err = persist_alloc_release(phys, owner);
+	else if (!strcmp(c, "corrupt-handover version"))
+		persist_kho_test_corrupt = PERSIST_TEST_CORRUPT_VERSION;
+	else if (!strcmp(c, "corrupt-handover extent"))
+		persist_kho_test_corrupt = PERSIST_TEST_CORRUPT_EXTENT;
 	else
 		err = -EINVAL;
 	mutex_unlock(&t->lock);

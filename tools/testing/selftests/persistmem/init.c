@@ -16,8 +16,9 @@
  * If the stage program asks to be held (vmtest.h: vt_hold()), it stays
  * alive with its LUO sessions while init loads the same kernel with
  * kexec_file_load() (initrd from /sys/firmware/initrd, which the runner's
- * "retain_initrd" keeps) and the command line's stage bumped, then
- * reboots into it through KHO. Otherwise init prints "# vmtest: done" and
+ * "retain_initrd" keeps) and the command line's stage bumped, plus any
+ * parameters the stage asked for (vt_next_args()), then reboots into it
+ * through KHO. Otherwise init prints "# vmtest: done" and
  * powers off. Any failure of init itself is reported on the results port
  * as "# vmtest: init error: ..." and the machine is powered off, so the
  * runner never waits for its timeout on a broken init.
@@ -137,7 +138,24 @@ static int cmdline_param(const char *cmdline, const char *key, char *val, size_t
 	return -1;
 }
 
-/* Rewrite "vmtest.stage=<n>" in @cmdline to @stage. */
+static char next_args[512];
+
+/* Whether parameter @tok ("key=value" or "key") is named in @args. */
+static int replaced(const char *tok, const char *args)
+{
+	size_t klen = strcspn(tok, "=");
+	const char *p = args;
+
+	while (*p) {
+		if (!strncmp(p, tok, klen) && (p[klen] == '=' || p[klen] == ' ' || !p[klen]))
+			return 1;
+		p += strcspn(p, " ");
+		p += strspn(p, " ");
+	}
+	return 0;
+}
+
+/* Rewrite "vmtest.stage=<n>" in @cmdline to @stage, add next_args. */
 static void set_stage(char *cmdline, size_t size, int stage)
 {
 	char out[CMDLINE_MAX], *tok, *save;
@@ -145,13 +163,14 @@ static void set_stage(char *cmdline, size_t size, int stage)
 
 	out[0] = '\0';
 	for (tok = strtok_r(cmdline, " ", &save); tok; tok = strtok_r(NULL, " ", &save)) {
-		if (!strncmp(tok, "vmtest.stage=", 13))
+		if (!strncmp(tok, "vmtest.stage=", 13) || replaced(tok, next_args))
 			continue;
 		len += snprintf(out + len, sizeof(out) - len, "%s ", tok);
 		if (len >= sizeof(out))
 			init_error("command line too long");
 	}
-	if ((size_t)snprintf(cmdline, size, "%svmtest.stage=%d", out, stage) >= size)
+	if ((size_t)snprintf(cmdline, size, "%s%s%svmtest.stage=%d", out, next_args,
+			     *next_args ? " " : "", stage) >= size)
 		init_error("command line too long");
 }
 
@@ -191,6 +210,11 @@ static int forward_output(int fd)
 		line[strcspn(line, "\n")] = '\0';
 		if (!strcmp(line, VT_HOLD_LINE))
 			return 1;
+		if (!strncmp(line, VT_NEXT_ARGS, strlen(VT_NEXT_ARGS))) {
+			snprintf(next_args, sizeof(next_args), "%s", line + strlen(VT_NEXT_ARGS));
+			report("# vmtest: next kernel gets '%s'", next_args);
+			continue;
+		}
 		report("%s", line);
 	}
 	fclose(in);

@@ -10,7 +10,9 @@
  * still absent where it was), and nothing else; restores them (or
  * releases one), checks every pattern, writes new patterns into some and
  * preserves those again under new owners. Generation 3 checks that second
- * handover the same way and frees everything back to the pools.
+ * handover the same way and frees everything back to the pools. The
+ * second kernel boots with a persist_alloc= that disagrees with the
+ * handed-over pools, which win.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -349,6 +351,9 @@ static void generation2(int fd)
 	unsigned long long free1, phys0;
 
 	check_pending(2, GEN1_OWNER, kept_gen1);
+	vt_result(vt_dmesg_contains("node 0: keeping the 2 GiB handed over, not the 1 GiB") &&
+		  vt_dmesg_contains("node 1: keeping the 2 GiB handed over, not the 3 GiB"),
+		  "gen 2: persist_alloc=0:1G,1:3G set aside for the handed-over pools, as logged");
 	ret = cmd(fd, "restore %llx %u", owner_phys(GEN1_OWNER), GEN1_OWNER + 1);
 	vt_result(ret == -EPERM, "gen 2: restore under another owner: expected %d, got %d",
 		  -EPERM, ret);
@@ -412,8 +417,11 @@ int main(int argc, char **argv)
 
 	if (fd < 0)
 		vt_fatal("open %s: %s", TEST_FILE, strerror(errno));
-	if (gen == 1)
+	if (gen == 1) {
 		generation1(fd);
+		/* A command line that disagrees with what is handed over. */
+		vt_next_args("persist_alloc=0:1G,1:3G");
+	}
 	else if (gen == 2)
 		generation2(fd);
 	else

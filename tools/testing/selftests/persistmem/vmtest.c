@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/klog.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -89,6 +90,12 @@ void vt_fatal(const char *fmt, ...)
 static void vt_plan(void)
 {
 	printf("1..%d\n", vt_count);
+	fflush(stdout);
+}
+
+void vt_next_args(const char *args)
+{
+	printf(VT_NEXT_ARGS "%s\n", args);
 	fflush(stdout);
 }
 
@@ -204,6 +211,47 @@ int vt_trace_count(const char *event, const char *match)
 			n++;
 	fclose(f);
 	return n;
+}
+
+bool vt_dmesg_contains(const char *text)
+{
+	int len = klogctl(10 /* SYSLOG_ACTION_SIZE_BUFFER */, NULL, 0);
+	bool found;
+	char *buf;
+
+	if (len <= 0)
+		return false;
+	buf = malloc(len + 1);
+	if (!buf)
+		return false;
+	len = klogctl(3 /* SYSLOG_ACTION_READ_ALL */, buf, len);
+	buf[len > 0 ? len : 0] = '\0';
+	found = strstr(buf, text);
+	free(buf);
+	return found;
+}
+
+const char *vt_cmdline_value(const char *key, char *buf, size_t size)
+{
+	char cmdline[4096], *p;
+	size_t klen = strlen(key), n;
+	FILE *f = fopen("/proc/cmdline", "r");
+
+	if (!f)
+		return NULL;
+	p = fgets(cmdline, sizeof(cmdline), f);
+	fclose(f);
+	for (; p && (p = strstr(p, key)); p += klen) {
+		if ((p == cmdline || p[-1] == ' ') && p[klen] == '=') {
+			n = strcspn(p + klen + 1, " \n");
+			if (n >= size)
+				return NULL;
+			memcpy(buf, p + klen + 1, n);
+			buf[n] = '\0';
+			return buf;
+		}
+	}
+	return NULL;
 }
 
 int luo_open(void)

@@ -19,6 +19,7 @@
 #include "../kselftest.h"
 
 #define VT_HOLD_LINE "# vmtest: hold"
+#define VT_NEXT_ARGS "# vmtest: next-args "
 
 /* Parse "<prog> <stage>"; exits with status 2 on a bad command line. */
 int vt_stage(int argc, char **argv, int max_stage);
@@ -30,6 +31,11 @@ __printf(1, 2) void vt_diag(const char *fmt, ...);
 /* Report a failed test point and exit(1): for setup steps that gate the rest. */
 __printf(1, 2) __noreturn void vt_fatal(const char *fmt, ...);
 
+/*
+ * Boot the next kernel with @args added to the command line, replacing
+ * parameters of the same name. Call before vt_hold().
+ */
+void vt_next_args(const char *args);
 /* Print the plan and the hold marker, then sleep until the kexec. */
 __noreturn void vt_hold(void);
 /* Print the plan and return the exit status for main(): 0 if all passed. */
@@ -54,6 +60,11 @@ long long vt_check_pattern(const void *buf, size_t len, uint64_t seed,
  */
 int vt_trace_start(const char *system);
 int vt_trace_count(const char *event, const char *match);
+
+/* Whether the kernel log contains @text. */
+bool vt_dmesg_contains(const char *text);
+/* Value of "@key=" on this kernel's command line, or NULL. */
+const char *vt_cmdline_value(const char *key, char *buf, size_t size);
 
 /* LUO (/dev/liveupdate) wrappers; they return -errno on failure. */
 int luo_open(void);
