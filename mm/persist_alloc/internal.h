@@ -131,13 +131,15 @@ void persist_account(struct persist_pool *pool, unsigned int order, unsigned lon
 void persist_zero_pages(unsigned long pfn, unsigned long nr);
 int persist_pool_add_block(int nid, phys_addr_t base, bool boot);
 
-/* kho.c; the test consumer can make it write a damaged handover */
+/* The test consumer can make kho.c write a damaged handover. */
 enum {
 	PERSIST_TEST_CORRUPT_VERSION = 1,
 	PERSIST_TEST_CORRUPT_EXTENT,
 };
+
 extern int persist_kho_test_corrupt;
 
+/* kho.c */
 int persist_kho_adopt(void);
 int persist_kho_block_added(struct persist_block *blk);
 void persist_kho_block_removed(struct persist_block *blk);

@@ -421,11 +421,11 @@ int main(int argc, char **argv)
 		generation1(fd);
 		/* A command line that disagrees with what is handed over. */
 		vt_next_args("persist_alloc=0:1G,1:3G");
-	}
-	else if (gen == 2)
+	} else if (gen == 2) {
 		generation2(fd);
-	else
+	} else {
 		generation3(fd);
+	}
 	if (gen < 3)
 		vt_hold();
 	close(fd);

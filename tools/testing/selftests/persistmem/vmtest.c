@@ -243,7 +243,7 @@ const char *vt_cmdline_value(const char *key, char *buf, size_t size)
 	fclose(f);
 	for (; p && (p = strstr(p, key)); p += klen) {
 		if ((p == cmdline || p[-1] == ' ') && p[klen] == '=') {
-			n = strcspn(p + klen + 1, " \n");
+			n = strcspn(p + klen + 1, "\n ");
 			if (n >= size)
 				return NULL;
 			memcpy(buf, p + klen + 1, n);
