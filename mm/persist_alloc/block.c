@@ -72,6 +72,16 @@ static void chunk_release(struct persist_block *blk, unsigned int c)
 	blk->chunk_used[c] = 0;
 }
 
+/* Take the whole block as one 1 GiB granule, if nothing of it is used. */
+static int block_take(struct persist_block *blk)
+{
+	if (!persist_block_unused(blk))
+		return -EBUSY;
+	blk->whole = true;
+	blk->nr_free = 0;
+	return 0;
+}
+
 static long find_chunk(const struct persist_block *blk, u8 state, bool not_full)
 {
 	unsigned int c;
@@ -114,11 +124,7 @@ long persist_block_alloc(struct persist_block *blk, unsigned int order, bool spl
 
 	switch (order) {
 	case PERSIST_ORDER_1G:
-		if (!persist_block_unused(blk))
-			return -ENOSPC;
-		blk->whole = true;
-		blk->nr_free = 0;
-		return 0;
+		return block_take(blk) ? -ENOSPC : 0;
 	case PERSIST_ORDER_2M:
 		c = find_chunk(blk, PERSIST_CHUNK_FREE, false);
 		if (c < 0)
@@ -169,11 +175,7 @@ int persist_block_claim(struct persist_block *blk, unsigned long idx, unsigned i
 
 	switch (order) {
 	case PERSIST_ORDER_1G:
-		if (!persist_block_unused(blk))
-			return -EBUSY;
-		blk->whole = true;
-		blk->nr_free = 0;
-		return 0;
+		return block_take(blk);
 	case PERSIST_ORDER_2M:
 		if (blk->chunk_state[c] != PERSIST_CHUNK_FREE)
 			return -EBUSY;

@@ -211,7 +211,13 @@ static int forward_output(int fd)
 		if (!strcmp(line, VT_HOLD_LINE))
 			return 1;
 		if (!strncmp(line, VT_NEXT_ARGS, strlen(VT_NEXT_ARGS))) {
-			snprintf(next_args, sizeof(next_args), "%s", line + strlen(VT_NEXT_ARGS));
+			const char *args = line + strlen(VT_NEXT_ARGS);
+			size_t len = strlen(args);
+
+			if (len >= sizeof(next_args))
+				init_error("next-args longer than %zu bytes",
+					   sizeof(next_args) - 1);
+			memcpy(next_args, args, len + 1);
 			report("# vmtest: next kernel gets '%s'", next_args);
 			continue;
 		}

@@ -17,25 +17,16 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <unistd.h>
 
-#include "vmtest.h"
+#include "persist_test.h"
 
-#define TEST_FILE	"/sys/kernel/debug/persist_alloc/test"
-#define ALLOCATIONS	"/sys/kernel/debug/persist_alloc/allocations"
 #define SYSFS		"/sys/kernel/mm/persist_alloc"
-#define GIB		(1024ull * 1024 * 1024)
-#define NO_DIRECT_MAP	1
-#define HVO		2
-#define ZERO		4
 #define GEN1_OWNER	1000
 #define GEN2_OWNER	2000
-#define MAX_SLOTS	64
 
 struct tcase {
 	int nid;
@@ -46,28 +37,22 @@ struct tcase {
 };
 
 static const struct tcase cases[] = {
-	{ 0, 18, NO_DIRECT_MAP | HVO, true, true },
-	{ 0, 9, ZERO, true, false },
+	{ 0, 18, PT_NO_DIRECT_MAP | PT_HVO, true, true },
+	{ 0, 9, PT_ZERO, true, false },
 	{ 0, 0, 0, true, true },
-	{ 0, 9, NO_DIRECT_MAP | ZERO, false, false },
-	{ 0, 0, NO_DIRECT_MAP, true, true },
+	{ 0, 9, PT_NO_DIRECT_MAP | PT_ZERO, false, false },
+	{ 0, 0, PT_NO_DIRECT_MAP, true, true },
 	{ 0, 9, 0, true, false },
 	{ 1, 18, 0, true, false },
-	{ 1, 9, NO_DIRECT_MAP | HVO, true, true },
-	{ 1, 0, ZERO, false, false },
-	{ 1, 0, NO_DIRECT_MAP | ZERO, true, false },	/* released in generation 2 */
+	{ 1, 9, PT_NO_DIRECT_MAP | PT_HVO, true, true },
+	{ 1, 0, PT_ZERO, false, false },
+	{ 1, 0, PT_NO_DIRECT_MAP | PT_ZERO, true, false },	/* released in generation 2 */
 	{ 1, 9, 0, false, false },
-	{ 1, 9, HVO, true, false },
+	{ 1, 9, PT_HVO, true, false },
 };
 
 #define NR_CASES	((int)ARRAY_SIZE(cases))
 #define RELEASED	9
-
-struct slot {
-	unsigned int slot, order;
-	unsigned long pfn, flags;
-	int nid, present_first, present_last;
-};
 
 struct alloc_line {
 	unsigned long long phys, owner;
@@ -75,19 +60,6 @@ struct alloc_line {
 	int nid;
 	char attrs[64], state[16];
 };
-
-static int cmd(int fd, const char *fmt, ...) __printf(2, 3);
-static int cmd(int fd, const char *fmt, ...)
-{
-	char buf[96];
-	va_list ap;
-	int len;
-
-	va_start(ap, fmt);
-	len = vsnprintf(buf, sizeof(buf), fmt, ap);
-	va_end(ap);
-	return write(fd, buf, len) == len ? 0 : -errno;
-}
 
 static int read_all(const char *path, char *buf, size_t size)
 {
@@ -103,48 +75,19 @@ static int read_all(const char *path, char *buf, size_t size)
 	return total;
 }
 
-static int slots(int fd, struct slot *s)
-{
-	char buf[8192], *line, *save;
-	ssize_t len;
-	int n = 0;
-
-	len = pread(fd, buf, sizeof(buf) - 1, 0);
-	if (len < 0)
-		vt_fatal("read %s: %s", TEST_FILE, strerror(errno));
-	buf[len] = '\0';
-	for (line = strtok_r(buf, "\n", &save); line && n < MAX_SLOTS;
-	     line = strtok_r(NULL, "\n", &save), n++) {
-		if (sscanf(line, "%u %lx %u %d %lu %d %d", &s[n].slot, &s[n].pfn, &s[n].order,
-			   &s[n].nid, &s[n].flags, &s[n].present_first,
-			   &s[n].present_last) != 7)
-			vt_fatal("bad line from %s: '%s'", TEST_FILE, line);
-	}
-	return n;
-}
-
 static int allocations(struct alloc_line *a, int max)
 {
 	char buf[16384], *line, *save;
 	int n = 0;
 
-	read_all(ALLOCATIONS, buf, sizeof(buf));
+	read_all(PT_ALLOCATIONS, buf, sizeof(buf));
 	for (line = strtok_r(buf, "\n", &save); line && n < max;
 	     line = strtok_r(NULL, "\n", &save), n++) {
 		if (sscanf(line, "%llx %u %d %63s %llu %15s", &a[n].phys, &a[n].order, &a[n].nid,
 			   a[n].attrs, &a[n].owner, a[n].state) != 6)
-			vt_fatal("bad line from %s: '%s'", ALLOCATIONS, line);
+			vt_fatal("bad line from %s: '%s'", PT_ALLOCATIONS, line);
 	}
 	return n;
-}
-
-static unsigned long long sysfs_read(int nid, const char *name)
-{
-	char path[128], buf[64];
-
-	snprintf(path, sizeof(path), SYSFS "/node%d/%s", nid, name);
-	read_all(path, buf, sizeof(buf));
-	return strtoull(buf, NULL, 0);
 }
 
 static unsigned long long case_size(int i)
@@ -152,56 +95,22 @@ static unsigned long long case_size(int i)
 	return 4096ull << cases[i].order;
 }
 
-/*
- * 1 GiB folios are filled and checked in 2 MiB samples at the start, the
- * middle and the end; smaller ones whole.
- */
-static bool pattern(int fd, unsigned int slot, unsigned int order, uint64_t seed, bool write)
-{
-	size_t size = 4096ul << order, part = size > (2ul << 20) ? (2ul << 20) : size;
-	size_t offs[3] = { 0, size / 2, size - part };
-	int n = size > part ? 3 : 1, i;
-	bool ok = true;
-	long long bad;
-	uint8_t *p;
-
-	p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, (off_t)slot << 30);
-	if (p == MAP_FAILED) {
-		vt_diag("mmap slot %u: %s", slot, strerror(errno));
-		return false;
-	}
-	for (i = 0; i < n && ok; i++) {
-		if (write) {
-			vt_fill_pattern(p + offs[i], part, seed, offs[i]);
-			continue;
-		}
-		bad = vt_check_pattern(p + offs[i], part, seed, offs[i]);
-		if (bad >= 0) {
-			vt_diag("slot %u seed %llu: mismatch at %lld", slot,
-				(unsigned long long)seed, (long long)offs[i] + bad);
-			ok = false;
-		}
-	}
-	munmap(p, size);
-	return ok;
-}
-
-/* vmemmap_saved_bytes of both nodes must match the HVO cases @held. */
+/* vmemmap_saved_bytes of both nodes must match the PT_HVO cases @held. */
 static void check_hvo(int gen, const int *slot_of)
 {
 	unsigned long long want[2] = { 0, 0 };
 	int i;
 
 	for (i = 0; i < NR_CASES; i++)
-		if ((cases[i].flags & HVO) && (!slot_of || slot_of[i] >= 0))
+		if ((cases[i].flags & PT_HVO) && (!slot_of || slot_of[i] >= 0))
 			want[cases[i].nid] += (64ull << cases[i].order) - 4096;
 	for (i = 0; i < 2; i++)
-		vt_result(sysfs_read(i, "vmemmap_saved_bytes") == want[i],
+		vt_result(pt_node_stat(i, "vmemmap_saved_bytes") == want[i],
 			  "gen %d: node %d vmemmap_saved_bytes %llu, expected %llu", gen, i,
-			  sysfs_read(i, "vmemmap_saved_bytes"), want[i]);
+			  pt_node_stat(i, "vmemmap_saved_bytes"), want[i]);
 }
 
-static int find_slot(struct slot *s, int n, unsigned long pfn)
+static int find_slot(struct pt_slot *s, int n, unsigned long pfn)
 {
 	int i;
 
@@ -214,50 +123,50 @@ static int find_slot(struct slot *s, int n, unsigned long pfn)
 static void generation1(int fd)
 {
 	unsigned long long want[2] = { 0, 0 };
-	struct slot s[MAX_SLOTS];
+	struct pt_slot s[PT_MAX_SLOTS];
 	int i, n, ret;
 
 	for (i = 0; i < NR_CASES; i++) {
-		ret = cmd(fd, "alloc %d %u %lu", cases[i].nid, cases[i].order, cases[i].flags);
+		ret = pt_cmd(fd, "alloc %d %u %lu", cases[i].nid, cases[i].order, cases[i].flags);
 		if (ret)
 			vt_fatal("case %d: alloc node %d order %u flags %lu: %d", i, cases[i].nid,
 				 cases[i].order, cases[i].flags, ret);
-		vt_result(pattern(fd, i, cases[i].order, GEN1_OWNER + i, true),
+		vt_result(pt_pattern(fd, i, cases[i].order, GEN1_OWNER + i, PT_FILL),
 			  "gen 1: case %d (node %d order %u flags %lu) filled", i, cases[i].nid,
 			  cases[i].order, cases[i].flags);
 		if (!cases[i].preserve)
 			continue;
-		ret = cmd(fd, "preserve %d %d", i, GEN1_OWNER + i);
+		ret = pt_cmd(fd, "preserve %d %d", i, GEN1_OWNER + i);
 		vt_result(!ret, "gen 1: case %d preserved as owner %d (ret %d)", i,
 			  GEN1_OWNER + i, ret);
 		want[cases[i].nid] += case_size(i);
 	}
-	n = slots(fd, s);
+	n = pt_slots(fd, s, PT_MAX_SLOTS);
 	vt_result(n == NR_CASES, "gen 1: %d folios held, expected %d", n, NR_CASES);
 	check_hvo(1, NULL);
 
-	ret = cmd(fd, "preserve 0 5");
+	ret = pt_cmd(fd, "preserve 0 5");
 	vt_result(ret == -EBUSY, "gen 1: preserving twice: expected %d, got %d", -EBUSY, ret);
-	ret = cmd(fd, "free 0");
+	ret = pt_cmd(fd, "free 0");
 	vt_result(ret == -EBUSY, "gen 1: freeing a preserved folio: expected %d, got %d",
 		  -EBUSY, ret);
-	ret = cmd(fd, "unpreserve 3");
+	ret = pt_cmd(fd, "unpreserve 3");
 	vt_result(ret == -EINVAL, "gen 1: unpreserving what is not preserved: expected %d, got %d",
 		  -EINVAL, ret);
-	vt_result(!cmd(fd, "unpreserve 2") && !cmd(fd, "preserve 2 1002"),
+	vt_result(!pt_cmd(fd, "unpreserve 2") && !pt_cmd(fd, "preserve 2 1002"),
 		  "gen 1: unpreserve and preserve again");
 	for (i = 0; i < 2; i++)
-		vt_result(sysfs_read(i, "preserved_bytes") == want[i],
+		vt_result(pt_node_stat(i, "preserved_bytes") == want[i],
 			  "gen 1: node %d preserved_bytes %llu, expected %llu", i,
-			  sysfs_read(i, "preserved_bytes"), want[i]);
+			  pt_node_stat(i, "preserved_bytes"), want[i]);
 }
 
 /* Check the pending extents of generation @gen against the cases. */
 static void check_pending(int gen, unsigned int owner_base, bool (*kept)(int))
 {
-	struct alloc_line a[MAX_SLOTS];
+	struct alloc_line a[PT_MAX_SLOTS];
 	unsigned long long want[2] = { 0, 0 };
-	int n = allocations(a, MAX_SLOTS), i, j, found = 0;
+	int n = allocations(a, PT_MAX_SLOTS), i, j, found = 0;
 
 	for (i = 0; i < NR_CASES; i++) {
 		if (!kept(i))
@@ -272,22 +181,22 @@ static void check_pending(int gen, unsigned int owner_base, bool (*kept)(int))
 		vt_result(!strcmp(a[j].state, "pending") && a[j].order == cases[i].order &&
 			  a[j].nid == cases[i].nid &&
 			  !!strstr(a[j].attrs, "no_direct_map") ==
-			  !!(cases[i].flags & NO_DIRECT_MAP) &&
-			  !!strstr(a[j].attrs, "hvo") == !!(cases[i].flags & HVO) &&
+			  !!(cases[i].flags & PT_NO_DIRECT_MAP) &&
+			  !!strstr(a[j].attrs, "hvo") == !!(cases[i].flags & PT_HVO) &&
 			  !(a[j].phys & (case_size(i) - 1)),
 			  "gen %d: owner %u: %s order %u node %d attrs %s at %#llx", gen,
 			  owner_base + i, a[j].state, a[j].order, a[j].nid, a[j].attrs, a[j].phys);
 	}
 	vt_result(n == found, "gen %d: %d extents handed over, expected %d", gen, n, found);
 	for (i = 0; i < 2; i++) {
-		vt_result(sysfs_read(i, "total_bytes") == 2 * GIB,
+		vt_result(pt_node_stat(i, "total_bytes") == 2 * PT_GIB,
 			  "gen %d: node %d pool of 2 GiB handed over (%llu)", gen, i,
-			  sysfs_read(i, "total_bytes"));
-		vt_result(sysfs_read(i, "pending_bytes") == want[i] &&
-			  sysfs_read(i, "free_bytes") == 2 * GIB - want[i],
+			  pt_node_stat(i, "total_bytes"));
+		vt_result(pt_node_stat(i, "pending_bytes") == want[i] &&
+			  pt_node_stat(i, "free_bytes") == 2 * PT_GIB - want[i],
 			  "gen %d: node %d pending %llu free %llu, expected %llu and %llu", gen, i,
-			  sysfs_read(i, "pending_bytes"), sysfs_read(i, "free_bytes"), want[i],
-			  2 * GIB - want[i]);
+			  pt_node_stat(i, "pending_bytes"), pt_node_stat(i, "free_bytes"), want[i],
+			  2 * PT_GIB - want[i]);
 	}
 }
 
@@ -303,8 +212,8 @@ static bool kept_gen2(int i)
 
 static unsigned long long owner_phys(unsigned int owner)
 {
-	struct alloc_line a[MAX_SLOTS];
-	int n = allocations(a, MAX_SLOTS), j;
+	struct alloc_line a[PT_MAX_SLOTS];
+	int n = allocations(a, PT_MAX_SLOTS), j;
 
 	for (j = 0; j < n; j++)
 		if (a[j].owner == owner && !strcmp(a[j].state, "pending"))
@@ -316,7 +225,7 @@ static unsigned long long owner_phys(unsigned int owner)
 static void restore_all(int fd, int gen, unsigned int owner_base, bool (*kept)(int),
 			int *slot_of, uint64_t seed_base)
 {
-	struct slot s[MAX_SLOTS];
+	struct pt_slot s[PT_MAX_SLOTS];
 	unsigned long long phys;
 	int i, n, k, ret;
 
@@ -325,22 +234,22 @@ static void restore_all(int fd, int gen, unsigned int owner_base, bool (*kept)(i
 		if (!kept(i) || (gen == 2 && i == RELEASED))
 			continue;
 		phys = owner_phys(owner_base + i);
-		ret = cmd(fd, "restore %llx %u", phys, owner_base + i);
+		ret = pt_cmd(fd, "restore %llx %u", phys, owner_base + i);
 		if (!vt_result(!ret, "gen %d: owner %u restored (ret %d)", gen, owner_base + i,
 			       ret))
 			continue;
-		n = slots(fd, s);
+		n = pt_slots(fd, s, PT_MAX_SLOTS);
 		k = find_slot(s, n, phys / 4096);
 		if (k < 0)
 			vt_fatal("restored folio %#llx not in a slot", phys);
 		slot_of[i] = s[k].slot;
 		vt_result(s[k].order == cases[i].order && s[k].nid == cases[i].nid &&
-			  s[k].present_first == !(cases[i].flags & NO_DIRECT_MAP) &&
-			  s[k].present_last == !(cases[i].flags & NO_DIRECT_MAP),
+			  s[k].present_first == !(cases[i].flags & PT_NO_DIRECT_MAP) &&
+			  s[k].present_last == !(cases[i].flags & PT_NO_DIRECT_MAP),
 			  "gen %d: owner %u is a folio of order %u on node %d, direct map %d/%d",
 			  gen, owner_base + i, s[k].order, s[k].nid, s[k].present_first,
 			  s[k].present_last);
-		vt_result(pattern(fd, s[k].slot, cases[i].order, seed_base + i, false),
+		vt_result(pt_pattern(fd, s[k].slot, cases[i].order, seed_base + i, PT_CHECK),
 			  "gen %d: owner %u contents intact", gen, owner_base + i);
 	}
 }
@@ -354,16 +263,17 @@ static void generation2(int fd)
 	vt_result(vt_dmesg_contains("node 0: keeping the 2 GiB handed over, not the 1 GiB") &&
 		  vt_dmesg_contains("node 1: keeping the 2 GiB handed over, not the 3 GiB"),
 		  "gen 2: persist_alloc=0:1G,1:3G set aside for the handed-over pools, as logged");
-	ret = cmd(fd, "restore %llx %u", owner_phys(GEN1_OWNER), GEN1_OWNER + 1);
+	ret = pt_cmd(fd, "restore %llx %u", owner_phys(GEN1_OWNER), GEN1_OWNER + 1);
 	vt_result(ret == -EPERM, "gen 2: restore under another owner: expected %d, got %d",
 		  -EPERM, ret);
-	ret = cmd(fd, "restore %llx %u", owner_phys(GEN1_OWNER) + 4096, GEN1_OWNER);
+	ret = pt_cmd(fd, "restore %llx %u", owner_phys(GEN1_OWNER) + 4096, GEN1_OWNER);
 	vt_result(ret == -ENOENT, "gen 2: restore where no extent starts: expected %d, got %d",
 		  -ENOENT, ret);
 
-	free1 = sysfs_read(1, "free_bytes");
-	ret = cmd(fd, "release %llx %u", owner_phys(GEN1_OWNER + RELEASED), GEN1_OWNER + RELEASED);
-	vt_result(!ret && sysfs_read(1, "free_bytes") == free1 + case_size(RELEASED),
+	free1 = pt_node_stat(1, "free_bytes");
+	ret = pt_cmd(fd, "release %llx %u", owner_phys(GEN1_OWNER + RELEASED),
+		     GEN1_OWNER + RELEASED);
+	vt_result(!ret && pt_node_stat(1, "free_bytes") == free1 + case_size(RELEASED),
 		  "gen 2: owner %d released back to the pool (ret %d)", GEN1_OWNER + RELEASED,
 		  ret);
 
@@ -375,19 +285,19 @@ static void generation2(int fd)
 		n += slot_of[i] >= 0;
 	ret = ret ?: vt_trace_count("persist_restore:", "owner=10");
 	vt_result(ret == n, "gen 2: %d persist_restore trace events, expected %d", ret, n);
-	ret = cmd(fd, "restore %llx %u", phys0, GEN1_OWNER);
+	ret = pt_cmd(fd, "restore %llx %u", phys0, GEN1_OWNER);
 	vt_result(ret == -ENOENT, "gen 2: restore twice: expected %d, got %d", -ENOENT, ret);
 
 	for (i = 0; i < NR_CASES; i++) {
 		if (slot_of[i] < 0)
 			continue;
 		if (!cases[i].again) {
-			vt_result(!cmd(fd, "free %d", slot_of[i]), "gen 2: owner %d freed",
+			vt_result(!pt_cmd(fd, "free %d", slot_of[i]), "gen 2: owner %d freed",
 				  GEN1_OWNER + i);
 			continue;
 		}
-		vt_result(pattern(fd, slot_of[i], cases[i].order, GEN2_OWNER + i, true) &&
-			  !cmd(fd, "preserve %d %d", slot_of[i], GEN2_OWNER + i),
+		vt_result(pt_pattern(fd, slot_of[i], cases[i].order, GEN2_OWNER + i, PT_FILL) &&
+			  !pt_cmd(fd, "preserve %d %d", slot_of[i], GEN2_OWNER + i),
 			  "gen 2: case %d rewritten and preserved as owner %d", i, GEN2_OWNER + i);
 	}
 }
@@ -401,22 +311,20 @@ static void generation3(int fd)
 	check_hvo(3, slot_of);
 	for (i = 0; i < NR_CASES; i++)
 		if (slot_of[i] >= 0)
-			vt_result(!cmd(fd, "free %d", slot_of[i]), "gen 3: owner %d freed",
+			vt_result(!pt_cmd(fd, "free %d", slot_of[i]), "gen 3: owner %d freed",
 				  GEN2_OWNER + i);
 	for (i = 0; i < 2; i++)
-		vt_result(sysfs_read(i, "free_bytes") == 2 * GIB &&
-			  sysfs_read(i, "pending_bytes") == 0 &&
-			  sysfs_read(i, "no_direct_map_bytes") == 0,
+		vt_result(pt_node_stat(i, "free_bytes") == 2 * PT_GIB &&
+			  pt_node_stat(i, "pending_bytes") == 0 &&
+			  pt_node_stat(i, "no_direct_map_bytes") == 0,
 			  "gen 3: node %d pool all free again", i);
 }
 
 int main(int argc, char **argv)
 {
 	int gen = vt_stage(argc, argv, 3);
-	int fd = open(TEST_FILE, O_RDWR);
+	int fd = pt_open();
 
-	if (fd < 0)
-		vt_fatal("open %s: %s", TEST_FILE, strerror(errno));
 	if (gen == 1) {
 		generation1(fd);
 		/* A command line that disagrees with what is handed over. */

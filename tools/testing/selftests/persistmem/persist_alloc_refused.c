@@ -20,51 +20,12 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-#include "vmtest.h"
-
-#define TEST_FILE	"/sys/kernel/debug/persist_alloc/test"
-#define ALLOCATIONS	"/sys/kernel/debug/persist_alloc/allocations"
-#define SYSFS		"/sys/kernel/mm/persist_alloc"
-#define GIB		(1024ull * 1024 * 1024)
-#define MIB		(1024ull * 1024)
-
-static int cmd(int fd, const char *fmt, ...) __printf(2, 3);
-static int cmd(int fd, const char *fmt, ...)
-{
-	char buf[96];
-	va_list ap;
-	int len;
-
-	va_start(ap, fmt);
-	len = vsnprintf(buf, sizeof(buf), fmt, ap);
-	va_end(ap);
-	return write(fd, buf, len) == len ? 0 : -errno;
-}
-
-static unsigned long long read_number(const char *path)
-{
-	char buf[64] = "";
-	int fd = open(path, O_RDONLY);
-
-	if (fd < 0 || read(fd, buf, sizeof(buf) - 1) < 0)
-		vt_fatal("read %s: %s", path, strerror(errno));
-	close(fd);
-	return strtoull(buf, NULL, 0);
-}
-
-static unsigned long long node_stat(int nid, const char *name)
-{
-	char path[128];
-
-	snprintf(path, sizeof(path), SYSFS "/node%d/%s", nid, name);
-	return read_number(path);
-}
+#include "persist_test.h"
 
 static unsigned long long mem_total(void)
 {
@@ -80,39 +41,21 @@ static unsigned long long mem_total(void)
 	return kb * 1024;
 }
 
-/* Physical address of slot @slot of the test consumer. */
-static unsigned long long slot_phys(int fd, unsigned int slot)
-{
-	char buf[4096], *line, *save;
-	unsigned long pfn;
-	unsigned int s;
-	ssize_t len;
-
-	len = pread(fd, buf, sizeof(buf) - 1, 0);
-	if (len < 0)
-		vt_fatal("read %s: %s", TEST_FILE, strerror(errno));
-	buf[len] = '\0';
-	for (line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save))
-		if (sscanf(line, "%u %lx", &s, &pfn) == 2 && s == slot)
-			return (unsigned long long)pfn * 4096;
-	vt_fatal("slot %u not in use", slot);
-}
-
 static void generation1(int fd, const char *what)
 {
 	char args[256];
 	unsigned long long p2m, p1g;
 	int ret;
 
-	ret = cmd(fd, "alloc 0 9 1");
+	ret = pt_cmd(fd, "alloc 0 9 1");
 	vt_result(!ret, "gen 1: 2 MiB folio without direct map on node 0 (ret %d)", ret);
-	ret = cmd(fd, "alloc 1 18 0");
+	ret = pt_cmd(fd, "alloc 1 18 0");
 	vt_result(!ret, "gen 1: 1 GiB folio on node 1 (ret %d)", ret);
-	p2m = slot_phys(fd, 0);
-	p1g = slot_phys(fd, 1);
-	vt_result(!cmd(fd, "preserve 0 7") && !cmd(fd, "preserve 1 8"),
+	p2m = pt_slot_phys(fd, 0);
+	p1g = pt_slot_phys(fd, 1);
+	vt_result(!pt_cmd(fd, "preserve 0 7") && !pt_cmd(fd, "preserve 1 8"),
 		  "gen 1: both preserved");
-	ret = cmd(fd, "corrupt-handover %s", what);
+	ret = pt_cmd(fd, "corrupt-handover %s", what);
 	vt_result(!ret, "gen 1: handover to be damaged: %s (ret %d)", what, ret);
 	snprintf(args, sizeof(args),
 		 "persist_alloc=0:1G vmtest.memtotal=%llu vmtest.p2m=%#llx vmtest.p1g=%#llx",
@@ -134,33 +77,34 @@ static void generation2(int fd, bool version)
 
 	vt_result(vt_dmesg_contains("persist_alloc: handover refused"),
 		  "gen 2: the kernel log says the handover was refused");
-	vt_result(node_stat(0, "total_bytes") == (version ? GIB : 0) &&
-		  node_stat(1, "total_bytes") == 0,
+	vt_result(pt_node_stat(0, "total_bytes") == (version ? PT_GIB : 0) &&
+		  pt_node_stat(1, "total_bytes") == 0,
 		  "gen 2: pools node 0 %llu node 1 %llu bytes, expected %llu and 0",
-		  node_stat(0, "total_bytes"), node_stat(1, "total_bytes"), version ? GIB : 0);
-	afd = open(ALLOCATIONS, O_RDONLY);
+		  pt_node_stat(0, "total_bytes"), pt_node_stat(1, "total_bytes"),
+		  version ? PT_GIB : 0);
+	afd = open(PT_ALLOCATIONS, O_RDONLY);
 	ret = afd < 0 ? -errno : read(afd, alloc_buf, sizeof(alloc_buf));
 	if (afd >= 0)
 		close(afd);
 	vt_result(ret == 0, "gen 2: no extent adopted (allocations read %d bytes)", ret);
-	vt_result(node_stat(0, "pending_bytes") == 0, "gen 2: nothing pending");
+	vt_result(pt_node_stat(0, "pending_bytes") == 0, "gen 2: nothing pending");
 
 	/* The old 2 GiB stay reserved; the new carve adds 1 GiB when there is one. */
-	expect = memtotal - (version ? GIB : 0);
-	vt_result(now + 64 * MIB > expect && now < expect + 64 * MIB,
+	expect = memtotal - (version ? PT_GIB : 0);
+	vt_result(now + 64 * PT_MIB > expect && now < expect + 64 * PT_MIB,
 		  "gen 2: MemTotal %llu MiB, expected about %llu MiB (old pools kept out of use)",
-		  now / MIB, expect / MIB);
+		  now / PT_MIB, expect / PT_MIB);
 
-	ret = cmd(fd, "restore %llx 7", p2m);
+	ret = pt_cmd(fd, "restore %llx 7", p2m);
 	vt_result(ret == -ENOENT, "gen 2: old extent cannot be restored: expected %d, got %d",
 		  -ENOENT, ret);
 	if (version) {
-		ret = cmd(fd, "alloc 0 18 0");
-		phys = ret ? 0 : slot_phys(fd, 0);
-		vt_result(!ret && phys != (p2m & ~(GIB - 1)) && phys != p1g,
+		ret = pt_cmd(fd, "alloc 0 18 0");
+		phys = ret ? 0 : pt_slot_phys(fd, 0);
+		vt_result(!ret && phys != (p2m & ~(PT_GIB - 1)) && phys != p1g,
 			  "gen 2: new pool at %#llx, not in the refused blocks %#llx and %#llx",
-			  phys, p2m & ~(GIB - 1), p1g);
-		vt_result(!cmd(fd, "free 0"), "gen 2: freed");
+			  phys, p2m & ~(PT_GIB - 1), p1g);
+		vt_result(!pt_cmd(fd, "free 0"), "gen 2: freed");
 	}
 }
 
@@ -168,10 +112,8 @@ int main(int argc, char **argv)
 {
 	int gen = vt_stage(argc, argv, 2);
 	bool version = !strcmp(basename(argv[0]), "persist_alloc_refused_version");
-	int fd = open(TEST_FILE, O_RDWR);
+	int fd = pt_open();
 
-	if (fd < 0)
-		vt_fatal("open %s: %s", TEST_FILE, strerror(errno));
 	if (gen == 1) {
 		generation1(fd, version ? "version" : "extent");
 		vt_hold();

@@ -1,0 +1,148 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Client side of the persist_alloc test consumer, for the vmtests.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "persist_test.h"
+
+#define SYSFS	"/sys/kernel/mm/persist_alloc"
+
+int pt_open(void)
+{
+	int fd = open(PT_TEST_FILE, O_RDWR);
+
+	if (fd < 0)
+		vt_fatal("open %s: %s", PT_TEST_FILE, strerror(errno));
+	return fd;
+}
+
+int pt_cmd(int fd, const char *fmt, ...)
+{
+	char buf[96];
+	va_list ap;
+	int len;
+
+	va_start(ap, fmt);
+	len = vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	return write(fd, buf, len) == len ? 0 : -errno;
+}
+
+int pt_slots(int fd, struct pt_slot *s, int max)
+{
+	char buf[8192], *line, *save;
+	ssize_t len;
+	int n = 0;
+
+	len = pread(fd, buf, sizeof(buf) - 1, 0);
+	if (len < 0)
+		vt_fatal("read %s: %s", PT_TEST_FILE, strerror(errno));
+	buf[len] = '\0';
+	for (line = strtok_r(buf, "\n", &save); line && n < max;
+	     line = strtok_r(NULL, "\n", &save), n++) {
+		if (sscanf(line, "%u %lx %u %d %lu %d %d", &s[n].slot, &s[n].pfn, &s[n].order,
+			   &s[n].nid, &s[n].flags, &s[n].present_first,
+			   &s[n].present_last) != 7)
+			vt_fatal("bad line from %s: '%s'", PT_TEST_FILE, line);
+	}
+	return n;
+}
+
+unsigned long long pt_slot_phys(int fd, unsigned int slot)
+{
+	struct pt_slot s[PT_MAX_SLOTS];
+	int n = pt_slots(fd, s, PT_MAX_SLOTS), i;
+
+	for (i = 0; i < n; i++)
+		if (s[i].slot == slot)
+			return (unsigned long long)s[i].pfn * 4096;
+	vt_fatal("slot %u is not in use", slot);
+}
+
+unsigned long long pt_node_stat(int nid, const char *name)
+{
+	char path[128], buf[64];
+	ssize_t len;
+	int fd;
+
+	snprintf(path, sizeof(path), SYSFS "/node%d/%s", nid, name);
+	fd = open(path, O_RDONLY);
+	if (fd < 0)
+		vt_fatal("open %s: %s", path, strerror(errno));
+	len = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (len <= 0)
+		vt_fatal("read %s", path);
+	buf[len] = '\0';
+	return strtoull(buf, NULL, 0);
+}
+
+int pt_node_write(int nid, const char *name, const char *val)
+{
+	ssize_t len = strlen(val);
+	char path[128];
+	int fd, ret;
+
+	snprintf(path, sizeof(path), SYSFS "/node%d/%s", nid, name);
+	fd = open(path, O_WRONLY);
+	if (fd < 0)
+		return -errno;
+	ret = write(fd, val, len) == len ? 0 : -errno;
+	close(fd);
+	return ret;
+}
+
+static bool is_zero(const uint8_t *p, size_t len, unsigned int slot, size_t off)
+{
+	size_t i;
+
+	for (i = 0; i < len; i++) {
+		if (p[i]) {
+			vt_diag("slot %u: byte %zu is %#x, want 0", slot, off + i, p[i]);
+			return false;
+		}
+	}
+	return true;
+}
+
+bool pt_pattern(int fd, unsigned int slot, unsigned int order, uint64_t seed, int ops)
+{
+	size_t size = 4096ul << order, part = size > (2ul << 20) ? (2ul << 20) : size;
+	size_t offs[3] = { 0, size / 2, size - part };
+	int n = size > part ? 3 : 1, i;
+	bool ok = true;
+	long long bad;
+	uint8_t *p;
+
+	p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, (off_t)slot << 30);
+	if (p == MAP_FAILED) {
+		vt_diag("mmap slot %u: %s", slot, strerror(errno));
+		return false;
+	}
+	for (i = 0; i < n && ok; i++) {
+		uint8_t *q = p + offs[i];
+
+		if (ops & PT_CHECK_ZERO)
+			ok = is_zero(q, part, slot, offs[i]);
+		if (ok && (ops & PT_FILL))
+			vt_fill_pattern(q, part, seed, offs[i]);
+		if (ok && (ops & PT_CHECK)) {
+			bad = vt_check_pattern(q, part, seed, offs[i]);
+			if (bad >= 0) {
+				vt_diag("slot %u seed %llu: mismatch at %lld", slot,
+					(unsigned long long)seed, (long long)offs[i] + bad);
+				ok = false;
+			}
+		}
+	}
+	munmap(p, size);
+	return ok;
+}

@@ -1,0 +1,57 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Client side of the persist_alloc test consumer
+ * (/sys/kernel/debug/persist_alloc/test, mm/persist_alloc/test.c) and of
+ * the allocator's sysfs, for the persist_alloc vmtests. Failures to reach
+ * these files end the stage with vt_fatal().
+ */
+#ifndef _PERSISTMEM_PERSIST_TEST_H
+#define _PERSISTMEM_PERSIST_TEST_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "vmtest.h"
+
+#define PT_TEST_FILE	"/sys/kernel/debug/persist_alloc/test"
+#define PT_ALLOCATIONS	"/sys/kernel/debug/persist_alloc/allocations"
+#define PT_GIB		(1024ull * 1024 * 1024)
+#define PT_MIB		(1024ull * 1024)
+
+/* PERSIST_ALLOC_* attribute bits, as the test consumer takes them. */
+#define PT_NO_DIRECT_MAP	1
+#define PT_HVO			2
+#define PT_ZERO			4
+
+#define PT_MAX_SLOTS	64
+
+/* One line of the consumer's slot list. */
+struct pt_slot {
+	unsigned int slot, order;
+	unsigned long pfn, flags;
+	int nid, present_first, present_last;
+};
+
+/* Open the test consumer. */
+int pt_open(void);
+/* Write one command; 0 or -errno. */
+__printf(2, 3) int pt_cmd(int fd, const char *fmt, ...);
+/* The slots in use, at most @max; returns how many. */
+int pt_slots(int fd, struct pt_slot *s, int max);
+/* Physical address of the folio in @slot. */
+unsigned long long pt_slot_phys(int fd, unsigned int slot);
+/* /sys/kernel/mm/persist_alloc/node<nid>/<name> */
+unsigned long long pt_node_stat(int nid, const char *name);
+int pt_node_write(int nid, const char *name, const char *val);
+
+#define PT_CHECK_ZERO	1	/* the folio must read as zero */
+#define PT_FILL		2	/* write the pattern of @seed */
+#define PT_CHECK	4	/* the pattern of @seed must be there */
+/*
+ * Map @slot and apply @ops in that order; 1 GiB folios in 2 MiB samples at
+ * the start, the middle and the end, smaller ones whole. Mismatches are
+ * reported as diagnostics; returns whether everything matched.
+ */
+bool pt_pattern(int fd, unsigned int slot, unsigned int order, uint64_t seed, int ops);
+
+#endif /* _PERSISTMEM_PERSIST_TEST_H */
