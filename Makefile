@@ -9,7 +9,7 @@ export BUILD
 
 SCRIPTS := $(ROOT)/scripts
 
-.PHONY: all deps base overlay kernel vmtest kunit test demo patches clean distclean help
+.PHONY: all deps base overlay kernel vmtest kunit test bench demo patches clean distclean help
 
 all: kernel
 
@@ -22,6 +22,7 @@ help:
 	@echo "make kunit    the project's KUnit suites on x86_64 under QEMU TCG"
 	@echo "make test     deps + kernel + kunit + vmtest, ends 'N passed, N failed'"
 	@echo "make demo     the main job (for now: the vmtests)"
+	@echo "make bench    benchmarks side by side in one VM run (build/bench)"
 	@echo "make patches  format-patch series + checkpatch --strict (build/patches)"
 
 deps:
@@ -44,6 +45,10 @@ kunit: kernel
 
 test: deps
 	@$(SCRIPTS)/run-tests.sh
+
+bench: deps
+	@$(MAKE) -s kernel
+	@$(SCRIPTS)/vmtest.py --bench
 
 demo: deps
 	@$(MAKE) -s vmtest

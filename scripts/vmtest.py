@@ -18,6 +18,7 @@ kexec before the last stage, exit 0 on the last). Negative harness tests
 """
 
 import argparse
+import json
 import os
 import re
 import shutil
@@ -37,6 +38,9 @@ RE_END = re.compile(r"^# vmtest: end stage (\d+) (hold|exit (\d+)|signal (\d+))$
 RE_INIT_ERR = re.compile(r"^# vmtest: init error: (.*)$")
 RE_PANIC = re.compile(r"Kernel panic - not syncing:.*")
 RE_WARN = re.compile(r"^\[[\s\d.]+\] (WARNING: .*|BUG: .*|Oops: .*)$", re.M)
+RE_BENCH = re.compile(r"^# bench: (\S+) ([-\d.]+) (\S+)$")
+RE_HANDOVER = re.compile(r"persist_alloc: handing over (\d+) blocks and (\d+) extents: "
+                         r"(\d+) \+ (\d+) bytes in (\d+) us")
 
 
 class Test:
@@ -239,14 +243,77 @@ def run_test(test, kernel, initrd, logdir, expect_override):
     return ok, msg, wall, stages
 
 
+def bench_report(tests, logdir, outdir):
+    """Collect the benchmarks' figures into a table and raw JSON."""
+    figures = {}
+    for t in tests:
+        ktap = os.path.join(logdir, f"{t.name}.ktap")
+        for line in open(ktap, errors="replace") if os.path.exists(ktap) else []:
+            m = RE_BENCH.match(line.strip())
+            if m:
+                figures[(m.group(1), m.group(3))] = float(m.group(2))
+        console = os.path.join(logdir, f"{t.name}.console.log")
+        text = open(console, errors="replace").read() if os.path.exists(console) else ""
+        for m in RE_HANDOVER.finditer(text):
+            figures[("persist_handover", "extents")] = int(m.group(2))
+            figures[("persist_handover", "bytes")] = int(m.group(3)) + int(m.group(4))
+            figures[("persist_handover", "reboot_fill_us")] = int(m.group(5))
+            break
+    os.makedirs(outdir, exist_ok=True)
+    with open(os.path.join(outdir, "results.json"), "w") as f:
+        json.dump({f"{k} {u}": v for (k, u), v in sorted(figures.items())}, f, indent=1)
+
+    def fig(key, unit):
+        v = figures.get((key, unit))
+        return "n/a" if v is None else f"{v:,.0f}"
+
+    def ratio(a, b):
+        x, y = figures.get(a), figures.get(b)
+        return "n/a" if not x or not y else f"{x / y:,.0f}x"
+
+    cols = ["persist_1g", "persist_2m", "persist_4k", "memfd_luo"]
+    lines = ["Per GiB, one VM run (QEMU TCG: compare ratios, not absolute times)", "",
+             "| per GiB | " + " | ".join(cols) + " |",
+             "|---|" + "---|" * len(cols)]
+    for label, unit in [("allocate (us)", "us_per_gib_alloc"),
+                        ("preserve (us)", "us_per_gib_preserve"),
+                        ("restore/retrieve (us)", "us_per_gib_restore"),
+                        ("handover metadata (bytes)", "metadata_bytes_per_gib")]:
+        lines.append(f"| {label} | " + " | ".join(fig(c, unit) for c in cols) + " |")
+    lines += ["",
+              f"memfd_luo / persist 1G: retrieve {ratio(('memfd_luo', 'us_per_gib_restore'), ('persist_1g', 'us_per_gib_restore'))}, "
+              f"metadata {ratio(('memfd_luo', 'metadata_bytes_per_gib'), ('persist_1g', 'metadata_bytes_per_gib'))}; "
+              f"memfd_luo / persist 2M: retrieve {ratio(('memfd_luo', 'us_per_gib_restore'), ('persist_2m', 'us_per_gib_restore'))}, "
+              f"metadata {ratio(('memfd_luo', 'metadata_bytes_per_gib'), ('persist_2m', 'metadata_bytes_per_gib'))}",
+              "",
+              "| 1 GiB folio | allocate (us) | free (us) |", "|---|---|---|"]
+    for label, key in [("persist_alloc pool", "1g_pool"), ("alloc_contig_pages", "1g_contig"),
+                       ("hugetlb 1 GiB page", "1g_hugetlb")]:
+        lines.append(f"| {label} | {fig('alloc_' + key, 'us')} | {fig('free_' + key, 'us')} |")
+    lines += ["", "| struct pages per GiB | bytes |", "|---|---|",
+              f"| without HVO | {fig('struct_page_per_gib_plain', 'bytes')} |",
+              f"| HVO, 1 GiB folios | {fig('struct_page_per_gib_hvo_1g', 'bytes')} |",
+              f"| HVO, 2 MiB folios | {fig('struct_page_per_gib_hvo_2m', 'bytes')} |",
+              "", f"handover as written at kexec: {fig('persist_handover', 'extents')} extents, "
+              f"{fig('persist_handover', 'bytes')} bytes, filled in {fig('persist_handover', 'reboot_fill_us')} us; "
+              f"received blob {fig('persist_handover_blob', 'bytes')} bytes"]
+    table = "\n".join(lines) + "\n"
+    with open(os.path.join(outdir, "results.md"), "w") as f:
+        f.write(table)
+    print(table, end="")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("tests", nargs="*", help="tests to run (default: all)")
+    ap.add_argument("--bench", action="store_true",
+                    help="run benchmarks.conf and write build/bench/results.{md,json}")
     ap.add_argument("--expect", help="override every test's expectation (e.g. pass)")
     ap.add_argument("--list", action="store_true", help="list the tests and exit")
     args = ap.parse_args()
 
-    manifest = load_manifest(os.path.join(TESTDIR, "vmtests.conf"))
+    manifest = load_manifest(os.path.join(TESTDIR, "benchmarks.conf" if args.bench
+                                          else "vmtests.conf"))
     if args.list:
         for t in manifest:
             print(f"{t.name}: {t.stages} stage(s), expect {t.expect}")
@@ -269,7 +336,7 @@ def main():
     logdir = os.path.join(BUILD, "logs", "vmtest")
     os.makedirs(logdir, exist_ok=True)
     build_programs(hdr, bindir)
-    initrd = os.path.join(workdir, "initramfs.cpio")
+    initrd = os.path.join(workdir, "bench.cpio" if args.bench else "initramfs.cpio")
     build_initramfs(manifest, obj, bindir, initrd)
 
     print("KTAP version 1")
@@ -284,10 +351,13 @@ def main():
         else:
             failed += 1
             print(f"# see {logdir}/{t.name}.console.log and {t.name}.ktap", flush=True)
-    counts = os.path.join(BUILD, "results")
-    os.makedirs(counts, exist_ok=True)
-    with open(os.path.join(counts, "vmtest.counts"), "w") as f:
-        f.write(f"{passed} {failed}\n")
+    if args.bench:
+        bench_report(tests, logdir, os.path.join(BUILD, "bench"))
+    else:
+        counts = os.path.join(BUILD, "results")
+        os.makedirs(counts, exist_ok=True)
+        with open(os.path.join(counts, "vmtest.counts"), "w") as f:
+            f.write(f"{passed} {failed}\n")
     print(f"{passed} passed, {failed} failed")
     return 1 if failed else 0
 

@@ -40,6 +40,7 @@
 #include <linux/kexec.h>
 #include <linux/kexec_handover.h>
 #include <linux/kho/abi/persist_alloc.h>
+#include <linux/ktime.h>
 #include <linux/mm.h>
 #include <linux/reboot.h>
 #include <linux/set_memory.h>
@@ -282,6 +283,7 @@ static void zero_unclaimed(void)
 
 static int persist_kho_reboot(struct notifier_block *nb, unsigned long code, void *unused)
 {
+	u64 start = ktime_get_ns();
 	int err;
 
 	if (!kexec_in_progress)
@@ -295,6 +297,10 @@ static int persist_kho_reboot(struct notifier_block *nb, unsigned long code, voi
 		if (WARN_ON(err))
 			out_ser->nr_extents = 0;
 		test_corrupt(out_ser, out_ext);
+		pr_info("handing over %llu blocks and %llu extents: %zu + %llu bytes in %llu us\n",
+			out_ser->nr_blocks, out_ser->nr_extents, out_ser_size,
+			out_ser->nr_extents * sizeof(*out_ext),
+			(ktime_get_ns() - start) / NSEC_PER_USEC);
 	}
 	mutex_unlock(&persist_kho_lock);
 	mutex_unlock(&persist_resize_lock);

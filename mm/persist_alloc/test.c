@@ -2,21 +2,27 @@
 /*
  * persist_alloc test consumer: /sys/kernel/debug/persist_alloc/test
  *
- * Only built with CONFIG_PERSIST_ALLOC_TEST, for the persistmem vmtests.
- * Each open file is a consumer holding up to TEST_SLOTS folios. Commands
- * are written as text, one per write():
+ * Only built with CONFIG_PERSIST_ALLOC_TEST, for the persistmem vmtests and
+ * benchmarks. Each open file is a consumer holding folios in numbered
+ * slots. Commands are written as text, one per write():
  *
  *   alloc <nid> <order> <flags>   allocate into the lowest free slot
+ *   fill <count> <nid> <order> <flags>
+ *                                 allocate <count> folios; all or none
  *   free <slot>                   unmap the slot from user space, free it
+ *   free-all                      free every slot that is not preserved
  *   preserve <slot> <owner>       hand the slot's folio over at kexec
+ *   preserve-all <owner>          preserve every slot not preserved yet
  *   unpreserve <slot>             do not
  *   restore <phys> <owner>        take a handed-over folio into a free slot
+ *   restore-all <owner>           restore every extent pending for <owner>
  *   release <phys> <owner>        give a handed-over folio back unused
  *   corrupt-handover <what>       damage the next handover: "version" or
  *                                 "extent", to test that it is refused
  *
- * A failed command returns its errno from write() and changes nothing.
- * read() lists the slots in use, one per line:
+ * A failed command returns its errno from write() and changes nothing
+ * (the -all commands stop at the first error, keeping what they did).
+ * read() lists the first TEST_LIST_MAX slots in use, one per line:
  *
  *   <slot> <pfn> <order> <nid> <flags> <direct map: first page> <last page>
  *
@@ -32,17 +38,26 @@
 #include <linux/mutex.h>
 #include <linux/set_memory.h>
 #include <linux/slab.h>
+#include <linux/string.h>
 
 #include "internal.h"
 
-#define TEST_SLOTS	64
 #define TEST_SLOT_SHIFT	30	/* mmap offset of a slot: slot << 30 */
+#define TEST_SLOTS_MAX	BIT(20)
+#define TEST_LIST_MAX	1024
 
 struct persist_test {
-	struct mutex lock;	/* slots */
+	struct mutex lock;	/* slot changes */
 	struct address_space *mapping;
-	struct folio *slots[TEST_SLOTS];
+	struct xarray slots;
 };
+
+static bool slot_preserved(struct folio *folio)
+{
+	struct persist_extent *ext = xa_load(&persist_extents, folio_pfn(folio));
+
+	return ext && READ_ONCE(ext->preserved);
+}
 
 static int test_open(struct inode *inode, struct file *file)
 {
@@ -51,120 +66,214 @@ static int test_open(struct inode *inode, struct file *file)
 	if (!t)
 		return -ENOMEM;
 	mutex_init(&t->lock);
+	xa_init_flags(&t->slots, XA_FLAGS_ALLOC);
 	t->mapping = file->f_mapping;
 	file->private_data = t;
 	return 0;
 }
 
-static int test_free_slot(struct persist_test *t, unsigned int slot)
+static int test_free_slot(struct persist_test *t, unsigned long slot)
 {
-	struct folio *folio = t->slots[slot];
+	struct folio *folio = xa_load(&t->slots, slot);
 	int err;
 
+	if (!folio)
+		return -ENOENT;
 	unmap_mapping_range(t->mapping, (loff_t)slot << TEST_SLOT_SHIFT, folio_size(folio), 1);
 	err = persist_free_folio(folio);
 	if (!err)
-		t->slots[slot] = NULL;
+		xa_erase(&t->slots, slot);
 	return err;
+}
+
+/* Apply @fn to every slot whose folio is not preserved; stop at an error. */
+typedef int (*slot_fn_t)(struct persist_test *t, unsigned long slot, u64 arg);
+
+static int apply_unpreserved(struct persist_test *t, slot_fn_t fn, u64 arg)
+{
+	struct folio *folio;
+	unsigned long slot;
+	int err;
+
+	xa_for_each(&t->slots, slot, folio) {
+		if (slot_preserved(folio))
+			continue;
+		err = fn(t, slot, arg);
+		if (err)
+			return err;
+		cond_resched();
+	}
+	return 0;
+}
+
+static int free_slot_fn(struct persist_test *t, unsigned long slot, u64 unused)
+{
+	return test_free_slot(t, slot);
+}
+
+static int preserve_slot_fn(struct persist_test *t, unsigned long slot, u64 owner)
+{
+	return persist_alloc_preserve(xa_load(&t->slots, slot), owner);
+}
+
+static int test_free_all(struct persist_test *t)
+{
+	return apply_unpreserved(t, free_slot_fn, 0);
 }
 
 static int test_release(struct inode *inode, struct file *file)
 {
 	struct persist_test *t = file->private_data;
-	unsigned int slot;
 
-	for (slot = 0; slot < TEST_SLOTS; slot++) {
-		struct persist_extent *ext;
-
-		if (!t->slots[slot])
-			continue;
-		ext = xa_load(&persist_extents, folio_pfn(t->slots[slot]));
-		if (ext && READ_ONCE(ext->preserved))
-			continue;
-		WARN_ON(test_free_slot(t, slot));
-	}
+	WARN_ON(test_free_all(t));
+	xa_destroy(&t->slots);
 	kfree(t);
 	return 0;
 }
 
-static int test_free_slot_index(struct persist_test *t)
-{
-	unsigned int slot;
+/* Slots filled by the running "fill" command. */
+#define TEST_NEW	XA_MARK_1
 
-	for (slot = 0; slot < TEST_SLOTS && t->slots[slot]; slot++)
-		;
-	return slot == TEST_SLOTS ? -ENOSPC : slot;
+static int test_store(struct persist_test *t, struct folio *folio)
+{
+	u32 slot;
+	int err;
+
+	err = xa_alloc(&t->slots, &slot, folio, XA_LIMIT(0, TEST_SLOTS_MAX - 1), GFP_KERNEL);
+	if (err)
+		return err == -EBUSY ? -ENOSPC : err;
+	xa_set_mark(&t->slots, slot, TEST_NEW);
+	return 0;
 }
 
 static int test_alloc(struct persist_test *t, int nid, unsigned int order, unsigned long flags)
 {
-	int slot = test_free_slot_index(t);
-	struct folio *folio;
+	struct folio *folio = persist_alloc_folio(nid, order, flags);
+	int err;
 
-	if (slot < 0)
-		return slot;
-	folio = persist_alloc_folio(nid, order, flags);
 	if (IS_ERR(folio))
 		return PTR_ERR(folio);
-	t->slots[slot] = folio;
-	return 0;
+	err = test_store(t, folio);
+	if (err)
+		persist_free_folio(folio);
+	return err;
+}
+
+static int test_fill(struct persist_test *t, unsigned long count, int nid, unsigned int order,
+		     unsigned long flags)
+{
+	struct folio *folio;
+	unsigned long i, slot;
+	int err = 0;
+
+	for (i = 0; i < count && !err; i++) {
+		err = test_alloc(t, nid, order, flags);
+		cond_resched();
+	}
+	xa_for_each_marked(&t->slots, slot, folio, TEST_NEW) {
+		xa_clear_mark(&t->slots, slot, TEST_NEW);
+		/* All or none: free what this command allocated. */
+		if (err)
+			WARN_ON(test_free_slot(t, slot));
+	}
+	return err;
 }
 
 static int test_restore(struct persist_test *t, u64 phys, u64 owner)
 {
-	int slot = test_free_slot_index(t);
-	struct folio *folio;
+	struct folio *folio = persist_alloc_restore(phys, owner);
+	int err;
 
-	if (slot < 0)
-		return slot;
-	folio = persist_alloc_restore(phys, owner);
 	if (IS_ERR(folio))
 		return PTR_ERR(folio);
-	t->slots[slot] = folio;
+	err = test_store(t, folio);
+	if (err)
+		persist_free_folio(folio);
+	return err;
+}
+
+static int test_restore_all(struct persist_test *t, u64 owner)
+{
+	struct persist_extent *ext;
+	unsigned long pfn;
+	int err;
+
+	/* Restoring changes the entries, never the indices: a plain walk. */
+	xa_for_each(&persist_extents, pfn, ext) {
+		if (!READ_ONCE(ext->pending) || ext->owner != owner)
+			continue;
+		err = test_restore(t, PFN_PHYS(pfn), owner);
+		if (err)
+			return err;
+		cond_resched();
+	}
 	return 0;
 }
 
-static struct folio *test_slot(struct persist_test *t, unsigned int slot)
+static struct folio *test_slot(struct persist_test *t, unsigned long slot)
 {
-	return slot < TEST_SLOTS ? t->slots[slot] : NULL;
+	return xa_load(&t->slots, slot);
+}
+
+static int test_command(struct persist_test *t, char *c)
+{
+	unsigned long flags, count, slot;
+	unsigned int order;
+	u64 phys, owner;
+	int nid;
+
+	if (sscanf(c, "alloc %d %u %lu", &nid, &order, &flags) == 3)
+		return test_alloc(t, nid, order, flags);
+	if (sscanf(c, "fill %lu %d %u %lu", &count, &nid, &order, &flags) == 4)
+		return test_fill(t, count, nid, order, flags);
+	if (!strcmp(c, "free-all"))
+		return test_free_all(t);
+	if (sscanf(c, "free %lu", &slot) == 1)
+		return test_free_slot(t, slot);
+	if (sscanf(c, "preserve-all %llu", &owner) == 1)
+		return apply_unpreserved(t, preserve_slot_fn, owner);
+	if (sscanf(c, "preserve %lu %llu", &slot, &owner) == 2)
+		return test_slot(t, slot) ? persist_alloc_preserve(test_slot(t, slot), owner) :
+					    -ENOENT;
+	if (sscanf(c, "unpreserve %lu", &slot) == 1)
+		return test_slot(t, slot) ? persist_alloc_unpreserve(test_slot(t, slot)) : -ENOENT;
+	if (sscanf(c, "restore-all %llu", &owner) == 1)
+		return test_restore_all(t, owner);
+	if (sscanf(c, "restore %llx %llu", &phys, &owner) == 2)
+		return test_restore(t, phys, owner);
+	if (sscanf(c, "release %llx %llu", &phys, &owner) == 2)
+		return persist_alloc_release(phys, owner);
+	if (!strcmp(c, "corrupt-handover version")) {
+		persist_kho_test_corrupt = PERSIST_TEST_CORRUPT_VERSION;
+		return 0;
+	}
+	if (!strcmp(c, "corrupt-handover extent")) {
+		persist_kho_test_corrupt = PERSIST_TEST_CORRUPT_EXTENT;
+		return 0;
+	}
+	return -EINVAL;
 }
 
 static ssize_t test_write(struct file *file, const char __user *ubuf, size_t count,
 			  loff_t *ppos)
 {
 	struct persist_test *t = file->private_data;
-	unsigned long flags;
-	unsigned int order, slot;
-	u64 phys, owner;
-	char buf[64], *c;
-	int nid, err = 0;
+	struct folio *folio;
+	unsigned long slot;
+	char buf[64];
+	int err;
 
 	if (count >= sizeof(buf))
 		return -EINVAL;
 	if (copy_from_user(buf, ubuf, count))
 		return -EFAULT;
 	buf[count] = '\0';
-	c = strim(buf);
 
 	mutex_lock(&t->lock);
-	if (sscanf(c, "alloc %d %u %lu", &nid, &order, &flags) == 3)
-		err = test_alloc(t, nid, order, flags);
-	else if (sscanf(c, "free %u", &slot) == 1)
-		err = test_slot(t, slot) ? test_free_slot(t, slot) : -ENOENT;
-	else if (sscanf(c, "preserve %u %llu", &slot, &owner) == 2)
-		err = test_slot(t, slot) ? persist_alloc_preserve(t->slots[slot], owner) : -ENOENT;
-	else if (sscanf(c, "unpreserve %u", &slot) == 1)
-		err = test_slot(t, slot) ? persist_alloc_unpreserve(t->slots[slot]) : -ENOENT;
-	else if (sscanf(c, "restore %llx %llu", &phys, &owner) == 2)
-		err = test_restore(t, phys, owner);
-	else if (sscanf(c, "release %llx %llu", &phys, &owner) == 2)
-		err = persist_alloc_release(phys, owner);
-	else if (!strcmp(c, "corrupt-handover version"))
-		persist_kho_test_corrupt = PERSIST_TEST_CORRUPT_VERSION;
-	else if (!strcmp(c, "corrupt-handover extent"))
-		persist_kho_test_corrupt = PERSIST_TEST_CORRUPT_EXTENT;
-	else
-		err = -EINVAL;
+	err = test_command(t, strim(buf));
+	/* Only "fill" needs to know which slots it filled. */
+	xa_for_each_marked(&t->slots, slot, folio, TEST_NEW)
+		xa_clear_mark(&t->slots, slot, TEST_NEW);
 	mutex_unlock(&t->lock);
 	return err ? err : count;
 }
@@ -172,24 +281,23 @@ static ssize_t test_write(struct file *file, const char __user *ubuf, size_t cou
 static ssize_t test_read(struct file *file, char __user *ubuf, size_t count, loff_t *ppos)
 {
 	struct persist_test *t = file->private_data;
-	const size_t size = TEST_SLOTS * 80;
+	const size_t size = TEST_LIST_MAX * 80;
 	struct persist_extent *ext;
-	unsigned int slot;
+	unsigned long slot, n = 0;
+	struct folio *folio;
 	size_t len = 0;
 	ssize_t ret;
 	char *buf;
 
-	buf = kmalloc(size, GFP_KERNEL);
+	buf = kvmalloc(size, GFP_KERNEL);
 	if (!buf)
 		return -ENOMEM;
 	mutex_lock(&t->lock);
-	for (slot = 0; slot < TEST_SLOTS; slot++) {
-		struct folio *folio = t->slots[slot];
-
-		if (!folio)
-			continue;
+	xa_for_each(&t->slots, slot, folio) {
+		if (n++ == TEST_LIST_MAX)
+			break;
 		ext = xa_load(&persist_extents, folio_pfn(folio));
-		len += scnprintf(buf + len, size - len, "%u %#lx %u %d %lu %d %d\n", slot,
+		len += scnprintf(buf + len, size - len, "%lu %#lx %u %d %lu %d %d\n", slot,
 				 folio_pfn(folio), folio_order(folio), folio_nid(folio),
 				 ext ? ext->flags : 0,
 				 kernel_page_present(folio_page(folio, 0)),
@@ -197,7 +305,7 @@ static ssize_t test_read(struct file *file, char __user *ubuf, size_t count, lof
 	}
 	mutex_unlock(&t->lock);
 	ret = simple_read_from_buffer(ubuf, count, ppos, buf, len);
-	kfree(buf);
+	kvfree(buf);
 	return ret;
 }
 
@@ -206,13 +314,11 @@ static vm_fault_t test_fault(struct vm_fault *vmf)
 	struct persist_test *t = vmf->vma->vm_file->private_data;
 	unsigned long slot = vmf->pgoff >> (TEST_SLOT_SHIFT - PAGE_SHIFT);
 	unsigned long idx = vmf->pgoff & ((1UL << (TEST_SLOT_SHIFT - PAGE_SHIFT)) - 1);
-	struct folio *folio;
 	vm_fault_t ret = VM_FAULT_SIGBUS;
+	struct folio *folio;
 
-	if (slot >= TEST_SLOTS)
-		return ret;
 	mutex_lock(&t->lock);
-	folio = t->slots[slot];
+	folio = xa_load(&t->slots, slot);
 	if (folio && idx < folio_nr_pages(folio))
 		ret = vmf_insert_pfn(vmf->vma, vmf->address, folio_pfn(folio) + idx);
 	mutex_unlock(&t->lock);

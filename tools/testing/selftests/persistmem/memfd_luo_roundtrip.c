@@ -25,16 +25,9 @@
 
 static void stage1(void)
 {
-	int luo, session, mfd, ret;
+	int session = vt_session(SESSION, true), mfd, ret;
 	uint64_t t0, t1;
 	void *p;
-
-	luo = luo_open();
-	if (luo < 0)
-		vt_fatal("open /dev/liveupdate: %s", strerror(-luo));
-	session = luo_create_session(luo, SESSION);
-	if (session < 0)
-		vt_fatal("create session: %s", strerror(-session));
 
 	mfd = memfd_create("roundtrip", MFD_ALLOW_SEALING);
 	if (mfd < 0 || ftruncate(mfd, SIZE))
@@ -60,18 +53,12 @@ static void stage1(void)
 
 static int stage2(void)
 {
-	int luo, session, mfd, seals;
+	int session = vt_session(SESSION, false), mfd, seals;
 	uint64_t t0, t1;
 	long long bad;
 	struct stat st;
 	void *p;
 
-	luo = luo_open();
-	if (luo < 0)
-		vt_fatal("open /dev/liveupdate: %s", strerror(-luo));
-	session = luo_retrieve_session(luo, SESSION);
-	if (session < 0)
-		vt_fatal("retrieve session '%s': %s", SESSION, strerror(-session));
 	t0 = vt_now_ns();
 	mfd = luo_retrieve_fd(session, TOKEN);
 	t1 = vt_now_ns();

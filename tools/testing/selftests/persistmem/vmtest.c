@@ -254,6 +254,23 @@ const char *vt_cmdline_value(const char *key, char *buf, size_t size)
 	return NULL;
 }
 
+int vt_session(const char *name, bool create)
+{
+	static int luo = -1;
+	int session;
+
+	if (luo < 0) {
+		luo = luo_open();
+		if (luo < 0)
+			vt_fatal("open /dev/liveupdate: %s", strerror(-luo));
+	}
+	session = create ? luo_create_session(luo, name) : luo_retrieve_session(luo, name);
+	if (session < 0)
+		vt_fatal("%s session '%s': %s", create ? "create" : "retrieve", name,
+			 strerror(-session));
+	return session;
+}
+
 int luo_open(void)
 {
 	int fd = open("/dev/liveupdate", O_RDWR);

@@ -66,6 +66,12 @@ bool vt_dmesg_contains(const char *text);
 /* Value of "@key=" on this kernel's command line, or NULL. */
 const char *vt_cmdline_value(const char *key, char *buf, size_t size);
 
+/*
+ * Open /dev/liveupdate (once per process) and create or retrieve session
+ * @name; ends the stage with vt_fatal() on failure.
+ */
+int vt_session(const char *name, bool create);
+
 /* LUO (/dev/liveupdate) wrappers; they return -errno on failure. */
 int luo_open(void);
 int luo_create_session(int luo_fd, const char *name);

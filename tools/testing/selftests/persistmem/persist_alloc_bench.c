@@ -1,0 +1,237 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * persist_alloc_bench: first figures of the persistent allocator, side by
+ * side with what it replaces, in one VM run (make bench).
+ *
+ * Generation 1 (persist_alloc=0:2G,1:2G):
+ *  - a 1 GiB folio from the pool, against 1 GiB from the buddy allocator
+ *    (alloc_contig_pages(), through the pool's grow knob) and a runtime
+ *    1 GiB hugetlb page;
+ *  - struct page bytes per GiB with and without HVO (1 GiB and 2 MiB);
+ *  - preserve 1 GiB as one 1 GiB folio, as 512 2 MiB folios and (scaled
+ *    from 256 MiB) as 4 KiB folios, and a 1 GiB memfd with memfd_luo.
+ * Generation 2: restore each set, retrieve the memfd, and the size of the
+ * handover as the new kernel received it.
+ *
+ * Each figure is a KTAP diagnostic "# bench: <key> <value> <unit>"; the
+ * runner (scripts/vmtest.py --bench) turns them into a table. Times are
+ * measured under QEMU TCG: compare ratios, not absolute values.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "persist_test.h"
+
+#define HUGETLB_1G	"/sys/kernel/mm/hugepages/hugepages-1048576kB/nr_hugepages"
+#define KHO_IN_BLOB	"/sys/kernel/debug/kho/in/sub_fdts/persist-alloc"
+#define SESSION		"bench"
+#define MEMFD_TOKEN	1
+#define OWNER_1G	1
+#define OWNER_2M	2
+#define OWNER_4K	3
+#define SET_4K		(256ull << 20)
+#define STRUCT_PAGE	64ull
+
+static void report_figure(const char *key, double value, const char *unit)
+{
+	vt_diag("bench: %s %.3f %s", key, value, unit);
+}
+
+/* Microseconds that @cmd takes, or -1 (reported) if it fails. */
+static double timed_cmd(int fd, const char *what, const char *cmd)
+{
+	uint64_t t0 = vt_now_ns();
+	int ret = pt_cmd(fd, "%s", cmd);
+	uint64_t t1 = vt_now_ns();
+
+	if (!vt_result(!ret, "%s: '%s' (ret %d)", what, cmd, ret))
+		return -1;
+	return (t1 - t0) / 1000.0;
+}
+
+static double timed_write(const char *path, const char *val)
+{
+	uint64_t t0 = vt_now_ns(), t1;
+	int fd = open(path, O_WRONLY);
+	ssize_t len = strlen(val);
+	bool ok;
+
+	ok = fd >= 0 && write(fd, val, len) == len;
+	t1 = vt_now_ns();
+	if (fd >= 0)
+		close(fd);
+	return ok ? (t1 - t0) / 1000.0 : -1;
+}
+
+static void one_gib_sources(int fd)
+{
+	char buf[16] = "";
+	double us;
+	int hfd;
+
+	report_figure("alloc_1g_pool", timed_cmd(fd, "1 GiB from the pool", "alloc 0 18 0"), "us");
+	report_figure("free_1g_pool", timed_cmd(fd, "1 GiB back to the pool", "free 0"), "us");
+
+	us = timed_write("/sys/kernel/mm/persist_alloc/node1/grow", "1");
+	if (vt_result(us >= 0, "1 GiB from the buddy allocator (alloc_contig_pages)")) {
+		report_figure("alloc_1g_contig", us, "us");
+		us = timed_write("/sys/kernel/mm/persist_alloc/node1/shrink", "1");
+		vt_result(us >= 0, "1 GiB given back to the buddy allocator");
+		report_figure("free_1g_contig", us, "us");
+	}
+
+	us = timed_write(HUGETLB_1G, "1");
+	hfd = open(HUGETLB_1G, O_RDONLY);
+	if (hfd >= 0) {
+		if (read(hfd, buf, sizeof(buf) - 1) < 0)
+			buf[0] = '\0';
+		close(hfd);
+	}
+	if (vt_result(us >= 0 && atoi(buf) == 1, "1 GiB hugetlb page at run time (nr %s)", buf)) {
+		report_figure("alloc_1g_hugetlb", us, "us");
+		report_figure("free_1g_hugetlb", timed_write(HUGETLB_1G, "0"), "us");
+	}
+}
+
+static void struct_pages(int fd)
+{
+	unsigned long long before = pt_node_stat(0, "vmemmap_saved_bytes"), saved;
+
+	if (timed_cmd(fd, "1 GiB HVO folio", "alloc 0 18 2") < 0)
+		return;
+	saved = pt_node_stat(0, "vmemmap_saved_bytes") - before;
+	report_figure("struct_page_per_gib_plain", (PT_GIB / 4096) * STRUCT_PAGE, "bytes");
+	report_figure("struct_page_per_gib_hvo_1g", (PT_GIB / 4096) * STRUCT_PAGE - saved, "bytes");
+	vt_result(!pt_cmd(fd, "free-all"), "HVO folio freed");
+
+	before = pt_node_stat(1, "vmemmap_saved_bytes");
+	if (timed_cmd(fd, "512 2 MiB HVO folios", "fill 512 1 9 2") < 0)
+		return;
+	saved = pt_node_stat(1, "vmemmap_saved_bytes") - before;
+	report_figure("struct_page_per_gib_hvo_2m", (PT_GIB / 4096) * STRUCT_PAGE - saved, "bytes");
+	vt_result(!pt_cmd(fd, "free-all"), "HVO folios freed");
+}
+
+/* Fill a set into its own test file, preserve it; returns the fd. */
+static int preserve_set(const char *name, const char *fill, unsigned int owner, double scale)
+{
+	char cmd[32];
+	double us;
+	int fd = pt_open();
+
+	us = timed_cmd(fd, name, fill);
+	report_figure(name, us * scale, "us_per_gib_alloc");
+	snprintf(cmd, sizeof(cmd), "preserve-all %u", owner);
+	us = timed_cmd(fd, name, cmd);
+	report_figure(name, us * scale, "us_per_gib_preserve");
+	return fd;
+}
+
+static void memfd_preserve(void)
+{
+	int session = vt_session(SESSION, true), mfd, ret;
+	uint64_t t0, t1;
+	void *p;
+
+	mfd = memfd_create("bench", 0);
+	if (mfd < 0 || ftruncate(mfd, PT_GIB))
+		vt_fatal("memfd: %s", strerror(errno));
+	p = mmap(NULL, PT_GIB, PROT_READ | PROT_WRITE, MAP_SHARED, mfd, 0);
+	if (p == MAP_FAILED)
+		vt_fatal("mmap memfd: %s", strerror(errno));
+	memset(p, 0x5a, PT_GIB);
+	munmap(p, PT_GIB);
+	t0 = vt_now_ns();
+	ret = luo_preserve_fd(session, mfd, MEMFD_TOKEN);
+	t1 = vt_now_ns();
+	vt_result(!ret, "memfd_luo: 1 GiB memfd preserved (ret %d)", ret);
+	report_figure("memfd_luo", (t1 - t0) / 1000.0, "us_per_gib_preserve");
+	/* 16 bytes per 4 KiB folio: include/linux/kho/abi/memfd.h */
+	report_figure("memfd_luo", (PT_GIB / 4096) * 16.0, "metadata_bytes_per_gib");
+	close(mfd);
+}
+
+static void generation1(void)
+{
+	int fd = pt_open();
+
+	one_gib_sources(fd);
+	struct_pages(fd);
+	close(fd);
+	/* The files stay open: their preserved folios are handed over. */
+	preserve_set("persist_1g", "fill 1 0 18 0", OWNER_1G, 1);
+	preserve_set("persist_2m", "fill 512 1 9 0", OWNER_2M, 1);
+	preserve_set("persist_4k", "fill 65536 0 0 0", OWNER_4K, (double)PT_GIB / SET_4K);
+	memfd_preserve();
+}
+
+static void restore_set(const char *name, unsigned int owner, double scale,
+			unsigned long long set_bytes, unsigned long nr)
+{
+	char cmd[32];
+	double us;
+	int fd = pt_open();
+
+	snprintf(cmd, sizeof(cmd), "restore-all %u", owner);
+	us = timed_cmd(fd, name, cmd);
+	report_figure(name, us * scale, "us_per_gib_restore");
+	/* One struct persist_alloc_extent_ser (24 bytes) per extent. */
+	report_figure(name, nr * 24.0 * PT_GIB / set_bytes, "metadata_bytes_per_gib");
+	vt_result(!pt_cmd(fd, "free-all"), "%s: restored set freed", name);
+	close(fd);
+}
+
+/* Bytes in a file that does not know its size (debugfs blobs). */
+static long file_bytes(const char *path)
+{
+	char buf[4096];
+	long total = 0;
+	ssize_t len;
+	int fd = open(path, O_RDONLY);
+
+	if (fd < 0)
+		return -1;
+	while ((len = read(fd, buf, sizeof(buf))) > 0)
+		total += len;
+	close(fd);
+	return total;
+}
+
+static void generation2(void)
+{
+	uint64_t t0, t1;
+	int session, mfd;
+	long blob;
+
+	restore_set("persist_1g", OWNER_1G, 1, PT_GIB, 1);
+	restore_set("persist_2m", OWNER_2M, 1, PT_GIB, 512);
+	restore_set("persist_4k", OWNER_4K, (double)PT_GIB / SET_4K, SET_4K, SET_4K / 4096);
+	blob = file_bytes(KHO_IN_BLOB);
+	if (vt_result(blob > 0, "handover blob received (%ld bytes)", blob))
+		report_figure("persist_handover_blob", blob, "bytes");
+
+	session = vt_session(SESSION, false);
+	t0 = vt_now_ns();
+	mfd = luo_retrieve_fd(session, MEMFD_TOKEN);
+	t1 = vt_now_ns();
+	vt_result(mfd >= 0, "memfd_luo: 1 GiB memfd retrieved (ret %d)", mfd);
+	report_figure("memfd_luo", (t1 - t0) / 1000.0, "us_per_gib_restore");
+	close(mfd);
+	vt_result(!luo_finish_session(session), "memfd_luo: session finished");
+}
+
+int main(int argc, char **argv)
+{
+	if (vt_stage(argc, argv, 2) == 1) {
+		generation1();
+		vt_hold();
+	}
+	generation2();
+	return vt_finish();
+}
