@@ -19,6 +19,8 @@
  *   release <phys> <owner>        give a handed-over folio back unused
  *   corrupt-handover <what>       damage the next handover: "version" or
  *                                 "extent", to test that it is refused
+ *   warn                          WARN(), to test that the vmtest runner
+ *                                 fails a test whose kernel warned
  *
  * A failed command returns its errno from write() and changes nothing
  * (the -all commands stop at the first error, keeping what they did).
@@ -249,6 +251,10 @@ static int test_command(struct persist_test *t, char *c)
 	}
 	if (!strcmp(c, "corrupt-handover extent")) {
 		persist_kho_test_corrupt = PERSIST_TEST_CORRUPT_EXTENT;
+		return 0;
+	}
+	if (!strcmp(c, "warn")) {
+		WARN(1, "persist_alloc test consumer: warning on request\n");
 		return 0;
 	}
 	return -EINVAL;

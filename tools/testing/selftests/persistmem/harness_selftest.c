@@ -9,6 +9,8 @@
  *   harness_short   stage 1 ends instead of holding: stage 2 never runs
  *   harness_panic   stage 1 panics the kernel through sysrq
  *   harness_hang    stage 1 never returns (the runner's timeout must fire)
+ *   harness_warn    stage 1 passes, but makes the kernel WARN() through the
+ *                   persist_alloc test consumer
  */
 #include <fcntl.h>
 #include <libgen.h>
@@ -35,6 +37,11 @@ int main(int argc, char **argv)
 		if (fd >= 0 && write(fd, "c", 1) == 1)
 			pause();
 		vt_fatal("sysrq crash did not panic");
+	}
+	if (!strcmp(name, "harness_warn")) {
+		fd = open("/sys/kernel/debug/persist_alloc/test", O_WRONLY);
+		vt_result(fd >= 0 && write(fd, "warn", 4) == 4, "asked the kernel to warn");
+		return vt_finish();
 	}
 	if (!strcmp(name, "harness_hang")) {
 		vt_result(true, "about to hang");
