@@ -37,6 +37,7 @@ static inline bool persist_order_valid(unsigned int order)
 #ifdef CONFIG_PERSIST_ALLOC
 
 void persist_alloc_reserve_early(void);
+void persist_alloc_vmemmap_init_early(int nid);
 struct folio *persist_alloc_folio(int nid, unsigned int order, unsigned long flags);
 int persist_free_folio(struct folio *folio);
 bool persist_alloc_has_pool(void);
@@ -48,6 +49,10 @@ int persist_alloc_release(phys_addr_t phys, u64 owner);
 #else
 
 static inline void persist_alloc_reserve_early(void)
+{
+}
+
+static inline void persist_alloc_vmemmap_init_early(int nid)
 {
 }
 

@@ -10,9 +10,16 @@
  * pages: such folios are for mappings without rmap (stage-2 page tables,
  * PFN maps). The vmemmap is restored before the granule is freed.
  */
+#include <linux/kexec_handover.h>
+#include <linux/kho/abi/persist_alloc.h>
+#include <linux/memblock.h>
 #include <linux/mm.h>
+#include <linux/mmzone.h>
+
+#include <asm/tlbflush.h>
 
 #include "../hugetlb_vmemmap.h"
+#include "../internal.h"
 #include "internal.h"
 
 /* Bytes of struct pages an optimized folio of @order does not use. */
@@ -59,4 +66,147 @@ int persist_hvo_restore(struct folio *folio)
 	err = vmemmap_restore_folio(folio);
 	folio_ref_unfreeze(folio, 1);
 	return err;
+}
+
+#ifdef CONFIG_SPARSEMEM_VMEMMAP_PREINIT
+/**
+ * DOC: Pre-HVO
+ *
+ * A preserved 1 GiB HVO extent is handed over with its block flagged
+ * (``PERSIST_ALLOC_BLOCK_SER_HVO_1G``). The next kernel maps the vmemmap of
+ * such blocks optimized before their struct pages are ever initialized,
+ * from sparse_vmemmap_init_nid_early(), as hugetlb does for boot-time
+ * gigantic pages (hugetlb_vmemmap_init_early()): the head vmemmap page is
+ * private, the rest is the zone's shared tail page. Adoption write-protects
+ * the tails once hugetlb has initialized the shared tail pages, and
+ * restoring the extent only prepares the 64 struct pages of its head
+ * vmemmap page: O(1) instead of O(262144). Memory saved by pre-HVO is
+ * never allocated in the first place.
+ */
+#define PREHVO_MAX	1024
+static unsigned long prehvo_pfn[PREHVO_MAX] __initdata;
+static unsigned int nr_prehvo __initdata;
+
+static struct zone * __init zone_of(int nid, unsigned long pfn)
+{
+	struct zone *zone;
+
+	for (zone = NODE_DATA(nid)->node_zones;
+	     zone < NODE_DATA(nid)->node_zones + MAX_NR_ZONES; zone++)
+		if (zone_spans_pfn(zone, pfn))
+			return zone;
+	return NULL;
+}
+
+static void __init prehvo_block(int nid, unsigned long pfn)
+{
+	unsigned long start = (unsigned long)pfn_to_page(pfn);
+	unsigned long end = start + (sizeof(struct page) << PERSIST_ORDER_1G);
+	unsigned long pnum = pfn_to_section_nr(pfn), i;
+	struct zone *zone = zone_of(nid, pfn);
+	void *map = pfn_to_page(pfn);
+
+	if (!zone || nr_prehvo == PREHVO_MAX)
+		return;
+	if (vmemmap_populate_hvo(start, end, PERSIST_ORDER_1G, zone,
+				 HUGETLB_VMEMMAP_RESERVE_SIZE)) {
+		pr_warn("persist_alloc: no pre-HVO for %#lx: memmap allocation failed\n",
+			pfn);
+		return;
+	}
+	memmap_boot_pages_add(DIV_ROUND_UP(HUGETLB_VMEMMAP_RESERVE_SIZE, PAGE_SIZE));
+	for (i = 0; i < PERSIST_BLOCK_SIZE / (1UL << PA_SECTION_SHIFT); i++) {
+		sparse_init_early_section(nid, map, pnum + i, SECTION_IS_VMEMMAP_PREINIT);
+		map += section_map_size();
+	}
+	prehvo_pfn[nr_prehvo++] = pfn;
+}
+
+/**
+ * persist_alloc_vmemmap_init_early - pre-HVO the handed-over 1 GiB HVO extents
+ * @nid: the node whose sections are about to be initialized
+ *
+ * Called from sparse_vmemmap_init_nid_early(). Only blocks the previous
+ * kernel flagged as one 1 GiB HVO extent are optimized; whether the
+ * handover is adopted is decided later (persist_kho_adopt()), and a
+ * refused one keeps its memory unused either way.
+ */
+void __init persist_alloc_vmemmap_init_early(int nid)
+{
+	const struct persist_alloc_block_ser *b;
+	const struct persist_alloc_ser *ser;
+	unsigned int before = nr_prehvo;
+	unsigned long i, nr;
+	phys_addr_t phys;
+	size_t size;
+
+	BUILD_BUG_ON(!IS_ALIGNED(PERSIST_BLOCK_SIZE, 1UL << PA_SECTION_SHIFT));
+	if (kho_retrieve_subtree(PERSIST_ALLOC_KHO_NAME, &phys, &size))
+		return;
+	ser = phys_to_virt(phys);
+	if (size < sizeof(*ser) ||
+	    strncmp(ser->compatible, PERSIST_ALLOC_KHO_COMPATIBLE, sizeof(ser->compatible)))
+		return;
+	b = (const void *)(ser + 1);
+	nr = min_t(u64, ser->nr_blocks, (size - sizeof(*ser)) / sizeof(*b));
+	for (i = 0; i < nr; i++)
+		if (b[i].nid == nid && (b[i].flags & PERSIST_ALLOC_BLOCK_SER_HVO_1G) &&
+		    IS_ALIGNED(b[i].phys, PERSIST_BLOCK_SIZE))
+			prehvo_block(nid, PHYS_PFN(b[i].phys));
+	if (nr_prehvo > before)
+		pr_info("persist_alloc: node %d: %u handed-over 1 GiB HVO extents get their vmemmap optimized at boot\n",
+			nid, nr_prehvo - before);
+}
+
+/**
+ * persist_prehvo_adopt - whether an adopted extent was pre-HVO'd
+ * @pfn:   first page frame of the extent
+ * @order: its order
+ *
+ * Its tail struct pages are write-protected now, as hugetlb does once the
+ * shared tail pages are initialized.
+ *
+ * Return: true if the extent's vmemmap is already optimized.
+ */
+bool __init persist_prehvo_adopt(unsigned long pfn, unsigned int order)
+{
+	unsigned long start = (unsigned long)pfn_to_page(pfn);
+	unsigned int i;
+
+	if (order != PERSIST_ORDER_1G)
+		return false;
+	for (i = 0; i < nr_prehvo; i++) {
+		if (prehvo_pfn[i] != pfn)
+			continue;
+		vmemmap_wrprotect_hvo(start, start + (sizeof(struct page) << order),
+				      pfn_to_nid(pfn), HUGETLB_VMEMMAP_RESERVE_SIZE);
+		flush_tlb_all();
+		return true;
+	}
+	return false;
+}
+#endif /* CONFIG_SPARSEMEM_VMEMMAP_PREINIT */
+
+/**
+ * persist_prehvo_folio - the folio of a pre-HVO'd extent
+ * @pfn:   first page frame
+ * @order: its order
+ *
+ * Only the struct pages in the first vmemmap page are written; the others
+ * are the zone's shared tail page, already a tail of this order.
+ *
+ * Return: the folio, with a reference count of 1.
+ */
+struct folio *persist_prehvo_folio(unsigned long pfn, unsigned int order)
+{
+	struct page *page = pfn_to_page(pfn);
+	unsigned long i;
+
+	for (i = 1; i < HUGETLB_VMEMMAP_RESERVE_PAGES; i++) {
+		set_page_count(page + i, 0);
+		prep_compound_tail(page + i, page, order);
+	}
+	__folio_set_head((struct folio *)page);
+	prep_compound_head(page, order);
+	return page_folio(page);
 }

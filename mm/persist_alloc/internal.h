@@ -92,6 +92,7 @@ struct persist_pool {
  * @preserved:   to be handed over at the next kexec
  * @pending:     handed over by the previous kernel, not restored yet
  * @handed_over: came from the previous kernel: zeroed when freed
+ * @prehvo:      pending, and its vmemmap was optimized at boot
  */
 struct persist_extent {
 	unsigned long pfn;
@@ -102,6 +103,7 @@ struct persist_extent {
 	bool preserved;
 	bool pending;
 	bool handed_over;
+	bool prehvo;
 };
 
 /**
@@ -154,6 +156,15 @@ int persist_kho_fill(struct persist_alloc_ser *ser, size_t size,
 unsigned long persist_hvo_saved(unsigned int order);
 int persist_hvo_optimize(struct folio *folio);
 int persist_hvo_restore(struct folio *folio);
+struct folio *persist_prehvo_folio(unsigned long pfn, unsigned int order);
+#ifdef CONFIG_SPARSEMEM_VMEMMAP_PREINIT
+bool persist_prehvo_adopt(unsigned long pfn, unsigned int order);
+#else
+static inline bool persist_prehvo_adopt(unsigned long pfn, unsigned int order)
+{
+	return false;
+}
+#endif
 
 int persist_direct_map_remove(struct folio *folio);
 void persist_direct_map_restore(struct folio *folio);

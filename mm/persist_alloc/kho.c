@@ -26,9 +26,10 @@
  * reserved and unused. Otherwise the blocks become the nodes' pools again
  * and every extent is marked allocated, pending its owner's
  * persist_alloc_restore(). Extents preserved without direct map are
- * removed from it right there, before anything else can run. Adoption and
- * restore cost O(blocks + extents): no 4 KiB page of a huge granule is
- * visited except to build the folio it is returned as.
+ * removed from it right there, before anything else can run. Adoption
+ * costs O(blocks + extents). Restoring a 1 GiB HVO extent costs O(1) (see
+ * "Pre-HVO"); any other extent is visited page by page once, to build the
+ * folio it is returned as.
  *
  * Handed-over extents that are neither restored nor released by the next
  * kexec are zeroed then, and not handed over again.
@@ -217,7 +218,14 @@ int persist_kho_fill(struct persist_alloc_ser *ser, size_t size,
 			}
 			blocks[nr_blocks].phys = blk->base;
 			blocks[nr_blocks].nid = nid;
-			blocks[nr_blocks].reserved = 0;
+			blocks[nr_blocks].flags = 0;
+			if (blk->whole) {
+				struct persist_extent *e = xa_load(&persist_extents,
+								   PHYS_PFN(blk->base));
+
+				if (e && e->preserved && (e->flags & PERSIST_ALLOC_HVO))
+					blocks[nr_blocks].flags = PERSIST_ALLOC_BLOCK_SER_HVO_1G;
+			}
 			nr_blocks++;
 		}
 		spin_unlock(&pool->lock);
@@ -413,16 +421,23 @@ struct folio *persist_alloc_restore(phys_addr_t phys, u64 owner)
 	mutex_unlock(&persist_kho_lock);
 	if (!ext)
 		return ERR_PTR(err);
-	folio = persist_granule_to_folio(ext->pfn, ext->order);
-	if (ext->flags & PERSIST_ALLOC_HVO) {
-		err = persist_hvo_optimize(folio);
-		if (err) {
-			persist_folio_to_granule(folio);
-			WRITE_ONCE(ext->pending, true);
-			return ERR_PTR(err);
+	if (ext->prehvo) {
+		/* Its tail struct pages already are the shared tail page: O(1). */
+		folio = persist_prehvo_folio(ext->pfn, ext->order);
+		ext->prehvo = false;
+	} else {
+		folio = persist_granule_to_folio(ext->pfn, ext->order);
+		if (ext->flags & PERSIST_ALLOC_HVO) {
+			err = persist_hvo_optimize(folio);
+			if (err) {
+				persist_folio_to_granule(folio);
+				WRITE_ONCE(ext->pending, true);
+				return ERR_PTR(err);
+			}
 		}
-		persist_account(ext->blk->pool, ext->order, PERSIST_ALLOC_HVO, 1);
 	}
+	if (ext->flags & PERSIST_ALLOC_HVO)
+		persist_account(ext->blk->pool, ext->order, PERSIST_ALLOC_HVO, 1);
 	trace_persist_restore(ext->pfn, ext->order, ext->blk->pool->nid, ext->flags, owner);
 	return folio;
 }
@@ -456,7 +471,8 @@ static int check_blocks(const struct persist_alloc_block_ser *b, unsigned long n
 	int err;
 
 	for (i = 0; i < nr; i++) {
-		if (!IS_ALIGNED(b[i].phys, PERSIST_BLOCK_SIZE) || b[i].reserved ||
+		if (!IS_ALIGNED(b[i].phys, PERSIST_BLOCK_SIZE) ||
+		    (b[i].flags & ~PERSIST_ALLOC_BLOCK_SER_HVO_1G) ||
 		    b[i].nid >= nr_node_ids || !node_online(b[i].nid)) {
 			pr_err("handover: block %lu (%#llx node %u) is invalid\n", i,
 			       b[i].phys, b[i].nid);
@@ -506,6 +522,28 @@ static int check_extents(const struct persist_alloc_extent_ser *ext, unsigned lo
 	return 0;
 }
 
+/* A block flagged HVO_1G must be exactly one preserved 1 GiB HVO extent. */
+static int check_hvo_blocks(const struct persist_alloc_block_ser *b, unsigned long nr,
+			    const struct persist_alloc_extent_ser *ext, unsigned long nr_ext)
+{
+	unsigned long i, j;
+
+	for (i = 0; i < nr; i++) {
+		if (!(b[i].flags & PERSIST_ALLOC_BLOCK_SER_HVO_1G))
+			continue;
+		for (j = 0; j < nr_ext; j++)
+			if (ext[j].phys == b[i].phys && ext[j].order == PERSIST_ORDER_1G &&
+			    (ext[j].flags & PERSIST_ALLOC_SER_HVO))
+				break;
+		if (j == nr_ext) {
+			pr_err("handover: block %#llx claims a 1 GiB HVO extent it does not hold\n",
+			       b[i].phys);
+			return -EINVAL;
+		}
+	}
+	return 0;
+}
+
 /**
  * persist_kho_check - validate a handover before anything is adopted
  * @ser:  the subtree blob
@@ -540,6 +578,8 @@ int persist_kho_check(const struct persist_alloc_ser *ser, size_t size,
 	err = check_blocks(b, ser->nr_blocks, blks);
 	if (!err)
 		err = check_extents(ext, ser->nr_extents, blks, ser->nr_blocks);
+	if (!err)
+		err = check_hvo_blocks(b, ser->nr_blocks, ext, ser->nr_extents);
 	for (i = 0; i < ser->nr_blocks; i++)
 		persist_block_destroy(&blks[i]);
 	kvfree(blks);
@@ -547,7 +587,7 @@ int persist_kho_check(const struct persist_alloc_ser *ser, size_t size,
 }
 
 /* Mark one handed-over extent allocated and pending its owner. */
-static int adopt_extent(const struct persist_alloc_extent_ser *s)
+static int __init adopt_extent(const struct persist_alloc_extent_ser *s)
 {
 	struct persist_block *blk = xa_load(&persist_blocks, s->phys / PERSIST_BLOCK_SIZE);
 	struct persist_pool *pool = blk->pool;
@@ -564,6 +604,7 @@ static int adopt_extent(const struct persist_alloc_extent_ser *s)
 	ext->owner = s->owner;
 	ext->pending = true;
 	ext->handed_over = true;
+	ext->prehvo = persist_prehvo_adopt(ext->pfn, s->order);
 
 	spin_lock(&pool->lock);
 	err = persist_block_claim(blk, PHYS_PFN(s->phys - blk->base), s->order);
@@ -594,7 +635,7 @@ static int adopt_extent(const struct persist_alloc_extent_ser *s)
  * Return: 0 (also when there is nothing to adopt), or the error that made
  * the handover refused; its blocks then stay reserved by KHO and unused.
  */
-int persist_kho_adopt(void)
+int __init persist_kho_adopt(void)
 {
 	struct persist_alloc_extent_ser *ext = NULL;
 	const struct persist_alloc_block_ser *b;

@@ -485,10 +485,19 @@ static void kho_check_accepts_valid(struct kunit *test)
 {
 	size_t size;
 	struct persist_alloc_ser *ser = make_ser(test, &size);
+	struct persist_alloc_block_ser *b = (void *)(ser + 1);
+	struct persist_alloc_extent_ser ext[ARRAY_SIZE(good_extents)];
 
 	KUNIT_EXPECT_EQ(test, persist_kho_check(ser, size, NULL), 0);
 	ser->nr_extents = ARRAY_SIZE(good_extents);
 	KUNIT_EXPECT_EQ(test, persist_kho_check(ser, size, good_extents), 0);
+	/* The 1 GiB block as one HVO extent, flagged for pre-HVO. */
+	memcpy(ext, good_extents, sizeof(ext));
+	ext[0].flags |= PERSIST_ALLOC_SER_HVO;
+	b[0].flags = PERSIST_ALLOC_BLOCK_SER_HVO_1G;
+	KUNIT_EXPECT_EQ(test, persist_kho_check(ser, size, ext), 0);
+	/* Without HVO on the extent, the flag is a lie. */
+	KUNIT_EXPECT_EQ(test, persist_kho_check(ser, size, good_extents), -EINVAL);
 }
 
 static void kho_check_refuses_other_versions(struct kunit *test)
@@ -531,7 +540,10 @@ static void kho_check_refuses_bad_blocks(struct kunit *test)
 	b[1].nid = nr_node_ids;
 	KUNIT_EXPECT_EQ(test, persist_kho_check(ser, size, NULL), -EINVAL);
 	b[1].nid = 0;
-	b[1].reserved = 1;
+	b[1].flags = BIT(5);
+	KUNIT_EXPECT_EQ(test, persist_kho_check(ser, size, NULL), -EINVAL);
+	/* Flagged as one 1 GiB HVO extent, but there is none. */
+	b[1].flags = PERSIST_ALLOC_BLOCK_SER_HVO_1G;
 	KUNIT_EXPECT_EQ(test, persist_kho_check(ser, size, NULL), -EINVAL);
 }
 

@@ -228,7 +228,8 @@ void __init persist_alloc_reserve_early(void)
 			req->node_gib[nid] = 0;
 		}
 	}
-	for_each_node(nid) {
+	/* Every node asked for, possible or not: an impossible one is reported. */
+	for (nid = 0; nid < MAX_NUMNODES; nid++) {
 		if (req->node_gib[nid])
 			total += reserve_on_node(nid, req->node_gib[nid]);
 	}

@@ -39,16 +39,23 @@
 #define PERSIST_ALLOC_SER_FLAGS		(PERSIST_ALLOC_SER_NO_DIRECT_MAP | \
 					 PERSIST_ALLOC_SER_HVO)
 
+/*
+ * The block is one preserved 1 GiB extent with HVO: the next kernel maps
+ * its struct pages optimized from the start ("pre-HVO"), before they are
+ * initialized, so that restoring it costs O(1) instead of O(pages).
+ */
+#define PERSIST_ALLOC_BLOCK_SER_HVO_1G	BIT(0)
+
 /**
  * struct persist_alloc_block_ser - one 1 GiB block of a pool
- * @phys:     physical address, 1 GiB aligned
- * @nid:      NUMA node of the pool
- * @reserved: zero
+ * @phys:  physical address, 1 GiB aligned
+ * @nid:   NUMA node of the pool
+ * @flags: PERSIST_ALLOC_BLOCK_SER_* flags
  */
 struct persist_alloc_block_ser {
 	u64 phys;
 	u32 nid;
-	u32 reserved;
+	u32 flags;
 } __packed;
 
 /**

@@ -8,8 +8,9 @@
  *    (alloc_contig_pages(), through the pool's grow knob) and a runtime
  *    1 GiB hugetlb page;
  *  - struct page bytes per GiB with and without HVO (1 GiB and 2 MiB);
- *  - preserve 1 GiB as one 1 GiB folio, as 512 2 MiB folios and (scaled
- *    from 256 MiB) as 4 KiB folios, and a 1 GiB memfd with memfd_luo.
+ *  - preserve 1 GiB as one 1 GiB folio (with and without HVO), as 512
+ *    2 MiB folios and (scaled from 256 MiB) as 4 KiB folios, and a 1 GiB
+ *    memfd with memfd_luo.
  * Generation 2: restore each set, retrieve the memfd, and the size of the
  * handover as the new kernel received it.
  *
@@ -35,6 +36,7 @@
 #define OWNER_1G	1
 #define OWNER_2M	2
 #define OWNER_4K	3
+#define OWNER_1G_HVO	4
 #define SET_4K		(256ull << 20)
 #define STRUCT_PAGE	64ull
 
@@ -168,6 +170,7 @@ static void generation1(void)
 	preserve_set("persist_1g", "fill 1 0 18 0", OWNER_1G, 1);
 	preserve_set("persist_2m", "fill 512 1 9 0", OWNER_2M, 1);
 	preserve_set("persist_4k", "fill 65536 0 0 0", OWNER_4K, (double)PT_GIB / SET_4K);
+	preserve_set("persist_1g_hvo", "fill 1 1 18 2", OWNER_1G_HVO, 1);
 	memfd_preserve();
 }
 
@@ -212,6 +215,7 @@ static void generation2(void)
 	restore_set("persist_1g", OWNER_1G, 1, PT_GIB, 1);
 	restore_set("persist_2m", OWNER_2M, 1, PT_GIB, 512);
 	restore_set("persist_4k", OWNER_4K, (double)PT_GIB / SET_4K, SET_4K, SET_4K / 4096);
+	restore_set("persist_1g_hvo", OWNER_1G_HVO, 1, PT_GIB, 1);
 	blob = file_bytes(KHO_IN_BLOB);
 	if (vt_result(blob > 0, "handover blob received (%ld bytes)", blob))
 		report_figure("persist_handover_blob", blob, "bytes");

@@ -53,6 +53,8 @@ static const struct tcase cases[] = {
 
 #define NR_CASES	((int)ARRAY_SIZE(cases))
 #define RELEASED	9
+#define PREHVO_MSG	\
+	"persist_alloc: node 0: 1 handed-over 1 GiB HVO extents get their vmemmap optimized at boot"
 
 struct alloc_line {
 	unsigned long long phys, owner;
@@ -260,6 +262,8 @@ static void generation2(int fd)
 	unsigned long long free1, phys0;
 
 	check_pending(2, GEN1_OWNER, kept_gen1);
+	vt_result(vt_dmesg_contains(PREHVO_MSG),
+		  "gen 2: the 1 GiB HVO extent of node 0 was pre-HVO'd");
 	vt_result(vt_dmesg_contains("node 0: keeping the 2 GiB handed over, not the 1 GiB") &&
 		  vt_dmesg_contains("node 1: keeping the 2 GiB handed over, not the 3 GiB"),
 		  "gen 2: persist_alloc=0:1G,1:3G set aside for the handed-over pools, as logged");
@@ -307,6 +311,8 @@ static void generation3(int fd)
 	int slot_of[NR_CASES], i;
 
 	check_pending(3, GEN2_OWNER, kept_gen2);
+	vt_result(vt_dmesg_contains(PREHVO_MSG),
+		  "gen 3: the 1 GiB HVO extent of node 0 was pre-HVO'd again");
 	restore_all(fd, 3, GEN2_OWNER, kept_gen2, slot_of, GEN2_OWNER);
 	check_hvo(3, slot_of);
 	for (i = 0; i < NR_CASES; i++)
