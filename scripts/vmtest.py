@@ -274,7 +274,8 @@ def bench_report(tests, logdir, outdir):
         x, y = figures.get(a), figures.get(b)
         return "n/a" if not x or not y else f"{x / y:,.0f}x"
 
-    cols = ["persist_1g_hvo", "persist_1g", "persist_2m", "persist_4k", "memfd_luo"]
+    cols = ["persist_1g_hvo", "persist_1g", "persist_2m_hvo", "persist_2m", "persist_4k",
+            "memfd_luo"]
     lines = ["Per GiB, one VM run (QEMU TCG: compare ratios, not absolute times)", "",
              "| per GiB | " + " | ".join(cols) + " |",
              "|---|" + "---|" * len(cols)]
@@ -285,6 +286,7 @@ def bench_report(tests, logdir, outdir):
         lines.append(f"| {label} | " + " | ".join(fig(c, unit) for c in cols) + " |")
     lines += ["",
               f"memfd_luo / persist 1G HVO: retrieve {ratio(('memfd_luo', 'us_per_gib_restore'), ('persist_1g_hvo', 'us_per_gib_restore'))}; "
+              f"memfd_luo / persist 2M HVO: retrieve {ratio(('memfd_luo', 'us_per_gib_restore'), ('persist_2m_hvo', 'us_per_gib_restore'))}; "
               f"memfd_luo / persist 1G: retrieve {ratio(('memfd_luo', 'us_per_gib_restore'), ('persist_1g', 'us_per_gib_restore'))}, "
               f"metadata {ratio(('memfd_luo', 'metadata_bytes_per_gib'), ('persist_1g', 'metadata_bytes_per_gib'))}; "
               f"memfd_luo / persist 2M: retrieve {ratio(('memfd_luo', 'us_per_gib_restore'), ('persist_2m', 'us_per_gib_restore'))}, "

@@ -160,17 +160,20 @@ static struct folio *alloc_on_node(int nid, unsigned int order, unsigned long fl
 	if (!phys)
 		return ERR_PTR(-ENOMEM);
 
-	folio = persist_granule_to_folio(PHYS_PFN(phys), order);
 	ext->pfn = PHYS_PFN(phys);
 	ext->order = order;
 	ext->flags = flags;
 	ext->blk = blk;
-
 	if (flags & PERSIST_ALLOC_HVO) {
-		err = persist_hvo_optimize(folio);
-		if (err)
-			goto undo;
+		folio = persist_hvo_build_folio(ext->pfn, order);
+		if (IS_ERR(folio)) {
+			pool_put(blk, ext->pfn, order);
+			return folio;
+		}
+	} else {
+		folio = persist_granule_to_folio(ext->pfn, order);
 	}
+
 	if (flags & (PERSIST_ALLOC_ZERO | PERSIST_ALLOC_NO_DIRECT_MAP))
 		zero_folio(folio);
 	if (flags & PERSIST_ALLOC_NO_DIRECT_MAP) {
@@ -192,7 +195,6 @@ undo_hvo:
 	/* Only a folio nobody saw gets here; the restore cannot be skipped. */
 	if ((flags & PERSIST_ALLOC_HVO) && WARN_ON(persist_hvo_restore(folio)))
 		return ERR_PTR(err);
-undo:
 	persist_folio_to_granule(folio);
 	pool_put(blk, ext->pfn, order);
 	return ERR_PTR(err);

@@ -187,6 +187,48 @@ bool __init persist_prehvo_adopt(unsigned long pfn, unsigned int order)
 }
 #endif /* CONFIG_SPARSEMEM_VMEMMAP_PREINIT */
 
+/* Make @page a tail of the folio headed by @head, of @order. */
+static void prep_tail(struct page *head, unsigned long i, unsigned int order)
+{
+	set_page_count(head + i, 0);
+	prep_compound_tail(head + i, head, order);
+}
+
+/**
+ * persist_hvo_build_folio - build an HVO folio from single pages, cheaply
+ * @pfn:   first page frame of a free or handed-over granule
+ * @order: PERSIST_ORDER_2M or PERSIST_ORDER_1G
+ *
+ * vmemmap_optimize_folio() keeps only the struct pages of the first
+ * vmemmap page and maps the rest to the shared tail page, so only those
+ * (and the first struct page of every other vmemmap page, which the
+ * remapping checks) are made tails here: O(pages / 64) instead of
+ * O(pages).
+ *
+ * Return: the optimized folio with a reference count of 1, or an ERR_PTR
+ * (-ENOMEM) with the struct pages as they were.
+ */
+struct folio *persist_hvo_build_folio(unsigned long pfn, unsigned int order)
+{
+	struct page *page = pfn_to_page(pfn);
+	struct folio *folio = (struct folio *)page;
+	unsigned long i;
+	int err;
+
+	for (i = 1; i < (1UL << order); i += i < HUGETLB_VMEMMAP_RESERVE_PAGES ? 1 :
+	     HUGETLB_VMEMMAP_RESERVE_PAGES)
+		prep_tail(page, i, order);
+	__folio_set_head(folio);
+	prep_compound_head(page, order);
+	err = persist_hvo_optimize(folio);
+	if (err) {
+		/* Only part of it is a folio: put every struct page back. */
+		persist_folio_to_granule(folio);
+		return ERR_PTR(err);
+	}
+	return folio;
+}
+
 /**
  * persist_prehvo_folio - the folio of a pre-HVO'd extent
  * @pfn:   first page frame
@@ -202,10 +244,8 @@ struct folio *persist_prehvo_folio(unsigned long pfn, unsigned int order)
 	struct page *page = pfn_to_page(pfn);
 	unsigned long i;
 
-	for (i = 1; i < HUGETLB_VMEMMAP_RESERVE_PAGES; i++) {
-		set_page_count(page + i, 0);
-		prep_compound_tail(page + i, page, order);
-	}
+	for (i = 1; i < HUGETLB_VMEMMAP_RESERVE_PAGES; i++)
+		prep_tail(page, i, order);
 	__folio_set_head((struct folio *)page);
 	prep_compound_head(page, order);
 	return page_folio(page);

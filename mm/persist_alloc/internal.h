@@ -157,6 +157,7 @@ unsigned long persist_hvo_saved(unsigned int order);
 int persist_hvo_optimize(struct folio *folio);
 int persist_hvo_restore(struct folio *folio);
 struct folio *persist_prehvo_folio(unsigned long pfn, unsigned int order);
+struct folio *persist_hvo_build_folio(unsigned long pfn, unsigned int order);
 #ifdef CONFIG_SPARSEMEM_VMEMMAP_PREINIT
 bool persist_prehvo_adopt(unsigned long pfn, unsigned int order);
 #else

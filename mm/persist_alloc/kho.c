@@ -28,8 +28,9 @@
  * persist_alloc_restore(). Extents preserved without direct map are
  * removed from it right there, before anything else can run. Adoption
  * costs O(blocks + extents). Restoring a 1 GiB HVO extent costs O(1) (see
- * "Pre-HVO"); any other extent is visited page by page once, to build the
- * folio it is returned as.
+ * "Pre-HVO"), a 2 MiB HVO extent O(1) as well (a few struct pages and a
+ * vmemmap remap); only extents without HVO have all their struct pages
+ * written, to build the folio they are returned as.
  *
  * Handed-over extents that are neither restored nor released by the next
  * kexec are zeroed then, and not handed over again.
@@ -425,16 +426,14 @@ struct folio *persist_alloc_restore(phys_addr_t phys, u64 owner)
 		/* Its tail struct pages already are the shared tail page: O(1). */
 		folio = persist_prehvo_folio(ext->pfn, ext->order);
 		ext->prehvo = false;
+	} else if (ext->flags & PERSIST_ALLOC_HVO) {
+		folio = persist_hvo_build_folio(ext->pfn, ext->order);
+		if (IS_ERR(folio)) {
+			WRITE_ONCE(ext->pending, true);
+			return folio;
+		}
 	} else {
 		folio = persist_granule_to_folio(ext->pfn, ext->order);
-		if (ext->flags & PERSIST_ALLOC_HVO) {
-			err = persist_hvo_optimize(folio);
-			if (err) {
-				persist_folio_to_granule(folio);
-				WRITE_ONCE(ext->pending, true);
-				return ERR_PTR(err);
-			}
-		}
 	}
 	if (ext->flags & PERSIST_ALLOC_HVO)
 		persist_account(ext->blk->pool, ext->order, PERSIST_ALLOC_HVO, 1);

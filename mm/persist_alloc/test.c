@@ -22,6 +22,10 @@
  *   warn                          WARN(), to test that the vmtest runner
  *                                 fails a test whose kernel warned
  *
+ * The time spent inside the persist_alloc calls of the last "fill",
+ * "preserve-all" or "restore-all" command, in nanoseconds, is in
+ * /sys/kernel/debug/persist_alloc/test_api_ns, for the benchmarks.
+ *
  * A failed command returns its errno from write() and changes nothing
  * (the -all commands stop at the first error, keeping what they did).
  * read() lists the first TEST_LIST_MAX slots in use, one per line:
@@ -36,6 +40,7 @@
  */
 #include <linux/debugfs.h>
 #include <linux/fs.h>
+#include <linux/ktime.h>
 #include <linux/mm.h>
 #include <linux/mutex.h>
 #include <linux/set_memory.h>
@@ -47,6 +52,8 @@
 #define TEST_SLOT_SHIFT	30	/* mmap offset of a slot: slot << 30 */
 #define TEST_SLOTS_MAX	BIT(20)
 #define TEST_LIST_MAX	1024
+
+static u64 test_api_ns;
 
 struct persist_test {
 	struct mutex lock;	/* slot changes */
@@ -115,7 +122,11 @@ static int free_slot_fn(struct persist_test *t, unsigned long slot, u64 unused)
 
 static int preserve_slot_fn(struct persist_test *t, unsigned long slot, u64 owner)
 {
-	return persist_alloc_preserve(xa_load(&t->slots, slot), owner);
+	u64 start = ktime_get_ns();
+	int err = persist_alloc_preserve(xa_load(&t->slots, slot), owner);
+
+	test_api_ns += ktime_get_ns() - start;
+	return err;
 }
 
 static int test_free_all(struct persist_test *t)
@@ -150,9 +161,11 @@ static int test_store(struct persist_test *t, struct folio *folio)
 
 static int test_alloc(struct persist_test *t, int nid, unsigned int order, unsigned long flags)
 {
+	u64 start = ktime_get_ns();
 	struct folio *folio = persist_alloc_folio(nid, order, flags);
 	int err;
 
+	test_api_ns += ktime_get_ns() - start;
 	if (IS_ERR(folio))
 		return PTR_ERR(folio);
 	err = test_store(t, folio);
@@ -183,9 +196,11 @@ static int test_fill(struct persist_test *t, unsigned long count, int nid, unsig
 
 static int test_restore(struct persist_test *t, u64 phys, u64 owner)
 {
+	u64 start = ktime_get_ns();
 	struct folio *folio = persist_alloc_restore(phys, owner);
 	int err;
 
+	test_api_ns += ktime_get_ns() - start;
 	if (IS_ERR(folio))
 		return PTR_ERR(folio);
 	err = test_store(t, folio);
@@ -276,6 +291,7 @@ static ssize_t test_write(struct file *file, const char __user *ubuf, size_t cou
 	buf[count] = '\0';
 
 	mutex_lock(&t->lock);
+	test_api_ns = 0;
 	err = test_command(t, strim(buf));
 	/* Only "fill" needs to know which slots it filled. */
 	xa_for_each_marked(&t->slots, slot, folio, TEST_NEW)
@@ -356,6 +372,7 @@ static int __init persist_test_init(void)
 {
 	/* No proxy: the file is never removed, and the proxy has no mmap. */
 	debugfs_create_file_unsafe("test", 0600, persist_debugfs_root, NULL, &test_fops);
+	debugfs_create_u64("test_api_ns", 0400, persist_debugfs_root, &test_api_ns);
 	return 0;
 }
 late_initcall(persist_test_init);
