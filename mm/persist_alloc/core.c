@@ -32,6 +32,7 @@
 
 #include <linux/export.h>
 #include <linux/highmem.h>
+#include <linux/mempolicy.h>
 #include <linux/mm.h>
 #include <linux/slab.h>
 
@@ -202,8 +203,9 @@ undo_hvo:
 
 /**
  * persist_alloc_folio - allocate a persistent folio
- * @nid:   node whose pool to use, or NUMA_NO_NODE for the local node first
- *         and then the others in distance order
+ * @nid:   node whose pool to use, or NUMA_NO_NODE for the node the calling
+ *         task's mempolicy picks first (as for slab: local, preferred,
+ *         interleaved or first bound node), then the other nodes
  * @order: PERSIST_ORDER_4K, PERSIST_ORDER_2M or PERSIST_ORDER_1G
  * @flags: PERSIST_ALLOC_* attributes
  *
@@ -239,7 +241,7 @@ struct folio *persist_alloc_folio(int nid, unsigned int order, unsigned long fla
 	} else {
 		nodemask_t tried = NODE_MASK_NONE;
 
-		nid = numa_mem_id();
+		nid = mempolicy_slab_node();
 		while (nid != NUMA_NO_NODE) {
 			node_set(nid, tried);
 			folio = alloc_on_node(nid, order, flags, ext);
