@@ -16,8 +16,6 @@
 #include <linux/mm.h>
 #include <linux/mmzone.h>
 
-#include <asm/tlbflush.h>
-
 #include "../hugetlb_vmemmap.h"
 #include "../internal.h"
 #include "internal.h"
@@ -164,7 +162,7 @@ void __init persist_alloc_vmemmap_init_early(int nid)
  * @order: its order
  *
  * Its tail struct pages are write-protected now, as hugetlb does once the
- * shared tail pages are initialized.
+ * shared tail pages are initialized; the caller flushes the TLB.
  *
  * Return: true if the extent's vmemmap is already optimized.
  */
@@ -180,7 +178,6 @@ bool __init persist_prehvo_adopt(unsigned long pfn, unsigned int order)
 			continue;
 		vmemmap_wrprotect_hvo(start, start + (sizeof(struct page) << order),
 				      pfn_to_nid(pfn), HUGETLB_VMEMMAP_RESERVE_SIZE);
-		flush_tlb_all();
 		return true;
 	}
 	return false;

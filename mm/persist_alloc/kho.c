@@ -619,12 +619,9 @@ static int __init adopt_extent(const struct persist_alloc_extent_ser *s)
 		kfree(ext);
 		return err;
 	}
-	if (ext->flags & PERSIST_ALLOC_NO_DIRECT_MAP) {
-		unsigned long addr = (unsigned long)pfn_to_kaddr(ext->pfn);
-
+	/* The caller flushes the TLB once for all extents. */
+	if (ext->flags & PERSIST_ALLOC_NO_DIRECT_MAP)
 		err = set_direct_map_valid_noflush(pfn_to_page(ext->pfn), 1UL << s->order, false);
-		flush_tlb_kernel_range(addr, addr + (PAGE_SIZE << s->order));
-	}
 	return err;
 }
 
@@ -671,8 +668,13 @@ int __init persist_kho_adopt(void)
 	for (i = 0; i < ser->nr_extents; i++) {
 		err = adopt_extent(&ext[i]);
 		if (err)
-			goto fail;
+			break;
 	}
+	/* One flush for every direct-map removal and pre-HVO write protect. */
+	if (ser->nr_extents)
+		flush_tlb_all();
+	if (err)
+		goto fail;
 	pr_info("adopted %llu GiB in %llu blocks and %llu preserved extents\n",
 		ser->nr_blocks, ser->nr_blocks, ser->nr_extents);
 	goto out;

@@ -147,31 +147,31 @@ static int test_release(struct inode *inode, struct file *file)
 /* Slots filled by the running "fill" command. */
 #define TEST_NEW	XA_MARK_1
 
-static int test_store(struct persist_test *t, struct folio *folio)
+/*
+ * Account the persist_alloc call that began at @start and keep its folio
+ * (or error) in the lowest free slot, returned in @slot.
+ */
+static int test_keep(struct persist_test *t, struct folio *folio, u64 start, u32 *slot)
 {
-	u32 slot;
-	int err;
-
-	err = xa_alloc(&t->slots, &slot, folio, XA_LIMIT(0, TEST_SLOTS_MAX - 1), GFP_KERNEL);
-	if (err)
-		return err == -EBUSY ? -ENOSPC : err;
-	xa_set_mark(&t->slots, slot, TEST_NEW);
-	return 0;
-}
-
-static int test_alloc(struct persist_test *t, int nid, unsigned int order, unsigned long flags)
-{
-	u64 start = ktime_get_ns();
-	struct folio *folio = persist_alloc_folio(nid, order, flags);
 	int err;
 
 	test_api_ns += ktime_get_ns() - start;
 	if (IS_ERR(folio))
 		return PTR_ERR(folio);
-	err = test_store(t, folio);
-	if (err)
+	err = xa_alloc(&t->slots, slot, folio, XA_LIMIT(0, TEST_SLOTS_MAX - 1), GFP_KERNEL);
+	if (err) {
 		persist_free_folio(folio);
-	return err;
+		return err == -EBUSY ? -ENOSPC : err;
+	}
+	return 0;
+}
+
+static int test_alloc(struct persist_test *t, int nid, unsigned int order, unsigned long flags,
+		      u32 *slot)
+{
+	u64 start = ktime_get_ns();
+
+	return test_keep(t, persist_alloc_folio(nid, order, flags), start, slot);
 }
 
 static int test_fill(struct persist_test *t, unsigned long count, int nid, unsigned int order,
@@ -180,9 +180,12 @@ static int test_fill(struct persist_test *t, unsigned long count, int nid, unsig
 	struct folio *folio;
 	unsigned long i, slot;
 	int err = 0;
+	u32 new;
 
 	for (i = 0; i < count && !err; i++) {
-		err = test_alloc(t, nid, order, flags);
+		err = test_alloc(t, nid, order, flags, &new);
+		if (!err)
+			xa_set_mark(&t->slots, new, TEST_NEW);
 		cond_resched();
 	}
 	xa_for_each_marked(&t->slots, slot, folio, TEST_NEW) {
@@ -197,16 +200,9 @@ static int test_fill(struct persist_test *t, unsigned long count, int nid, unsig
 static int test_restore(struct persist_test *t, u64 phys, u64 owner)
 {
 	u64 start = ktime_get_ns();
-	struct folio *folio = persist_alloc_restore(phys, owner);
-	int err;
+	u32 slot;
 
-	test_api_ns += ktime_get_ns() - start;
-	if (IS_ERR(folio))
-		return PTR_ERR(folio);
-	err = test_store(t, folio);
-	if (err)
-		persist_free_folio(folio);
-	return err;
+	return test_keep(t, persist_alloc_restore(phys, owner), start, &slot);
 }
 
 static int test_restore_all(struct persist_test *t, u64 owner)
@@ -237,10 +233,11 @@ static int test_command(struct persist_test *t, char *c)
 	unsigned long flags, count, slot;
 	unsigned int order;
 	u64 phys, owner;
+	u32 new;
 	int nid;
 
 	if (sscanf(c, "alloc %d %u %lu", &nid, &order, &flags) == 3)
-		return test_alloc(t, nid, order, flags);
+		return test_alloc(t, nid, order, flags, &new);
 	if (sscanf(c, "fill %lu %d %u %lu", &count, &nid, &order, &flags) == 4)
 		return test_fill(t, count, nid, order, flags);
 	if (!strcmp(c, "free-all"))
@@ -279,8 +276,6 @@ static ssize_t test_write(struct file *file, const char __user *ubuf, size_t cou
 			  loff_t *ppos)
 {
 	struct persist_test *t = file->private_data;
-	struct folio *folio;
-	unsigned long slot;
 	char buf[64];
 	int err;
 
@@ -293,9 +288,6 @@ static ssize_t test_write(struct file *file, const char __user *ubuf, size_t cou
 	mutex_lock(&t->lock);
 	test_api_ns = 0;
 	err = test_command(t, strim(buf));
-	/* Only "fill" needs to know which slots it filled. */
-	xa_for_each_marked(&t->slots, slot, folio, TEST_NEW)
-		xa_clear_mark(&t->slots, slot, TEST_NEW);
 	mutex_unlock(&t->lock);
 	return err ? err : count;
 }

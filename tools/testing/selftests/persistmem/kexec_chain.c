@@ -42,7 +42,7 @@ static void preserve_generation(int luo, int gen)
 		vt_fatal("gen %d: mmap: %s", gen, strerror(errno));
 	vt_fill_pattern(p, SIZE, gen, 0);
 	munmap(p, SIZE);
-	ret = luo_preserve_fd(session, mfd, TOKEN + gen);
+	ret = luo_session_preserve_fd(session, mfd, TOKEN + gen);
 	vt_result(ret == 0, "gen %d: preserve memfd with seed %d (ret %d)", gen, gen, ret);
 	close(mfd);
 }
@@ -59,7 +59,7 @@ static void verify_generation(int luo, int gen)
 	session = luo_retrieve_session(luo, name);
 	if (session < 0)
 		vt_fatal("gen %d: retrieve session %s: %s", gen, name, strerror(-session));
-	mfd = luo_retrieve_fd(session, TOKEN + prev);
+	mfd = luo_session_retrieve_fd(session, TOKEN + prev);
 	if (mfd < 0)
 		vt_fatal("gen %d: retrieve memfd of gen %d: %s", gen, prev, strerror(-mfd));
 	if (fstat(mfd, &st))
@@ -76,17 +76,17 @@ static void verify_generation(int luo, int gen)
 		  gen, prev, prev, bad);
 	munmap(p, SIZE);
 	close(mfd);
-	vt_result(luo_finish_session(session) == 0, "gen %d: finish session %s", gen, name);
+	vt_result(luo_session_finish(session) == 0, "gen %d: finish session %s", gen, name);
 	close(session);
 }
 
 int main(int argc, char **argv)
 {
 	int gen = vt_stage(argc, argv, GENERATIONS);
-	int luo = luo_open();
+	int luo = luo_open_device();
 
 	if (luo < 0)
-		vt_fatal("gen %d: open /dev/liveupdate: %s", gen, strerror(-luo));
+		vt_fatal("gen %d: open %s: %s", gen, LUO_DEVICE, strerror(errno));
 	if (gen > 1)
 		verify_generation(luo, gen);
 	if (gen > 2) {

@@ -41,7 +41,7 @@ static void stage1(void)
 	vt_result(lseek(mfd, FILE_POS, SEEK_SET) == FILE_POS, "seek to %d", FILE_POS);
 
 	t0 = vt_now_ns();
-	ret = luo_preserve_fd(session, mfd, TOKEN);
+	ret = luo_session_preserve_fd(session, mfd, TOKEN);
 	t1 = vt_now_ns();
 	if (!vt_result(ret == 0, "preserve 256 MiB memfd (ret %d)", ret))
 		vt_fatal("nothing to verify after kexec");
@@ -60,7 +60,7 @@ static int stage2(void)
 	void *p;
 
 	t0 = vt_now_ns();
-	mfd = luo_retrieve_fd(session, TOKEN);
+	mfd = luo_session_retrieve_fd(session, TOKEN);
 	t1 = vt_now_ns();
 	if (mfd < 0)
 		vt_fatal("retrieve memfd token %#llx: %s", TOKEN, strerror(-mfd));
@@ -84,7 +84,7 @@ static int stage2(void)
 		  SIZE, SEED, bad);
 	munmap(p, SIZE);
 	close(mfd);
-	vt_result(luo_finish_session(session) == 0, "finish session");
+	vt_result(luo_session_finish(session) == 0, "finish session");
 	return vt_finish();
 }
 

@@ -165,7 +165,7 @@ static void memfd_preserve(void)
 	memset(p, 0x5a, PT_GIB);
 	munmap(p, PT_GIB);
 	t0 = vt_now_ns();
-	ret = luo_preserve_fd(session, mfd, MEMFD_TOKEN);
+	ret = luo_session_preserve_fd(session, mfd, MEMFD_TOKEN);
 	t1 = vt_now_ns();
 	vt_result(!ret, "memfd_luo: 1 GiB memfd preserved (ret %d)", ret);
 	report_figure("memfd_luo", (t1 - t0) / 1000.0, "us_per_gib_preserve");
@@ -238,12 +238,12 @@ static void generation2(void)
 
 	session = vt_session(SESSION, false);
 	t0 = vt_now_ns();
-	mfd = luo_retrieve_fd(session, MEMFD_TOKEN);
+	mfd = luo_session_retrieve_fd(session, MEMFD_TOKEN);
 	t1 = vt_now_ns();
 	vt_result(mfd >= 0, "memfd_luo: 1 GiB memfd retrieved (ret %d)", mfd);
 	report_figure("memfd_luo", (t1 - t0) / 1000.0, "us_per_gib_restore");
 	close(mfd);
-	vt_result(!luo_finish_session(session), "memfd_luo: session finished");
+	vt_result(!luo_session_finish(session), "memfd_luo: session finished");
 }
 
 int main(int argc, char **argv)

@@ -9,14 +9,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/ioctl.h>
 #include <sys/klog.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
-
-#include <linux/liveupdate.h>
 
 #include "vmtest.h"
 
@@ -260,71 +257,13 @@ int vt_session(const char *name, bool create)
 	int session;
 
 	if (luo < 0) {
-		luo = luo_open();
+		luo = luo_open_device();
 		if (luo < 0)
-			vt_fatal("open /dev/liveupdate: %s", strerror(-luo));
+			vt_fatal("open %s: %s", LUO_DEVICE, strerror(errno));
 	}
 	session = create ? luo_create_session(luo, name) : luo_retrieve_session(luo, name);
 	if (session < 0)
 		vt_fatal("%s session '%s': %s", create ? "create" : "retrieve", name,
 			 strerror(-session));
 	return session;
-}
-
-int luo_open(void)
-{
-	int fd = open("/dev/liveupdate", O_RDWR);
-
-	return fd < 0 ? -errno : fd;
-}
-
-int luo_create_session(int luo_fd, const char *name)
-{
-	struct liveupdate_ioctl_create_session arg = { .size = sizeof(arg) };
-
-	if (strlen(name) >= sizeof(arg.name))
-		return -ENAMETOOLONG;
-	strcpy((char *)arg.name, name);
-	if (ioctl(luo_fd, LIVEUPDATE_IOCTL_CREATE_SESSION, &arg) < 0)
-		return -errno;
-	return arg.fd;
-}
-
-int luo_retrieve_session(int luo_fd, const char *name)
-{
-	struct liveupdate_ioctl_retrieve_session arg = { .size = sizeof(arg) };
-
-	if (strlen(name) >= sizeof(arg.name))
-		return -ENAMETOOLONG;
-	strcpy((char *)arg.name, name);
-	if (ioctl(luo_fd, LIVEUPDATE_IOCTL_RETRIEVE_SESSION, &arg) < 0)
-		return -errno;
-	return arg.fd;
-}
-
-int luo_preserve_fd(int session_fd, int fd, uint64_t token)
-{
-	struct liveupdate_session_preserve_fd arg = {
-		.size = sizeof(arg), .fd = fd, .token = token,
-	};
-
-	return ioctl(session_fd, LIVEUPDATE_SESSION_PRESERVE_FD, &arg) < 0 ? -errno : 0;
-}
-
-int luo_retrieve_fd(int session_fd, uint64_t token)
-{
-	struct liveupdate_session_retrieve_fd arg = {
-		.size = sizeof(arg), .token = token,
-	};
-
-	if (ioctl(session_fd, LIVEUPDATE_SESSION_RETRIEVE_FD, &arg) < 0)
-		return -errno;
-	return arg.fd;
-}
-
-int luo_finish_session(int session_fd)
-{
-	struct liveupdate_session_finish arg = { .size = sizeof(arg) };
-
-	return ioctl(session_fd, LIVEUPDATE_SESSION_FINISH, &arg) < 0 ? -errno : 0;
 }

@@ -17,6 +17,8 @@
 #include <stdint.h>
 
 #include "../kselftest.h"
+/* LUO ioctl wrappers: tools/testing/selftests/liveupdate/lib */
+#include <libliveupdate.h>
 
 #define VT_HOLD_LINE "# vmtest: hold"
 #define VT_NEXT_ARGS "# vmtest: next-args "
@@ -71,13 +73,5 @@ const char *vt_cmdline_value(const char *key, char *buf, size_t size);
  * @name; ends the stage with vt_fatal() on failure.
  */
 int vt_session(const char *name, bool create);
-
-/* LUO (/dev/liveupdate) wrappers; they return -errno on failure. */
-int luo_open(void);
-int luo_create_session(int luo_fd, const char *name);
-int luo_retrieve_session(int luo_fd, const char *name);
-int luo_preserve_fd(int session_fd, int fd, uint64_t token);
-int luo_retrieve_fd(int session_fd, uint64_t token);
-int luo_finish_session(int session_fd);
 
 #endif /* _PERSISTMEM_VMTEST_H */
