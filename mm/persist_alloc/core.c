@@ -99,6 +99,16 @@ static void pool_put(struct persist_block *blk, unsigned long pfn, unsigned int 
 	spin_unlock(&pool->lock);
 }
 
+/* Move @ext's pages into (@sign 1) or out of (-1) one of its pool's counters. */
+void persist_account_state(struct persist_extent *ext, unsigned long *counter, long sign)
+{
+	struct persist_pool *pool = ext->blk->pool;
+
+	spin_lock(&pool->lock);
+	*counter += sign << ext->order;
+	spin_unlock(&pool->lock);
+}
+
 /*
  * Free granules are single pages with refcount 1 (their boot state). Make
  * a folio of @order out of them.

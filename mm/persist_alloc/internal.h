@@ -71,6 +71,8 @@ struct persist_block {
  * @allocated: allocated granules, per enum persist_granule
  * @no_direct_map_pages: allocated pages removed from the direct map
  * @vmemmap_saved: bytes of struct pages freed by HVO
+ * @preserved_pages: allocated pages to be handed over at the next kexec
+ * @pending_pages: handed-over pages not restored yet
  */
 struct persist_pool {
 	int nid;
@@ -80,6 +82,8 @@ struct persist_pool {
 	unsigned long allocated[PERSIST_NR_GRANULES];
 	unsigned long no_direct_map_pages;
 	unsigned long vmemmap_saved;
+	unsigned long preserved_pages;
+	unsigned long pending_pages;
 };
 
 /**
@@ -130,6 +134,7 @@ struct folio *persist_granule_to_folio(unsigned long pfn, unsigned int order);
 void persist_folio_to_granule(struct folio *folio);
 void persist_account(struct persist_pool *pool, unsigned int order, unsigned long flags,
 		     long sign);
+void persist_account_state(struct persist_extent *ext, unsigned long *counter, long sign);
 void persist_zero_pages(unsigned long pfn, unsigned long nr);
 int persist_pool_add_block(int nid, phys_addr_t base, bool boot);
 

@@ -348,6 +348,7 @@ int persist_alloc_preserve(struct folio *folio, u64 owner)
 			ext->owner = owner;
 			WRITE_ONCE(ext->preserved, true);
 			nr_preserved++;
+			persist_account_state(ext, &ext->blk->pool->preserved_pages, 1);
 			trace_persist_preserve(ext->pfn, ext->order, ext->blk->pool->nid,
 					       ext->flags, owner);
 		}
@@ -373,6 +374,7 @@ int persist_alloc_unpreserve(struct folio *folio)
 	if (ext && ext->preserved) {
 		WRITE_ONCE(ext->preserved, false);
 		nr_preserved--;
+		persist_account_state(ext, &ext->blk->pool->preserved_pages, -1);
 		err = 0;
 	}
 	mutex_unlock(&persist_kho_lock);
@@ -394,6 +396,7 @@ static struct persist_extent *take_pending(phys_addr_t phys, u64 owner, int *err
 		return NULL;
 	}
 	ext->pending = false;
+	persist_account_state(ext, &ext->blk->pool->pending_pages, -1);
 	return ext;
 }
 
@@ -430,6 +433,7 @@ struct folio *persist_alloc_restore(phys_addr_t phys, u64 owner)
 		folio = persist_hvo_build_folio(ext->pfn, ext->order);
 		if (IS_ERR(folio)) {
 			WRITE_ONCE(ext->pending, true);
+			persist_account_state(ext, &ext->blk->pool->pending_pages, 1);
 			return folio;
 		}
 	} else {
@@ -609,6 +613,7 @@ static int __init adopt_extent(const struct persist_alloc_extent_ser *s)
 	err = persist_block_claim(blk, PHYS_PFN(s->phys - blk->base), s->order);
 	if (!err) {
 		pool->allocated[persist_order_granule(s->order)]++;
+		pool->pending_pages += 1UL << s->order;
 		if (ext->flags & PERSIST_ALLOC_NO_DIRECT_MAP)
 			pool->no_direct_map_pages += 1UL << s->order;
 	}

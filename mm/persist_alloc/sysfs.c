@@ -62,9 +62,7 @@ struct persist_stats {
 static void read_stats(int nid, struct persist_stats *st)
 {
 	struct persist_pool *pool = READ_ONCE(persist_pools[nid]);
-	struct persist_extent *ext;
 	struct persist_block *blk;
-	unsigned long idx;
 	int g;
 
 	memset(st, 0, sizeof(*st));
@@ -78,21 +76,12 @@ static void read_stats(int nid, struct persist_stats *st)
 		st->allocated[g] = pool->allocated[g];
 	st->no_direct_map = pool->no_direct_map_pages << PAGE_SHIFT;
 	st->vmemmap_saved = pool->vmemmap_saved;
+	st->preserved = pool->preserved_pages << PAGE_SHIFT;
+	st->pending = pool->pending_pages << PAGE_SHIFT;
 	spin_unlock(&pool->lock);
 	st->allocated[PERSIST_GRANULE_4K] *= SZ_4K;
 	st->allocated[PERSIST_GRANULE_2M] *= SZ_2M;
 	st->allocated[PERSIST_GRANULE_1G] *= SZ_1G;
-
-	xa_lock(&persist_extents);
-	xa_for_each(&persist_extents, idx, ext) {
-		if (ext->blk->pool != pool)
-			continue;
-		if (ext->preserved)
-			st->preserved += PAGE_SIZE << ext->order;
-		if (ext->pending)
-			st->pending += PAGE_SIZE << ext->order;
-	}
-	xa_unlock(&persist_extents);
 }
 
 #define PERSIST_STAT_ATTR(_name, _expr)						\
