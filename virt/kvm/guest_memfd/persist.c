@@ -1,0 +1,446 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * Persistent guest_memfd backing.
+ */
+
+/**
+ * DOC: Persistent guest_memfd backing
+ *
+ * A guest_memfd created with GUEST_MEMFD_FLAG_PERSIST takes its memory from
+ * persist_alloc, one granule (4 KiB, 2 MiB or 1 GiB folio) at a time, so
+ * that the Live Update Orchestrator can hand it over to the next kernel
+ * (luo.c). The granules are not in the page cache: the inode keeps them in
+ * an xarray indexed by granule number, each holding one reference, and
+ * hands them to the rest of guest_memfd locked and with a reference of the
+ * caller's, as the page cache would.
+ *
+ * Every operation works on whole granules: allocation (zeroed by
+ * persist_alloc, on first use), fallocate and punch-hole (offset and
+ * length must be granule aligned), the mapping level KVM may use, and
+ * freeing. Nothing is done per 4 KiB page of a huge granule.
+ *
+ * Granules of attribute NO_DIRECT_MAP are out of the kernel direct map for
+ * as long as they are allocated; HVO granules have their vmemmap tail pages
+ * freed, so nothing may write their tail struct pages: userspace mappings
+ * (GUEST_MEMFD_FLAG_MMAP) are PFN mappings, which do not touch struct pages.
+ *
+ * The NUMA node of a granule follows the file's memory policy at its index
+ * (mbind() on a mapping of the file) or else the task's: MPOL_BIND is
+ * strict, the preferred and interleave policies fall back to other nodes.
+ *
+ * While frozen for a live update (luo.c), granules can neither be added
+ * nor removed: fallocate, punch-hole and faults that need a new granule
+ * fail with -EBUSY; faults on existing granules keep working.
+ */
+
+#include <linux/mempolicy.h>
+#include <linux/kvm_host.h>
+#include <linux/mm.h>
+#include <linux/nodemask.h>
+#include <linux/pagemap.h>
+#include <linux/persist_alloc.h>
+#include <linux/sched/signal.h>
+#include <linux/sizes.h>
+
+#include "persist.h"
+#include "../guest_memfd.h"
+
+#define KVM_GMEM_PERSIST_FLAGS	(GUEST_MEMFD_PERSIST_NO_DIRECT_MAP | \
+				 GUEST_MEMFD_PERSIST_HVO)
+
+static inline struct kvm_gmem_persist *kvm_gmem_persist(struct inode *inode)
+{
+	return GMEM_I(inode)->persist;
+}
+
+static int kvm_gmem_persist_order(u64 granule_size)
+{
+	switch (granule_size) {
+	case SZ_4K:
+		return PERSIST_ORDER_4K;
+	case SZ_2M:
+		return PERSIST_ORDER_2M;
+	case SZ_1G:
+		return PERSIST_ORDER_1G;
+	default:
+		return -EINVAL;
+	}
+}
+
+/**
+ * kvm_gmem_persist_supported - whether GUEST_MEMFD_FLAG_PERSIST is usable
+ *
+ * Return: true if persist_alloc has a pool to take granules from.
+ */
+bool kvm_gmem_persist_supported(void)
+{
+	return persist_alloc_has_pool();
+}
+
+/**
+ * kvm_gmem_persist_check_args - check the persistence fields of a creation
+ * @args: the KVM_CREATE_GUEST_MEMFD arguments; flags already checked
+ *
+ * Return: 0, or -EINVAL for a granule or attribute set that is unknown,
+ * given without GUEST_MEMFD_FLAG_PERSIST, or does not fit the other flags
+ * or the size.
+ */
+int kvm_gmem_persist_check_args(const struct kvm_create_guest_memfd *args)
+{
+	int order;
+
+	if (!(args->flags & GUEST_MEMFD_FLAG_PERSIST))
+		return args->granule_size || args->persist_flags ? -EINVAL : 0;
+
+	order = kvm_gmem_persist_order(args->granule_size);
+	if (order < 0)
+		return order;
+	if (args->persist_flags & ~KVM_GMEM_PERSIST_FLAGS)
+		return -EINVAL;
+	if ((args->persist_flags & GUEST_MEMFD_PERSIST_HVO) &&
+	    order == PERSIST_ORDER_4K)
+		return -EINVAL;
+	/* Memory out of the direct map is private memory: no host mapping. */
+	if ((args->persist_flags & GUEST_MEMFD_PERSIST_NO_DIRECT_MAP) &&
+	    (args->flags & (GUEST_MEMFD_FLAG_MMAP | GUEST_MEMFD_FLAG_INIT_SHARED)))
+		return -EINVAL;
+	if (!IS_ALIGNED(args->size, args->granule_size))
+		return -EINVAL;
+	return 0;
+}
+
+/**
+ * kvm_gmem_persist_setup - give a new guest_memfd inode persistent backing
+ * @inode:         the inode, with no memory yet
+ * @vm_type:       type of the VM it is created for
+ * @granule_size:  4 KiB, 2 MiB or 1 GiB
+ * @persist_flags: GUEST_MEMFD_PERSIST_* attributes
+ *
+ * Return: 0, -EINVAL for a bad granule or attribute, -ENOMEM.
+ */
+int kvm_gmem_persist_setup(struct inode *inode, u32 vm_type, u64 granule_size,
+			   u64 persist_flags)
+{
+	int order = kvm_gmem_persist_order(granule_size);
+	struct kvm_gmem_persist *p;
+
+	if (order < 0 || (persist_flags & ~KVM_GMEM_PERSIST_FLAGS))
+		return -EINVAL;
+
+	p = kzalloc_obj(*p);
+	if (!p)
+		return -ENOMEM;
+
+	mutex_init(&p->lock);
+	xa_init(&p->granules);
+	p->order = order;
+	p->persist_flags = persist_flags;
+	p->vm_type = vm_type;
+	p->alloc_flags = PERSIST_ALLOC_ZERO;
+	if (persist_flags & GUEST_MEMFD_PERSIST_NO_DIRECT_MAP)
+		p->alloc_flags |= PERSIST_ALLOC_NO_DIRECT_MAP;
+	if (persist_flags & GUEST_MEMFD_PERSIST_HVO)
+		p->alloc_flags |= PERSIST_ALLOC_HVO;
+
+	GMEM_I(inode)->persist = p;
+	return 0;
+}
+
+/* Take a reference on the folio of granule @g, if it is allocated. */
+static struct folio *kvm_gmem_persist_lookup(struct kvm_gmem_persist *p,
+					     unsigned long g)
+{
+	struct folio *folio;
+
+	xa_lock(&p->granules);
+	folio = xa_load(&p->granules, g);
+	if (folio)
+		folio_get(folio);
+	xa_unlock(&p->granules);
+	return folio;
+}
+
+/*
+ * Allocate by the memory policy @pol: its nodes first, from the node the
+ * interleave policies pick for granule @g; then any node, unless bound.
+ */
+static struct folio *kvm_gmem_persist_alloc_mpol(struct kvm_gmem_persist *p,
+						 struct mempolicy *pol,
+						 unsigned long g)
+{
+	struct folio *folio = ERR_PTR(-ENOMEM);
+	unsigned int i, weight;
+	int nid;
+
+	if (!pol || pol->mode == MPOL_LOCAL || pol->mode == MPOL_DEFAULT)
+		return persist_alloc_folio(NUMA_NO_NODE, p->order, p->alloc_flags);
+
+	weight = nodes_weight(pol->nodes);
+	nid = first_node(pol->nodes);
+	if (weight && (pol->mode == MPOL_INTERLEAVE ||
+		       pol->mode == MPOL_WEIGHTED_INTERLEAVE)) {
+		for (i = g % weight; i; i--)
+			nid = next_node(nid, pol->nodes);
+	}
+
+	for (i = 0; i < weight; i++) {
+		folio = persist_alloc_folio(nid, p->order, p->alloc_flags);
+		if (!IS_ERR(folio) || PTR_ERR(folio) != -ENOMEM)
+			return folio;
+		nid = next_node_in(nid, pol->nodes);
+	}
+
+	if (pol->mode == MPOL_BIND)
+		return folio;
+	return persist_alloc_folio(NUMA_NO_NODE, p->order, p->alloc_flags);
+}
+
+/* Put @folio in as granule @g; the xarray takes over its reference. */
+static int kvm_gmem_persist_insert(struct kvm_gmem_persist *p, unsigned long g,
+				   struct folio *folio)
+{
+	int err;
+
+	folio->index = g << p->order;
+	folio_mark_uptodate(folio);
+	err = xa_insert(&p->granules, g, folio, GFP_KERNEL_ACCOUNT);
+	if (!err)
+		p->nr_granules++;
+	return err;
+}
+
+static struct folio *kvm_gmem_persist_alloc(struct inode *inode,
+					    struct kvm_gmem_persist *p,
+					    unsigned long g)
+{
+	struct mempolicy *pol;
+	struct folio *folio;
+	int err;
+
+	pol = mpol_shared_policy_lookup(&GMEM_I(inode)->policy, g << p->order);
+	folio = kvm_gmem_persist_alloc_mpol(p, pol ?: get_task_policy(current), g);
+	mpol_cond_put(pol);
+	if (IS_ERR(folio))
+		return folio;
+
+	err = kvm_gmem_persist_insert(p, g, folio);
+	if (err) {
+		WARN_ON_ONCE(persist_free_folio(folio));
+		return ERR_PTR(err);
+	}
+	return folio;
+}
+
+/**
+ * kvm_gmem_persist_get_folio - the folio of a page index, allocated if need be
+ * @inode: a persistent guest_memfd inode
+ * @index: page index in the file
+ *
+ * Return: the locked folio of the granule holding @index, with a reference
+ * for the caller; ERR_PTR(-EBUSY) if the granule is not allocated and the
+ * file is frozen, -ENOMEM if the pool has no granule left.
+ */
+struct folio *kvm_gmem_persist_get_folio(struct inode *inode, pgoff_t index)
+{
+	struct kvm_gmem_persist *p = kvm_gmem_persist(inode);
+	unsigned long g = index >> p->order;
+	struct folio *folio;
+
+	for (;;) {
+		folio = kvm_gmem_persist_lookup(p, g);
+		if (!folio) {
+			mutex_lock(&p->lock);
+			folio = kvm_gmem_persist_lookup(p, g);
+			if (!folio) {
+				folio = p->frozen ? ERR_PTR(-EBUSY) :
+					kvm_gmem_persist_alloc(inode, p, g);
+				if (!IS_ERR(folio))
+					folio_get(folio);
+			}
+			mutex_unlock(&p->lock);
+			if (IS_ERR(folio))
+				return folio;
+		}
+
+		folio_lock(folio);
+		if (xa_load(&p->granules, g) == folio)
+			return folio;
+		/* Punched out meanwhile. */
+		folio_unlock(folio);
+		folio_put(folio);
+	}
+}
+
+/*
+ * Take granule @g out of the file and give it back to the pool. Callers
+ * have made sure no new reference can be taken (invalidation under the
+ * invalidate lock, or the inode is dying); the ones taken before are
+ * transient (a vCPU fault in flight), so wait for them to go.
+ */
+static void kvm_gmem_persist_drop(struct kvm_gmem_persist *p, unsigned long g)
+{
+	struct folio *folio = xa_erase(&p->granules, g);
+
+	if (!folio)
+		return;
+	p->nr_granules--;
+	while (folio_ref_count(folio) > 1)
+		schedule_timeout_uninterruptible(1);
+	WARN_ON_ONCE(persist_free_folio(folio));
+}
+
+/**
+ * kvm_gmem_persist_destroy - free the persistent backing of a dying inode
+ * @inode: a persistent guest_memfd inode with no file left
+ */
+void kvm_gmem_persist_destroy(struct inode *inode)
+{
+	struct kvm_gmem_persist *p = kvm_gmem_persist(inode);
+	struct folio *folio;
+	unsigned long g;
+
+	WARN_ON_ONCE(p->frozen);
+	xa_for_each(&p->granules, g, folio) {
+		kvm_gmem_persist_drop(p, g);
+		cond_resched();
+	}
+	xa_destroy(&p->granules);
+	GMEM_I(inode)->persist = NULL;
+	kfree(p);
+}
+
+/**
+ * kvm_gmem_persist_check_range - check a fallocate() range of a file
+ * @inode:  a persistent guest_memfd inode
+ * @offset: start of the range in bytes
+ * @len:    its length in bytes
+ *
+ * Return: 0; -EINVAL if the range is not made of whole granules; -EBUSY
+ * while the file is frozen for a live update.
+ */
+int kvm_gmem_persist_check_range(struct inode *inode, loff_t offset, loff_t len)
+{
+	struct kvm_gmem_persist *p = kvm_gmem_persist(inode);
+	loff_t granule = PAGE_SIZE << p->order;
+
+	if (!IS_ALIGNED(offset, granule) || !IS_ALIGNED(len, granule))
+		return -EINVAL;
+	return READ_ONCE(p->frozen) ? -EBUSY : 0;
+}
+
+/**
+ * kvm_gmem_persist_punch_hole - free the granules of a page range
+ * @inode: a persistent guest_memfd inode
+ * @start: first page index, granule aligned
+ * @end:   page index past the range, granule aligned
+ *
+ * Return: 0, or -EBUSY while the file is frozen for a live update.
+ */
+long kvm_gmem_persist_punch_hole(struct inode *inode, pgoff_t start, pgoff_t end)
+{
+	struct kvm_gmem_persist *p = kvm_gmem_persist(inode);
+	struct address_space *mapping = inode->i_mapping;
+	struct folio *folio;
+	unsigned long g;
+	long ret = 0;
+
+	filemap_invalidate_lock(mapping);
+	mutex_lock(&p->lock);
+	if (p->frozen) {
+		ret = -EBUSY;
+		goto out;
+	}
+
+	kvm_gmem_invalidate_start(inode, start, end);
+	unmap_mapping_pages(mapping, start, end - start, false);
+	xa_for_each_range(&p->granules, g, folio, start >> p->order,
+			  (end >> p->order) - 1) {
+		kvm_gmem_persist_drop(p, g);
+		cond_resched();
+	}
+	kvm_gmem_invalidate_end(inode, start, end);
+out:
+	mutex_unlock(&p->lock);
+	filemap_invalidate_unlock(mapping);
+	return ret;
+}
+
+/**
+ * kvm_gmem_persist_mmap - set up a userspace mapping of a persistent file
+ * @vma: the shared mapping
+ *
+ * The granules are mapped by PFN: HVO granules have no tail struct pages to
+ * count mappings in.
+ */
+void kvm_gmem_persist_mmap(struct vm_area_struct *vma)
+{
+	vm_flags_set(vma, VM_PFNMAP | VM_DONTEXPAND | VM_DONTDUMP);
+}
+
+/**
+ * kvm_gmem_persist_fault - fault in a page of a persistent file's mapping
+ * @vmf: the fault, inside the file and on shared memory
+ *
+ * Return: VM_FAULT_NOPAGE once mapped; VM_FAULT_SIGBUS if no granule could
+ * be had (pool empty, or a new granule needed while frozen).
+ */
+vm_fault_t kvm_gmem_persist_fault(struct vm_fault *vmf)
+{
+	struct inode *inode = file_inode(vmf->vma->vm_file);
+	struct folio *folio;
+	vm_fault_t ret;
+
+	/* Punch-hole unmaps under the invalidate lock held exclusive. */
+	filemap_invalidate_lock_shared(inode->i_mapping);
+	folio = kvm_gmem_persist_get_folio(inode, vmf->pgoff);
+	if (IS_ERR(folio)) {
+		ret = VM_FAULT_SIGBUS;
+		goto out;
+	}
+
+	ret = vmf_insert_pfn(vmf->vma, vmf->address,
+			     folio_pfn(folio) + (vmf->pgoff & (folio_nr_pages(folio) - 1)));
+	folio_unlock(folio);
+	folio_put(folio);
+out:
+	filemap_invalidate_unlock_shared(inode->i_mapping);
+	return ret;
+}
+
+/**
+ * kvm_gmem_persist_max_order - largest mapping KVM may use for a granule
+ * @slot:  the memslot the fault is in
+ * @folio: the granule's folio
+ *
+ * Return: the folio's order, lowered while guest frame numbers and file
+ * indexes of @slot are not congruent modulo the mapping size.
+ */
+int kvm_gmem_persist_max_order(struct kvm_memory_slot *slot, struct folio *folio)
+{
+	unsigned long skew = slot->base_gfn ^ slot->gmem.pgoff;
+	int order = folio_order(folio);
+
+	while (order && (skew & ((1UL << order) - 1)))
+		order = order > PERSIST_ORDER_2M ? PERSIST_ORDER_2M : 0;
+	return order;
+}
+
+/**
+ * kvm_gmem_persist_adopt - put a restored granule into a retrieved file
+ * @inode: a persistent guest_memfd inode being rebuilt
+ * @index: page index of the granule, aligned to it
+ * @folio: the folio persist_alloc restored, of the file's granule order
+ *
+ * Return: 0 (the file owns @folio); -EINVAL for a misplaced or wrong-sized
+ * granule, -EEXIST if the index is taken, -ENOMEM. On failure the caller
+ * still owns @folio.
+ */
+int kvm_gmem_persist_adopt(struct inode *inode, pgoff_t index, struct folio *folio)
+{
+	struct kvm_gmem_persist *p = kvm_gmem_persist(inode);
+
+	if (folio_order(folio) != p->order || !IS_ALIGNED(index, 1UL << p->order) ||
+	    index >= i_size_read(inode) >> PAGE_SHIFT)
+		return -EINVAL;
+	return kvm_gmem_persist_insert(p, index >> p->order, folio);
+}

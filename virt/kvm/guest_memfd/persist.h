@@ -1,0 +1,122 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/*
+ * Persistent guest_memfd: what guest_memfd.c and the files of
+ * virt/kvm/guest_memfd/ share.
+ */
+#ifndef __KVM_GUEST_MEMFD_PERSIST_H__
+#define __KVM_GUEST_MEMFD_PERSIST_H__
+
+#include <linux/kvm_host.h>
+#include <linux/mutex.h>
+#include <linux/xarray.h>
+
+/**
+ * struct kvm_gmem_persist - persistent backing of one guest_memfd inode
+ * @lock:          serializes granule allocation, punch-hole and freeze
+ * @granules:      folio of each allocated granule, by granule number
+ *                 (page index >> @order); each holds one reference
+ * @nr_granules:   number of entries in @granules
+ * @order:         page order of the granule: 0, 9 or 18
+ * @alloc_flags:   PERSIST_ALLOC_* flags of every granule
+ * @persist_flags: GUEST_MEMFD_PERSIST_* attributes, as created
+ * @vm_type:       type of the VM that created the file
+ * @frozen:        preserved for a live update that is under way: no granule
+ *                 may be added or removed
+ */
+struct kvm_gmem_persist {
+	struct mutex lock;
+	struct xarray granules;
+	unsigned long nr_granules;
+	unsigned int order;
+	unsigned long alloc_flags;
+	u64 persist_flags;
+	u32 vm_type;
+	bool frozen;
+};
+
+static inline u32 kvm_gmem_vm_type(struct kvm *kvm)
+{
+#ifdef CONFIG_X86
+	return kvm->arch.vm_type;
+#else
+	return 0;
+#endif
+}
+
+#ifdef CONFIG_KVM_GUEST_MEMFD_PERSIST
+
+int kvm_gmem_persist_check_args(const struct kvm_create_guest_memfd *args);
+int kvm_gmem_persist_setup(struct inode *inode, u32 vm_type, u64 granule_size,
+			   u64 persist_flags);
+void kvm_gmem_persist_destroy(struct inode *inode);
+struct folio *kvm_gmem_persist_get_folio(struct inode *inode, pgoff_t index);
+int kvm_gmem_persist_check_range(struct inode *inode, loff_t offset, loff_t len);
+long kvm_gmem_persist_punch_hole(struct inode *inode, pgoff_t start, pgoff_t end);
+void kvm_gmem_persist_mmap(struct vm_area_struct *vma);
+vm_fault_t kvm_gmem_persist_fault(struct vm_fault *vmf);
+int kvm_gmem_persist_max_order(struct kvm_memory_slot *slot, struct folio *folio);
+int kvm_gmem_persist_adopt(struct inode *inode, pgoff_t index, struct folio *folio);
+void kvm_gmem_persist_init(void);
+void kvm_gmem_persist_exit(void);
+
+#else /* !CONFIG_KVM_GUEST_MEMFD_PERSIST */
+
+static inline int kvm_gmem_persist_check_args(const struct kvm_create_guest_memfd *args)
+{
+	return args->granule_size || args->persist_flags ? -EINVAL : 0;
+}
+
+static inline int kvm_gmem_persist_setup(struct inode *inode, u32 vm_type,
+					 u64 granule_size, u64 persist_flags)
+{
+	return -EOPNOTSUPP;
+}
+
+static inline void kvm_gmem_persist_destroy(struct inode *inode)
+{
+}
+
+static inline struct folio *kvm_gmem_persist_get_folio(struct inode *inode,
+							pgoff_t index)
+{
+	return ERR_PTR(-EINVAL);
+}
+
+static inline int kvm_gmem_persist_check_range(struct inode *inode,
+					       loff_t offset, loff_t len)
+{
+	return -EINVAL;
+}
+
+static inline long kvm_gmem_persist_punch_hole(struct inode *inode,
+					       pgoff_t start, pgoff_t end)
+{
+	return -EINVAL;
+}
+
+static inline void kvm_gmem_persist_mmap(struct vm_area_struct *vma)
+{
+}
+
+static inline vm_fault_t kvm_gmem_persist_fault(struct vm_fault *vmf)
+{
+	return VM_FAULT_SIGBUS;
+}
+
+static inline int kvm_gmem_persist_max_order(struct kvm_memory_slot *slot,
+					     struct folio *folio)
+{
+	return 0;
+}
+
+static inline void kvm_gmem_persist_init(void)
+{
+}
+
+static inline void kvm_gmem_persist_exit(void)
+{
+}
+
+#endif /* CONFIG_KVM_GUEST_MEMFD_PERSIST */
+
+#endif /* __KVM_GUEST_MEMFD_PERSIST_H__ */
