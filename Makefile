@@ -38,6 +38,7 @@ kernel: overlay
 	@$(SCRIPTS)/build-kernel.sh
 
 vmtest: kernel
+	@$(SCRIPTS)/kvm-selftests.sh || echo "vmtest: KVM selftests not built, their vmtests fail" >&2
 	@$(SCRIPTS)/vmtest.py $(VMTESTS)
 
 kunit: kernel
@@ -58,7 +59,7 @@ patches: overlay
 
 clean:
 	rm -rf $(BUILD)/obj $(BUILD)/hdr $(BUILD)/vmtest $(BUILD)/kunit $(BUILD)/logs \
-		$(BUILD)/results $(BUILD)/patches
+		$(BUILD)/results $(BUILD)/patches $(BUILD)/kvm-selftests
 
 distclean:
 	rm -rf $(BUILD)

@@ -77,6 +77,23 @@ def build_programs(hdr, bindir):
          f"KHDR_INCLUDES=-isystem {hdr}/include", "-j2"])
 
 
+def kvm_selftest_files(tests):
+    """/tests/kvm/<bin> for each KVM selftest binary of scripts/kvm-selftests.sh."""
+    kvmdir = os.path.join(BUILD, "kvm-selftests")
+    bins = []
+    if os.path.isdir(kvmdir):
+        bins = sorted(f for f in os.listdir(kvmdir)
+                      if os.path.isfile(os.path.join(kvmdir, f))
+                      and os.access(os.path.join(kvmdir, f), os.X_OK))
+    for t in tests:
+        if (t.program == "kvm_selftest" and t.name not in bins
+                and "vmtest.kvm=" not in t.kernel_args):
+            print(f"vmtest: {kvmdir}/{t.name} missing (scripts/kvm-selftests.sh): "
+                  f"{t.name} will fail", file=sys.stderr)
+    return ["dir /tests/kvm 0755 0 0"] + [
+        f"file /tests/kvm/{b} {kvmdir}/{b} 0755 0 0" for b in bins]
+
+
 def build_initramfs(tests, obj, bindir, out):
     """Pack init, test programs and the kernel itself (for kexec)."""
     gen = os.path.join(obj, "usr/gen_init_cpio")
@@ -98,6 +115,7 @@ def build_initramfs(tests, obj, bindir, out):
     for t in tests:
         if t.program != t.name:
             lines.append(f"slink /tests/{t.name} {t.program} 0777 0 0")
+    lines += kvm_selftest_files(tests)
     listfile = out + ".list"
     with open(listfile, "w") as f:
         f.write("\n".join(lines) + "\n")

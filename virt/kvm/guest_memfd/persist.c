@@ -56,6 +56,7 @@ static inline struct kvm_gmem_persist *kvm_gmem_persist(struct inode *inode)
 static int kvm_gmem_persist_order(u64 granule_size)
 {
 	switch (granule_size) {
+	case 0:		/* the base page size */
 	case SZ_4K:
 		return PERSIST_ORDER_4K;
 	case SZ_2M:
@@ -104,7 +105,7 @@ int kvm_gmem_persist_check_args(const struct kvm_create_guest_memfd *args)
 	if ((args->persist_flags & GUEST_MEMFD_PERSIST_NO_DIRECT_MAP) &&
 	    (args->flags & (GUEST_MEMFD_FLAG_MMAP | GUEST_MEMFD_FLAG_INIT_SHARED)))
 		return -EINVAL;
-	if (!IS_ALIGNED(args->size, args->granule_size))
+	if (!IS_ALIGNED(args->size, PAGE_SIZE << order))
 		return -EINVAL;
 	return 0;
 }
@@ -113,7 +114,7 @@ int kvm_gmem_persist_check_args(const struct kvm_create_guest_memfd *args)
  * kvm_gmem_persist_setup - give a new guest_memfd inode persistent backing
  * @inode:         the inode, with no memory yet
  * @vm_type:       type of the VM it is created for
- * @granule_size:  4 KiB, 2 MiB or 1 GiB
+ * @granule_size:  4 KiB, 2 MiB or 1 GiB; 0 for 4 KiB
  * @persist_flags: GUEST_MEMFD_PERSIST_* attributes
  *
  * Return: 0, -EINVAL for a bad granule or attribute, -ENOMEM.

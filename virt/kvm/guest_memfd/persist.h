@@ -24,7 +24,7 @@
  *                 may be added or removed
  */
 struct kvm_gmem_persist {
-	struct mutex lock;
+	struct mutex lock;	/* allocation, punch-hole and freeze */
 	struct xarray granules;
 	unsigned long nr_granules;
 	unsigned int order;
@@ -76,8 +76,8 @@ static inline void kvm_gmem_persist_destroy(struct inode *inode)
 {
 }
 
-static inline struct folio *kvm_gmem_persist_get_folio(struct inode *inode,
-							pgoff_t index)
+static inline struct folio *
+kvm_gmem_persist_get_folio(struct inode *inode, pgoff_t index)
 {
 	return ERR_PTR(-EINVAL);
 }

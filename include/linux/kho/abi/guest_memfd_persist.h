@@ -51,23 +51,23 @@ struct guest_memfd_persist_extent_ser {
  * struct guest_memfd_persist_ser - a preserved persistent guest_memfd
  * @size:          size of the file in bytes, a multiple of the granule
  * @flags:         GUEST_MEMFD_FLAG_* flags it was created with
- * @persist_flags: GUEST_MEMFD_PERSIST_* attributes it was created with
- * @order:         page order of its granule: 0, 9 or 18
- * @vm_type:       type of the VM that created it; only a VM of that type
- *                 may link it after retrieval
  * @nr_extents:    number of entries in @extents
  * @extents:       KHO vmalloc descriptor of the array of
  *                 struct guest_memfd_persist_extent_ser, sorted by index;
  *                 empty when @nr_extents is zero
+ * @persist_flags: GUEST_MEMFD_PERSIST_* attributes it was created with
+ * @order:         page order of its granule: 0, 9 or 18
+ * @vm_type:       type of the VM that created it; only a VM of that type
+ *                 may link it after retrieval
  */
 struct guest_memfd_persist_ser {
 	u64 size;
 	u64 flags;
-	u64 persist_flags;
-	u32 order;
-	u32 vm_type;
 	u64 nr_extents;
 	struct kho_vmalloc extents;
+	u32 persist_flags;
+	u16 order;
+	u16 vm_type;
 } __packed;
 
 #endif /* _LINUX_KHO_ABI_GUEST_MEMFD_PERSIST_H */

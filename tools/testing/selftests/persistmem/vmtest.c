@@ -210,6 +210,40 @@ int vt_trace_count(const char *event, const char *match)
 	return n;
 }
 
+/* Value of field "@key=" in a trace line, or VT_TRACE_NONE. */
+static uint64_t trace_field(const char *line, const char *key)
+{
+	size_t klen = strlen(key);
+	const char *p;
+
+	for (p = strstr(line, key); p; p = strstr(p + 1, key))
+		if ((p == line || p[-1] == ' ') && p[klen] == '=')
+			return strtoull(p + klen + 1, NULL, 0);
+	return VT_TRACE_NONE;
+}
+
+int vt_trace_values(const char *event, const char *const *keys, int nr_keys,
+		    uint64_t *vals, int max)
+{
+	char line[512];
+	int n = 0, k;
+	FILE *f;
+
+	write_file(TRACEFS "/tracing_on", "0");
+	f = fopen(TRACEFS "/trace", "r");
+	if (!f)
+		return -errno;
+	while (fgets(line, sizeof(line), f)) {
+		if (!strstr(line, event))
+			continue;
+		for (k = 0; n < max && k < nr_keys; k++)
+			vals[n * nr_keys + k] = trace_field(line, keys[k]);
+		n++;
+	}
+	fclose(f);
+	return n;
+}
+
 bool vt_dmesg_contains(const char *text)
 {
 	int len = klogctl(10 /* SYSLOG_ACTION_SIZE_BUFFER */, NULL, 0);

@@ -62,6 +62,16 @@ long long vt_check_pattern(const void *buf, size_t len, uint64_t seed,
  */
 int vt_trace_start(const char *system);
 int vt_trace_count(const char *event, const char *match);
+/*
+ * vt_trace_values() stops tracing too, and reads fields "<key>=<value>"
+ * (value in C notation) of the buffer's lines that contain @event, in
+ * buffer order: line n < @max stores the value of @keys[k] in
+ * vals[n * @nr_keys + k], VT_TRACE_NONE if the line lacks it. Returns the
+ * number of lines that contain @event (may exceed @max), or -errno.
+ */
+#define VT_TRACE_NONE	UINT64_MAX
+int vt_trace_values(const char *event, const char *const *keys, int nr_keys,
+		    uint64_t *vals, int max);
 
 /* Whether the kernel log contains @text. */
 bool vt_dmesg_contains(const char *text);

@@ -1,0 +1,40 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# Build the KVM selftests that vmtests run (vmtests.conf: program
+# kvm_selftest), static and out of tree, against the uapi headers of the
+# kernel under test:
+#
+#   $TREE/tools/testing/selftests/kvm  ->  $BUILD/kvm-selftests/<test>
+#
+# Nothing is written into the source tree. scripts/vmtest.py packs every
+# binary found there as /tests/kvm/<test>. A test that does not build is
+# left out (its previous binary removed), so that its vmtest fails instead
+# of running stale code. KVM_SELFTESTS="a b" builds other tests.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+BUILD=$(realpath -m "${BUILD:-$ROOT/build}")
+TREE=$(realpath -m "${TREE:-$BUILD/linux}")
+SRC=$TREE/tools/testing/selftests/kvm
+HDR=$BUILD/hdr/include
+OUT=$BUILD/kvm-selftests
+TESTS=${KVM_SELFTESTS:-guest_memfd_test guest_memfd_persist_test}
+
+die() { echo "kvm-selftests: $*" >&2; exit 1; }
+
+[ -f "$SRC/Makefile.kvm" ] || die "$SRC missing: run 'make overlay'"
+[ -f "$HDR/linux/kvm.h" ] || die "$HDR/linux/kvm.h missing: run 'make kernel'"
+mkdir -p "$OUT"
+
+# A make of its own, not a sub-make of whatever ran this script.
+unset MAKEFLAGS MFLAGS MAKELEVEL
+
+failed=()
+for t in $TESTS; do
+	rm -f "$OUT/$t"
+	make -s -C "$SRC" ARCH=x86 OUTPUT="$OUT" KHDR_INCLUDES="-isystem $HDR" \
+		EXTRA_CFLAGS=-static -j"$(nproc)" "$OUT/$t" || failed+=("$t")
+done
+[ ${#failed[@]} = 0 ] || die "not built: ${failed[*]} (their vmtests will fail)"
+echo "kvm-selftests: $TESTS in $OUT"

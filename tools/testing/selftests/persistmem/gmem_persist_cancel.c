@@ -1,0 +1,306 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * gmem_persist_cancel: a kexec that fails after persistent guest_memfds
+ * were frozen leaves them working, and the next kexec still carries them.
+ *
+ * Generation 1 runs a default VM on a 64 MiB persistent guest_memfd
+ * (2 MiB granules, MMAP|INIT_SHARED): its vCPU writes a pattern over the
+ * first quarter, the file is preserved in a LUO session together with a
+ * second persistent file, and the vCPU writes the second quarter (new
+ * granules between preserve and freeze). With fault injection
+ * (fail_kvm_gmem_persist_freeze: the second freeze call fails) and a
+ * kexec image loaded, reboot(LINUX_REBOOT_CMD_KEXEC) must fail: the first
+ * file was frozen and has to be thawed. Then everything works again: the
+ * vCPU verifies what it wrote and fills the rest (new granules), a granule
+ * is punched out (back to the pool) and allocated again (zeroed), the
+ * second file kept its content, and the session takes a third file.
+ * Generation 2, after a real kexec, retrieves all three, links the first
+ * into a new VM whose vCPU verifies every byte, and checks the others.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/reboot.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <linux/kexec.h>
+
+#include "gmem_vm.h"
+#include "persist_test.h"
+
+#define SESSION		"gmem-persist-cancel"
+#define TOKEN_A		0x63616e6301ull
+#define TOKEN_B		0x63616e6302ull
+#define TOKEN_C		0x63616e6303ull
+#define SIZE_A		(64 * GVM_MIB)
+#define SIZE_B		(4 * GVM_MIB)
+#define SIZE_C		(2 * GVM_MIB)
+#define GRANULE		(2 * GVM_MIB)
+#define SEED_B		0xb0b0ull
+#define SEED_C		0xc0c0ull
+#define FAIL_DIR	"/sys/kernel/debug/fail_kvm_gmem_persist_freeze"
+#define KERNEL_IMAGE	"/boot/bzImage"
+#define INITRD_IMAGE	"/sys/firmware/initrd"
+#define ESCAPED		"gmem_cancel.escaped"
+#define SHARED_FLAGS	(GUEST_MEMFD_FLAG_PERSIST | GUEST_MEMFD_FLAG_MMAP | \
+			 GUEST_MEMFD_FLAG_INIT_SHARED)
+
+static uint32_t seed_a(void)
+{
+	return gvm_seed(0xca9ce100u);
+}
+
+static int write_str(const char *dir, const char *name, const char *val)
+{
+	ssize_t len = strlen(val);
+	char path[160];
+	int fd, ret;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	fd = open(path, O_WRONLY | O_TRUNC);
+	if (fd < 0)
+		return -errno;
+	ret = write(fd, val, len) == len ? 0 : -errno;
+	close(fd);
+	return ret;
+}
+
+static long read_long(const char *dir, const char *name)
+{
+	char path[160], buf[32];
+	ssize_t len;
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	fd = open(path, O_RDONLY);
+	if (fd < 0)
+		return -errno;
+	len = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (len <= 0)
+		return -EIO;
+	buf[len] = '\0';
+	return strtol(buf, NULL, 0);
+}
+
+static unsigned long long pools_free(void)
+{
+	return pt_node_stat(0, "free_bytes") + pt_node_stat(1, "free_bytes");
+}
+
+/* A persistent file with @size bytes of pattern @seed, written through mmap. */
+static int filled_file(int vm, uint64_t size, uint64_t seed)
+{
+	int fd = gvm_create_gmem(vm, size, SHARED_FLAGS, GRANULE, 0);
+	void *p;
+
+	if (fd < 0)
+		vt_fatal("KVM_CREATE_GUEST_MEMFD %llu MiB: %s", (unsigned long long)(size >> 20),
+			 strerror(-fd));
+	p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (p == MAP_FAILED)
+		vt_fatal("mmap guest_memfd: %s", strerror(errno));
+	vt_fill_pattern(p, size, seed, 0);
+	munmap(p, size);
+	return fd;
+}
+
+static bool file_has(int fd, uint64_t size, uint64_t seed, const char *what)
+{
+	long long bad;
+	void *p;
+
+	p = mmap(NULL, size, PROT_READ, MAP_SHARED, fd, 0);
+	if (p == MAP_FAILED)
+		return vt_result(false, "%s: mmap: %s", what, strerror(errno));
+	bad = vt_check_pattern(p, size, seed, 0);
+	munmap(p, size);
+	return vt_result(bad < 0, "%s: all %llu MiB intact (first bad offset %lld)", what,
+			 (unsigned long long)(size >> 20), bad);
+}
+
+/* Load this kernel as the kexec image, flagged so that stage 1 knows if it boots. */
+static void load_kexec(void)
+{
+	char cmdline[4096];
+	int kfd, ifd, fd;
+	ssize_t len;
+
+	fd = open("/proc/cmdline", O_RDONLY);
+	len = fd < 0 ? -1 : read(fd, cmdline, sizeof(cmdline) - 64);
+	if (len <= 0)
+		vt_fatal("read /proc/cmdline: %s", strerror(errno));
+	close(fd);
+	cmdline[len] = '\0';
+	cmdline[strcspn(cmdline, "\n")] = '\0';
+	strcat(cmdline, " " ESCAPED "=1");
+
+	kfd = open(KERNEL_IMAGE, O_RDONLY);
+	ifd = open(INITRD_IMAGE, O_RDONLY);
+	if (kfd < 0 || ifd < 0)
+		vt_fatal("open %s and %s: %s", KERNEL_IMAGE, INITRD_IMAGE, strerror(errno));
+	if (syscall(__NR_kexec_file_load, kfd, ifd, strlen(cmdline) + 1, cmdline, 0UL))
+		vt_fatal("kexec_file_load: %s", strerror(errno));
+	close(kfd);
+	close(ifd);
+	vt_result(true, "gen 1: kexec image loaded");
+}
+
+static void cancelled_kexec(void)
+{
+	char msg[64];
+	long times;
+	int ret, err;
+
+	if (access(FAIL_DIR, F_OK))
+		vt_fatal("%s: %s (CONFIG_FAULT_INJECTION_DEBUG_FS?)", FAIL_DIR, strerror(errno));
+	if (write_str(FAIL_DIR, "verbose", "1") || write_str(FAIL_DIR, "interval", "2") ||
+	    write_str(FAIL_DIR, "times", "1") || write_str(FAIL_DIR, "probability", "100"))
+		vt_fatal("arm %s: %s", FAIL_DIR, strerror(errno));
+	load_kexec();
+
+	vt_diag("gen 1: reboot(LINUX_REBOOT_CMD_KEXEC) with the 2nd freeze failing");
+	ret = reboot(RB_KEXEC);
+	err = errno;
+	vt_result(ret < 0, "gen 1: reboot(KEXEC) fails when a freeze fails (%s)",
+		  ret < 0 ? strerror(err) : "returned 0");
+	times = read_long(FAIL_DIR, "times");
+	vt_result(times == 0, "gen 1: the injected freeze failure was used (times %ld)", times);
+	snprintf(msg, sizeof(msg), "Freeze failed for token[%#llx]", TOKEN_B);
+	vt_result(vt_dmesg_contains(msg), "gen 1: the kernel log says '%s'", msg);
+	write_str(FAIL_DIR, "probability", "0");
+
+	ret = syscall(__NR_kexec_file_load, -1, -1, 0UL, NULL, (unsigned long)KEXEC_FILE_UNLOAD);
+	vt_result(!ret, "gen 1: kexec image unloaded (%s)", ret ? strerror(errno) : "ok");
+}
+
+static bool is_zero(const void *p, size_t len)
+{
+	const uint64_t *q = p;
+	size_t i;
+
+	for (i = 0; i < len / 8; i++)
+		if (q[i])
+			return false;
+	return true;
+}
+
+static void stage1(void)
+{
+	uint64_t quarter = SIZE_A / 4, last = SIZE_A - GRANULE;
+	unsigned long long free0;
+	int session, a, b, c, ret;
+	const char *what;
+	struct gvm g;
+	char buf[8];
+
+	if (vt_cmdline_value(ESCAPED, buf, sizeof(buf)))
+		vt_fatal("gen 1 booted again: the kexec went through although a freeze failed");
+	ret = gvm_create(&g, KVM_X86_DEFAULT_VM);
+	if (ret)
+		vt_fatal("create VM: %s", strerror(-ret));
+	a = gvm_create_gmem(g.vm, SIZE_A, SHARED_FLAGS, GRANULE, 0);
+	if (a < 0)
+		vt_fatal("KVM_CREATE_GUEST_MEMFD: %s", strerror(-a));
+	ret = gvm_set_gmem(&g, a, SIZE_A, false, &what);
+	if (ret)
+		vt_fatal("%s: %s", what, strerror(-ret));
+	gvm_point(&g, GVM_FILL, seed_a(), 0, quarter, "gen 1: first quarter before preserve");
+	b = filled_file(g.vm, SIZE_B, SEED_B);
+
+	session = vt_session(SESSION, true);
+	ret = luo_session_preserve_fd(session, a, TOKEN_A);
+	vt_result(!ret, "gen 1: VM's file preserved first (ret %d)", ret);
+	ret = luo_session_preserve_fd(session, b, TOKEN_B);
+	vt_result(!ret, "gen 1: second file preserved (ret %d)", ret);
+	gvm_point(&g, GVM_FILL, seed_a(), quarter, quarter,
+		  "gen 1: second quarter between preserve and freeze");
+
+	cancelled_kexec();
+
+	/* Thawed: old granules, new granules, fallocate and punch-hole all work. */
+	gvm_point(&g, GVM_VERIFY, seed_a(), 0, 2 * quarter, "gen 1: after the cancelled kexec");
+	gvm_point(&g, GVM_FILL, seed_a(), 2 * quarter, 2 * quarter,
+		  "gen 1: new granules after the cancelled kexec");
+	free0 = pools_free();
+	ret = fallocate(a, FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE, last, GRANULE) ? -errno : 0;
+	vt_result(!ret && pools_free() == free0 + GRANULE,
+		  "gen 1: punch-hole of the last granule (ret %d, pools free %+lld)", ret,
+		  (long long)(pools_free() - free0));
+	ret = fallocate(a, FALLOC_FL_KEEP_SIZE, last, GRANULE) ? -errno : 0;
+	vt_result(!ret && pools_free() == free0,
+		  "gen 1: fallocate of the last granule (ret %d, pools free %+lld)", ret,
+		  (long long)(pools_free() - free0));
+	vt_result(is_zero((char *)g.uaddr + last, GRANULE),
+		  "gen 1: the granule allocated again reads zero");
+	gvm_point(&g, GVM_FILL, seed_a(), last, GRANULE, "gen 1: last granule written again");
+	gvm_point(&g, GVM_VERIFY, seed_a(), 0, SIZE_A, "gen 1: whole file");
+	file_has(b, SIZE_B, SEED_B, "gen 1: second file after the cancelled kexec");
+
+	c = filled_file(g.vm, SIZE_C, SEED_C);
+	ret = luo_session_preserve_fd(session, c, TOKEN_C);
+	vt_result(!ret, "gen 1: the session takes a third file after the cancel (ret %d)", ret);
+	vt_hold();
+}
+
+static int retrieve_file(int session, uint64_t token, uint64_t size, const char *what)
+{
+	struct stat st;
+	int fd;
+
+	fd = luo_session_retrieve_fd(session, token);
+	if (fd < 0)
+		vt_fatal("gen 2: retrieve %s: %s", what, strerror(-fd));
+	if (fstat(fd, &st))
+		vt_fatal("gen 2: fstat: %s", strerror(errno));
+	vt_result(st.st_size == (off_t)size, "gen 2: %s retrieved, size %lld, expected %llu", what,
+		  (long long)st.st_size, (unsigned long long)size);
+	return fd;
+}
+
+static int stage2(void)
+{
+	int session = vt_session(SESSION, false), a, la, b, c, ret;
+	const char *what;
+	struct gvm g;
+
+	a = retrieve_file(session, TOKEN_A, SIZE_A, "VM's file");
+	b = retrieve_file(session, TOKEN_B, SIZE_B, "second file");
+	c = retrieve_file(session, TOKEN_C, SIZE_C, "third file");
+
+	ret = gvm_create(&g, KVM_X86_DEFAULT_VM);
+	if (ret)
+		vt_fatal("gen 2: create VM: %s", strerror(-ret));
+	la = gvm_link(g.vm, a);
+	if (la < 0)
+		vt_fatal("gen 2: KVM_LINK_GUEST_MEMFD: %s", strerror(-la));
+	ret = gvm_set_gmem(&g, la, SIZE_A, false, &what);
+	if (ret)
+		vt_fatal("gen 2: %s: %s", what, strerror(-ret));
+	gvm_point(&g, GVM_VERIFY, seed_a(), 0, SIZE_A, "gen 2: VM's file in a new VM");
+	file_has(b, SIZE_B, SEED_B, "gen 2: second file");
+	file_has(c, SIZE_C, SEED_C, "gen 2: third file");
+
+	ret = luo_session_finish(session);
+	vt_result(!ret, "gen 2: finish session (ret %d)", ret);
+	gvm_destroy(&g);
+	close(la);
+	close(a);
+	close(b);
+	close(c);
+	close(session);
+	return vt_finish();
+}
+
+int main(int argc, char **argv)
+{
+	if (vt_stage(argc, argv, 2) == 1)
+		stage1();
+	return stage2();
+}

@@ -1,0 +1,623 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * guest_memfd_persist_bench: persistent guest_memfd (GUEST_MEMFD_FLAG_PERSIST)
+ * side by side with a memfd preserved by memfd_luo, in one VM run
+ * (make bench). Every set is 2 GiB, fully allocated, preserved in one LUO
+ * session:
+ *  - gmem_1g, gmem_1g_hvo, gmem_1g_ndm: 1 GiB granules, plain, with HVO,
+ *    and NO_DIRECT_MAP (private memory of a KVM_X86_SW_PROTECTED_VM);
+ *  - gmem_2m, gmem_4k: 2 MiB and 4 KiB granules;
+ *  - gmem_baseline_memfd_luo: a memfd with every page written.
+ * Two more files ride along: a 1 GiB file of 1 GiB granules, whose
+ * metadata subtracted from gmem_1g's gives the cost of one more GiB
+ * without the per-file part, and a last 4 KiB file whose freeze fails on
+ * purpose (below).
+ *
+ * Stage 1 times the allocation (fallocate; page faults for the memfd) and
+ * the preserve ioctl in userspace. Freeze runs inside reboot(KEXEC), and
+ * trace buffers do not survive kexec, so it is measured in a dry run:
+ * fault injection (fail_kvm_gmem_persist_freeze) fails the freeze of the
+ * last file, so reboot() freezes every set, LUO unfreezes them and the
+ * reboot fails; tracepoint kvm_gmem_persist_freeze has reported each
+ * file's freeze time and handover metadata. The real kexec follows.
+ * Stage 2 times the retrieve ioctl in userspace and, with tracepoint
+ * kvm_gmem_persist_retrieve, inside the handler; checks each file's size,
+ * links it into a new VM of its type and finishes the session.
+ *
+ * memfd_luo's freeze only records the file position, so its preserve ioctl
+ * is its preserve+freeze cost. Its metadata is computed, not traced: one
+ * struct memfd_luo_folio_ser (16 bytes) per folio and one struct
+ * memfd_luo_ser (48 bytes) per file (include/linux/kho/abi/memfd.h), the
+ * folios counted from ShmemHugePages; KHO's vmalloc chunk pages and
+ * preserved-memory bitmaps are not counted, so it is a lower bound.
+ *
+ * Figures are KTAP diagnostics "# bench: <key> <value> <unit>", scaled to
+ * one GiB; ratios are memfd_luo's figure over ours. Times are measured
+ * under QEMU TCG: compare ratios, not absolute values.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/reboot.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <linux/kexec.h>
+#include <linux/kvm.h>
+#include <linux/mempolicy.h>
+
+#include "persist_test.h"
+
+#define SESSION		"gmem_bench"
+#define SET_SIZE	(2 * PT_GIB)
+#define SZ_4K		4096ull
+#define SZ_2M		(2 * PT_MIB)
+#define STRUCT_PAGE	64ull
+#define MEMFD_TOKEN	100
+#define LAST_TOKEN	101
+#define BASELINE	"gmem_baseline_memfd_luo"
+/* include/linux/kho/abi/memfd.h */
+#define MEMFD_SER_BYTES		48ull
+#define MEMFD_FOLIO_SER_BYTES	16ull
+
+#define FAIL_ATTR	"/sys/kernel/debug/fail_kvm_gmem_persist_freeze"
+#define KERNEL_IMAGE	"/boot/bzImage"
+#define INITRD_IMAGE	"/sys/firmware/initrd"
+#define NDM		GUEST_MEMFD_PERSIST_NO_DIRECT_MAP
+#define HVO		GUEST_MEMFD_PERSIST_HVO
+
+/* Fields of tracepoints kvm_gmem_persist_freeze and _retrieve. */
+static const char *const trace_keys[] = { "size", "order", "nr_extents", "meta_bytes", "ns" };
+enum { TK_SIZE, TK_ORDER, TK_EXTENTS, TK_META, TK_NS, NR_TK };
+
+struct gmem_set {
+	const char *name;		/* figure key */
+	unsigned long long size, granule, persist_flags;
+	int nid;			/* pool it is bound to */
+	bool protected_vm;		/* belongs to a KVM_X86_SW_PROTECTED_VM */
+	bool table;			/* a set of the table, not a helper file */
+	int fd;
+	double preserve_us, retrieve_us;
+	uint64_t trace[NR_TK];		/* freeze (stage 1), retrieve (stage 2) */
+	bool traced;
+};
+
+#define SET(_name, _size, _granule, _pflags, _nid, _protected, _table) {	\
+	.name = _name, .size = _size, .granule = _granule,		\
+	.persist_flags = _pflags, .nid = _nid, .protected_vm = _protected,	\
+	.table = _table, .fd = -1 }
+
+/*
+ * In preservation order, which is LUO's freeze order: granule orders
+ * alternate so that trace lines in another order would not match.
+ */
+static struct gmem_set sets[] = {
+	SET("gmem_1g",	     SET_SIZE, PT_GIB, 0,   1, false, true),
+	SET("gmem_2m",	     SET_SIZE, SZ_2M,  0,   0, false, true),
+	SET("gmem_1g_hvo",   SET_SIZE, PT_GIB, HVO, 1, false, true),
+	SET("gmem_4k",	     SET_SIZE, SZ_4K,  0,   0, false, true),
+	SET("gmem_1g_ndm",   SET_SIZE, PT_GIB, NDM, 1, true,  true),
+	SET("gmem_1g_small", PT_GIB,   PT_GIB, 0,   1, false, false),
+};
+
+#define NR_SETS ((int)ARRAY_SIZE(sets))
+
+/* Preserved last: its freeze is the one that fails in the dry run. */
+static struct gmem_set last = SET("gmem_last", SZ_4K, SZ_4K, 0, 0, false, false);
+
+static struct {
+	int fd;
+	double alloc_us, preserve_us, retrieve_us;
+	unsigned long long nr_folios, meta_bytes;
+} memfd = { .fd = -1 };
+
+static void figure(const char *key, double value, const char *unit)
+{
+	vt_diag("bench: %s %.3f %s", key, value, unit);
+}
+
+/* @value measured on @bytes, for one GiB. */
+static double per_gib(double value, unsigned long long bytes)
+{
+	return value * PT_GIB / bytes;
+}
+
+/* memfd_luo's figure over ours, when both are known. */
+static void ratio(const char *key, double memfd_luo, double ours, const char *unit)
+{
+	if (memfd_luo > 0 && ours > 0)
+		figure(key, memfd_luo / ours, unit);
+}
+
+static const char *err_str(int err)
+{
+	return err ? strerror(err < 0 ? -err : err) : "ok";
+}
+
+static int kvm_fd(void)
+{
+	static int kvm = -1;
+
+	if (kvm < 0) {
+		kvm = open("/dev/kvm", O_RDWR);
+		if (kvm < 0)
+			vt_fatal("open /dev/kvm: %s", strerror(errno));
+	}
+	return kvm;
+}
+
+static int create_vm(unsigned long type)
+{
+	int vm = ioctl(kvm_fd(), KVM_CREATE_VM, type);
+
+	if (vm < 0)
+		vt_fatal("KVM_CREATE_VM type %lu: %s", type, strerror(errno));
+	return vm;
+}
+
+/* The type for private memory: SW_PROTECTED where KVM has it. */
+static unsigned long protected_type(void)
+{
+	int types = ioctl(kvm_fd(), KVM_CHECK_EXTENSION, KVM_CAP_VM_TYPES);
+
+	if (types > 0 && (types & (1 << KVM_X86_SW_PROTECTED_VM)))
+		return KVM_X86_SW_PROTECTED_VM;
+	vt_diag("no KVM_X86_SW_PROTECTED_VM: gmem_1g_ndm belongs to a default VM");
+	return KVM_X86_DEFAULT_VM;
+}
+
+/* Allocate from node @nid only; -1: back to the default policy. */
+static void bind_node(int nid)
+{
+	unsigned long mask = 1ul << (nid < 0 ? 0 : nid);
+	long ret;
+
+	if (nid < 0)
+		ret = syscall(SYS_set_mempolicy, MPOL_DEFAULT, NULL, 0);
+	else
+		ret = syscall(SYS_set_mempolicy, MPOL_BIND, &mask, 8 * sizeof(mask));
+	if (ret)
+		vt_fatal("set_mempolicy(node %d): %s", nid, strerror(errno));
+}
+
+static unsigned int granule_order(unsigned long long granule)
+{
+	return granule == PT_GIB ? 18 : granule == SZ_2M ? 9 : 0;
+}
+
+static const char *granule_stat(unsigned long long granule)
+{
+	return granule == PT_GIB ? "allocated_1g_bytes" :
+	       granule == SZ_2M ? "allocated_2m_bytes" : "allocated_4k_bytes";
+}
+
+/* Create @s in @vm, allocate all of it on its node, preserve it. */
+static void setup_set(struct gmem_set *s, int vm, int session, int token)
+{
+	const char *stat = granule_stat(s->granule);
+	unsigned long long alloc = pt_node_stat(s->nid, stat);
+	unsigned long long saved = pt_node_stat(s->nid, "vmemmap_saved_bytes");
+	unsigned long long ndm = pt_node_stat(s->nid, "no_direct_map_bytes");
+	struct kvm_create_guest_memfd args = {
+		.size = s->size,
+		.flags = GUEST_MEMFD_FLAG_PERSIST,
+		.granule_size = s->granule,
+		.persist_flags = s->persist_flags,
+	};
+	uint64_t t0, t1;
+	int ret;
+
+	bind_node(s->nid);
+	s->fd = ioctl(vm, KVM_CREATE_GUEST_MEMFD, &args);
+	if (s->fd < 0)
+		vt_fatal("%s: KVM_CREATE_GUEST_MEMFD: %s", s->name, strerror(errno));
+	t0 = vt_now_ns();
+	ret = fallocate(s->fd, FALLOC_FL_KEEP_SIZE, 0, s->size);
+	t1 = vt_now_ns();
+	bind_node(-1);
+	if (ret)
+		vt_fatal("%s: fallocate of %llu bytes: %s", s->name, s->size, strerror(errno));
+
+	alloc = pt_node_stat(s->nid, stat) - alloc;
+	saved = pt_node_stat(s->nid, "vmemmap_saved_bytes") - saved;
+	ndm = pt_node_stat(s->nid, "no_direct_map_bytes") - ndm;
+	vt_result(alloc == s->size && ndm == (s->persist_flags & NDM ? s->size : 0),
+		  "%s: node%d %s rose by %llu (want %llu), no_direct_map_bytes by %llu",
+		  s->name, s->nid, stat, alloc, s->size, ndm);
+	if (s->table) {
+		figure(s->name, per_gib((t1 - t0) / 1000.0, s->size), "us_per_gib_alloc");
+		figure(s->name, STRUCT_PAGE * (PT_GIB / SZ_4K) - per_gib(saved, s->size),
+		       "struct_page_bytes_per_gib");
+	}
+
+	t0 = vt_now_ns();
+	ret = luo_session_preserve_fd(session, s->fd, token);
+	t1 = vt_now_ns();
+	if (ret)
+		vt_fatal("%s: LIVEUPDATE_SESSION_PRESERVE_FD: %s", s->name, strerror(-ret));
+	s->preserve_us = (t1 - t0) / 1000.0;
+	if (s->table)
+		figure(s->name, per_gib(s->preserve_us, s->size), "us_per_gib_preserve");
+}
+
+/* A /proc/meminfo counter in bytes, 0 if absent. */
+static unsigned long long meminfo_bytes(const char *name)
+{
+	unsigned long long kb = 0;
+	size_t len = strlen(name);
+	char line[128];
+	FILE *f = fopen("/proc/meminfo", "r");
+
+	while (f && fgets(line, sizeof(line), f)) {
+		if (!strncmp(line, name, len) && line[len] == ':') {
+			kb = strtoull(line + len + 1, NULL, 10);
+			break;
+		}
+	}
+	if (f)
+		fclose(f);
+	return kb * 1024;
+}
+
+static void setup_memfd(int session)
+{
+	unsigned long long off, huge;
+	char *p;
+	uint64_t t0, t1;
+	int ret;
+
+	memfd.fd = memfd_create(SESSION, 0);
+	if (memfd.fd < 0 || ftruncate(memfd.fd, SET_SIZE))
+		vt_fatal("memfd of %llu bytes: %s", SET_SIZE, strerror(errno));
+	p = mmap(NULL, SET_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, memfd.fd, 0);
+	if (p == MAP_FAILED)
+		vt_fatal("mmap memfd: %s", strerror(errno));
+	t0 = vt_now_ns();
+	for (off = 0; off < SET_SIZE; off += SZ_4K)
+		p[off] = 1;
+	t1 = vt_now_ns();
+	munmap(p, SET_SIZE);
+	memfd.alloc_us = (t1 - t0) / 1000.0;
+
+	huge = meminfo_bytes("ShmemHugePages");
+	if (huge > SET_SIZE)
+		huge = SET_SIZE;
+	memfd.nr_folios = (SET_SIZE - huge) / SZ_4K + huge / SZ_2M;
+	memfd.meta_bytes = memfd.nr_folios * MEMFD_FOLIO_SER_BYTES + MEMFD_SER_BYTES;
+	vt_diag("memfd: %llu folios (ShmemHugePages %llu bytes)", memfd.nr_folios, huge);
+
+	t0 = vt_now_ns();
+	ret = luo_session_preserve_fd(session, memfd.fd, MEMFD_TOKEN);
+	t1 = vt_now_ns();
+	if (ret)
+		vt_fatal("memfd: LIVEUPDATE_SESSION_PRESERVE_FD: %s", strerror(-ret));
+	memfd.preserve_us = (t1 - t0) / 1000.0;
+
+	figure(BASELINE, per_gib(memfd.alloc_us, SET_SIZE), "us_per_gib_alloc");
+	figure(BASELINE, STRUCT_PAGE * (PT_GIB / SZ_4K), "struct_page_bytes_per_gib");
+	figure(BASELINE, per_gib(memfd.preserve_us, SET_SIZE), "us_per_gib_preserve");
+	figure(BASELINE, per_gib(memfd.preserve_us, SET_SIZE), "us_per_gib_preserve_freeze");
+	figure(BASELINE, per_gib(memfd.meta_bytes, SET_SIZE), "metadata_bytes_per_gib");
+	figure(BASELINE, per_gib(memfd.nr_folios, SET_SIZE), "extents_per_gib");
+}
+
+static int write_str(const char *path, const char *val)
+{
+	ssize_t len = strlen(val);
+	int fd = open(path, O_WRONLY), ret;
+
+	if (fd < 0)
+		return -errno;
+	ret = write(fd, val, len) == len ? 0 : -errno;
+	close(fd);
+	return ret;
+}
+
+/* Make the @nth freeze call of the handler fail, once. */
+static int arm_freeze_failure(int nth)
+{
+	char val[16];
+	int ret;
+
+	snprintf(val, sizeof(val), "%d", nth);
+	ret = write_str(FAIL_ATTR "/times", "1");
+	if (!ret)
+		ret = write_str(FAIL_ATTR "/interval", val);
+	if (!ret)
+		ret = write_str(FAIL_ATTR "/verbose", "1");
+	/* Last: calls are counted only while the probability is not zero. */
+	if (!ret)
+		ret = write_str(FAIL_ATTR "/probability", "100");
+	return ret;
+}
+
+/*
+ * Load this kernel for kexec as init does, for the dry run. Should the
+ * reboot not fail after all, the kernel boots into stage 2 and the runner
+ * reports stage 1 as not held.
+ */
+static int load_kexec(void)
+{
+	char cmdline[4096], *p;
+	int kfd, ifd, ret = 0;
+	ssize_t len;
+
+	kfd = open("/proc/cmdline", O_RDONLY);
+	if (kfd < 0)
+		return -errno;
+	len = read(kfd, cmdline, sizeof(cmdline) - 1);
+	close(kfd);
+	if (len <= 0)
+		return -EIO;
+	cmdline[len] = '\0';
+	cmdline[strcspn(cmdline, "\n")] = '\0';
+	p = strstr(cmdline, "vmtest.stage=1");
+	if (p)
+		p[strlen("vmtest.stage=")] = '2';
+
+	kfd = open(KERNEL_IMAGE, O_RDONLY);
+	ifd = open(INITRD_IMAGE, O_RDONLY);
+	if (kfd < 0 || ifd < 0 ||
+	    syscall(__NR_kexec_file_load, kfd, ifd, strlen(cmdline) + 1, cmdline, 0ul))
+		ret = -errno;
+	if (kfd >= 0)
+		close(kfd);
+	if (ifd >= 0)
+		close(ifd);
+	return ret;
+}
+
+static struct gmem_set *find_set(const char *name)
+{
+	int i;
+
+	for (i = 0; i < NR_SETS; i++)
+		if (!strcmp(sets[i].name, name))
+			return &sets[i];
+	vt_fatal("no set %s", name);
+}
+
+/*
+ * Give the n-th line of tracepoint @event to the n-th file: LUO freezes in
+ * preservation order and stage 2 retrieves in that order too. Size and
+ * granule order must match.
+ */
+static void take_trace(const char *event)
+{
+	uint64_t vals[NR_SETS * NR_TK];
+	bool match = true;
+	int i, k, n;
+
+	for (i = 0; i < NR_SETS; i++)
+		sets[i].traced = false;
+	n = vt_trace_values(event, trace_keys, NR_TK, vals, NR_SETS);
+	if (!vt_result(n >= NR_SETS, "%s: %d trace lines for %d files", event, n, NR_SETS))
+		return;
+	for (i = 0; i < NR_SETS; i++) {
+		struct gmem_set *s = &sets[i];
+		const uint64_t *v = vals + i * NR_TK;
+
+		for (k = 0; k < NR_TK; k++)
+			if (v[k] == VT_TRACE_NONE)
+				break;
+		if (k < NR_TK || v[TK_SIZE] != s->size ||
+		    v[TK_ORDER] != granule_order(s->granule)) {
+			vt_diag("%s line %d: size %llu order %llu%s%s, want %s: size %llu order %u",
+				event, i, (unsigned long long)v[TK_SIZE],
+				(unsigned long long)v[TK_ORDER], k < NR_TK ? ", no field " : "",
+				k < NR_TK ? trace_keys[k] : "", s->name, s->size,
+				granule_order(s->granule));
+			match = false;
+			continue;
+		}
+		memcpy(s->trace, v, sizeof(s->trace));
+		s->traced = true;
+	}
+	vt_result(match, "%s lines match the files in preservation order", event);
+}
+
+static void report_freeze(void)
+{
+	double memfd_pf = per_gib(memfd.preserve_us, SET_SIZE);
+	double memfd_meta = per_gib(memfd.meta_bytes, SET_SIZE);
+	struct gmem_set *big = find_set("gmem_1g"), *small = find_set("gmem_1g_small");
+	int i;
+
+	for (i = 0; i < NR_SETS; i++) {
+		struct gmem_set *s = &sets[i];
+		double freeze, meta;
+
+		if (!s->table || !s->traced)
+			continue;
+		freeze = per_gib(s->trace[TK_NS] / 1000.0, s->size);
+		meta = per_gib(s->trace[TK_META], s->size);
+		figure(s->name, freeze, "us_per_gib_freeze");
+		figure(s->name, per_gib(s->preserve_us, s->size) + freeze,
+		       "us_per_gib_preserve_freeze");
+		figure(s->name, meta, "metadata_bytes_per_gib");
+		figure(s->name, per_gib(s->trace[TK_EXTENTS], s->size), "extents_per_gib");
+		ratio(s->name, memfd_pf, per_gib(s->preserve_us, s->size) + freeze,
+		      "x_faster_preserve_freeze_than_memfd_luo");
+		ratio(s->name, memfd_meta, meta, "x_less_metadata_than_memfd_luo");
+	}
+
+	/* One more GiB of 1 GiB granules, without the per-file part. */
+	if (big->traced && small->traced) {
+		double added = ((double)big->trace[TK_META] - small->trace[TK_META]) *
+			       PT_GIB / (big->size - small->size);
+
+		figure(big->name, added, "metadata_bytes_per_added_gib");
+		figure(big->name, big->trace[TK_META] - added * big->size / PT_GIB,
+		       "metadata_bytes_per_file");
+		ratio(big->name, per_gib(memfd.nr_folios * MEMFD_FOLIO_SER_BYTES, SET_SIZE),
+		      added, "x_less_metadata_per_added_gib_than_memfd_luo");
+	}
+}
+
+/* Freeze every file in a kexec that the last file's freeze cancels. */
+static void dry_run(void)
+{
+	uint64_t t0, t1;
+	int ret, err;
+
+	ret = vt_trace_start("kvm_gmem_persist");
+	if (!vt_result(!ret, "tracepoints kvm_gmem_persist enabled: %s", err_str(ret)))
+		return;
+	ret = arm_freeze_failure(NR_SETS + 1);
+	if (!vt_result(!ret, "%s: freeze call %d of %d fails: %s", FAIL_ATTR,
+		       NR_SETS + 1, NR_SETS + 1, err_str(ret)))
+		return;
+	ret = load_kexec();
+	if (!vt_result(!ret, "kexec_file_load for the dry run: %s", err_str(ret))) {
+		write_str(FAIL_ATTR "/probability", "0");
+		return;
+	}
+
+	sync();
+	t0 = vt_now_ns();
+	ret = reboot(RB_KEXEC);
+	err = errno;
+	t1 = vt_now_ns();
+	write_str(FAIL_ATTR "/probability", "0");
+	syscall(__NR_kexec_file_load, -1, -1, 0ul, NULL, (unsigned long)KEXEC_FILE_UNLOAD);
+	vt_result(ret < 0, "dry-run kexec cancelled by the failed freeze of the last file: %s",
+		  err_str(ret < 0 ? err : 0));
+	figure("gmem_dry_run", (t1 - t0) / 1000.0, "us_cancelled_reboot");
+
+	take_trace("kvm_gmem_persist_freeze:");
+	report_freeze();
+
+	/* Unfrozen: allocation and punch-hole work again. */
+	ret = fallocate(last.fd, FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE, 0, last.size);
+	if (!ret)
+		ret = fallocate(last.fd, FALLOC_FL_KEEP_SIZE, 0, last.size);
+	vt_result(!ret, "after the cancelled kexec the last file is punched and refilled: %s",
+		  err_str(ret ? errno : 0));
+}
+
+static void stage1(void)
+{
+	int vm, pvm, session, flags, i;
+
+	vm = create_vm(KVM_X86_DEFAULT_VM);
+	flags = ioctl(vm, KVM_CHECK_EXTENSION, KVM_CAP_GUEST_MEMFD_FLAGS);
+	if (flags < 0 || !(flags & GUEST_MEMFD_FLAG_PERSIST))
+		vt_fatal("KVM_CAP_GUEST_MEMFD_FLAGS %#x lacks GUEST_MEMFD_FLAG_PERSIST (no pool?)",
+			 flags);
+	pvm = create_vm(protected_type());
+	session = vt_session(SESSION, true);
+
+	for (i = 0; i < NR_SETS; i++)
+		setup_set(&sets[i], sets[i].protected_vm ? pvm : vm, session, i + 1);
+	setup_memfd(session);
+	setup_set(&last, vm, session, LAST_TOKEN);
+
+	dry_run();
+	/* Files, VMs and the session stay open across the kexec. */
+}
+
+/* Retrieve @token, timed; returns the fd or -errno. */
+static int retrieve(int session, int token, const char *name,
+		    unsigned long long size, double *us)
+{
+	uint64_t t0, t1;
+	struct stat st = { .st_size = -1 };
+	int fd;
+
+	t0 = vt_now_ns();
+	fd = luo_session_retrieve_fd(session, token);
+	t1 = vt_now_ns();
+	*us = (t1 - t0) / 1000.0;
+	if (!vt_result(fd >= 0, "%s: retrieved: %s", name, err_str(fd < 0 ? fd : 0)))
+		return fd;
+	vt_result(!fstat(fd, &st) && (unsigned long long)st.st_size == size,
+		  "%s: size %lld once retrieved, want %llu", name, (long long)st.st_size, size);
+	return fd;
+}
+
+static void report_retrieve(void)
+{
+	double memfd_us = per_gib(memfd.retrieve_us, SET_SIZE);
+	int i;
+
+	figure(BASELINE, memfd_us, "us_per_gib_retrieve");
+	for (i = 0; i < NR_SETS; i++) {
+		struct gmem_set *s = &sets[i];
+		double us = per_gib(s->retrieve_us, s->size);
+
+		if (!s->table || s->fd < 0)
+			continue;
+		figure(s->name, us, "us_per_gib_retrieve");
+		ratio(s->name, memfd_us, us, "x_faster_retrieve_than_memfd_luo");
+		if (!s->traced)
+			continue;
+		figure(s->name, per_gib(s->trace[TK_NS] / 1000.0, s->size),
+		       "us_per_gib_retrieve_kernel");
+		figure(s->name, per_gib(s->trace[TK_META], s->size),
+		       "metadata_bytes_per_gib_retrieved");
+	}
+}
+
+/* Each file goes into a new VM of its type, as a VMM adopts it. */
+static void link_all(void)
+{
+	int vm = create_vm(KVM_X86_DEFAULT_VM), pvm = create_vm(protected_type());
+	int i, fd;
+
+	for (i = 0; i < NR_SETS; i++) {
+		struct gmem_set *s = &sets[i];
+		struct kvm_link_guest_memfd args = { .fd = s->fd };
+
+		if (s->fd < 0)
+			continue;
+		fd = ioctl(s->protected_vm ? pvm : vm, KVM_LINK_GUEST_MEMFD, &args);
+		vt_result(fd >= 0, "%s: KVM_LINK_GUEST_MEMFD into a new VM: %s", s->name,
+			  err_str(fd < 0 ? errno : 0));
+		if (fd >= 0)
+			close(fd);
+	}
+	close(pvm);
+	close(vm);
+}
+
+static void stage2(void)
+{
+	unsigned long long pending;
+	int session, ret, i;
+	double us;
+
+	ret = vt_trace_start("kvm_gmem_persist");
+	vt_result(!ret, "tracepoints kvm_gmem_persist enabled: %s", err_str(ret));
+	session = vt_session(SESSION, false);
+
+	for (i = 0; i < NR_SETS; i++)
+		sets[i].fd = retrieve(session, i + 1, sets[i].name, sets[i].size,
+				      &sets[i].retrieve_us);
+	memfd.fd = retrieve(session, MEMFD_TOKEN, BASELINE, SET_SIZE, &memfd.retrieve_us);
+	last.fd = retrieve(session, LAST_TOKEN, last.name, last.size, &us);
+	if (!ret)
+		take_trace("kvm_gmem_persist_retrieve:");
+	report_retrieve();
+
+	link_all();
+	ret = luo_session_finish(session);
+	vt_result(!ret, "session finished: %s", err_str(ret));
+	pending = pt_node_stat(0, "pending_bytes") + pt_node_stat(1, "pending_bytes");
+	vt_result(!pending, "nothing left pending in the pools (%llu bytes)", pending);
+}
+
+int main(int argc, char **argv)
+{
+	if (vt_stage(argc, argv, 2) == 1) {
+		stage1();
+		vt_hold();
+	}
+	stage2();
+	return vt_finish();
+}
