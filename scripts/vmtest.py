@@ -264,6 +264,38 @@ def run_test(test, kernel, initrd, logdir, expect_override):
     return ok, msg, wall, stages
 
 
+def gmem_bench_lines(figures):
+    """The guest_memfd_persist_bench table, if that benchmark ran."""
+    cols = ["gmem_1g_hvo", "gmem_1g", "gmem_1g_ndm", "gmem_2m", "gmem_4k",
+            "gmem_baseline_memfd_luo"]
+    if not any(k in cols for k, _ in figures):
+        return []
+
+    def fig(key, unit, fmt=",.0f"):
+        v = figures.get((key, unit))
+        return "n/a" if v is None else format(v, fmt)
+
+    lines = ["", "Persistent guest_memfd vs memfd_luo, per GiB, one VM run", "",
+             "| per GiB | " + " | ".join(cols) + " |", "|---|" + "---|" * len(cols)]
+    for label, unit, fmt in [
+            ("preserve ioctl (us)", "us_per_gib_preserve", ",.0f"),
+            ("freeze (us)", "us_per_gib_freeze", ",.1f"),
+            ("preserve + freeze (us)", "us_per_gib_preserve_freeze", ",.1f"),
+            ("retrieve ioctl (us)", "us_per_gib_retrieve", ",.1f"),
+            ("retrieve in kernel (us)", "us_per_gib_retrieve_kernel", ",.1f"),
+            ("handover metadata (bytes)", "metadata_bytes_per_gib", ",.1f"),
+            ("x faster preserve+freeze than memfd_luo",
+             "x_faster_preserve_freeze_than_memfd_luo", ",.1f"),
+            ("x faster retrieve than memfd_luo", "x_faster_retrieve_than_memfd_luo", ",.1f"),
+            ("x less metadata than memfd_luo", "x_less_metadata_than_memfd_luo", ",.1f")]:
+        lines.append(f"| {label} | " + " | ".join(fig(c, unit, fmt) for c in cols) + " |")
+    lines += ["", "1G granule, each added GiB: "
+              f"{fig('gmem_1g', 'metadata_bytes_per_added_gib', ',.0f')} bytes of metadata, "
+              f"{fig('gmem_1g', 'x_less_metadata_per_added_gib_than_memfd_luo', ',.0f')}x "
+              "less than memfd_luo"]
+    return lines
+
+
 def bench_report(tests, logdir, outdir):
     """Collect the benchmarks' figures into a table and raw JSON."""
     figures = {}
@@ -275,10 +307,11 @@ def bench_report(tests, logdir, outdir):
                 figures[(m.group(1), m.group(3))] = float(m.group(2))
         console = os.path.join(logdir, f"{t.name}.console.log")
         text = open(console, errors="replace").read() if os.path.exists(console) else ""
+        key = "persist_handover" if t.name == "persist_alloc_bench" else f"{t.name}_handover"
         for m in RE_HANDOVER.finditer(text):
-            figures[("persist_handover", "extents")] = int(m.group(2))
-            figures[("persist_handover", "bytes")] = int(m.group(3)) + int(m.group(4))
-            figures[("persist_handover", "reboot_fill_us")] = int(m.group(5))
+            figures[(key, "extents")] = int(m.group(2))
+            figures[(key, "bytes")] = int(m.group(3)) + int(m.group(4))
+            figures[(key, "reboot_fill_us")] = int(m.group(5))
             break
     os.makedirs(outdir, exist_ok=True)
     with open(os.path.join(outdir, "results.json"), "w") as f:
@@ -321,6 +354,7 @@ def bench_report(tests, logdir, outdir):
               "", f"handover as written at kexec: {fig('persist_handover', 'extents')} extents, "
               f"{fig('persist_handover', 'bytes')} bytes, filled in {fig('persist_handover', 'reboot_fill_us')} us; "
               f"received blob {fig('persist_handover_blob', 'bytes')} bytes"]
+    lines += gmem_bench_lines(figures)
     table = "\n".join(lines) + "\n"
     with open(os.path.join(outdir, "results.md"), "w") as f:
         f.write(table)
