@@ -330,7 +330,7 @@ static void disarm_timer(void)
 	__atomic_store_n(&running, NULL, __ATOMIC_SEQ_CST);
 }
 
-static const char *exit_name(unsigned int reason)
+const char *gvm_exit_name(unsigned int reason)
 {
 	switch (reason) {
 	case KVM_EXIT_IO: return "IO";
@@ -372,7 +372,7 @@ static void failed_run(struct gvm *g, struct gvm_result *r, int err)
 			 run->memory_fault.flags);
 	else
 		snprintf(r->why, sizeof(r->why), "KVM_RUN: %s (exit %s %u): %s", strerror(err),
-			 exit_name(run->exit_reason), run->exit_reason, pos);
+			 gvm_exit_name(run->exit_reason), run->exit_reason, pos);
 }
 
 /* Handle one OUT of the payload; false on anything unexpected. */

@@ -56,6 +56,8 @@ struct gvm_result {
 
 /* /dev/kvm, opened once; vt_fatal() if it cannot be. */
 int gvm_kvm(void);
+/* Name of a KVM_EXIT_* reason, for messages. */
+const char *gvm_exit_name(unsigned int reason);
 /* KVM_CREATE_VM of @type only; returns the VM fd or -errno. */
 int gvm_create_vm(unsigned long type);
 /* VM of @type with the code memslot and its vCPU; 0 or -errno. */

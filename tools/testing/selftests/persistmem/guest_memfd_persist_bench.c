@@ -52,6 +52,7 @@
 #include <linux/kvm.h>
 #include <linux/mempolicy.h>
 
+#include "gmem_vm.h"
 #include "persist_test.h"
 
 #define SESSION		"gmem_bench"
@@ -140,21 +141,9 @@ static const char *err_str(int err)
 	return err ? strerror(err < 0 ? -err : err) : "ok";
 }
 
-static int kvm_fd(void)
-{
-	static int kvm = -1;
-
-	if (kvm < 0) {
-		kvm = open("/dev/kvm", O_RDWR);
-		if (kvm < 0)
-			vt_fatal("open /dev/kvm: %s", strerror(errno));
-	}
-	return kvm;
-}
-
 static int create_vm(unsigned long type)
 {
-	int vm = ioctl(kvm_fd(), KVM_CREATE_VM, type);
+	int vm = ioctl(gvm_kvm(), KVM_CREATE_VM, type);
 
 	if (vm < 0)
 		vt_fatal("KVM_CREATE_VM type %lu: %s", type, strerror(errno));
@@ -164,7 +153,7 @@ static int create_vm(unsigned long type)
 /* The type for private memory: SW_PROTECTED where KVM has it. */
 static unsigned long protected_type(void)
 {
-	int types = ioctl(kvm_fd(), KVM_CHECK_EXTENSION, KVM_CAP_VM_TYPES);
+	int types = ioctl(gvm_kvm(), KVM_CHECK_EXTENSION, KVM_CAP_VM_TYPES);
 
 	if (types > 0 && (types & (1 << KVM_X86_SW_PROTECTED_VM)))
 		return KVM_X86_SW_PROTECTED_VM;

@@ -18,6 +18,7 @@
 
 #include <linux/kvm.h>
 
+#include "gmem_vm.h"
 #include "vmtest.h"
 
 #define MEM_SIZE	0x10000ul
@@ -42,20 +43,6 @@ static int create_gmem(int vm, uint64_t size, uint64_t flags)
 	int fd = ioctl(vm, KVM_CREATE_GUEST_MEMFD, &gmem);
 
 	return fd < 0 ? -errno : fd;
-}
-
-static const char *exit_name(unsigned int reason)
-{
-	switch (reason) {
-	case KVM_EXIT_IO: return "IO";
-	case KVM_EXIT_HLT: return "HLT";
-	case KVM_EXIT_MMIO: return "MMIO";
-	case KVM_EXIT_SHUTDOWN: return "SHUTDOWN";
-	case KVM_EXIT_FAIL_ENTRY: return "FAIL_ENTRY";
-	case KVM_EXIT_INTERNAL_ERROR: return "INTERNAL_ERROR";
-	case KVM_EXIT_MEMORY_FAULT: return "MEMORY_FAULT";
-	default: return "other";
-	}
 }
 
 int main(int argc, char **argv)
@@ -139,14 +126,14 @@ int main(int argc, char **argv)
 		  run->io.port == IO_PORT && run->io.size == 1 &&
 		  *((uint8_t *)run + run->io.data_offset) == IO_VALUE,
 		  "first exit: expected IO out port %#x value %#x, got %s (%u) port %#x",
-		  IO_PORT, IO_VALUE, exit_name(run->exit_reason), run->exit_reason,
+		  IO_PORT, IO_VALUE, gvm_exit_name(run->exit_reason), run->exit_reason,
 		  run->exit_reason == KVM_EXIT_IO ? run->io.port : 0);
 
 	ret = ioctl(vcpu, KVM_RUN, 0);
 	if (ret)
 		vt_fatal("second KVM_RUN: %s", strerror(errno));
 	vt_result(run->exit_reason == KVM_EXIT_HLT, "second exit: expected HLT, got %s (%u)",
-		  exit_name(run->exit_reason), run->exit_reason);
+		  gvm_exit_name(run->exit_reason), run->exit_reason);
 	vt_result(*(uint16_t *)(mem + DATA_GPA) == DATA_VALUE,
 		  "guest store visible in guest_memfd: expected %#x, got %#x",
 		  DATA_VALUE, *(uint16_t *)(mem + DATA_GPA));
