@@ -218,8 +218,15 @@ static void kvm_gmem_luo_unfreeze(struct liveupdate_file_op_args *args)
 	args->private_data = NULL;
 }
 
-/* Check the description of a file handed over by the previous kernel. */
-static int kvm_gmem_luo_check(const struct guest_memfd_persist_ser *ser)
+/**
+ * kvm_gmem_persist_check_ser - check a file handed over by the previous kernel
+ * @ser: its description
+ *
+ * Return: 0, or -EINVAL for an unknown granule order or flag, a missing
+ * GUEST_MEMFD_FLAG_PERSIST, a size that is zero, too large or not made of
+ * whole granules, or more extents than the file has granules.
+ */
+int kvm_gmem_persist_check_ser(const struct guest_memfd_persist_ser *ser)
 {
 	u64 granule;
 
@@ -299,7 +306,7 @@ static int kvm_gmem_luo_retrieve(struct liveupdate_file_op_args *args)
 		}
 	}
 
-	err = kvm_gmem_luo_check(ser);
+	err = kvm_gmem_persist_check_ser(ser);
 	if (err) {
 		pr_err("refusing file: size %llu flags %#llx order %u extents %llu\n",
 		       ser->size, ser->flags, ser->order, ser->nr_extents);

@@ -10,6 +10,8 @@
 #include <linux/mutex.h>
 #include <linux/xarray.h>
 
+struct guest_memfd_persist_ser;
+
 /**
  * struct kvm_gmem_persist - persistent backing of one guest_memfd inode
  * @lock:          serializes granule allocation, punch-hole and freeze
@@ -56,6 +58,7 @@ void kvm_gmem_persist_mmap(struct vm_area_struct *vma);
 vm_fault_t kvm_gmem_persist_fault(struct vm_fault *vmf);
 int kvm_gmem_persist_max_order(struct kvm_memory_slot *slot, struct folio *folio);
 int kvm_gmem_persist_adopt(struct inode *inode, pgoff_t index, struct folio *folio);
+int kvm_gmem_persist_check_ser(const struct guest_memfd_persist_ser *ser);
 void kvm_gmem_persist_init(void);
 void kvm_gmem_persist_exit(void);
 

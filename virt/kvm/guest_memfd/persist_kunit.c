@@ -1,0 +1,234 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * KUnit tests for persistent guest_memfd: the creation arguments, the
+ * checks on a file handed over by the previous kernel, the stage-2 mapping
+ * order of a granule, the layout of the handover ABI, and granules of an
+ * inode frozen for a live update (the test kernel boots with a pool,
+ * persist_alloc=1G, and KVM initialized: -cpu max has SVM).
+ */
+#include <kunit/test.h>
+#include <linux/kho/abi/guest_memfd_persist.h>
+#include <linux/kvm_host.h>
+#include <linux/persist_alloc.h>
+#include <linux/sizes.h>
+
+#include "persist.h"
+#include "../guest_memfd.h"
+
+#define PERSIST	GUEST_MEMFD_FLAG_PERSIST
+#define MMAP	GUEST_MEMFD_FLAG_MMAP
+#define SHARED	GUEST_MEMFD_FLAG_INIT_SHARED
+#define NDM	GUEST_MEMFD_PERSIST_NO_DIRECT_MAP
+#define HVO	GUEST_MEMFD_PERSIST_HVO
+
+struct args_case {
+	u64 size, flags, granule, persist_flags;
+	int err;
+};
+
+static const struct args_case args_cases[] = {
+	/* Without PERSIST the new fields must stay zero. */
+	{ SZ_2M, 0, 0, 0, 0 },
+	{ SZ_2M, MMAP, SZ_2M, 0, -EINVAL },
+	{ SZ_2M, 0, 0, NDM, -EINVAL },
+	/* Granules, 0 being the base page size. */
+	{ SZ_4K, PERSIST, 0, 0, 0 },
+	{ SZ_4K, PERSIST, SZ_4K, 0, 0 },
+	{ SZ_4M, PERSIST, SZ_2M, HVO, 0 },
+	{ SZ_1G, PERSIST, SZ_1G, NDM | HVO, 0 },
+	{ SZ_4M, PERSIST, SZ_8K, 0, -EINVAL },
+	{ SZ_4M, PERSIST, SZ_4M, 0, -EINVAL },
+	{ SZ_1G, PERSIST, SZ_512M, 0, -EINVAL },
+	{ SZ_1G, PERSIST, ~0ULL, 0, -EINVAL },
+	/* Sizes are whole granules. */
+	{ SZ_2M + SZ_4K, PERSIST, SZ_2M, 0, -EINVAL },
+	{ SZ_2M, PERSIST, SZ_1G, 0, -EINVAL },
+	/* Attributes. */
+	{ SZ_2M, PERSIST, SZ_2M, BIT(2), -EINVAL },
+	{ SZ_2M, PERSIST, SZ_2M, BIT_ULL(63), -EINVAL },
+	{ SZ_4K, PERSIST, SZ_4K, HVO, -EINVAL },
+	{ SZ_4K, PERSIST, 0, HVO, -EINVAL },
+	{ SZ_2M, PERSIST | MMAP, SZ_2M, NDM, -EINVAL },
+	{ SZ_2M, PERSIST | SHARED, SZ_2M, NDM, -EINVAL },
+	{ SZ_2M, PERSIST | MMAP | SHARED, SZ_2M, HVO, 0 },
+};
+
+static void create_args_are_checked(struct kunit *test)
+{
+	int i;
+
+	for (i = 0; i < ARRAY_SIZE(args_cases); i++) {
+		const struct args_case *c = &args_cases[i];
+		struct kvm_create_guest_memfd args = {
+			.size = c->size,
+			.flags = c->flags,
+			.granule_size = c->granule,
+			.persist_flags = c->persist_flags,
+		};
+
+		KUNIT_EXPECT_EQ_MSG(test, kvm_gmem_persist_check_args(&args), c->err,
+				    "case %d: size %#llx flags %#llx granule %#llx attributes %#llx",
+				    i, c->size, c->flags, c->granule, c->persist_flags);
+	}
+}
+
+static struct guest_memfd_persist_ser good_ser(void)
+{
+	return (struct guest_memfd_persist_ser) {
+		.size = 4ULL * SZ_2M,
+		.flags = PERSIST | MMAP | SHARED,
+		.nr_extents = 4,
+		.persist_flags = HVO,
+		.order = PERSIST_ORDER_2M,
+	};
+}
+
+static void handover_description_is_checked(struct kunit *test)
+{
+	struct guest_memfd_persist_ser ser = good_ser();
+
+	KUNIT_EXPECT_EQ(test, kvm_gmem_persist_check_ser(&ser), 0);
+	ser.nr_extents = 0;
+	KUNIT_EXPECT_EQ(test, kvm_gmem_persist_check_ser(&ser), 0);
+
+	ser = good_ser();
+	ser.order = 10;
+	KUNIT_EXPECT_EQ(test, kvm_gmem_persist_check_ser(&ser), -EINVAL);
+	ser = good_ser();
+	ser.flags &= ~PERSIST;
+	KUNIT_EXPECT_EQ(test, kvm_gmem_persist_check_ser(&ser), -EINVAL);
+	ser = good_ser();
+	ser.flags |= BIT_ULL(40);
+	KUNIT_EXPECT_EQ(test, kvm_gmem_persist_check_ser(&ser), -EINVAL);
+	ser = good_ser();
+	ser.size = 0;
+	KUNIT_EXPECT_EQ(test, kvm_gmem_persist_check_ser(&ser), -EINVAL);
+	ser = good_ser();
+	ser.size += SZ_4K;
+	KUNIT_EXPECT_EQ(test, kvm_gmem_persist_check_ser(&ser), -EINVAL);
+	ser = good_ser();
+	ser.size = ~0ULL << 21;
+	KUNIT_EXPECT_EQ(test, kvm_gmem_persist_check_ser(&ser), -EINVAL);
+	ser = good_ser();
+	ser.nr_extents = 5;
+	KUNIT_EXPECT_EQ(test, kvm_gmem_persist_check_ser(&ser), -EINVAL);
+	ser = good_ser();
+	ser.nr_extents = ~0ULL;
+	KUNIT_EXPECT_EQ(test, kvm_gmem_persist_check_ser(&ser), -EINVAL);
+}
+
+static void mapping_order_follows_slot_alignment(struct kunit *test)
+{
+	struct kvm_memory_slot slot = {};
+	struct folio *folio;
+
+	folio = folio_alloc(GFP_KERNEL, PERSIST_ORDER_2M);
+	KUNIT_ASSERT_NOT_NULL(test, folio);
+
+	/* guest frame numbers and file indexes congruent modulo 2 MiB */
+	slot.base_gfn = SZ_1G >> PAGE_SHIFT;
+	slot.gmem.pgoff = 0;
+	KUNIT_EXPECT_EQ(test, kvm_gmem_persist_max_order(&slot, folio), PERSIST_ORDER_2M);
+	slot.gmem.pgoff = SZ_2M >> PAGE_SHIFT;
+	KUNIT_EXPECT_EQ(test, kvm_gmem_persist_max_order(&slot, folio), PERSIST_ORDER_2M);
+	slot.base_gfn = (SZ_1G + SZ_4M) >> PAGE_SHIFT;
+	slot.gmem.pgoff = SZ_1G >> PAGE_SHIFT;
+	KUNIT_EXPECT_EQ(test, kvm_gmem_persist_max_order(&slot, folio), PERSIST_ORDER_2M);
+	/* skewed by 4 KiB: only 4 KiB mappings line up */
+	slot.gmem.pgoff = 1;
+	KUNIT_EXPECT_EQ(test, kvm_gmem_persist_max_order(&slot, folio), 0);
+	folio_put(folio);
+
+	folio = folio_alloc(GFP_KERNEL, 0);
+	KUNIT_ASSERT_NOT_NULL(test, folio);
+	slot.gmem.pgoff = 0;
+	KUNIT_EXPECT_EQ(test, kvm_gmem_persist_max_order(&slot, folio), 0);
+	folio_put(folio);
+}
+
+static void handover_abi_layout(struct kunit *test)
+{
+	struct guest_memfd_persist_extent_ser e = {};
+
+	/* The layout is a contract with the next kernel: see the ABI header. */
+	KUNIT_EXPECT_EQ(test, sizeof(struct guest_memfd_persist_ser), 48);
+	KUNIT_EXPECT_EQ(test, sizeof(struct guest_memfd_persist_extent_ser), 16);
+	KUNIT_EXPECT_EQ(test, offsetof(struct guest_memfd_persist_ser, extents), 24);
+	KUNIT_EXPECT_EQ(test, offsetof(struct guest_memfd_persist_ser, persist_flags), 40);
+	/* A 52-bit pfn and the order share the first word. */
+	e.pfn = (1ULL << 52) - 1;
+	e.order = PERSIST_ORDER_1G;
+	KUNIT_EXPECT_EQ(test, (u64)e.pfn, (1ULL << 52) - 1);
+	KUNIT_EXPECT_EQ(test, (u64)e.order, PERSIST_ORDER_1G);
+	KUNIT_EXPECT_EQ(test, offsetof(struct guest_memfd_persist_extent_ser, index), 8);
+}
+
+static void put_locked(struct folio *folio)
+{
+	folio_unlock(folio);
+	folio_put(folio);
+}
+
+static void frozen_inode_keeps_its_granules(struct kunit *test)
+{
+	struct kvm_gmem_persist *p;
+	struct folio *folio, *again;
+	struct inode *inode;
+
+	KUNIT_ASSERT_TRUE(test, persist_alloc_has_pool());
+	inode = kvm_gmem_inode_create(4 * SZ_2M, PERSIST);
+	KUNIT_ASSERT_FALSE(test, IS_ERR(inode));
+	KUNIT_ASSERT_EQ(test, kvm_gmem_persist_setup(inode, 0, SZ_2M, 0), 0);
+	p = GMEM_I(inode)->persist;
+
+	/* One 2 MiB folio serves every index of its granule. */
+	folio = kvm_gmem_persist_get_folio(inode, 513);
+	KUNIT_ASSERT_FALSE(test, IS_ERR(folio));
+	KUNIT_EXPECT_EQ(test, folio_order(folio), PERSIST_ORDER_2M);
+	KUNIT_EXPECT_EQ(test, folio->index, 512);
+	KUNIT_EXPECT_TRUE(test, folio_test_uptodate(folio));
+	put_locked(folio);
+	again = kvm_gmem_persist_get_folio(inode, 1023);
+	KUNIT_ASSERT_FALSE(test, IS_ERR(again));
+	KUNIT_EXPECT_PTR_EQ(test, again, folio);
+	put_locked(again);
+	KUNIT_EXPECT_EQ(test, p->nr_granules, 1);
+
+	mutex_lock(&p->lock);
+	p->frozen = true;
+	mutex_unlock(&p->lock);
+	/* Frozen: no granule comes or goes, existing ones keep working. */
+	KUNIT_EXPECT_PTR_EQ(test, kvm_gmem_persist_get_folio(inode, 0), ERR_PTR(-EBUSY));
+	again = kvm_gmem_persist_get_folio(inode, 600);
+	KUNIT_ASSERT_FALSE(test, IS_ERR(again));
+	KUNIT_EXPECT_PTR_EQ(test, again, folio);
+	put_locked(again);
+	KUNIT_EXPECT_EQ(test, kvm_gmem_persist_check_range(inode, 0, SZ_2M), -EBUSY);
+	KUNIT_EXPECT_EQ(test, kvm_gmem_persist_punch_hole(inode, 512, 1024), -EBUSY);
+	KUNIT_EXPECT_EQ(test, p->nr_granules, 1);
+
+	mutex_lock(&p->lock);
+	p->frozen = false;
+	mutex_unlock(&p->lock);
+	KUNIT_EXPECT_EQ(test, kvm_gmem_persist_check_range(inode, SZ_4K, SZ_2M), -EINVAL);
+	KUNIT_EXPECT_EQ(test, kvm_gmem_persist_check_range(inode, SZ_2M, SZ_2M), 0);
+	KUNIT_EXPECT_EQ(test, kvm_gmem_persist_punch_hole(inode, 512, 1024), 0);
+	KUNIT_EXPECT_EQ(test, p->nr_granules, 0);
+	iput(inode);
+}
+
+static struct kunit_case kvm_gmem_persist_cases[] = {
+	KUNIT_CASE(create_args_are_checked),
+	KUNIT_CASE(handover_description_is_checked),
+	KUNIT_CASE(mapping_order_follows_slot_alignment),
+	KUNIT_CASE(handover_abi_layout),
+	KUNIT_CASE(frozen_inode_keeps_its_granules),
+	{}
+};
+
+static struct kunit_suite kvm_gmem_persist_suite = {
+	.name = "kvm_gmem_persist",
+	.test_cases = kvm_gmem_persist_cases,
+};
+
+kunit_test_suite(kvm_gmem_persist_suite);
