@@ -1155,6 +1155,74 @@ TEST_F_TIMEOUT(link, linked_fd_backs_a_running_guest, 180)
 	close(fd);
 }
 
+static void guest_touch(u64 *mem)
+{
+	WRITE_ONCE(*mem, GUEST_WORD(0));
+	GUEST_DONE();
+}
+
+/*
+ * A vCPU fault that needs a granule of an exhausted pool (the vCPU thread
+ * is bound to a node whose pool a 1 GiB-granule file holds entirely) fails
+ * KVM_RUN with a memory fault exit for that address and takes nothing;
+ * once the pool has room again the same vCPU runs on.
+ */
+TEST_F_TIMEOUT(link, vcpu_fault_on_an_exhausted_pool_fails_cleanly, 300)
+{
+	int nids[MAX_NODES], nid, hog, fd, fd2, r;
+	struct kvm_vcpu *vcpu;
+	struct kvm_vm *guest;
+	struct pool p0, p1;
+	struct ucall uc;
+	u64 total;
+
+	if (!is_numa_available())
+		SKIP(return, "no NUMA in this kernel");
+	pool_nodes(nids);
+	nid = nids[0];
+	pool_read(&p0);
+	total = p0.node[nid].total;
+	TEST_ASSERT(p0.node[nid].free == total && total && !(total % SZ_1G),
+		    "node%d: expected an unused pool of whole GiBs, %lu of %lu bytes free",
+		    nid, p0.node[nid].free, total);
+
+	bind_task(MPOL_BIND, nid);
+	hog = gmem_create(self->vm, total, PERSIST, SZ_1G, 0);
+	assert_fallocate(hog, ALLOC, 0, total, 0);
+
+	fd = gmem_create(self->vm, SZ_2M, PERSIST | MMAP | SHARED, SZ_2M, 0);
+	guest = __vm_create_shape_with_one_vcpu(VM_SHAPE_DEFAULT, &vcpu, 1, guest_touch);
+	fd2 = link_gmem(guest, fd);
+	vm_set_user_memory_region2(guest, GUEST_SLOT, KVM_MEM_GUEST_MEMFD,
+				   GUEST_GPA, SZ_2M, NULL, fd2, 0);
+	virt_map(guest, GUEST_GPA, GUEST_GPA, SZ_2M / guest->page_size);
+	vcpu_args_set(vcpu, 1, GUEST_GPA);
+
+	pool_read(&p0);
+	r = _vcpu_run(vcpu);
+	TEST_ASSERT(r < 0 && (errno == ENOMEM || errno == EFAULT),
+		    "KVM_RUN on an exhausted pool: expected ENOMEM or EFAULT, got %d errno %d",
+		    r, errno);
+	TEST_ASSERT(vcpu->run->exit_reason == KVM_EXIT_MEMORY_FAULT &&
+		    vcpu->run->memory_fault.gpa == GUEST_GPA,
+		    "expected a memory fault exit at %#lx, got exit %s gpa %#llx",
+		    (u64)GUEST_GPA, exit_reason_str(vcpu->run->exit_reason),
+		    vcpu->run->memory_fault.gpa);
+	pool_read(&p1);
+	assert_pool_change(&p0, &p1, G_2M, 0, 0);
+
+	close(hog);
+	vcpu_run(vcpu);
+	TEST_ASSERT(get_ucall(vcpu, &uc) == UCALL_DONE,
+		    "vCPU after the pool got room: expected UCALL_DONE, got %lu (exit %s)",
+		    uc.cmd, exit_reason_str(vcpu->run->exit_reason));
+	unbind_task();
+
+	kvm_vm_free(guest);
+	close(fd2);
+	close(fd);
+}
+
 int main(int argc, char **argv)
 {
 	struct kvm_vm *vm;
