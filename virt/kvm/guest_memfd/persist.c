@@ -22,7 +22,8 @@
  * Granules of attribute NO_DIRECT_MAP are out of the kernel direct map for
  * as long as they are allocated; HVO granules have their vmemmap tail pages
  * freed, so nothing may write their tail struct pages: userspace mappings
- * (GUEST_MEMFD_FLAG_MMAP) are PFN mappings, which do not touch struct pages.
+ * (GUEST_MEMFD_FLAG_MMAP) are PFN mappings, which do not touch struct pages,
+ * by PMD or PUD where the mapping and the granule allow it.
  *
  * The NUMA node of a granule follows the file's memory policy at its index
  * (mbind() on a mapping of the file) or else the task's: MPOL_BIND is
@@ -33,12 +34,13 @@
  * fail with -EBUSY; faults on existing granules keep working.
  */
 
-#include <linux/mempolicy.h>
 #include <linux/kvm_host.h>
+#include <linux/mempolicy.h>
 #include <linux/mm.h>
 #include <linux/nodemask.h>
 #include <linux/pagemap.h>
 #include <linux/persist_alloc.h>
+#include <linux/sched/mm.h>
 #include <linux/sched/signal.h>
 #include <linux/sizes.h>
 
@@ -407,6 +409,81 @@ out:
 	filemap_invalidate_unlock_shared(inode->i_mapping);
 	return ret;
 }
+
+#ifdef CONFIG_ARCH_SUPPORTS_HUGE_PFNMAP
+/**
+ * kvm_gmem_persist_huge_fault - map a whole 2 MiB or 1 GiB range at once
+ * @vmf:   the fault
+ * @order: PMD_ORDER or PUD_ORDER
+ *
+ * A mapping of shared memory whose address and file offset are aligned to
+ * the mapping size, inside a granule at least that large, gets one PMD or
+ * PUD entry instead of one PTE per 4 KiB page.
+ *
+ * Return: VM_FAULT_NOPAGE once mapped, VM_FAULT_FALLBACK to map by pages,
+ * VM_FAULT_SIGBUS if no granule could be had.
+ */
+vm_fault_t kvm_gmem_persist_huge_fault(struct vm_fault *vmf, unsigned int order)
+{
+	struct vm_area_struct *vma = vmf->vma;
+	struct inode *inode = file_inode(vma->vm_file);
+	struct kvm_gmem_persist *p = kvm_gmem_persist(inode);
+	unsigned long size = PAGE_SIZE << order;
+	unsigned long addr = ALIGN_DOWN(vmf->address, size);
+	pgoff_t index = linear_page_index(vma, addr);
+	bool write = vmf->flags & FAULT_FLAG_WRITE;
+	struct folio *folio;
+	unsigned long pfn;
+	vm_fault_t ret;
+
+	if (!p || order > p->order || (order != PMD_ORDER && order != PUD_ORDER) ||
+	    !(GMEM_I(inode)->flags & GUEST_MEMFD_FLAG_INIT_SHARED) ||
+	    addr < vma->vm_start || addr + size > vma->vm_end ||
+	    !IS_ALIGNED(index, 1UL << order) ||
+	    ((loff_t)index << PAGE_SHIFT) + size > i_size_read(inode))
+		return VM_FAULT_FALLBACK;
+
+	filemap_invalidate_lock_shared(inode->i_mapping);
+	folio = kvm_gmem_persist_get_folio(inode, index);
+	if (IS_ERR(folio)) {
+		ret = VM_FAULT_SIGBUS;
+		goto out;
+	}
+
+	pfn = folio_pfn(folio) + (index & (folio_nr_pages(folio) - 1));
+	if (order == PMD_ORDER)
+		ret = vmf_insert_pfn_pmd(vmf, pfn, write);
+	else
+		ret = vmf_insert_pfn_pud(vmf, pfn, write);
+	folio_unlock(folio);
+	folio_put(folio);
+out:
+	filemap_invalidate_unlock_shared(inode->i_mapping);
+	return ret;
+}
+
+/**
+ * kvm_gmem_persist_get_unmapped_area - place a mapping of a guest_memfd
+ * @file:  the guest_memfd
+ * @addr:  address hint
+ * @len:   length of the mapping
+ * @pgoff: file offset in pages
+ * @flags: MAP_* flags
+ *
+ * Mappings of a persistent guest_memfd are 2 MiB aligned when they can be,
+ * so that kvm_gmem_persist_huge_fault() can map them by PMD.
+ *
+ * Return: the address, or a negative errno.
+ */
+unsigned long kvm_gmem_persist_get_unmapped_area(struct file *file, unsigned long addr,
+						 unsigned long len, unsigned long pgoff,
+						 unsigned long flags)
+{
+	if (kvm_gmem_persist(file_inode(file)))
+		return thp_get_unmapped_area(file, addr, len, pgoff, flags);
+	return mm_get_unmapped_area(file, addr, len, pgoff, flags);
+}
+#endif /* CONFIG_ARCH_SUPPORTS_HUGE_PFNMAP */
 
 /**
  * kvm_gmem_persist_max_order - largest mapping KVM may use for a granule

@@ -58,6 +58,12 @@ void kvm_gmem_persist_mmap(struct vm_area_struct *vma);
 vm_fault_t kvm_gmem_persist_fault(struct vm_fault *vmf);
 int kvm_gmem_persist_max_order(struct kvm_memory_slot *slot, struct folio *folio);
 int kvm_gmem_persist_adopt(struct inode *inode, pgoff_t index, struct folio *folio);
+#ifdef CONFIG_ARCH_SUPPORTS_HUGE_PFNMAP
+vm_fault_t kvm_gmem_persist_huge_fault(struct vm_fault *vmf, unsigned int order);
+unsigned long kvm_gmem_persist_get_unmapped_area(struct file *file, unsigned long addr,
+						 unsigned long len, unsigned long pgoff,
+						 unsigned long flags);
+#endif
 int kvm_gmem_persist_check_ser(const struct guest_memfd_persist_ser *ser);
 void kvm_gmem_persist_init(void);
 void kvm_gmem_persist_exit(void);

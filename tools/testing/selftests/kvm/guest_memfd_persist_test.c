@@ -30,6 +30,7 @@
 #include <string.h>
 #include <unistd.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 
 #include <linux/falloc.h>
@@ -911,6 +912,45 @@ TEST_F_TIMEOUT(granule, mmap_shares_memory_and_fresh_granules_read_zero, 180)
 	close(fd);
 	pool_read(&p1);
 	assert_pool_change(&p0, &p1, variant->g, 0, pflags);
+}
+
+/*
+ * Host mappings of huge granules are placed 2 MiB aligned and mapped by PMD
+ * (or PUD): writing 4 MiB through them takes a few page faults, not one per
+ * 4 KiB page as with 4 KiB granules.
+ */
+TEST_F_TIMEOUT(granule, mmap_maps_huge_granules_by_pmd, 180)
+{
+	u64 gb = self->bytes, size = gb < SZ_4M ? SZ_4M : gb, off;
+	struct rusage r0, r1;
+	long faults;
+	u8 *mem;
+	int fd;
+
+	fd = gmem_create(self->vm, size, PERSIST | MMAP | SHARED, gb, 0);
+	mem = map_gmem(fd, size);
+	if (variant->g != G_4K)
+		TEST_ASSERT(!((uintptr_t)mem % SZ_2M),
+			    "mapping of %#lx bytes at %p: expected 2 MiB alignment", size, mem);
+
+	getrusage(RUSAGE_SELF, &r0);
+	for (off = 0; off < SZ_4M; off += SZ_4K)
+		WRITE_ONCE(mem[off], 1);
+	getrusage(RUSAGE_SELF, &r1);
+	faults = r1.ru_minflt - r0.ru_minflt;
+	if (variant->g == G_4K)
+		TEST_ASSERT(faults >= SZ_4M / SZ_4K,
+			    "4 KiB granules: expected a fault per page (%lu), got %ld",
+			    SZ_4M / SZ_4K, faults);
+	else
+		TEST_ASSERT(faults <= 2 * (SZ_4M / SZ_2M) + 2,
+			    "%#lx granules: expected at most %lu faults for 4 MiB, got %ld",
+			    gb, 2 * (SZ_4M / SZ_2M) + 2, faults);
+	for (off = 0; off < SZ_4M; off += SZ_4K)
+		TEST_ASSERT(mem[off] == 1, "byte at %#lx: expected 1, got %u", off, mem[off]);
+
+	kvm_munmap(mem, size);
+	close(fd);
 }
 
 /* Two default VMs: vm creates the files, vm2 links them. */
