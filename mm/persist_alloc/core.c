@@ -51,7 +51,7 @@ void persist_account(struct persist_pool *pool, unsigned int order, unsigned lon
 {
 	spin_lock(&pool->lock);
 	if (flags & PERSIST_ALLOC_NO_DIRECT_MAP)
-		pool->no_direct_map_pages += sign << order;
+		pool->no_direct_map_pages += sign * (1L << order);
 	if (flags & PERSIST_ALLOC_HVO)
 		pool->vmemmap_saved += sign * (long)persist_hvo_saved(order);
 	spin_unlock(&pool->lock);
@@ -105,7 +105,7 @@ void persist_account_state(struct persist_extent *ext, unsigned long *counter, l
 	struct persist_pool *pool = ext->blk->pool;
 
 	spin_lock(&pool->lock);
-	*counter += sign << ext->order;
+	*counter += sign * (1L << ext->order);
 	spin_unlock(&pool->lock);
 }
 
@@ -242,7 +242,7 @@ struct folio *persist_alloc_folio(int nid, unsigned int order, unsigned long fla
 	if (nid != NUMA_NO_NODE && (nid < 0 || nid >= nr_node_ids))
 		return ERR_PTR(-EINVAL);
 
-	ext = kzalloc_obj(*ext);
+	ext = kzalloc_obj(*ext, GFP_KERNEL_ACCOUNT);
 	if (!ext)
 		return ERR_PTR(-ENOMEM);
 
@@ -302,18 +302,19 @@ int persist_free_folio(struct folio *folio)
 		 xa_load(&persist_blocks, PFN_PHYS(pfn) / PERSIST_BLOCK_SIZE) ?
 		 "not an allocated granule (double free?)" : "not from a pool"))
 		return -EINVAL;
-	if (folio_ref_count(folio) != 1 || READ_ONCE(ext->preserved))
-		return -EBUSY;
-	if (ext->flags & PERSIST_ALLOC_HVO) {
+	/* Against persist_alloc_preserve(): preserved or freed, not both. */
+	mutex_lock(&persist_kho_lock);
+	err = folio_ref_count(folio) != 1 || ext->preserved ? -EBUSY : 0;
+	if (!err && (ext->flags & PERSIST_ALLOC_HVO))
 		err = persist_hvo_restore(folio);
-		if (err)
-			return err;
-	}
-	if (xa_cmpxchg(&persist_extents, pfn, ext, NULL, GFP_KERNEL) != ext) {
+	if (!err && xa_cmpxchg(&persist_extents, pfn, ext, NULL, GFP_KERNEL) != ext) {
 		if (ext->flags & PERSIST_ALLOC_HVO)
 			WARN_ON(persist_hvo_optimize(folio));
-		return -EINVAL;
+		err = -EINVAL;
 	}
+	mutex_unlock(&persist_kho_lock);
+	if (err)
+		return err;
 
 	pool = ext->blk->pool;
 	trace_persist_free(pfn, ext->order, pool->nid, ext->flags, ext->owner);

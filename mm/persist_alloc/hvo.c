@@ -53,13 +53,14 @@ int persist_hvo_optimize(struct folio *folio)
  * persist_hvo_restore - give an optimized folio its own struct pages back
  * @folio: the folio, with only its owner's reference
  *
- * Return: 0 or -ENOMEM (the folio stays optimized then).
+ * Return: 0, -ENOMEM or -EBUSY (the folio stays optimized then).
  */
 int persist_hvo_restore(struct folio *folio)
 {
 	int err;
 
-	if (WARN_ON_ONCE(!folio_ref_freeze(folio, 1)))
+	/* A pfn walker may hold a speculative reference for a moment. */
+	if (!folio_ref_freeze(folio, 1))
 		return -EBUSY;
 	err = vmemmap_restore_folio(folio);
 	folio_ref_unfreeze(folio, 1);

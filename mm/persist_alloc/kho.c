@@ -55,7 +55,7 @@
 #include "internal.h"
 
 /* Outgoing handover, protected by persist_kho_lock. */
-static DEFINE_MUTEX(persist_kho_lock);
+DEFINE_MUTEX(persist_kho_lock);
 static struct persist_alloc_ser *out_ser;
 static size_t out_ser_size;
 static struct persist_alloc_extent_ser *out_ext;
@@ -657,6 +657,13 @@ int __init persist_kho_adopt(void)
 			pr_err("handover refused: cannot restore its extent array\n");
 			return -EINVAL;
 		}
+		if (ser->nr_extents >
+		    ((u64)ser->extents.total_pages << PAGE_SHIFT) / sizeof(*ext)) {
+			pr_err("handover refused: %llu extents in a %u page array\n",
+			       ser->nr_extents, ser->extents.total_pages);
+			vfree(ext);
+			return -EINVAL;
+		}
 	}
 	err = persist_kho_check(ser, size, ext);
 	if (err) {
@@ -693,9 +700,46 @@ out:
 }
 
 /* Once KHO is up (fs_initcall): preserve the pools and publish the blob. */
-static int __init persist_kho_init(void)
+/*
+ * Take back what persist_kho_init() preserved before @failed (NULL: no block
+ * was reached) and the outgoing blob: nothing is handed over then, and the
+ * next kernel sees no pools rather than a blob it must refuse.
+ */
+static void __init kho_init_undo(struct persist_block *failed)
 {
 	struct persist_block *blk;
+	int nid;
+
+	for_each_node(nid) {
+		if (!failed || !persist_pools[nid])
+			continue;
+		list_for_each_entry(blk, &persist_pools[nid]->blocks, list) {
+			if (blk == failed) {
+				failed = NULL;
+				break;
+			}
+			kho_unpreserve_pages(pfn_to_page(PHYS_PFN(blk->base)),
+					     PERSIST_BLOCK_PAGES);
+		}
+	}
+	if (out_ext) {
+		kho_unpreserve_vmalloc(&out_ser->extents);
+		vfree(out_ext);
+		out_ext = NULL;
+		out_ext_cap = 0;
+	}
+	if (out_ser) {
+		kho_remove_subtree(out_ser);
+		kho_unpreserve_free(out_ser);
+		out_ser = NULL;
+		out_ser_size = 0;
+	}
+	kho_ready = false;
+}
+
+static int __init persist_kho_init(void)
+{
+	struct persist_block *blk, *failed = NULL;
 	int nid, err = 0;
 
 	if (!kho_is_enabled())
@@ -712,14 +756,16 @@ static int __init persist_kho_init(void)
 		list_for_each_entry(blk, &pool->blocks, list) {
 			err = kho_preserve_pages(pfn_to_page(PHYS_PFN(blk->base)),
 						 PERSIST_BLOCK_PAGES);
-			if (err)
+			if (err) {
+				failed = blk;
 				break;
+			}
 		}
 	}
 	if (err) {
 		pr_err("cannot preserve the pools with KHO (%d): they will not survive kexec\n",
 		       err);
-		kho_ready = false;
+		kho_init_undo(failed);
 	}
 	mutex_unlock(&persist_kho_lock);
 	mutex_unlock(&persist_resize_lock);

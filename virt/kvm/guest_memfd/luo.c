@@ -57,6 +57,11 @@
 #define CREATE_TRACE_POINTS
 #include <trace/events/kvm_gmem_persist.h>
 
+/* The handover layout is a contract with the next kernel: see the ABI header. */
+static_assert(sizeof(struct guest_memfd_persist_ser) == 48);
+static_assert(offsetof(struct guest_memfd_persist_ser, persist_flags) == 40);
+static_assert(sizeof(struct guest_memfd_persist_extent_ser) == 16);
+
 static DECLARE_FAULT_ATTR(fail_kvm_gmem_persist_freeze);
 static struct dentry *kvm_gmem_persist_debugfs;
 static bool kvm_gmem_luo_registered;

@@ -278,18 +278,25 @@ struct folio *kvm_gmem_persist_get_folio(struct inode *inode, pgoff_t index)
  * Take granule @g out of the file and give it back to the pool. Callers
  * have made sure no new reference can be taken (invalidation under the
  * invalidate lock, or the inode is dying); the ones taken before are
- * transient (a vCPU fault in flight), so wait for them to go.
+ * transient (a vCPU fault in flight), so wait for them to go. Freeing an
+ * HVO granule needs memory for its struct pages: should that fail, the
+ * granule stays in the file.
  */
-static void kvm_gmem_persist_drop(struct kvm_gmem_persist *p, unsigned long g)
+static int kvm_gmem_persist_drop(struct kvm_gmem_persist *p, unsigned long g)
 {
 	struct folio *folio = xa_erase(&p->granules, g);
+	int err;
 
 	if (!folio)
-		return;
-	p->nr_granules--;
+		return 0;
 	while (folio_ref_count(folio) > 1)
 		schedule_timeout_uninterruptible(1);
-	WARN_ON_ONCE(persist_free_folio(folio));
+	err = persist_free_folio(folio);
+	if (err)
+		WARN_ON_ONCE(xa_insert(&p->granules, g, folio, GFP_KERNEL));
+	else
+		p->nr_granules--;
+	return err;
 }
 
 /**
@@ -304,7 +311,10 @@ void kvm_gmem_persist_destroy(struct inode *inode)
 
 	WARN_ON_ONCE(p->frozen);
 	xa_for_each(&p->granules, g, folio) {
-		kvm_gmem_persist_drop(p, g);
+		/* Nothing to return it to: the granule stays allocated. */
+		if (kvm_gmem_persist_drop(p, g))
+			pr_warn_ratelimited("kvm_gmem_persist: granule at pfn %#lx not freed\n",
+					    folio_pfn(folio));
 		cond_resched();
 	}
 	xa_destroy(&p->granules);
@@ -337,7 +347,9 @@ int kvm_gmem_persist_check_range(struct inode *inode, loff_t offset, loff_t len)
  * @start: first page index, granule aligned
  * @end:   page index past the range, granule aligned
  *
- * Return: 0, or -EBUSY while the file is frozen for a live update.
+ * Return: 0; -EBUSY while the file is frozen for a live update; -ENOMEM if
+ * an HVO granule could not get its struct pages back (the granules from
+ * there on stay).
  */
 long kvm_gmem_persist_punch_hole(struct inode *inode, pgoff_t start, pgoff_t end)
 {
@@ -358,7 +370,9 @@ long kvm_gmem_persist_punch_hole(struct inode *inode, pgoff_t start, pgoff_t end
 	unmap_mapping_pages(mapping, start, end - start, false);
 	xa_for_each_range(&p->granules, g, folio, start >> p->order,
 			  (end >> p->order) - 1) {
-		kvm_gmem_persist_drop(p, g);
+		ret = kvm_gmem_persist_drop(p, g);
+		if (ret)
+			break;
 		cond_resched();
 	}
 	kvm_gmem_invalidate_end(inode, start, end);

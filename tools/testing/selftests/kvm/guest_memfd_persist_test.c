@@ -648,10 +648,11 @@ TEST_F(persist, mbind_on_a_mapping_picks_the_pool_node)
 }
 
 /*
- * Exhaust the pool of one node under MPOL_BIND: a 1 GiB granule finds no
- * whole free block and nothing is taken; 2 MiB granules take what is left
- * and the call fails with ENOMEM, the granules taken before it stay, and all
- * of them come back on punch-hole.
+ * Exhaust the pool of one node under MPOL_BIND, with one of its blocks
+ * broken by a 2 MiB granule: 1 GiB granules take the whole free blocks and
+ * then fail with ENOMEM, nothing taken from the broken one; 2 MiB granules
+ * take what is left and fail with ENOMEM, the granules taken before it
+ * stay, and all of them come back on punch-hole.
  */
 TEST_F_TIMEOUT(persist, exhausted_node_fails_with_enomem_and_no_partial_granule, 300)
 {

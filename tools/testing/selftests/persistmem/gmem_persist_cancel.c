@@ -44,9 +44,6 @@
 #define GRANULE		(2 * GVM_MIB)
 #define SEED_B		0xb0b0ull
 #define SEED_C		0xc0c0ull
-#define FAIL_DIR	"/sys/kernel/debug/fail_kvm_gmem_persist_freeze"
-#define KERNEL_IMAGE	"/boot/bzImage"
-#define INITRD_IMAGE	"/sys/firmware/initrd"
 #define ESCAPED		"gmem_cancel.escaped"
 #define SHARED_FLAGS	(GUEST_MEMFD_FLAG_PERSIST | GUEST_MEMFD_FLAG_MMAP | \
 			 GUEST_MEMFD_FLAG_INIT_SHARED)
@@ -54,21 +51,6 @@
 static uint32_t seed_a(void)
 {
 	return gvm_seed(0xca9ce100u);
-}
-
-static int write_str(const char *dir, const char *name, const char *val)
-{
-	ssize_t len = strlen(val);
-	char path[160];
-	int fd, ret;
-
-	snprintf(path, sizeof(path), "%s/%s", dir, name);
-	fd = open(path, O_WRONLY | O_TRUNC);
-	if (fd < 0)
-		return -errno;
-	ret = write(fd, val, len) == len ? 0 : -errno;
-	close(fd);
-	return ret;
 }
 
 static long read_long(const char *dir, const char *name)
@@ -125,56 +107,33 @@ static bool file_has(int fd, uint64_t size, uint64_t seed, const char *what)
 			 (unsigned long long)(size >> 20), bad);
 }
 
-/* Load this kernel as the kexec image, flagged so that stage 1 knows if it boots. */
-static void load_kexec(void)
-{
-	char cmdline[4096];
-	int kfd, ifd, fd;
-	ssize_t len;
-
-	fd = open("/proc/cmdline", O_RDONLY);
-	len = fd < 0 ? -1 : read(fd, cmdline, sizeof(cmdline) - 64);
-	if (len <= 0)
-		vt_fatal("read /proc/cmdline: %s", strerror(errno));
-	close(fd);
-	cmdline[len] = '\0';
-	cmdline[strcspn(cmdline, "\n")] = '\0';
-	strcat(cmdline, " " ESCAPED "=1");
-
-	kfd = open(KERNEL_IMAGE, O_RDONLY);
-	ifd = open(INITRD_IMAGE, O_RDONLY);
-	if (kfd < 0 || ifd < 0)
-		vt_fatal("open %s and %s: %s", KERNEL_IMAGE, INITRD_IMAGE, strerror(errno));
-	if (syscall(__NR_kexec_file_load, kfd, ifd, strlen(cmdline) + 1, cmdline, 0UL))
-		vt_fatal("kexec_file_load: %s", strerror(errno));
-	close(kfd);
-	close(ifd);
-	vt_result(true, "gen 1: kexec image loaded");
-}
-
 static void cancelled_kexec(void)
 {
 	char msg[64];
 	long times;
 	int ret, err;
 
-	if (access(FAIL_DIR, F_OK))
-		vt_fatal("%s: %s (CONFIG_FAULT_INJECTION_DEBUG_FS?)", FAIL_DIR, strerror(errno));
-	if (write_str(FAIL_DIR, "verbose", "1") || write_str(FAIL_DIR, "interval", "2") ||
-	    write_str(FAIL_DIR, "times", "1") || write_str(FAIL_DIR, "probability", "100"))
-		vt_fatal("arm %s: %s", FAIL_DIR, strerror(errno));
-	load_kexec();
+	if (access(GVM_FAIL_FREEZE, F_OK))
+		vt_fatal("%s: %s (CONFIG_FAULT_INJECTION_DEBUG_FS?)", GVM_FAIL_FREEZE,
+			 strerror(errno));
+	ret = gvm_fail_freeze(2);
+	if (ret)
+		vt_fatal("arm %s: %s", GVM_FAIL_FREEZE, strerror(-ret));
+	/* Flagged, so that stage 1 knows should this kernel boot after all. */
+	ret = vt_kexec_load(ESCAPED "=1");
+	if (!vt_result(!ret, "gen 1: kexec image loaded: %s", ret ? strerror(-ret) : "ok"))
+		exit(vt_finish());
 
 	vt_diag("gen 1: reboot(LINUX_REBOOT_CMD_KEXEC) with the 2nd freeze failing");
 	ret = reboot(RB_KEXEC);
 	err = errno;
 	vt_result(ret < 0, "gen 1: reboot(KEXEC) fails when a freeze fails (%s)",
 		  ret < 0 ? strerror(err) : "returned 0");
-	times = read_long(FAIL_DIR, "times");
+	times = read_long(GVM_FAIL_FREEZE, "times");
 	vt_result(times == 0, "gen 1: the injected freeze failure was used (times %ld)", times);
 	snprintf(msg, sizeof(msg), "Freeze failed for token[%#llx]", TOKEN_B);
 	vt_result(vt_dmesg_contains(msg), "gen 1: the kernel log says '%s'", msg);
-	write_str(FAIL_DIR, "probability", "0");
+	gvm_fail_freeze_off();
 
 	ret = syscall(__NR_kexec_file_load, -1, -1, 0UL, NULL, (unsigned long)KEXEC_FILE_UNLOAD);
 	vt_result(!ret, "gen 1: kexec image unloaded (%s)", ret ? strerror(errno) : "ok");

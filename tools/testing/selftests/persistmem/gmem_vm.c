@@ -550,3 +550,25 @@ int gvm_bind_task(int node)
 		ret = syscall(__NR_set_mempolicy, MPOL_BIND, &mask, 8 * sizeof(mask) + 1);
 	return ret ? -errno : 0;
 }
+
+int gvm_fail_freeze(unsigned int nth)
+{
+	char val[16];
+	int ret;
+
+	snprintf(val, sizeof(val), "%u", nth);
+	ret = vt_write_file(GVM_FAIL_FREEZE "/times", "1");
+	if (!ret)
+		ret = vt_write_file(GVM_FAIL_FREEZE "/interval", val);
+	if (!ret)
+		ret = vt_write_file(GVM_FAIL_FREEZE "/verbose", "1");
+	/* Last: calls are counted only while the probability is not zero. */
+	if (!ret)
+		ret = vt_write_file(GVM_FAIL_FREEZE "/probability", "100");
+	return ret;
+}
+
+int gvm_fail_freeze_off(void)
+{
+	return vt_write_file(GVM_FAIL_FREEZE "/probability", "0");
+}

@@ -56,6 +56,12 @@ struct gvm_result {
 
 /* /dev/kvm, opened once; vt_fatal() if it cannot be. */
 int gvm_kvm(void);
+/* Fault injection on the freeze of persistent guest_memfd (debugfs). */
+#define GVM_FAIL_FREEZE	"/sys/kernel/debug/fail_kvm_gmem_persist_freeze"
+/* Make the @nth freeze call from now fail, once; 0 or -errno. */
+int gvm_fail_freeze(unsigned int nth);
+/* Disarm it again; 0 or -errno. */
+int gvm_fail_freeze_off(void);
 /* Name of a KVM_EXIT_* reason, for messages. */
 const char *gvm_exit_name(unsigned int reason);
 /* KVM_CREATE_VM of @type only; returns the VM fd or -errno. */

@@ -50,7 +50,6 @@
 
 #include <linux/kexec.h>
 #include <linux/kvm.h>
-#include <linux/mempolicy.h>
 
 #include "gmem_vm.h"
 #include "persist_test.h"
@@ -67,9 +66,6 @@
 #define MEMFD_SER_BYTES		48ull
 #define MEMFD_FOLIO_SER_BYTES	16ull
 
-#define FAIL_ATTR	"/sys/kernel/debug/fail_kvm_gmem_persist_freeze"
-#define KERNEL_IMAGE	"/boot/bzImage"
-#define INITRD_IMAGE	"/sys/firmware/initrd"
 #define NDM		GUEST_MEMFD_PERSIST_NO_DIRECT_MAP
 #define HVO		GUEST_MEMFD_PERSIST_HVO
 
@@ -143,10 +139,10 @@ static const char *err_str(int err)
 
 static int create_vm(unsigned long type)
 {
-	int vm = ioctl(gvm_kvm(), KVM_CREATE_VM, type);
+	int vm = gvm_create_vm(type);
 
 	if (vm < 0)
-		vt_fatal("KVM_CREATE_VM type %lu: %s", type, strerror(errno));
+		vt_fatal("KVM_CREATE_VM type %lu: %s", type, strerror(-vm));
 	return vm;
 }
 
@@ -164,15 +160,10 @@ static unsigned long protected_type(void)
 /* Allocate from node @nid only; -1: back to the default policy. */
 static void bind_node(int nid)
 {
-	unsigned long mask = 1ul << (nid < 0 ? 0 : nid);
-	long ret;
+	int ret = gvm_bind_task(nid);
 
-	if (nid < 0)
-		ret = syscall(SYS_set_mempolicy, MPOL_DEFAULT, NULL, 0);
-	else
-		ret = syscall(SYS_set_mempolicy, MPOL_BIND, &mask, 8 * sizeof(mask));
 	if (ret)
-		vt_fatal("set_mempolicy(node %d): %s", nid, strerror(errno));
+		vt_fatal("set_mempolicy(node %d): %s", nid, strerror(-ret));
 }
 
 static unsigned int granule_order(unsigned long long granule)
@@ -193,19 +184,14 @@ static void setup_set(struct gmem_set *s, int vm, int session, int token)
 	unsigned long long alloc = pt_node_stat(s->nid, stat);
 	unsigned long long saved = pt_node_stat(s->nid, "vmemmap_saved_bytes");
 	unsigned long long ndm = pt_node_stat(s->nid, "no_direct_map_bytes");
-	struct kvm_create_guest_memfd args = {
-		.size = s->size,
-		.flags = GUEST_MEMFD_FLAG_PERSIST,
-		.granule_size = s->granule,
-		.persist_flags = s->persist_flags,
-	};
 	uint64_t t0, t1;
 	int ret;
 
 	bind_node(s->nid);
-	s->fd = ioctl(vm, KVM_CREATE_GUEST_MEMFD, &args);
+	s->fd = gvm_create_gmem(vm, s->size, GUEST_MEMFD_FLAG_PERSIST, s->granule,
+				s->persist_flags);
 	if (s->fd < 0)
-		vt_fatal("%s: KVM_CREATE_GUEST_MEMFD: %s", s->name, strerror(errno));
+		vt_fatal("%s: KVM_CREATE_GUEST_MEMFD: %s", s->name, strerror(-s->fd));
 	t0 = vt_now_ns();
 	ret = fallocate(s->fd, FALLOC_FL_KEEP_SIZE, 0, s->size);
 	t1 = vt_now_ns();
@@ -294,72 +280,6 @@ static void setup_memfd(int session)
 	figure(BASELINE, per_gib(memfd.preserve_us, SET_SIZE), "us_per_gib_preserve_freeze");
 	figure(BASELINE, per_gib(memfd.meta_bytes, SET_SIZE), "metadata_bytes_per_gib");
 	figure(BASELINE, per_gib(memfd.nr_folios, SET_SIZE), "extents_per_gib");
-}
-
-static int write_str(const char *path, const char *val)
-{
-	ssize_t len = strlen(val);
-	int fd = open(path, O_WRONLY), ret;
-
-	if (fd < 0)
-		return -errno;
-	ret = write(fd, val, len) == len ? 0 : -errno;
-	close(fd);
-	return ret;
-}
-
-/* Make the @nth freeze call of the handler fail, once. */
-static int arm_freeze_failure(int nth)
-{
-	char val[16];
-	int ret;
-
-	snprintf(val, sizeof(val), "%d", nth);
-	ret = write_str(FAIL_ATTR "/times", "1");
-	if (!ret)
-		ret = write_str(FAIL_ATTR "/interval", val);
-	if (!ret)
-		ret = write_str(FAIL_ATTR "/verbose", "1");
-	/* Last: calls are counted only while the probability is not zero. */
-	if (!ret)
-		ret = write_str(FAIL_ATTR "/probability", "100");
-	return ret;
-}
-
-/*
- * Load this kernel for kexec as init does, for the dry run. Should the
- * reboot not fail after all, the kernel boots into stage 2 and the runner
- * reports stage 1 as not held.
- */
-static int load_kexec(void)
-{
-	char cmdline[4096], *p;
-	int kfd, ifd, ret = 0;
-	ssize_t len;
-
-	kfd = open("/proc/cmdline", O_RDONLY);
-	if (kfd < 0)
-		return -errno;
-	len = read(kfd, cmdline, sizeof(cmdline) - 1);
-	close(kfd);
-	if (len <= 0)
-		return -EIO;
-	cmdline[len] = '\0';
-	cmdline[strcspn(cmdline, "\n")] = '\0';
-	p = strstr(cmdline, "vmtest.stage=1");
-	if (p)
-		p[strlen("vmtest.stage=")] = '2';
-
-	kfd = open(KERNEL_IMAGE, O_RDONLY);
-	ifd = open(INITRD_IMAGE, O_RDONLY);
-	if (kfd < 0 || ifd < 0 ||
-	    syscall(__NR_kexec_file_load, kfd, ifd, strlen(cmdline) + 1, cmdline, 0ul))
-		ret = -errno;
-	if (kfd >= 0)
-		close(kfd);
-	if (ifd >= 0)
-		close(ifd);
-	return ret;
 }
 
 static struct gmem_set *find_set(const char *name)
@@ -458,13 +378,13 @@ static void dry_run(void)
 	ret = vt_trace_start("kvm_gmem_persist");
 	if (!vt_result(!ret, "tracepoints kvm_gmem_persist enabled: %s", err_str(ret)))
 		return;
-	ret = arm_freeze_failure(NR_SETS + 1);
-	if (!vt_result(!ret, "%s: freeze call %d of %d fails: %s", FAIL_ATTR,
+	ret = gvm_fail_freeze(NR_SETS + 1);
+	if (!vt_result(!ret, "%s: freeze call %d of %d fails: %s", GVM_FAIL_FREEZE,
 		       NR_SETS + 1, NR_SETS + 1, err_str(ret)))
 		return;
-	ret = load_kexec();
+	ret = vt_kexec_load("");
 	if (!vt_result(!ret, "kexec_file_load for the dry run: %s", err_str(ret))) {
-		write_str(FAIL_ATTR "/probability", "0");
+		gvm_fail_freeze_off();
 		return;
 	}
 
@@ -473,7 +393,7 @@ static void dry_run(void)
 	ret = reboot(RB_KEXEC);
 	err = errno;
 	t1 = vt_now_ns();
-	write_str(FAIL_ATTR "/probability", "0");
+	gvm_fail_freeze_off();
 	syscall(__NR_kexec_file_load, -1, -1, 0ul, NULL, (unsigned long)KEXEC_FILE_UNLOAD);
 	vt_result(ret < 0, "dry-run kexec cancelled by the failed freeze of the last file: %s",
 		  err_str(ret < 0 ? err : 0));
@@ -561,13 +481,12 @@ static void link_all(void)
 
 	for (i = 0; i < NR_SETS; i++) {
 		struct gmem_set *s = &sets[i];
-		struct kvm_link_guest_memfd args = { .fd = s->fd };
 
 		if (s->fd < 0)
 			continue;
-		fd = ioctl(s->protected_vm ? pvm : vm, KVM_LINK_GUEST_MEMFD, &args);
+		fd = gvm_link(s->protected_vm ? pvm : vm, s->fd);
 		vt_result(fd >= 0, "%s: KVM_LINK_GUEST_MEMFD into a new VM: %s", s->name,
-			  err_str(fd < 0 ? errno : 0));
+			  err_str(fd < 0 ? fd : 0));
 		if (fd >= 0)
 			close(fd);
 	}

@@ -62,9 +62,9 @@ static int stage2(void)
 	t0 = vt_now_ns();
 	mfd = luo_session_retrieve_fd(session, TOKEN);
 	t1 = vt_now_ns();
-	if (mfd < 0)
-		vt_fatal("retrieve memfd token %#llx: %s", TOKEN, strerror(-mfd));
-	vt_result(true, "retrieve memfd");
+	if (!vt_result(mfd >= 0, "retrieve memfd token %#llx: %s", TOKEN,
+		       mfd >= 0 ? "ok" : strerror(-mfd)))
+		return vt_finish();
 	vt_diag("memfd_luo retrieve 256 MiB: %llu us", (unsigned long long)(t1 - t0) / 1000);
 
 	if (fstat(mfd, &st))

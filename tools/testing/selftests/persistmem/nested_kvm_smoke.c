@@ -37,14 +37,6 @@ static const unsigned char payload[] = {
 	0xf4,						/* hlt */
 };
 
-static int create_gmem(int vm, uint64_t size, uint64_t flags)
-{
-	struct kvm_create_guest_memfd gmem = { .size = size, .flags = flags };
-	int fd = ioctl(vm, KVM_CREATE_GUEST_MEMFD, &gmem);
-
-	return fd < 0 ? -errno : fd;
-}
-
 int main(int argc, char **argv)
 {
 	struct kvm_userspace_memory_region2 region = { 0 };
@@ -73,15 +65,16 @@ int main(int argc, char **argv)
 	vt_result(flags_cap >= 0 && (flags_cap & GUEST_MEMFD_FLAG_MMAP),
 		  "default VM reports GUEST_MEMFD_FLAG_MMAP (caps %#lx)", flags_cap);
 
-	gmem0 = create_gmem(vm, MEM_SIZE, 0);
+	gmem0 = gvm_create_gmem(vm, MEM_SIZE, 0, 0, 0);
 	vt_result(gmem0 >= 0, "guest_memfd flags 0: %s", gmem0 >= 0 ? "created" : strerror(-gmem0));
 	if (gmem0 >= 0)
 		close(gmem0);
 
-	gmem = create_gmem(vm, MEM_SIZE, GUEST_MEMFD_FLAG_MMAP | GUEST_MEMFD_FLAG_INIT_SHARED);
-	if (gmem < 0)
-		vt_fatal("guest_memfd flags MMAP|INIT_SHARED: %s", strerror(-gmem));
-	vt_result(true, "guest_memfd flags MMAP|INIT_SHARED created");
+	gmem = gvm_create_gmem(vm, MEM_SIZE, GUEST_MEMFD_FLAG_MMAP | GUEST_MEMFD_FLAG_INIT_SHARED,
+			       0, 0);
+	if (!vt_result(gmem >= 0, "guest_memfd flags MMAP|INIT_SHARED: %s",
+		       gmem >= 0 ? "created" : strerror(-gmem)))
+		return vt_finish();
 	mem = mmap(NULL, MEM_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, gmem, 0);
 	if (mem == MAP_FAILED)
 		vt_fatal("mmap guest_memfd: %s", strerror(errno));

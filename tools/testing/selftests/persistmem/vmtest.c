@@ -12,6 +12,7 @@
 #include <sys/klog.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -163,7 +164,7 @@ long long vt_check_pattern(const void *buf, size_t len, uint64_t seed, uint64_t 
 
 #define TRACEFS "/sys/kernel/tracing"
 
-static int write_file(const char *path, const char *val)
+int vt_write_file(const char *path, const char *val)
 {
 	int fd = open(path, O_WRONLY | O_TRUNC);
 	ssize_t len = strlen(val);
@@ -185,11 +186,11 @@ int vt_trace_start(const char *system)
 	    mount("tracefs", TRACEFS, "tracefs", 0, NULL) && errno != EBUSY)
 		return -errno;
 	snprintf(path, sizeof(path), TRACEFS "/events/%s/enable", system);
-	ret = write_file(TRACEFS "/trace", "");
+	ret = vt_write_file(TRACEFS "/trace", "");
 	if (!ret)
-		ret = write_file(path, "1");
+		ret = vt_write_file(path, "1");
 	if (!ret)
-		ret = write_file(TRACEFS "/tracing_on", "1");
+		ret = vt_write_file(TRACEFS "/tracing_on", "1");
 	return ret;
 }
 
@@ -199,7 +200,7 @@ int vt_trace_count(const char *event, const char *match)
 	FILE *f;
 	int n = 0;
 
-	write_file(TRACEFS "/tracing_on", "0");
+	vt_write_file(TRACEFS "/tracing_on", "0");
 	f = fopen(TRACEFS "/trace", "r");
 	if (!f)
 		return -errno;
@@ -229,7 +230,7 @@ int vt_trace_values(const char *event, const char *const *keys, int nr_keys,
 	int n = 0, k;
 	FILE *f;
 
-	write_file(TRACEFS "/tracing_on", "0");
+	vt_write_file(TRACEFS "/tracing_on", "0");
 	f = fopen(TRACEFS "/trace", "r");
 	if (!f)
 		return -errno;
@@ -300,4 +301,36 @@ int vt_session(const char *name, bool create)
 		vt_fatal("%s session '%s': %s", create ? "create" : "retrieve", name,
 			 strerror(-session));
 	return session;
+}
+
+int vt_kexec_load(const char *extra_args)
+{
+	char cmdline[4096];
+	int kfd, ifd, ret = 0;
+	ssize_t len;
+
+	kfd = open("/proc/cmdline", O_RDONLY);
+	if (kfd < 0)
+		return -errno;
+	len = read(kfd, cmdline, sizeof(cmdline) - 1);
+	close(kfd);
+	if (len <= 0 || len + strlen(extra_args) + 2 > sizeof(cmdline))
+		return -EIO;
+	cmdline[len] = '\0';
+	cmdline[strcspn(cmdline, "\n")] = '\0';
+	if (*extra_args) {
+		strcat(cmdline, " ");
+		strcat(cmdline, extra_args);
+	}
+
+	kfd = open(VT_KERNEL_IMAGE, O_RDONLY);
+	ifd = open(VT_INITRD_IMAGE, O_RDONLY);
+	if (kfd < 0 || ifd < 0 ||
+	    syscall(__NR_kexec_file_load, kfd, ifd, strlen(cmdline) + 1, cmdline, 0UL))
+		ret = -errno;
+	if (kfd >= 0)
+		close(kfd);
+	if (ifd >= 0)
+		close(ifd);
+	return ret;
 }

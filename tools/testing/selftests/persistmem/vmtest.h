@@ -33,6 +33,18 @@ __printf(1, 2) void vt_diag(const char *fmt, ...);
 /* Report a failed test point and exit(1): for setup steps that gate the rest. */
 __printf(1, 2) __noreturn void vt_fatal(const char *fmt, ...);
 
+/* This kernel and the initramfs, as init loads them for kexec. */
+#define VT_KERNEL_IMAGE	"/boot/bzImage"
+#define VT_INITRD_IMAGE	"/sys/firmware/initrd"
+
+/* Write @val to the file at @path; 0 or -errno. */
+int vt_write_file(const char *path, const char *val);
+/*
+ * Load this kernel for kexec with this boot's command line plus
+ * @extra_args, for a stage that reboots by itself; 0 or -errno.
+ */
+int vt_kexec_load(const char *extra_args);
+
 /*
  * Boot the next kernel with @args added to the command line, replacing
  * parameters of the same name. Call before vt_hold().
