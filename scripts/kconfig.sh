@@ -25,10 +25,12 @@ if [ -f "$OBJ/.config" ] && [ -f "$want" ] && cmp -s "$want" "$want.new"; then
 	exit 0
 fi
 
-cp "$want.new" "$OBJ/.config.new"
-mv "$want.new" "$want"
-mv "$OBJ/.config.new" "$OBJ/.config"
+# The fragment is recorded only once olddefconfig succeeded, so a failed
+# run (say, flex missing) is redone next time, not taken as configured.
+rm -f "$want"
+cp "$want.new" "$OBJ/.config"
 make -s -C "$TREE" O="$OBJ" ARCH=x86_64 olddefconfig
+mv "$want.new" "$want"
 
 missing=0
 while read -r line; do

@@ -110,26 +110,38 @@ static void page_take(struct persist_block *blk, unsigned long idx)
  * @split: for order 0, whether a free chunk may be split; the pool first
  *         asks every block without splitting, so 4 KiB pages gather in
  *         chunks that are already split
+ * @scrub: filled with what of the granule is dirty and must be scrubbed
+ *         (persist_scrub()) before anyone sees it; the block forgets that
+ *         those chunks were dirty
  *
  * Return: index of the first 4 KiB page of the granule within the block,
  * or -ENOSPC if the block cannot serve it. Nothing changes on failure.
  */
-long persist_block_alloc(struct persist_block *blk, unsigned int order, bool split)
+long persist_block_alloc(struct persist_block *blk, unsigned int order, bool split,
+			 struct persist_scrub *scrub)
 {
 	unsigned long idx;
 	long c;
 
+	bitmap_zero(scrub->chunks, PERSIST_BLOCK_CHUNKS);
+	scrub->page = false;
 	if (blk->whole)
 		return -ENOSPC;
 
 	switch (order) {
 	case PERSIST_ORDER_1G:
-		return block_take(blk) ? -ENOSPC : 0;
+		if (block_take(blk))
+			return -ENOSPC;
+		bitmap_copy(scrub->chunks, blk->dirty, PERSIST_BLOCK_CHUNKS);
+		bitmap_zero(blk->dirty, PERSIST_BLOCK_CHUNKS);
+		return 0;
 	case PERSIST_ORDER_2M:
 		c = find_chunk(blk, PERSIST_CHUNK_FREE, false);
 		if (c < 0)
 			return c;
 		chunk_take(blk, c, PERSIST_CHUNK_WHOLE);
+		if (__test_and_clear_bit(c, blk->dirty))
+			__set_bit(c, scrub->chunks);
 		return c * PERSIST_CHUNK_PAGES;
 	case 0:
 		c = find_chunk(blk, PERSIST_CHUNK_SPLIT, true);
@@ -146,6 +158,12 @@ long persist_block_alloc(struct persist_block *blk, unsigned int order, bool spl
 		if (WARN_ON_ONCE(idx >= (c + 1) * PERSIST_CHUNK_PAGES))
 			return -ENOSPC;
 		page_take(blk, idx);
+		/*
+		 * Other pages of a dirty chunk may be taken and written while
+		 * this one is scrubbed, so only this page is: the chunk stays
+		 * dirty until it is taken whole.
+		 */
+		scrub->page = test_bit(c, blk->dirty);
 		return idx;
 	}
 	return -EINVAL;

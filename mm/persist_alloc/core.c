@@ -57,14 +57,19 @@ void persist_account(struct persist_pool *pool, unsigned int order, unsigned lon
 	spin_unlock(&pool->lock);
 }
 
-/* Take a granule from @pool; returns its physical address or 0. */
+/*
+ * Take a granule from @pool, scrubbed where a previous kernel may have left
+ * data in it; returns its physical address, or 0 if the pool has none (or
+ * the scrub could not map it back, which leaves the pool as it was).
+ */
 static phys_addr_t pool_take(struct persist_pool *pool, unsigned int order,
 			     struct persist_block **blkp)
 {
+	struct persist_scrub scrub;
 	struct persist_block *blk;
 	phys_addr_t phys = 0;
 	int pass;
-	long idx;
+	long idx = -1;
 
 	spin_lock(&pool->lock);
 	/*
@@ -75,7 +80,7 @@ static phys_addr_t pool_take(struct persist_pool *pool, unsigned int order,
 		list_for_each_entry(blk, &pool->blocks, list) {
 			if (!pass && persist_block_unused(blk))
 				continue;
-			idx = persist_block_alloc(blk, order, pass);
+			idx = persist_block_alloc(blk, order, pass, &scrub);
 			if (idx >= 0) {
 				phys = blk->base + ((phys_addr_t)idx << PAGE_SHIFT);
 				*blkp = blk;
@@ -85,6 +90,17 @@ static phys_addr_t pool_take(struct persist_pool *pool, unsigned int order,
 		}
 	}
 	spin_unlock(&pool->lock);
+	if (!phys)
+		return 0;
+	/* The granule is ours: nobody else sees it while it is zeroed. */
+	if (persist_scrub(blk, idx, order, &scrub)) {
+		spin_lock(&pool->lock);
+		persist_scrub_undo(blk, &scrub);
+		if (!WARN_ON_ONCE(persist_block_free(blk, idx, order)))
+			pool->allocated[persist_order_granule(order)]--;
+		spin_unlock(&pool->lock);
+		return 0;
+	}
 	return phys;
 }
 
@@ -282,8 +298,9 @@ EXPORT_SYMBOL_GPL(persist_alloc_folio);
  *
  * Folios handed over by the previous kernel are zeroed too.
  *
- * Return: 0, -EINVAL (with a warning) for a folio that is not an allocated
- * granule of a pool (foreign or already freed), -EBUSY if someone else
+ * Return: 0, -EINVAL (with a warning, once) for a folio that is not an
+ * allocated granule of a pool (foreign, already freed, or handed over and
+ * not restored), -EBUSY if someone else
  * still holds a reference or it is preserved for the next kexec, -ENOMEM
  * if the vmemmap of an HVO folio cannot be restored. Nothing changes on
  * failure.
@@ -293,25 +310,38 @@ int persist_free_folio(struct folio *folio)
 	unsigned long pfn = folio_pfn(folio);
 	struct persist_extent *ext;
 	struct persist_pool *pool;
-	int err;
+	int err = 0;
 
 	might_sleep();
-	ext = xa_load(&persist_extents, pfn);
-	if (WARN(!ext || ext->order != folio_order(folio),
-		 "persist_alloc: free of pfn %#lx order %u: %s\n", pfn, folio_order(folio),
-		 xa_load(&persist_blocks, PFN_PHYS(pfn) / PERSIST_BLOCK_SIZE) ?
-		 "not an allocated granule (double free?)" : "not from a pool"))
-		return -EINVAL;
-	/* Against persist_alloc_preserve(): preserved or freed, not both. */
+	/*
+	 * Looked up under the lock that serializes frees and preservation,
+	 * so that a second free of the same folio finds it gone instead of
+	 * using an extent the first one is freeing.
+	 */
 	mutex_lock(&persist_kho_lock);
-	err = folio_ref_count(folio) != 1 || ext->preserved ? -EBUSY : 0;
-	if (!err && (ext->flags & PERSIST_ALLOC_HVO))
-		err = persist_hvo_restore(folio);
-	if (!err && xa_cmpxchg(&persist_extents, pfn, ext, NULL, GFP_KERNEL) != ext) {
-		if (ext->flags & PERSIST_ALLOC_HVO)
-			WARN_ON(persist_hvo_optimize(folio));
-		err = -EINVAL;
+	ext = xa_load(&persist_extents, pfn);
+	if (!ext || ext->order != folio_order(folio) || ext->pending) {
+		mutex_unlock(&persist_kho_lock);
+		WARN_ONCE(1, "persist_alloc: free of pfn %#lx order %u: %s\n", pfn,
+			  folio_order(folio),
+			  xa_load(&persist_blocks, PFN_PHYS(pfn) / PERSIST_BLOCK_SIZE) ?
+			  "not an allocated granule (double free?)" : "not from a pool");
+		return -EINVAL;
 	}
+	/*
+	 * Freeze the owner's reference: a speculative reference taken by a
+	 * pfn walker from now on fails, and one already held makes us back
+	 * off, before any struct page is touched.
+	 */
+	if (ext->preserved || !folio_ref_freeze(folio, 1))
+		err = -EBUSY;
+	if (!err && (ext->flags & PERSIST_ALLOC_HVO)) {
+		err = persist_hvo_restore_frozen(folio);
+		if (err)
+			folio_ref_unfreeze(folio, 1);
+	}
+	if (!err)
+		xa_erase(&persist_extents, pfn);
 	mutex_unlock(&persist_kho_lock);
 	if (err)
 		return err;

@@ -67,6 +67,17 @@ int persist_hvo_restore(struct folio *folio)
 	return err;
 }
 
+/**
+ * persist_hvo_restore_frozen - persist_hvo_restore() of a frozen folio
+ * @folio: the folio, its reference count frozen at 0 by the caller
+ *
+ * Return: 0 or -ENOMEM (the folio stays optimized and frozen then).
+ */
+int persist_hvo_restore_frozen(struct folio *folio)
+{
+	return vmemmap_restore_folio(folio);
+}
+
 #ifdef CONFIG_SPARSEMEM_VMEMMAP_PREINIT
 /**
  * DOC: Pre-HVO
@@ -126,32 +137,19 @@ static void __init prehvo_block(int nid, unsigned long pfn)
  * @nid: the node whose sections are about to be initialized
  *
  * Called from sparse_vmemmap_init_nid_early(). Only blocks the previous
- * kernel flagged as one 1 GiB HVO extent are optimized; whether the
- * handover is adopted is decided later (persist_kho_adopt()), and a
- * refused one keeps its memory unused either way.
+ * kernel flagged as one 1 GiB HVO extent, and that passed every check of
+ * persist_handover_check_early() (RAM of this node and zone, outside
+ * scratch, preserved by KHO), are optimized.
  */
 void __init persist_alloc_vmemmap_init_early(int nid)
 {
-	const struct persist_alloc_block_ser *b;
-	const struct persist_alloc_ser *ser;
 	unsigned int before = nr_prehvo;
-	unsigned long i, nr;
+	unsigned long n = 0;
 	phys_addr_t phys;
-	size_t size;
 
 	BUILD_BUG_ON(!IS_ALIGNED(PERSIST_BLOCK_SIZE, 1UL << PA_SECTION_SHIFT));
-	if (kho_retrieve_subtree(PERSIST_ALLOC_KHO_NAME, &phys, &size))
-		return;
-	ser = phys_to_virt(phys);
-	if (size < sizeof(*ser) ||
-	    strncmp(ser->compatible, PERSIST_ALLOC_KHO_COMPATIBLE, sizeof(ser->compatible)))
-		return;
-	b = (const void *)(ser + 1);
-	nr = min_t(u64, ser->nr_blocks, (size - sizeof(*ser)) / sizeof(*b));
-	for (i = 0; i < nr; i++)
-		if (b[i].nid == nid && (b[i].flags & PERSIST_ALLOC_BLOCK_SER_HVO_1G) &&
-		    IS_ALIGNED(b[i].phys, PERSIST_BLOCK_SIZE))
-			prehvo_block(nid, PHYS_PFN(b[i].phys));
+	while ((phys = persist_handover_prehvo_block(nid, &n)))
+		prehvo_block(nid, PHYS_PFN(phys));
 	if (nr_prehvo > before)
 		pr_info("persist_alloc: node %d: %u handed-over 1 GiB HVO extents get their vmemmap optimized at boot\n",
 			nid, nr_prehvo - before);

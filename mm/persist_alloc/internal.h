@@ -46,9 +46,14 @@ struct persist_pool;
  * @nr_free:     free 4 KiB pages in the block
  * @whole:       the block is one allocated 1 GiB granule
  * @boot:        carved from memblock at boot (else grown from buddy)
+ * @handed_over: adopted from the previous kernel's handover
+ * @hvo_1g:      handed over as one 1 GiB HVO extent (pre-HVO'd at boot)
  * @chunk_state: per 2 MiB chunk, an enum persist_chunk_state
  * @chunk_used:  per split chunk, allocated 4 KiB pages
  * @pages:       one bit per allocated 4 KiB page of split chunks
+ * @dirty:       per 2 MiB chunk: its free memory may hold data of a
+ *               previous kernel, and is out of the direct map; it is
+ *               zeroed before it is handed out (see "Scrubbing")
  */
 struct persist_block {
 	phys_addr_t base;
@@ -57,9 +62,23 @@ struct persist_block {
 	unsigned long nr_free;
 	bool whole;
 	bool boot;
+	bool handed_over;
+	bool hvo_1g;
 	u8 chunk_state[PERSIST_BLOCK_CHUNKS];
 	u16 chunk_used[PERSIST_BLOCK_CHUNKS];
 	unsigned long *pages;
+	DECLARE_BITMAP(dirty, PERSIST_BLOCK_CHUNKS);
+};
+
+/**
+ * struct persist_scrub - what of a granule just taken must be scrubbed
+ * @chunks: dirty chunks of a 2 MiB or 1 GiB granule (their bits in the
+ *          block are cleared when the granule is taken)
+ * @page:   a 4 KiB granule from a dirty chunk (the chunk stays dirty)
+ */
+struct persist_scrub {
+	DECLARE_BITMAP(chunks, PERSIST_BLOCK_CHUNKS);
+	bool page;
 };
 
 /**
@@ -97,6 +116,8 @@ struct persist_pool {
  * @pending:     handed over by the previous kernel, not restored yet
  * @handed_over: came from the previous kernel: zeroed when freed
  * @prehvo:      pending, and its vmemmap was optimized at boot
+ * @quarantined: held so that nobody uses its memory: it is never restored
+ *               and never handed over
  */
 struct persist_extent {
 	unsigned long pfn;
@@ -108,6 +129,7 @@ struct persist_extent {
 	bool pending;
 	bool handed_over;
 	bool prehvo;
+	bool quarantined;
 };
 
 /**
@@ -149,20 +171,65 @@ enum {
 extern int persist_kho_test_corrupt;
 
 /* kho.c */
-int persist_kho_adopt(void);
 int persist_kho_block_added(struct persist_block *blk);
 void persist_kho_block_removed(struct persist_block *blk);
 
 struct persist_alloc_ser;
+struct persist_alloc_block_ser;
 struct persist_alloc_extent_ser;
-int persist_kho_check(const struct persist_alloc_ser *ser, size_t size,
-		      const struct persist_alloc_extent_ser *ext);
 int persist_kho_fill(struct persist_alloc_ser *ser, size_t size,
 		     struct persist_alloc_extent_ser *ext, unsigned long ext_cap);
+
+/* adopt.c: what is decided about each handed-over block and extent. */
+enum persist_verdict {
+	PERSIST_ADOPT,
+	PERSIST_REFUSE_ALIGN,
+	PERSIST_REFUSE_FLAGS,
+	PERSIST_REFUSE_NODE,
+	PERSIST_REFUSE_NOT_RAM,
+	PERSIST_REFUSE_WRONG_NODE,
+	PERSIST_REFUSE_SCRATCH,
+	PERSIST_REFUSE_NOT_PRESERVED,
+	PERSIST_REFUSE_DUPLICATE,
+	PERSIST_REFUSE_TOO_MANY,
+	PERSIST_REFUSE_ORDER,
+	PERSIST_REFUSE_OUTSIDE,
+	PERSIST_REFUSE_OVERLAP,
+	PERSIST_REFUSE_HVO_BLOCK,
+	PERSIST_REFUSE_NOMEM,
+};
+
+/**
+ * struct persist_adopt_env - facts about this kernel's memory
+ * @block_node: the node of the one zone that holds all of the 1 GiB block
+ *              at the address as RAM; -ENOENT if it is not all RAM,
+ *              -EXDEV if it spans nodes or zones
+ * @in_scratch: whether a range overlaps KHO scratch
+ * @preserved:  whether KHO preserved exactly this (address, order) range
+ */
+struct persist_adopt_env {
+	int (*block_node)(phys_addr_t base);
+	bool (*in_scratch)(phys_addr_t base, phys_addr_t size);
+	bool (*preserved)(phys_addr_t phys, unsigned int order);
+};
+
+const char *persist_verdict_str(enum persist_verdict v);
+long persist_handover_nr_blocks(const struct persist_alloc_ser *ser, size_t size);
+enum persist_verdict persist_check_block(const struct persist_alloc_block_ser *b,
+					 const struct persist_alloc_block_ser *prev,
+					 unsigned long nr_prev,
+					 const struct persist_adopt_env *env);
+bool persist_block_scrubbable(const struct persist_alloc_block_ser *b,
+			      const struct persist_adopt_env *env);
+enum persist_verdict persist_check_extent(const struct persist_alloc_extent_ser *e);
+unsigned long persist_handover_check_early(unsigned long *per_node);
+phys_addr_t persist_handover_prehvo_block(int nid, unsigned long *n);
+unsigned long persist_kho_adopt(void);
 
 unsigned long persist_hvo_saved(unsigned int order);
 int persist_hvo_optimize(struct folio *folio);
 int persist_hvo_restore(struct folio *folio);
+int persist_hvo_restore_frozen(struct folio *folio);
 struct folio *persist_prehvo_folio(unsigned long pfn, unsigned int order);
 struct folio *persist_hvo_build_folio(unsigned long pfn, unsigned int order);
 #ifdef CONFIG_SPARSEMEM_VMEMMAP_PREINIT
@@ -180,7 +247,13 @@ void persist_direct_map_restore(struct folio *folio);
 int persist_block_init(struct persist_block *blk, phys_addr_t base);
 void persist_block_destroy(struct persist_block *blk);
 bool persist_block_unused(const struct persist_block *blk);
-long persist_block_alloc(struct persist_block *blk, unsigned int order, bool split);
+long persist_block_alloc(struct persist_block *blk, unsigned int order, bool split,
+			 struct persist_scrub *scrub);
+int persist_scrub(struct persist_block *blk, unsigned long idx, unsigned int order,
+		  const struct persist_scrub *scrub);
+void persist_scrub_undo(struct persist_block *blk, const struct persist_scrub *scrub);
+int persist_scrub_block(struct persist_block *blk);
+int persist_scrub_hide_block(struct persist_block *blk);
 int persist_block_claim(struct persist_block *blk, unsigned long idx, unsigned int order);
 int persist_block_free(struct persist_block *blk, unsigned long idx, unsigned int order);
 

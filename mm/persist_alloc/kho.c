@@ -19,21 +19,19 @@
  *   reboot notifier that fills them at kexec never allocates and cannot
  *   fail.
  *
- * The next kernel adopts the data in a core initcall: it checks the whole
- * handover first (compatible string, sizes, block alignment and nodes,
- * every extent inside a block, aligned, not overlapping) and refuses all
- * of it on any error, with a message; the KHO-preserved blocks then stay
- * reserved and unused. Otherwise the blocks become the nodes' pools again
- * and every extent is marked allocated, pending its owner's
- * persist_alloc_restore(). Extents preserved without direct map are
- * removed from it right there, before anything else can run. Adoption
- * costs O(blocks + extents). Restoring a 1 GiB HVO extent costs O(1) (see
+ * The next kernel checks every field before it uses any and adopts what
+ * passes, unit by unit (see "Adoption"): accepted blocks become the
+ * nodes' pools again and every accepted extent is marked allocated,
+ * pending its owner's persist_alloc_restore(). Adoption costs
+ * O(blocks + extents). Restoring a 1 GiB HVO extent costs O(1) (see
  * "Pre-HVO"), a 2 MiB HVO extent O(1) as well (a few struct pages and a
  * vmemmap remap); only extents without HVO have all their struct pages
  * written, to build the folio they are returned as.
  *
  * Handed-over extents that are neither restored nor released by the next
- * kexec are zeroed then, and not handed over again.
+ * kexec are not handed over again; the kernel after that finds their
+ * memory dirty and scrubs it before reuse (see "Scrubbing"). Nothing is
+ * zeroed during the kexec itself.
  */
 
 #define pr_fmt(fmt) "persist_alloc: " fmt
@@ -179,12 +177,6 @@ static u32 flags_to_ser(unsigned long flags)
 	       (flags & PERSIST_ALLOC_HVO ? PERSIST_ALLOC_SER_HVO : 0);
 }
 
-static unsigned long flags_from_ser(u32 flags)
-{
-	return (flags & PERSIST_ALLOC_SER_NO_DIRECT_MAP ? PERSIST_ALLOC_NO_DIRECT_MAP : 0) |
-	       (flags & PERSIST_ALLOC_SER_HVO ? PERSIST_ALLOC_HVO : 0);
-}
-
 /**
  * persist_kho_fill - write the handover of the current pools and extents
  * @ser:     the blob, @size bytes
@@ -275,21 +267,6 @@ static inline void test_corrupt(struct persist_alloc_ser *ser,
 }
 #endif
 
-/* Zero handed-over extents nobody restored: they are not handed over again. */
-static void zero_unclaimed(void)
-{
-	struct persist_extent *e;
-	unsigned long idx;
-
-	xa_for_each(&persist_extents, idx, e) {
-		if (!e->pending)
-			continue;
-		if (e->flags & PERSIST_ALLOC_NO_DIRECT_MAP)
-			set_direct_map_valid_noflush(pfn_to_page(e->pfn), 1UL << e->order, true);
-		persist_zero_pages(e->pfn, 1UL << e->order);
-	}
-}
-
 static int persist_kho_reboot(struct notifier_block *nb, unsigned long code, void *unused)
 {
 	u64 start = ktime_get_ns();
@@ -300,7 +277,6 @@ static int persist_kho_reboot(struct notifier_block *nb, unsigned long code, voi
 	mutex_lock(&persist_resize_lock);
 	mutex_lock(&persist_kho_lock);
 	if (out_ser) {
-		zero_unclaimed();
 		err = persist_kho_fill(out_ser, out_ser_size, out_ext, out_ext_cap);
 		/* Capacity is reserved ahead; running out is a bug. */
 		if (WARN_ON(err))
@@ -465,239 +441,6 @@ int persist_alloc_release(phys_addr_t phys, u64 owner)
 	return persist_free_folio(folio);
 }
 EXPORT_SYMBOL_GPL(persist_alloc_release);
-
-/* Check a block list entry and the extents against scratch copies of blocks. */
-static int check_blocks(const struct persist_alloc_block_ser *b, unsigned long nr,
-			struct persist_block *blks)
-{
-	unsigned long i, j;
-	int err;
-
-	for (i = 0; i < nr; i++) {
-		if (!IS_ALIGNED(b[i].phys, PERSIST_BLOCK_SIZE) ||
-		    (b[i].flags & ~PERSIST_ALLOC_BLOCK_SER_HVO_1G) ||
-		    b[i].nid >= nr_node_ids || !node_online(b[i].nid)) {
-			pr_err("handover: block %lu (%#llx node %u) is invalid\n", i,
-			       b[i].phys, b[i].nid);
-			return -EINVAL;
-		}
-		for (j = 0; j < i; j++)
-			if (b[j].phys == b[i].phys) {
-				pr_err("handover: block %#llx listed twice\n", b[i].phys);
-				return -EEXIST;
-			}
-		err = persist_block_init(&blks[i], b[i].phys);
-		if (err)
-			return err;
-	}
-	return 0;
-}
-
-static int check_extents(const struct persist_alloc_extent_ser *ext, unsigned long nr,
-			 struct persist_block *blks, unsigned long nr_blocks)
-{
-	unsigned long i, j;
-	int err;
-
-	for (i = 0; i < nr; i++) {
-		phys_addr_t base = ALIGN_DOWN(ext[i].phys, PERSIST_BLOCK_SIZE);
-
-		if (!persist_order_valid(ext[i].order) ||
-		    (ext[i].flags & ~PERSIST_ALLOC_SER_FLAGS)) {
-			pr_err("handover: extent %#llx has order %u flags %#x\n",
-			       ext[i].phys, ext[i].order, ext[i].flags);
-			return -EINVAL;
-		}
-		for (j = 0; j < nr_blocks; j++)
-			if (blks[j].base == base)
-				break;
-		if (j == nr_blocks) {
-			pr_err("handover: extent %#llx is outside every block\n", ext[i].phys);
-			return -EINVAL;
-		}
-		err = persist_block_claim(&blks[j], PHYS_PFN(ext[i].phys - base), ext[i].order);
-		if (err) {
-			pr_err("handover: extent %#llx order %u is %s\n", ext[i].phys,
-			       ext[i].order, err == -EBUSY ? "overlapping another" : "misaligned");
-			return err;
-		}
-	}
-	return 0;
-}
-
-/* A block flagged HVO_1G must be exactly one preserved 1 GiB HVO extent. */
-static int check_hvo_blocks(const struct persist_alloc_block_ser *b, unsigned long nr,
-			    const struct persist_alloc_extent_ser *ext, unsigned long nr_ext)
-{
-	unsigned long i, j;
-
-	for (i = 0; i < nr; i++) {
-		if (!(b[i].flags & PERSIST_ALLOC_BLOCK_SER_HVO_1G))
-			continue;
-		for (j = 0; j < nr_ext; j++)
-			if (ext[j].phys == b[i].phys && ext[j].order == PERSIST_ORDER_1G &&
-			    (ext[j].flags & PERSIST_ALLOC_SER_HVO))
-				break;
-		if (j == nr_ext) {
-			pr_err("handover: block %#llx claims a 1 GiB HVO extent it does not hold\n",
-			       b[i].phys);
-			return -EINVAL;
-		}
-	}
-	return 0;
-}
-
-/**
- * persist_kho_check - validate a handover before anything is adopted
- * @ser:  the subtree blob
- * @size: its size
- * @ext:  the extent array (may be NULL when there are no extents)
- *
- * Return: 0 if it can be adopted as a whole; -EPROTO for another version;
- * -EINVAL, -EEXIST or -EBUSY (with a message) for inconsistent data.
- */
-int persist_kho_check(const struct persist_alloc_ser *ser, size_t size,
-		      const struct persist_alloc_extent_ser *ext)
-{
-	const struct persist_alloc_block_ser *b = (const void *)(ser + 1);
-	struct persist_block *blks;
-	unsigned long i;
-	int err;
-
-	if (size < sizeof(*ser) ||
-	    strncmp(ser->compatible, PERSIST_ALLOC_KHO_COMPATIBLE, sizeof(ser->compatible))) {
-		pr_err("handover: not %s\n", PERSIST_ALLOC_KHO_COMPATIBLE);
-		return -EPROTO;
-	}
-	if (ser->nr_blocks > (size - sizeof(*ser)) / sizeof(*b) ||
-	    (ser->nr_extents && !ext)) {
-		pr_err("handover: %llu blocks, %llu extents do not fit its %zu bytes\n",
-		       ser->nr_blocks, ser->nr_extents, size);
-		return -EINVAL;
-	}
-	blks = kvcalloc(ser->nr_blocks ?: 1, sizeof(*blks), GFP_KERNEL);
-	if (!blks)
-		return -ENOMEM;
-	err = check_blocks(b, ser->nr_blocks, blks);
-	if (!err)
-		err = check_extents(ext, ser->nr_extents, blks, ser->nr_blocks);
-	if (!err)
-		err = check_hvo_blocks(b, ser->nr_blocks, ext, ser->nr_extents);
-	for (i = 0; i < ser->nr_blocks; i++)
-		persist_block_destroy(&blks[i]);
-	kvfree(blks);
-	return err;
-}
-
-/* Mark one handed-over extent allocated and pending its owner. */
-static int __init adopt_extent(const struct persist_alloc_extent_ser *s)
-{
-	struct persist_block *blk = xa_load(&persist_blocks, s->phys / PERSIST_BLOCK_SIZE);
-	struct persist_pool *pool = blk->pool;
-	struct persist_extent *ext;
-	int err;
-
-	ext = kzalloc_obj(*ext);
-	if (!ext)
-		return -ENOMEM;
-	ext->pfn = PHYS_PFN(s->phys);
-	ext->order = s->order;
-	ext->flags = flags_from_ser(s->flags);
-	ext->blk = blk;
-	ext->owner = s->owner;
-	ext->pending = true;
-	ext->handed_over = true;
-	ext->prehvo = persist_prehvo_adopt(ext->pfn, s->order);
-
-	spin_lock(&pool->lock);
-	err = persist_block_claim(blk, PHYS_PFN(s->phys - blk->base), s->order);
-	if (!err) {
-		pool->allocated[persist_order_granule(s->order)]++;
-		pool->pending_pages += 1UL << s->order;
-		if (ext->flags & PERSIST_ALLOC_NO_DIRECT_MAP)
-			pool->no_direct_map_pages += 1UL << s->order;
-	}
-	spin_unlock(&pool->lock);
-	if (!err)
-		err = xa_insert(&persist_extents, ext->pfn, ext, GFP_KERNEL);
-	if (err) {
-		kfree(ext);
-		return err;
-	}
-	/* The caller flushes the TLB once for all extents. */
-	if (ext->flags & PERSIST_ALLOC_NO_DIRECT_MAP)
-		err = set_direct_map_valid_noflush(pfn_to_page(ext->pfn), 1UL << s->order, false);
-	return err;
-}
-
-/**
- * persist_kho_adopt - take over the pools of the previous kernel
- *
- * Return: 0 (also when there is nothing to adopt), or the error that made
- * the handover refused; its blocks then stay reserved by KHO and unused.
- */
-int __init persist_kho_adopt(void)
-{
-	struct persist_alloc_extent_ser *ext = NULL;
-	const struct persist_alloc_block_ser *b;
-	struct persist_alloc_ser *ser;
-	phys_addr_t phys;
-	unsigned long i;
-	size_t size;
-	int err;
-
-	if (kho_retrieve_subtree(PERSIST_ALLOC_KHO_NAME, &phys, &size))
-		return 0;
-	ser = phys_to_virt(phys);
-	b = (const void *)(ser + 1);
-	if (size >= sizeof(*ser) && ser->nr_extents &&
-	    !strncmp(ser->compatible, PERSIST_ALLOC_KHO_COMPATIBLE, sizeof(ser->compatible))) {
-		ext = kho_restore_vmalloc(&ser->extents);
-		if (!ext) {
-			pr_err("handover refused: cannot restore its extent array\n");
-			return -EINVAL;
-		}
-		if (ser->nr_extents >
-		    ((u64)ser->extents.total_pages << PAGE_SHIFT) / sizeof(*ext)) {
-			pr_err("handover refused: %llu extents in a %u page array\n",
-			       ser->nr_extents, ser->extents.total_pages);
-			vfree(ext);
-			return -EINVAL;
-		}
-	}
-	err = persist_kho_check(ser, size, ext);
-	if (err) {
-		pr_err("handover refused (%d): its memory stays reserved and unused\n", err);
-		goto out;
-	}
-	for (i = 0; i < ser->nr_blocks; i++) {
-		/* KHO leaves its magic on the first page of a preserved range. */
-		set_page_private(pfn_to_page(PHYS_PFN(b[i].phys)), 0);
-		err = persist_pool_add_block(b[i].nid, b[i].phys, true);
-		if (err)
-			goto fail;
-	}
-	for (i = 0; i < ser->nr_extents; i++) {
-		err = adopt_extent(&ext[i]);
-		if (err)
-			break;
-	}
-	/* One flush for every direct-map removal and pre-HVO write protect. */
-	if (ser->nr_extents)
-		flush_tlb_all();
-	if (err)
-		goto fail;
-	pr_info("adopted %llu GiB in %llu blocks and %llu preserved extents\n",
-		ser->nr_blocks, ser->nr_blocks, ser->nr_extents);
-	goto out;
-fail:
-	/* Only an allocation failure gets here, after the checks passed. */
-	pr_err("adopting the handover failed (%d): some preserved memory is lost\n", err);
-out:
-	vfree(ext);
-	kho_restore_free(ser);
-	return err;
-}
 
 /* Once KHO is up (fs_initcall): preserve the pools and publish the blob. */
 /*

@@ -15,6 +15,8 @@
 
 #include "internal.h"
 
+static struct persist_scrub kscrub;
+
 static struct persist_block *new_block(struct kunit *test)
 {
 	struct persist_block *blk = kunit_kzalloc(test, sizeof(*blk), GFP_KERNEL);
@@ -33,11 +35,11 @@ static void block_1g_is_exclusive(struct kunit *test)
 {
 	struct persist_block *blk = new_block(test);
 
-	KUNIT_EXPECT_EQ(test, persist_block_alloc(blk, PERSIST_ORDER_1G, true), 0);
+	KUNIT_EXPECT_EQ(test, persist_block_alloc(blk, PERSIST_ORDER_1G, true, &kscrub), 0);
 	KUNIT_EXPECT_EQ(test, blk->nr_free, 0);
-	KUNIT_EXPECT_EQ(test, persist_block_alloc(blk, PERSIST_ORDER_1G, true), -ENOSPC);
-	KUNIT_EXPECT_EQ(test, persist_block_alloc(blk, PERSIST_ORDER_2M, true), -ENOSPC);
-	KUNIT_EXPECT_EQ(test, persist_block_alloc(blk, 0, true), -ENOSPC);
+	KUNIT_EXPECT_EQ(test, persist_block_alloc(blk, PERSIST_ORDER_1G, true, &kscrub), -ENOSPC);
+	KUNIT_EXPECT_EQ(test, persist_block_alloc(blk, PERSIST_ORDER_2M, true, &kscrub), -ENOSPC);
+	KUNIT_EXPECT_EQ(test, persist_block_alloc(blk, 0, true, &kscrub), -ENOSPC);
 	KUNIT_EXPECT_EQ(test, persist_block_free(blk, 0, PERSIST_ORDER_1G), 0);
 	KUNIT_EXPECT_TRUE(test, persist_block_unused(blk));
 	block_exit(test, blk);
@@ -48,20 +50,20 @@ static void block_split_and_merge(struct kunit *test)
 	struct persist_block *blk = new_block(test);
 	long page, chunk;
 
-	page = persist_block_alloc(blk, 0, true);
+	page = persist_block_alloc(blk, 0, true, &kscrub);
 	KUNIT_EXPECT_EQ(test, page, 0);
 	KUNIT_EXPECT_EQ(test, blk->chunk_state[0], PERSIST_CHUNK_SPLIT);
-	chunk = persist_block_alloc(blk, PERSIST_ORDER_2M, true);
+	chunk = persist_block_alloc(blk, PERSIST_ORDER_2M, true, &kscrub);
 	KUNIT_EXPECT_EQ(test, chunk, PERSIST_CHUNK_PAGES);
 	KUNIT_EXPECT_EQ(test, blk->nr_free, PERSIST_BLOCK_PAGES - 1 - PERSIST_CHUNK_PAGES);
 	/* A split block cannot serve 1 GiB until everything merged back. */
-	KUNIT_EXPECT_EQ(test, persist_block_alloc(blk, PERSIST_ORDER_1G, true), -ENOSPC);
+	KUNIT_EXPECT_EQ(test, persist_block_alloc(blk, PERSIST_ORDER_1G, true, &kscrub), -ENOSPC);
 	KUNIT_EXPECT_EQ(test, persist_block_free(blk, page, 0), 0);
 	KUNIT_EXPECT_EQ(test, blk->chunk_state[0], PERSIST_CHUNK_FREE);
-	KUNIT_EXPECT_EQ(test, persist_block_alloc(blk, PERSIST_ORDER_1G, true), -ENOSPC);
+	KUNIT_EXPECT_EQ(test, persist_block_alloc(blk, PERSIST_ORDER_1G, true, &kscrub), -ENOSPC);
 	KUNIT_EXPECT_EQ(test, persist_block_free(blk, chunk, PERSIST_ORDER_2M), 0);
 	KUNIT_EXPECT_TRUE(test, persist_block_unused(blk));
-	KUNIT_EXPECT_EQ(test, persist_block_alloc(blk, PERSIST_ORDER_1G, true), 0);
+	KUNIT_EXPECT_EQ(test, persist_block_alloc(blk, PERSIST_ORDER_1G, true, &kscrub), 0);
 	block_exit(test, blk);
 }
 
@@ -72,16 +74,16 @@ static void block_4k_fills_split_chunks_first(struct kunit *test)
 	long idx;
 
 	for (i = 0; i < PERSIST_CHUNK_PAGES; i++) {
-		idx = persist_block_alloc(blk, 0, true);
+		idx = persist_block_alloc(blk, 0, true, &kscrub);
 		KUNIT_ASSERT_EQ(test, idx, (long)i);
 	}
 	/* Chunk 0 is full: without splitting there is no room. */
-	KUNIT_EXPECT_EQ(test, persist_block_alloc(blk, 0, false), -ENOSPC);
+	KUNIT_EXPECT_EQ(test, persist_block_alloc(blk, 0, false, &kscrub), -ENOSPC);
 	KUNIT_EXPECT_EQ(test, blk->chunk_state[1], PERSIST_CHUNK_FREE);
 	/* A hole in chunk 0 is reused before another chunk is split. */
 	KUNIT_EXPECT_EQ(test, persist_block_free(blk, 100, 0), 0);
-	KUNIT_EXPECT_EQ(test, persist_block_alloc(blk, 0, false), 100);
-	KUNIT_EXPECT_EQ(test, persist_block_alloc(blk, 0, true), PERSIST_CHUNK_PAGES);
+	KUNIT_EXPECT_EQ(test, persist_block_alloc(blk, 0, false, &kscrub), 100);
+	KUNIT_EXPECT_EQ(test, persist_block_alloc(blk, 0, true, &kscrub), PERSIST_CHUNK_PAGES);
 	KUNIT_EXPECT_EQ(test, blk->chunk_state[1], PERSIST_CHUNK_SPLIT);
 	block_exit(test, blk);
 }
@@ -93,13 +95,13 @@ static void block_exhaustion_changes_nothing(struct kunit *test)
 	unsigned int c;
 
 	for (c = 0; c < PERSIST_BLOCK_CHUNKS; c++)
-		KUNIT_ASSERT_EQ(test, persist_block_alloc(blk, PERSIST_ORDER_2M, true),
+		KUNIT_ASSERT_EQ(test, persist_block_alloc(blk, PERSIST_ORDER_2M, true, &kscrub),
 				(long)c * PERSIST_CHUNK_PAGES);
 	KUNIT_EXPECT_EQ(test, blk->nr_free, 0);
 	memcpy(states, blk->chunk_state, sizeof(states));
-	KUNIT_EXPECT_EQ(test, persist_block_alloc(blk, PERSIST_ORDER_2M, true), -ENOSPC);
-	KUNIT_EXPECT_EQ(test, persist_block_alloc(blk, 0, true), -ENOSPC);
-	KUNIT_EXPECT_EQ(test, persist_block_alloc(blk, PERSIST_ORDER_1G, true), -ENOSPC);
+	KUNIT_EXPECT_EQ(test, persist_block_alloc(blk, PERSIST_ORDER_2M, true, &kscrub), -ENOSPC);
+	KUNIT_EXPECT_EQ(test, persist_block_alloc(blk, 0, true, &kscrub), -ENOSPC);
+	KUNIT_EXPECT_EQ(test, persist_block_alloc(blk, PERSIST_ORDER_1G, true, &kscrub), -ENOSPC);
 	KUNIT_EXPECT_EQ(test, blk->nr_free, 0);
 	KUNIT_EXPECT_MEMEQ(test, states, blk->chunk_state, sizeof(states));
 	block_exit(test, blk);
@@ -108,8 +110,8 @@ static void block_exhaustion_changes_nothing(struct kunit *test)
 static void block_bad_free_refused(struct kunit *test)
 {
 	struct persist_block *blk = new_block(test);
-	long chunk = persist_block_alloc(blk, PERSIST_ORDER_2M, true);
-	long page = persist_block_alloc(blk, 0, true);
+	long chunk = persist_block_alloc(blk, PERSIST_ORDER_2M, true, &kscrub);
+	long page = persist_block_alloc(blk, 0, true, &kscrub);
 	unsigned long nr_free = blk->nr_free;
 
 	KUNIT_ASSERT_EQ(test, chunk, 0);
@@ -456,122 +458,168 @@ static void pool_bad_arguments(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, pool_free_pages(nid), before);
 }
 
-#define TEST_BLOCKS	2
-
-/* A handover of TEST_BLOCKS blocks at 1 GiB and 2 GiB on node 0. */
-static struct persist_alloc_ser *make_ser(struct kunit *test, size_t *size)
+/*
+ * A crafted memory map for the adoption checks: RAM is [1 GiB, 5 GiB),
+ * node 0 below 3 GiB and node 1 above; 4 GiB - 5 GiB is KHO scratch; KHO
+ * preserved the blocks at 1, 2 and 4 GiB, and 3 GiB is RAM nobody
+ * preserved; 6 GiB is no RAM at all, 7 GiB spans two nodes.
+ */
+static int fake_block_node(phys_addr_t base)
 {
-	struct persist_alloc_block_ser *b;
-	struct persist_alloc_ser *ser;
-	int i;
-
-	*size = sizeof(*ser) + TEST_BLOCKS * sizeof(*b);
-	ser = kunit_kzalloc(test, *size, GFP_KERNEL);
-	KUNIT_ASSERT_NOT_NULL(test, ser);
-	strscpy(ser->compatible, PERSIST_ALLOC_KHO_COMPATIBLE, sizeof(ser->compatible));
-	ser->nr_blocks = TEST_BLOCKS;
-	b = (void *)(ser + 1);
-	for (i = 0; i < TEST_BLOCKS; i++)
-		b[i].phys = (u64)(i + 1) * PERSIST_BLOCK_SIZE;
-	return ser;
+	if (base == 7ULL * SZ_1G)
+		return -EXDEV;
+	if (base < SZ_1G || base >= 5ULL * SZ_1G)
+		return -ENOENT;
+	return base < 3ULL * SZ_1G ? 0 : 1;
 }
 
-static const struct persist_alloc_extent_ser good_extents[] = {
-	{ .phys = SZ_1G, .owner = 1, .order = PERSIST_ORDER_1G,
-	  .flags = PERSIST_ALLOC_SER_NO_DIRECT_MAP },
-	{ .phys = SZ_2G + SZ_2M, .owner = 2, .order = PERSIST_ORDER_2M },
-	{ .phys = SZ_2G + SZ_4K, .owner = 3, .order = PERSIST_ORDER_4K },
-	{ .phys = SZ_2G, .owner = 3, .order = PERSIST_ORDER_4K },
+static bool fake_in_scratch(phys_addr_t base, phys_addr_t size)
+{
+	return base < 5ULL * SZ_1G && base + size > 4ULL * SZ_1G;
+}
+
+static bool fake_preserved(phys_addr_t phys, unsigned int order)
+{
+	return order == PERSIST_ORDER_1G &&
+	       (phys == SZ_1G || phys == SZ_2G || phys == 4ULL * SZ_1G);
+}
+
+static const struct persist_adopt_env fake_env = {
+	.block_node = fake_block_node,
+	.in_scratch = fake_in_scratch,
+	.preserved = fake_preserved,
 };
 
-static void kho_check_accepts_valid(struct kunit *test)
+static enum persist_verdict check_one(u64 phys, u32 nid, u32 flags)
 {
-	size_t size;
-	struct persist_alloc_ser *ser = make_ser(test, &size);
-	struct persist_alloc_block_ser *b = (void *)(ser + 1);
-	struct persist_alloc_extent_ser ext[ARRAY_SIZE(good_extents)];
+	static const struct persist_alloc_block_ser before = { .phys = SZ_1G };
+	struct persist_alloc_block_ser b = { .phys = phys, .nid = nid, .flags = flags };
 
-	KUNIT_EXPECT_EQ(test, persist_kho_check(ser, size, NULL), 0);
-	ser->nr_extents = ARRAY_SIZE(good_extents);
-	KUNIT_EXPECT_EQ(test, persist_kho_check(ser, size, good_extents), 0);
-	/* The 1 GiB block as one HVO extent, flagged for pre-HVO. */
-	memcpy(ext, good_extents, sizeof(ext));
-	ext[0].flags |= PERSIST_ALLOC_SER_HVO;
-	b[0].flags = PERSIST_ALLOC_BLOCK_SER_HVO_1G;
-	KUNIT_EXPECT_EQ(test, persist_kho_check(ser, size, ext), 0);
-	/* Without HVO on the extent, the flag is a lie. */
-	KUNIT_EXPECT_EQ(test, persist_kho_check(ser, size, good_extents), -EINVAL);
+	return persist_check_block(&b, &before, 1, &fake_env);
 }
 
-static void kho_check_refuses_other_versions(struct kunit *test)
+static void adopt_block_checks_every_field(struct kunit *test)
 {
-	size_t size;
-	struct persist_alloc_ser *ser = make_ser(test, &size);
-
-	KUNIT_EXPECT_EQ(test, persist_kho_check(ser, sizeof(*ser) - 1, NULL), -EPROTO);
-	strscpy(ser->compatible, "persist-alloc-v0", sizeof(ser->compatible));
-	KUNIT_EXPECT_EQ(test, persist_kho_check(ser, size, NULL), -EPROTO);
-	strscpy(ser->compatible, "persist-alloc-v10", sizeof(ser->compatible));
-	KUNIT_EXPECT_EQ(test, persist_kho_check(ser, size, NULL), -EPROTO);
+	KUNIT_EXPECT_EQ(test, check_one(SZ_2G, 0, 0), PERSIST_ADOPT);
+	KUNIT_EXPECT_EQ(test, check_one(SZ_2G, 0, PERSIST_ALLOC_BLOCK_SER_HVO_1G),
+			PERSIST_ADOPT);
+	KUNIT_EXPECT_EQ(test, check_one(SZ_2G + SZ_2M, 0, 0), PERSIST_REFUSE_ALIGN);
+	KUNIT_EXPECT_EQ(test, check_one(ALIGN_DOWN(U64_MAX, SZ_1G), 0, 0),
+			PERSIST_REFUSE_ALIGN);
+	KUNIT_EXPECT_EQ(test, check_one(SZ_2G, 0, BIT(5)), PERSIST_REFUSE_FLAGS);
+	KUNIT_EXPECT_EQ(test, check_one(SZ_2G, nr_node_ids, 0), PERSIST_REFUSE_NODE);
+	KUNIT_EXPECT_EQ(test, check_one(SZ_2G, U32_MAX, 0), PERSIST_REFUSE_NODE);
+	KUNIT_EXPECT_EQ(test, check_one(6ULL * SZ_1G, 0, 0), PERSIST_REFUSE_NOT_RAM);
+	KUNIT_EXPECT_EQ(test, check_one(0, 0, 0), PERSIST_REFUSE_NOT_RAM);
+	if (num_online_nodes() > 1) {
+		/* RAM of node 0 claimed by node 1, and a block over two nodes. */
+		KUNIT_EXPECT_EQ(test, check_one(SZ_2G, 1, 0), PERSIST_REFUSE_WRONG_NODE);
+		KUNIT_EXPECT_EQ(test, check_one(7ULL * SZ_1G, 1, 0), PERSIST_REFUSE_WRONG_NODE);
+		KUNIT_EXPECT_EQ(test, check_one(4ULL * SZ_1G, 1, 0), PERSIST_REFUSE_SCRATCH);
+		KUNIT_EXPECT_EQ(test, check_one(3ULL * SZ_1G, 1, 0),
+				PERSIST_REFUSE_NOT_PRESERVED);
+	}
+	KUNIT_EXPECT_EQ(test, check_one(7ULL * SZ_1G, 0, 0), PERSIST_REFUSE_WRONG_NODE);
+	KUNIT_EXPECT_EQ(test, check_one(SZ_1G, 0, 0), PERSIST_REFUSE_DUPLICATE);
 }
 
-static void kho_check_refuses_bad_sizes(struct kunit *test)
+static void adopt_only_scrubs_unused_ram(struct kunit *test)
 {
-	size_t size;
-	struct persist_alloc_ser *ser = make_ser(test, &size);
+	struct persist_alloc_block_ser b = { .nid = 1 };
 
-	ser->nr_blocks = TEST_BLOCKS + 1;
-	KUNIT_EXPECT_EQ(test, persist_kho_check(ser, size, NULL), -EINVAL);
+	b.phys = SZ_2G;		/* claims the wrong node, but is ours to zero */
+	KUNIT_EXPECT_TRUE(test, persist_block_scrubbable(&b, &fake_env));
+	b.phys = 3ULL * SZ_1G;	/* not preserved: this kernel may use it */
+	KUNIT_EXPECT_FALSE(test, persist_block_scrubbable(&b, &fake_env));
+	b.phys = 4ULL * SZ_1G;	/* scratch */
+	KUNIT_EXPECT_FALSE(test, persist_block_scrubbable(&b, &fake_env));
+	b.phys = 6ULL * SZ_1G;	/* not RAM */
+	KUNIT_EXPECT_FALSE(test, persist_block_scrubbable(&b, &fake_env));
+	b.phys = SZ_2G + SZ_4K;
+	KUNIT_EXPECT_FALSE(test, persist_block_scrubbable(&b, &fake_env));
+}
+
+static void adopt_header_bounds_the_blocks(struct kunit *test)
+{
+	size_t size = sizeof(struct persist_alloc_ser) + 2 * sizeof(struct persist_alloc_block_ser);
+	struct persist_alloc_ser *ser = kunit_kzalloc(test, size, GFP_KERNEL);
+
+	KUNIT_ASSERT_NOT_NULL(test, ser);
+	strscpy(ser->compatible, PERSIST_ALLOC_KHO_COMPATIBLE, sizeof(ser->compatible));
+	ser->nr_blocks = 2;
+	KUNIT_EXPECT_EQ(test, persist_handover_nr_blocks(ser, size), 2);
+	ser->nr_blocks = 3;
+	KUNIT_EXPECT_EQ(test, persist_handover_nr_blocks(ser, size), 2);
 	ser->nr_blocks = U64_MAX;
-	KUNIT_EXPECT_EQ(test, persist_kho_check(ser, size, NULL), -EINVAL);
-	ser->nr_blocks = TEST_BLOCKS;
-	ser->nr_extents = 1;
-	KUNIT_EXPECT_EQ(test, persist_kho_check(ser, size, NULL), -EINVAL);
+	KUNIT_EXPECT_EQ(test, persist_handover_nr_blocks(ser, size), 2);
+	KUNIT_EXPECT_EQ(test, persist_handover_nr_blocks(ser, sizeof(*ser) - 1), -EPROTO);
+	strscpy(ser->compatible, "persist-alloc-v0", sizeof(ser->compatible));
+	KUNIT_EXPECT_EQ(test, persist_handover_nr_blocks(ser, size), -EPROTO);
+	strscpy(ser->compatible, "persist-alloc-v10", sizeof(ser->compatible));
+	KUNIT_EXPECT_EQ(test, persist_handover_nr_blocks(ser, size), -EPROTO);
 }
 
-static void kho_check_refuses_bad_blocks(struct kunit *test)
+static enum persist_verdict extent_one(u64 phys, u32 order, u32 flags)
 {
-	size_t size;
-	struct persist_alloc_ser *ser = make_ser(test, &size);
-	struct persist_alloc_block_ser *b = (void *)(ser + 1);
+	struct persist_alloc_extent_ser e = { .phys = phys, .order = order, .flags = flags };
 
-	b[1].phys = SZ_2G + SZ_2M;
-	KUNIT_EXPECT_EQ(test, persist_kho_check(ser, size, NULL), -EINVAL);
-	b[1].phys = SZ_1G;
-	KUNIT_EXPECT_EQ(test, persist_kho_check(ser, size, NULL), -EEXIST);
-	b[1].phys = SZ_2G;
-	b[1].nid = nr_node_ids;
-	KUNIT_EXPECT_EQ(test, persist_kho_check(ser, size, NULL), -EINVAL);
-	b[1].nid = 0;
-	b[1].flags = BIT(5);
-	KUNIT_EXPECT_EQ(test, persist_kho_check(ser, size, NULL), -EINVAL);
-	/* Flagged as one 1 GiB HVO extent, but there is none. */
-	b[1].flags = PERSIST_ALLOC_BLOCK_SER_HVO_1G;
-	KUNIT_EXPECT_EQ(test, persist_kho_check(ser, size, NULL), -EINVAL);
+	return persist_check_extent(&e);
 }
 
-static void kho_check_refuses_bad_extents(struct kunit *test)
+static void adopt_extent_checks_every_field(struct kunit *test)
 {
-	struct persist_alloc_extent_ser ext[2] = {};
-	size_t size;
-	struct persist_alloc_ser *ser = make_ser(test, &size);
+	KUNIT_EXPECT_EQ(test, extent_one(SZ_1G, 18, PERSIST_ALLOC_SER_FLAGS), PERSIST_ADOPT);
+	KUNIT_EXPECT_EQ(test, extent_one(SZ_1G + SZ_2M, 9, PERSIST_ALLOC_SER_HVO), PERSIST_ADOPT);
+	KUNIT_EXPECT_EQ(test, extent_one(SZ_1G + SZ_4K, 0, PERSIST_ALLOC_SER_NO_DIRECT_MAP),
+			PERSIST_ADOPT);
+	KUNIT_EXPECT_EQ(test, extent_one(SZ_1G, 0, BIT(7)), PERSIST_REFUSE_FLAGS);
+	KUNIT_EXPECT_EQ(test, extent_one(SZ_1G, 5, 0), PERSIST_REFUSE_ORDER);
+	KUNIT_EXPECT_EQ(test, extent_one(SZ_1G, U32_MAX, 0), PERSIST_REFUSE_ORDER);
+	KUNIT_EXPECT_EQ(test, extent_one(SZ_1G, 0, PERSIST_ALLOC_SER_HVO), PERSIST_REFUSE_ORDER);
+	KUNIT_EXPECT_EQ(test, extent_one(SZ_1G + SZ_4K, 9, 0), PERSIST_REFUSE_ALIGN);
+	KUNIT_EXPECT_EQ(test, extent_one(SZ_1G + SZ_2M, 18, 0), PERSIST_REFUSE_ALIGN);
+	KUNIT_EXPECT_EQ(test, extent_one(SZ_1G + 8, 0, 0), PERSIST_REFUSE_ALIGN);
+	KUNIT_EXPECT_STREQ(test, persist_verdict_str(PERSIST_REFUSE_OVERLAP),
+			   "overlapping another extent");
+	KUNIT_EXPECT_STREQ(test, persist_verdict_str(1000), "refused");
+}
 
-	ser->nr_extents = 1;
-	ext[0] = (struct persist_alloc_extent_ser){ .phys = 3ULL * SZ_1G, .order = 0 };
-	KUNIT_EXPECT_EQ(test, persist_kho_check(ser, size, ext), -EINVAL);	/* outside */
-	ext[0] = (struct persist_alloc_extent_ser){ .phys = SZ_1G + SZ_4K, .order = 9 };
-	KUNIT_EXPECT_EQ(test, persist_kho_check(ser, size, ext), -EINVAL);	/* misaligned */
-	ext[0] = (struct persist_alloc_extent_ser){ .phys = SZ_1G, .order = 5 };
-	KUNIT_EXPECT_EQ(test, persist_kho_check(ser, size, ext), -EINVAL);	/* order */
-	ext[0] = (struct persist_alloc_extent_ser){ .phys = SZ_1G, .flags = BIT(7) };
-	KUNIT_EXPECT_EQ(test, persist_kho_check(ser, size, ext), -EINVAL);	/* flags */
-	ser->nr_extents = 2;
-	ext[0] = (struct persist_alloc_extent_ser){ .phys = SZ_1G, .order = 18 };
-	ext[1] = (struct persist_alloc_extent_ser){ .phys = SZ_1G + SZ_2M, .order = 0 };
-	KUNIT_EXPECT_EQ(test, persist_kho_check(ser, size, ext), -EBUSY);	/* overlap */
-	ext[0] = (struct persist_alloc_extent_ser){ .phys = SZ_2G + SZ_2M, .order = 9 };
-	ext[1] = (struct persist_alloc_extent_ser){ .phys = SZ_2G + SZ_2M, .order = 9 };
-	KUNIT_EXPECT_EQ(test, persist_kho_check(ser, size, ext), -EBUSY);	/* twice */
+static void block_dirty_chunks_scrubbed_once(struct kunit *test)
+{
+	struct persist_block *blk = new_block(test);
+	struct persist_scrub scrub;
+	long idx;
+
+	bitmap_fill(blk->dirty, PERSIST_BLOCK_CHUNKS);
+	/* A 2 MiB granule scrubs its chunk, which is clean from then on. */
+	idx = persist_block_alloc(blk, PERSIST_ORDER_2M, true, &scrub);
+	KUNIT_ASSERT_EQ(test, idx, 0);
+	KUNIT_EXPECT_EQ(test, bitmap_weight(scrub.chunks, PERSIST_BLOCK_CHUNKS), 1);
+	KUNIT_EXPECT_TRUE(test, test_bit(0, scrub.chunks));
+	KUNIT_EXPECT_FALSE(test, scrub.page);
+	KUNIT_EXPECT_FALSE(test, test_bit(0, blk->dirty));
+	KUNIT_EXPECT_EQ(test, persist_block_free(blk, 0, PERSIST_ORDER_2M), 0);
+	KUNIT_EXPECT_EQ(test, persist_block_alloc(blk, PERSIST_ORDER_2M, true, &scrub), 0);
+	KUNIT_EXPECT_TRUE(test, bitmap_empty(scrub.chunks, PERSIST_BLOCK_CHUNKS));
+	/* 4 KiB granules of a dirty chunk scrub their page; the chunk stays dirty. */
+	idx = persist_block_alloc(blk, 0, true, &scrub);
+	KUNIT_EXPECT_EQ(test, idx, PERSIST_CHUNK_PAGES);
+	KUNIT_EXPECT_TRUE(test, scrub.page);
+	KUNIT_EXPECT_TRUE(test, bitmap_empty(scrub.chunks, PERSIST_BLOCK_CHUNKS));
+	KUNIT_EXPECT_TRUE(test, test_bit(1, blk->dirty));
+	KUNIT_EXPECT_EQ(test, persist_block_free(blk, idx, 0), 0);
+	KUNIT_EXPECT_EQ(test, persist_block_free(blk, 0, PERSIST_ORDER_2M), 0);
+	/* A 1 GiB granule takes every dirty chunk left, and the block is clean. */
+	KUNIT_EXPECT_EQ(test, persist_block_alloc(blk, PERSIST_ORDER_1G, true, &scrub), 0);
+	KUNIT_EXPECT_EQ(test, bitmap_weight(scrub.chunks, PERSIST_BLOCK_CHUNKS),
+			PERSIST_BLOCK_CHUNKS - 1);
+	KUNIT_EXPECT_FALSE(test, test_bit(0, scrub.chunks));
+	KUNIT_EXPECT_TRUE(test, bitmap_empty(blk->dirty, PERSIST_BLOCK_CHUNKS));
+	/* A failed scrub marks its chunks dirty again. */
+	persist_scrub_undo(blk, &scrub);
+	KUNIT_EXPECT_EQ(test, bitmap_weight(blk->dirty, PERSIST_BLOCK_CHUNKS),
+			PERSIST_BLOCK_CHUNKS - 1);
+	block_exit(test, blk);
 }
 
 static void kho_fill_round_trip(struct kunit *test)
@@ -597,7 +645,9 @@ static void kho_fill_round_trip(struct kunit *test)
 
 	KUNIT_EXPECT_EQ(test, persist_kho_fill(ser, size, ext, 1), -ENOSPC);
 	KUNIT_EXPECT_EQ(test, persist_kho_fill(ser, size, ext, 8), 0);
-	KUNIT_EXPECT_EQ(test, persist_kho_check(ser, size, ext), 0);
+	KUNIT_EXPECT_EQ(test, persist_handover_nr_blocks(ser, size), ser->nr_blocks);
+	for (i = 0; i < ser->nr_extents; i++)
+		KUNIT_EXPECT_EQ(test, persist_check_extent(&ext[i]), PERSIST_ADOPT);
 	KUNIT_EXPECT_EQ(test, ser->nr_blocks, persist_pools[nid]->nr_blocks);
 	KUNIT_EXPECT_EQ(test, ser->nr_extents, 2);
 	for (i = 0; i < ser->nr_extents; i++) {
@@ -629,6 +679,7 @@ static struct kunit_case persist_block_cases[] = {
 	KUNIT_CASE(block_exhaustion_changes_nothing),
 	KUNIT_CASE(block_bad_free_refused),
 	KUNIT_CASE(block_claim_places_granules),
+	KUNIT_CASE(block_dirty_chunks_scrubbed_once),
 	{}
 };
 
@@ -651,11 +702,10 @@ static struct kunit_case persist_pool_cases[] = {
 };
 
 static struct kunit_case persist_kho_cases[] = {
-	KUNIT_CASE(kho_check_accepts_valid),
-	KUNIT_CASE(kho_check_refuses_other_versions),
-	KUNIT_CASE(kho_check_refuses_bad_sizes),
-	KUNIT_CASE(kho_check_refuses_bad_blocks),
-	KUNIT_CASE(kho_check_refuses_bad_extents),
+	KUNIT_CASE(adopt_block_checks_every_field),
+	KUNIT_CASE(adopt_only_scrubs_unused_ram),
+	KUNIT_CASE(adopt_header_bounds_the_blocks),
+	KUNIT_CASE(adopt_extent_checks_every_field),
 	KUNIT_CASE(kho_fill_round_trip),
 	{}
 };

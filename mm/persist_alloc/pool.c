@@ -170,36 +170,6 @@ static unsigned long __init reserve_on_node(int nid, unsigned long gib)
 	return done;
 }
 
-/*
- * Blocks per node handed over by the previous kernel. KHO keeps them
- * reserved; whether the data can be adopted is decided (and reported) by
- * persist_kho_adopt(). Returns the total.
- */
-static unsigned long __init handed_over_blocks(unsigned long *per_node)
-{
-	const struct persist_alloc_block_ser *b;
-	const struct persist_alloc_ser *ser;
-	unsigned long i, nr, total = 0;
-	phys_addr_t phys;
-	size_t size;
-
-	if (kho_retrieve_subtree(PERSIST_ALLOC_KHO_NAME, &phys, &size))
-		return 0;
-	ser = phys_to_virt(phys);
-	if (size < sizeof(*ser) ||
-	    strncmp(ser->compatible, PERSIST_ALLOC_KHO_COMPATIBLE, sizeof(ser->compatible)))
-		return 0;
-	b = (const void *)(ser + 1);
-	nr = min_t(u64, ser->nr_blocks, (size - sizeof(*ser)) / sizeof(*b));
-	for (i = 0; i < nr; i++) {
-		if (b[i].nid < MAX_NUMNODES) {
-			per_node[b[i].nid]++;
-			total++;
-		}
-	}
-	return total;
-}
-
 /**
  * persist_alloc_reserve_early - carve the boot pools out of memblock
  *
@@ -213,8 +183,11 @@ void __init persist_alloc_reserve_early(void)
 	unsigned long left = req->spread_gib, total = 0;
 	int nid;
 
-	/* Handed-over pools win; the command line only adds new ones. */
-	if (handed_over_blocks(handed)) {
+	/*
+	 * Handed-over pools win where they were accepted; the command line
+	 * adds new ones, also on nodes whose handover was refused.
+	 */
+	if (persist_handover_check_early(handed)) {
 		if (left)
 			pr_info("pools handed over by the previous kernel kept, persist_alloc=%luG ignored\n",
 				left);
@@ -359,6 +332,11 @@ static void release_block(struct persist_block *blk)
 {
 	unsigned long pfn = PHYS_PFN(blk->base);
 
+	/* Leftovers of a previous kernel go nowhere unscrubbed. */
+	if (persist_scrub_block(blk)) {
+		pr_err("block %pa kept out of use: it cannot be scrubbed\n", &blk->base);
+		return;
+	}
 	xa_erase(&persist_blocks, blk->base / PERSIST_BLOCK_SIZE);
 	persist_kho_block_removed(blk);
 	if (blk->boot) {

@@ -19,6 +19,9 @@
  *   release <phys> <owner>        give a handed-over folio back unused
  *   corrupt-handover <what>       damage the next handover: "version" or
  *                                 "extent", to test that it is refused
+ *   unmapped <phys> <nr_pages>    0 if no page of the range is in the
+ *                                 kernel direct map, -EEXIST if one is,
+ *                                 -EINVAL if it is not all in the pools
  *   warn                          WARN(), to test that the vmtest runner
  *                                 fails a test whose kernel warned
  *
@@ -228,6 +231,24 @@ static struct folio *test_slot(struct persist_test *t, unsigned long slot)
 	return xa_load(&t->slots, slot);
 }
 
+/* Whether any page of a pool range is in the direct map. */
+static int test_unmapped(u64 phys, unsigned long nr)
+{
+	unsigned long pfn = PHYS_PFN(phys), i;
+
+	if (!nr || !PAGE_ALIGNED(phys) || nr > ULONG_MAX / PAGE_SIZE)
+		return -EINVAL;
+	for (i = 0; i < nr; i++) {
+		if (!xa_load(&persist_blocks, PFN_PHYS(pfn + i) / PERSIST_BLOCK_SIZE))
+			return -EINVAL;
+		if (kernel_page_present(pfn_to_page(pfn + i)))
+			return -EEXIST;
+		if (!(i & 511))
+			cond_resched();
+	}
+	return 0;
+}
+
 static int test_command(struct persist_test *t, char *c)
 {
 	unsigned long flags, count, slot;
@@ -265,6 +286,8 @@ static int test_command(struct persist_test *t, char *c)
 		persist_kho_test_corrupt = PERSIST_TEST_CORRUPT_EXTENT;
 		return 0;
 	}
+	if (sscanf(c, "unmapped %llx %lu", &phys, &count) == 2)
+		return test_unmapped(phys, count);
 	if (!strcmp(c, "warn")) {
 		WARN(1, "persist_alloc test consumer: warning on request\n");
 		return 0;

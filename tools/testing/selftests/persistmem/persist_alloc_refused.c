@@ -6,9 +6,10 @@
  *   persist_alloc_refused_version  the subtree says persist-alloc-v0: the
  *     next kernel does not recognize it at all, so persist_alloc=0:1G on its
  *     command line carves a new pool on node 0;
- *   persist_alloc_refused_extent   an extent lies outside every block: the
- *     blocks were announced, so the command line was set aside for them,
- *     and when the extents fail the checks no pool is left.
+ *   persist_alloc_refused_extent   one extent lies outside every block:
+ *     only that extent is refused (its memory comes back free and zeroed),
+ *     the blocks and the other extent are adopted, and the command line
+ *     is set aside for the handed-over pools.
  *
  * Generation 1 boots with persist_alloc=0:1G,1:1G, preserves a 2 MiB folio
  * on node 0 and a 1 GiB folio on node 1, and damages the handover through
@@ -26,6 +27,9 @@
 #include <unistd.h>
 
 #include "persist_test.h"
+
+#define ADOPTED_MSG \
+	"persist_alloc: adopted 2 of 2 handed-over blocks and 1 of 2 extents"
 
 static unsigned long long mem_total(void)
 {
@@ -49,6 +53,7 @@ static void generation1(int fd, const char *what)
 
 	ret = pt_cmd(fd, "alloc 0 9 1");
 	vt_result(!ret, "gen 1: 2 MiB folio without direct map on node 0 (ret %d)", ret);
+	vt_result(pt_pattern(fd, 0, 9, 7, PT_FILL), "gen 1: 2 MiB folio filled");
 	ret = pt_cmd(fd, "alloc 1 18 0");
 	vt_result(!ret, "gen 1: 1 GiB folio on node 1 (ret %d)", ret);
 	p2m = pt_slot_phys(fd, 0);
@@ -63,6 +68,35 @@ static void generation1(int fd, const char *what)
 	vt_next_args(args);
 }
 
+static void generation2_extent(int fd, unsigned long long p2m, unsigned long long p1g)
+{
+	int ret;
+
+	vt_result(vt_dmesg_contains("refused: outside every adopted block"),
+		  "gen 2: the kernel log names the refused extent");
+	vt_result(vt_dmesg_contains(ADOPTED_MSG), "gen 2: the kernel log says what was adopted");
+	vt_result(pt_node_stat(0, "total_bytes") == PT_GIB &&
+		  pt_node_stat(1, "total_bytes") == PT_GIB,
+		  "gen 2: both handed-over pools adopted: %llu and %llu bytes",
+		  pt_node_stat(0, "total_bytes"), pt_node_stat(1, "total_bytes"));
+	vt_result(pt_node_stat(0, "pending_bytes") == 0 &&
+		  pt_node_stat(1, "pending_bytes") == PT_GIB,
+		  "gen 2: only the 1 GiB extent pending: %llu and %llu bytes",
+		  pt_node_stat(0, "pending_bytes"), pt_node_stat(1, "pending_bytes"));
+	ret = pt_cmd(fd, "restore %llx 7", p2m);
+	vt_result(ret == -ENOENT, "gen 2: refused extent cannot be restored: expected %d, got %d",
+		  -ENOENT, ret);
+	ret = pt_cmd(fd, "restore %llx 8", p1g);
+	vt_result(!ret, "gen 2: the valid extent is restored (ret %d)", ret);
+	/* The refused extent's memory is free again, and holds nothing. */
+	ret = pt_cmd(fd, "alloc 0 18 0");
+	vt_result(!ret && pt_slot_phys(fd, 1) == (p2m & ~(PT_GIB - 1)),
+		  "gen 2: node 0's block taken whole (ret %d)", ret);
+	vt_result(!ret && pt_pattern(fd, 1, 18, 0, PT_CHECK_ZERO),
+		  "gen 2: the refused extent's memory reads zero");
+	vt_result(!pt_cmd(fd, "free-all"), "gen 2: freed");
+}
+
 static void generation2(int fd, bool version)
 {
 	unsigned long long memtotal, p2m, p1g, expect, now = mem_total(), phys;
@@ -74,6 +108,10 @@ static void generation2(int fd, bool version)
 	memtotal = strtoull(buf, NULL, 0);
 	p2m = strtoull(vt_cmdline_value("vmtest.p2m", buf, sizeof(buf)) ?: "0", NULL, 0);
 	p1g = strtoull(vt_cmdline_value("vmtest.p1g", buf, sizeof(buf)) ?: "0", NULL, 0);
+	if (!version) {
+		generation2_extent(fd, p2m, p1g);
+		return;
+	}
 
 	vt_result(vt_dmesg_contains("persist_alloc: handover refused"),
 		  "gen 2: the kernel log says the handover was refused");

@@ -115,9 +115,7 @@ static bool is_zero(const uint8_t *p, size_t len, unsigned int slot, size_t off)
 
 bool pt_pattern(int fd, unsigned int slot, unsigned int order, uint64_t seed, int ops)
 {
-	size_t size = 4096ul << order, part = size > (2ul << 20) ? (2ul << 20) : size;
-	size_t offs[3] = { 0, size / 2, size - part };
-	int n = size > part ? 3 : 1, i;
+	size_t size = 4096ul << order;
 	bool ok = true;
 	long long bad;
 	uint8_t *p;
@@ -127,20 +125,16 @@ bool pt_pattern(int fd, unsigned int slot, unsigned int order, uint64_t seed, in
 		vt_diag("mmap slot %u: %s", slot, strerror(errno));
 		return false;
 	}
-	for (i = 0; i < n && ok; i++) {
-		uint8_t *q = p + offs[i];
-
-		if (ops & PT_CHECK_ZERO)
-			ok = is_zero(q, part, slot, offs[i]);
-		if (ok && (ops & PT_FILL))
-			vt_fill_pattern(q, part, seed, offs[i]);
-		if (ok && (ops & PT_CHECK)) {
-			bad = vt_check_pattern(q, part, seed, offs[i]);
-			if (bad >= 0) {
-				vt_diag("slot %u seed %llu: mismatch at %lld", slot,
-					(unsigned long long)seed, (long long)offs[i] + bad);
-				ok = false;
-			}
+	if (ops & PT_CHECK_ZERO)
+		ok = is_zero(p, size, slot, 0);
+	if (ok && (ops & PT_FILL))
+		vt_fill_pattern(p, size, seed, 0);
+	if (ok && (ops & PT_CHECK)) {
+		bad = vt_check_pattern(p, size, seed, 0);
+		if (bad >= 0) {
+			vt_diag("slot %u seed %llu: mismatch at %lld", slot,
+				(unsigned long long)seed, bad);
+			ok = false;
 		}
 	}
 	munmap(p, size);

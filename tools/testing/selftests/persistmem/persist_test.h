@@ -48,8 +48,8 @@ int pt_node_write(int nid, const char *name, const char *val);
 #define PT_FILL		2	/* write the pattern of @seed */
 #define PT_CHECK	4	/* the pattern of @seed must be there */
 /*
- * Map @slot and apply @ops in that order; 1 GiB folios in 2 MiB samples at
- * the start, the middle and the end, smaller ones whole. Mismatches are
+ * Map @slot and apply @ops in that order, to every byte of the folio,
+ * whatever its size. Mismatches are
  * reported as diagnostics; returns whether everything matched.
  */
 bool pt_pattern(int fd, unsigned int slot, unsigned int order, uint64_t seed, int ops);

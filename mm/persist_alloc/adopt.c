@@ -1,0 +1,539 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * persist_alloc: checking and adopting the previous kernel's handover.
+ */
+
+/**
+ * DOC: Adoption
+ *
+ * Nothing the previous kernel handed over is trusted. Every field is
+ * checked against this kernel before anything acts on it, and what is
+ * wrong is refused at the smallest unit: an extent, else a block. Each
+ * refusal is one boot line saying what was refused and why; the rest is
+ * adopted and the kernel boots.
+ *
+ * Blocks are checked first, from persist_alloc_reserve_early(), before
+ * sparse_init() and before the pre-HVO of any block: a block must be
+ * 1 GiB aligned, carry known flags, name an online node, be RAM of this
+ * kernel lying in one zone of that node, stay outside KHO scratch, be
+ * preserved by KHO as one 1 GiB range, and be listed once. Only blocks
+ * that pass are pre-HVO'd (``persist_alloc_vmemmap_init_early()``) and
+ * counted as their node's handed-over pool; a node whose blocks were all
+ * refused gets the pool its ``persist_alloc=`` asks for from other memory.
+ *
+ * Extents are checked from the core initcall, once the accepted blocks
+ * are pools again: known order and flags, HVO only on huge granules,
+ * naturally aligned, inside an accepted block, not overlapping an extent
+ * adopted before, and, in a block flagged as one 1 GiB HVO extent,
+ * exactly that extent. A refused extent's memory is simply not claimed:
+ * it is free, dirty memory of its block (see "Scrubbing"), zeroed before
+ * anyone gets it. A pre-HVO'd block whose extent was refused is held by
+ * a quarantined extent: nobody restores it, it is not handed over again,
+ * and the kernel after next gets it back as dirty memory.
+ *
+ * A refused block that is RAM, outside scratch and preserved by KHO (so
+ * this kernel does not use it) is zeroed in the background and stays
+ * reserved: neither this kernel nor the next gets its data. Other refused
+ * blocks are not touched at all.
+ *
+ * The checks themselves take the facts about this kernel's memory from
+ * a ``struct persist_adopt_env``, so that KUnit feeds them crafted
+ * handovers and crafted memory maps without a kexec.
+ */
+
+#define pr_fmt(fmt) "persist_alloc: " fmt
+
+#include <linux/kexec_handover.h>
+#include <linux/kho/abi/persist_alloc.h>
+#include <linux/memblock.h>
+#include <linux/mm.h>
+#include <linux/set_memory.h>
+#include <linux/slab.h>
+#include <linux/vmalloc.h>
+#include <linux/workqueue.h>
+
+#include <asm/tlbflush.h>
+
+#include "internal.h"
+
+/* Refusal lines printed for extents before only a count is kept. */
+#define REFUSED_EXTENT_LINES	8
+
+static const char *const verdict_str[] = {
+	[PERSIST_ADOPT]			= "adopted",
+	[PERSIST_REFUSE_ALIGN]		= "misaligned",
+	[PERSIST_REFUSE_FLAGS]		= "of unknown flags",
+	[PERSIST_REFUSE_NODE]		= "on no online node",
+	[PERSIST_REFUSE_NOT_RAM]	= "not RAM in this kernel",
+	[PERSIST_REFUSE_WRONG_NODE]	= "not in one zone of its node",
+	[PERSIST_REFUSE_SCRATCH]	= "inside KHO scratch",
+	[PERSIST_REFUSE_NOT_PRESERVED]	= "not preserved by KHO",
+	[PERSIST_REFUSE_DUPLICATE]	= "listed twice",
+	[PERSIST_REFUSE_TOO_MANY]	= "beyond the blocks this kernel takes",
+	[PERSIST_REFUSE_ORDER]		= "of an order its flags forbid",
+	[PERSIST_REFUSE_OUTSIDE]	= "outside every adopted block",
+	[PERSIST_REFUSE_OVERLAP]	= "overlapping another extent",
+	[PERSIST_REFUSE_HVO_BLOCK]	= "not the 1 GiB HVO extent its block is flagged for",
+	[PERSIST_REFUSE_NOMEM]		= "lost to an allocation failure",
+};
+
+/**
+ * persist_verdict_str - what a verdict says, for boot lines
+ * @v: the verdict
+ *
+ * Return: a phrase that completes "block X is ..." or "extent X is ...".
+ */
+const char *persist_verdict_str(enum persist_verdict v)
+{
+	if (v >= ARRAY_SIZE(verdict_str) || !verdict_str[v])
+		return "refused";
+	return verdict_str[v];
+}
+
+/**
+ * persist_handover_nr_blocks - check the head of a handover blob
+ * @ser:  the blob
+ * @size: its size
+ *
+ * Return: the number of block entries the blob really holds (block
+ * entries counted beyond its end are refused with a message), or -EPROTO
+ * if it is not a blob of this version.
+ */
+long persist_handover_nr_blocks(const struct persist_alloc_ser *ser, size_t size)
+{
+	u64 room;
+
+	if (size < sizeof(*ser) ||
+	    strncmp(ser->compatible, PERSIST_ALLOC_KHO_COMPATIBLE, sizeof(ser->compatible)))
+		return -EPROTO;
+	room = (size - sizeof(*ser)) / sizeof(struct persist_alloc_block_ser);
+	if (ser->nr_blocks > room) {
+		pr_err("handover: %llu blocks counted in room for %llu, the rest refused\n",
+		       ser->nr_blocks, room);
+		return room;
+	}
+	return ser->nr_blocks;
+}
+
+/**
+ * persist_check_block - decide whether a handed-over block can be adopted
+ * @b:       the block entry
+ * @prev:    the entries before it
+ * @nr_prev: how many
+ * @env:     facts about this kernel's memory
+ *
+ * Return: PERSIST_ADOPT or the reason for refusing it.
+ */
+enum persist_verdict persist_check_block(const struct persist_alloc_block_ser *b,
+					 const struct persist_alloc_block_ser *prev,
+					 unsigned long nr_prev,
+					 const struct persist_adopt_env *env)
+{
+	unsigned long i;
+	int nid;
+
+	if (!IS_ALIGNED(b->phys, PERSIST_BLOCK_SIZE) || b->phys + PERSIST_BLOCK_SIZE < b->phys)
+		return PERSIST_REFUSE_ALIGN;
+	if (b->flags & ~PERSIST_ALLOC_BLOCK_SER_HVO_1G)
+		return PERSIST_REFUSE_FLAGS;
+	if (b->nid >= nr_node_ids || !node_online(b->nid))
+		return PERSIST_REFUSE_NODE;
+	nid = env->block_node(b->phys);
+	if (nid == -ENOENT)
+		return PERSIST_REFUSE_NOT_RAM;
+	if (nid != b->nid)
+		return PERSIST_REFUSE_WRONG_NODE;
+	if (env->in_scratch(b->phys, PERSIST_BLOCK_SIZE))
+		return PERSIST_REFUSE_SCRATCH;
+	if (!env->preserved(b->phys, PERSIST_ORDER_1G))
+		return PERSIST_REFUSE_NOT_PRESERVED;
+	for (i = 0; i < nr_prev; i++)
+		if (prev[i].phys == b->phys)
+			return PERSIST_REFUSE_DUPLICATE;
+	return PERSIST_ADOPT;
+}
+
+/**
+ * persist_block_scrubbable - whether a refused block may be zeroed
+ * @b:   the block entry
+ * @env: facts about this kernel's memory
+ *
+ * Only memory that is RAM, outside KHO scratch and preserved by KHO (so
+ * reserved and unused by this kernel) is ever written.
+ *
+ * Return: true if zeroing it harms nobody.
+ */
+bool persist_block_scrubbable(const struct persist_alloc_block_ser *b,
+			      const struct persist_adopt_env *env)
+{
+	return IS_ALIGNED(b->phys, PERSIST_BLOCK_SIZE) && env->block_node(b->phys) >= 0 &&
+	       !env->in_scratch(b->phys, PERSIST_BLOCK_SIZE) &&
+	       env->preserved(b->phys, PERSIST_ORDER_1G);
+}
+
+/**
+ * persist_check_extent - check the fields of a handed-over extent
+ * @e: the extent entry
+ *
+ * Where it lies (inside an adopted block, not overlapping) is checked when
+ * it is claimed.
+ *
+ * Return: PERSIST_ADOPT or the reason for refusing it.
+ */
+enum persist_verdict persist_check_extent(const struct persist_alloc_extent_ser *e)
+{
+	if (e->flags & ~PERSIST_ALLOC_SER_FLAGS)
+		return PERSIST_REFUSE_FLAGS;
+	if (!persist_order_valid(e->order) ||
+	    ((e->flags & PERSIST_ALLOC_SER_HVO) && e->order == PERSIST_ORDER_4K))
+		return PERSIST_REFUSE_ORDER;
+	if (!IS_ALIGNED(e->phys, PAGE_SIZE << e->order))
+		return PERSIST_REFUSE_ALIGN;
+	return PERSIST_ADOPT;
+}
+
+/* This kernel's facts, from memblock and KHO, valid from early boot on. */
+static int mem_block_node(phys_addr_t base)
+{
+	unsigned long first = PHYS_PFN(base), last = first + PERSIST_BLOCK_PAGES - 1;
+	unsigned long start, end, covered = 0;
+	int i, nid, found = NUMA_NO_NODE;
+	struct zone *zone;
+
+	for_each_mem_pfn_range(i, MAX_NUMNODES, &start, &end, &nid) {
+		start = max(start, first);
+		end = min(end, last + 1);
+		if (start >= end)
+			continue;
+		if (found != NUMA_NO_NODE && found != nid)
+			return -EXDEV;
+		found = nid;
+		covered += end - start;
+	}
+	if (covered != PERSIST_BLOCK_PAGES)
+		return -ENOENT;
+	for (zone = NODE_DATA(found)->node_zones;
+	     zone < NODE_DATA(found)->node_zones + MAX_NR_ZONES; zone++)
+		if (zone_spans_pfn(zone, first))
+			return zone_spans_pfn(zone, last) ? found : -EXDEV;
+	return -EXDEV;
+}
+
+static bool mem_in_scratch(phys_addr_t base, phys_addr_t size)
+{
+	return kho_scratch_overlap(base, size);
+}
+
+static const struct persist_adopt_env mem_env = {
+	.block_node = mem_block_node,
+	.in_scratch = mem_in_scratch,
+	.preserved = kho_is_preserved,
+};
+
+/* The handed-over blocks and their verdicts, from early boot to adoption. */
+#define HANDOVER_BLOCKS_MAX	4096
+static struct persist_alloc_block_ser handover_blocks[HANDOVER_BLOCKS_MAX] __initdata;
+static u8 handover_verdict[HANDOVER_BLOCKS_MAX] __initdata;
+static unsigned long nr_handover_blocks __initdata;
+
+/**
+ * persist_handover_check_early - check the handed-over blocks before boot uses them
+ * @per_node: filled with the number of adoptable blocks per node
+ *
+ * Called once from persist_alloc_reserve_early(), after
+ * kho_memory_init_early() and free_area_init(). Every refused block is
+ * reported here.
+ *
+ * Return: the number of adoptable blocks.
+ */
+unsigned long __init persist_handover_check_early(unsigned long *per_node)
+{
+	const struct persist_alloc_block_ser *b;
+	const struct persist_alloc_ser *ser;
+	unsigned long i, good = 0;
+	phys_addr_t phys;
+	size_t size;
+	long nr;
+
+	if (kho_retrieve_subtree(PERSIST_ALLOC_KHO_NAME, &phys, &size))
+		return 0;
+	ser = phys_to_virt(phys);
+	nr = persist_handover_nr_blocks(ser, size);
+	if (nr < 0) {
+		pr_err("handover refused: not %s; its memory stays reserved and unused\n",
+		       PERSIST_ALLOC_KHO_COMPATIBLE);
+		return 0;
+	}
+	b = (const void *)(ser + 1);
+	for (i = 0; i < nr; i++) {
+		enum persist_verdict v = PERSIST_REFUSE_TOO_MANY;
+
+		if (i < HANDOVER_BLOCKS_MAX) {
+			handover_blocks[i] = b[i];
+			v = persist_check_block(&b[i], handover_blocks, i, &mem_env);
+			handover_verdict[i] = v;
+			nr_handover_blocks = i + 1;
+		}
+		if (v != PERSIST_ADOPT) {
+			pr_err("handover: block %#llx (node %u) refused: %s\n", b[i].phys,
+			       b[i].nid, persist_verdict_str(v));
+			continue;
+		}
+		per_node[b[i].nid]++;
+		good++;
+	}
+	return good;
+}
+
+/**
+ * persist_handover_prehvo_block - the n-th block to pre-HVO on a node
+ * @nid: the node
+ * @n:   index among all handed-over blocks, advanced past the one returned
+ *
+ * Return: the physical address of the next adoptable block of @nid
+ * flagged as one 1 GiB HVO extent, or 0 when there is none left.
+ */
+phys_addr_t __init persist_handover_prehvo_block(int nid, unsigned long *n)
+{
+	for (; *n < nr_handover_blocks; (*n)++) {
+		const struct persist_alloc_block_ser *b = &handover_blocks[*n];
+
+		if (handover_verdict[*n] == PERSIST_ADOPT && b->nid == nid &&
+		    (b->flags & PERSIST_ALLOC_BLOCK_SER_HVO_1G)) {
+			(*n)++;
+			return b->phys;
+		}
+	}
+	return 0;
+}
+
+/* Zero the refused blocks this kernel may write to; they stay reserved. */
+static phys_addr_t *scrub_refused;
+static unsigned long nr_scrub_refused;
+
+static void scrub_refused_fn(struct work_struct *work)
+{
+	unsigned long i, j;
+
+	for (i = 0; i < nr_scrub_refused; i++) {
+		for (j = 0; j < PERSIST_BLOCK_PAGES; j++) {
+			clear_page(__va(scrub_refused[i] + j * PAGE_SIZE));
+			if (!(j & 511))
+				cond_resched();
+		}
+		pr_info("handover: refused block %#llx zeroed, kept out of use\n",
+			(u64)scrub_refused[i]);
+	}
+	kfree(scrub_refused);
+	scrub_refused = NULL;
+}
+
+static DECLARE_WORK(scrub_refused_work, scrub_refused_fn);
+
+static void __init queue_refused_scrub(void)
+{
+	unsigned long i;
+
+	scrub_refused = kcalloc(nr_handover_blocks ?: 1, sizeof(*scrub_refused), GFP_KERNEL);
+	if (!scrub_refused)
+		return;
+	for (i = 0; i < nr_handover_blocks; i++) {
+		if (handover_verdict[i] == PERSIST_ADOPT ||
+		    handover_verdict[i] == PERSIST_REFUSE_DUPLICATE ||
+		    !persist_block_scrubbable(&handover_blocks[i], &mem_env))
+			continue;
+		scrub_refused[nr_scrub_refused++] = handover_blocks[i].phys;
+	}
+	if (nr_scrub_refused)
+		queue_work(system_unbound_wq, &scrub_refused_work);
+}
+
+static unsigned long flags_from_ser(u32 flags)
+{
+	return (flags & PERSIST_ALLOC_SER_NO_DIRECT_MAP ? PERSIST_ALLOC_NO_DIRECT_MAP : 0) |
+	       (flags & PERSIST_ALLOC_SER_HVO ? PERSIST_ALLOC_HVO : 0);
+}
+
+/*
+ * Claim one handed-over extent in its block and record it, pending its
+ * owner (or held in quarantine). Its memory stays out of the direct map
+ * if it was preserved so; otherwise it is mapped back.
+ */
+static enum persist_verdict __init adopt_extent(const struct persist_alloc_extent_ser *s,
+						bool quarantine)
+{
+	struct persist_block *blk = xa_load(&persist_blocks, s->phys / PERSIST_BLOCK_SIZE);
+	unsigned long nr = 1UL << s->order;
+	struct persist_extent *ext;
+	struct persist_pool *pool;
+	enum persist_verdict v;
+	int err;
+
+	v = persist_check_extent(s);
+	if (v != PERSIST_ADOPT)
+		return v;
+	if (!blk || !blk->handed_over)
+		return PERSIST_REFUSE_OUTSIDE;
+	if (blk->hvo_1g && !quarantine &&
+	    (s->phys != blk->base || s->order != PERSIST_ORDER_1G ||
+	     !(s->flags & PERSIST_ALLOC_SER_HVO)))
+		return PERSIST_REFUSE_HVO_BLOCK;
+	pool = blk->pool;
+
+	ext = kzalloc_obj(*ext);
+	if (!ext)
+		return PERSIST_REFUSE_NOMEM;
+	ext->pfn = PHYS_PFN(s->phys);
+	ext->order = s->order;
+	ext->flags = flags_from_ser(s->flags);
+	ext->blk = blk;
+	ext->owner = s->owner;
+	ext->pending = !quarantine;
+	ext->quarantined = quarantine;
+	ext->handed_over = true;
+
+	spin_lock(&pool->lock);
+	err = persist_block_claim(blk, PHYS_PFN(s->phys - blk->base), s->order);
+	spin_unlock(&pool->lock);
+	if (err) {
+		kfree(ext);
+		return err == -EBUSY ? PERSIST_REFUSE_OVERLAP : PERSIST_REFUSE_ALIGN;
+	}
+	/* The block was hidden whole when adopted; map back what is not NDM. */
+	if (!(ext->flags & PERSIST_ALLOC_NO_DIRECT_MAP) && !quarantine)
+		err = set_direct_map_valid_noflush(pfn_to_page(ext->pfn), nr, true);
+	if (!err)
+		err = xa_insert(&persist_extents, ext->pfn, ext, GFP_KERNEL);
+	if (err) {
+		spin_lock(&pool->lock);
+		WARN_ON(persist_block_free(blk, PHYS_PFN(s->phys - blk->base), s->order));
+		spin_unlock(&pool->lock);
+		kfree(ext);
+		return PERSIST_REFUSE_NOMEM;
+	}
+	ext->prehvo = blk->hvo_1g && persist_prehvo_adopt(ext->pfn, s->order);
+	spin_lock(&pool->lock);
+	pool->allocated[persist_order_granule(s->order)]++;
+	if (!quarantine)
+		pool->pending_pages += nr;
+	if ((ext->flags & PERSIST_ALLOC_NO_DIRECT_MAP) || quarantine)
+		pool->no_direct_map_pages += nr;
+	spin_unlock(&pool->lock);
+	if (quarantine)
+		ext->flags |= PERSIST_ALLOC_NO_DIRECT_MAP;
+	return PERSIST_ADOPT;
+}
+
+/* Adopt the accepted blocks as pools again, their free memory hidden. */
+static unsigned long __init adopt_blocks(void)
+{
+	struct persist_block *blk;
+	unsigned long i, nr = 0;
+	int err;
+
+	for (i = 0; i < nr_handover_blocks; i++) {
+		const struct persist_alloc_block_ser *b = &handover_blocks[i];
+
+		if (handover_verdict[i] != PERSIST_ADOPT)
+			continue;
+		/* KHO leaves its magic on the first page of a preserved range. */
+		set_page_private(pfn_to_page(PHYS_PFN(b->phys)), 0);
+		err = persist_pool_add_block(b->nid, b->phys, true);
+		blk = err ? NULL : xa_load(&persist_blocks, b->phys / PERSIST_BLOCK_SIZE);
+		if (blk && !persist_scrub_hide_block(blk)) {
+			blk->handed_over = true;
+			blk->hvo_1g = b->flags & PERSIST_ALLOC_BLOCK_SER_HVO_1G;
+			nr++;
+			continue;
+		}
+		pr_err("handover: block %#llx lost: it cannot join its pool (%d)\n", b->phys,
+		       err ?: -ENOMEM);
+		handover_verdict[i] = PERSIST_REFUSE_NOMEM;
+	}
+	return nr;
+}
+
+/* Hold pre-HVO'd blocks whose extent was refused: nobody may reuse them. */
+static void __init quarantine_hvo_blocks(void)
+{
+	struct persist_alloc_extent_ser s = { .order = PERSIST_ORDER_1G,
+					      .flags = PERSIST_ALLOC_SER_HVO };
+	struct persist_block *blk;
+	unsigned long i;
+
+	for (i = 0; i < nr_handover_blocks; i++) {
+		if (handover_verdict[i] != PERSIST_ADOPT ||
+		    !(handover_blocks[i].flags & PERSIST_ALLOC_BLOCK_SER_HVO_1G))
+			continue;
+		blk = xa_load(&persist_blocks, handover_blocks[i].phys / PERSIST_BLOCK_SIZE);
+		if (!blk || blk->whole)
+			continue;
+		s.phys = blk->base;
+		if (adopt_extent(&s, true) == PERSIST_ADOPT)
+			pr_err("handover: block %#llx quarantined: its 1 GiB HVO extent was refused\n",
+			       (u64)blk->base);
+		else
+			pr_err("handover: block %#llx cannot be quarantined\n", (u64)blk->base);
+	}
+}
+
+/**
+ * persist_kho_adopt - take over what the previous kernel handed over
+ *
+ * Called with persist_resize_lock held, after persist_handover_check_early()
+ * decided on the blocks.
+ *
+ * Return: the number of extents adopted.
+ */
+unsigned long __init persist_kho_adopt(void)
+{
+	struct persist_alloc_extent_ser *ext = NULL;
+	unsigned long i, nr_blocks, nr_ext = 0, good = 0, refused = 0;
+	struct persist_alloc_ser *ser;
+	phys_addr_t phys;
+	size_t size;
+
+	if (kho_retrieve_subtree(PERSIST_ALLOC_KHO_NAME, &phys, &size))
+		return 0;
+	ser = phys_to_virt(phys);
+	queue_refused_scrub();
+	nr_blocks = adopt_blocks();
+	if (nr_blocks && ser->nr_extents) {
+		u64 room;
+
+		ext = kho_restore_vmalloc(&ser->extents);
+		if (!ext) {
+			pr_err("handover: its extent array cannot be restored, all %llu extents refused\n",
+			       ser->nr_extents);
+		} else {
+			room = ((u64)ser->extents.total_pages << PAGE_SHIFT) / sizeof(*ext);
+			nr_ext = min_t(u64, ser->nr_extents, room);
+			if (nr_ext < ser->nr_extents)
+				pr_err("handover: %llu extents counted in a %u page array, %llu refused\n",
+				       ser->nr_extents, ser->extents.total_pages,
+				       ser->nr_extents - nr_ext);
+		}
+	}
+	for (i = 0; i < nr_ext; i++) {
+		enum persist_verdict v = adopt_extent(&ext[i], false);
+
+		if (v == PERSIST_ADOPT) {
+			good++;
+			continue;
+		}
+		if (refused++ < REFUSED_EXTENT_LINES)
+			pr_err("handover: extent %#llx order %u refused: %s\n", ext[i].phys,
+			       ext[i].order, persist_verdict_str(v));
+	}
+	if (refused > REFUSED_EXTENT_LINES)
+		pr_err("handover: %lu more extents refused\n", refused - REFUSED_EXTENT_LINES);
+	quarantine_hvo_blocks();
+	/* One flush for hiding the blocks and pre-HVO write protection. */
+	if (nr_blocks)
+		flush_tlb_all();
+	pr_info("adopted %lu of %lu handed-over blocks and %lu of %llu extents\n",
+		nr_blocks, nr_handover_blocks, good, ser->nr_extents);
+	vfree(ext);
+	kho_restore_free(ser);
+	return good;
+}
