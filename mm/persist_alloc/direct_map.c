@@ -6,9 +6,14 @@
  * set_direct_map_valid_noflush() call covers a 2 MiB or 1 GiB folio, and a
  * naturally aligned folio that covers a whole large direct-map entry is
  * changed in place without splitting it.
+ *
+ * Hibernation is refused while any pool memory is out of the direct map.
  */
+#include <linux/bitmap.h>
 #include <linux/mm.h>
+#include <linux/notifier.h>
 #include <linux/set_memory.h>
+#include <linux/suspend.h>
 
 #include <asm/tlbflush.h>
 
@@ -48,3 +53,49 @@ void persist_direct_map_restore(struct folio *folio)
 	WARN_ON_ONCE(set_direct_map_valid_noflush(folio_page(folio, 0),
 						  folio_nr_pages(folio), true));
 }
+
+/* Whether some pool memory is out of the direct map right now. */
+static bool persist_direct_map_holes(void)
+{
+	struct persist_block *blk;
+	bool holes = false;
+	int nid;
+
+	for_each_node(nid) {
+		struct persist_pool *pool = READ_ONCE(persist_pools[nid]);
+
+		if (!pool)
+			continue;
+		spin_lock(&pool->lock);
+		holes = pool->no_direct_map_pages;
+		list_for_each_entry(blk, &pool->blocks, list)
+			holes |= !bitmap_empty(blk->dirty, PERSIST_BLOCK_CHUNKS);
+		spin_unlock(&pool->lock);
+		if (holes)
+			break;
+	}
+	return holes;
+}
+
+/*
+ * A hibernation image is a copy of memory through the direct map: it would
+ * fault on memory removed from it, and would write out memory its owner
+ * asked to keep from the kernel. Refuse, as secretmem does.
+ */
+static int persist_pm_notify(struct notifier_block *nb, unsigned long action, void *data)
+{
+	if (action != PM_HIBERNATION_PREPARE || !persist_direct_map_holes())
+		return NOTIFY_DONE;
+	pr_warn_ratelimited("persist_alloc: no hibernation while pool memory is out of the direct map\n");
+	return notifier_from_errno(-EBUSY);
+}
+
+static struct notifier_block persist_pm_nb = {
+	.notifier_call = persist_pm_notify,
+};
+
+static int __init persist_direct_map_init(void)
+{
+	return register_pm_notifier(&persist_pm_nb);
+}
+core_initcall(persist_direct_map_init);

@@ -196,6 +196,16 @@ static void request_bad_entries_skipped(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, persist_parse_request(":1G", &req), 1);
 	KUNIT_EXPECT_EQ(test, persist_parse_request("1:", &req), 1);
 	KUNIT_EXPECT_EQ(test, persist_parse_request("-1:1G", &req), 1);
+	/* Sizes that would wrap around 64 bits, or carry junk, are refused. */
+	KUNIT_EXPECT_EQ(test, persist_parse_request("16777217T", &req), 1);
+	KUNIT_EXPECT_EQ(test, req.spread_gib, 0);
+	KUNIT_EXPECT_EQ(test, persist_parse_request("0:18446744073709551616", &req), 1);
+	KUNIT_EXPECT_EQ(test, persist_parse_request("0:16E", &req), 1);
+	KUNIT_EXPECT_EQ(test, persist_parse_request("0:1GB", &req), 1);
+	KUNIT_EXPECT_EQ(test, persist_parse_request("0:1048576M", &req), 0);
+	KUNIT_EXPECT_EQ(test, req.node_gib[0], 1024);
+	KUNIT_EXPECT_EQ(test, persist_parse_request("3g", &req), 0);
+	KUNIT_EXPECT_EQ(test, req.spread_gib, 3);
 }
 
 /* A node with a pool; skips the test without one. */

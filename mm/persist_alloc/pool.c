@@ -30,6 +30,7 @@
 
 #define pr_fmt(fmt) "persist_alloc: " fmt
 
+#include <linux/ctype.h>
 #include <linux/gfp.h>
 #include <linux/init.h>
 #include <linux/kexec_handover.h>
@@ -37,6 +38,7 @@
 #include <linux/memblock.h>
 #include <linux/mm.h>
 #include <linux/nodemask.h>
+#include <linux/overflow.h>
 #include <linux/slab.h>
 
 #include "internal.h"
@@ -56,13 +58,32 @@ static struct {
 static unsigned int persist_nr_boot_blocks __initdata;
 static struct persist_request persist_cmdline_request __initdata;
 
+/*
+ * "<number>[KMGTPE]" to GiB. Unlike memparse(), a size that does not fit
+ * in 64 bits is refused instead of wrapping (16777217T is not 1T).
+ */
 static int parse_gib(const char *s, unsigned long *gib)
 {
-	unsigned long long bytes;
-	char *end;
+	static const char suffixes[] = "KMGTPE";
+	unsigned long long n, bytes;
+	char num[24], *suffix;
+	size_t len = strspn(s, "0123456789");
+	unsigned int shift = 0;
 
-	bytes = memparse(s, &end);
-	if (end == s || *end || !bytes || !IS_ALIGNED(bytes, PERSIST_BLOCK_SIZE))
+	if (!len || len >= sizeof(num))
+		return -EINVAL;
+	memcpy(num, s, len);
+	num[len] = '\0';
+	if (kstrtoull(num, 10, &n))
+		return -EINVAL;
+	if (s[len]) {
+		suffix = strchr(suffixes, toupper(s[len]));
+		if (!suffix || s[len + 1])
+			return -EINVAL;
+		shift = 10 * (suffix - suffixes + 1);
+	}
+	if (check_shl_overflow(n, shift, &bytes) || !bytes ||
+	    !IS_ALIGNED(bytes, PERSIST_BLOCK_SIZE))
 		return -EINVAL;
 	*gib = bytes / PERSIST_BLOCK_SIZE;
 	return 0;
