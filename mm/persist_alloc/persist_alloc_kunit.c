@@ -236,6 +236,18 @@ static unsigned long pool_free_pages(int nid)
 	return nr;
 }
 
+static void folio_fill(struct folio *folio, int c)
+{
+	unsigned long i;
+
+	for (i = 0; i < folio_nr_pages(folio); i++) {
+		void *p = kmap_local_folio(folio, i * PAGE_SIZE);
+
+		memset(p, c, PAGE_SIZE);
+		kunmap_local(p);
+	}
+}
+
 static bool folio_is_zero(struct folio *folio)
 {
 	unsigned long i;
@@ -257,14 +269,22 @@ static void pool_alloc_free_each_order(struct kunit *test)
 		PERSIST_ORDER_4K, PERSIST_ORDER_2M, PERSIST_ORDER_1G,
 	};
 	int nid = pool_node(test);
-	unsigned long before = pool_free_pages(nid);
+	unsigned long before = pool_free_pages(nid), pfn;
 	struct folio *folio;
 	unsigned int i;
 
 	for (i = 0; i < ARRAY_SIZE(orders); i++) {
+		/* Dirty a granule first: ZERO must zero what the last user left. */
+		folio = persist_alloc_folio(nid, orders[i], 0);
+		KUNIT_ASSERT_FALSE(test, IS_ERR(folio));
+		pfn = folio_pfn(folio);
+		folio_fill(folio, 0xa5);
+		KUNIT_ASSERT_EQ(test, persist_free_folio(folio), 0);
 		folio = persist_alloc_folio(nid, orders[i], PERSIST_ALLOC_ZERO);
 		KUNIT_ASSERT_FALSE_MSG(test, IS_ERR(folio), "order %u: %ld", orders[i],
 				       PTR_ERR(folio));
+		KUNIT_EXPECT_EQ_MSG(test, folio_pfn(folio), pfn,
+				    "the dirtied granule was not handed out again");
 		KUNIT_EXPECT_EQ(test, folio_order(folio), orders[i]);
 		KUNIT_EXPECT_EQ(test, folio_nid(folio), nid);
 		KUNIT_EXPECT_TRUE(test, IS_ALIGNED(folio_pfn(folio), 1UL << orders[i]));
@@ -299,12 +319,25 @@ static void pool_no_direct_map(struct kunit *test)
 	}
 }
 
+#define STRUCT_PAGES_PER_PAGE	(PAGE_SIZE / sizeof(struct page))
+
+/* Physical page that holds the struct page of @pfn, through the vmemmap. */
+static phys_addr_t pfn_vmemmap_page(unsigned long pfn)
+{
+	return PAGE_ALIGN_DOWN(slow_virt_to_phys(pfn_to_page(pfn)));
+}
+
+static phys_addr_t vmemmap_page_of(struct folio *folio, unsigned long i)
+{
+	return pfn_vmemmap_page(folio_pfn(folio) + i);
+}
+
 static void pool_hvo(struct kunit *test)
 {
 	static const unsigned int orders[] = { PERSIST_ORDER_2M, PERSIST_ORDER_1G };
 	int nid = pool_node(test);
 	struct persist_pool *pool = persist_pools[nid];
-	unsigned long saved;
+	unsigned long saved, pfn;
 	struct folio *folio;
 	struct page *tail;
 	unsigned int i;
@@ -320,8 +353,23 @@ static void pool_hvo(struct kunit *test)
 		tail = folio_page(folio, folio_nr_pages(folio) - 1);
 		KUNIT_EXPECT_PTR_EQ(test, page_folio(tail), folio);
 		KUNIT_EXPECT_EQ(test, folio_order(folio), orders[i]);
+		/*
+		 * The vmemmap really is remapped: the struct pages past the
+		 * first vmemmap page, the last one included, all live in one
+		 * shared page, which is not the head's.
+		 */
+		KUNIT_EXPECT_EQ(test, vmemmap_page_of(folio, STRUCT_PAGES_PER_PAGE),
+				vmemmap_page_of(folio, folio_nr_pages(folio) - 1));
+		KUNIT_EXPECT_EQ(test, vmemmap_page_of(folio, 2 * STRUCT_PAGES_PER_PAGE),
+				vmemmap_page_of(folio, STRUCT_PAGES_PER_PAGE));
+		KUNIT_EXPECT_NE(test, vmemmap_page_of(folio, 0),
+				vmemmap_page_of(folio, STRUCT_PAGES_PER_PAGE));
+		pfn = folio_pfn(folio);
 		KUNIT_EXPECT_EQ(test, persist_free_folio(folio), 0);
 		KUNIT_EXPECT_EQ(test, pool->vmemmap_saved, 0);
+		/* And restored on free: every vmemmap page its own again. */
+		KUNIT_EXPECT_NE(test, pfn_vmemmap_page(pfn + STRUCT_PAGES_PER_PAGE),
+				pfn_vmemmap_page(pfn + 2 * STRUCT_PAGES_PER_PAGE));
 		/* The granule is usable again as small pages. */
 		folio = persist_alloc_folio(nid, PERSIST_ORDER_4K, 0);
 		KUNIT_ASSERT_FALSE(test, IS_ERR(folio));
