@@ -14,10 +14,11 @@
  * - every block of every pool is preserved with KHO as one 1 GiB range
  *   when it joins a pool, so the next kernel keeps it reserved before its
  *   buddy allocator starts;
- * - the subtree blob and the extent array are allocated and preserved
- *   ahead of time, as pools grow and folios are preserved, so that the
- *   reboot notifier that fills them at kexec never allocates and cannot
- *   fail.
+ * - the subtree blob is allocated once, with room for a block per GiB of
+ *   the physical address space, and the extent array grows ahead of
+ *   time as folios are preserved (the new array is preserved before the
+ *   old one is dropped), so that the reboot notifier that fills them at
+ *   kexec never allocates and cannot fail.
  *
  * The next kernel checks every field before it uses any and adopts what
  * passes, unit by unit (see "Adoption"): accepted blocks become the
@@ -41,6 +42,7 @@
 #include <linux/kexec_handover.h>
 #include <linux/kho/abi/persist_alloc.h>
 #include <linux/ktime.h>
+#include <linux/memblock.h>
 #include <linux/mm.h>
 #include <linux/reboot.h>
 #include <linux/set_memory.h>
@@ -78,43 +80,29 @@ static unsigned long nr_pool_blocks(void)
 	return nr;
 }
 
-/* Make the outgoing blob and extent array big enough; persist_kho_lock held. */
+/*
+ * Blocks the outgoing blob has room for: every 1 GiB of this machine's
+ * physical address space, so that the blob is sized once, added as a KHO
+ * subtree once and never replaced while a kexec could need it.
+ */
+static unsigned long max_blocks(void)
+{
+	return DIV_ROUND_UP(max_t(u64, max_possible_pfn, max_pfn), PERSIST_BLOCK_PAGES);
+}
+
+/* Make the outgoing extent array big enough; persist_kho_lock held. */
 static int reserve_out(unsigned long nr_blocks, unsigned long nr_extents)
 {
 	struct persist_alloc_extent_ser *ext;
-	struct persist_alloc_ser *ser;
 	struct kho_vmalloc desc = {};
 	unsigned long cap;
-	size_t size;
 	int err;
 
 	lockdep_assert_held(&persist_kho_lock);
 	if (!kho_ready)
 		return 0;
-
-	size = ser_size(nr_blocks);
-	if (size > out_ser_size) {
-		ser = kho_alloc_preserve(size);
-		if (IS_ERR(ser))
-			return PTR_ERR(ser);
-		if (out_ser) {
-			memcpy(&ser->extents, &out_ser->extents, sizeof(ser->extents));
-			kho_remove_subtree(out_ser);
-		}
-		err = kho_add_subtree(PERSIST_ALLOC_KHO_NAME, ser, size);
-		if (err) {
-			/* Put the old one back; it was there a moment ago. */
-			if (out_ser)
-				WARN_ON(kho_add_subtree(PERSIST_ALLOC_KHO_NAME, out_ser,
-							out_ser_size));
-			kho_unpreserve_free(ser);
-			return err;
-		}
-		if (out_ser)
-			kho_unpreserve_free(out_ser);
-		out_ser = ser;
-		out_ser_size = size;
-	}
+	if (ser_size(nr_blocks) > out_ser_size)
+		return -ENOSPC;
 
 	if (nr_extents > out_ext_cap) {
 		cap = max(roundup_pow_of_two(nr_extents), PAGE_SIZE / sizeof(*ext));
@@ -490,7 +478,20 @@ static int __init persist_kho_init(void)
 	mutex_lock(&persist_resize_lock);
 	mutex_lock(&persist_kho_lock);
 	kho_ready = true;
-	err = reserve_out(nr_pool_blocks(), 0);
+	out_ser_size = ser_size(max_blocks());
+	out_ser = kho_alloc_preserve(out_ser_size);
+	if (IS_ERR(out_ser)) {
+		err = PTR_ERR(out_ser);
+		out_ser = NULL;
+	} else {
+		err = kho_add_subtree(PERSIST_ALLOC_KHO_NAME, out_ser, out_ser_size);
+		if (err) {
+			kho_unpreserve_free(out_ser);
+			out_ser = NULL;
+		}
+	}
+	if (!err)
+		err = reserve_out(nr_pool_blocks(), 0);
 	for_each_node(nid) {
 		struct persist_pool *pool = persist_pools[nid];
 
