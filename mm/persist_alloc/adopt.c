@@ -192,8 +192,11 @@ enum persist_verdict persist_check_extent(const struct persist_alloc_extent_ser 
 	return PERSIST_ADOPT;
 }
 
-/* This kernel's facts, from memblock and KHO, valid from early boot on. */
-static int mem_block_node(phys_addr_t base)
+/*
+ * This kernel's facts, from memblock and KHO: asked only in early boot,
+ * memblock may be gone by the initcalls.
+ */
+static int __init mem_block_node(phys_addr_t base)
 {
 	unsigned long first = PHYS_PFN(base), last = first + PERSIST_BLOCK_PAGES - 1;
 	unsigned long start, end, covered = 0;
@@ -219,21 +222,25 @@ static int mem_block_node(phys_addr_t base)
 	return -EXDEV;
 }
 
-static bool mem_in_scratch(phys_addr_t base, phys_addr_t size)
+static bool __init mem_in_scratch(phys_addr_t base, phys_addr_t size)
 {
 	return kho_scratch_overlap(base, size);
 }
 
-static const struct persist_adopt_env mem_env = {
+static const struct persist_adopt_env mem_env __initconst = {
 	.block_node = mem_block_node,
 	.in_scratch = mem_in_scratch,
 	.preserved = kho_is_preserved,
 };
 
-/* The handed-over blocks and their verdicts, from early boot to adoption. */
-#define HANDOVER_BLOCKS_MAX	4096
+/*
+ * The handed-over blocks, their verdicts and whether a refused one may be
+ * zeroed, decided in early boot and used by the adoption.
+ */
+#define HANDOVER_BLOCKS_MAX	PERSIST_HANDOVER_BLOCKS_MAX
 static struct persist_alloc_block_ser handover_blocks[HANDOVER_BLOCKS_MAX] __initdata;
 static u8 handover_verdict[HANDOVER_BLOCKS_MAX] __initdata;
+static bool handover_scrubbable[HANDOVER_BLOCKS_MAX] __initdata;
 static unsigned long nr_handover_blocks __initdata;
 
 /**
@@ -272,6 +279,8 @@ unsigned long __init persist_handover_check_early(unsigned long *per_node)
 			handover_blocks[i] = b[i];
 			v = persist_check_block(&b[i], handover_blocks, i, &mem_env);
 			handover_verdict[i] = v;
+			handover_scrubbable[i] = v != PERSIST_REFUSE_DUPLICATE &&
+				persist_block_scrubbable(&b[i], &mem_env);
 			nr_handover_blocks = i + 1;
 		}
 		if (v != PERSIST_ADOPT) {
@@ -330,6 +339,17 @@ static void scrub_refused_fn(struct work_struct *work)
 
 static DECLARE_WORK(scrub_refused_work, scrub_refused_fn);
 
+/**
+ * persist_handover_scrub_wait - wait for the zeroing of refused blocks
+ *
+ * Called before the handover is written: a kexec must not hand the next
+ * kernel a refused block half zeroed.
+ */
+void persist_handover_scrub_wait(void)
+{
+	flush_work(&scrub_refused_work);
+}
+
 static void __init queue_refused_scrub(void)
 {
 	unsigned long i;
@@ -338,9 +358,7 @@ static void __init queue_refused_scrub(void)
 	if (!scrub_refused)
 		return;
 	for (i = 0; i < nr_handover_blocks; i++) {
-		if (handover_verdict[i] == PERSIST_ADOPT ||
-		    handover_verdict[i] == PERSIST_REFUSE_DUPLICATE ||
-		    !persist_block_scrubbable(&handover_blocks[i], &mem_env))
+		if (handover_verdict[i] == PERSIST_ADOPT || !handover_scrubbable[i])
 			continue;
 		scrub_refused[nr_scrub_refused++] = handover_blocks[i].phys;
 	}
@@ -405,6 +423,8 @@ static enum persist_verdict __init adopt_extent(const struct persist_alloc_exten
 	if (!err)
 		err = xa_insert(&persist_extents, ext->pfn, ext, GFP_KERNEL);
 	if (err) {
+		if (!(ext->flags & PERSIST_ALLOC_NO_DIRECT_MAP) && !quarantine)
+			set_direct_map_valid_noflush(pfn_to_page(ext->pfn), nr, false);
 		spin_lock(&pool->lock);
 		WARN_ON(persist_block_free(blk, PHYS_PFN(s->phys - blk->base), s->order));
 		spin_unlock(&pool->lock);
@@ -429,6 +449,7 @@ static unsigned long __init adopt_blocks(void)
 {
 	struct persist_block *blk;
 	unsigned long i, nr = 0;
+	struct page *page;
 	int err;
 
 	for (i = 0; i < nr_handover_blocks; i++) {
@@ -436,19 +457,25 @@ static unsigned long __init adopt_blocks(void)
 
 		if (handover_verdict[i] != PERSIST_ADOPT)
 			continue;
+		page = pfn_to_page(PHYS_PFN(b->phys));
 		/* KHO leaves its magic on the first page of a preserved range. */
-		set_page_private(pfn_to_page(PHYS_PFN(b->phys)), 0);
-		err = persist_pool_add_block(b->nid, b->phys, true);
-		blk = err ? NULL : xa_load(&persist_blocks, b->phys / PERSIST_BLOCK_SIZE);
-		if (blk && !persist_scrub_hide_block(blk)) {
-			blk->handed_over = true;
-			blk->hvo_1g = b->flags & PERSIST_ALLOC_BLOCK_SER_HVO_1G;
-			nr++;
+		set_page_private(page, 0);
+		/* Hidden before it joins a pool: nothing can fail after that. */
+		err = set_direct_map_valid_noflush(page, PERSIST_BLOCK_PAGES, false);
+		if (!err)
+			err = persist_pool_add_block(b->nid, b->phys, true);
+		if (err) {
+			pr_err("handover: block %#llx lost: it cannot join its pool (%d)\n",
+			       b->phys, err);
+			handover_verdict[i] = PERSIST_REFUSE_NOMEM;
 			continue;
 		}
-		pr_err("handover: block %#llx lost: it cannot join its pool (%d)\n", b->phys,
-		       err ?: -ENOMEM);
-		handover_verdict[i] = PERSIST_REFUSE_NOMEM;
+		/* Initcalls run one at a time: nobody allocates from it yet. */
+		blk = xa_load(&persist_blocks, b->phys / PERSIST_BLOCK_SIZE);
+		bitmap_fill(blk->dirty, PERSIST_BLOCK_CHUNKS);
+		blk->handed_over = true;
+		blk->hvo_1g = b->flags & PERSIST_ALLOC_BLOCK_SER_HVO_1G;
+		nr++;
 	}
 	return nr;
 }
@@ -472,8 +499,10 @@ static void __init quarantine_hvo_blocks(void)
 		if (adopt_extent(&s, true) == PERSIST_ADOPT)
 			pr_err("handover: block %#llx quarantined: its 1 GiB HVO extent was refused\n",
 			       (u64)blk->base);
-		else
-			pr_err("handover: block %#llx cannot be quarantined\n", (u64)blk->base);
+		else if (!persist_block_claim(blk, 0, PERSIST_ORDER_1G))
+			/* No extent to hold it: the bookkeeping alone keeps it out of use. */
+			pr_err("handover: block %#llx held: its 1 GiB HVO extent was refused\n",
+			       (u64)blk->base);
 	}
 }
 
@@ -496,8 +525,9 @@ unsigned long __init persist_kho_adopt(void)
 	if (kho_retrieve_subtree(PERSIST_ALLOC_KHO_NAME, &phys, &size))
 		return 0;
 	ser = phys_to_virt(phys);
-	queue_refused_scrub();
 	nr_blocks = adopt_blocks();
+	/* After adopt_blocks(), so that blocks it lost are zeroed too. */
+	queue_refused_scrub();
 	if (nr_blocks && ser->nr_extents) {
 		u64 room;
 

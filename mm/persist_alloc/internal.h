@@ -19,6 +19,8 @@
 #define PERSIST_BLOCK_PAGES	(PERSIST_BLOCK_SIZE >> PAGE_SHIFT)
 #define PERSIST_CHUNK_PAGES	(PERSIST_CHUNK_SIZE >> PAGE_SHIFT)
 #define PERSIST_BLOCK_CHUNKS	(PERSIST_BLOCK_SIZE / PERSIST_CHUNK_SIZE)
+/* Most blocks a handover carries, the sender's and the receiver's limit. */
+#define PERSIST_HANDOVER_BLOCKS_MAX	4096
 /* Most blocks one grow or shrink request may ask for. */
 #define PERSIST_RESIZE_MAX	4096
 
@@ -225,6 +227,7 @@ enum persist_verdict persist_check_extent(const struct persist_alloc_extent_ser 
 unsigned long persist_handover_check_early(unsigned long *per_node);
 phys_addr_t persist_handover_prehvo_block(int nid, unsigned long *n);
 unsigned long persist_kho_adopt(void);
+void persist_handover_scrub_wait(void);
 
 unsigned long persist_hvo_saved(unsigned int order);
 int persist_hvo_optimize(struct folio *folio);

@@ -15,7 +15,8 @@
  *   when it joins a pool, so the next kernel keeps it reserved before its
  *   buddy allocator starts;
  * - the subtree blob is allocated once, with room for a block per GiB of
- *   the physical address space, and the extent array grows ahead of
+ *   the physical address space (at most PERSIST_HANDOVER_BLOCKS_MAX, the
+ *   limit of the receiver too), and the extent array grows ahead of
  *   time as folios are preserved (the new array is preserved before the
  *   old one is dropped), so that the reboot notifier that fills them at
  *   kexec never allocates and cannot fail.
@@ -87,7 +88,8 @@ static unsigned long nr_pool_blocks(void)
  */
 static unsigned long max_blocks(void)
 {
-	return DIV_ROUND_UP(max_t(u64, max_possible_pfn, max_pfn), PERSIST_BLOCK_PAGES);
+	return min_t(u64, DIV_ROUND_UP(max_t(u64, max_possible_pfn, max_pfn),
+				       PERSIST_BLOCK_PAGES), PERSIST_HANDOVER_BLOCKS_MAX);
 }
 
 /* Make the outgoing extent array big enough; persist_kho_lock held. */
@@ -262,6 +264,7 @@ static int persist_kho_reboot(struct notifier_block *nb, unsigned long code, voi
 
 	if (!kexec_in_progress)
 		return NOTIFY_DONE;
+	persist_handover_scrub_wait();
 	mutex_lock(&persist_resize_lock);
 	mutex_lock(&persist_kho_lock);
 	if (out_ser) {

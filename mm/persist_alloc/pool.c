@@ -349,15 +349,14 @@ long persist_pool_grow(int nid, unsigned long nr)
 	return done ? done : err;
 }
 
-static void release_block(struct persist_block *blk)
+/* Returns false, with @blk untouched, if it could not be scrubbed. */
+static bool release_block(struct persist_block *blk)
 {
 	unsigned long pfn = PHYS_PFN(blk->base);
 
 	/* Leftovers of a previous kernel go nowhere unscrubbed. */
-	if (persist_scrub_block(blk)) {
-		pr_err("block %pa kept out of use: it cannot be scrubbed\n", &blk->base);
-		return;
-	}
+	if (persist_scrub_block(blk))
+		return false;
 	xa_erase(&persist_blocks, blk->base / PERSIST_BLOCK_SIZE);
 	persist_kho_block_removed(blk);
 	if (blk->boot) {
@@ -369,6 +368,7 @@ static void release_block(struct persist_block *blk)
 	}
 	persist_block_destroy(blk);
 	kfree(blk);
+	return true;
 }
 
 /**
@@ -407,8 +407,17 @@ long persist_pool_shrink(int nid, unsigned long nr)
 		done++;
 	}
 	spin_unlock(&pool->lock);
-	list_for_each_entry_safe(blk, tmp, &victims, list)
-		release_block(blk);
+	list_for_each_entry_safe(blk, tmp, &victims, list) {
+		list_del_init(&blk->list);
+		if (release_block(blk))
+			continue;
+		/* Not scrubbed: it stays in its pool, still dirty and hidden. */
+		spin_lock(&pool->lock);
+		list_add_tail(&blk->list, &pool->blocks);
+		pool->nr_blocks++;
+		spin_unlock(&pool->lock);
+		done--;
+	}
 	mutex_unlock(&persist_resize_lock);
 	return done ? done : -EBUSY;
 }

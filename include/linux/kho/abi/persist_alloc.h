@@ -23,13 +23,17 @@
  * buddy allocator whether or not it understands this ABI; one that refuses
  * the data keeps the memory unused.
  *
+ * Version 2: the sender no longer zeroes anything at kexec. The receiver
+ * must treat every part of a block that is not a listed extent as holding
+ * the sender's data, and scrub it before any reuse.
+ *
  * This interface is a contract. Any modification to the structure layout
  * constitutes a breaking change. Such changes require incrementing the
  * version number in the PERSIST_ALLOC_KHO_COMPATIBLE string.
  */
 
 /* The compatibility string, stored in struct persist_alloc_ser. */
-#define PERSIST_ALLOC_KHO_COMPATIBLE	"persist-alloc-v1"
+#define PERSIST_ALLOC_KHO_COMPATIBLE	"persist-alloc-v2"
 /* Name of the KHO subtree. */
 #define PERSIST_ALLOC_KHO_NAME		"persist-alloc"
 
