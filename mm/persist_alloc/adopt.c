@@ -322,14 +322,10 @@ static unsigned long nr_scrub_refused;
 
 static void scrub_refused_fn(struct work_struct *work)
 {
-	unsigned long i, j;
+	unsigned long i;
 
 	for (i = 0; i < nr_scrub_refused; i++) {
-		for (j = 0; j < PERSIST_BLOCK_PAGES; j++) {
-			clear_page(__va(scrub_refused[i] + j * PAGE_SIZE));
-			if (!(j & 511))
-				cond_resched();
-		}
+		persist_zero_pages(PHYS_PFN(scrub_refused[i]), PERSIST_BLOCK_PAGES);
 		pr_info("handover: refused block %#llx zeroed, kept out of use\n",
 			(u64)scrub_refused[i]);
 	}
@@ -408,7 +404,6 @@ static enum persist_verdict __init adopt_extent(const struct persist_alloc_exten
 	ext->owner = s->owner;
 	ext->pending = !quarantine;
 	ext->quarantined = quarantine;
-	ext->handed_over = true;
 
 	spin_lock(&pool->lock);
 	err = persist_block_claim(blk, PHYS_PFN(s->phys - blk->base), s->order);
@@ -462,8 +457,12 @@ static unsigned long __init adopt_blocks(void)
 		set_page_private(page, 0);
 		/* Hidden before it joins a pool: nothing can fail after that. */
 		err = set_direct_map_valid_noflush(page, PERSIST_BLOCK_PAGES, false);
-		if (!err)
+		if (!err) {
 			err = persist_pool_add_block(b->nid, b->phys, true);
+			/* Mapped again for the background zeroing of lost blocks. */
+			if (err)
+				set_direct_map_valid_noflush(page, PERSIST_BLOCK_PAGES, true);
+		}
 		if (err) {
 			pr_err("handover: block %#llx lost: it cannot join its pool (%d)\n",
 			       b->phys, err);

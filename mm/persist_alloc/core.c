@@ -296,7 +296,8 @@ EXPORT_SYMBOL_GPL(persist_alloc_folio);
  * The vmemmap of an HVO folio is restored, and the direct map (with the
  * folio zeroed) if it was removed. May sleep.
  *
- * Folios handed over by the previous kernel are zeroed too.
+ * Folios handed over by the previous kernel are not zeroed here: their
+ * block is dirty, and the next allocation of the granule zeroes it.
  *
  * Return: 0, -EINVAL (with a warning, once) for a folio that is not an
  * allocated granule of a pool (foreign, already freed, or handed over and
@@ -351,8 +352,6 @@ int persist_free_folio(struct folio *folio)
 	persist_account(pool, ext->order, ext->flags, -1);
 	if (ext->flags & PERSIST_ALLOC_NO_DIRECT_MAP) {
 		persist_direct_map_restore(folio);
-		zero_folio(folio);
-	} else if (ext->handed_over) {
 		zero_folio(folio);
 	}
 	persist_folio_to_granule(folio);

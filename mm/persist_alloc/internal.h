@@ -116,7 +116,6 @@ struct persist_pool {
  * @owner:       key of the consumer that preserved it
  * @preserved:   to be handed over at the next kexec
  * @pending:     handed over by the previous kernel, not restored yet
- * @handed_over: came from the previous kernel: zeroed when freed
  * @prehvo:      pending, and its vmemmap was optimized at boot
  * @quarantined: held so that nobody uses its memory: it is never restored
  *               and never handed over
@@ -129,7 +128,6 @@ struct persist_extent {
 	u64 owner;
 	bool preserved;
 	bool pending;
-	bool handed_over;
 	bool prehvo;
 	bool quarantined;
 };
@@ -256,7 +254,6 @@ int persist_scrub(struct persist_block *blk, unsigned long idx, unsigned int ord
 		  const struct persist_scrub *scrub);
 void persist_scrub_undo(struct persist_block *blk, const struct persist_scrub *scrub);
 int persist_scrub_block(struct persist_block *blk);
-int persist_scrub_hide_block(struct persist_block *blk);
 int persist_block_claim(struct persist_block *blk, unsigned long idx, unsigned int order);
 int persist_block_free(struct persist_block *blk, unsigned long idx, unsigned int order);
 

@@ -109,20 +109,3 @@ int persist_scrub_block(struct persist_block *blk)
 	bitmap_zero(blk->dirty, PERSIST_BLOCK_CHUNKS);
 	return 0;
 }
-
-/**
- * persist_scrub_hide_block - take an adopted block's free memory out of sight
- * @blk: a block just adopted from the previous kernel, before its extents
- *
- * Marks every chunk dirty and removes the whole block from the direct map;
- * the extents adopted into it map back what they need. The caller flushes
- * the TLB.
- *
- * Return: 0 or the error of the direct-map change.
- */
-int persist_scrub_hide_block(struct persist_block *blk)
-{
-	bitmap_fill(blk->dirty, PERSIST_BLOCK_CHUNKS);
-	return set_direct_map_valid_noflush(pfn_to_page(PHYS_PFN(blk->base)),
-					    PERSIST_BLOCK_PAGES, false);
-}
