@@ -32,9 +32,12 @@
  * and the kernel after next gets it back as dirty memory.
  *
  * A refused block that is RAM, outside scratch and preserved by KHO (so
- * this kernel does not use it) is zeroed in the background and stays
- * reserved: neither this kernel nor the next gets its data. Other refused
- * blocks are not touched at all.
+ * this kernel does not use it) is zeroed in the background, then given to
+ * the page allocator: neither this kernel nor the next gets its data, and
+ * no memory is lost. Other refused blocks are not touched at all. A
+ * handover refused as a whole (a version this kernel does not know) is
+ * treated so too, block by block, through the ranges subtree every
+ * version carries (see the ABI header).
  *
  * The checks themselves take the facts about this kernel's memory from
  * a ``struct persist_adopt_env``, so that KUnit feeds them crafted
@@ -75,6 +78,7 @@ static const char *const verdict_str[] = {
 	[PERSIST_REFUSE_OVERLAP]	= "overlapping another extent",
 	[PERSIST_REFUSE_HVO_BLOCK]	= "not the 1 GiB HVO extent its block is flagged for",
 	[PERSIST_REFUSE_NOMEM]		= "lost to an allocation failure",
+	[PERSIST_REFUSE_VERSION]	= "of a handover this kernel does not understand",
 };
 
 /**
@@ -113,6 +117,24 @@ long persist_handover_nr_blocks(const struct persist_alloc_ser *ser, size_t size
 		return room;
 	}
 	return ser->nr_blocks;
+}
+
+/**
+ * persist_ranges_nr - check the ranges subtree of a handover
+ * @r:    the blob
+ * @size: its size
+ *
+ * Return: the number of ranges it really holds (at most the blocks this
+ * kernel takes), or -EPROTO if it is not a ranges blob.
+ */
+long persist_ranges_nr(const struct persist_alloc_ranges_ser *r, size_t size)
+{
+	u64 room;
+
+	if (size < sizeof(*r) || r->magic != PERSIST_ALLOC_RANGES_MAGIC)
+		return -EPROTO;
+	room = (size - sizeof(*r)) / sizeof(r->phys[0]);
+	return min3(r->nr, room, (u64)PERSIST_HANDOVER_BLOCKS_MAX);
 }
 
 /**
@@ -253,6 +275,47 @@ static unsigned long nr_handover_blocks __initdata;
  *
  * Return: the number of adoptable blocks.
  */
+/*
+ * A handover refused as a whole still names, in its ranges subtree, the
+ * memory that holds the sender's data: each range is checked as a block
+ * would be, and those this kernel may write are zeroed (see
+ * queue_refused_scrub()).
+ */
+static void __init check_ranges_early(void)
+{
+	const struct persist_alloc_ranges_ser *r;
+	unsigned long i, scrub = 0;
+	phys_addr_t phys;
+	size_t size;
+	long nr = -ENOENT;
+
+	if (!kho_retrieve_subtree(PERSIST_ALLOC_KHO_RANGES_NAME, &phys, &size)) {
+		r = phys_to_virt(phys);
+		nr = persist_ranges_nr(r, size);
+	}
+	if (nr < 0) {
+		pr_err("handover refused: not %s, and no list of its memory: that stays reserved, unzeroed\n",
+		       PERSIST_ALLOC_KHO_COMPATIBLE);
+		return;
+	}
+	for (i = 0; i < nr; i++) {
+		struct persist_alloc_block_ser *b = &handover_blocks[i];
+		int nid;
+
+		b->phys = r->phys[i];
+		nid = mem_env.block_node(b->phys);
+		b->nid = nid < 0 ? 0 : nid;
+		handover_verdict[i] = PERSIST_REFUSE_VERSION;
+		handover_scrubbable[i] =
+			persist_check_block(b, handover_blocks, i, &mem_env) != PERSIST_REFUSE_DUPLICATE &&
+			persist_block_scrubbable(b, &mem_env);
+		scrub += handover_scrubbable[i];
+		nr_handover_blocks = i + 1;
+	}
+	pr_err("handover refused: not %s; %lu of its %ld blocks will be zeroed\n",
+	       PERSIST_ALLOC_KHO_COMPATIBLE, scrub, nr);
+}
+
 unsigned long __init persist_handover_check_early(unsigned long *per_node)
 {
 	const struct persist_alloc_block_ser *b;
@@ -262,13 +325,16 @@ unsigned long __init persist_handover_check_early(unsigned long *per_node)
 	size_t size;
 	long nr;
 
-	if (kho_retrieve_subtree(PERSIST_ALLOC_KHO_NAME, &phys, &size))
+	if (kho_retrieve_subtree(PERSIST_ALLOC_KHO_NAME, &phys, &size)) {
+		/* No handover at all, or one this kernel cannot find: the ranges say. */
+		if (!kho_retrieve_subtree(PERSIST_ALLOC_KHO_RANGES_NAME, &phys, &size))
+			check_ranges_early();
 		return 0;
+	}
 	ser = phys_to_virt(phys);
 	nr = persist_handover_nr_blocks(ser, size);
 	if (nr < 0) {
-		pr_err("handover refused: not %s; its memory stays reserved and unused\n",
-		       PERSIST_ALLOC_KHO_COMPATIBLE);
+		check_ranges_early();
 		return 0;
 	}
 	b = (const void *)(ser + 1);
@@ -316,18 +382,25 @@ phys_addr_t __init persist_handover_prehvo_block(int nid, unsigned long *n)
 	return 0;
 }
 
-/* Zero the refused blocks this kernel may write to; they stay reserved. */
+/*
+ * Zero the refused blocks this kernel may write to, then give them to the
+ * page allocator: reserved until then, nobody saw their data.
+ */
 static phys_addr_t *scrub_refused;
 static unsigned long nr_scrub_refused;
 
 static void scrub_refused_fn(struct work_struct *work)
 {
+	phys_addr_t base;
 	unsigned long i;
 
 	for (i = 0; i < nr_scrub_refused; i++) {
-		persist_zero_pages(PHYS_PFN(scrub_refused[i]), PERSIST_BLOCK_PAGES);
-		pr_info("handover: refused block %#llx zeroed, kept out of use\n",
-			(u64)scrub_refused[i]);
+		base = scrub_refused[i];
+		persist_zero_pages(PHYS_PFN(base), PERSIST_BLOCK_PAGES);
+		/* KHO leaves its magic on the first page of a preserved range. */
+		set_page_private(pfn_to_page(PHYS_PFN(base)), 0);
+		free_reserved_area(__va(base), __va(base + PERSIST_BLOCK_SIZE), -1, NULL);
+		pr_info("handover: refused block %#llx zeroed and released\n", (u64)base);
 	}
 	kfree(scrub_refused);
 	scrub_refused = NULL;
@@ -513,6 +586,18 @@ static void __init quarantine_hvo_blocks(void)
  *
  * Return: the number of extents adopted.
  */
+/* A blob of the previous kernel, used up: its contents go nowhere. */
+static void __init free_blob(const char *name)
+{
+	phys_addr_t phys;
+	size_t size;
+
+	if (kho_retrieve_subtree(name, &phys, &size))
+		return;
+	memset(phys_to_virt(phys), 0, size);
+	kho_restore_free(phys_to_virt(phys));
+}
+
 unsigned long __init persist_kho_adopt(void)
 {
 	struct persist_alloc_extent_ser *ext = NULL;
@@ -521,12 +606,18 @@ unsigned long __init persist_kho_adopt(void)
 	phys_addr_t phys;
 	size_t size;
 
-	if (kho_retrieve_subtree(PERSIST_ALLOC_KHO_NAME, &phys, &size))
-		return 0;
-	ser = phys_to_virt(phys);
 	nr_blocks = adopt_blocks();
 	/* After adopt_blocks(), so that blocks it lost are zeroed too. */
 	queue_refused_scrub();
+	free_blob(PERSIST_ALLOC_KHO_RANGES_NAME);
+	if (kho_retrieve_subtree(PERSIST_ALLOC_KHO_NAME, &phys, &size))
+		return 0;
+	ser = phys_to_virt(phys);
+	if (size < sizeof(*ser) || strncmp(ser->compatible, PERSIST_ALLOC_KHO_COMPATIBLE,
+					   sizeof(ser->compatible))) {
+		free_blob(PERSIST_ALLOC_KHO_NAME);
+		return 0;
+	}
 	if (nr_blocks && ser->nr_extents) {
 		u64 room;
 
@@ -562,7 +653,9 @@ unsigned long __init persist_kho_adopt(void)
 		flush_tlb_all();
 	pr_info("adopted %lu of %lu handed-over blocks and %lu of %llu extents\n",
 		nr_blocks, nr_handover_blocks, good, ser->nr_extents);
+	if (ext)
+		memset(ext, 0, nr_ext * sizeof(*ext));
 	vfree(ext);
-	kho_restore_free(ser);
+	free_blob(PERSIST_ALLOC_KHO_NAME);
 	return good;
 }

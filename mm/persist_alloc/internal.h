@@ -50,6 +50,7 @@ struct persist_pool;
  * @boot:        carved from memblock at boot (else grown from buddy)
  * @handed_over: adopted from the previous kernel's handover
  * @hvo_1g:      handed over as one 1 GiB HVO extent (pre-HVO'd at boot)
+ * @ser_idx:     its entry in the outgoing handover
  * @chunk_state: per 2 MiB chunk, an enum persist_chunk_state
  * @chunk_used:  per split chunk, allocated 4 KiB pages
  * @pages:       one bit per allocated 4 KiB page of split chunks
@@ -66,6 +67,7 @@ struct persist_block {
 	bool boot;
 	bool handed_over;
 	bool hvo_1g;
+	unsigned int ser_idx;
 	u8 chunk_state[PERSIST_BLOCK_CHUNKS];
 	u16 chunk_used[PERSIST_BLOCK_CHUNKS];
 	unsigned long *pages;
@@ -119,6 +121,7 @@ struct persist_pool {
  * @prehvo:      pending, and its vmemmap was optimized at boot
  * @quarantined: held so that nobody uses its memory: it is never restored
  *               and never handed over
+ * @ser_idx:     while preserved, its entry in the outgoing handover
  */
 struct persist_extent {
 	unsigned long pfn;
@@ -130,6 +133,7 @@ struct persist_extent {
 	bool pending;
 	bool prehvo;
 	bool quarantined;
+	unsigned long ser_idx;
 };
 
 /**
@@ -177,8 +181,15 @@ void persist_kho_block_removed(struct persist_block *blk);
 struct persist_alloc_ser;
 struct persist_alloc_block_ser;
 struct persist_alloc_extent_ser;
-int persist_kho_fill(struct persist_alloc_ser *ser, size_t size,
-		     struct persist_alloc_extent_ser *ext, unsigned long ext_cap);
+bool persist_kho_frozen(void);
+void persist_kho_freeze(void);
+void persist_kho_unfreeze(void);
+const struct persist_alloc_ser *persist_kho_outgoing(const struct persist_alloc_extent_ser **ext);
+/*
+ * Order on the live update freeze chain: late, because other freeze
+ * notifiers may still preserve folios; only the test consumer's comes after.
+ */
+#define PERSIST_KHO_FREEZE_PRIORITY	(INT_MIN + 1)
 
 /* adopt.c: what is decided about each handed-over block and extent. */
 enum persist_verdict {
@@ -197,6 +208,7 @@ enum persist_verdict {
 	PERSIST_REFUSE_OVERLAP,
 	PERSIST_REFUSE_HVO_BLOCK,
 	PERSIST_REFUSE_NOMEM,
+	PERSIST_REFUSE_VERSION,
 };
 
 /**
@@ -215,6 +227,8 @@ struct persist_adopt_env {
 
 const char *persist_verdict_str(enum persist_verdict v);
 long persist_handover_nr_blocks(const struct persist_alloc_ser *ser, size_t size);
+struct persist_alloc_ranges_ser;
+long persist_ranges_nr(const struct persist_alloc_ranges_ser *r, size_t size);
 enum persist_verdict persist_check_block(const struct persist_alloc_block_ser *b,
 					 const struct persist_alloc_block_ser *prev,
 					 unsigned long nr_prev,

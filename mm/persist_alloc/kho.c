@@ -16,10 +16,18 @@
  *   buddy allocator starts;
  * - the subtree blob is allocated once, with room for a block per GiB of
  *   the physical address space (at most PERSIST_HANDOVER_BLOCKS_MAX, the
- *   limit of the receiver too), and the extent array grows ahead of
- *   time as folios are preserved (the new array is preserved before the
- *   old one is dropped), so that the reboot notifier that fills them at
- *   kexec never allocates and cannot fail.
+ *   limit of the receiver too), and written as things change: a block's
+ *   entry when it joins or leaves a pool, an extent's entry when its folio
+ *   is preserved or unpreserved (the extent array grows ahead of time; the
+ *   new array is preserved before the old one is dropped). At kexec the
+ *   handover is already complete, and nothing in the blackout depends on
+ *   how much was preserved.
+ *
+ * The handover is frozen with the live update (a LUO freeze notifier, run
+ * after every preserved file froze). From then on it cannot change:
+ * preserving, unpreserving, freeing a preserved folio, growing or shrinking
+ * a pool fail with -EBUSY. A cancelled live update unfreezes it as it was.
+ * A kexec without a live update freezes it from the reboot notifier.
  *
  * The next kernel checks every field before it uses any and adopts what
  * passes, unit by unit (see "Adoption"): accepted blocks become the
@@ -43,6 +51,7 @@
 #include <linux/kexec_handover.h>
 #include <linux/kho/abi/persist_alloc.h>
 #include <linux/ktime.h>
+#include <linux/liveupdate.h>
 #include <linux/memblock.h>
 #include <linux/mm.h>
 #include <linux/reboot.h>
@@ -59,26 +68,23 @@
 DEFINE_MUTEX(persist_kho_lock);
 static struct persist_alloc_ser *out_ser;
 static size_t out_ser_size;
+static struct persist_alloc_block_ser *out_blocks;
+static unsigned long out_blocks_cap;
+/* The same blocks, for a receiver that refuses the handover. */
+static struct persist_alloc_ranges_ser *out_ranges;
+static size_t out_ranges_size;
 static struct persist_alloc_extent_ser *out_ext;
 static unsigned long out_ext_cap;
-static unsigned long nr_preserved;
 static bool kho_ready;
+static bool frozen;
+/* What a freeze may damage on request, for a cancel to put back. */
+static struct persist_alloc_ser frozen_header;
+static struct persist_alloc_extent_ser frozen_ext0;
 
 static size_t ser_size(unsigned long nr_blocks)
 {
 	return PAGE_ALIGN(sizeof(struct persist_alloc_ser) +
 			  nr_blocks * sizeof(struct persist_alloc_block_ser));
-}
-
-static unsigned long nr_pool_blocks(void)
-{
-	unsigned long nr = 0;
-	int nid;
-
-	for_each_node(nid)
-		if (persist_pools[nid])
-			nr += READ_ONCE(persist_pools[nid]->nr_blocks);
-	return nr;
 }
 
 /*
@@ -92,8 +98,8 @@ static unsigned long max_blocks(void)
 				       PERSIST_BLOCK_PAGES), PERSIST_HANDOVER_BLOCKS_MAX);
 }
 
-/* Make the outgoing extent array big enough; persist_kho_lock held. */
-static int reserve_out(unsigned long nr_blocks, unsigned long nr_extents)
+/* Make the outgoing extent array hold @nr_extents; persist_kho_lock held. */
+static int reserve_out(unsigned long nr_extents)
 {
 	struct persist_alloc_extent_ser *ext;
 	struct kho_vmalloc desc = {};
@@ -101,64 +107,38 @@ static int reserve_out(unsigned long nr_blocks, unsigned long nr_extents)
 	int err;
 
 	lockdep_assert_held(&persist_kho_lock);
-	if (!kho_ready)
+	if (nr_extents <= out_ext_cap)
 		return 0;
-	if (ser_size(nr_blocks) > out_ser_size)
-		return -ENOSPC;
-
-	if (nr_extents > out_ext_cap) {
-		cap = max(roundup_pow_of_two(nr_extents), PAGE_SIZE / sizeof(*ext));
-		ext = vmalloc(array_size(cap, sizeof(*ext)));
-		if (!ext)
-			return -ENOMEM;
-		err = kho_preserve_vmalloc(ext, &desc);
-		if (err) {
-			vfree(ext);
-			return err;
-		}
-		if (out_ext) {
-			kho_unpreserve_vmalloc(&out_ser->extents);
-			vfree(out_ext);
-		}
-		out_ser->extents = desc;
-		out_ext = ext;
-		out_ext_cap = cap;
+	cap = max(roundup_pow_of_two(nr_extents), PAGE_SIZE / sizeof(*ext));
+	ext = vzalloc(array_size(cap, sizeof(*ext)));
+	if (!ext)
+		return -ENOMEM;
+	if (out_ext)
+		memcpy(ext, out_ext, out_ser->nr_extents * sizeof(*ext));
+	err = kho_preserve_vmalloc(ext, &desc);
+	if (err) {
+		vfree(ext);
+		return err;
 	}
+	if (out_ext) {
+		kho_unpreserve_vmalloc(&out_ser->extents);
+		vfree(out_ext);
+	}
+	out_ser->extents = desc;
+	out_ext = ext;
+	out_ext_cap = cap;
 	return 0;
 }
 
-/**
- * persist_kho_block_added - preserve a block that joined a pool
- * @blk: the block
- *
- * Return: 0 or the KHO error; the block must not join the pool then.
- */
-int persist_kho_block_added(struct persist_block *blk)
+static void write_block(struct persist_block *blk)
 {
-	int err;
+	struct persist_alloc_block_ser *b = &out_blocks[blk->ser_idx];
 
-	mutex_lock(&persist_kho_lock);
-	if (!kho_ready) {
-		mutex_unlock(&persist_kho_lock);
-		return 0;
-	}
-	err = reserve_out(nr_pool_blocks() + 1, nr_preserved);
-	if (!err)
-		err = kho_preserve_pages(pfn_to_page(PHYS_PFN(blk->base)), PERSIST_BLOCK_PAGES);
-	mutex_unlock(&persist_kho_lock);
-	return err;
-}
-
-/**
- * persist_kho_block_removed - stop preserving a block leaving its pool
- * @blk: the block
- */
-void persist_kho_block_removed(struct persist_block *blk)
-{
-	mutex_lock(&persist_kho_lock);
-	if (kho_ready)
-		kho_unpreserve_pages(pfn_to_page(PHYS_PFN(blk->base)), PERSIST_BLOCK_PAGES);
-	mutex_unlock(&persist_kho_lock);
+	b->phys = blk->base;
+	b->nid = blk->pool->nid;
+	b->flags = 0;
+	out_ranges->phys[blk->ser_idx] = blk->base;
+	out_ranges->nr = out_ser->nr_blocks;
 }
 
 static u32 flags_to_ser(unsigned long flags)
@@ -167,70 +147,132 @@ static u32 flags_to_ser(unsigned long flags)
 	       (flags & PERSIST_ALLOC_HVO ? PERSIST_ALLOC_SER_HVO : 0);
 }
 
-/**
- * persist_kho_fill - write the handover of the current pools and extents
- * @ser:     the blob, @size bytes
- * @size:    size of @ser
- * @ext:     the extent array
- * @ext_cap: entries @ext can hold
- *
- * Return: 0, or -ENOSPC if @ser or @ext is too small (nothing is
- * meaningful in them then).
- */
-int persist_kho_fill(struct persist_alloc_ser *ser, size_t size,
-		     struct persist_alloc_extent_ser *ext, unsigned long ext_cap)
+/* A preserved 1 GiB HVO extent makes its block a pre-HVO block. */
+static void write_block_hvo(struct persist_extent *ext, bool hvo)
 {
-	struct persist_alloc_block_ser *blocks = (void *)(ser + 1);
-	unsigned long nr_blocks = 0, nr_ext = 0, idx;
-	struct persist_extent *e;
-	struct persist_block *blk;
-	int nid, err = 0;
+	struct persist_alloc_block_ser *b = &out_blocks[ext->blk->ser_idx];
 
-	memset(ser->compatible, 0, sizeof(ser->compatible));
-	strscpy(ser->compatible, PERSIST_ALLOC_KHO_COMPATIBLE, sizeof(ser->compatible));
-	for_each_node(nid) {
-		struct persist_pool *pool = persist_pools[nid];
+	if (ext->order != PERSIST_ORDER_1G || !(ext->flags & PERSIST_ALLOC_HVO))
+		return;
+	if (hvo)
+		b->flags |= PERSIST_ALLOC_BLOCK_SER_HVO_1G;
+	else
+		b->flags &= ~PERSIST_ALLOC_BLOCK_SER_HVO_1G;
+}
 
-		if (!pool)
-			continue;
-		spin_lock(&pool->lock);
-		list_for_each_entry(blk, &pool->blocks, list) {
-			if (ser_size(nr_blocks + 1) > size) {
-				err = -ENOSPC;
-				break;
-			}
-			blocks[nr_blocks].phys = blk->base;
-			blocks[nr_blocks].nid = nid;
-			blocks[nr_blocks].flags = 0;
-			if (blk->whole) {
-				struct persist_extent *e = xa_load(&persist_extents,
-								   PHYS_PFN(blk->base));
+/* Append @ext to the outgoing extents; the array has room. */
+static void add_extent(struct persist_extent *ext)
+{
+	struct persist_alloc_extent_ser *e = &out_ext[out_ser->nr_extents];
 
-				if (e && e->preserved && (e->flags & PERSIST_ALLOC_HVO))
-					blocks[nr_blocks].flags = PERSIST_ALLOC_BLOCK_SER_HVO_1G;
-			}
-			nr_blocks++;
-		}
-		spin_unlock(&pool->lock);
+	e->phys = PFN_PHYS(ext->pfn);
+	e->owner = ext->owner;
+	e->order = ext->order;
+	e->flags = flags_to_ser(ext->flags);
+	ext->ser_idx = out_ser->nr_extents++;
+	write_block_hvo(ext, true);
+}
+
+/* Drop @ext from the outgoing extents; the last entry takes its place. */
+static void remove_extent(struct persist_extent *ext)
+{
+	unsigned long last = out_ser->nr_extents - 1;
+	struct persist_extent *moved;
+
+	write_block_hvo(ext, false);
+	if (ext->ser_idx != last) {
+		out_ext[ext->ser_idx] = out_ext[last];
+		moved = xa_load(&persist_extents, PHYS_PFN(out_ext[last].phys));
+		moved->ser_idx = ext->ser_idx;
 	}
-	xa_lock(&persist_extents);
-	xa_for_each(&persist_extents, idx, e) {
-		if (!e->preserved)
-			continue;
-		if (nr_ext == ext_cap) {
-			err = -ENOSPC;
-			break;
+	memset(&out_ext[last], 0, sizeof(out_ext[last]));
+	out_ser->nr_extents = last;
+}
+
+/**
+ * persist_kho_block_added - preserve a block that joins a pool
+ * @blk: the block, its pool set
+ *
+ * Return: 0; -EBUSY while the handover is frozen; -ENOSPC if the handover
+ * has no room for it; the KHO error. The block must not join the pool
+ * then.
+ */
+int persist_kho_block_added(struct persist_block *blk)
+{
+	int err;
+
+	mutex_lock(&persist_kho_lock);
+	if (!kho_ready) {
+		err = 0;
+	} else if (frozen) {
+		err = -EBUSY;
+	} else if (out_ser->nr_blocks == out_blocks_cap) {
+		err = -ENOSPC;
+	} else {
+		err = kho_preserve_pages(pfn_to_page(PHYS_PFN(blk->base)), PERSIST_BLOCK_PAGES);
+		if (!err) {
+			blk->ser_idx = out_ser->nr_blocks++;
+			write_block(blk);
 		}
-		ext[nr_ext].phys = PFN_PHYS(e->pfn);
-		ext[nr_ext].owner = e->owner;
-		ext[nr_ext].order = e->order;
-		ext[nr_ext].flags = flags_to_ser(e->flags);
-		nr_ext++;
 	}
-	xa_unlock(&persist_extents);
-	ser->nr_blocks = nr_blocks;
-	ser->nr_extents = nr_ext;
+	mutex_unlock(&persist_kho_lock);
 	return err;
+}
+
+/**
+ * persist_kho_block_removed - stop preserving a block leaving its pool
+ * @blk: the block, no longer in persist_blocks
+ *
+ * Called with persist_resize_lock held, by a resize that
+ * persist_kho_frozen() let through, so the handover is not frozen.
+ */
+void persist_kho_block_removed(struct persist_block *blk)
+{
+	struct persist_block *moved;
+	unsigned long last;
+
+	mutex_lock(&persist_kho_lock);
+	if (kho_ready && !WARN_ON_ONCE(frozen)) {
+		kho_unpreserve_pages(pfn_to_page(PHYS_PFN(blk->base)), PERSIST_BLOCK_PAGES);
+		last = out_ser->nr_blocks - 1;
+		if (blk->ser_idx != last) {
+			out_blocks[blk->ser_idx] = out_blocks[last];
+			out_ranges->phys[blk->ser_idx] = out_ranges->phys[last];
+			moved = xa_load(&persist_blocks, out_blocks[last].phys / PERSIST_BLOCK_SIZE);
+			moved->ser_idx = blk->ser_idx;
+		}
+		memset(&out_blocks[last], 0, sizeof(out_blocks[last]));
+		out_ranges->phys[last] = 0;
+		out_ser->nr_blocks = last;
+		out_ranges->nr = last;
+	}
+	mutex_unlock(&persist_kho_lock);
+}
+
+/**
+ * persist_kho_frozen - whether the handover is frozen for a live update
+ *
+ * Stable while persist_resize_lock is held: freezing takes it too.
+ *
+ * Return: true from a freeze until it is cancelled.
+ */
+bool persist_kho_frozen(void)
+{
+	return READ_ONCE(frozen);
+}
+
+/**
+ * persist_kho_outgoing - the handover as it stands, for the KUnit suite
+ * @ext: set to the extent array
+ *
+ * Context: persist_kho_lock held.
+ * Return: the blob, or NULL without KHO.
+ */
+const struct persist_alloc_ser *persist_kho_outgoing(const struct persist_alloc_extent_ser **ext)
+{
+	lockdep_assert_held(&persist_kho_lock);
+	*ext = out_ext;
+	return kho_ready ? out_ser : NULL;
 }
 
 #ifdef CONFIG_PERSIST_ALLOC_TEST
@@ -257,29 +299,75 @@ static inline void test_corrupt(struct persist_alloc_ser *ser,
 }
 #endif
 
-static int persist_kho_reboot(struct notifier_block *nb, unsigned long code, void *unused)
+/**
+ * persist_kho_freeze - make the handover final for a kexec
+ *
+ * Nothing that changes the handover succeeds from here until
+ * persist_kho_unfreeze(). Idempotent: the reboot notifier freezes again
+ * after a live update froze.
+ */
+void persist_kho_freeze(void)
 {
 	u64 start = ktime_get_ns();
-	int err;
 
-	if (!kexec_in_progress)
-		return NOTIFY_DONE;
 	persist_handover_scrub_wait();
 	mutex_lock(&persist_resize_lock);
 	mutex_lock(&persist_kho_lock);
-	if (out_ser) {
-		err = persist_kho_fill(out_ser, out_ser_size, out_ext, out_ext_cap);
-		/* Capacity is reserved ahead; running out is a bug. */
-		if (WARN_ON(err))
-			out_ser->nr_extents = 0;
+	if (kho_ready && !frozen) {
+		WRITE_ONCE(frozen, true);
+		frozen_header = *out_ser;
+		if (out_ser->nr_extents)
+			frozen_ext0 = out_ext[0];
 		test_corrupt(out_ser, out_ext);
-		pr_info("handing over %llu blocks and %llu extents: %zu + %llu bytes in %llu us\n",
+		pr_info("handover frozen: %llu blocks and %llu extents, %zu + %llu bytes, in %llu us\n",
 			out_ser->nr_blocks, out_ser->nr_extents, out_ser_size,
 			out_ser->nr_extents * sizeof(*out_ext),
 			(ktime_get_ns() - start) / NSEC_PER_USEC);
 	}
 	mutex_unlock(&persist_kho_lock);
 	mutex_unlock(&persist_resize_lock);
+}
+
+/**
+ * persist_kho_unfreeze - undo persist_kho_freeze() for a cancelled update
+ */
+void persist_kho_unfreeze(void)
+{
+	mutex_lock(&persist_kho_lock);
+	if (frozen) {
+		/* A damage done on request does not outlive the cancel. */
+		*out_ser = frozen_header;
+		if (out_ser->nr_extents)
+			out_ext[0] = frozen_ext0;
+		WRITE_ONCE(frozen, false);
+		pr_info("handover unfrozen: the live update was cancelled\n");
+	}
+	mutex_unlock(&persist_kho_lock);
+}
+
+static int persist_kho_luo_freeze(struct notifier_block *nb, unsigned long event, void *unused)
+{
+	switch (event) {
+	case LIVEUPDATE_FREEZE:
+		persist_kho_freeze();
+		return NOTIFY_OK;
+	case LIVEUPDATE_UNFREEZE:
+		persist_kho_unfreeze();
+		return NOTIFY_OK;
+	}
+	return NOTIFY_DONE;
+}
+
+static struct notifier_block persist_kho_luo_nb = {
+	.notifier_call = persist_kho_luo_freeze,
+	.priority = PERSIST_KHO_FREEZE_PRIORITY,
+};
+
+/* A kexec that is no live update (LUO disabled) freezes the handover here. */
+static int persist_kho_reboot(struct notifier_block *nb, unsigned long code, void *unused)
+{
+	if (kexec_in_progress)
+		persist_kho_freeze();
 	return NOTIFY_DONE;
 }
 
@@ -293,8 +381,9 @@ static struct notifier_block persist_kho_reboot_nb = {
  * @owner: key of the consumer, given back to persist_alloc_restore()
  *
  * Return: 0; -EINVAL for a folio that is not an allocated granule;
- * -EBUSY if it is already preserved; -EOPNOTSUPP without KHO; -ENOMEM if
- * the handover could not grow. Nothing changes on failure.
+ * -EBUSY if it is already preserved or the handover is frozen for a live
+ * update; -EOPNOTSUPP without KHO; -ENOMEM if the handover could not grow.
+ * Nothing changes on failure.
  */
 int persist_alloc_preserve(struct folio *folio, u64 owner)
 {
@@ -305,16 +394,16 @@ int persist_alloc_preserve(struct folio *folio, u64 owner)
 	ext = xa_load(&persist_extents, folio_pfn(folio));
 	if (!ext || ext->pending || ext->order != folio_order(folio)) {
 		err = -EINVAL;
-	} else if (ext->preserved) {
+	} else if (ext->preserved || frozen) {
 		err = -EBUSY;
 	} else if (!kho_ready) {
 		err = -EOPNOTSUPP;
 	} else {
-		err = reserve_out(nr_pool_blocks(), nr_preserved + 1);
+		err = reserve_out(out_ser->nr_extents + 1);
 		if (!err) {
 			ext->owner = owner;
 			WRITE_ONCE(ext->preserved, true);
-			nr_preserved++;
+			add_extent(ext);
 			persist_account_state(ext, &ext->blk->pool->preserved_pages, 1);
 			trace_persist_preserve(ext->pfn, ext->order, ext->blk->pool->nid,
 					       ext->flags, owner);
@@ -329,7 +418,8 @@ EXPORT_SYMBOL_GPL(persist_alloc_preserve);
  * persist_alloc_unpreserve - do not hand a folio over after all
  * @folio: a folio preserved with persist_alloc_preserve()
  *
- * Return: 0, or -EINVAL if it is not preserved.
+ * Return: 0; -EINVAL if it is not preserved; -EBUSY if the handover is
+ * frozen for a live update.
  */
 int persist_alloc_unpreserve(struct folio *folio)
 {
@@ -338,9 +428,11 @@ int persist_alloc_unpreserve(struct folio *folio)
 
 	mutex_lock(&persist_kho_lock);
 	ext = xa_load(&persist_extents, folio_pfn(folio));
-	if (ext && ext->preserved) {
+	if (ext && ext->preserved && frozen) {
+		err = -EBUSY;
+	} else if (ext && ext->preserved) {
 		WRITE_ONCE(ext->preserved, false);
-		nr_preserved--;
+		remove_extent(ext);
 		persist_account_state(ext, &ext->blk->pool->preserved_pages, -1);
 		err = 0;
 	}
@@ -433,7 +525,6 @@ int persist_alloc_release(phys_addr_t phys, u64 owner)
 }
 EXPORT_SYMBOL_GPL(persist_alloc_release);
 
-/* Once KHO is up (fs_initcall): preserve the pools and publish the blob. */
 /*
  * Take back what persist_kho_init() preserved before @failed (NULL: no block
  * was reached) and the outgoing blob: nothing is handed over then, and the
@@ -462,11 +553,18 @@ static void __init kho_init_undo(struct persist_block *failed)
 		out_ext = NULL;
 		out_ext_cap = 0;
 	}
+	if (out_ranges) {
+		kho_remove_subtree(out_ranges);
+		kho_unpreserve_free(out_ranges);
+		out_ranges = NULL;
+	}
 	if (out_ser) {
 		kho_remove_subtree(out_ser);
 		kho_unpreserve_free(out_ser);
 		out_ser = NULL;
 		out_ser_size = 0;
+		out_blocks = NULL;
+		out_blocks_cap = 0;
 	}
 	kho_ready = false;
 }
@@ -493,20 +591,46 @@ static int __init persist_kho_init(void)
 			out_ser = NULL;
 		}
 	}
-	if (!err)
-		err = reserve_out(nr_pool_blocks(), 0);
+	if (!err) {
+		out_ranges_size = PAGE_ALIGN(struct_size(out_ranges, phys, max_blocks()));
+		out_ranges = kho_alloc_preserve(out_ranges_size);
+		if (IS_ERR(out_ranges)) {
+			err = PTR_ERR(out_ranges);
+			out_ranges = NULL;
+		} else {
+			out_ranges->magic = PERSIST_ALLOC_RANGES_MAGIC;
+			err = kho_add_subtree(PERSIST_ALLOC_KHO_RANGES_NAME, out_ranges,
+					      out_ranges_size);
+			if (err) {
+				kho_unpreserve_free(out_ranges);
+				out_ranges = NULL;
+			}
+		}
+	}
+	if (!err) {
+		strscpy(out_ser->compatible, PERSIST_ALLOC_KHO_COMPATIBLE,
+			sizeof(out_ser->compatible));
+		out_blocks = (void *)(out_ser + 1);
+		out_blocks_cap = max_blocks();
+		err = reserve_out(1);
+	}
 	for_each_node(nid) {
 		struct persist_pool *pool = persist_pools[nid];
 
 		if (err || !pool)
 			continue;
 		list_for_each_entry(blk, &pool->blocks, list) {
-			err = kho_preserve_pages(pfn_to_page(PHYS_PFN(blk->base)),
-						 PERSIST_BLOCK_PAGES);
+			if (out_ser->nr_blocks == out_blocks_cap)
+				err = -ENOSPC;
+			else
+				err = kho_preserve_pages(pfn_to_page(PHYS_PFN(blk->base)),
+							 PERSIST_BLOCK_PAGES);
 			if (err) {
 				failed = blk;
 				break;
 			}
+			blk->ser_idx = out_ser->nr_blocks++;
+			write_block(blk);
 		}
 	}
 	if (err) {
@@ -516,8 +640,11 @@ static int __init persist_kho_init(void)
 	}
 	mutex_unlock(&persist_kho_lock);
 	mutex_unlock(&persist_resize_lock);
-	if (!err)
+	if (!err) {
 		register_reboot_notifier(&persist_kho_reboot_nb);
+		liveupdate_register_freeze_notifier(&persist_kho_luo_nb);
+	}
 	return 0;
 }
+/* Once KHO is up: preserve the pools and publish the blob. */
 late_initcall(persist_kho_init);

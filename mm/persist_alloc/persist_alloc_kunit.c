@@ -680,54 +680,192 @@ static void block_dirty_chunks_scrubbed_once(struct kunit *test)
 	block_exit(test, blk);
 }
 
-static void kho_fill_round_trip(struct kunit *test)
+/*
+ * Every outgoing extent entry is a preserved extent of this kernel that
+ * knows its index, with the fields it was preserved with, and every
+ * outgoing block entry is a pool block that knows its index: the
+ * handover kept up to date at each change is the one a full walk would
+ * write. Returns the number of extents; persist_kho_lock held.
+ */
+static unsigned long check_outgoing(struct kunit *test)
 {
-	struct persist_alloc_extent_ser *ext, *e;
-	struct folio *folios[3];
-	struct persist_alloc_ser *ser;
-	unsigned long i, j, found = 0;
-	int nid = pool_node(test);
-	size_t size = SZ_64K;
+	const struct persist_alloc_block_ser *blocks;
+	const struct persist_alloc_extent_ser *ext;
+	const struct persist_alloc_ser *ser;
+	unsigned long i, nr_blocks = 0;
+	struct persist_extent *e;
+	struct persist_block *blk;
+	int nid;
 
-	ser = kunit_kzalloc(test, size, GFP_KERNEL);
-	ext = kunit_kcalloc(test, 8, sizeof(*ext), GFP_KERNEL);
-	KUNIT_ASSERT_NOT_NULL(test, ser);
-	KUNIT_ASSERT_NOT_NULL(test, ext);
-	folios[0] = persist_alloc_folio(nid, PERSIST_ORDER_2M, PERSIST_ALLOC_NO_DIRECT_MAP);
-	folios[1] = persist_alloc_folio(nid, PERSIST_ORDER_4K, 0);
-	folios[2] = persist_alloc_folio(nid, PERSIST_ORDER_4K, 0);
-	for (i = 0; i < 3; i++)
-		KUNIT_ASSERT_FALSE(test, IS_ERR(folios[i]));
-	KUNIT_ASSERT_EQ(test, persist_alloc_preserve(folios[0], 0xabc), 0);
-	KUNIT_ASSERT_EQ(test, persist_alloc_preserve(folios[1], 0xdef), 0);
-
-	KUNIT_EXPECT_EQ(test, persist_kho_fill(ser, size, ext, 1), -ENOSPC);
-	KUNIT_EXPECT_EQ(test, persist_kho_fill(ser, size, ext, 8), 0);
-	KUNIT_EXPECT_EQ(test, persist_handover_nr_blocks(ser, size), ser->nr_blocks);
-	for (i = 0; i < ser->nr_extents; i++)
-		KUNIT_EXPECT_EQ(test, persist_check_extent(&ext[i]), PERSIST_ADOPT);
-	KUNIT_EXPECT_EQ(test, ser->nr_blocks, persist_pools[nid]->nr_blocks);
-	KUNIT_EXPECT_EQ(test, ser->nr_extents, 2);
+	ser = persist_kho_outgoing(&ext);
+	blocks = (const void *)(ser + 1);
 	for (i = 0; i < ser->nr_extents; i++) {
-		e = &ext[i];
-		for (j = 0; j < 2; j++) {
-			if (e->phys != PFN_PHYS(folio_pfn(folios[j])))
-				continue;
-			found++;
-			KUNIT_EXPECT_EQ(test, e->owner, j ? 0xdefULL : 0xabcULL);
-			KUNIT_EXPECT_EQ(test, e->order, folio_order(folios[j]));
-			KUNIT_EXPECT_EQ(test, e->flags, j ? 0 : PERSIST_ALLOC_SER_NO_DIRECT_MAP);
+		e = xa_load(&persist_extents, PHYS_PFN(ext[i].phys));
+		/* No assertion with the lock held: a failure must not abort. */
+		KUNIT_EXPECT_NOT_NULL(test, e);
+		if (!e)
+			continue;
+		KUNIT_EXPECT_TRUE(test, e->preserved);
+		KUNIT_EXPECT_EQ(test, e->ser_idx, i);
+		KUNIT_EXPECT_EQ(test, ext[i].owner, e->owner);
+		KUNIT_EXPECT_EQ(test, ext[i].order, e->order);
+		KUNIT_EXPECT_EQ(test, !!(ext[i].flags & PERSIST_ALLOC_SER_HVO),
+				!!(e->flags & PERSIST_ALLOC_HVO));
+		KUNIT_EXPECT_EQ(test, !!(ext[i].flags & PERSIST_ALLOC_SER_NO_DIRECT_MAP),
+				!!(e->flags & PERSIST_ALLOC_NO_DIRECT_MAP));
+		KUNIT_EXPECT_EQ(test, persist_check_extent(&ext[i]), PERSIST_ADOPT);
+	}
+	for_each_node(nid) {
+		if (persist_pools[nid])
+			nr_blocks += persist_pools[nid]->nr_blocks;
+	}
+	KUNIT_EXPECT_EQ(test, ser->nr_blocks, nr_blocks);
+	for (i = 0; i < ser->nr_blocks; i++) {
+		blk = xa_load(&persist_blocks, blocks[i].phys / PERSIST_BLOCK_SIZE);
+		KUNIT_EXPECT_NOT_NULL(test, blk);
+		if (!blk)
+			continue;
+		KUNIT_EXPECT_EQ(test, blk->ser_idx, i);
+		KUNIT_EXPECT_EQ(test, blocks[i].nid, blk->pool->nid);
+	}
+	return ser->nr_extents;
+}
+
+/* How often @folio is in the outgoing extents; persist_kho_lock held. */
+static unsigned long out_count(struct folio *folio, u64 *owner)
+{
+	const struct persist_alloc_extent_ser *ext;
+	const struct persist_alloc_ser *ser = persist_kho_outgoing(&ext);
+	unsigned long i, n = 0;
+
+	for (i = 0; i < ser->nr_extents; i++) {
+		if (ext[i].phys == PFN_PHYS(folio_pfn(folio))) {
+			*owner = ext[i].owner;
+			n++;
 		}
 	}
-	KUNIT_EXPECT_EQ(test, found, 2);
+	return n;
+}
 
-	KUNIT_EXPECT_EQ(test, persist_free_folio(folios[0]), -EBUSY);
-	KUNIT_EXPECT_EQ(test, persist_alloc_preserve(folios[0], 1), -EBUSY);
-	KUNIT_EXPECT_EQ(test, persist_alloc_unpreserve(folios[2]), -EINVAL);
-	for (i = 0; i < 2; i++)
+#define KHO_TEST_FOLIOS	300
+
+static void kho_handover_follows_preserve(struct kunit *test)
+{
+	const struct persist_alloc_extent_ser *ext;
+	int nid = pool_node(test);
+	struct folio **folios;
+	unsigned long i, base;
+	u64 owner = 0;
+
+	mutex_lock(&persist_kho_lock);
+	if (!persist_kho_outgoing(&ext)) {
+		mutex_unlock(&persist_kho_lock);
+		kunit_skip(test, "no KHO: nothing is handed over");
+	}
+	base = check_outgoing(test);
+	mutex_unlock(&persist_kho_lock);
+
+	folios = kunit_kcalloc(test, KHO_TEST_FOLIOS, sizeof(*folios), GFP_KERNEL);
+	KUNIT_ASSERT_NOT_NULL(test, folios);
+	folios[0] = persist_alloc_folio(nid, PERSIST_ORDER_2M, PERSIST_ALLOC_NO_DIRECT_MAP);
+	folios[1] = persist_alloc_folio(nid, PERSIST_ORDER_2M, PERSIST_ALLOC_HVO);
+	for (i = 2; i < KHO_TEST_FOLIOS; i++)
+		folios[i] = persist_alloc_folio(nid, PERSIST_ORDER_4K, 0);
+	for (i = 0; i < KHO_TEST_FOLIOS; i++)
+		KUNIT_ASSERT_FALSE(test, IS_ERR(folios[i]));
+	/* Enough entries to grow the array, which must keep the old ones. */
+	for (i = 0; i < KHO_TEST_FOLIOS; i++)
+		KUNIT_ASSERT_EQ(test, persist_alloc_preserve(folios[i], 0x1000 + i), 0);
+	mutex_lock(&persist_kho_lock);
+	KUNIT_EXPECT_EQ(test, check_outgoing(test), base + KHO_TEST_FOLIOS);
+	for (i = 0; i < KHO_TEST_FOLIOS; i++) {
+		KUNIT_EXPECT_EQ(test, out_count(folios[i], &owner), 1);
+		KUNIT_EXPECT_EQ(test, owner, 0x1000 + i);
+	}
+	mutex_unlock(&persist_kho_lock);
+
+	/* Unpreserving from the middle and the end leaves no hole and no stale entry. */
+	for (i = 0; i < KHO_TEST_FOLIOS; i += 3)
 		KUNIT_EXPECT_EQ(test, persist_alloc_unpreserve(folios[i]), 0);
-	for (i = 0; i < 3; i++)
+	KUNIT_EXPECT_EQ(test, persist_alloc_unpreserve(folios[KHO_TEST_FOLIOS - 1]), 0);
+	KUNIT_EXPECT_EQ(test, persist_alloc_unpreserve(folios[0]), -EINVAL);
+	KUNIT_EXPECT_EQ(test, persist_alloc_preserve(folios[1], 1), -EBUSY);
+	mutex_lock(&persist_kho_lock);
+	KUNIT_EXPECT_EQ(test, check_outgoing(test), base + KHO_TEST_FOLIOS - 100 - 1);
+	for (i = 0; i < KHO_TEST_FOLIOS; i++)
+		KUNIT_EXPECT_EQ(test, out_count(folios[i], &owner),
+				i % 3 && i != KHO_TEST_FOLIOS - 1 ? 1 : 0);
+	mutex_unlock(&persist_kho_lock);
+
+	/* Preserved again under another owner: the new owner is handed over. */
+	KUNIT_EXPECT_EQ(test, persist_alloc_preserve(folios[0], 0xfeed), 0);
+	mutex_lock(&persist_kho_lock);
+	check_outgoing(test);
+	KUNIT_EXPECT_EQ(test, out_count(folios[0], &owner), 1);
+	KUNIT_EXPECT_EQ(test, owner, 0xfeed);
+	mutex_unlock(&persist_kho_lock);
+
+	KUNIT_EXPECT_EQ(test, persist_free_folio(folios[2]), -EBUSY);
+	for (i = 0; i < KHO_TEST_FOLIOS; i++) {
+		persist_alloc_unpreserve(folios[i]);
 		KUNIT_EXPECT_EQ(test, persist_free_folio(folios[i]), 0);
+	}
+	mutex_lock(&persist_kho_lock);
+	KUNIT_EXPECT_EQ(test, check_outgoing(test), base);
+	mutex_unlock(&persist_kho_lock);
+}
+
+static void kho_freeze_refuses_changes(struct kunit *test)
+{
+	const struct persist_alloc_extent_ser *ext;
+	int nid = pool_node(test);
+	struct folio *a, *b;
+	unsigned long nr;
+	u64 owner;
+
+	mutex_lock(&persist_kho_lock);
+	if (!persist_kho_outgoing(&ext)) {
+		mutex_unlock(&persist_kho_lock);
+		kunit_skip(test, "no KHO: nothing is handed over");
+	}
+	mutex_unlock(&persist_kho_lock);
+	a = persist_alloc_folio(nid, PERSIST_ORDER_4K, 0);
+	b = persist_alloc_folio(nid, PERSIST_ORDER_4K, 0);
+	KUNIT_ASSERT_FALSE(test, IS_ERR(a));
+	KUNIT_ASSERT_FALSE(test, IS_ERR(b));
+	KUNIT_ASSERT_EQ(test, persist_alloc_preserve(a, 0xa), 0);
+	mutex_lock(&persist_kho_lock);
+	nr = check_outgoing(test);
+	mutex_unlock(&persist_kho_lock);
+
+	persist_kho_freeze();
+	KUNIT_EXPECT_TRUE(test, persist_kho_frozen());
+	/* A second freeze (the reboot notifier after LUO's) changes nothing. */
+	persist_kho_freeze();
+	KUNIT_EXPECT_EQ(test, persist_alloc_preserve(b, 0xb), -EBUSY);
+	KUNIT_EXPECT_EQ(test, persist_alloc_unpreserve(a), -EBUSY);
+	KUNIT_EXPECT_EQ(test, persist_free_folio(a), -EBUSY);
+	KUNIT_EXPECT_EQ(test, persist_pool_grow(nid, 1), -EBUSY);
+	KUNIT_EXPECT_EQ(test, persist_pool_shrink(nid, 1), -EBUSY);
+	mutex_lock(&persist_kho_lock);
+	KUNIT_EXPECT_EQ(test, check_outgoing(test), nr);
+	KUNIT_EXPECT_EQ(test, out_count(a, &owner), 1);
+	KUNIT_EXPECT_EQ(test, out_count(b, &owner), 0);
+	mutex_unlock(&persist_kho_lock);
+
+	/* Cancelled: everything works again, on the handover as it was. */
+	persist_kho_unfreeze();
+	KUNIT_EXPECT_FALSE(test, persist_kho_frozen());
+	KUNIT_EXPECT_EQ(test, persist_alloc_preserve(b, 0xb), 0);
+	KUNIT_EXPECT_EQ(test, persist_alloc_unpreserve(a), 0);
+	mutex_lock(&persist_kho_lock);
+	KUNIT_EXPECT_EQ(test, check_outgoing(test), nr);
+	KUNIT_EXPECT_EQ(test, out_count(a, &owner), 0);
+	KUNIT_EXPECT_EQ(test, out_count(b, &owner), 1);
+	mutex_unlock(&persist_kho_lock);
+	KUNIT_EXPECT_EQ(test, persist_alloc_unpreserve(b), 0);
+	KUNIT_EXPECT_EQ(test, persist_free_folio(a), 0);
+	KUNIT_EXPECT_EQ(test, persist_free_folio(b), 0);
 }
 
 static struct kunit_case persist_block_cases[] = {
@@ -764,7 +902,8 @@ static struct kunit_case persist_kho_cases[] = {
 	KUNIT_CASE(adopt_only_scrubs_unused_ram),
 	KUNIT_CASE(adopt_header_bounds_the_blocks),
 	KUNIT_CASE(adopt_extent_checks_every_field),
-	KUNIT_CASE(kho_fill_round_trip),
+	KUNIT_CASE(kho_handover_follows_preserve),
+	KUNIT_CASE(kho_freeze_refuses_changes),
 	{}
 };
 

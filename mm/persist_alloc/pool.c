@@ -313,7 +313,8 @@ free_blk:
  * @nr:  number of blocks
  *
  * Return: the number of blocks added, or -errno if none was: -ENODEV for a
- * node without memory, -ENOMEM if no 1 GiB range could be taken.
+ * node without memory, -ENOMEM if no 1 GiB range could be taken, -EBUSY
+ * while the handover is frozen for a live update.
  */
 long persist_pool_grow(int nid, unsigned long nr)
 {
@@ -326,7 +327,9 @@ long persist_pool_grow(int nid, unsigned long nr)
 		return -ENODEV;
 
 	mutex_lock(&persist_resize_lock);
-	while (done < nr) {
+	if (persist_kho_frozen())
+		err = -EBUSY;
+	while (!err && done < nr) {
 		page = alloc_contig_pages(PERSIST_BLOCK_PAGES, gfp, nid, NULL);
 		if (!page) {
 			err = -ENOMEM;
@@ -379,7 +382,8 @@ static bool release_block(struct persist_block *blk)
  * Only blocks without any allocated granule are given back.
  *
  * Return: the number of blocks released, or -errno if none was: -ENODEV
- * for a node without a pool, -EBUSY if no block is unused.
+ * for a node without a pool, -EBUSY if no block is unused or the handover
+ * is frozen for a live update.
  */
 long persist_pool_shrink(int nid, unsigned long nr)
 {
@@ -391,6 +395,10 @@ long persist_pool_shrink(int nid, unsigned long nr)
 	if (nid < 0 || nid >= nr_node_ids)
 		return -ENODEV;
 	mutex_lock(&persist_resize_lock);
+	if (persist_kho_frozen()) {
+		mutex_unlock(&persist_resize_lock);
+		return -EBUSY;
+	}
 	pool = persist_pools[nid];
 	if (!pool || !pool->nr_blocks) {
 		mutex_unlock(&persist_resize_lock);

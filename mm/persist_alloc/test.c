@@ -22,6 +22,15 @@
  *   unmapped <phys> <nr_pages>    0 if no page of the range is in the
  *                                 kernel direct map, -EEXIST if one is,
  *                                 -EINVAL if it is not all in the pools
+ *   residue <phys> <nr_pages> <seed>
+ *                                 count the 8-byte words of a physical
+ *                                 range that still hold the vmtests'
+ *                                 pattern <seed> (as written from offset 0
+ *                                 of <phys>), into test_result; -EFAULT if
+ *                                 a page is not in the direct map
+ *   fail-next-freeze <errno>      make the next live update freeze fail
+ *                                 with -<errno>, after persist_alloc froze,
+ *                                 to test that a cancel unfreezes
  *   warn                          WARN(), to test that the vmtest runner
  *                                 fails a test whose kernel warned
  *
@@ -44,6 +53,7 @@
 #include <linux/debugfs.h>
 #include <linux/fs.h>
 #include <linux/ktime.h>
+#include <linux/liveupdate.h>
 #include <linux/mm.h>
 #include <linux/mutex.h>
 #include <linux/set_memory.h>
@@ -57,6 +67,22 @@
 #define TEST_LIST_MAX	1024
 
 static u64 test_api_ns;
+static u64 test_result;
+/* Armed by "fail-next-freeze": what the next freeze fails with. */
+static int test_freeze_err;
+
+/* Last on the freeze chain: persist_alloc froze when this fails. */
+static int test_freeze(struct notifier_block *nb, unsigned long event, void *unused)
+{
+	if (event != LIVEUPDATE_FREEZE)
+		return NOTIFY_DONE;
+	return notifier_from_errno(xchg(&test_freeze_err, 0));
+}
+
+static struct notifier_block test_freeze_nb = {
+	.notifier_call = test_freeze,
+	.priority = INT_MIN,
+};
 
 struct persist_test {
 	struct mutex lock;	/* slot changes */
@@ -249,13 +275,44 @@ static int test_unmapped(u64 phys, unsigned long nr)
 	return 0;
 }
 
+/* The vmtests' pattern word: tools/testing/selftests/persistmem/vmtest.c. */
+static u64 test_word(u64 seed, u64 off)
+{
+	u64 z = seed * 0x9e3779b97f4a7c15ull + off + 0x632be59bd9b4e019ull;
+
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+	return z ^ (z >> 31);
+}
+
+/* Whatever owns the range now: only read, through the direct map. */
+static int test_residue(u64 phys, unsigned long nr, u64 seed)
+{
+	unsigned long pfn = PHYS_PFN(phys), i, j;
+	const u64 *p;
+	u64 found = 0;
+
+	if (!PAGE_ALIGNED(phys) || !nr || nr > PERSIST_BLOCK_PAGES)
+		return -EINVAL;
+	for (i = 0; i < nr; i++) {
+		if (!pfn_valid(pfn + i) || !kernel_page_present(pfn_to_page(pfn + i)))
+			return -EFAULT;
+		p = page_address(pfn_to_page(pfn + i));
+		for (j = 0; j < PAGE_SIZE / sizeof(*p); j++)
+			found += READ_ONCE(p[j]) == test_word(seed, i * PAGE_SIZE + j * sizeof(*p));
+		cond_resched();
+	}
+	test_result = found;
+	return 0;
+}
+
 static int test_command(struct persist_test *t, char *c)
 {
 	unsigned long flags, count, slot;
 	unsigned int order;
 	u64 phys, owner;
+	int nid, err;
 	u32 new;
-	int nid;
 
 	if (sscanf(c, "alloc %d %u %lu", &nid, &order, &flags) == 3)
 		return test_alloc(t, nid, order, flags, &new);
@@ -288,6 +345,14 @@ static int test_command(struct persist_test *t, char *c)
 	}
 	if (sscanf(c, "unmapped %llx %lu", &phys, &count) == 2)
 		return test_unmapped(phys, count);
+	if (sscanf(c, "residue %llx %lu %llu", &phys, &count, &owner) == 3)
+		return test_residue(phys, count, owner);
+	if (sscanf(c, "fail-next-freeze %d", &err) == 1) {
+		if (err <= 0 || err > MAX_ERRNO)
+			return -EINVAL;
+		WRITE_ONCE(test_freeze_err, -err);
+		return 0;
+	}
 	if (!strcmp(c, "warn")) {
 		WARN(1, "persist_alloc test consumer: warning on request\n");
 		return 0;
@@ -388,6 +453,8 @@ static int __init persist_test_init(void)
 	/* No proxy: the file is never removed, and the proxy has no mmap. */
 	debugfs_create_file_unsafe("test", 0600, persist_debugfs_root, NULL, &test_fops);
 	debugfs_create_u64("test_api_ns", 0400, persist_debugfs_root, &test_api_ns);
+	debugfs_create_u64("test_result", 0400, persist_debugfs_root, &test_result);
+	liveupdate_register_freeze_notifier(&test_freeze_nb);
 	return 0;
 }
 late_initcall(persist_test_init);

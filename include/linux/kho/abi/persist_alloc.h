@@ -91,4 +91,35 @@ struct persist_alloc_ser {
 	struct kho_vmalloc extents;
 } __packed;
 
+/**
+ * DOC: persist_alloc ranges
+ * Next to the handover, a second KHO subtree named
+ * ``PERSIST_ALLOC_KHO_RANGES_NAME`` lists where the blocks of the pools
+ * are, one ``struct persist_alloc_ranges_ser``, in a layout that no
+ * version of the handover changes. It is for a receiver that refuses the
+ * handover, a version it does not know included: such a receiver still
+ * learns which memory holds the sender's data, keeps it out of use and
+ * zeroes it, so that the kernel after it cannot receive that data either.
+ * The receiver checks every range as it checks a block (1 GiB aligned,
+ * RAM of one zone, outside KHO scratch, preserved by KHO as one 1 GiB
+ * range) and writes nothing else.
+ */
+
+/* Name of the KHO subtree of the ranges. */
+#define PERSIST_ALLOC_KHO_RANGES_NAME	"persist-alloc-ranges"
+/* Value of struct persist_alloc_ranges_ser.magic. */
+#define PERSIST_ALLOC_RANGES_MAGIC	0x7065727369737431ULL	/* "persist1" */
+
+/**
+ * struct persist_alloc_ranges_ser - the blocks of the pools, for any receiver
+ * @magic: PERSIST_ALLOC_RANGES_MAGIC
+ * @nr:    number of entries in @phys
+ * @phys:  physical addresses of the 1 GiB blocks, in no particular order
+ */
+struct persist_alloc_ranges_ser {
+	u64 magic;
+	u64 nr;
+	u64 phys[];
+} __packed;
+
 #endif /* _LINUX_KHO_ABI_PERSIST_ALLOC_H */

@@ -1,21 +1,28 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * persist_alloc_refused: a damaged handover is refused, its memory kept out
- * of use, and the kernel boots with a clear message. Run as two vmtests:
+ * of use until it is zeroed, and the kernel boots with a clear message.
+ * Run as three vmtests:
  *
  *   persist_alloc_refused_version  the subtree says persist-alloc-v0: the
- *     next kernel does not recognize it at all, so persist_alloc=0:1G on its
- *     command line carves a new pool on node 0;
+ *     next kernel does not recognize it at all, finds the blocks in the
+ *     ranges subtree, zeroes them and only then gives them to the page
+ *     allocator; persist_alloc=0:1G on its command line carves a new pool
+ *     on node 0 from other memory;
+ *   persist_alloc_refused_chain    the same, and a third kernel: it adopts
+ *     the second kernel's pool, and the first kernel's data is nowhere in
+ *     the memory of the refused blocks;
  *   persist_alloc_refused_extent   one extent lies outside every block:
  *     only that extent is refused (its memory comes back free and zeroed),
  *     the blocks and the other extent are adopted, and the command line
  *     is set aside for the handed-over pools.
  *
  * Generation 1 boots with persist_alloc=0:1G,1:1G, preserves a 2 MiB folio
- * on node 0 and a 1 GiB folio on node 1, and damages the handover through
- * the test consumer. Generation 2 checks the message, the pools, that
- * nothing is pending, that the old pool memory is neither in MemTotal nor
- * handed out, and that the old extents cannot be restored.
+ * (filled with a pattern) on node 0 and a 1 GiB folio on node 1, and
+ * damages the handover through the test consumer. Generation 2 checks the
+ * message, the pools, that nothing is pending, that the old pool memory is
+ * out of MemTotal until zeroed, never handed out by a pool, and that the
+ * old extents cannot be restored.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -30,6 +37,12 @@
 
 #define ADOPTED_MSG \
 	"persist_alloc: adopted 2 of 2 handed-over blocks and 1 of 2 extents"
+#define REFUSED_MSG \
+	"persist_alloc: handover refused: not persist-alloc-v2; 2 of its 2 blocks will be zeroed"
+#define CHAIN_MSG \
+	"persist_alloc: adopted 1 of 1 handed-over blocks and 0 of 0 extents"
+#define SEED		7
+#define WORDS_2M	(2 * PT_MIB / 8)
 
 static unsigned long long mem_total(void)
 {
@@ -53,11 +66,15 @@ static void generation1(int fd, const char *what)
 
 	ret = pt_cmd(fd, "alloc 0 9 1");
 	vt_result(!ret, "gen 1: 2 MiB folio without direct map on node 0 (ret %d)", ret);
-	vt_result(pt_pattern(fd, 0, 9, 7, PT_FILL), "gen 1: 2 MiB folio filled");
+	vt_result(pt_pattern(fd, 0, 9, SEED, PT_FILL), "gen 1: 2 MiB folio filled");
 	ret = pt_cmd(fd, "alloc 1 18 0");
 	vt_result(!ret, "gen 1: 1 GiB folio on node 1 (ret %d)", ret);
 	p2m = pt_slot_phys(fd, 0);
 	p1g = pt_slot_phys(fd, 1);
+	/* The probe of the later generations sees the pattern where it is. */
+	vt_result(pt_residue(fd, p2m, 512, SEED) == WORDS_2M,
+		  "gen 1: the pattern is found in all of the 2 MiB folio (%lld words)",
+		  pt_residue(fd, p2m, 512, SEED));
 	vt_result(!pt_cmd(fd, "preserve 0 7") && !pt_cmd(fd, "preserve 1 8"),
 		  "gen 1: both preserved");
 	ret = pt_cmd(fd, "corrupt-handover %s", what);
@@ -97,9 +114,22 @@ static void generation2_extent(int fd, unsigned long long p2m, unsigned long lon
 	vt_result(!pt_cmd(fd, "free-all"), "gen 2: freed");
 }
 
+/* The refused blocks are zeroed in the background, then released. */
+static bool wait_released(unsigned long long block)
+{
+	char msg[96];
+	int i;
+
+	snprintf(msg, sizeof(msg), "persist_alloc: handover: refused block %#llx zeroed and released",
+		 block);
+	for (i = 0; i < 240 && !vt_dmesg_contains(msg); i++)
+		usleep(500 * 1000);
+	return vt_result(vt_dmesg_contains(msg), "gen 2: the log says '%s'", msg);
+}
+
 static void generation2(int fd, bool version)
 {
-	unsigned long long memtotal, p2m, p1g, expect, now = mem_total(), phys;
+	unsigned long long memtotal, p2m, p1g, expect, now, phys;
 	char buf[64], alloc_buf[256];
 	int ret, afd;
 
@@ -113,50 +143,79 @@ static void generation2(int fd, bool version)
 		return;
 	}
 
-	vt_result(vt_dmesg_contains("persist_alloc: handover refused"),
-		  "gen 2: the kernel log says the handover was refused");
-	vt_result(pt_node_stat(0, "total_bytes") == (version ? PT_GIB : 0) &&
+	vt_result(vt_dmesg_contains(REFUSED_MSG), "gen 2: the log says '%s'", REFUSED_MSG);
+	vt_result(pt_node_stat(0, "total_bytes") == PT_GIB &&
 		  pt_node_stat(1, "total_bytes") == 0,
 		  "gen 2: pools node 0 %llu node 1 %llu bytes, expected %llu and 0",
-		  pt_node_stat(0, "total_bytes"), pt_node_stat(1, "total_bytes"),
-		  version ? PT_GIB : 0);
+		  pt_node_stat(0, "total_bytes"), pt_node_stat(1, "total_bytes"), PT_GIB);
 	afd = open(PT_ALLOCATIONS, O_RDONLY);
 	ret = afd < 0 ? -errno : read(afd, alloc_buf, sizeof(alloc_buf));
 	if (afd >= 0)
 		close(afd);
 	vt_result(ret == 0, "gen 2: no extent adopted (allocations read %d bytes)", ret);
 	vt_result(pt_node_stat(0, "pending_bytes") == 0, "gen 2: nothing pending");
-
-	/* The old 2 GiB stay reserved; the new carve adds 1 GiB when there is one. */
-	expect = memtotal - (version ? PT_GIB : 0);
-	vt_result(now + 64 * PT_MIB > expect && now < expect + 64 * PT_MIB,
-		  "gen 2: MemTotal %llu MiB, expected about %llu MiB (old pools kept out of use)",
-		  now / PT_MIB, expect / PT_MIB);
-
 	ret = pt_cmd(fd, "restore %llx 7", p2m);
 	vt_result(ret == -ENOENT, "gen 2: old extent cannot be restored: expected %d, got %d",
 		  -ENOENT, ret);
-	if (version) {
-		ret = pt_cmd(fd, "alloc 0 18 0");
-		phys = ret ? 0 : pt_slot_phys(fd, 0);
-		vt_result(!ret && phys != (p2m & ~(PT_GIB - 1)) && phys != p1g,
-			  "gen 2: new pool at %#llx, not in the refused blocks %#llx and %#llx",
-			  phys, p2m & ~(PT_GIB - 1), p1g);
-		vt_result(!pt_cmd(fd, "free 0"), "gen 2: freed");
-	}
+	ret = pt_cmd(fd, "alloc 0 18 0");
+	phys = ret ? 0 : pt_slot_phys(fd, 0);
+	vt_result(!ret && phys != (p2m & ~(PT_GIB - 1)) && phys != p1g,
+		  "gen 2: new pool at %#llx, not in the refused blocks %#llx and %#llx",
+		  phys, p2m & ~(PT_GIB - 1), p1g);
+	vt_result(!pt_cmd(fd, "free 0"), "gen 2: freed");
+
+	/* Zeroed, then given to the page allocator: no data, no memory lost. */
+	wait_released(p2m & ~(PT_GIB - 1));
+	wait_released(p1g);
+	vt_result(pt_residue(fd, p2m, 512, SEED) == 0,
+		  "gen 2: none of the pattern left where the folio was (%lld words)",
+		  pt_residue(fd, p2m, 512, SEED));
+	/* The old 2 GiB are RAM again; the new carve takes 1 GiB. */
+	now = mem_total();
+	expect = memtotal + PT_GIB;
+	vt_result(now + 64 * PT_MIB > expect && now < expect + 64 * PT_MIB,
+		  "gen 2: MemTotal %llu MiB, expected about %llu MiB (refused blocks released)",
+		  now / PT_MIB, expect / PT_MIB);
+}
+
+/* The kernel after: the second kernel's pool, no trace of the first's data. */
+static void generation3(int fd)
+{
+	unsigned long long p2m;
+	char buf[64];
+	int ret;
+
+	p2m = strtoull(vt_cmdline_value("vmtest.p2m", buf, sizeof(buf)) ?: "0", NULL, 0);
+	vt_result(vt_dmesg_contains(CHAIN_MSG), "gen 3: the log says '%s'", CHAIN_MSG);
+	vt_result(!vt_dmesg_contains("persist_alloc: handover refused"),
+		  "gen 3: the second kernel's handover is not refused");
+	vt_result(pt_residue(fd, p2m, 512, SEED) == 0,
+		  "gen 3: none of the first kernel's pattern where its folio was (%lld words)",
+		  pt_residue(fd, p2m, 512, SEED));
+	ret = pt_cmd(fd, "alloc 0 18 0");
+	vt_result(!ret && pt_pattern(fd, 0, 18, 0, PT_CHECK_ZERO),
+		  "gen 3: node 0's pool works and reads zero (ret %d)", ret);
+	vt_result(!pt_cmd(fd, "free 0"), "gen 3: freed");
 }
 
 int main(int argc, char **argv)
 {
-	int gen = vt_stage(argc, argv, 2);
-	bool version = !strcmp(basename(argv[0]), "persist_alloc_refused_version");
+	bool chain = !strcmp(basename(argv[0]), "persist_alloc_refused_chain");
+	bool version = chain || !strcmp(basename(argv[0]), "persist_alloc_refused_version");
+	int gen = vt_stage(argc, argv, chain ? 3 : 2);
 	int fd = pt_open();
 
 	if (gen == 1) {
 		generation1(fd, version ? "version" : "extent");
 		vt_hold();
 	}
-	generation2(fd, version);
+	if (gen == 2) {
+		generation2(fd, version);
+		if (chain)
+			vt_hold();
+	} else {
+		generation3(fd);
+	}
 	close(fd);
 	return vt_finish();
 }

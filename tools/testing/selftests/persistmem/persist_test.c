@@ -85,6 +85,26 @@ unsigned long long pt_node_stat(int nid, const char *name)
 	return strtoull(buf, NULL, 0);
 }
 
+long long pt_residue(int fd, unsigned long long phys, unsigned long nr_pages, uint64_t seed)
+{
+	char buf[32];
+	ssize_t len;
+	int rfd, ret;
+
+	ret = pt_cmd(fd, "residue %llx %lu %llu", phys, nr_pages, (unsigned long long)seed);
+	if (ret)
+		return ret;
+	rfd = open("/sys/kernel/debug/persist_alloc/test_result", O_RDONLY);
+	if (rfd < 0)
+		return -errno;
+	len = read(rfd, buf, sizeof(buf) - 1);
+	close(rfd);
+	if (len <= 0)
+		return -EIO;
+	buf[len] = '\0';
+	return strtoll(buf, NULL, 0);
+}
+
 int pt_node_write(int nid, const char *name, const char *val)
 {
 	ssize_t len = strlen(val);

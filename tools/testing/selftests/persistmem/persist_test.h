@@ -53,5 +53,10 @@ int pt_node_write(int nid, const char *name, const char *val);
  * reported as diagnostics; returns whether everything matched.
  */
 bool pt_pattern(int fd, unsigned int slot, unsigned int order, uint64_t seed, int ops);
+/*
+ * Words of the physical range [@phys, @phys + @nr_pages pages) that still
+ * hold the pattern of @seed, whoever owns the range now; or -errno.
+ */
+long long pt_residue(int fd, unsigned long long phys, unsigned long nr_pages, uint64_t seed);
 
 #endif /* _PERSISTMEM_PERSIST_TEST_H */
