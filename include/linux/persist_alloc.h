@@ -12,6 +12,9 @@
 #include <linux/types.h>
 
 struct folio;
+struct notifier_block;
+
+struct folio;
 
 /* Granule orders: 4 KiB, 2 MiB and 1 GiB with 4 KiB base pages. */
 #define PERSIST_ORDER_4K	0
@@ -45,6 +48,10 @@ int persist_alloc_preserve(struct folio *folio, u64 owner);
 int persist_alloc_unpreserve(struct folio *folio);
 struct folio *persist_alloc_restore(phys_addr_t phys, u64 owner);
 int persist_alloc_release(phys_addr_t phys, u64 owner);
+int persist_alloc_memory_failure(unsigned long pfn, int flags);
+bool persist_alloc_page_hwpoisoned(unsigned long pfn);
+int persist_alloc_register_failure_notifier(struct notifier_block *nb);
+int persist_alloc_unregister_failure_notifier(struct notifier_block *nb);
 
 #else
 
@@ -90,6 +97,26 @@ static inline struct folio *persist_alloc_restore(phys_addr_t phys, u64 owner)
 static inline int persist_alloc_release(phys_addr_t phys, u64 owner)
 {
 	return -ENOENT;
+}
+
+static inline int persist_alloc_memory_failure(unsigned long pfn, int flags)
+{
+	return -ENOENT;
+}
+
+static inline bool persist_alloc_page_hwpoisoned(unsigned long pfn)
+{
+	return false;
+}
+
+static inline int persist_alloc_register_failure_notifier(struct notifier_block *nb)
+{
+	return -EOPNOTSUPP;
+}
+
+static inline int persist_alloc_unregister_failure_notifier(struct notifier_block *nb)
+{
+	return -EOPNOTSUPP;
 }
 
 #endif /* CONFIG_PERSIST_ALLOC */

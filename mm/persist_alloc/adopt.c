@@ -204,6 +204,13 @@ bool persist_block_scrubbable(const struct persist_alloc_block_ser *b,
  */
 enum persist_verdict persist_check_extent(const struct persist_alloc_extent_ser *e)
 {
+	if (e->flags & PERSIST_ALLOC_SER_HWPOISON) {
+		if (e->flags != PERSIST_ALLOC_SER_HWPOISON || e->owner)
+			return PERSIST_REFUSE_FLAGS;
+		if (e->order != PERSIST_ORDER_4K)
+			return PERSIST_REFUSE_ORDER;
+		return IS_ALIGNED(e->phys, PAGE_SIZE) ? PERSIST_ADOPT : PERSIST_REFUSE_ALIGN;
+	}
 	if (e->flags & ~PERSIST_ALLOC_SER_FLAGS)
 		return PERSIST_REFUSE_FLAGS;
 	if (!persist_order_valid(e->order) ||
@@ -512,6 +519,23 @@ static enum persist_verdict __init adopt_extent(const struct persist_alloc_exten
 	return PERSIST_ADOPT;
 }
 
+/* A failed page: quarantined again, or marking the folio around it. */
+static bool __init adopt_hwpoison(const struct persist_alloc_extent_ser *s)
+{
+	struct persist_block *blk = xa_load(&persist_blocks, s->phys / PERSIST_BLOCK_SIZE);
+	int err;
+
+	if (persist_check_extent(s) != PERSIST_ADOPT || !blk || !blk->handed_over)
+		return false;
+	mutex_lock(&persist_kho_lock);
+	err = persist_hwpoison_adopt(blk, PHYS_PFN(s->phys));
+	mutex_unlock(&persist_kho_lock);
+	if (err)
+		pr_err("handover: failed page %#llx kept out of use without a record (%d)\n",
+		       s->phys, err);
+	return true;
+}
+
 /* Adopt the accepted blocks as pools again, their free memory hidden. */
 static unsigned long __init adopt_blocks(void)
 {
@@ -635,7 +659,12 @@ unsigned long __init persist_kho_adopt(void)
 		}
 	}
 	for (i = 0; i < nr_ext; i++) {
-		enum persist_verdict v = adopt_extent(&ext[i], false);
+		enum persist_verdict v;
+
+		/* Failed pages after the extents they may lie in. */
+		if (ext[i].flags & PERSIST_ALLOC_SER_HWPOISON)
+			continue;
+		v = adopt_extent(&ext[i], false);
 
 		if (v == PERSIST_ADOPT) {
 			good++;
@@ -644,6 +673,17 @@ unsigned long __init persist_kho_adopt(void)
 		if (refused++ < REFUSED_EXTENT_LINES)
 			pr_err("handover: extent %#llx order %u refused: %s\n", ext[i].phys,
 			       ext[i].order, persist_verdict_str(v));
+	}
+	for (i = 0; i < nr_ext; i++) {
+		if (!(ext[i].flags & PERSIST_ALLOC_SER_HWPOISON))
+			continue;
+		if (adopt_hwpoison(&ext[i])) {
+			good++;
+			continue;
+		}
+		if (refused++ < REFUSED_EXTENT_LINES)
+			pr_err("handover: failed page %#llx refused: outside every adopted block\n",
+			       ext[i].phys);
 	}
 	if (refused > REFUSED_EXTENT_LINES)
 		pr_err("handover: %lu more extents refused\n", refused - REFUSED_EXTENT_LINES);

@@ -355,7 +355,13 @@ int persist_free_folio(struct folio *folio)
 		zero_folio(folio);
 	}
 	persist_folio_to_granule(folio);
-	pool_put(ext->blk, pfn, ext->order);
+	/* Under the lock that memory failures take: none slips in between. */
+	mutex_lock(&persist_kho_lock);
+	if (persist_hwpoison_in(pfn, 1UL << ext->order))
+		persist_hwpoison_put(ext->blk, pfn, ext->order);
+	else
+		pool_put(ext->blk, pfn, ext->order);
+	mutex_unlock(&persist_kho_lock);
 	kfree(ext);
 	return 0;
 }

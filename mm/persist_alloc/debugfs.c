@@ -6,8 +6,10 @@
  *   "<phys> <order> <node> <attributes> <owner> <state>"
  * with attributes a comma separated list of "no_direct_map", "hvo" and
  * "zero", or "-"; owner the key it is preserved under (0 if none) and state one of
- * "allocated", "preserved" (for the next kexec) or "pending" (handed over
- * by the previous kernel, not restored yet).
+ * "allocated", "preserved" (for the next kexec), "pending" (handed over
+ * by the previous kernel, not restored yet) or "quarantined" (held out of
+ * use for good: a refused 1 GiB HVO extent, a page that had a memory
+ * failure).
  */
 #include <linux/debugfs.h>
 #include <linux/mm.h>
@@ -52,7 +54,8 @@ static int allocations_show(struct seq_file *m, void *v)
 		seq_printf(m, "%pa %u %d ", &phys, ext->order, ext->blk->pool->nid);
 		persist_show_flags(m, ext->flags);
 		seq_printf(m, " %llu %s\n", ext->owner,
-			   ext->pending ? "pending" : ext->preserved ? "preserved" : "allocated");
+			   ext->quarantined ? "quarantined" : ext->pending ? "pending" :
+			   ext->preserved ? "preserved" : "allocated");
 	}
 	xa_unlock(&persist_extents);
 	return 0;

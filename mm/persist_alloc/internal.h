@@ -182,6 +182,7 @@ struct persist_alloc_ser;
 struct persist_alloc_block_ser;
 struct persist_alloc_extent_ser;
 bool persist_kho_frozen(void);
+int persist_kho_add_hwpoison(unsigned long pfn);
 void persist_kho_freeze(void);
 void persist_kho_unfreeze(void);
 const struct persist_alloc_ser *persist_kho_outgoing(const struct persist_alloc_extent_ser **ext);
@@ -255,6 +256,13 @@ static inline bool persist_prehvo_adopt(unsigned long pfn, unsigned int order)
 	return false;
 }
 #endif
+
+/* hwpoison.c */
+bool persist_hwpoison_in(unsigned long pfn, unsigned long nr);
+int persist_hwpoison_record(unsigned long pfn);
+int persist_hwpoison_quarantine(struct persist_block *blk, unsigned long pfn);
+void persist_hwpoison_put(struct persist_block *blk, unsigned long pfn, unsigned int order);
+int persist_hwpoison_adopt(struct persist_block *blk, unsigned long pfn);
 
 int persist_direct_map_remove(struct folio *folio);
 void persist_direct_map_restore(struct folio *folio);

@@ -182,8 +182,11 @@ static void remove_extent(struct persist_extent *ext)
 	write_block_hvo(ext, false);
 	if (ext->ser_idx != last) {
 		out_ext[ext->ser_idx] = out_ext[last];
-		moved = xa_load(&persist_extents, PHYS_PFN(out_ext[last].phys));
-		moved->ser_idx = ext->ser_idx;
+		/* A failed page's entry belongs to no extent. */
+		if (!(out_ext[last].flags & PERSIST_ALLOC_SER_HWPOISON)) {
+			moved = xa_load(&persist_extents, PHYS_PFN(out_ext[last].phys));
+			moved->ser_idx = ext->ser_idx;
+		}
 	}
 	memset(&out_ext[last], 0, sizeof(out_ext[last]));
 	out_ser->nr_extents = last;
@@ -247,6 +250,34 @@ void persist_kho_block_removed(struct persist_block *blk)
 		out_ranges->nr = last;
 	}
 	mutex_unlock(&persist_kho_lock);
+}
+
+/**
+ * persist_kho_add_hwpoison - hand a failed page over, for good
+ * @pfn: the page frame
+ *
+ * Return: 0; -EOPNOTSUPP without KHO; -EBUSY while the handover is frozen;
+ * -ENOMEM if it could not grow.
+ */
+int persist_kho_add_hwpoison(unsigned long pfn)
+{
+	struct persist_alloc_extent_ser *e;
+	int err;
+
+	lockdep_assert_held(&persist_kho_lock);
+	if (!kho_ready)
+		return -EOPNOTSUPP;
+	if (frozen)
+		return -EBUSY;
+	err = reserve_out(out_ser->nr_extents + 1);
+	if (err)
+		return err;
+	e = &out_ext[out_ser->nr_extents++];
+	e->phys = PFN_PHYS(pfn);
+	e->owner = 0;
+	e->order = PERSIST_ORDER_4K;
+	e->flags = PERSIST_ALLOC_SER_HWPOISON;
+	return 0;
 }
 
 /**
@@ -500,6 +531,9 @@ struct folio *persist_alloc_restore(phys_addr_t phys, u64 owner)
 	}
 	if (ext->flags & PERSIST_ALLOC_HVO)
 		persist_account(ext->blk->pool, ext->order, PERSIST_ALLOC_HVO, 1);
+	/* A page of it failed in the previous kernel: its owner must know. */
+	if (persist_hwpoison_in(ext->pfn, 1UL << ext->order))
+		folio_set_hwpoison(folio);
 	trace_persist_restore(ext->pfn, ext->order, ext->blk->pool->nid, ext->flags, owner);
 	return folio;
 }

@@ -617,6 +617,28 @@ static void adopt_header_bounds_the_blocks(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, persist_handover_nr_blocks(ser, size), -EPROTO);
 }
 
+/* Any receiver finds the ranges: their count is bounded by the blob and the limit. */
+static void adopt_ranges_are_bounded(struct kunit *test)
+{
+	size_t size = struct_size_t(struct persist_alloc_ranges_ser, phys, 3);
+	struct persist_alloc_ranges_ser *r = kunit_kzalloc(test, size, GFP_KERNEL);
+
+	KUNIT_ASSERT_NOT_NULL(test, r);
+	r->magic = PERSIST_ALLOC_RANGES_MAGIC;
+	r->nr = 2;
+	KUNIT_EXPECT_EQ(test, persist_ranges_nr(r, size), 2);
+	r->nr = 4;
+	KUNIT_EXPECT_EQ(test, persist_ranges_nr(r, size), 3);
+	r->nr = U64_MAX;
+	KUNIT_EXPECT_EQ(test, persist_ranges_nr(r, size), 3);
+	KUNIT_EXPECT_EQ(test, persist_ranges_nr(r, sizeof(*r) - 1), -EPROTO);
+	r->magic = PERSIST_ALLOC_RANGES_MAGIC + 1;
+	KUNIT_EXPECT_EQ(test, persist_ranges_nr(r, size), -EPROTO);
+	/* However big the blob, no more than a handover's blocks. */
+	r->magic = PERSIST_ALLOC_RANGES_MAGIC;
+	KUNIT_EXPECT_EQ(test, persist_ranges_nr(r, SIZE_MAX), PERSIST_HANDOVER_BLOCKS_MAX);
+}
+
 static enum persist_verdict extent_one(u64 phys, u32 order, u32 flags)
 {
 	struct persist_alloc_extent_ser e = { .phys = phys, .order = order, .flags = flags };
@@ -626,6 +648,21 @@ static enum persist_verdict extent_one(u64 phys, u32 order, u32 flags)
 
 static void adopt_extent_checks_every_field(struct kunit *test)
 {
+	struct persist_alloc_extent_ser owned = {
+		.phys = SZ_1G, .owner = 1, .flags = PERSIST_ALLOC_SER_HWPOISON,
+	};
+
+	/* A failed page: one 4 KiB page, no attribute, no owner. */
+	KUNIT_EXPECT_EQ(test, extent_one(SZ_1G + SZ_4K, 0, PERSIST_ALLOC_SER_HWPOISON),
+			PERSIST_ADOPT);
+	KUNIT_EXPECT_EQ(test, extent_one(SZ_1G + 1, 0, PERSIST_ALLOC_SER_HWPOISON),
+			PERSIST_REFUSE_ALIGN);
+	KUNIT_EXPECT_EQ(test, extent_one(SZ_1G, 9, PERSIST_ALLOC_SER_HWPOISON),
+			PERSIST_REFUSE_ORDER);
+	KUNIT_EXPECT_EQ(test, extent_one(SZ_1G, 0, PERSIST_ALLOC_SER_HWPOISON |
+					 PERSIST_ALLOC_SER_NO_DIRECT_MAP),
+			PERSIST_REFUSE_FLAGS);
+	KUNIT_EXPECT_EQ(test, persist_check_extent(&owned), PERSIST_REFUSE_FLAGS);
 	KUNIT_EXPECT_EQ(test, extent_one(SZ_1G, 18, PERSIST_ALLOC_SER_FLAGS), PERSIST_ADOPT);
 	KUNIT_EXPECT_EQ(test, extent_one(SZ_1G + SZ_2M, 9, PERSIST_ALLOC_SER_HVO), PERSIST_ADOPT);
 	KUNIT_EXPECT_EQ(test, extent_one(SZ_1G + SZ_4K, 0, PERSIST_ALLOC_SER_NO_DIRECT_MAP),
@@ -901,6 +938,7 @@ static struct kunit_case persist_kho_cases[] = {
 	KUNIT_CASE(adopt_block_checks_every_field),
 	KUNIT_CASE(adopt_only_scrubs_unused_ram),
 	KUNIT_CASE(adopt_header_bounds_the_blocks),
+	KUNIT_CASE(adopt_ranges_are_bounded),
 	KUNIT_CASE(adopt_extent_checks_every_field),
 	KUNIT_CASE(kho_handover_follows_preserve),
 	KUNIT_CASE(kho_freeze_refuses_changes),

@@ -26,8 +26,7 @@
  *                                 count the 8-byte words of a physical
  *                                 range that still hold the vmtests'
  *                                 pattern <seed> (as written from offset 0
- *                                 of <phys>), into test_result; -EFAULT if
- *                                 a page is not in the direct map
+ *                                 of <phys>), into test_result
  *   fail-next-freeze <errno>      make the next live update freeze fail
  *                                 with -<errno>, after persist_alloc froze,
  *                                 to test that a cancel unfreezes
@@ -46,7 +45,8 @@
  *
  * where the direct-map columns are 1 or 0 as kernel_page_present() says.
  * mmap() at offset <slot> GiB maps that slot's folio (page by page, as
- * VM_PFNMAP) so that user space can fill and check it. Closing the file
+ * VM_PFNMAP) so that user space can fill and check it; a page that had a
+ * memory failure is unmapped, and touching it then raises SIGBUS. Closing the file
  * frees every slot except the preserved ones, which stay allocated for
  * the next kernel.
  */
@@ -59,6 +59,7 @@
 #include <linux/set_memory.h>
 #include <linux/slab.h>
 #include <linux/string.h>
+#include <linux/vmalloc.h>
 
 #include "internal.h"
 
@@ -85,6 +86,7 @@ static struct notifier_block test_freeze_nb = {
 };
 
 struct persist_test {
+	struct list_head list;	/* in test_consumers */
 	struct mutex lock;	/* slot changes */
 	struct address_space *mapping;
 	struct xarray slots;
@@ -97,6 +99,10 @@ static bool slot_preserved(struct folio *folio)
 	return ext && READ_ONCE(ext->preserved);
 }
 
+/* The open consumers, for the memory failure notifier. */
+static LIST_HEAD(test_consumers);
+static DEFINE_MUTEX(test_consumers_lock);
+
 static int test_open(struct inode *inode, struct file *file)
 {
 	struct persist_test *t = kzalloc_obj(*t);
@@ -107,8 +113,37 @@ static int test_open(struct inode *inode, struct file *file)
 	xa_init_flags(&t->slots, XA_FLAGS_ALLOC);
 	t->mapping = file->f_mapping;
 	file->private_data = t;
+	mutex_lock(&test_consumers_lock);
+	list_add(&t->list, &test_consumers);
+	mutex_unlock(&test_consumers_lock);
 	return 0;
 }
+
+/* A page of a folio failed: unmap it wherever a consumer maps the folio. */
+static int test_failure(struct notifier_block *nb, unsigned long pfn, void *data)
+{
+	struct folio *folio = data, *f;
+	struct persist_test *t;
+	unsigned long slot;
+
+	mutex_lock(&test_consumers_lock);
+	list_for_each_entry(t, &test_consumers, list) {
+		mutex_lock(&t->lock);
+		xa_for_each(&t->slots, slot, f) {
+			if (f != folio)
+				continue;
+			unmap_mapping_range(t->mapping, ((loff_t)slot << TEST_SLOT_SHIFT) +
+					    PFN_PHYS(pfn - folio_pfn(folio)), PAGE_SIZE, 1);
+		}
+		mutex_unlock(&t->lock);
+	}
+	mutex_unlock(&test_consumers_lock);
+	return NOTIFY_OK;
+}
+
+static struct notifier_block test_failure_nb = {
+	.notifier_call = test_failure,
+};
 
 static int test_free_slot(struct persist_test *t, unsigned long slot)
 {
@@ -167,6 +202,9 @@ static int test_release(struct inode *inode, struct file *file)
 {
 	struct persist_test *t = file->private_data;
 
+	mutex_lock(&test_consumers_lock);
+	list_del(&t->list);
+	mutex_unlock(&test_consumers_lock);
 	WARN_ON(test_free_all(t));
 	xa_destroy(&t->slots);
 	kfree(t);
@@ -285,23 +323,39 @@ static u64 test_word(u64 seed, u64 off)
 	return z ^ (z >> 31);
 }
 
-/* Whatever owns the range now: only read, through the direct map. */
+/*
+ * Whatever owns the range now, it is only read, through a mapping of its
+ * own (pages out of the direct map included).
+ */
 static int test_residue(u64 phys, unsigned long nr, u64 seed)
 {
-	unsigned long pfn = PHYS_PFN(phys), i, j;
+	unsigned long pfn = PHYS_PFN(phys), i;
+	struct page **pages;
 	const u64 *p;
 	u64 found = 0;
 
 	if (!PAGE_ALIGNED(phys) || !nr || nr > PERSIST_BLOCK_PAGES)
 		return -EINVAL;
+	pages = kvmalloc_array(nr, sizeof(*pages), GFP_KERNEL);
+	if (!pages)
+		return -ENOMEM;
 	for (i = 0; i < nr; i++) {
-		if (!pfn_valid(pfn + i) || !kernel_page_present(pfn_to_page(pfn + i)))
+		if (!pfn_valid(pfn + i)) {
+			kvfree(pages);
 			return -EFAULT;
-		p = page_address(pfn_to_page(pfn + i));
-		for (j = 0; j < PAGE_SIZE / sizeof(*p); j++)
-			found += READ_ONCE(p[j]) == test_word(seed, i * PAGE_SIZE + j * sizeof(*p));
-		cond_resched();
+		}
+		pages[i] = pfn_to_page(pfn + i);
 	}
+	p = vmap(pages, nr, VM_MAP, PAGE_KERNEL_RO);
+	kvfree(pages);
+	if (!p)
+		return -ENOMEM;
+	for (i = 0; i < nr * PAGE_SIZE / sizeof(*p); i++) {
+		found += READ_ONCE(p[i]) == test_word(seed, i * sizeof(*p));
+		if (!(i & 4095))
+			cond_resched();
+	}
+	vunmap(p);
 	test_result = found;
 	return 0;
 }
@@ -421,8 +475,12 @@ static vm_fault_t test_fault(struct vm_fault *vmf)
 
 	mutex_lock(&t->lock);
 	folio = xa_load(&t->slots, slot);
-	if (folio && idx < folio_nr_pages(folio))
-		ret = vmf_insert_pfn(vmf->vma, vmf->address, folio_pfn(folio) + idx);
+	if (folio && idx < folio_nr_pages(folio)) {
+		if (persist_alloc_page_hwpoisoned(folio_pfn(folio) + idx))
+			ret = VM_FAULT_HWPOISON;
+		else
+			ret = vmf_insert_pfn(vmf->vma, vmf->address, folio_pfn(folio) + idx);
+	}
 	mutex_unlock(&t->lock);
 	return ret;
 }
@@ -455,6 +513,7 @@ static int __init persist_test_init(void)
 	debugfs_create_u64("test_api_ns", 0400, persist_debugfs_root, &test_api_ns);
 	debugfs_create_u64("test_result", 0400, persist_debugfs_root, &test_result);
 	liveupdate_register_freeze_notifier(&test_freeze_nb);
+	persist_alloc_register_failure_notifier(&test_failure_nb);
 	return 0;
 }
 late_initcall(persist_test_init);

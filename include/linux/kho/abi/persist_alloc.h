@@ -26,6 +26,9 @@
  * Version 2: the sender no longer zeroes anything at kexec. The receiver
  * must treat every part of a block that is not a listed extent as holding
  * the sender's data, and scrub it before any reuse.
+ * Version 3: entries flagged PERSIST_ALLOC_SER_HWPOISON list failed pages.
+ * A version 2 receiver would refuse them one by one and so reuse the
+ * pages; it refuses a version 3 handover as a whole instead.
  *
  * This interface is a contract. Any modification to the structure layout
  * constitutes a breaking change. Such changes require incrementing the
@@ -33,7 +36,7 @@
  */
 
 /* The compatibility string, stored in struct persist_alloc_ser. */
-#define PERSIST_ALLOC_KHO_COMPATIBLE	"persist-alloc-v2"
+#define PERSIST_ALLOC_KHO_COMPATIBLE	"persist-alloc-v3"
 /* Name of the KHO subtree. */
 #define PERSIST_ALLOC_KHO_NAME		"persist-alloc"
 
@@ -42,6 +45,12 @@
 #define PERSIST_ALLOC_SER_HVO		BIT(1)
 #define PERSIST_ALLOC_SER_FLAGS		(PERSIST_ALLOC_SER_NO_DIRECT_MAP | \
 					 PERSIST_ALLOC_SER_HVO)
+/*
+ * Not an extent but a 4 KiB page that had a memory failure (order 0, no
+ * other flag, owner 0). It may lie inside a listed extent; the receiver
+ * must never hand it out, and marks the folio restored around it.
+ */
+#define PERSIST_ALLOC_SER_HWPOISON	BIT(2)
 
 /*
  * The block is one preserved 1 GiB extent with HVO: the next kernel maps

@@ -38,7 +38,7 @@
 #define ADOPTED_MSG \
 	"persist_alloc: adopted 2 of 2 handed-over blocks and 1 of 2 extents"
 #define REFUSED_MSG \
-	"persist_alloc: handover refused: not persist-alloc-v2; 2 of its 2 blocks will be zeroed"
+	"persist_alloc: handover refused: not persist-alloc-v3; 2 of its 2 blocks will be zeroed"
 #define CHAIN_MSG \
 	"persist_alloc: adopted 1 of 1 handed-over blocks and 0 of 0 extents"
 #define SEED		7
