@@ -39,8 +39,8 @@ RE_INIT_ERR = re.compile(r"^# vmtest: init error: (.*)$")
 RE_PANIC = re.compile(r"Kernel panic - not syncing:.*")
 RE_WARN = re.compile(r"^(?:\[[\s\d.]+\] )?(WARNING: .*|BUG: .*|Oops: .*)$", re.M)
 RE_BENCH = re.compile(r"^# bench: (\S+) ([-\d.]+) (\S+)$")
-RE_HANDOVER = re.compile(r"persist_alloc: handing over (\d+) blocks and (\d+) extents: "
-                         r"(\d+) \+ (\d+) bytes in (\d+) us")
+RE_HANDOVER = re.compile(r"persist_alloc: handover frozen: (\d+) blocks and (\d+) extents, "
+                         r"(\d+) \+ (\d+) bytes, in (\d+) us")
 
 
 class Test:
@@ -311,7 +311,7 @@ def bench_report(tests, logdir, outdir):
         for m in RE_HANDOVER.finditer(text):
             figures[(key, "extents")] = int(m.group(2))
             figures[(key, "bytes")] = int(m.group(3)) + int(m.group(4))
-            figures[(key, "reboot_fill_us")] = int(m.group(5))
+            figures[(key, "freeze_us")] = int(m.group(5))
             break
     os.makedirs(outdir, exist_ok=True)
     with open(os.path.join(outdir, "results.json"), "w") as f:
@@ -352,7 +352,7 @@ def bench_report(tests, logdir, outdir):
               f"| HVO, 1 GiB folios | {fig('struct_page_per_gib_hvo_1g', 'bytes')} |",
               f"| HVO, 2 MiB folios | {fig('struct_page_per_gib_hvo_2m', 'bytes')} |",
               "", f"handover as written at kexec: {fig('persist_handover', 'extents')} extents, "
-              f"{fig('persist_handover', 'bytes')} bytes, filled in {fig('persist_handover', 'reboot_fill_us')} us; "
+              f"{fig('persist_handover', 'bytes')} bytes, frozen in {fig('persist_handover', 'freeze_us')} us; "
               f"received blob {fig('persist_handover_blob', 'bytes')} bytes"]
     lines += gmem_bench_lines(figures)
     table = "\n".join(lines) + "\n"

@@ -48,6 +48,7 @@ int persist_alloc_preserve(struct folio *folio, u64 owner);
 int persist_alloc_unpreserve(struct folio *folio);
 struct folio *persist_alloc_restore(phys_addr_t phys, u64 owner);
 int persist_alloc_release(phys_addr_t phys, u64 owner);
+bool persist_alloc_owns_pfn(unsigned long pfn);
 int persist_alloc_memory_failure(unsigned long pfn, int flags);
 bool persist_alloc_page_hwpoisoned(unsigned long pfn);
 int persist_alloc_register_failure_notifier(struct notifier_block *nb);
@@ -97,6 +98,11 @@ static inline struct folio *persist_alloc_restore(phys_addr_t phys, u64 owner)
 static inline int persist_alloc_release(phys_addr_t phys, u64 owner)
 {
 	return -ENOENT;
+}
+
+static inline bool persist_alloc_owns_pfn(unsigned long pfn)
+{
+	return false;
 }
 
 static inline int persist_alloc_memory_failure(unsigned long pfn, int flags)

@@ -271,6 +271,8 @@ static struct persist_alloc_block_ser handover_blocks[HANDOVER_BLOCKS_MAX] __ini
 static u8 handover_verdict[HANDOVER_BLOCKS_MAX] __initdata;
 static bool handover_scrubbable[HANDOVER_BLOCKS_MAX] __initdata;
 static unsigned long nr_handover_blocks __initdata;
+/* The handover is KHO-preserved and of this version: adoption reads it. */
+static bool handover_understood __initdata;
 
 /**
  * persist_handover_check_early - check the handed-over blocks before boot uses them
@@ -288,18 +290,35 @@ static unsigned long nr_handover_blocks __initdata;
  * would be, and those this kernel may write are zeroed (see
  * queue_refused_scrub()).
  */
+/*
+ * A subtree blob of the previous kernel, read only once KHO says it
+ * preserved it as the folio kho_alloc_preserve() makes for its size.
+ */
+static const void *__init early_blob(const char *name, size_t *size)
+{
+	phys_addr_t phys;
+
+	if (kho_retrieve_subtree(name, &phys, size))
+		return NULL;
+	if (!*size || !PAGE_ALIGNED(phys) || !kho_is_preserved(phys, get_order(*size))) {
+		pr_err("handover: subtree %s at %pa is not preserved by KHO: ignored\n",
+		       name, &phys);
+		return NULL;
+	}
+	return phys_to_virt(phys);
+}
+
 static void __init check_ranges_early(void)
 {
 	const struct persist_alloc_ranges_ser *r;
 	unsigned long i, scrub = 0;
-	phys_addr_t phys;
+	enum persist_verdict v;
 	size_t size;
 	long nr = -ENOENT;
 
-	if (!kho_retrieve_subtree(PERSIST_ALLOC_KHO_RANGES_NAME, &phys, &size)) {
-		r = phys_to_virt(phys);
+	r = early_blob(PERSIST_ALLOC_KHO_RANGES_NAME, &size);
+	if (r)
 		nr = persist_ranges_nr(r, size);
-	}
 	if (nr < 0) {
 		pr_err("handover refused: not %s, and no list of its memory: that stays reserved, unzeroed\n",
 		       PERSIST_ALLOC_KHO_COMPATIBLE);
@@ -313,9 +332,9 @@ static void __init check_ranges_early(void)
 		nid = mem_env.block_node(b->phys);
 		b->nid = nid < 0 ? 0 : nid;
 		handover_verdict[i] = PERSIST_REFUSE_VERSION;
-		handover_scrubbable[i] =
-			persist_check_block(b, handover_blocks, i, &mem_env) != PERSIST_REFUSE_DUPLICATE &&
-			persist_block_scrubbable(b, &mem_env);
+		v = persist_check_block(b, handover_blocks, i, &mem_env);
+		handover_scrubbable[i] = v != PERSIST_REFUSE_DUPLICATE &&
+					 persist_block_scrubbable(b, &mem_env);
 		scrub += handover_scrubbable[i];
 		nr_handover_blocks = i + 1;
 	}
@@ -332,18 +351,19 @@ unsigned long __init persist_handover_check_early(unsigned long *per_node)
 	size_t size;
 	long nr;
 
-	if (kho_retrieve_subtree(PERSIST_ALLOC_KHO_NAME, &phys, &size)) {
-		/* No handover at all, or one this kernel cannot find: the ranges say. */
+	ser = early_blob(PERSIST_ALLOC_KHO_NAME, &size);
+	if (!ser) {
+		/* No handover at all, or one this kernel cannot use: the ranges say. */
 		if (!kho_retrieve_subtree(PERSIST_ALLOC_KHO_RANGES_NAME, &phys, &size))
 			check_ranges_early();
 		return 0;
 	}
-	ser = phys_to_virt(phys);
 	nr = persist_handover_nr_blocks(ser, size);
 	if (nr < 0) {
 		check_ranges_early();
 		return 0;
 	}
+	handover_understood = true;
 	b = (const void *)(ser + 1);
 	for (i = 0; i < nr; i++) {
 		enum persist_verdict v = PERSIST_REFUSE_TOO_MANY;
@@ -395,6 +415,8 @@ phys_addr_t __init persist_handover_prehvo_block(int nid, unsigned long *n)
  */
 static phys_addr_t *scrub_refused;
 static unsigned long nr_scrub_refused;
+/* In an entry of scrub_refused: zero the block, but keep it reserved. */
+#define SCRUB_KEEP	1
 
 static void scrub_refused_fn(struct work_struct *work)
 {
@@ -402,8 +424,12 @@ static void scrub_refused_fn(struct work_struct *work)
 	unsigned long i;
 
 	for (i = 0; i < nr_scrub_refused; i++) {
-		base = scrub_refused[i];
+		base = scrub_refused[i] & ~(phys_addr_t)SCRUB_KEEP;
 		persist_zero_pages(PHYS_PFN(base), PERSIST_BLOCK_PAGES);
+		if (scrub_refused[i] & SCRUB_KEEP) {
+			pr_info("handover: lost block %#llx zeroed, kept reserved\n", (u64)base);
+			continue;
+		}
 		/* KHO leaves its magic on the first page of a preserved range. */
 		set_page_private(pfn_to_page(PHYS_PFN(base)), 0);
 		free_reserved_area(__va(base), __va(base + PERSIST_BLOCK_SIZE), -1, NULL);
@@ -429,6 +455,7 @@ void persist_handover_scrub_wait(void)
 static void __init queue_refused_scrub(void)
 {
 	unsigned long i;
+	bool keep;
 
 	scrub_refused = kcalloc(nr_handover_blocks ?: 1, sizeof(*scrub_refused), GFP_KERNEL);
 	if (!scrub_refused)
@@ -436,7 +463,14 @@ static void __init queue_refused_scrub(void)
 	for (i = 0; i < nr_handover_blocks; i++) {
 		if (handover_verdict[i] == PERSIST_ADOPT || !handover_scrubbable[i])
 			continue;
-		scrub_refused[nr_scrub_refused++] = handover_blocks[i].phys;
+		/*
+		 * A block lost after its pre-HVO has struct pages aliasing the
+		 * zone's shared tail page: the page allocator must never get it.
+		 */
+		keep = handover_verdict[i] == PERSIST_REFUSE_NOMEM &&
+		       (handover_blocks[i].flags & PERSIST_ALLOC_BLOCK_SER_HVO_1G);
+		scrub_refused[nr_scrub_refused++] = handover_blocks[i].phys |
+						    (keep ? SCRUB_KEEP : 0);
 	}
 	if (nr_scrub_refused)
 		queue_work(system_unbound_wq, &scrub_refused_work);
@@ -613,13 +647,18 @@ static void __init quarantine_hvo_blocks(void)
 /* A blob of the previous kernel, used up: its contents go nowhere. */
 static void __init free_blob(const char *name)
 {
+	struct folio *folio;
 	phys_addr_t phys;
 	size_t size;
 
 	if (kho_retrieve_subtree(name, &phys, &size))
 		return;
-	memset(phys_to_virt(phys), 0, size);
-	kho_restore_free(phys_to_virt(phys));
+	/* KHO checks it preserved the folio; the size it is told is not trusted. */
+	folio = kho_restore_folio(phys);
+	if (!folio)
+		return;
+	memset(folio_address(folio), 0, min(size, folio_size(folio)));
+	folio_put(folio);
 }
 
 unsigned long __init persist_kho_adopt(void)
@@ -634,14 +673,13 @@ unsigned long __init persist_kho_adopt(void)
 	/* After adopt_blocks(), so that blocks it lost are zeroed too. */
 	queue_refused_scrub();
 	free_blob(PERSIST_ALLOC_KHO_RANGES_NAME);
-	if (kho_retrieve_subtree(PERSIST_ALLOC_KHO_NAME, &phys, &size))
-		return 0;
-	ser = phys_to_virt(phys);
-	if (size < sizeof(*ser) || strncmp(ser->compatible, PERSIST_ALLOC_KHO_COMPATIBLE,
-					   sizeof(ser->compatible))) {
+	if (!handover_understood) {
 		free_blob(PERSIST_ALLOC_KHO_NAME);
 		return 0;
 	}
+	if (kho_retrieve_subtree(PERSIST_ALLOC_KHO_NAME, &phys, &size))
+		return 0;
+	ser = phys_to_virt(phys);
 	if (nr_blocks && ser->nr_extents) {
 		u64 room;
 
@@ -674,6 +712,8 @@ unsigned long __init persist_kho_adopt(void)
 			pr_err("handover: extent %#llx order %u refused: %s\n", ext[i].phys,
 			       ext[i].order, persist_verdict_str(v));
 	}
+	quarantine_hvo_blocks();
+	/* Failed pages last: a quarantined 1 GiB extent already holds its own. */
 	for (i = 0; i < nr_ext; i++) {
 		if (!(ext[i].flags & PERSIST_ALLOC_SER_HWPOISON))
 			continue;
@@ -687,7 +727,6 @@ unsigned long __init persist_kho_adopt(void)
 	}
 	if (refused > REFUSED_EXTENT_LINES)
 		pr_err("handover: %lu more extents refused\n", refused - REFUSED_EXTENT_LINES);
-	quarantine_hvo_blocks();
 	/* One flush for hiding the blocks and pre-HVO write protection. */
 	if (nr_blocks)
 		flush_tlb_all();

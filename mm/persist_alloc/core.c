@@ -39,6 +39,14 @@
 #include "../mm_init.h"
 #include "internal.h"
 
+DECLARE_FAULT_ATTR(persist_fault_attr);
+
+static int __init setup_fail_persist_alloc(char *str)
+{
+	return setup_fault_attr(&persist_fault_attr, str);
+}
+__setup("fail_persist_alloc=", setup_fail_persist_alloc);
+
 #define CREATE_TRACE_POINTS
 #include <trace/events/persist_alloc.h>
 
@@ -56,6 +64,8 @@ void persist_account(struct persist_pool *pool, unsigned int order, unsigned lon
 		pool->vmemmap_saved += sign * (long)persist_hvo_saved(order);
 	spin_unlock(&pool->lock);
 }
+
+static void pool_put(struct persist_block *blk, unsigned long pfn, unsigned int order);
 
 /*
  * Take a granule from @pool, scrubbed where a previous kernel may have left
@@ -96,23 +106,33 @@ static phys_addr_t pool_take(struct persist_pool *pool, unsigned int order,
 	if (persist_scrub(blk, idx, order, &scrub)) {
 		spin_lock(&pool->lock);
 		persist_scrub_undo(blk, &scrub);
-		if (!WARN_ON_ONCE(persist_block_free(blk, idx, order)))
-			pool->allocated[persist_order_granule(order)]--;
 		spin_unlock(&pool->lock);
+		pool_put(blk, PHYS_PFN(phys), order);
 		return 0;
 	}
 	return phys;
 }
 
+/*
+ * Give a granule back to its block. Under the lock memory failures take,
+ * so that a page that failed while the granule was in nobody's hands
+ * stays behind, quarantined (see hwpoison.c).
+ */
 static void pool_put(struct persist_block *blk, unsigned long pfn, unsigned int order)
 {
 	struct persist_pool *pool = blk->pool;
 	unsigned long idx = pfn - PHYS_PFN(blk->base);
 
-	spin_lock(&pool->lock);
-	if (!WARN_ON_ONCE(persist_block_free(blk, idx, order)))
-		pool->allocated[persist_order_granule(order)]--;
-	spin_unlock(&pool->lock);
+	mutex_lock(&persist_kho_lock);
+	if (persist_hwpoison_in(pfn, 1UL << order)) {
+		persist_hwpoison_put(blk, pfn, order);
+	} else {
+		spin_lock(&pool->lock);
+		if (!WARN_ON_ONCE(persist_block_free(blk, idx, order)))
+			pool->allocated[persist_order_granule(order)]--;
+		spin_unlock(&pool->lock);
+	}
+	mutex_unlock(&persist_kho_lock);
 }
 
 /* Move @ext's pages into (@sign 1) or out of (-1) one of its pool's counters. */
@@ -172,7 +192,7 @@ static void zero_folio(struct folio *folio)
 	persist_zero_pages(folio_pfn(folio), folio_nr_pages(folio));
 }
 
-static struct folio *alloc_on_node(int nid, unsigned int order, unsigned long flags,
+static struct folio *alloc_granule(int nid, unsigned int order, unsigned long flags,
 				   struct persist_extent *ext)
 {
 	struct persist_pool *pool = READ_ONCE(persist_pools[nid]);
@@ -208,7 +228,14 @@ static struct folio *alloc_on_node(int nid, unsigned int order, unsigned long fl
 		if (err)
 			goto undo_hvo;
 	}
-	err = xa_insert(&persist_extents, ext->pfn, ext, GFP_KERNEL);
+	/* Recorded under the lock memory failures take: none is missed. */
+	mutex_lock(&persist_kho_lock);
+	if (persist_hwpoison_in(ext->pfn, 1UL << order))
+		err = -EHWPOISON;
+	else
+		err = persist_fault() ? -ENOMEM :
+		      xa_insert(&persist_extents, ext->pfn, ext, GFP_KERNEL);
+	mutex_unlock(&persist_kho_lock);
 	if (err)
 		goto undo_direct_map;
 	persist_account(pool, order, flags, 1);
@@ -225,6 +252,19 @@ undo_hvo:
 	persist_folio_to_granule(folio);
 	pool_put(blk, ext->pfn, order);
 	return ERR_PTR(err);
+}
+
+/* A granule with a page that failed on its way out is held back: take another. */
+static struct folio *alloc_on_node(int nid, unsigned int order, unsigned long flags,
+				   struct persist_extent *ext)
+{
+	struct folio *folio;
+	int tries = 0;
+
+	do
+		folio = alloc_granule(nid, order, flags, ext);
+	while (IS_ERR(folio) && PTR_ERR(folio) == -EHWPOISON && ++tries < 8);
+	return IS_ERR(folio) && PTR_ERR(folio) == -EHWPOISON ? ERR_PTR(-ENOMEM) : folio;
 }
 
 /**
@@ -258,7 +298,7 @@ struct folio *persist_alloc_folio(int nid, unsigned int order, unsigned long fla
 	if (nid != NUMA_NO_NODE && (nid < 0 || nid >= nr_node_ids))
 		return ERR_PTR(-EINVAL);
 
-	ext = kzalloc_obj(*ext, GFP_KERNEL_ACCOUNT);
+	ext = persist_fault() ? NULL : kzalloc_obj(*ext, GFP_KERNEL_ACCOUNT);
 	if (!ext)
 		return ERR_PTR(-ENOMEM);
 
@@ -321,7 +361,8 @@ int persist_free_folio(struct folio *folio)
 	 */
 	mutex_lock(&persist_kho_lock);
 	ext = xa_load(&persist_extents, pfn);
-	if (!ext || ext->order != folio_order(folio) || ext->pending) {
+	if (!ext || ext->order != folio_order(folio) || ext->pending || ext->restoring ||
+	    ext->quarantined) {
 		mutex_unlock(&persist_kho_lock);
 		WARN_ONCE(1, "persist_alloc: free of pfn %#lx order %u: %s\n", pfn,
 			  folio_order(folio),
@@ -355,13 +396,7 @@ int persist_free_folio(struct folio *folio)
 		zero_folio(folio);
 	}
 	persist_folio_to_granule(folio);
-	/* Under the lock that memory failures take: none slips in between. */
-	mutex_lock(&persist_kho_lock);
-	if (persist_hwpoison_in(pfn, 1UL << ext->order))
-		persist_hwpoison_put(ext->blk, pfn, ext->order);
-	else
-		pool_put(ext->blk, pfn, ext->order);
-	mutex_unlock(&persist_kho_lock);
+	pool_put(ext->blk, pfn, ext->order);
 	kfree(ext);
 	return 0;
 }

@@ -10,6 +10,12 @@
  * by the previous kernel, not restored yet) or "quarantined" (held out of
  * use for good: a refused 1 GiB HVO extent, a page that had a memory
  * failure).
+ *
+ * fail_persist_alloc: the fault injection attributes (see
+ * Documentation/fault-injection/fault-injection.rst) of the steps that can
+ * fail: allocating bookkeeping, optimizing or restoring a vmemmap,
+ * changing the direct map, growing the handover, preserving a block,
+ * recording a memory failure.
  */
 #include <linux/debugfs.h>
 #include <linux/mm.h>
@@ -67,6 +73,8 @@ static int __init persist_debugfs_init(void)
 	persist_debugfs_root = debugfs_create_dir("persist_alloc", NULL);
 	debugfs_create_file("allocations", 0400, persist_debugfs_root, NULL,
 			    &allocations_fops);
+	fault_create_debugfs_attr("fail_persist_alloc", persist_debugfs_root,
+				  &persist_fault_attr);
 	return 0;
 }
 

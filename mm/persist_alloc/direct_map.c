@@ -34,6 +34,8 @@ int persist_direct_map_remove(struct folio *folio)
 
 	if (!can_set_direct_map())
 		return -EOPNOTSUPP;
+	if (persist_fault())
+		return -ENOMEM;
 	err = set_direct_map_valid_noflush(folio_page(folio, 0), folio_nr_pages(folio), false);
 	if (err)
 		return err;

@@ -75,6 +75,8 @@ int persist_hvo_restore(struct folio *folio)
  */
 int persist_hvo_restore_frozen(struct folio *folio)
 {
+	if (persist_fault())
+		return -ENOMEM;
 	return vmemmap_restore_folio(folio);
 }
 
@@ -211,6 +213,8 @@ struct folio *persist_hvo_build_folio(unsigned long pfn, unsigned int order)
 	unsigned long i;
 	int err;
 
+	if (persist_fault())
+		return ERR_PTR(-ENOMEM);
 	for (i = 1; i < (1UL << order); i += i < HUGETLB_VMEMMAP_RESERVE_PAGES ? 1 :
 	     HUGETLB_VMEMMAP_RESERVE_PAGES)
 		prep_tail(page, i, order);

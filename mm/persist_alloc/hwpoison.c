@@ -103,18 +103,65 @@ bool persist_hwpoison_in(unsigned long pfn, unsigned long nr)
 }
 
 /**
+ * persist_alloc_owns_pfn - whether a page frame lies in a pool
+ * @pfn: the page frame
+ *
+ * Return: true if @pfn is in a block of a pool right now.
+ */
+bool persist_alloc_owns_pfn(unsigned long pfn)
+{
+	return xa_load(&persist_blocks, PFN_PHYS(pfn) / PERSIST_BLOCK_SIZE);
+}
+
+/* Recorded, not in the outgoing handover yet. */
+#define HWPOISON_UNSENT	XA_MARK_0
+
+/**
  * persist_hwpoison_record - remember a failed pfn for good
  * @pfn: the page frame
+ *
+ * It is handed over at the next persist_hwpoison_flush() that can.
  *
  * Return: 0, -EEXIST if it was recorded before, or -ENOMEM.
  */
 int persist_hwpoison_record(unsigned long pfn)
 {
-	int err = xa_insert(&persist_hwpoison, pfn, xa_mk_value(0), GFP_KERNEL);
+	int err = persist_fault() ? -ENOMEM :
+		  xa_insert(&persist_hwpoison, pfn, xa_mk_value(0), GFP_KERNEL);
 
-	if (!err)
-		num_poisoned_pages_inc(pfn);
-	return err == -EBUSY ? -EEXIST : err;
+	if (err)
+		return err == -EBUSY ? -EEXIST : err;
+	xa_set_mark(&persist_hwpoison, pfn, HWPOISON_UNSENT);
+	num_poisoned_pages_inc(pfn);
+	return 0;
+}
+
+/**
+ * persist_hwpoison_flush - hand over the failed pages not handed over yet
+ *
+ * Called when a failure is recorded, once KHO is up, before a freeze and
+ * after a cancel: a failure that came while the handover could not take
+ * it (KHO not up, frozen, out of memory) joins it then.
+ *
+ * Context: persist_kho_lock held.
+ */
+void persist_hwpoison_flush(void)
+{
+	unsigned long pfn;
+	void *entry;
+
+	lockdep_assert_held(&persist_kho_lock);
+	xa_for_each_marked(&persist_hwpoison, pfn, entry, HWPOISON_UNSENT) {
+		if (persist_kho_add_hwpoison(pfn))
+			break;
+		xa_clear_mark(&persist_hwpoison, pfn, HWPOISON_UNSENT);
+	}
+}
+
+/* Whether @pfn is recorded and not handed over yet. */
+static bool hwpoison_unsent(unsigned long pfn)
+{
+	return xa_get_mark(&persist_hwpoison, pfn, HWPOISON_UNSENT);
 }
 
 /* The allocated (or pending, or quarantined) extent holding @pfn. */
@@ -155,34 +202,35 @@ static void quarantine_insert(struct persist_extent *ext)
 	}
 }
 
-/**
- * persist_hwpoison_quarantine - take a free failed page out of its pool
- * @blk: its block
- * @pfn: the page
- *
- * Context: persist_kho_lock held.
- * Return: 0, -EBUSY if the page is not free, -ENOMEM.
+/*
+ * Take a free failed page out of its pool into @q, an extent allocated
+ * ahead (consumed in any case). persist_kho_lock held. Returns 0, -EBUSY
+ * if the page is not free (a granule on its way in or out, which checks
+ * for failed pages under the same lock), -ENOMEM.
  */
-int persist_hwpoison_quarantine(struct persist_block *blk, unsigned long pfn)
+static int quarantine_free_page(struct persist_block *blk, unsigned long pfn,
+				struct persist_extent *q)
 {
 	struct persist_pool *pool = blk->pool;
-	struct persist_extent *ext;
 	int err;
 
 	lockdep_assert_held(&persist_kho_lock);
-	ext = quarantine_ext(blk, pfn);
-	if (!ext)
+	if (!q)
 		return -ENOMEM;
+	q->pfn = pfn;
+	q->blk = blk;
+	q->quarantined = true;
 	spin_lock(&pool->lock);
 	err = persist_block_claim(blk, pfn - PHYS_PFN(blk->base), PERSIST_ORDER_4K);
 	if (!err)
 		pool->allocated[PERSIST_GRANULE_4K]++;
 	spin_unlock(&pool->lock);
 	if (err) {
-		kfree(ext);
+		kfree(q);
 		return err;
 	}
-	quarantine_insert(ext);
+	SetPageHWPoison(pfn_to_page(pfn));
+	quarantine_insert(q);
 	return 0;
 }
 
@@ -200,18 +248,18 @@ int persist_hwpoison_quarantine(struct persist_block *blk, unsigned long pfn)
  */
 void persist_hwpoison_put(struct persist_block *blk, unsigned long pfn, unsigned int order)
 {
-	unsigned long base = PHYS_PFN(blk->base), nr = 0, index = pfn, i;
+	unsigned long base = PHYS_PFN(blk->base), last = pfn + (1UL << order) - 1;
 	struct persist_pool *pool = blk->pool;
+	unsigned long nr = 0, index, i;
 	struct persist_extent **q;
 	void *entry;
 
 	lockdep_assert_held(&persist_kho_lock);
-	xa_for_each_range(&persist_hwpoison, index, entry, pfn, pfn + (1UL << order) - 1)
+	xa_for_each_range(&persist_hwpoison, index, entry, pfn, last)
 		nr++;
 	q = kcalloc(nr, sizeof(*q), GFP_KERNEL);
 	nr = 0;
-	index = pfn;
-	xa_for_each_range(&persist_hwpoison, index, entry, pfn, pfn + (1UL << order) - 1) {
+	xa_for_each_range(&persist_hwpoison, index, entry, pfn, last) {
 		if (q)
 			q[nr] = quarantine_ext(blk, index);
 		nr++;
@@ -220,8 +268,7 @@ void persist_hwpoison_put(struct persist_block *blk, unsigned long pfn, unsigned
 	spin_lock(&pool->lock);
 	if (!WARN_ON_ONCE(persist_block_free(blk, pfn - base, order)))
 		pool->allocated[persist_order_granule(order)]--;
-	index = pfn;
-	xa_for_each_range(&persist_hwpoison, index, entry, pfn, pfn + (1UL << order) - 1) {
+	xa_for_each_range(&persist_hwpoison, index, entry, pfn, last) {
 		if (!WARN_ON_ONCE(persist_block_claim(blk, index - base, PERSIST_ORDER_4K)))
 			pool->allocated[PERSIST_GRANULE_4K]++;
 	}
@@ -249,7 +296,6 @@ void persist_hwpoison_put(struct persist_block *blk, unsigned long pfn, unsigned
  */
 int persist_hwpoison_adopt(struct persist_block *blk, unsigned long pfn)
 {
-	struct persist_extent *ext;
 	int err;
 
 	lockdep_assert_held(&persist_kho_lock);
@@ -258,12 +304,9 @@ int persist_hwpoison_adopt(struct persist_block *blk, unsigned long pfn)
 		return 0;
 	if (err)
 		return err;
-	if (persist_kho_add_hwpoison(pfn) == -EBUSY)
-		return -EBUSY;
-	ext = extent_of(pfn);
-	if (ext)
+	if (extent_of(pfn))
 		return 0;
-	return persist_hwpoison_quarantine(blk, pfn);
+	return quarantine_free_page(blk, pfn, quarantine_ext(blk, pfn));
 }
 
 /**
@@ -280,52 +323,71 @@ int persist_hwpoison_adopt(struct persist_block *blk, unsigned long pfn)
  */
 int persist_alloc_memory_failure(unsigned long pfn, int flags)
 {
+	struct persist_extent *ext, *q;
 	struct folio *folio = NULL;
 	struct persist_block *blk;
-	struct persist_extent *ext;
 	const char *state;
-	int err;
+	int nid, err;
 
-	blk = xa_load(&persist_blocks, PFN_PHYS(pfn) / PERSIST_BLOCK_SIZE);
-	if (!blk)
+	if (!persist_alloc_owns_pfn(pfn))
 		return -ENOENT;
+	/* Ahead of the lock, so that a free failed page can always be held. */
+	q = kzalloc_obj(*q);
 
+	/* Under the lock a shrink releases blocks with. */
 	mutex_lock(&persist_kho_lock);
+	blk = xa_load(&persist_blocks, PFN_PHYS(pfn) / PERSIST_BLOCK_SIZE);
+	if (!blk) {
+		mutex_unlock(&persist_kho_lock);
+		kfree(q);
+		return -ENOENT;
+	}
+	nid = blk->pool->nid;
 	err = persist_hwpoison_record(pfn);
 	if (err) {
 		mutex_unlock(&persist_kho_lock);
+		kfree(q);
 		pr_err("memory failure at pfn %#lx: %s\n", pfn,
 		       err == -EEXIST ? "failed before" : "cannot be recorded");
-		return err == -EEXIST ? -EHWPOISON : err;
+		err = err == -EEXIST ? -EHWPOISON : err;
+		goto out;
 	}
-	if (persist_kho_add_hwpoison(pfn) == -EBUSY)
-		pr_err("memory failure at pfn %#lx is not handed over: the handover is frozen or full\n",
-		       pfn);
+	persist_hwpoison_flush();
 	ext = extent_of(pfn);
 	if (!ext) {
-		err = persist_hwpoison_quarantine(blk, pfn);
-		if (!err)
-			SetPageHWPoison(pfn_to_page(pfn));
-		/* -EBUSY: its folio is being freed, which quarantines it. */
-		state = err && err != -EBUSY ? "free, cannot be taken out of its pool" :
-			"free, taken out of its pool";
-	} else if (ext->quarantined) {
-		state = "quarantined already";
-	} else if (ext->pending) {
-		state = "handed over, its folio will be marked when restored";
+		err = quarantine_free_page(blk, pfn, q);
+		/* Otherwise the granule's way in or out holds the page back. */
+		state = !err ? "free, taken out of its pool" :
+			err == -EBUSY ? "in a granule on its way in or out, held back by it" :
+			"free, held back when it is next taken";
 	} else {
-		/* Held, so that it is not freed while its owner is told. */
-		folio = pfn_folio(ext->pfn);
-		folio_set_hwpoison(folio);
-		folio_get(folio);
-		state = "allocated, its owner is told";
+		kfree(q);
+		if (ext->quarantined) {
+			state = "quarantined already";
+		} else if (ext->pending || ext->restoring) {
+			state = "handed over, its folio is marked when restored";
+		} else {
+			/* Held, so that it is not freed while its owner is told. */
+			folio = pfn_folio(ext->pfn);
+			folio_set_hwpoison(folio);
+			folio_get(folio);
+			state = "allocated, its owner is told";
+		}
 	}
+	if (hwpoison_unsent(pfn))
+		pr_err("memory failure at pfn %#lx not handed over yet: the handover is frozen or full\n",
+		       pfn);
 	mutex_unlock(&persist_kho_lock);
 
-	pr_err("memory failure at pfn %#lx (node %d): %s\n", pfn, blk->pool->nid, state);
+	pr_err("memory failure at pfn %#lx (node %d): %s\n", pfn, nid, state);
 	if (folio) {
 		blocking_notifier_call_chain(&persist_failure_chain, pfn, folio);
 		folio_put(folio);
 	}
-	return 0;
+	err = 0;
+out:
+	/* The reference memory_failure()'s caller took (madvise) is ours to drop. */
+	if (flags & MF_COUNT_INCREASED)
+		put_page(pfn_to_page(pfn));
+	return err;
 }

@@ -5,6 +5,7 @@
 #ifndef _MM_PERSIST_ALLOC_INTERNAL_H
 #define _MM_PERSIST_ALLOC_INTERNAL_H
 
+#include <linux/fault-inject.h>
 #include <linux/list.h>
 #include <linux/mutex.h>
 #include <linux/numa.h>
@@ -119,6 +120,8 @@ struct persist_pool {
  * @preserved:   to be handed over at the next kexec
  * @pending:     handed over by the previous kernel, not restored yet
  * @prehvo:      pending, and its vmemmap was optimized at boot
+ * @restoring:   taken from pending by persist_alloc_restore(), its folio
+ *               not built yet
  * @quarantined: held so that nobody uses its memory: it is never restored
  *               and never handed over
  * @ser_idx:     while preserved, its entry in the outgoing handover
@@ -132,6 +135,7 @@ struct persist_extent {
 	bool preserved;
 	bool pending;
 	bool prehvo;
+	bool restoring;
 	bool quarantined;
 	unsigned long ser_idx;
 };
@@ -153,6 +157,18 @@ extern struct mutex persist_kho_lock;
 extern struct xarray persist_blocks;
 extern struct xarray persist_extents;
 extern struct dentry *persist_debugfs_root;
+
+/*
+ * Fallible steps fail on request: /sys/kernel/debug/persist_alloc/
+ * fail_persist_alloc, fail_persist_alloc= on the command line, or a
+ * task's fail-nth, so that tests can fail each step in turn.
+ */
+extern struct fault_attr persist_fault_attr;
+
+static inline bool persist_fault(void)
+{
+	return should_fail(&persist_fault_attr, 1);
+}
 
 int persist_parse_request(const char *str, struct persist_request *req);
 long persist_pool_grow(int nid, unsigned long nr);
@@ -260,7 +276,7 @@ static inline bool persist_prehvo_adopt(unsigned long pfn, unsigned int order)
 /* hwpoison.c */
 bool persist_hwpoison_in(unsigned long pfn, unsigned long nr);
 int persist_hwpoison_record(unsigned long pfn);
-int persist_hwpoison_quarantine(struct persist_block *blk, unsigned long pfn);
+void persist_hwpoison_flush(void);
 void persist_hwpoison_put(struct persist_block *blk, unsigned long pfn, unsigned int order);
 int persist_hwpoison_adopt(struct persist_block *blk, unsigned long pfn);
 

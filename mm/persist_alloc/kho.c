@@ -110,7 +110,7 @@ static int reserve_out(unsigned long nr_extents)
 	if (nr_extents <= out_ext_cap)
 		return 0;
 	cap = max(roundup_pow_of_two(nr_extents), PAGE_SIZE / sizeof(*ext));
-	ext = vzalloc(array_size(cap, sizeof(*ext)));
+	ext = persist_fault() ? NULL : vzalloc(array_size(cap, sizeof(*ext)));
 	if (!ext)
 		return -ENOMEM;
 	if (out_ext)
@@ -211,6 +211,8 @@ int persist_kho_block_added(struct persist_block *blk)
 		err = -EBUSY;
 	} else if (out_ser->nr_blocks == out_blocks_cap) {
 		err = -ENOSPC;
+	} else if (persist_fault()) {
+		err = -ENOMEM;
 	} else {
 		err = kho_preserve_pages(pfn_to_page(PHYS_PFN(blk->base)), PERSIST_BLOCK_PAGES);
 		if (!err) {
@@ -241,7 +243,8 @@ void persist_kho_block_removed(struct persist_block *blk)
 		if (blk->ser_idx != last) {
 			out_blocks[blk->ser_idx] = out_blocks[last];
 			out_ranges->phys[blk->ser_idx] = out_ranges->phys[last];
-			moved = xa_load(&persist_blocks, out_blocks[last].phys / PERSIST_BLOCK_SIZE);
+			moved = xa_load(&persist_blocks,
+					out_blocks[last].phys / PERSIST_BLOCK_SIZE);
 			moved->ser_idx = blk->ser_idx;
 		}
 		memset(&out_blocks[last], 0, sizeof(out_blocks[last]));
@@ -345,6 +348,8 @@ void persist_kho_freeze(void)
 	mutex_lock(&persist_resize_lock);
 	mutex_lock(&persist_kho_lock);
 	if (kho_ready && !frozen) {
+		/* Failed pages that could not join it before. */
+		persist_hwpoison_flush();
 		WRITE_ONCE(frozen, true);
 		frozen_header = *out_ser;
 		if (out_ser->nr_extents)
@@ -371,6 +376,7 @@ void persist_kho_unfreeze(void)
 		if (out_ser->nr_extents)
 			out_ext[0] = frozen_ext0;
 		WRITE_ONCE(frozen, false);
+		persist_hwpoison_flush();
 		pr_info("handover unfrozen: the live update was cancelled\n");
 	}
 	mutex_unlock(&persist_kho_lock);
@@ -423,7 +429,8 @@ int persist_alloc_preserve(struct folio *folio, u64 owner)
 
 	mutex_lock(&persist_kho_lock);
 	ext = xa_load(&persist_extents, folio_pfn(folio));
-	if (!ext || ext->pending || ext->order != folio_order(folio)) {
+	if (!ext || ext->pending || ext->restoring || ext->quarantined ||
+	    ext->order != folio_order(folio)) {
 		err = -EINVAL;
 	} else if (ext->preserved || frozen) {
 		err = -EBUSY;
@@ -486,6 +493,7 @@ static struct persist_extent *take_pending(phys_addr_t phys, u64 owner, int *err
 		return NULL;
 	}
 	ext->pending = false;
+	ext->restoring = true;
 	persist_account_state(ext, &ext->blk->pool->pending_pages, -1);
 	return ext;
 }
@@ -522,7 +530,10 @@ struct folio *persist_alloc_restore(phys_addr_t phys, u64 owner)
 	} else if (ext->flags & PERSIST_ALLOC_HVO) {
 		folio = persist_hvo_build_folio(ext->pfn, ext->order);
 		if (IS_ERR(folio)) {
-			WRITE_ONCE(ext->pending, true);
+			mutex_lock(&persist_kho_lock);
+			ext->restoring = false;
+			ext->pending = true;
+			mutex_unlock(&persist_kho_lock);
 			persist_account_state(ext, &ext->blk->pool->pending_pages, 1);
 			return folio;
 		}
@@ -531,9 +542,16 @@ struct folio *persist_alloc_restore(phys_addr_t phys, u64 owner)
 	}
 	if (ext->flags & PERSIST_ALLOC_HVO)
 		persist_account(ext->blk->pool, ext->order, PERSIST_ALLOC_HVO, 1);
-	/* A page of it failed in the previous kernel: its owner must know. */
+	/*
+	 * A page of it failed, in the previous kernel or while it was being
+	 * built: its owner must know. Memory failures see it allocated from
+	 * here on.
+	 */
+	mutex_lock(&persist_kho_lock);
 	if (persist_hwpoison_in(ext->pfn, 1UL << ext->order))
 		folio_set_hwpoison(folio);
+	ext->restoring = false;
+	mutex_unlock(&persist_kho_lock);
 	trace_persist_restore(ext->pfn, ext->order, ext->blk->pool->nid, ext->flags, owner);
 	return folio;
 }
@@ -671,6 +689,9 @@ static int __init persist_kho_init(void)
 		pr_err("cannot preserve the pools with KHO (%d): they will not survive kexec\n",
 		       err);
 		kho_init_undo(failed);
+	} else {
+		/* Failed pages recorded before KHO was up, adopted ones included. */
+		persist_hwpoison_flush();
 	}
 	mutex_unlock(&persist_kho_lock);
 	mutex_unlock(&persist_resize_lock);
@@ -680,5 +701,6 @@ static int __init persist_kho_init(void)
 	}
 	return 0;
 }
+
 /* Once KHO is up: preserve the pools and publish the blob. */
 late_initcall(persist_kho_init);

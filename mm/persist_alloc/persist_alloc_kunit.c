@@ -905,6 +905,169 @@ static void kho_freeze_refuses_changes(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, persist_free_folio(b), 0);
 }
 
+struct pool_counts {
+	unsigned long allocated[PERSIST_NR_GRANULES];
+	unsigned long free, no_direct_map, saved, preserved, pending, extents;
+	u64 out_extents, out_blocks;
+};
+
+static void pool_counts(int nid, struct pool_counts *c)
+{
+	struct persist_pool *pool = persist_pools[nid];
+	const struct persist_alloc_extent_ser *ext;
+	const struct persist_alloc_ser *ser;
+	struct persist_extent *e;
+	unsigned long idx;
+
+	memset(c, 0, sizeof(*c));
+	spin_lock(&pool->lock);
+	memcpy(c->allocated, pool->allocated, sizeof(c->allocated));
+	c->no_direct_map = pool->no_direct_map_pages;
+	c->saved = pool->vmemmap_saved;
+	c->preserved = pool->preserved_pages;
+	c->pending = pool->pending_pages;
+	spin_unlock(&pool->lock);
+	c->free = pool_free_pages(nid);
+	xa_for_each(&persist_extents, idx, e)
+		c->extents++;
+	mutex_lock(&persist_kho_lock);
+	ser = persist_kho_outgoing(&ext);
+	if (ser) {
+		c->out_extents = ser->nr_extents;
+		c->out_blocks = ser->nr_blocks;
+	}
+	mutex_unlock(&persist_kho_lock);
+}
+
+static void expect_counts(struct kunit *test, const struct pool_counts *a,
+			  const struct pool_counts *b, const char *what, unsigned int nth)
+{
+	KUNIT_EXPECT_TRUE_MSG(test, !memcmp(a, b, sizeof(*a)),
+			      "%s failing at step %u changed the pool's state", what, nth);
+}
+
+/* Fail the @nth fallible step of the calling task from now on (0: none). */
+static void fail_nth(unsigned int nth)
+{
+#ifdef CONFIG_FAULT_INJECTION
+	WRITE_ONCE(current->fail_nth, nth);
+#endif
+}
+
+static unsigned int fail_nth_left(void)
+{
+#ifdef CONFIG_FAULT_INJECTION
+	return READ_ONCE(current->fail_nth);
+#else
+	return 0;
+#endif
+}
+
+#define FAULT_STEPS_MAX	16
+
+/*
+ * Each fallible step of allocation, free, preserve and pool growth is
+ * failed in turn, as iommufd's fail_nth selftest does: the call fails
+ * with nothing changed (bookkeeping, counters, handover), and succeeds
+ * once no step is failed any more.
+ */
+static void fault_injection_changes_nothing(struct kunit *test)
+{
+	const unsigned long flags = PERSIST_ALLOC_NO_DIRECT_MAP | PERSIST_ALLOC_HVO |
+				    PERSIST_ALLOC_ZERO;
+	int nid = pool_node(test), verbose = persist_fault_attr.verbose;
+	struct pool_counts before, after;
+	struct folio *folio, **many;
+	unsigned int nth, failed = 0, grown = 0;
+	unsigned long i, nr_many;
+	long ret;
+
+	if (!IS_ENABLED(CONFIG_FAULT_INJECTION))
+		kunit_skip(test, "needs CONFIG_FAULT_INJECTION");
+	persist_fault_attr.verbose = 0;
+
+	/* Allocation: bookkeeping, vmemmap, direct map, extent record. */
+	for (nth = 1; nth < FAULT_STEPS_MAX; nth++) {
+		pool_counts(nid, &before);
+		fail_nth(nth);
+		folio = persist_alloc_folio(nid, PERSIST_ORDER_2M, flags);
+		fail_nth(0);
+		if (!IS_ERR(folio))
+			break;
+		KUNIT_EXPECT_EQ(test, PTR_ERR(folio), -ENOMEM);
+		pool_counts(nid, &after);
+		expect_counts(test, &before, &after, "alloc", nth);
+		failed++;
+	}
+	KUNIT_ASSERT_FALSE(test, IS_ERR(folio));
+	KUNIT_EXPECT_GE(test, failed, 4);
+
+	/* Free: the vmemmap restore; the folio stays the owner's. */
+	for (nth = 1, failed = 0; nth < FAULT_STEPS_MAX; nth++) {
+		pool_counts(nid, &before);
+		fail_nth(nth);
+		ret = persist_free_folio(folio);
+		fail_nth(0);
+		if (!ret)
+			break;
+		KUNIT_EXPECT_EQ(test, ret, -ENOMEM);
+		pool_counts(nid, &after);
+		expect_counts(test, &before, &after, "free", nth);
+		KUNIT_EXPECT_TRUE(test, folio_test_large(folio));
+		failed++;
+	}
+	KUNIT_EXPECT_EQ(test, ret, 0);
+	KUNIT_EXPECT_GE(test, failed, 1);
+
+	/* Preserve: growing the handover, wherever it must grow. */
+	nr_many = 1100;
+	many = kunit_kcalloc(test, nr_many, sizeof(*many), GFP_KERNEL);
+	KUNIT_ASSERT_NOT_NULL(test, many);
+	for (i = 0; i < nr_many; i++) {
+		many[i] = persist_alloc_folio(nid, PERSIST_ORDER_4K, 0);
+		KUNIT_ASSERT_FALSE(test, IS_ERR(many[i]));
+	}
+	for (i = 0, failed = 0; i < nr_many; i++) {
+		pool_counts(nid, &before);
+		fail_nth(1);
+		ret = persist_alloc_preserve(many[i], i);
+		nth = fail_nth_left();
+		fail_nth(0);
+		if (ret) {
+			KUNIT_EXPECT_EQ(test, ret, -ENOMEM);
+			KUNIT_EXPECT_EQ(test, nth, 0);
+			pool_counts(nid, &after);
+			expect_counts(test, &before, &after, "preserve", 1);
+			failed++;
+			KUNIT_EXPECT_EQ(test, persist_alloc_preserve(many[i], i), 0);
+		}
+	}
+	/* 1100 entries outgrow any array the earlier cases left. */
+	KUNIT_EXPECT_GE(test, failed, 1);
+	for (i = 0; i < nr_many; i++) {
+		KUNIT_EXPECT_EQ(test, persist_alloc_unpreserve(many[i]), 0);
+		KUNIT_EXPECT_EQ(test, persist_free_folio(many[i]), 0);
+	}
+
+	/* Growth: preserving the new block with KHO. */
+	pool_counts(nid, &before);
+	fail_nth(1);
+	ret = persist_pool_grow(nid, 1);
+	nth = fail_nth_left();
+	fail_nth(0);
+	if (ret == 1) {
+		grown = 1;
+		KUNIT_EXPECT_EQ(test, persist_pool_shrink(nid, 1), 1);
+	} else if (!nth) {
+		KUNIT_EXPECT_EQ(test, ret, -ENOMEM);
+		pool_counts(nid, &after);
+		expect_counts(test, &before, &after, "grow", 1);
+	}
+	kunit_info(test, "grow: %s\n", grown ? "no fallible step reached" :
+		   nth ? "no 1 GiB range free" : "failed and undone");
+	persist_fault_attr.verbose = verbose;
+}
+
 static struct kunit_case persist_block_cases[] = {
 	KUNIT_CASE(block_1g_is_exclusive),
 	KUNIT_CASE(block_split_and_merge),
@@ -931,6 +1094,7 @@ static struct kunit_case persist_pool_cases[] = {
 	KUNIT_CASE(pool_exhaustion_changes_nothing),
 	KUNIT_CASE(pool_bad_free_refused),
 	KUNIT_CASE(pool_bad_arguments),
+	KUNIT_CASE(fault_injection_changes_nothing),
 	{}
 };
 

@@ -106,7 +106,8 @@ static void generation1(int fd)
 
 		if (c->before && !c->after) {
 			ret = pt_cmd(fd, "unpreserve %d", i);
-			vt_result(!ret, "gen 1: folio %d unpreserved after the cancel (%d)", i, ret);
+			vt_result(!ret, "gen 1: folio %d unpreserved after the cancel (%d)",
+				  i, ret);
 			ret = pt_cmd(fd, "free %d", i);
 			vt_result(!ret, "gen 1: folio %d freed after the cancel (%d)", i, ret);
 		} else if (!c->before && c->after) {
@@ -139,8 +140,8 @@ static void generation2(int fd)
 
 		ret = pt_cmd(fd, "restore %llx %d", phys, OWNER + i);
 		if (!c->after) {
-			vt_result(ret == -ENOENT, "gen 2: folio %d, unpreserved, not handed over (%d)",
-				  i, ret);
+			vt_result(ret == -ENOENT,
+				  "gen 2: folio %d, unpreserved, not handed over (%d)", i, ret);
 			continue;
 		}
 		if (!vt_result(!ret, "gen 2: folio %d restored (%d)", i, ret))

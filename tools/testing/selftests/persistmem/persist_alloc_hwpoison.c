@@ -32,6 +32,7 @@
 #include "persist_test.h"
 
 #define CORRUPT_PFN	"/sys/kernel/debug/hwpoison/corrupt-pfn"
+#define UNPOISON_PFN	"/sys/kernel/debug/hwpoison/unpoison-pfn"
 #define OWNER		77
 #define SEED_1G		0x1111
 #define SEED_2M		0x2222
@@ -41,12 +42,17 @@
 #define ADOPTED_MSG	\
 	"persist_alloc: adopted 2 of 2 handed-over blocks and 4 of 4 extents"
 
-static int inject(unsigned long long phys)
+static int write_pfn(const char *file, unsigned long long phys)
 {
 	char val[32];
 
 	snprintf(val, sizeof(val), "%#llx", phys >> 12);
-	return vt_write_file(CORRUPT_PFN, val);
+	return vt_write_file(file, val);
+}
+
+static int inject(unsigned long long phys)
+{
+	return write_pfn(CORRUPT_PFN, phys);
 }
 
 static long long hw_corrupted_kb(void)
@@ -73,8 +79,8 @@ static int touch(int fd, unsigned int slot, size_t size, size_t page, uint64_t *
 		return -errno;
 	pid = fork();
 	if (!pid) {
-		volatile uint64_t *p = mmap(NULL, size, PROT_READ, MAP_SHARED, fd,
-					    (off_t)slot << 30);
+		const uint64_t *p = mmap(NULL, size, PROT_READ, MAP_SHARED, fd,
+					 (off_t)slot << 30);
 		uint64_t v;
 
 		if (p == MAP_FAILED)
@@ -123,7 +129,7 @@ static void check_page(int fd, unsigned int slot, size_t size, size_t page, uint
 			  (unsigned long long)word);
 }
 
-static bool quarantined(unsigned long long phys)
+static bool is_quarantined(unsigned long long phys)
 {
 	char line[160], want[64];
 	bool found = false;
@@ -169,6 +175,8 @@ static void generation1(int fd)
 	vt_result(!inject(badfree), "gen 1: memory failure injected into a free page of node 1");
 	ret = inject(bad2m);
 	vt_result(ret == -EHWPOISON, "gen 1: a second failure of a page is refused (%d)", ret);
+	ret = write_pfn(UNPOISON_PFN, bad2m);
+	vt_result(ret == -EOPNOTSUPP, "gen 1: a failed pool page cannot be unpoisoned (%d)", ret);
 	vt_result(vt_dmesg_contains("(node 0): allocated, its owner is told"),
 		  "gen 1: the log says the HVO folio's owner is told");
 	vt_result(vt_dmesg_contains("(node 1): free, taken out of its pool"),
@@ -183,11 +191,11 @@ static void generation1(int fd)
 
 	ret = pt_cmd(fd, "free 1");
 	vt_result(!ret, "gen 1: the 2 MiB folio with a failed page frees (%d)", ret);
-	vt_result(quarantined(bad2m) && quarantined(badfree),
+	vt_result(is_quarantined(bad2m) && is_quarantined(badfree),
 		  "gen 1: both failed pages of node 1 quarantined");
 	free1 = pt_node_stat(1, "free_bytes");
-	vt_result(free1 == PT_GIB - 2 * 4096, "gen 1: node 1 has %llu bytes free, want 1 GiB - 8 KiB",
-		  free1);
+	vt_result(free1 == PT_GIB - 2 * 4096,
+		  "gen 1: node 1 has %llu bytes free, want 1 GiB - 8 KiB", free1);
 	/* Taken whole: every granule but the failed pages, then nothing. */
 	ret = pt_cmd(fd, "fill %llu 1 0 0", free1 / 4096);
 	vt_result(!ret, "gen 1: node 1's pool taken whole in 4 KiB folios (%d)", ret);
@@ -212,7 +220,7 @@ static void generation2(int fd)
 	vt_result(vt_dmesg_contains(ADOPTED_MSG), "gen 2: the log says '%s'", ADOPTED_MSG);
 	vt_result(hw_corrupted_kb() == 12, "gen 2: HardwareCorrupted %lld kB, want 12",
 		  hw_corrupted_kb());
-	vt_result(quarantined(bad2m) && quarantined(badfree),
+	vt_result(is_quarantined(bad2m) && is_quarantined(badfree),
 		  "gen 2: the failed free pages are quarantined again");
 	vt_result(pt_node_stat(1, "free_bytes") == PT_GIB - 2 * 4096,
 		  "gen 2: node 1 has %llu bytes free, want 1 GiB - 8 KiB",
@@ -225,7 +233,7 @@ static void generation2(int fd)
 	check_page(fd, 0, PT_GIB, TAIL_1G - 1, SEED_1G, false, "gen 2: restored folio");
 	ret = pt_cmd(fd, "free 0");
 	vt_result(!ret, "gen 2: the restored folio with a failed page frees (%d)", ret);
-	vt_result(quarantined(p1g + TAIL_1G * 4096ull), "gen 2: its failed page is quarantined");
+	vt_result(is_quarantined(p1g + TAIL_1G * 4096ull), "gen 2: its failed page is quarantined");
 	vt_result(pt_node_stat(0, "free_bytes") == PT_GIB - 4096,
 		  "gen 2: node 0 has %llu bytes free, want 1 GiB - 4 KiB",
 		  pt_node_stat(0, "free_bytes"));

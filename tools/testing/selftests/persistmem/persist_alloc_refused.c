@@ -120,8 +120,8 @@ static bool wait_released(unsigned long long block)
 	char msg[96];
 	int i;
 
-	snprintf(msg, sizeof(msg), "persist_alloc: handover: refused block %#llx zeroed and released",
-		 block);
+	snprintf(msg, sizeof(msg),
+		 "persist_alloc: handover: refused block %#llx zeroed and released", block);
 	for (i = 0; i < 240 && !vt_dmesg_contains(msg); i++)
 		usleep(500 * 1000);
 	return vt_result(vt_dmesg_contains(msg), "gen 2: the log says '%s'", msg);
