@@ -122,6 +122,7 @@ struct persist_pool {
  * @prehvo:      pending, and its vmemmap was optimized at boot
  * @restoring:   taken from pending by persist_alloc_restore(), its folio
  *               not built yet
+ * @built:       pending again after a failed release, its folio built
  * @quarantined: held so that nobody uses its memory: it is never restored
  *               and never handed over
  * @ser_idx:     while preserved, its entry in the outgoing handover
@@ -136,6 +137,7 @@ struct persist_extent {
 	bool pending;
 	bool prehvo;
 	bool restoring;
+	bool built;
 	bool quarantined;
 	unsigned long ser_idx;
 };

@@ -523,7 +523,11 @@ struct folio *persist_alloc_restore(phys_addr_t phys, u64 owner)
 	mutex_unlock(&persist_kho_lock);
 	if (!ext)
 		return ERR_PTR(err);
-	if (ext->prehvo) {
+	if (ext->built) {
+		/* A release failed after building it: it is ready as it is. */
+		folio = pfn_folio(ext->pfn);
+		ext->built = false;
+	} else if (ext->prehvo) {
 		/* Its tail struct pages already are the shared tail page: O(1). */
 		folio = persist_prehvo_folio(ext->pfn, ext->order);
 		ext->prehvo = false;
@@ -562,18 +566,34 @@ EXPORT_SYMBOL_GPL(persist_alloc_restore);
  * @phys:  its physical address
  * @owner: the key it was preserved under
  *
- * For owners that find they no longer need what they preserved: the
- * memory is zeroed and its granule freed.
+ * For owners that find they no longer need what they preserved: its
+ * granule is freed, and zeroed before anyone gets it again.
  *
- * Return: 0, -ENOENT or -EPERM as persist_alloc_restore().
+ * Return: 0; -ENOENT or -EPERM as persist_alloc_restore(); -ENOMEM or
+ * -EBUSY if it could not be freed (an HVO folio's vmemmap, a transient
+ * reference): it stays pending then, as it was.
  */
 int persist_alloc_release(phys_addr_t phys, u64 owner)
 {
 	struct folio *folio = persist_alloc_restore(phys, owner);
+	struct persist_extent *ext;
+	int err;
 
 	if (IS_ERR(folio))
 		return PTR_ERR(folio);
-	return persist_free_folio(folio);
+	err = persist_free_folio(folio);
+	if (!err)
+		return 0;
+	/* Not freed: pending again, as it was, for a restore or another release. */
+	mutex_lock(&persist_kho_lock);
+	ext = xa_load(&persist_extents, folio_pfn(folio));
+	ext->pending = true;
+	ext->built = true;
+	mutex_unlock(&persist_kho_lock);
+	persist_account_state(ext, &ext->blk->pool->pending_pages, 1);
+	if (ext->flags & PERSIST_ALLOC_HVO)
+		persist_account(ext->blk->pool, ext->order, PERSIST_ALLOC_HVO, -1);
+	return err;
 }
 EXPORT_SYMBOL_GPL(persist_alloc_release);
 

@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "persist_test.h"
@@ -74,6 +75,8 @@ static const struct tcase cases[] = {
 
 #define NR_CASES	((int)ARRAY_SIZE(cases))
 #define RELEASED	24
+#define HVO_2M		3	/* its release fails on purpose in generation 2 */
+#define FAIL_ATTR	"/sys/kernel/debug/persist_alloc/fail_persist_alloc"
 #define PREHVO_MSG	\
 	"persist_alloc: node 0: 1 handed-over 1 GiB HVO extents get their vmemmap optimized at boot"
 
@@ -277,6 +280,39 @@ static void restore_all(int fd, int gen, unsigned int owner_base, bool (*kept)(i
 	}
 }
 
+/* Fail the @nth fallible step of persist_alloc in this thread (0: none). */
+static void fail_nth(int nth)
+{
+	char path[64], val[16];
+
+	snprintf(path, sizeof(path), "/proc/self/task/%ld/fail-nth", (long)syscall(SYS_gettid));
+	snprintf(val, sizeof(val), "%d", nth);
+	if (vt_write_file(path, val))
+		vt_fatal("%s: %s", path, strerror(errno));
+}
+
+/*
+ * A release that fails, building the HVO folio or restoring its vmemmap
+ * to free it, leaves the extent pending as it was: restore_all() below
+ * restores it and finds its contents.
+ */
+static void failed_releases(int fd)
+{
+	unsigned long long pending = pt_node_stat(0, "pending_bytes");
+	int nth, ret;
+
+	vt_write_file(FAIL_ATTR "/verbose", "0");
+	for (nth = 1; nth <= 2; nth++) {
+		fail_nth(nth);
+		ret = pt_cmd(fd, "release %llx %u", owner_phys(GEN1_OWNER + HVO_2M),
+			     GEN1_OWNER + HVO_2M);
+		fail_nth(0);
+		vt_result(ret == -ENOMEM && pt_node_stat(0, "pending_bytes") == pending,
+			  "gen 2: release failed at step %d leaves owner %d pending (ret %d)",
+			  nth, GEN1_OWNER + HVO_2M, ret);
+	}
+}
+
 static void generation2(int fd)
 {
 	int slot_of[NR_CASES], i, n, ret;
@@ -301,6 +337,8 @@ static void generation2(int fd)
 	vt_result(!ret && pt_node_stat(1, "free_bytes") == free1 + case_size(RELEASED),
 		  "gen 2: owner %d released back to the pool (ret %d)", GEN1_OWNER + RELEASED,
 		  ret);
+
+	failed_releases(fd);
 
 	phys0 = owner_phys(GEN1_OWNER);
 	ret = vt_trace_start("persist_alloc");
