@@ -420,8 +420,9 @@ static unsigned long nr_scrub_refused;
 
 static void scrub_refused_fn(struct work_struct *work)
 {
+	unsigned long i, j;
+	struct page *page;
 	phys_addr_t base;
-	unsigned long i;
 
 	for (i = 0; i < nr_scrub_refused; i++) {
 		base = scrub_refused[i] & ~(phys_addr_t)SCRUB_KEEP;
@@ -430,9 +431,21 @@ static void scrub_refused_fn(struct work_struct *work)
 			pr_info("handover: lost block %#llx zeroed, kept reserved\n", (u64)base);
 			continue;
 		}
-		/* KHO leaves its magic on the first page of a preserved range. */
-		set_page_private(pfn_to_page(PHYS_PFN(base)), 0);
-		free_reserved_area(__va(base), __va(base + PERSIST_BLOCK_SIZE), -1, NULL);
+		/*
+		 * Taken from KHO, which hands a preserved range out once, and
+		 * given to the page allocator page by page.
+		 */
+		page = kho_restore_pages(base, PERSIST_BLOCK_PAGES);
+		if (!page) {
+			pr_err("handover: refused block %#llx zeroed, kept: KHO does not give it\n",
+			       (u64)base);
+			continue;
+		}
+		for (j = 0; j < PERSIST_BLOCK_PAGES; j++) {
+			__free_page(page + j);
+			if (!(j & 4095))
+				cond_resched();
+		}
 		pr_info("handover: refused block %#llx zeroed and released\n", (u64)base);
 	}
 	kfree(scrub_refused);
