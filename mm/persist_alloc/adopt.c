@@ -521,7 +521,7 @@ static enum persist_verdict __init adopt_extent(const struct persist_alloc_exten
 		return PERSIST_REFUSE_HVO_BLOCK;
 	pool = blk->pool;
 
-	ext = kzalloc_obj(*ext);
+	ext = persist_fault() ? NULL : kzalloc_obj(*ext);
 	if (!ext)
 		return PERSIST_REFUSE_NOMEM;
 	ext->pfn = PHYS_PFN(s->phys);

@@ -40,12 +40,27 @@
 #include "internal.h"
 
 DECLARE_FAULT_ATTR(persist_fault_attr);
+static char *fail_persist_alloc_arg __initdata;
 
 static int __init setup_fail_persist_alloc(char *str)
 {
-	return setup_fault_attr(&persist_fault_attr, str);
+	fail_persist_alloc_arg = str;
+	return 1;
 }
 __setup("fail_persist_alloc=", setup_fail_persist_alloc);
+
+/*
+ * Applied from an initcall, not while the command line is parsed:
+ * setup_fault_attr() seeds its random state once, through a work item,
+ * and workqueues are not up that early. Early enough for adoption.
+ */
+static int __init persist_fault_init(void)
+{
+	if (fail_persist_alloc_arg)
+		setup_fault_attr(&persist_fault_attr, fail_persist_alloc_arg);
+	return 0;
+}
+early_initcall(persist_fault_init);
 
 #define CREATE_TRACE_POINTS
 #include <trace/events/persist_alloc.h>

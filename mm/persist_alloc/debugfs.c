@@ -14,8 +14,8 @@
  * fail_persist_alloc: the fault injection attributes (see
  * Documentation/fault-injection/fault-injection.rst) of the steps that can
  * fail: allocating bookkeeping, optimizing or restoring a vmemmap,
- * changing the direct map, growing the handover, preserving a block,
- * recording a memory failure.
+ * changing the direct map, recording an extent (at adoption too), growing
+ * the handover, preserving a block, recording a memory failure.
  */
 #include <linux/debugfs.h>
 #include <linux/mm.h>

@@ -15,7 +15,11 @@
  *   persist_alloc_refused_extent   one extent lies outside every block:
  *     only that extent is refused (its memory comes back free and zeroed),
  *     the blocks and the other extent are adopted, and the command line
- *     is set aside for the handed-over pools.
+ *     is set aside for the handed-over pools;
+ *   persist_alloc_refused_nomem    nothing is damaged, but the second
+ *     kernel boots with fail_persist_alloc= failing its first fallible
+ *     step, the record of the first extent: that extent alone is lost, as
+ *     a refused one is, and everything else is adopted.
  *
  * Generation 1 boots with persist_alloc=0:1G,1:1G, preserves a 2 MiB folio
  * (filled with a pattern) on node 0 and a 1 GiB folio on node 1, and
@@ -39,6 +43,8 @@
 	"persist_alloc: adopted 2 of 2 handed-over blocks and 1 of 2 extents"
 #define REFUSED_MSG \
 	"persist_alloc: handover refused: not persist-alloc-v3; 2 of its 2 blocks will be zeroed"
+#define NOMEM_MSG \
+	"order 9 refused: lost to an allocation failure"
 #define CHAIN_MSG \
 	"persist_alloc: adopted 1 of 1 handed-over blocks and 0 of 0 extents"
 #define SEED		7
@@ -77,20 +83,23 @@ static void generation1(int fd, const char *what)
 		  pt_residue(fd, p2m, 512, SEED));
 	vt_result(!pt_cmd(fd, "preserve 0 7") && !pt_cmd(fd, "preserve 1 8"),
 		  "gen 1: both preserved");
-	ret = pt_cmd(fd, "corrupt-handover %s", what);
-	vt_result(!ret, "gen 1: handover to be damaged: %s (ret %d)", what, ret);
+	if (what) {
+		ret = pt_cmd(fd, "corrupt-handover %s", what);
+		vt_result(!ret, "gen 1: handover to be damaged: %s (ret %d)", what, ret);
+	}
 	snprintf(args, sizeof(args),
-		 "persist_alloc=0:1G vmtest.memtotal=%llu vmtest.p2m=%#llx vmtest.p1g=%#llx",
-		 mem_total(), p2m, p1g);
+		 "persist_alloc=0:1G vmtest.memtotal=%llu vmtest.p2m=%#llx vmtest.p1g=%#llx%s",
+		 mem_total(), p2m, p1g, what ? "" : " fail_persist_alloc=1,100,0,1");
 	vt_next_args(args);
 }
 
-static void generation2_extent(int fd, unsigned long long p2m, unsigned long long p1g)
+static void generation2_extent(int fd, unsigned long long p2m, unsigned long long p1g,
+			       bool nomem)
 {
+	const char *why = nomem ? NOMEM_MSG : "refused: outside every adopted block";
 	int ret;
 
-	vt_result(vt_dmesg_contains("refused: outside every adopted block"),
-		  "gen 2: the kernel log names the refused extent");
+	vt_result(vt_dmesg_contains(why), "gen 2: the kernel log says '%s'", why);
 	vt_result(vt_dmesg_contains(ADOPTED_MSG), "gen 2: the kernel log says what was adopted");
 	vt_result(pt_node_stat(0, "total_bytes") == PT_GIB &&
 		  pt_node_stat(1, "total_bytes") == PT_GIB,
@@ -127,7 +136,7 @@ static bool wait_released(unsigned long long block)
 	return vt_result(vt_dmesg_contains(msg), "gen 2: the log says '%s'", msg);
 }
 
-static void generation2(int fd, bool version)
+static void generation2(int fd, bool version, bool nomem)
 {
 	unsigned long long memtotal, p2m, p1g, expect, now, phys;
 	char buf[64], alloc_buf[256];
@@ -139,7 +148,7 @@ static void generation2(int fd, bool version)
 	p2m = strtoull(vt_cmdline_value("vmtest.p2m", buf, sizeof(buf)) ?: "0", NULL, 0);
 	p1g = strtoull(vt_cmdline_value("vmtest.p1g", buf, sizeof(buf)) ?: "0", NULL, 0);
 	if (!version) {
-		generation2_extent(fd, p2m, p1g);
+		generation2_extent(fd, p2m, p1g, nomem);
 		return;
 	}
 
@@ -202,15 +211,16 @@ int main(int argc, char **argv)
 {
 	bool chain = !strcmp(basename(argv[0]), "persist_alloc_refused_chain");
 	bool version = chain || !strcmp(basename(argv[0]), "persist_alloc_refused_version");
+	bool nomem = !strcmp(basename(argv[0]), "persist_alloc_refused_nomem");
 	int gen = vt_stage(argc, argv, chain ? 3 : 2);
 	int fd = pt_open();
 
 	if (gen == 1) {
-		generation1(fd, version ? "version" : "extent");
+		generation1(fd, version ? "version" : nomem ? NULL : "extent");
 		vt_hold();
 	}
 	if (gen == 2) {
-		generation2(fd, version);
+		generation2(fd, version, nomem);
 		if (chain)
 			vt_hold();
 	} else {
