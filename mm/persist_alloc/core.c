@@ -129,25 +129,26 @@ static phys_addr_t pool_take(struct persist_pool *pool, unsigned int order,
 }
 
 /*
- * Give a granule back to its block. Under the lock memory failures take,
- * so that a page that failed while the granule was in nobody's hands
- * stays behind, quarantined (see hwpoison.c).
+ * Give a granule back to its block. A page that failed while the granule
+ * was in nobody's hands stays behind, quarantined: either this sees it
+ * recorded, or the memory failure handler, which waits while a granule is
+ * on its way (see hwpoison.c), finds the page free and takes it.
  */
 static void pool_put(struct persist_block *blk, unsigned long pfn, unsigned int order)
 {
 	struct persist_pool *pool = blk->pool;
 	unsigned long idx = pfn - PHYS_PFN(blk->base);
 
-	mutex_lock(&persist_kho_lock);
-	if (persist_hwpoison_in(pfn, 1UL << order)) {
+	if (unlikely(persist_hwpoison_in(pfn, 1UL << order))) {
+		mutex_lock(&persist_kho_lock);
 		persist_hwpoison_put(blk, pfn, order);
-	} else {
-		spin_lock(&pool->lock);
-		if (!WARN_ON_ONCE(persist_block_free(blk, idx, order)))
-			pool->allocated[persist_order_granule(order)]--;
-		spin_unlock(&pool->lock);
+		mutex_unlock(&persist_kho_lock);
+		return;
 	}
-	mutex_unlock(&persist_kho_lock);
+	spin_lock(&pool->lock);
+	if (!WARN_ON_ONCE(persist_block_free(blk, idx, order)))
+		pool->allocated[persist_order_granule(order)]--;
+	spin_unlock(&pool->lock);
 }
 
 /* Move @ext's pages into (@sign 1) or out of (-1) one of its pool's counters. */
@@ -207,7 +208,7 @@ static void zero_folio(struct folio *folio)
 	persist_zero_pages(folio_pfn(folio), folio_nr_pages(folio));
 }
 
-static struct folio *alloc_granule(int nid, unsigned int order, unsigned long flags,
+static struct folio *alloc_on_node(int nid, unsigned int order, unsigned long flags,
 				   struct persist_extent *ext)
 {
 	struct persist_pool *pool = READ_ONCE(persist_pools[nid]);
@@ -243,16 +244,18 @@ static struct folio *alloc_granule(int nid, unsigned int order, unsigned long fl
 		if (err)
 			goto undo_hvo;
 	}
-	/* Recorded under the lock memory failures take: none is missed. */
-	mutex_lock(&persist_kho_lock);
-	if (persist_hwpoison_in(ext->pfn, 1UL << order))
-		err = -EHWPOISON;
-	else
-		err = persist_fault() ? -ENOMEM :
-		      xa_insert(&persist_extents, ext->pfn, ext, GFP_KERNEL);
-	mutex_unlock(&persist_kho_lock);
+	err = persist_fault() ? -ENOMEM : xa_insert(&persist_extents, ext->pfn, ext, GFP_KERNEL);
 	if (err)
 		goto undo_direct_map;
+	/*
+	 * A page that failed on the way out: the handler records failures
+	 * before it looks for extents, this looks for failures after the
+	 * extent is recorded, so one of the two sees the other. The owner
+	 * gets the folio marked, as if it had failed a moment later.
+	 */
+	smp_mb();
+	if (unlikely(persist_hwpoison_in(ext->pfn, 1UL << order)))
+		folio_set_hwpoison(folio);
 	persist_account(pool, order, flags, 1);
 	trace_persist_alloc(ext->pfn, order, nid, flags, 0);
 	return folio;
@@ -267,19 +270,6 @@ undo_hvo:
 	persist_folio_to_granule(folio);
 	pool_put(blk, ext->pfn, order);
 	return ERR_PTR(err);
-}
-
-/* A granule with a page that failed on its way out is held back: take another. */
-static struct folio *alloc_on_node(int nid, unsigned int order, unsigned long flags,
-				   struct persist_extent *ext)
-{
-	struct folio *folio;
-	int tries = 0;
-
-	do
-		folio = alloc_granule(nid, order, flags, ext);
-	while (IS_ERR(folio) && PTR_ERR(folio) == -EHWPOISON && ++tries < 8);
-	return IS_ERR(folio) && PTR_ERR(folio) == -EHWPOISON ? ERR_PTR(-ENOMEM) : folio;
 }
 
 /**

@@ -113,6 +113,9 @@ bool persist_alloc_owns_pfn(unsigned long pfn)
 	return xa_load(&persist_blocks, PFN_PHYS(pfn) / PERSIST_BLOCK_SIZE);
 }
 
+/* How often a failure waits for a granule on its way into or out of a pool. */
+#define HWPOISON_WAIT_TRIES	1000
+
 /* Recorded, not in the outgoing handover yet. */
 #define HWPOISON_UNSENT	XA_MARK_0
 
@@ -209,12 +212,14 @@ static void quarantine_insert(struct persist_extent *ext)
  * for failed pages under the same lock), -ENOMEM.
  */
 static int quarantine_free_page(struct persist_block *blk, unsigned long pfn,
-				struct persist_extent *q)
+				struct persist_extent *q, struct persist_extent **left)
 {
 	struct persist_pool *pool = blk->pool;
 	int err;
 
 	lockdep_assert_held(&persist_kho_lock);
+	if (left)
+		*left = NULL;
 	if (!q)
 		return -ENOMEM;
 	q->pfn = pfn;
@@ -225,6 +230,11 @@ static int quarantine_free_page(struct persist_block *blk, unsigned long pfn,
 	if (!err)
 		pool->allocated[PERSIST_GRANULE_4K]++;
 	spin_unlock(&pool->lock);
+	if (err && err == -EBUSY && left) {
+		/* The caller tries again with it. */
+		*left = q;
+		return err;
+	}
 	if (err) {
 		kfree(q);
 		return err;
@@ -306,7 +316,7 @@ int persist_hwpoison_adopt(struct persist_block *blk, unsigned long pfn)
 		return err;
 	if (extent_of(pfn))
 		return 0;
-	return quarantine_free_page(blk, pfn, quarantine_ext(blk, pfn));
+	return quarantine_free_page(blk, pfn, quarantine_ext(blk, pfn), NULL);
 }
 
 /**
@@ -326,8 +336,8 @@ int persist_alloc_memory_failure(unsigned long pfn, int flags)
 	struct persist_extent *ext, *q;
 	struct folio *folio = NULL;
 	struct persist_block *blk;
+	int nid, err, tries;
 	const char *state;
-	int nid, err;
 
 	if (!persist_alloc_owns_pfn(pfn))
 		return -ENOENT;
@@ -353,13 +363,29 @@ int persist_alloc_memory_failure(unsigned long pfn, int flags)
 		goto out;
 	}
 	persist_hwpoison_flush();
+	/* Allocation and free look for failures after this, lock-free. */
+	smp_mb();
 	ext = extent_of(pfn);
+	err = q ? 0 : -ENOMEM;
+	for (tries = 0; !ext && q && tries < HWPOISON_WAIT_TRIES; tries++) {
+		err = quarantine_free_page(blk, pfn, q, &q);
+		if (err != -EBUSY)
+			break;
+		/*
+		 * In a granule on its way into or out of the pool: wait a
+		 * little for it to be free (taken here) or recorded (handled
+		 * below). Past that, the allocation that records it marks its
+		 * folio itself, and a free holds the page back.
+		 */
+		mutex_unlock(&persist_kho_lock);
+		cond_resched();
+		mutex_lock(&persist_kho_lock);
+		ext = extent_of(pfn);
+	}
 	if (!ext) {
-		err = quarantine_free_page(blk, pfn, q);
-		/* Otherwise the granule's way in or out holds the page back. */
+		kfree(q);
 		state = !err ? "free, taken out of its pool" :
-			err == -EBUSY ? "in a granule on its way in or out, held back by it" :
-			"free, held back when it is next taken";
+			"in use outside any extent, marked or held back where it goes";
 	} else {
 		kfree(q);
 		if (ext->quarantined) {
