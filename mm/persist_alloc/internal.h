@@ -264,6 +264,7 @@ unsigned long persist_hvo_saved(unsigned int order);
 int persist_hvo_optimize(struct folio *folio);
 int persist_hvo_restore(struct folio *folio);
 int persist_hvo_restore_frozen(struct folio *folio);
+void persist_prep_tail(struct page *head, unsigned long i, unsigned int order);
 struct folio *persist_prehvo_folio(unsigned long pfn, unsigned int order);
 struct folio *persist_hvo_build_folio(unsigned long pfn, unsigned int order);
 #ifdef CONFIG_SPARSEMEM_VMEMMAP_PREINIT

@@ -1,0 +1,136 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * persist_alloc: restoring handed-over extents for their owners.
+ *
+ * An extent adopted from the previous kernel's handover is allocated and
+ * pending: only the owner that preserved it may take it, once, as a folio
+ * with the attributes it had (persist_alloc_restore()), or give it back
+ * unused (persist_alloc_release()).
+ */
+
+#define pr_fmt(fmt) "persist_alloc: " fmt
+
+#include <linux/export.h>
+#include <linux/mm.h>
+
+#include <trace/events/persist_alloc.h>
+
+#include "internal.h"
+
+static struct persist_extent *take_pending(phys_addr_t phys, u64 owner, int *err)
+{
+	struct persist_extent *ext;
+
+	ext = xa_load(&persist_extents, PHYS_PFN(phys));
+	if (!ext || !ext->pending || PFN_PHYS(ext->pfn) != phys) {
+		*err = -ENOENT;
+		return NULL;
+	}
+	if (ext->owner != owner) {
+		*err = -EPERM;
+		return NULL;
+	}
+	ext->pending = false;
+	ext->restoring = true;
+	persist_account_state(ext, &ext->blk->pool->pending_pages, -1);
+	return ext;
+}
+
+/**
+ * persist_alloc_restore - take a folio handed over by the previous kernel
+ * @phys:  its physical address, as recorded by its owner
+ * @owner: the key it was preserved under
+ *
+ * The folio comes back with the attributes it had (out of the direct map
+ * if it was) and a reference count of 1; it is allocated again, and may be
+ * preserved again for the next kexec.
+ *
+ * Return: the folio, or ERR_PTR(-ENOENT) if no handed-over extent starts
+ * at @phys (or it was restored already), ERR_PTR(-EPERM) if it belongs to
+ * another owner, ERR_PTR(-ENOMEM) if its vmemmap could not be optimized
+ * again (it stays pending then).
+ */
+struct folio *persist_alloc_restore(phys_addr_t phys, u64 owner)
+{
+	struct persist_extent *ext;
+	struct folio *folio;
+	int err;
+
+	mutex_lock(&persist_kho_lock);
+	ext = take_pending(phys, owner, &err);
+	mutex_unlock(&persist_kho_lock);
+	if (!ext)
+		return ERR_PTR(err);
+	if (ext->built) {
+		/* A release failed after building it: it is ready as it is. */
+		folio = pfn_folio(ext->pfn);
+		ext->built = false;
+	} else if (ext->prehvo) {
+		/* Its tail struct pages already are the shared tail page: O(1). */
+		folio = persist_prehvo_folio(ext->pfn, ext->order);
+		ext->prehvo = false;
+	} else if (ext->flags & PERSIST_ALLOC_HVO) {
+		folio = persist_hvo_build_folio(ext->pfn, ext->order);
+		if (IS_ERR(folio)) {
+			mutex_lock(&persist_kho_lock);
+			ext->restoring = false;
+			ext->pending = true;
+			mutex_unlock(&persist_kho_lock);
+			persist_account_state(ext, &ext->blk->pool->pending_pages, 1);
+			return folio;
+		}
+	} else {
+		folio = persist_granule_to_folio(ext->pfn, ext->order);
+	}
+	if (ext->flags & PERSIST_ALLOC_HVO)
+		persist_account(ext->blk->pool, ext->order, PERSIST_ALLOC_HVO, 1);
+	/*
+	 * A page of it failed, in the previous kernel or while it was being
+	 * built: its owner must know. Memory failures see it allocated from
+	 * here on.
+	 */
+	mutex_lock(&persist_kho_lock);
+	if (persist_hwpoison_in(ext->pfn, 1UL << ext->order))
+		folio_set_hwpoison(folio);
+	ext->restoring = false;
+	mutex_unlock(&persist_kho_lock);
+	trace_persist_restore(ext->pfn, ext->order, ext->blk->pool->nid, ext->flags, owner);
+	return folio;
+}
+EXPORT_SYMBOL_GPL(persist_alloc_restore);
+
+/**
+ * persist_alloc_release - give a handed-over extent back without using it
+ * @phys:  its physical address
+ * @owner: the key it was preserved under
+ *
+ * For owners that find they no longer need what they preserved: its
+ * granule is freed, and zeroed before anyone gets it again.
+ *
+ * Return: 0; -ENOENT or -EPERM as persist_alloc_restore(); -ENOMEM or
+ * -EBUSY if it could not be freed (an HVO folio's vmemmap, a transient
+ * reference): it stays pending then, as it was.
+ */
+int persist_alloc_release(phys_addr_t phys, u64 owner)
+{
+	struct folio *folio = persist_alloc_restore(phys, owner);
+	struct persist_extent *ext;
+	int err;
+
+	if (IS_ERR(folio))
+		return PTR_ERR(folio);
+	err = persist_free_folio(folio);
+	if (!err)
+		return 0;
+	/* Not freed: pending again, as it was, for a restore or another release. */
+	mutex_lock(&persist_kho_lock);
+	ext = xa_load(&persist_extents, folio_pfn(folio));
+	ext->pending = true;
+	ext->built = true;
+	mutex_unlock(&persist_kho_lock);
+	persist_account_state(ext, &ext->blk->pool->pending_pages, 1);
+	if (ext->flags & PERSIST_ALLOC_HVO)
+		persist_account(ext->blk->pool, ext->order, PERSIST_ALLOC_HVO, -1);
+	return err;
+}
+EXPORT_SYMBOL_GPL(persist_alloc_release);
