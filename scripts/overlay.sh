@@ -17,7 +17,9 @@
 # component owns, optional "Patches:" names plain diffs in patches/ that
 # wire it into upstream files (Makefile, Kconfig, MAINTAINERS) in the same
 # commit. Every file under the overlay roots belongs to exactly one
-# component.
+# component. Optional "Changes:" names diffs in patches/ that this commit
+# makes to files of earlier components: the repository holds final
+# versions only, and scripts/split.sh derives the earlier ones.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -75,13 +77,21 @@ fi
 # 2. Overlay components.
 cd "$ROOT"
 : > "$tmp/owned"
+"$ROOT/scripts/split.sh" stages "$tmp/stages"
 ncomp=0
 for c in config/components/*; do
 	[ -f "$c" ] || continue
 	hdr=$(sed '/^$/q' "$c")
 	paths=$(sed -n 's/^Paths: *//p' <<< "$hdr")
 	hooks=$(sed -n 's/^Patches: *//p' <<< "$hdr")
+	changes=$(sed -n 's/^Changes: *//p' <<< "$hdr")
 	[ -n "$paths" ] || die "$c: header must have 'Paths: <path>...'"
+	for d in $changes; do
+		for f in $(sed -n 's|^+++ b/||p' "patches/$d"); do
+			grep -qxF "$f" "$tmp/owned" ||
+				die "$c: patches/$d changes $f, which no earlier component owns"
+		done
+	done
 	sed '1,/^$/d' "$c" > "$tmp/commitmsg"
 	for h in $hooks; do
 		[ -f "patches/$h" ] || die "$c: patch patches/$h missing"
@@ -100,8 +110,16 @@ for c in config/components/*; do
 			echo "$f" >> "$tmp/owned"
 		done
 	done
-	commit "$tmp/commitmsg"
 	ncomp=$((ncomp + 1))
+	# Files that later components change, as they are after this one.
+	if [ -d "$tmp/stages/$ncomp" ]; then
+		(cd "$tmp/stages/$ncomp" && find . -type f | sed 's|^\./||') | while read -r f; do
+			grep -qxF "$f" "$tmp/owned" || continue
+			blob=$(git hash-object -w --no-filters "$tmp/stages/$ncomp/$f")
+			git update-index --add --cacheinfo "100644,$blob,$f"
+		done
+	fi
+	commit "$tmp/commitmsg"
 done
 
 # Every overlay file must belong to exactly one component.

@@ -14,8 +14,6 @@
 struct folio;
 struct notifier_block;
 
-struct folio;
-
 /* Granule orders: 4 KiB, 2 MiB and 1 GiB with 4 KiB base pages. */
 #define PERSIST_ORDER_4K	0
 #define PERSIST_ORDER_2M	9

@@ -574,9 +574,9 @@ static bool __init adopt_hwpoison(const struct persist_alloc_extent_ser *s)
 
 	if (persist_check_extent(s) != PERSIST_ADOPT || !blk || !blk->handed_over)
 		return false;
-	mutex_lock(&persist_kho_lock);
+	mutex_lock(&persist_state_lock);
 	err = persist_hwpoison_adopt(blk, PHYS_PFN(s->phys));
-	mutex_unlock(&persist_kho_lock);
+	mutex_unlock(&persist_state_lock);
 	if (err)
 		pr_err("handover: failed page %#llx kept out of use without a record (%d)\n",
 		       s->phys, err);

@@ -67,6 +67,8 @@ early_initcall(persist_fault_init);
 
 /* Allocated granules by first pfn. */
 DEFINE_XARRAY(persist_extents);
+/* Serializes changes of an extent's state: free, preserve, restore. */
+DEFINE_MUTEX(persist_state_lock);
 
 /* Attribute counters of @pool for a granule coming (@sign 1) or going (-1). */
 void persist_account(struct persist_pool *pool, unsigned int order, unsigned long flags,
@@ -140,9 +142,9 @@ static void pool_put(struct persist_block *blk, unsigned long pfn, unsigned int 
 	unsigned long idx = pfn - PHYS_PFN(blk->base);
 
 	if (unlikely(persist_hwpoison_in(pfn, 1UL << order))) {
-		mutex_lock(&persist_kho_lock);
+		mutex_lock(&persist_state_lock);
 		persist_hwpoison_put(blk, pfn, order);
-		mutex_unlock(&persist_kho_lock);
+		mutex_unlock(&persist_state_lock);
 		return;
 	}
 	spin_lock(&pool->lock);
@@ -242,7 +244,7 @@ static struct folio *alloc_on_node(int nid, unsigned int order, unsigned long fl
 	if (flags & PERSIST_ALLOC_NO_DIRECT_MAP) {
 		err = persist_direct_map_remove(folio);
 		if (err)
-			goto undo_hvo;
+			goto undo_folio;
 	}
 	err = persist_fault() ? -ENOMEM : xa_insert(&persist_extents, ext->pfn, ext, GFP_KERNEL);
 	if (err)
@@ -263,7 +265,7 @@ static struct folio *alloc_on_node(int nid, unsigned int order, unsigned long fl
 undo_direct_map:
 	if (flags & PERSIST_ALLOC_NO_DIRECT_MAP)
 		persist_direct_map_restore(folio);
-undo_hvo:
+undo_folio:
 	/* Only a folio nobody saw gets here; the restore cannot be skipped. */
 	if ((flags & PERSIST_ALLOC_HVO) && WARN_ON(persist_hvo_restore(folio)))
 		return ERR_PTR(err);
@@ -364,11 +366,11 @@ int persist_free_folio(struct folio *folio)
 	 * so that a second free of the same folio finds it gone instead of
 	 * using an extent the first one is freeing.
 	 */
-	mutex_lock(&persist_kho_lock);
+	mutex_lock(&persist_state_lock);
 	ext = xa_load(&persist_extents, pfn);
 	if (!ext || ext->order != folio_order(folio) || ext->pending || ext->restoring ||
 	    ext->quarantined) {
-		mutex_unlock(&persist_kho_lock);
+		mutex_unlock(&persist_state_lock);
 		WARN_ONCE(1, "persist_alloc: free of pfn %#lx order %u: %s\n", pfn,
 			  folio_order(folio),
 			  xa_load(&persist_blocks, PFN_PHYS(pfn) / PERSIST_BLOCK_SIZE) ?
@@ -389,7 +391,7 @@ int persist_free_folio(struct folio *folio)
 	}
 	if (!err)
 		xa_erase(&persist_extents, pfn);
-	mutex_unlock(&persist_kho_lock);
+	mutex_unlock(&persist_state_lock);
 	if (err)
 		return err;
 

@@ -146,14 +146,14 @@ int persist_hwpoison_record(unsigned long pfn)
  * after a cancel: a failure that came while the handover could not take
  * it (KHO not up, frozen, out of memory) joins it then.
  *
- * Context: persist_kho_lock held.
+ * Context: persist_state_lock held.
  */
 void persist_hwpoison_flush(void)
 {
 	unsigned long pfn;
 	void *entry;
 
-	lockdep_assert_held(&persist_kho_lock);
+	lockdep_assert_held(&persist_state_lock);
 	xa_for_each_marked(&persist_hwpoison, pfn, entry, HWPOISON_UNSENT) {
 		if (persist_kho_add_hwpoison(pfn))
 			break;
@@ -207,7 +207,7 @@ static void quarantine_insert(struct persist_extent *ext)
 
 /*
  * Take a free failed page out of its pool into @q, an extent allocated
- * ahead (consumed in any case). persist_kho_lock held. Returns 0, -EBUSY
+ * ahead (consumed in any case). persist_state_lock held. Returns 0, -EBUSY
  * if the page is not free (a granule on its way in or out, which checks
  * for failed pages under the same lock), -ENOMEM.
  */
@@ -217,7 +217,7 @@ static int quarantine_free_page(struct persist_block *blk, unsigned long pfn,
 	struct persist_pool *pool = blk->pool;
 	int err;
 
-	lockdep_assert_held(&persist_kho_lock);
+	lockdep_assert_held(&persist_state_lock);
 	if (left)
 		*left = NULL;
 	if (!q)
@@ -254,7 +254,7 @@ static int quarantine_free_page(struct persist_block *blk, unsigned long pfn,
  * back as quarantined 4 KiB extents under the same pool lock, so that no
  * allocation can take one in between.
  *
- * Context: persist_kho_lock held; the granule's extent is gone.
+ * Context: persist_state_lock held; the granule's extent is gone.
  */
 void persist_hwpoison_put(struct persist_block *blk, unsigned long pfn, unsigned int order)
 {
@@ -264,7 +264,7 @@ void persist_hwpoison_put(struct persist_block *blk, unsigned long pfn, unsigned
 	struct persist_extent **q;
 	void *entry;
 
-	lockdep_assert_held(&persist_kho_lock);
+	lockdep_assert_held(&persist_state_lock);
 	xa_for_each_range(&persist_hwpoison, index, entry, pfn, last)
 		nr++;
 	q = kcalloc(nr, sizeof(*q), GFP_KERNEL);
@@ -301,14 +301,14 @@ void persist_hwpoison_put(struct persist_block *blk, unsigned long pfn, unsigned
  * Inside an extent pending restore it marks the folio restored from it;
  * otherwise it is quarantined again.
  *
- * Context: persist_kho_lock held, during adoption.
+ * Context: persist_state_lock held, during adoption.
  * Return: 0, or the error that leaves it unrecorded.
  */
 int persist_hwpoison_adopt(struct persist_block *blk, unsigned long pfn)
 {
 	int err;
 
-	lockdep_assert_held(&persist_kho_lock);
+	lockdep_assert_held(&persist_state_lock);
 	err = persist_hwpoison_record(pfn);
 	if (err == -EEXIST)
 		return 0;
@@ -345,17 +345,17 @@ int persist_alloc_memory_failure(unsigned long pfn, int flags)
 	q = kzalloc_obj(*q);
 
 	/* Under the lock a shrink releases blocks with. */
-	mutex_lock(&persist_kho_lock);
+	mutex_lock(&persist_state_lock);
 	blk = xa_load(&persist_blocks, PFN_PHYS(pfn) / PERSIST_BLOCK_SIZE);
 	if (!blk) {
-		mutex_unlock(&persist_kho_lock);
+		mutex_unlock(&persist_state_lock);
 		kfree(q);
 		return -ENOENT;
 	}
 	nid = blk->pool->nid;
 	err = persist_hwpoison_record(pfn);
 	if (err) {
-		mutex_unlock(&persist_kho_lock);
+		mutex_unlock(&persist_state_lock);
 		kfree(q);
 		pr_err("memory failure at pfn %#lx: %s\n", pfn,
 		       err == -EEXIST ? "failed before" : "cannot be recorded");
@@ -377,9 +377,9 @@ int persist_alloc_memory_failure(unsigned long pfn, int flags)
 		 * below). Past that, the allocation that records it marks its
 		 * folio itself, and a free holds the page back.
 		 */
-		mutex_unlock(&persist_kho_lock);
+		mutex_unlock(&persist_state_lock);
 		cond_resched();
-		mutex_lock(&persist_kho_lock);
+		mutex_lock(&persist_state_lock);
 		ext = extent_of(pfn);
 	}
 	if (!ext) {
@@ -403,7 +403,7 @@ int persist_alloc_memory_failure(unsigned long pfn, int flags)
 	if (hwpoison_unsent(pfn))
 		pr_err("memory failure at pfn %#lx not handed over yet: the handover is frozen or full\n",
 		       pfn);
-	mutex_unlock(&persist_kho_lock);
+	mutex_unlock(&persist_state_lock);
 
 	pr_err("memory failure at pfn %#lx (node %d): %s\n", pfn, nid, state);
 	if (folio) {

@@ -154,8 +154,8 @@ struct persist_request {
 
 extern struct persist_pool *persist_pools[MAX_NUMNODES];
 extern struct mutex persist_resize_lock;
-/* Serializes preservation state changes: preserve, unpreserve, free. */
-extern struct mutex persist_kho_lock;
+/* Serializes changes of an extent's state: free, preserve, restore. */
+extern struct mutex persist_state_lock;
 extern struct xarray persist_blocks;
 extern struct xarray persist_extents;
 extern struct dentry *persist_debugfs_root;

@@ -64,8 +64,7 @@
 
 #include "internal.h"
 
-/* Outgoing handover, protected by persist_kho_lock. */
-DEFINE_MUTEX(persist_kho_lock);
+/* Outgoing handover, protected by persist_state_lock. */
 static struct persist_alloc_ser *out_ser;
 static size_t out_ser_size;
 static struct persist_alloc_block_ser *out_blocks;
@@ -98,7 +97,7 @@ static unsigned long max_blocks(void)
 				       PERSIST_BLOCK_PAGES), PERSIST_HANDOVER_BLOCKS_MAX);
 }
 
-/* Make the outgoing extent array hold @nr_extents; persist_kho_lock held. */
+/* Make the outgoing extent array hold @nr_extents; persist_state_lock held. */
 static int reserve_out(unsigned long nr_extents)
 {
 	struct persist_alloc_extent_ser *ext;
@@ -106,7 +105,7 @@ static int reserve_out(unsigned long nr_extents)
 	unsigned long cap;
 	int err;
 
-	lockdep_assert_held(&persist_kho_lock);
+	lockdep_assert_held(&persist_state_lock);
 	if (nr_extents <= out_ext_cap)
 		return 0;
 	cap = max(roundup_pow_of_two(nr_extents), PAGE_SIZE / sizeof(*ext));
@@ -204,7 +203,7 @@ int persist_kho_block_added(struct persist_block *blk)
 {
 	int err;
 
-	mutex_lock(&persist_kho_lock);
+	mutex_lock(&persist_state_lock);
 	if (!kho_ready) {
 		err = 0;
 	} else if (frozen) {
@@ -220,7 +219,7 @@ int persist_kho_block_added(struct persist_block *blk)
 			write_block(blk);
 		}
 	}
-	mutex_unlock(&persist_kho_lock);
+	mutex_unlock(&persist_state_lock);
 	return err;
 }
 
@@ -236,7 +235,7 @@ void persist_kho_block_removed(struct persist_block *blk)
 	struct persist_block *moved;
 	unsigned long last;
 
-	mutex_lock(&persist_kho_lock);
+	mutex_lock(&persist_state_lock);
 	if (kho_ready && !WARN_ON_ONCE(frozen)) {
 		kho_unpreserve_pages(pfn_to_page(PHYS_PFN(blk->base)), PERSIST_BLOCK_PAGES);
 		last = out_ser->nr_blocks - 1;
@@ -252,7 +251,7 @@ void persist_kho_block_removed(struct persist_block *blk)
 		out_ser->nr_blocks = last;
 		out_ranges->nr = last;
 	}
-	mutex_unlock(&persist_kho_lock);
+	mutex_unlock(&persist_state_lock);
 }
 
 /**
@@ -267,7 +266,7 @@ int persist_kho_add_hwpoison(unsigned long pfn)
 	struct persist_alloc_extent_ser *e;
 	int err;
 
-	lockdep_assert_held(&persist_kho_lock);
+	lockdep_assert_held(&persist_state_lock);
 	if (!kho_ready)
 		return -EOPNOTSUPP;
 	if (frozen)
@@ -299,12 +298,12 @@ bool persist_kho_frozen(void)
  * persist_kho_outgoing - the handover as it stands, for the KUnit suite
  * @ext: set to the extent array
  *
- * Context: persist_kho_lock held.
+ * Context: persist_state_lock held.
  * Return: the blob, or NULL without KHO.
  */
 const struct persist_alloc_ser *persist_kho_outgoing(const struct persist_alloc_extent_ser **ext)
 {
-	lockdep_assert_held(&persist_kho_lock);
+	lockdep_assert_held(&persist_state_lock);
 	*ext = out_ext;
 	return kho_ready ? out_ser : NULL;
 }
@@ -346,7 +345,7 @@ void persist_kho_freeze(void)
 
 	persist_handover_scrub_wait();
 	mutex_lock(&persist_resize_lock);
-	mutex_lock(&persist_kho_lock);
+	mutex_lock(&persist_state_lock);
 	if (kho_ready && !frozen) {
 		/* Failed pages that could not join it before. */
 		persist_hwpoison_flush();
@@ -360,7 +359,7 @@ void persist_kho_freeze(void)
 			out_ser->nr_extents * sizeof(*out_ext),
 			(ktime_get_ns() - start) / NSEC_PER_USEC);
 	}
-	mutex_unlock(&persist_kho_lock);
+	mutex_unlock(&persist_state_lock);
 	mutex_unlock(&persist_resize_lock);
 }
 
@@ -369,7 +368,7 @@ void persist_kho_freeze(void)
  */
 void persist_kho_unfreeze(void)
 {
-	mutex_lock(&persist_kho_lock);
+	mutex_lock(&persist_state_lock);
 	if (frozen) {
 		/* A damage done on request does not outlive the cancel. */
 		*out_ser = frozen_header;
@@ -379,7 +378,7 @@ void persist_kho_unfreeze(void)
 		persist_hwpoison_flush();
 		pr_info("handover unfrozen: the live update was cancelled\n");
 	}
-	mutex_unlock(&persist_kho_lock);
+	mutex_unlock(&persist_state_lock);
 }
 
 static int persist_kho_luo_freeze(struct notifier_block *nb, unsigned long event, void *unused)
@@ -427,7 +426,7 @@ int persist_alloc_preserve(struct folio *folio, u64 owner)
 	struct persist_extent *ext;
 	int err;
 
-	mutex_lock(&persist_kho_lock);
+	mutex_lock(&persist_state_lock);
 	ext = xa_load(&persist_extents, folio_pfn(folio));
 	if (!ext || ext->pending || ext->restoring || ext->quarantined ||
 	    ext->order != folio_order(folio)) {
@@ -447,7 +446,7 @@ int persist_alloc_preserve(struct folio *folio, u64 owner)
 					       ext->flags, owner);
 		}
 	}
-	mutex_unlock(&persist_kho_lock);
+	mutex_unlock(&persist_state_lock);
 	return err;
 }
 EXPORT_SYMBOL_GPL(persist_alloc_preserve);
@@ -464,7 +463,7 @@ int persist_alloc_unpreserve(struct folio *folio)
 	struct persist_extent *ext;
 	int err = -EINVAL;
 
-	mutex_lock(&persist_kho_lock);
+	mutex_lock(&persist_state_lock);
 	ext = xa_load(&persist_extents, folio_pfn(folio));
 	if (ext && ext->preserved && frozen) {
 		err = -EBUSY;
@@ -474,7 +473,7 @@ int persist_alloc_unpreserve(struct folio *folio)
 		persist_account_state(ext, &ext->blk->pool->preserved_pages, -1);
 		err = 0;
 	}
-	mutex_unlock(&persist_kho_lock);
+	mutex_unlock(&persist_state_lock);
 	return err;
 }
 EXPORT_SYMBOL_GPL(persist_alloc_unpreserve);
@@ -531,7 +530,7 @@ static int __init persist_kho_init(void)
 	if (!kho_is_enabled())
 		return 0;
 	mutex_lock(&persist_resize_lock);
-	mutex_lock(&persist_kho_lock);
+	mutex_lock(&persist_state_lock);
 	kho_ready = true;
 	out_ser_size = ser_size(max_blocks());
 	out_ser = kho_alloc_preserve(out_ser_size);
@@ -595,7 +594,7 @@ static int __init persist_kho_init(void)
 		/* Failed pages recorded before KHO was up, adopted ones included. */
 		persist_hwpoison_flush();
 	}
-	mutex_unlock(&persist_kho_lock);
+	mutex_unlock(&persist_state_lock);
 	mutex_unlock(&persist_resize_lock);
 	if (!err) {
 		register_reboot_notifier(&persist_kho_reboot_nb);

@@ -722,7 +722,7 @@ static void block_dirty_chunks_scrubbed_once(struct kunit *test)
  * knows its index, with the fields it was preserved with, and every
  * outgoing block entry is a pool block that knows its index: the
  * handover kept up to date at each change is the one a full walk would
- * write. Returns the number of extents; persist_kho_lock held.
+ * write. Returns the number of extents; persist_state_lock held.
  */
 static unsigned long check_outgoing(struct kunit *test)
 {
@@ -768,7 +768,7 @@ static unsigned long check_outgoing(struct kunit *test)
 	return ser->nr_extents;
 }
 
-/* How often @folio is in the outgoing extents; persist_kho_lock held. */
+/* How often @folio is in the outgoing extents; persist_state_lock held. */
 static unsigned long out_count(struct folio *folio, u64 *owner)
 {
 	const struct persist_alloc_extent_ser *ext;
@@ -794,13 +794,13 @@ static void kho_handover_follows_preserve(struct kunit *test)
 	unsigned long i, base;
 	u64 owner = 0;
 
-	mutex_lock(&persist_kho_lock);
+	mutex_lock(&persist_state_lock);
 	if (!persist_kho_outgoing(&ext)) {
-		mutex_unlock(&persist_kho_lock);
+		mutex_unlock(&persist_state_lock);
 		kunit_skip(test, "no KHO: nothing is handed over");
 	}
 	base = check_outgoing(test);
-	mutex_unlock(&persist_kho_lock);
+	mutex_unlock(&persist_state_lock);
 
 	folios = kunit_kcalloc(test, KHO_TEST_FOLIOS, sizeof(*folios), GFP_KERNEL);
 	KUNIT_ASSERT_NOT_NULL(test, folios);
@@ -813,13 +813,13 @@ static void kho_handover_follows_preserve(struct kunit *test)
 	/* Enough entries to grow the array, which must keep the old ones. */
 	for (i = 0; i < KHO_TEST_FOLIOS; i++)
 		KUNIT_ASSERT_EQ(test, persist_alloc_preserve(folios[i], 0x1000 + i), 0);
-	mutex_lock(&persist_kho_lock);
+	mutex_lock(&persist_state_lock);
 	KUNIT_EXPECT_EQ(test, check_outgoing(test), base + KHO_TEST_FOLIOS);
 	for (i = 0; i < KHO_TEST_FOLIOS; i++) {
 		KUNIT_EXPECT_EQ(test, out_count(folios[i], &owner), 1);
 		KUNIT_EXPECT_EQ(test, owner, 0x1000 + i);
 	}
-	mutex_unlock(&persist_kho_lock);
+	mutex_unlock(&persist_state_lock);
 
 	/* Unpreserving from the middle and the end leaves no hole and no stale entry. */
 	for (i = 0; i < KHO_TEST_FOLIOS; i += 3)
@@ -827,29 +827,29 @@ static void kho_handover_follows_preserve(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, persist_alloc_unpreserve(folios[KHO_TEST_FOLIOS - 1]), 0);
 	KUNIT_EXPECT_EQ(test, persist_alloc_unpreserve(folios[0]), -EINVAL);
 	KUNIT_EXPECT_EQ(test, persist_alloc_preserve(folios[1], 1), -EBUSY);
-	mutex_lock(&persist_kho_lock);
+	mutex_lock(&persist_state_lock);
 	KUNIT_EXPECT_EQ(test, check_outgoing(test), base + KHO_TEST_FOLIOS - 100 - 1);
 	for (i = 0; i < KHO_TEST_FOLIOS; i++)
 		KUNIT_EXPECT_EQ(test, out_count(folios[i], &owner),
 				i % 3 && i != KHO_TEST_FOLIOS - 1 ? 1 : 0);
-	mutex_unlock(&persist_kho_lock);
+	mutex_unlock(&persist_state_lock);
 
 	/* Preserved again under another owner: the new owner is handed over. */
 	KUNIT_EXPECT_EQ(test, persist_alloc_preserve(folios[0], 0xfeed), 0);
-	mutex_lock(&persist_kho_lock);
+	mutex_lock(&persist_state_lock);
 	check_outgoing(test);
 	KUNIT_EXPECT_EQ(test, out_count(folios[0], &owner), 1);
 	KUNIT_EXPECT_EQ(test, owner, 0xfeed);
-	mutex_unlock(&persist_kho_lock);
+	mutex_unlock(&persist_state_lock);
 
 	KUNIT_EXPECT_EQ(test, persist_free_folio(folios[2]), -EBUSY);
 	for (i = 0; i < KHO_TEST_FOLIOS; i++) {
 		persist_alloc_unpreserve(folios[i]);
 		KUNIT_EXPECT_EQ(test, persist_free_folio(folios[i]), 0);
 	}
-	mutex_lock(&persist_kho_lock);
+	mutex_lock(&persist_state_lock);
 	KUNIT_EXPECT_EQ(test, check_outgoing(test), base);
-	mutex_unlock(&persist_kho_lock);
+	mutex_unlock(&persist_state_lock);
 }
 
 static void kho_freeze_refuses_changes(struct kunit *test)
@@ -860,20 +860,20 @@ static void kho_freeze_refuses_changes(struct kunit *test)
 	unsigned long nr;
 	u64 owner;
 
-	mutex_lock(&persist_kho_lock);
+	mutex_lock(&persist_state_lock);
 	if (!persist_kho_outgoing(&ext)) {
-		mutex_unlock(&persist_kho_lock);
+		mutex_unlock(&persist_state_lock);
 		kunit_skip(test, "no KHO: nothing is handed over");
 	}
-	mutex_unlock(&persist_kho_lock);
+	mutex_unlock(&persist_state_lock);
 	a = persist_alloc_folio(nid, PERSIST_ORDER_4K, 0);
 	b = persist_alloc_folio(nid, PERSIST_ORDER_4K, 0);
 	KUNIT_ASSERT_FALSE(test, IS_ERR(a));
 	KUNIT_ASSERT_FALSE(test, IS_ERR(b));
 	KUNIT_ASSERT_EQ(test, persist_alloc_preserve(a, 0xa), 0);
-	mutex_lock(&persist_kho_lock);
+	mutex_lock(&persist_state_lock);
 	nr = check_outgoing(test);
-	mutex_unlock(&persist_kho_lock);
+	mutex_unlock(&persist_state_lock);
 
 	persist_kho_freeze();
 	KUNIT_EXPECT_TRUE(test, persist_kho_frozen());
@@ -884,22 +884,22 @@ static void kho_freeze_refuses_changes(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, persist_free_folio(a), -EBUSY);
 	KUNIT_EXPECT_EQ(test, persist_pool_grow(nid, 1), -EBUSY);
 	KUNIT_EXPECT_EQ(test, persist_pool_shrink(nid, 1), -EBUSY);
-	mutex_lock(&persist_kho_lock);
+	mutex_lock(&persist_state_lock);
 	KUNIT_EXPECT_EQ(test, check_outgoing(test), nr);
 	KUNIT_EXPECT_EQ(test, out_count(a, &owner), 1);
 	KUNIT_EXPECT_EQ(test, out_count(b, &owner), 0);
-	mutex_unlock(&persist_kho_lock);
+	mutex_unlock(&persist_state_lock);
 
 	/* Cancelled: everything works again, on the handover as it was. */
 	persist_kho_unfreeze();
 	KUNIT_EXPECT_FALSE(test, persist_kho_frozen());
 	KUNIT_EXPECT_EQ(test, persist_alloc_preserve(b, 0xb), 0);
 	KUNIT_EXPECT_EQ(test, persist_alloc_unpreserve(a), 0);
-	mutex_lock(&persist_kho_lock);
+	mutex_lock(&persist_state_lock);
 	KUNIT_EXPECT_EQ(test, check_outgoing(test), nr);
 	KUNIT_EXPECT_EQ(test, out_count(a, &owner), 0);
 	KUNIT_EXPECT_EQ(test, out_count(b, &owner), 1);
-	mutex_unlock(&persist_kho_lock);
+	mutex_unlock(&persist_state_lock);
 	KUNIT_EXPECT_EQ(test, persist_alloc_unpreserve(b), 0);
 	KUNIT_EXPECT_EQ(test, persist_free_folio(a), 0);
 	KUNIT_EXPECT_EQ(test, persist_free_folio(b), 0);
@@ -930,13 +930,13 @@ static void pool_counts(int nid, struct pool_counts *c)
 	c->free = pool_free_pages(nid);
 	xa_for_each(&persist_extents, idx, e)
 		c->extents++;
-	mutex_lock(&persist_kho_lock);
+	mutex_lock(&persist_state_lock);
 	ser = persist_kho_outgoing(&ext);
 	if (ser) {
 		c->out_extents = ser->nr_extents;
 		c->out_blocks = ser->nr_blocks;
 	}
-	mutex_unlock(&persist_kho_lock);
+	mutex_unlock(&persist_state_lock);
 }
 
 static void expect_counts(struct kunit *test, const struct pool_counts *a,

@@ -364,13 +364,13 @@ static bool release_block(struct persist_block *blk)
 	 * A memory failure may have quarantined a page since the block was
 	 * picked: it finds blocks under this lock, and one it holds stays.
 	 */
-	mutex_lock(&persist_kho_lock);
+	mutex_lock(&persist_state_lock);
 	if (!persist_block_unused(blk)) {
-		mutex_unlock(&persist_kho_lock);
+		mutex_unlock(&persist_state_lock);
 		return false;
 	}
 	xa_erase(&persist_blocks, blk->base / PERSIST_BLOCK_SIZE);
-	mutex_unlock(&persist_kho_lock);
+	mutex_unlock(&persist_state_lock);
 	persist_kho_block_removed(blk);
 	if (blk->boot) {
 		/* Never counted as RAM: hand it to the buddy allocator now. */

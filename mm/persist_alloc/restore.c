@@ -56,9 +56,9 @@ struct folio *persist_alloc_restore(phys_addr_t phys, u64 owner)
 	struct folio *folio;
 	int err;
 
-	mutex_lock(&persist_kho_lock);
+	mutex_lock(&persist_state_lock);
 	ext = take_pending(phys, owner, &err);
-	mutex_unlock(&persist_kho_lock);
+	mutex_unlock(&persist_state_lock);
 	if (!ext)
 		return ERR_PTR(err);
 	if (ext->built) {
@@ -72,10 +72,10 @@ struct folio *persist_alloc_restore(phys_addr_t phys, u64 owner)
 	} else if (ext->flags & PERSIST_ALLOC_HVO) {
 		folio = persist_hvo_build_folio(ext->pfn, ext->order);
 		if (IS_ERR(folio)) {
-			mutex_lock(&persist_kho_lock);
+			mutex_lock(&persist_state_lock);
 			ext->restoring = false;
 			ext->pending = true;
-			mutex_unlock(&persist_kho_lock);
+			mutex_unlock(&persist_state_lock);
 			persist_account_state(ext, &ext->blk->pool->pending_pages, 1);
 			return folio;
 		}
@@ -89,11 +89,11 @@ struct folio *persist_alloc_restore(phys_addr_t phys, u64 owner)
 	 * built: its owner must know. Memory failures see it allocated from
 	 * here on.
 	 */
-	mutex_lock(&persist_kho_lock);
+	mutex_lock(&persist_state_lock);
 	if (persist_hwpoison_in(ext->pfn, 1UL << ext->order))
 		folio_set_hwpoison(folio);
 	ext->restoring = false;
-	mutex_unlock(&persist_kho_lock);
+	mutex_unlock(&persist_state_lock);
 	trace_persist_restore(ext->pfn, ext->order, ext->blk->pool->nid, ext->flags, owner);
 	return folio;
 }
@@ -123,11 +123,11 @@ int persist_alloc_release(phys_addr_t phys, u64 owner)
 	if (!err)
 		return 0;
 	/* Not freed: pending again, as it was, for a restore or another release. */
-	mutex_lock(&persist_kho_lock);
+	mutex_lock(&persist_state_lock);
 	ext = xa_load(&persist_extents, folio_pfn(folio));
 	ext->pending = true;
 	ext->built = true;
-	mutex_unlock(&persist_kho_lock);
+	mutex_unlock(&persist_state_lock);
 	persist_account_state(ext, &ext->blk->pool->pending_pages, 1);
 	if (ext->flags & PERSIST_ALLOC_HVO)
 		persist_account(ext->blk->pool, ext->order, PERSIST_ALLOC_HVO, -1);
