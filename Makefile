@@ -9,7 +9,7 @@ export BUILD
 
 SCRIPTS := $(ROOT)/scripts
 
-.PHONY: all deps base overlay kernel vmtest kunit test bench demo patches clean distclean help
+.PHONY: all deps base overlay kernel vmtest kunit test bench demo patches series clean distclean help
 
 all: kernel
 
@@ -20,10 +20,11 @@ help:
 	@echo "make kernel   build bzImage and uapi headers (build/obj, build/hdr)"
 	@echo "make vmtest   kexec tests under QEMU TCG (VMTESTS='a b' selects)"
 	@echo "make kunit    the project's KUnit suites on x86_64 under QEMU TCG"
-	@echo "make test     deps + kernel + kunit + vmtest, ends 'N passed, N failed'"
+	@echo "make test     deps + kernel + kunit + vmtest + series, ends 'N passed, N failed'"
 	@echo "make demo     the main job (for now: the vmtests)"
 	@echo "make bench    benchmarks side by side in one VM run (build/bench)"
 	@echo "make patches  format-patch series + checkpatch --strict (build/patches)"
+	@echo "make series   build every commit of the series on its own"
 
 deps:
 	@$(SCRIPTS)/deps.sh
@@ -56,6 +57,9 @@ demo: deps
 
 patches: overlay
 	@$(SCRIPTS)/patches.sh
+
+series: kernel
+	@$(SCRIPTS)/check-series.sh
 
 clean:
 	rm -rf $(BUILD)/obj $(BUILD)/hdr $(BUILD)/vmtest $(BUILD)/kunit $(BUILD)/logs \

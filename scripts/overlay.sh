@@ -87,7 +87,7 @@ for c in config/components/*; do
 	changes=$(sed -n 's/^Changes: *//p' <<< "$hdr")
 	[ -n "$paths" ] || die "$c: header must have 'Paths: <path>...'"
 	for d in $changes; do
-		for f in $(sed -n 's|^+++ b/||p' "patches/$d"); do
+		sed -n 's|^+++ b/||p' "patches/$d" | sed 's/\t.*//' | while read -r f; do
 			grep -qxF "$f" "$tmp/owned" ||
 				die "$c: patches/$d changes $f, which no earlier component owns"
 		done

@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: GPL-2.0
 #
 # make test: every test tier (checkpatch on the patch series, KUnit,
-# vmtests), then one "N passed, N failed" line summing them. A tier that
+# vmtests, every commit of the series built on its own), then one "N passed, N failed" line summing them. A tier that
 # cannot run at all counts as one failure.
 set -uo pipefail
 
@@ -13,7 +13,7 @@ mkdir -p "$RES"
 
 total_pass=0
 total_fail=0
-for tier in patches kunit vmtest; do
+for tier in patches kunit vmtest series; do
 	rm -f "$RES/$tier.counts"
 	echo "=== $tier"
 	make -s -C "$ROOT" "$tier"

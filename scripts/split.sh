@@ -88,7 +88,7 @@ refresh() {
 			[ "$(changes_of "${comps[k - 1]}" | wc -l)" -eq 1 ] ||
 				die "${comps[k - 1]}: refresh handles one Changes diff per component"
 			for f in $(files_of "patches/$d"); do
-				diff -u --label "a/$f" --label "b/$f" "$out/$((k - 1))/$f" "$out/$k/$f" || true
+				diff -up --label "a/$f" --label "b/$f" "$out/$((k - 1))/$f" "$out/$k/$f" || true
 			done > "patches/$d.new"
 			mv "patches/$d.new" "patches/$d"
 		done

@@ -274,22 +274,6 @@ static unsigned long nr_handover_blocks __initdata;
 /* The handover is KHO-preserved and of this version: adoption reads it. */
 static bool handover_understood __initdata;
 
-/**
- * persist_handover_check_early - check the handed-over blocks before boot uses them
- * @per_node: filled with the number of adoptable blocks per node
- *
- * Called once from persist_alloc_reserve_early(), after
- * kho_memory_init_early() and free_area_init(). Every refused block is
- * reported here.
- *
- * Return: the number of adoptable blocks.
- */
-/*
- * A handover refused as a whole still names, in its ranges subtree, the
- * memory that holds the sender's data: each range is checked as a block
- * would be, and those this kernel may write are zeroed (see
- * queue_refused_scrub()).
- */
 /*
  * A subtree blob of the previous kernel, read only once KHO says it
  * preserved it as the folio kho_alloc_preserve() makes for its size.
@@ -308,6 +292,12 @@ static const void *__init early_blob(const char *name, size_t *size)
 	return phys_to_virt(phys);
 }
 
+/*
+ * A handover refused as a whole still names, in its ranges subtree, the
+ * memory that holds the sender's data: each range is checked as a block
+ * would be, and those this kernel may write are zeroed (see
+ * queue_refused_scrub()).
+ */
 static void __init check_ranges_early(void)
 {
 	const struct persist_alloc_ranges_ser *r;
@@ -342,6 +332,16 @@ static void __init check_ranges_early(void)
 	       PERSIST_ALLOC_KHO_COMPATIBLE, scrub, nr);
 }
 
+/**
+ * persist_handover_check_early - check the handed-over blocks before boot uses them
+ * @per_node: filled with the number of adoptable blocks per node
+ *
+ * Called once from persist_alloc_reserve_early(), after
+ * kho_memory_init_early() and free_area_init(). Every refused block is
+ * reported here.
+ *
+ * Return: the number of adoptable blocks.
+ */
 unsigned long __init persist_handover_check_early(unsigned long *per_node)
 {
 	const struct persist_alloc_block_ser *b;
@@ -649,14 +649,6 @@ static void __init quarantine_hvo_blocks(void)
 	}
 }
 
-/**
- * persist_kho_adopt - take over what the previous kernel handed over
- *
- * Called with persist_resize_lock held, after persist_handover_check_early()
- * decided on the blocks.
- *
- * Return: the number of extents adopted.
- */
 /* A blob of the previous kernel, used up: its contents go nowhere. */
 static void __init free_blob(const char *name)
 {
@@ -674,6 +666,46 @@ static void __init free_blob(const char *name)
 	folio_put(folio);
 }
 
+/*
+ * After a kexec, a block carved at boot holds whatever the previous kernel
+ * left in that memory, its users' private data among it. It is treated as
+ * the free memory of an adopted block: out of the direct map and dirty,
+ * zeroed before its first use. Initcalls run one at a time: nobody
+ * allocates from the pools yet.
+ */
+static void __init hide_boot_blocks(void)
+{
+	struct persist_block *blk;
+	unsigned long nr = 0;
+	int nid;
+
+	if (!is_kho_boot())
+		return;
+	for_each_node(nid) {
+		if (!persist_pools[nid])
+			continue;
+		list_for_each_entry(blk, &persist_pools[nid]->blocks, list) {
+			/* Still mapped after a failure: the zeroing comes all the same. */
+			set_direct_map_valid_noflush(pfn_to_page(PHYS_PFN(blk->base)),
+						     PERSIST_BLOCK_PAGES, false);
+			bitmap_fill(blk->dirty, PERSIST_BLOCK_CHUNKS);
+			nr++;
+		}
+	}
+	if (!nr)
+		return;
+	flush_tlb_all();
+	pr_info("%lu GiB carved after kexec: zeroed before first use\n", nr);
+}
+
+/**
+ * persist_kho_adopt - take over what the previous kernel handed over
+ *
+ * Called with persist_resize_lock held, after persist_handover_check_early()
+ * decided on the blocks.
+ *
+ * Return: the number of extents adopted.
+ */
 unsigned long __init persist_kho_adopt(void)
 {
 	struct persist_alloc_extent_ser *ext = NULL;
@@ -682,6 +714,8 @@ unsigned long __init persist_kho_adopt(void)
 	phys_addr_t phys;
 	size_t size;
 
+	/* Before the handed-over blocks join: those are hidden already. */
+	hide_boot_blocks();
 	nr_blocks = adopt_blocks();
 	/* After adopt_blocks(), so that blocks it lost are zeroed too. */
 	queue_refused_scrub();

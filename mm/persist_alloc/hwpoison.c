@@ -208,8 +208,9 @@ static void quarantine_insert(struct persist_extent *ext)
 /*
  * Take a free failed page out of its pool into @q, an extent allocated
  * ahead (consumed in any case). persist_state_lock held. Returns 0, -EBUSY
- * if the page is not free (a granule on its way in or out, which checks
- * for failed pages under the same lock), -ENOMEM.
+ * if the page is not free (a granule on its way in or out, which looks
+ * for failed pages once it is recorded: see pool_put() and
+ * alloc_on_node()), -ENOMEM.
  */
 static int quarantine_free_page(struct persist_block *blk, unsigned long pfn,
 				struct persist_extent *q, struct persist_extent **left)
@@ -230,7 +231,7 @@ static int quarantine_free_page(struct persist_block *blk, unsigned long pfn,
 	if (!err)
 		pool->allocated[PERSIST_GRANULE_4K]++;
 	spin_unlock(&pool->lock);
-	if (err && err == -EBUSY && left) {
+	if (err == -EBUSY && left) {
 		/* The caller tries again with it. */
 		*left = q;
 		return err;

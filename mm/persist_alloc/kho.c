@@ -55,11 +55,9 @@
 #include <linux/memblock.h>
 #include <linux/mm.h>
 #include <linux/reboot.h>
-#include <linux/set_memory.h>
 #include <linux/slab.h>
 #include <linux/vmalloc.h>
 
-#include <asm/tlbflush.h>
 #include <trace/events/persist_alloc.h>
 
 #include "internal.h"

@@ -25,6 +25,10 @@
  * its chunks; a 4 KiB granule zeroes only its own page, and its chunk stays
  * dirty until it is taken whole, since its other pages may be in use.
  * A block leaving its pool is scrubbed as a whole first.
+ *
+ * A kernel booted by kexec treats the blocks it carves at boot the same
+ * way: that memory was the previous kernel's, and may hold what its
+ * users left there.
  */
 
 #include <linux/bitmap.h>

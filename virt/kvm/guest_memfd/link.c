@@ -10,8 +10,17 @@
  * KVM_LINK_GUEST_MEMFD opens a new view of the inode of a persistent
  * guest_memfd for the calling VM and returns it as a new file descriptor:
  * that is how a VM adopts guest memory retrieved after a live update (the
- * retrieved file is bound to no VM), or shares it with another VM of the
- * same type.
+ * retrieved file is bound to no VM).
+ *
+ * The memory has one owner: at most one live VM holds a file of the inode
+ * at any time, so that a guest's private memory is reachable by that
+ * guest only. A link while a file of the inode is bound to a VM, the
+ * calling one included, fails with -EBUSY. KVM_LINK_GUEST_MEMFD_MOVE, for a
+ * VMM that hands a running guest's memory to a new VM without a kexec,
+ * first takes the given file away from its VM (see
+ * kvm_gmem_file_revoke(): that VM's next access to the memory is a memory
+ * fault exit) and then binds the new file; the given file must be the one
+ * bound to a VM then.
  *
  * The memory's contents and attributes are kept: private memory stays
  * private, so the VM type must be the one the file was created for, and
@@ -32,17 +41,24 @@
  * @args: the KVM_LINK_GUEST_MEMFD arguments
  *
  * Return: the new file descriptor; -EBADF if @args->fd is not open;
- * -EINVAL for non-zero flags or reserved fields, a file that is not a
- * persistent guest_memfd, or one created for another VM type.
+ * -EINVAL for unknown flags or non-zero reserved fields, a file that is not
+ * a persistent guest_memfd, or one created for another VM type; -EBUSY if
+ * a VM holds a file of the memory (for a move: one other than @args->fd,
+ * or the calling VM itself). Nothing changes on failure.
  */
 int kvm_gmem_link(struct kvm *kvm, struct kvm_link_guest_memfd *args)
 {
+	/* Links of any memory, one at a time: checking and binding are one step. */
+	static DEFINE_MUTEX(link_lock);
+	bool move = args->flags & KVM_LINK_GUEST_MEMFD_MOVE;
 	struct kvm_gmem_persist *p;
 	struct inode *inode;
+	struct kvm *owner;
 	struct file *file;
 	int fd;
 
-	if (args->flags || !mem_is_zero(args->reserved, sizeof(args->reserved)))
+	if ((args->flags & ~KVM_LINK_GUEST_MEMFD_MOVE) ||
+	    !mem_is_zero(args->reserved, sizeof(args->reserved)))
 		return -EINVAL;
 
 	CLASS(fd, src)(args->fd);
@@ -61,6 +77,18 @@ int kvm_gmem_link(struct kvm *kvm, struct kvm_link_guest_memfd *args)
 	if (fd < 0)
 		return fd;
 
+	guard(mutex)(&link_lock);
+	/*
+	 * Only a move takes memory from a VM, and only through the file that
+	 * VM holds: every file bound to a VM was made by a create or a link,
+	 * so a bound source is the one bound file of its memory.
+	 */
+	owner = kvm_gmem_file_vm(fd_file(src));
+	if (owner == kvm || (!(move && owner) && kvm_gmem_inode_bound(inode))) {
+		put_unused_fd(fd);
+		return -EBUSY;
+	}
+
 	ihold(inode);
 	file = kvm_gmem_file_create(kvm, inode);
 	if (IS_ERR(file)) {
@@ -68,7 +96,9 @@ int kvm_gmem_link(struct kvm *kvm, struct kvm_link_guest_memfd *args)
 		put_unused_fd(fd);
 		return PTR_ERR(file);
 	}
-
+	/* The new file has no fd yet: its VM reaches nothing before the revoke. */
+	if (move && owner)
+		kvm_gmem_file_revoke(fd_file(src));
 	fd_install(fd, file);
 	return fd;
 }

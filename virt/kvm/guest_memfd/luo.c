@@ -237,7 +237,8 @@ int kvm_gmem_persist_check_ser(const struct guest_memfd_persist_ser *ser)
 
 	if (!persist_order_valid(ser->order) ||
 	    (ser->flags & ~KVM_GMEM_PERSIST_VALID_FLAGS) ||
-	    !(ser->flags & GUEST_MEMFD_FLAG_PERSIST))
+	    !(ser->flags & GUEST_MEMFD_FLAG_PERSIST) ||
+	    !kvm_gmem_persist_vm_type(ser->vm_type))
 		return -EINVAL;
 	granule = PAGE_SIZE << ser->order;
 	if (!ser->size || !IS_ALIGNED(ser->size, granule) ||

@@ -72,12 +72,15 @@ static int kvm_gmem_persist_order(u64 granule_size)
 
 /**
  * kvm_gmem_persist_supported - whether GUEST_MEMFD_FLAG_PERSIST is usable
+ * @kvm: the VM, or NULL to ask for any VM type
  *
- * Return: true if persist_alloc has a pool to take granules from.
+ * Return: true if persist_alloc has a pool to take granules from and the
+ * VM is of a type whose memory survives a kexec (kvm_gmem_persist_vm_type()).
  */
-bool kvm_gmem_persist_supported(void)
+bool kvm_gmem_persist_supported(struct kvm *kvm)
 {
-	return persist_alloc_has_pool();
+	return persist_alloc_has_pool() &&
+	       (!kvm || kvm_gmem_persist_vm_type(kvm_gmem_vm_type(kvm)));
 }
 
 /**
@@ -119,7 +122,8 @@ int kvm_gmem_persist_check_args(const struct kvm_create_guest_memfd *args)
  * @granule_size:  4 KiB, 2 MiB or 1 GiB; 0 for 4 KiB
  * @persist_flags: GUEST_MEMFD_PERSIST_* attributes
  *
- * Return: 0, -EINVAL for a bad granule or attribute, -ENOMEM.
+ * Return: 0, -EINVAL for a bad granule, attribute or VM type (a handover
+ * from the previous kernel is held to the rules of a creation), -ENOMEM.
  */
 int kvm_gmem_persist_setup(struct inode *inode, u32 vm_type, u64 granule_size,
 			   u64 persist_flags)
@@ -127,7 +131,8 @@ int kvm_gmem_persist_setup(struct inode *inode, u32 vm_type, u64 granule_size,
 	int order = kvm_gmem_persist_order(granule_size);
 	struct kvm_gmem_persist *p;
 
-	if (order < 0 || (persist_flags & ~KVM_GMEM_PERSIST_FLAGS))
+	if (order < 0 || (persist_flags & ~KVM_GMEM_PERSIST_FLAGS) ||
+	    !kvm_gmem_persist_vm_type(vm_type))
 		return -EINVAL;
 
 	p = kzalloc_obj(*p);

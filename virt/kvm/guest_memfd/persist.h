@@ -45,6 +45,21 @@ static inline u32 kvm_gmem_vm_type(struct kvm *kvm)
 #endif
 }
 
+/*
+ * Whether memory of a VM type means the same after a kexec. Not for
+ * hardware-protected types (SEV, SEV-ES, SNP, TDX): their keys, RMP or
+ * S-EPT state die with the kernel, and persistent granules would bypass
+ * their reclaim hooks.
+ */
+static inline bool kvm_gmem_persist_vm_type(u32 type)
+{
+#ifdef CONFIG_X86
+	return type == KVM_X86_DEFAULT_VM || type == KVM_X86_SW_PROTECTED_VM;
+#else
+	return !type;
+#endif
+}
+
 #ifdef CONFIG_KVM_GUEST_MEMFD_PERSIST
 
 int kvm_gmem_persist_check_args(const struct kvm_create_guest_memfd *args);

@@ -115,6 +115,37 @@ static void handover_description_is_checked(struct kunit *test)
 	ser = good_ser();
 	ser.nr_extents = ~0ULL;
 	KUNIT_EXPECT_EQ(test, kvm_gmem_persist_check_ser(&ser), -EINVAL);
+	ser = good_ser();
+	ser.vm_type = KVM_X86_SW_PROTECTED_VM;
+	KUNIT_EXPECT_EQ(test, kvm_gmem_persist_check_ser(&ser), 0);
+	ser.vm_type = KVM_X86_SNP_VM;
+	KUNIT_EXPECT_EQ(test, kvm_gmem_persist_check_ser(&ser), -EINVAL);
+}
+
+/*
+ * PERSIST is for VM types whose memory means the same after a kexec, with
+ * or without the hardware for the others: SEV, SEV-ES, SNP and TDX never.
+ */
+static void persist_only_for_vm_types_kept_across_kexec(struct kunit *test)
+{
+	static const struct {
+		u32 type;
+		bool ok;
+	} types[] = {
+		{ KVM_X86_DEFAULT_VM, true },
+		{ KVM_X86_SW_PROTECTED_VM, true },
+		{ KVM_X86_SEV_VM, false },
+		{ KVM_X86_SEV_ES_VM, false },
+		{ KVM_X86_SNP_VM, false },
+		{ KVM_X86_TDX_VM, false },
+		{ 6, false },
+		{ ~0U, false },
+	};
+	int i;
+
+	for (i = 0; i < ARRAY_SIZE(types); i++)
+		KUNIT_EXPECT_EQ_MSG(test, kvm_gmem_persist_vm_type(types[i].type), types[i].ok,
+				    "VM type %u", types[i].type);
 }
 
 static void mapping_order_follows_slot_alignment(struct kunit *test)
@@ -213,6 +244,7 @@ static void frozen_inode_keeps_its_granules(struct kunit *test)
 static struct kunit_case kvm_gmem_persist_cases[] = {
 	KUNIT_CASE(create_args_are_checked),
 	KUNIT_CASE(handover_description_is_checked),
+	KUNIT_CASE(persist_only_for_vm_types_kept_across_kexec),
 	KUNIT_CASE(mapping_order_follows_slot_alignment),
 	KUNIT_CASE(frozen_inode_keeps_its_granules),
 	{}

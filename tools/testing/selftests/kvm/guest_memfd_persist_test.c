@@ -13,11 +13,15 @@
  *   the granules allocated and get them back on punch-hole and on the last
  *   close; an exhausted pool fails with ENOMEM and keeps no partial granule.
  * - mmap(): MAP_SHARED only, fresh granules read as zeroes, every mapping
- *   and every linked file sees the same memory, a punched hole reads zeroes.
+ *   and every file of the memory sees the same bytes, a punched hole reads
+ *   zeroes.
  * - NUMA: the task's mempolicy and mbind() on a mapping choose the pool.
- * - Link: KVM_LINK_GUEST_MEMFD gives another VM of the same type a new file
- *   on the same memory, usable in a memslot and by a running vCPU; bad
- *   input is refused and a file bound to another VM is refused as a memslot.
+ * - Link: the memory has one owner. KVM_LINK_GUEST_MEMFD of memory a live
+ *   VM holds is -EBUSY (into that VM too) and leaves the VM its memory;
+ *   KVM_LINK_GUEST_MEMFD_MOVE takes the memory from its VM (its vCPU gets a
+ *   memory fault exit, its memslots cannot bind the file again) and gives
+ *   another VM of the same type a new file on it, usable in a memslot and
+ *   by a running vCPU; bad input is refused.
  *
  * The kernel must be booted with persist_alloc= (1 GiB per node is enough);
  * the whole test is skipped when KVM does not report GUEST_MEMFD_FLAG_PERSIST
@@ -275,6 +279,18 @@ static int link_gmem(struct kvm_vm *vm, int fd)
 		    "KVM_LINK_GUEST_MEMFD of fd %d: expected a new fd, got errno %d",
 		    fd, errno);
 	TEST_ASSERT(new_fd != fd, "KVM_LINK_GUEST_MEMFD returned its argument %d", fd);
+	return new_fd;
+}
+
+/* KVM_LINK_GUEST_MEMFD_MOVE of @fd, bound to another VM, into @vm. */
+static int move_gmem(struct kvm_vm *vm, int fd)
+{
+	int new_fd = __link(vm, fd, KVM_LINK_GUEST_MEMFD_MOVE, -1);
+
+	TEST_ASSERT(new_fd >= 0,
+		    "KVM_LINK_GUEST_MEMFD_MOVE of fd %d: expected a new fd, got errno %d",
+		    fd, errno);
+	TEST_ASSERT(new_fd != fd, "KVM_LINK_GUEST_MEMFD_MOVE returned its argument %d", fd);
 	return new_fd;
 }
 
@@ -954,7 +970,7 @@ TEST_F_TIMEOUT(granule, mmap_maps_huge_granules_by_pmd, 180)
 	close(fd);
 }
 
-/* Two default VMs: vm creates the files, vm2 links them. */
+/* Two default VMs: vm creates the files, vm2 takes them. */
 FIXTURE(link) {
 	struct kvm_vm *vm;
 	struct kvm_vm *vm2;
@@ -982,7 +998,7 @@ TEST_F(link, returns_a_new_fd_on_the_same_memory)
 
 	pool_read(&p0);
 	fd = gmem_create(self->vm, size, PERSIST | MMAP | SHARED, SZ_2M, 0);
-	fd2 = link_gmem(self->vm2, fd);
+	fd2 = move_gmem(self->vm2, fd);
 	TEST_ASSERT(!fstat(fd, &st) && !fstat(fd2, &st2), "fstat of a guest_memfd failed");
 	TEST_ASSERT(st.st_ino == st2.st_ino && st2.st_size == size,
 		    "linked file: expected inode %lu size %lu, got inode %lu size %ld",
@@ -1048,11 +1064,12 @@ TEST_F(link, refuses_nonzero_flags_and_reserved)
 	int fd, fd2, i;
 
 	fd = gmem_create(self->vm, SZ_2M, PERSIST, SZ_2M, 0);
-	assert_link_fails(self->vm2, fd, 1, -1, EINVAL, "with flags");
-	assert_link_fails(self->vm2, fd, 1U << 31, -1, EINVAL, "with flags");
+	assert_link_fails(self->vm2, fd, 2, -1, EINVAL, "with unknown flags");
+	assert_link_fails(self->vm2, fd, 1U << 31, -1, EINVAL, "with unknown flags");
 	for (i = 0; i < ARRAY_SIZE(link.reserved); i++)
-		assert_link_fails(self->vm2, fd, 0, i, EINVAL, "with reserved[] not zero");
-	fd2 = link_gmem(self->vm2, fd);
+		assert_link_fails(self->vm2, fd, KVM_LINK_GUEST_MEMFD_MOVE, i, EINVAL,
+				  "with reserved[] not zero");
+	fd2 = move_gmem(self->vm2, fd);
 	close(fd2);
 	close(fd);
 }
@@ -1089,9 +1106,9 @@ TEST_F(link, refuses_a_vm_of_another_type)
 			  "of a default VM's file into a SW_PROTECTED VM");
 
 	/* The same types link. */
-	fd2 = link_gmem(prot2, fd_prot);
+	fd2 = move_gmem(prot2, fd_prot);
 	close(fd2);
-	fd2 = link_gmem(self->vm2, fd);
+	fd2 = move_gmem(self->vm2, fd);
 	close(fd2);
 
 	close(fd_prot);
@@ -1100,13 +1117,49 @@ TEST_F(link, refuses_a_vm_of_another_type)
 	kvm_vm_free(prot);
 }
 
-TEST_F(link, linked_fd_backs_a_memslot_and_the_other_vm_fd_is_refused)
+TEST_F(link, refuses_memory_a_live_vm_holds)
+{
+	const u64 size = 2 * SZ_2M;
+	struct pool p0, p1;
+	int fd, fd2;
+
+	fd = gmem_create(self->vm, size, PERSIST | MMAP | SHARED, SZ_2M, 0);
+	assert_fallocate(fd, ALLOC, 0, size, 0);
+	assert_link_fails(self->vm2, fd, 0, -1, EBUSY, "of a file bound to a live VM");
+	assert_link_fails(self->vm, fd, 0, -1, EBUSY, "of a file into its own VM");
+	assert_link_fails(self->vm, fd, KVM_LINK_GUEST_MEMFD_MOVE, -1, EBUSY,
+			  "move of a file into its own VM");
+
+	/* The VM keeps its memory: it binds the file and the granules stay. */
+	pool_read(&p0);
+	vm_set_user_memory_region2(self->vm, GUEST_SLOT, KVM_MEM_GUEST_MEMFD,
+				   GUEST_GPA, size, NULL, fd, 0);
+	pool_read(&p1);
+	assert_pool_change(&p0, &p1, G_2M, 0, 0);
+
+	/* Once moved, the memory has a new owner and nothing else links it. */
+	fd2 = move_gmem(self->vm2, fd);
+	assert_link_fails(self->vm2, fd, 0, -1, EBUSY, "a second time into the same VM");
+	assert_link_fails(self->vm2, fd2, 0, -1, EBUSY, "of the new file into its VM");
+	assert_link_fails(self->vm2, fd2, KVM_LINK_GUEST_MEMFD_MOVE, -1, EBUSY,
+			  "move of the new file into its VM");
+	assert_link_fails(self->vm, fd, 0, -1, EBUSY, "back into the first VM");
+
+	/* With no owner left, the file that lost the memory links it, once. */
+	close(fd2);
+	fd2 = link_gmem(self->vm, fd);
+	assert_link_fails(self->vm2, fd, 0, -1, EBUSY, "once it has an owner again");
+	close(fd2);
+	close(fd);
+}
+
+TEST_F(link, moved_fd_backs_a_memslot_and_the_source_vm_loses_the_file)
 {
 	const u64 size = 2 * SZ_2M;
 	int fd, fd2, ret;
 
 	fd = gmem_create(self->vm, size, PERSIST | MMAP | SHARED, SZ_2M, 0);
-	fd2 = link_gmem(self->vm2, fd);
+	fd2 = move_gmem(self->vm2, fd);
 
 	ret = __vm_set_user_memory_region2(self->vm2, GUEST_SLOT, KVM_MEM_GUEST_MEMFD,
 					   GUEST_GPA, size, NULL, fd, 0);
@@ -1119,12 +1172,15 @@ TEST_F(link, linked_fd_backs_a_memslot_and_the_other_vm_fd_is_refused)
 	ret = __vm_set_user_memory_region2(self->vm, GUEST_SLOT, KVM_MEM_GUEST_MEMFD,
 					   GUEST_GPA, size, NULL, fd2, 0);
 	TEST_ASSERT(ret && errno == EINVAL,
-		    "memslot of the first VM on the linked file: expected EINVAL, got %s",
+		    "memslot of the first VM on the new file: expected EINVAL, got %s",
 		    ret ? strerror(errno) : "success");
-	vm_set_user_memory_region2(self->vm, GUEST_SLOT, KVM_MEM_GUEST_MEMFD,
-				   GUEST_GPA, size, NULL, fd, 0);
+	ret = __vm_set_user_memory_region2(self->vm, GUEST_SLOT, KVM_MEM_GUEST_MEMFD,
+					   GUEST_GPA, size, NULL, fd, 0);
+	TEST_ASSERT(ret && errno == EINVAL,
+		    "memslot of the first VM on its own file after the move: expected EINVAL, got %s",
+		    ret ? strerror(errno) : "success");
 
-	/* Memory bound in both VMs at once can be allocated and punched. */
+	/* Either file allocates and punches the one memory. */
 	assert_fallocate(fd2, ALLOC, 0, size, 0);
 	assert_fallocate(fd, PUNCH, 0, size, 0);
 	close(fd2);
@@ -1166,7 +1222,7 @@ TEST_F_TIMEOUT(link, linked_fd_backs_a_running_guest, 180)
 
 	guest = __vm_create_shape_with_one_vcpu(VM_SHAPE_DEFAULT, &vcpu, 1,
 						guest_check_and_write);
-	fd2 = link_gmem(guest, fd);
+	fd2 = move_gmem(guest, fd);
 	vm_set_user_memory_region2(guest, GUEST_SLOT, KVM_MEM_GUEST_MEMFD,
 				   GUEST_GPA, size, NULL, fd2, 0);
 	virt_map(guest, GUEST_GPA, GUEST_GPA, size / guest->page_size);
@@ -1193,6 +1249,64 @@ TEST_F_TIMEOUT(link, linked_fd_backs_a_running_guest, 180)
 	kvm_vm_free(guest);
 	close(fd2);
 	kvm_munmap(mem, size);
+	close(fd);
+}
+
+static void guest_write_twice(u64 *mem)
+{
+	WRITE_ONCE(mem[0], GUEST_WORD(0));
+	GUEST_SYNC(0);
+	WRITE_ONCE(mem[1], GUEST_WORD(1));
+	GUEST_DONE();
+}
+
+/*
+ * A move takes the memory from a VM whose vCPU runs on it: that vCPU's
+ * next access is a memory fault exit and writes nothing, and the memory
+ * holds what it wrote before.
+ */
+TEST_F_TIMEOUT(link, move_gives_the_source_vcpu_a_memory_fault_exit, 180)
+{
+	struct kvm_vcpu *vcpu;
+	struct kvm_vm *src;
+	struct ucall uc;
+	int fd, fd_src, fd_dst, r;
+	u64 *mem;
+
+	fd = gmem_create(self->vm, SZ_2M, PERSIST | MMAP | SHARED, SZ_2M, 0);
+	src = __vm_create_shape_with_one_vcpu(VM_SHAPE_DEFAULT, &vcpu, 1, guest_write_twice);
+	fd_src = move_gmem(src, fd);
+	vm_set_user_memory_region2(src, GUEST_SLOT, KVM_MEM_GUEST_MEMFD,
+				   GUEST_GPA, SZ_2M, NULL, fd_src, 0);
+	virt_map(src, GUEST_GPA, GUEST_GPA, SZ_2M / src->page_size);
+	vcpu_args_set(vcpu, 1, GUEST_GPA);
+	vcpu_run(vcpu);
+	TEST_ASSERT(get_ucall(vcpu, &uc) == UCALL_SYNC,
+		    "first run: expected UCALL_SYNC, got %lu (exit %s)", uc.cmd,
+		    exit_reason_str(vcpu->run->exit_reason));
+	mem = map_gmem(fd, SZ_2M);
+	TEST_ASSERT(mem[0] == GUEST_WORD(0), "word 0: expected %#lx, got %#lx",
+		    GUEST_WORD(0), mem[0]);
+
+	fd_dst = move_gmem(self->vm2, fd_src);
+	r = _vcpu_run(vcpu);
+	TEST_ASSERT(r < 0 && errno == EFAULT &&
+		    vcpu->run->exit_reason == KVM_EXIT_MEMORY_FAULT &&
+		    vcpu->run->memory_fault.gpa == GUEST_GPA,
+		    "source vCPU after the move: expected EFAULT and a memory fault exit at %#lx, got %d errno %d exit %s gpa %#llx",
+		    (u64)GUEST_GPA, r, errno, exit_reason_str(vcpu->run->exit_reason),
+		    vcpu->run->memory_fault.gpa);
+	TEST_ASSERT(mem[0] == GUEST_WORD(0) && !mem[1],
+		    "after the move: expected words %#lx and 0, got %#lx and %#lx",
+		    GUEST_WORD(0), mem[0], mem[1]);
+	r = _vcpu_run(vcpu);
+	TEST_ASSERT(r < 0 && errno == EFAULT, "source vCPU again: expected EFAULT, got %d errno %d",
+		    r, errno);
+
+	kvm_munmap(mem, SZ_2M);
+	kvm_vm_free(src);
+	close(fd_dst);
+	close(fd_src);
 	close(fd);
 }
 
@@ -1233,7 +1347,7 @@ TEST_F_TIMEOUT(link, vcpu_fault_on_an_exhausted_pool_fails_cleanly, 300)
 
 	fd = gmem_create(self->vm, SZ_2M, PERSIST | MMAP | SHARED, SZ_2M, 0);
 	guest = __vm_create_shape_with_one_vcpu(VM_SHAPE_DEFAULT, &vcpu, 1, guest_touch);
-	fd2 = link_gmem(guest, fd);
+	fd2 = move_gmem(guest, fd);
 	vm_set_user_memory_region2(guest, GUEST_SLOT, KVM_MEM_GUEST_MEMFD,
 				   GUEST_GPA, SZ_2M, NULL, fd2, 0);
 	virt_map(guest, GUEST_GPA, GUEST_GPA, SZ_2M / guest->page_size);

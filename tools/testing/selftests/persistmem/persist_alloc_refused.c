@@ -47,6 +47,8 @@
 	"order 9 refused: lost to an allocation failure"
 #define CHAIN_MSG \
 	"persist_alloc: adopted 1 of 1 handed-over blocks and 0 of 0 extents"
+#define CARVED_MSG \
+	"persist_alloc: 1 GiB carved after kexec: zeroed before first use"
 #define SEED		7
 #define WORDS_2M	(2 * PT_MIB / 8)
 
@@ -136,6 +138,31 @@ static bool wait_released(unsigned long long block)
 	return vt_result(vt_dmesg_contains(msg), "gen 2: the log says '%s'", msg);
 }
 
+/*
+ * The pool carved after the kexec lies in memory the first kernel used:
+ * out of the direct map until a granule of it is taken, and that granule
+ * zeroed, whatever the caller asks for.
+ */
+static void new_pool_hidden(int fd)
+{
+	unsigned long long phys, block, other_half;
+	int ret;
+
+	vt_result(vt_dmesg_contains(CARVED_MSG), "gen 2: the log says '%s'", CARVED_MSG);
+	ret = pt_cmd(fd, "alloc 0 0 0");
+	phys = ret ? 0 : pt_slot_phys(fd, 0);
+	if (!vt_result(!ret && phys, "gen 2: a 4 KiB folio of the new pool (ret %d)", ret))
+		return;
+	block = phys & ~(PT_GIB - 1);
+	other_half = phys - block < PT_GIB / 2 ? block + PT_GIB / 2 : block;
+	ret = pt_cmd(fd, "unmapped %llx %llu", other_half, PT_GIB / 2 / 4096);
+	vt_result(ret == 0,
+		  "gen 2: the rest of the new block %#llx is out of the direct map (ret %d)",
+		  block, ret);
+	vt_result(pt_pattern(fd, 0, 0, 0, PT_CHECK_ZERO), "gen 2: the folio taken reads zero");
+	vt_result(!pt_cmd(fd, "free 0"), "gen 2: freed");
+}
+
 static void generation2(int fd, bool version, bool nomem)
 {
 	unsigned long long memtotal, p2m, p1g, expect, now, phys;
@@ -166,6 +193,7 @@ static void generation2(int fd, bool version, bool nomem)
 	ret = pt_cmd(fd, "restore %llx 7", p2m);
 	vt_result(ret == -ENOENT, "gen 2: old extent cannot be restored: expected %d, got %d",
 		  -ENOENT, ret);
+	new_pool_hidden(fd);
 	ret = pt_cmd(fd, "alloc 0 18 0");
 	phys = ret ? 0 : pt_slot_phys(fd, 0);
 	vt_result(!ret && phys != (p2m & ~(PT_GIB - 1)) && phys != p1g,

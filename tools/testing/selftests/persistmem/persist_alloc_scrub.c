@@ -12,6 +12,11 @@
  * does not ask for zeroed memory (4 KiB folios of a dirty chunk first,
  * then 2 MiB and 1 GiB folios), and reads every byte of every folio: all
  * zero. It ends with the pools free and full again.
+ *
+ * Hibernation, run only to its freezer test level (pm_test), goes through
+ * while no pool memory is out of the direct map and is refused with -EBUSY
+ * once some is: a NO_DIRECT_MAP folio in generation 1, blocks handed over
+ * and not used yet in generation 2.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -23,6 +28,8 @@
 #include "persist_test.h"
 
 #define NR_4K	512
+#define NO_HIBERNATION_MSG \
+	"persist_alloc: no hibernation while pool memory is out of the direct map"
 #define ADOPTED_MSG \
 	"persist_alloc: adopted 2 of 2 handed-over blocks and 0 of 0 extents"
 
@@ -49,11 +56,32 @@ static const struct tcase cases[] = {
 
 #define NR_CASES	((int)ARRAY_SIZE(cases))
 
+/* Hibernate as far as the freezer test level: 0 or -errno. */
+static int hibernate_test(void)
+{
+	int ret;
+
+	if (vt_write_file("/sys/power/pm_test", "freezer") ||
+	    vt_write_file("/sys/module/suspend/parameters/pm_test_delay", "0"))
+		vt_fatal("no hibernation test level (CONFIG_HIBERNATION, CONFIG_PM_DEBUG)");
+	ret = vt_write_file("/sys/power/state", "disk");
+	vt_write_file("/sys/power/pm_test", "none");
+	return ret;
+}
+
 static void generation1(int fd)
 {
 	char args[1024] = "vmtest.scrub=";
 	size_t len = strlen(args);
 	int i, ret;
+
+	/*
+	 * Past persist_alloc's veto, the freezer test may still find too
+	 * little memory for an image in this small VM: -ENOMEM is fine.
+	 */
+	ret = hibernate_test();
+	vt_result((ret == 0 || ret == -ENOMEM) && !vt_dmesg_contains(NO_HIBERNATION_MSG),
+		  "gen 1: hibernation not refused with no pool memory hidden (ret %d)", ret);
 
 	for (i = 0; i < NR_CASES; i++) {
 		const struct tcase *c = &cases[i];
@@ -72,6 +100,9 @@ static void generation1(int fd)
 	}
 	vt_result(pt_node_stat(0, "preserved_bytes") == 0 &&
 		  pt_node_stat(1, "preserved_bytes") == 0, "gen 1: nothing preserved");
+	ret = hibernate_test();
+	vt_result(ret == -EBUSY && vt_dmesg_contains(NO_HIBERNATION_MSG),
+		  "gen 1: hibernation refused with NO_DIRECT_MAP folios allocated (ret %d)", ret);
 	vt_next_args(args);
 }
 
@@ -125,6 +156,9 @@ static void generation2(int fd)
 
 	vt_result(vt_dmesg_contains(ADOPTED_MSG), "gen 2: both blocks adopted, no extent");
 	check_hidden(fd);
+	ret = hibernate_test();
+	vt_result(ret == -EBUSY, "gen 2: hibernation refused while old memory is hidden (ret %d)",
+		  ret);
 	vt_result(pt_node_stat(0, "free_bytes") == PT_GIB &&
 		  pt_node_stat(1, "free_bytes") == PT_GIB,
 		  "gen 2: both pools free: %llu and %llu bytes", pt_node_stat(0, "free_bytes"),

@@ -1,0 +1,50 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# make series: build every commit of the series on its own (bzImage with
+# the project's config, warnings are errors as in make kernel), then put
+# the tree and the config back. Incremental: each step rebuilds what its
+# commit changed, and the last one is the tree make kernel built. Each
+# commit counts as one test in $BUILD/results/series.counts for make test.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+TREE=${TREE:-$ROOT/build/linux}
+BUILD=${BUILD:-$ROOT/build}
+OBJ=${OBJ:-$BUILD/obj}
+JOBS=${JOBS:-$(nproc)}
+export PATH=/usr/lib/ccache:$PATH
+
+[ -f "$OBJ/.config" ] || { echo "series: run make kernel first" >&2; exit 1; }
+saved=$(mktemp)
+cp "$OBJ/.config" "$saved"
+restore() {
+	git -C "$TREE" checkout -q persistmem
+	cp "$saved" "$OBJ/.config"
+	make -s -C "$TREE" O="$OBJ" ARCH=x86_64 olddefconfig
+	rm -f "$saved"
+}
+trap restore EXIT
+
+n=0
+bad=0
+for c in $(git -C "$TREE" rev-list --reverse base..persistmem); do
+	n=$((n + 1))
+	subject=$(git -C "$TREE" log -1 --format=%s "$c")
+	git -C "$TREE" checkout -q --detach "$c"
+	cp "$saved" "$OBJ/.config"
+	start=$(date +%s)
+	if make -s -C "$TREE" O="$OBJ" ARCH=x86_64 olddefconfig &&
+	   make -s -C "$TREE" O="$OBJ" ARCH=x86_64 -j"$JOBS" bzImage > "$OBJ/series.log" 2>&1 &&
+	   ! grep -q "warning:" "$OBJ/series.log"; then
+		echo "series: ok   $n $subject ($(( $(date +%s) - start )) s)"
+	else
+		echo "series: FAIL $n $subject"
+		tail -20 "$OBJ/series.log"
+		bad=$((bad + 1))
+	fi
+done
+mkdir -p "$BUILD/results"
+echo "$((n - bad)) $bad" > "$BUILD/results/series.counts"
+echo "series: $((n - bad)) of $n commits build"
+[ "$bad" = 0 ]
