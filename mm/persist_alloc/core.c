@@ -348,10 +348,9 @@ EXPORT_SYMBOL_GPL(persist_alloc_folio);
  *
  * Return: 0, -EINVAL (with a warning, once) for a folio that is not an
  * allocated granule of a pool (foreign, already freed, or handed over and
- * not restored), -EBUSY if someone else
- * still holds a reference or it is preserved for the next kexec, -ENOMEM
- * if the vmemmap of an HVO folio cannot be restored. Nothing changes on
- * failure.
+ * not restored), -EBUSY if someone else still holds a reference or it is
+ * preserved for the next kexec, -ENOMEM if the vmemmap of an HVO folio
+ * cannot be restored. Nothing changes on failure.
  */
 int persist_free_folio(struct folio *folio)
 {

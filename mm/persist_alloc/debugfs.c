@@ -5,7 +5,8 @@
  * allocations: one line per allocated granule,
  *   "<phys> <order> <node> <attributes> <owner> <state>"
  * with attributes a comma separated list of "no_direct_map", "hvo" and
- * "zero", or "-"; owner the key it is preserved under (0 if none) and state one of
+ * "zero", or "-"; owner the key it is preserved under (0 if none) and
+ * state one of
  * "allocated", "preserved" (for the next kexec), "pending" (handed over
  * by the previous kernel, not restored yet) or "quarantined" (held out of
  * use for good: a refused 1 GiB HVO extent, a page that had a memory
@@ -78,5 +79,5 @@ static int __init persist_debugfs_init(void)
 	return 0;
 }
 
-/* Before the test interface (late_initcall) adds its file. */
+/* Early, so that later initcalls can add their files. */
 subsys_initcall(persist_debugfs_init);

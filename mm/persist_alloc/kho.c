@@ -74,9 +74,6 @@ static struct persist_alloc_extent_ser *out_ext;
 static unsigned long out_ext_cap;
 static bool kho_ready;
 static bool frozen;
-/* What a freeze may damage on request, for a cancel to put back. */
-static struct persist_alloc_ser frozen_header;
-static struct persist_alloc_extent_ser frozen_ext0;
 
 static size_t ser_size(unsigned long nr_blocks)
 {
@@ -309,9 +306,15 @@ const struct persist_alloc_ser *persist_kho_outgoing(const struct persist_alloc_
 #ifdef CONFIG_PERSIST_ALLOC_TEST
 /* Set by the test consumer: damage the next handover on purpose. */
 int persist_kho_test_corrupt;
+/* What the damage overwrites, for a cancel to put back. */
+static struct persist_alloc_ser frozen_header;
+static struct persist_alloc_extent_ser frozen_ext0;
 
 static void test_corrupt(struct persist_alloc_ser *ser, struct persist_alloc_extent_ser *ext)
 {
+	frozen_header = *ser;
+	if (ser->nr_extents)
+		frozen_ext0 = ext[0];
 	switch (persist_kho_test_corrupt) {
 	case PERSIST_TEST_CORRUPT_VERSION:
 		strscpy(ser->compatible, "persist-alloc-v0", sizeof(ser->compatible));
@@ -323,9 +326,22 @@ static void test_corrupt(struct persist_alloc_ser *ser, struct persist_alloc_ext
 		break;
 	}
 }
+
+/* A damage done on request does not outlive the cancel. */
+static void test_repair(struct persist_alloc_ser *ser, struct persist_alloc_extent_ser *ext)
+{
+	*ser = frozen_header;
+	if (ser->nr_extents)
+		ext[0] = frozen_ext0;
+}
 #else
 static inline void test_corrupt(struct persist_alloc_ser *ser,
 				struct persist_alloc_extent_ser *ext)
+{
+}
+
+static inline void test_repair(struct persist_alloc_ser *ser,
+			       struct persist_alloc_extent_ser *ext)
 {
 }
 #endif
@@ -348,9 +364,6 @@ void persist_kho_freeze(void)
 		/* Failed pages that could not join it before. */
 		persist_hwpoison_flush();
 		WRITE_ONCE(frozen, true);
-		frozen_header = *out_ser;
-		if (out_ser->nr_extents)
-			frozen_ext0 = out_ext[0];
 		test_corrupt(out_ser, out_ext);
 		pr_info("handover frozen: %llu blocks and %llu extents, %zu + %llu bytes, in %llu us\n",
 			out_ser->nr_blocks, out_ser->nr_extents, out_ser_size,
@@ -368,10 +381,7 @@ void persist_kho_unfreeze(void)
 {
 	mutex_lock(&persist_state_lock);
 	if (frozen) {
-		/* A damage done on request does not outlive the cancel. */
-		*out_ser = frozen_header;
-		if (out_ser->nr_extents)
-			out_ext[0] = frozen_ext0;
+		test_repair(out_ser, out_ext);
 		WRITE_ONCE(frozen, false);
 		persist_hwpoison_flush();
 		pr_info("handover unfrozen: the live update was cancelled\n");
@@ -412,7 +422,8 @@ static struct notifier_block persist_kho_reboot_nb = {
 /**
  * persist_alloc_preserve - hand a folio over at the next kexec
  * @folio: an allocated persistent folio
- * @owner: key of the consumer, given back to persist_alloc_restore()
+ * @owner: key of the consumer, which alone may take the folio back after
+ *         kexec
  *
  * Return: 0; -EINVAL for a folio that is not an allocated granule;
  * -EBUSY if it is already preserved or the handover is frozen for a live

@@ -46,9 +46,9 @@
  * where the direct-map columns are 1 or 0 as kernel_page_present() says.
  * mmap() at offset <slot> GiB maps that slot's folio (page by page, as
  * VM_PFNMAP) so that user space can fill and check it; a page that had a
- * memory failure is unmapped, and touching it then raises SIGBUS. Closing the file
- * frees every slot except the preserved ones, which stay allocated for
- * the next kernel.
+ * memory failure is unmapped, and touching it then raises SIGBUS.
+ * Closing the file frees every slot except the preserved ones, which stay
+ * allocated for the next kernel.
  */
 #include <linux/debugfs.h>
 #include <linux/fs.h>

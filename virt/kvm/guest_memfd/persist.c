@@ -87,16 +87,22 @@ bool kvm_gmem_persist_supported(struct kvm *kvm)
  * kvm_gmem_persist_check_args - check the persistence fields of a creation
  * @args: the KVM_CREATE_GUEST_MEMFD arguments; flags already checked
  *
- * Return: 0, or -EINVAL for a granule or attribute set that is unknown,
- * given without GUEST_MEMFD_FLAG_PERSIST, or does not fit the other flags
- * or the size.
+ * Without GUEST_MEMFD_FLAG_PERSIST the fields are reserved words, which
+ * KVM_CREATE_GUEST_MEMFD has always ignored: they are not looked at.
+ *
+ * Return: 0, or -EINVAL for a non-zero reserved word, or a granule or
+ * attribute set that is unknown or does not fit the other flags or the
+ * size.
  */
 int kvm_gmem_persist_check_args(const struct kvm_create_guest_memfd *args)
 {
 	int order;
 
+	/* Reserved words to files without PERSIST, ignored as upstream does. */
 	if (!(args->flags & GUEST_MEMFD_FLAG_PERSIST))
-		return args->granule_size || args->persist_flags ? -EINVAL : 0;
+		return 0;
+	if (!mem_is_zero(args->reserved, sizeof(args->reserved)))
+		return -EINVAL;
 
 	order = kvm_gmem_persist_order(args->granule_size);
 	if (order < 0)
