@@ -17,10 +17,11 @@
  * guest only. A link while a file of the inode is bound to a VM, the
  * calling one included, fails with -EBUSY. KVM_LINK_GUEST_MEMFD_MOVE, for a
  * VMM that hands a running guest's memory to a new VM without a kexec,
- * first takes the given file away from its VM (see
- * kvm_gmem_file_revoke(): that VM's next access to the memory is a memory
- * fault exit) and then binds the new file; the given file must be the one
- * bound to a VM then.
+ * first takes the given file, the one bound to the owner, away from its VM
+ * and its holders (see kvm_gmem_file_revoke(): the VM's next access to the
+ * memory is a memory fault exit, and the file can no longer map, allocate,
+ * punch, preserve or link it), then binds the new file. A move of a file
+ * bound to no VM is a plain link.
  *
  * The memory's contents and attributes are kept: private memory stays
  * private, so the VM type must be the one the file was created for, and
@@ -42,9 +43,10 @@
  *
  * Return: the new file descriptor; -EBADF if @args->fd is not open;
  * -EINVAL for unknown flags or non-zero reserved fields, a file that is not
- * a persistent guest_memfd, or one created for another VM type; -EBUSY if
- * a VM holds a file of the memory (for a move: one other than @args->fd,
- * or the calling VM itself). Nothing changes on failure.
+ * a persistent guest_memfd, or one created for another VM type; -EPERM
+ * for a file whose memory was moved away; -EBUSY if a VM holds a file of
+ * the memory (for a move: one other than @args->fd, or the calling VM
+ * itself). Nothing changes on failure.
  */
 int kvm_gmem_link(struct kvm *kvm, struct kvm_link_guest_memfd *args)
 {
@@ -72,6 +74,9 @@ int kvm_gmem_link(struct kvm *kvm, struct kvm_link_guest_memfd *args)
 	if (!p || p->vm_type != kvm_gmem_vm_type(kvm) ||
 	    (GMEM_I(inode)->flags & ~kvm_gmem_get_supported_flags(kvm)))
 		return -EINVAL;
+
+	if (kvm_gmem_file_revoked(fd_file(src)))
+		return -EPERM;
 
 	fd = get_unused_fd_flags(0);
 	if (fd < 0)

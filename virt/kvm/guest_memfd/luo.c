@@ -104,6 +104,9 @@ static int kvm_gmem_luo_preserve(struct liveupdate_file_op_args *args)
 
 	if (!p)
 		return -EOPNOTSUPP;
+	/* A file that lost its memory to another VM hands nothing over. */
+	if (kvm_gmem_file_revoked(args->file))
+		return -EPERM;
 
 	ser = kho_alloc_preserve(sizeof(*ser));
 	if (IS_ERR(ser))

@@ -418,9 +418,13 @@ vm_fault_t kvm_gmem_persist_fault(struct vm_fault *vmf)
 	struct folio *folio;
 	vm_fault_t ret;
 
-	/* Punch-hole unmaps under the invalidate lock held exclusive. */
+	/*
+	 * Punch-hole and a move unmap under the invalidate lock held
+	 * exclusive: a file that lost its memory maps nothing after that.
+	 */
 	filemap_invalidate_lock_shared(inode->i_mapping);
-	folio = kvm_gmem_persist_get_folio(inode, vmf->pgoff);
+	folio = kvm_gmem_file_revoked(vmf->vma->vm_file) ? ERR_PTR(-EPERM) :
+		kvm_gmem_persist_get_folio(inode, vmf->pgoff);
 	if (IS_ERR(folio)) {
 		ret = VM_FAULT_SIGBUS;
 		goto out;
@@ -469,7 +473,8 @@ vm_fault_t kvm_gmem_persist_huge_fault(struct vm_fault *vmf, unsigned int order)
 		return VM_FAULT_FALLBACK;
 
 	filemap_invalidate_lock_shared(inode->i_mapping);
-	folio = kvm_gmem_persist_get_folio(inode, index);
+	folio = kvm_gmem_file_revoked(vma->vm_file) ? ERR_PTR(-EPERM) :
+		kvm_gmem_persist_get_folio(inode, index);
 	if (IS_ERR(folio)) {
 		ret = VM_FAULT_SIGBUS;
 		goto out;

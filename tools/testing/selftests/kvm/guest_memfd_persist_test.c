@@ -18,8 +18,9 @@
  * - NUMA: the task's mempolicy and mbind() on a mapping choose the pool.
  * - Link: the memory has one owner. KVM_LINK_GUEST_MEMFD of memory a live
  *   VM holds is -EBUSY (into that VM too) and leaves the VM its memory;
- *   KVM_LINK_GUEST_MEMFD_MOVE takes the memory from its VM (its vCPU gets a
- *   memory fault exit, its memslots cannot bind the file again) and gives
+ *   KVM_LINK_GUEST_MEMFD_MOVE takes the memory from its VM and file (its
+ *   vCPU gets a memory fault exit, its memslots cannot bind the file again,
+ *   the file can no longer map, allocate, punch or link it) and gives
  *   another VM of the same type a new file on it, usable in a memslot and
  *   by a running vCPU; bad input is refused.
  *
@@ -322,6 +323,25 @@ static void assert_fallocate(int fd, int mode, u64 off, u64 len, int err)
 static void *map_gmem(int fd, u64 size)
 {
 	return kvm_mmap(size, PROT_READ | PROT_WRITE, MAP_SHARED, fd);
+}
+
+/* A file whose memory moved to another VM can no longer reach it. */
+static void assert_file_revoked(int fd, u64 size)
+{
+	void *m = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	int ret;
+
+	TEST_ASSERT(m == MAP_FAILED && errno == EPERM,
+		    "mmap of a file whose memory moved: expected EPERM, got %s",
+		    m == MAP_FAILED ? strerror(errno) : "a mapping");
+	ret = fallocate(fd, FALLOC_FL_KEEP_SIZE, 0, size);
+	TEST_ASSERT(ret && errno == EPERM,
+		    "fallocate of a file whose memory moved: expected EPERM, got %s",
+		    ret ? strerror(errno) : "success");
+	ret = fallocate(fd, FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE, 0, size);
+	TEST_ASSERT(ret && errno == EPERM,
+		    "punch-hole of a file whose memory moved: expected EPERM, got %s",
+		    ret ? strerror(errno) : "success");
 }
 
 /*
@@ -1012,34 +1032,27 @@ TEST_F(link, returns_a_new_fd_on_the_same_memory)
 
 	pool_read(&p0);
 	fd = gmem_create(self->vm, size, PERSIST | MMAP | SHARED, SZ_2M, 0);
+	m = map_gmem(fd, size);
+	fill_words(m, SZ_2M, 0);
+	kvm_munmap(m, size);
+
 	fd2 = move_gmem(self->vm2, fd);
 	TEST_ASSERT(!fstat(fd, &st) && !fstat(fd2, &st2), "fstat of a guest_memfd failed");
 	TEST_ASSERT(st.st_ino == st2.st_ino && st2.st_size == size,
-		    "linked file: expected inode %lu size %lu, got inode %lu size %ld",
+		    "new file: expected inode %lu size %lu, got inode %lu size %ld",
 		    (unsigned long)st.st_ino, size, (unsigned long)st2.st_ino,
 		    (long)st2.st_size);
-
-	m = map_gmem(fd, size);
 	m2 = map_gmem(fd2, size);
-	fill_words(m, SZ_2M, 0);
-	check_words(m2, SZ_2M, 0, false,
-		    "written through the first file, read through the linked one");
-	fill_words(m2 + SZ_2M / 8, SZ_2M, 1);
-	check_words(m + SZ_2M / 8, SZ_2M, 1, false,
-		    "written through the linked file, read through the first one");
+	check_words(m2, SZ_2M, 0, false, "written through the first file, read through the new one");
 	pool_read(&p1);
-	assert_pool_change(&p0, &p1, G_2M, size, 0);
+	assert_pool_change(&p0, &p1, G_2M, SZ_2M, 0);
+	assert_file_revoked(fd, size);
 
-	/* A hole punched through the linked file is a hole in both. */
-	assert_fallocate(fd2, PUNCH, 0, SZ_2M, 0);
-	check_words(m, SZ_2M, 0, true, "hole punched through the linked file");
-
-	/* The memory lives as long as one of the files. */
-	kvm_munmap(m, size);
+	/* The memory lives as long as one of the files; the new one punches. */
 	close(fd);
-	check_words(m2 + SZ_2M / 8, SZ_2M, 1, false, "linked file after the first one closed");
-	pool_read(&p1);
-	assert_pool_change(&p0, &p1, G_2M, size, 0);
+	check_words(m2, SZ_2M, 0, false, "new file after the first one closed");
+	assert_fallocate(fd2, PUNCH, 0, SZ_2M, 0);
+	check_words(m2, SZ_2M, 0, true, "hole punched through the new file");
 	kvm_munmap(m2, size);
 	close(fd2);
 	pool_read(&p1);
@@ -1159,11 +1172,12 @@ TEST_F(link, refuses_memory_a_live_vm_holds)
 			  "move of the new file into its VM");
 	assert_link_fails(self->vm, fd, 0, -1, EBUSY, "back into the first VM");
 
-	/* With no owner left, the file that lost the memory links it, once. */
+	/* The file that lost the memory has no hold on it, owner or not. */
+	assert_file_revoked(fd, size);
 	close(fd2);
-	fd2 = link_gmem(self->vm, fd);
-	assert_link_fails(self->vm2, fd, 0, -1, EBUSY, "once it has an owner again");
-	close(fd2);
+	assert_link_fails(self->vm, fd, 0, -1, EPERM, "of a file whose memory moved away");
+	assert_link_fails(self->vm, fd, KVM_LINK_GUEST_MEMFD_MOVE, -1, EPERM,
+			  "move of a file whose memory moved away");
 	close(fd);
 }
 
@@ -1194,9 +1208,10 @@ TEST_F(link, moved_fd_backs_a_memslot_and_the_source_vm_loses_the_file)
 		    "memslot of the first VM on its own file after the move: expected EINVAL, got %s",
 		    ret ? strerror(errno) : "success");
 
-	/* Either file allocates and punches the one memory. */
+	/* Only the new file allocates and punches the memory. */
 	assert_fallocate(fd2, ALLOC, 0, size, 0);
-	assert_fallocate(fd, PUNCH, 0, size, 0);
+	assert_fallocate(fd2, PUNCH, 0, size, 0);
+	assert_file_revoked(fd, size);
 	close(fd2);
 	close(fd);
 }
@@ -1233,10 +1248,12 @@ TEST_F_TIMEOUT(link, linked_fd_backs_a_running_guest, 180)
 	mem = map_gmem(fd, size);
 	for (i = 0; i < words; i++)
 		mem[i] = HOST_WORD(i);
+	kvm_munmap(mem, size);
 
 	guest = __vm_create_shape_with_one_vcpu(VM_SHAPE_DEFAULT, &vcpu, 1,
 						guest_check_and_write);
 	fd2 = move_gmem(guest, fd);
+	mem = map_gmem(fd2, size);
 	vm_set_user_memory_region2(guest, GUEST_SLOT, KVM_MEM_GUEST_MEMFD,
 				   GUEST_GPA, size, NULL, fd2, 0);
 	virt_map(guest, GUEST_GPA, GUEST_GPA, size / guest->page_size);
@@ -1261,8 +1278,8 @@ TEST_F_TIMEOUT(link, linked_fd_backs_a_running_guest, 180)
 	assert_pool_change(&p0, &p1, G_2M, size, 0);
 
 	kvm_vm_free(guest);
-	close(fd2);
 	kvm_munmap(mem, size);
+	close(fd2);
 	close(fd);
 }
 
@@ -1298,7 +1315,7 @@ TEST_F_TIMEOUT(link, move_gives_the_source_vcpu_a_memory_fault_exit, 180)
 	TEST_ASSERT(get_ucall(vcpu, &uc) == UCALL_SYNC,
 		    "first run: expected UCALL_SYNC, got %lu (exit %s)", uc.cmd,
 		    exit_reason_str(vcpu->run->exit_reason));
-	mem = map_gmem(fd, SZ_2M);
+	mem = map_gmem(fd_src, SZ_2M);
 	TEST_ASSERT(mem[0] == GUEST_WORD(0), "word 0: expected %#lx, got %#lx",
 		    GUEST_WORD(0), mem[0]);
 
@@ -1310,6 +1327,10 @@ TEST_F_TIMEOUT(link, move_gives_the_source_vcpu_a_memory_fault_exit, 180)
 		    "source vCPU after the move: expected EFAULT and a memory fault exit at %#lx, got %d errno %d exit %s gpa %#llx",
 		    (u64)GUEST_GPA, r, errno, exit_reason_str(vcpu->run->exit_reason),
 		    vcpu->run->memory_fault.gpa);
+	/* The source's host mapping went with the memory: map the new file. */
+	kvm_munmap(mem, SZ_2M);
+	assert_file_revoked(fd_src, SZ_2M);
+	mem = map_gmem(fd_dst, SZ_2M);
 	TEST_ASSERT(mem[0] == GUEST_WORD(0) && !mem[1],
 		    "after the move: expected words %#lx and 0, got %#lx and %#lx",
 		    GUEST_WORD(0), mem[0], mem[1]);
