@@ -1043,7 +1043,8 @@ TEST_F(link, returns_a_new_fd_on_the_same_memory)
 		    (unsigned long)st.st_ino, size, (unsigned long)st2.st_ino,
 		    (long)st2.st_size);
 	m2 = map_gmem(fd2, size);
-	check_words(m2, SZ_2M, 0, false, "written through the first file, read through the new one");
+	check_words(m2, SZ_2M, 0, false,
+		    "written through the first file, read through the new one");
 	pool_read(&p1);
 	assert_pool_change(&p0, &p1, G_2M, SZ_2M, 0);
 	assert_file_revoked(fd, size);
@@ -1166,11 +1167,11 @@ TEST_F(link, refuses_memory_a_live_vm_holds)
 
 	/* Once moved, the memory has a new owner and nothing else links it. */
 	fd2 = move_gmem(self->vm2, fd);
-	assert_link_fails(self->vm2, fd, 0, -1, EBUSY, "a second time into the same VM");
-	assert_link_fails(self->vm2, fd2, 0, -1, EBUSY, "of the new file into its VM");
+	assert_link_fails(self->vm2, fd, 0, -1, EPERM, "of the moved-from file into the new VM");
+	assert_link_fails(self->vm2, fd2, 0, -1, EBUSY, "a second time into the same VM");
 	assert_link_fails(self->vm2, fd2, KVM_LINK_GUEST_MEMFD_MOVE, -1, EBUSY,
 			  "move of the new file into its VM");
-	assert_link_fails(self->vm, fd, 0, -1, EBUSY, "back into the first VM");
+	assert_link_fails(self->vm, fd2, 0, -1, EBUSY, "of the new file into the first VM");
 
 	/* The file that lost the memory has no hold on it, owner or not. */
 	assert_file_revoked(fd, size);
