@@ -46,6 +46,8 @@ int persist_alloc_preserve(struct folio *folio, u64 owner);
 int persist_alloc_unpreserve(struct folio *folio);
 struct folio *persist_alloc_restore(phys_addr_t phys, u64 owner);
 int persist_alloc_release(phys_addr_t phys, u64 owner);
+int persist_alloc_unrestore(struct folio *folio, u64 owner);
+long persist_folio_flags(struct folio *folio);
 bool persist_alloc_owns_pfn(unsigned long pfn);
 int persist_alloc_memory_failure(unsigned long pfn, int flags);
 bool persist_alloc_page_hwpoisoned(unsigned long pfn);
@@ -96,6 +98,16 @@ static inline struct folio *persist_alloc_restore(phys_addr_t phys, u64 owner)
 static inline int persist_alloc_release(phys_addr_t phys, u64 owner)
 {
 	return -ENOENT;
+}
+
+static inline int persist_alloc_unrestore(struct folio *folio, u64 owner)
+{
+	return -EINVAL;
+}
+
+static inline long persist_folio_flags(struct folio *folio)
+{
+	return -EINVAL;
 }
 
 static inline bool persist_alloc_owns_pfn(unsigned long pfn)

@@ -17,6 +17,17 @@
 
 #include "internal.h"
 
+/* Make a restored extent pending again; its folio stays built. */
+static void pend_again(struct persist_extent *ext)
+{
+	lockdep_assert_held(&persist_state_lock);
+	ext->pending = true;
+	ext->built = true;
+	persist_account_state(ext, &ext->blk->pool->pending_pages, 1);
+	if (ext->flags & PERSIST_ALLOC_HVO)
+		persist_account(ext->blk->pool, ext->order, PERSIST_ALLOC_HVO, -1);
+}
+
 static struct persist_extent *take_pending(phys_addr_t phys, u64 owner, int *err)
 {
 	struct persist_extent *ext;
@@ -125,12 +136,65 @@ int persist_alloc_release(phys_addr_t phys, u64 owner)
 	/* Not freed: pending again, as it was, for a restore or another release. */
 	mutex_lock(&persist_state_lock);
 	ext = xa_load(&persist_extents, folio_pfn(folio));
-	ext->pending = true;
-	ext->built = true;
+	pend_again(ext);
 	mutex_unlock(&persist_state_lock);
-	persist_account_state(ext, &ext->blk->pool->pending_pages, 1);
-	if (ext->flags & PERSIST_ALLOC_HVO)
-		persist_account(ext->blk->pool, ext->order, PERSIST_ALLOC_HVO, -1);
 	return err;
 }
 EXPORT_SYMBOL_GPL(persist_alloc_release);
+
+/**
+ * persist_alloc_unrestore - hand a restored folio back as pending
+ * @folio: a folio persist_alloc_restore() returned, not preserved since
+ * @owner: the key it was restored with
+ *
+ * For an owner whose restore failed part way: the folio becomes pending
+ * again, as it was before persist_alloc_restore(), its contents untouched,
+ * so that a later restore takes it again (O(1), its folio is kept) or the
+ * owner releases it. The caller's reference, which must be the only one,
+ * passes to persist_alloc.
+ *
+ * Return: 0; -EINVAL if @folio is not a restored granule of @owner;
+ * -EBUSY if it is preserved or someone else holds a reference.
+ */
+int persist_alloc_unrestore(struct folio *folio, u64 owner)
+{
+	struct persist_extent *ext;
+	int err = 0;
+
+	mutex_lock(&persist_state_lock);
+	ext = xa_load(&persist_extents, folio_pfn(folio));
+	if (!ext || ext->order != folio_order(folio) || ext->owner != owner ||
+	    ext->pending || ext->restoring)
+		err = -EINVAL;
+	else if (ext->preserved || folio_ref_count(folio) != 1)
+		err = -EBUSY;
+	else
+		pend_again(ext);
+	mutex_unlock(&persist_state_lock);
+	return err;
+}
+EXPORT_SYMBOL_GPL(persist_alloc_unrestore);
+
+/**
+ * persist_folio_flags - the attributes of an allocated granule
+ * @folio: a folio from persist_alloc_folio() or persist_alloc_restore()
+ *
+ * For owners to check that what they restored is what they preserved.
+ *
+ * Return: its PERSIST_ALLOC_NO_DIRECT_MAP and PERSIST_ALLOC_HVO flags, or
+ * -EINVAL if @folio is not an allocated granule.
+ */
+long persist_folio_flags(struct folio *folio)
+{
+	struct persist_extent *ext;
+	long flags = -EINVAL;
+
+	mutex_lock(&persist_state_lock);
+	ext = xa_load(&persist_extents, folio_pfn(folio));
+	if (ext && ext->order == folio_order(folio) && !ext->pending &&
+	    !ext->restoring)
+		flags = ext->flags & (PERSIST_ALLOC_NO_DIRECT_MAP | PERSIST_ALLOC_HVO);
+	mutex_unlock(&persist_state_lock);
+	return flags;
+}
+EXPORT_SYMBOL_GPL(persist_folio_flags);

@@ -30,14 +30,19 @@
  *     hands every granule to persist_alloc for preservation and records
  *     the extents. A failed or cancelled live update unfreezes: the
  *     granules are unpreserved and the file works as before.
- *   - retrieve (next kernel) rebuilds the inode from the extents, one
- *     persist_alloc restore per granule, O(extents), and returns a file.
+ *   - retrieve (next kernel) checks the whole description against the
+ *     rules of a creation, then rebuilds the inode from the extents, one
+ *     persist_alloc restore per granule, O(extents), each checked to have
+ *     the file's attributes, and returns a file. A retrieve that fails
+ *     changes nothing: the granules stay pending, their memory untouched,
+ *     and the retrieve can be tried again.
  *   - finish releases what was not retrieved: persist_alloc zeroes those
  *     granules and gives them back to the pool.
  */
 
 #define pr_fmt(fmt) "kvm_gmem_persist: " fmt
 
+#include <kunit/visibility.h>
 #include <linux/debugfs.h>
 #include <linux/fault-inject.h>
 #include <linux/file.h>
@@ -63,7 +68,8 @@ static_assert(offsetof(struct guest_memfd_persist_ser, persist_flags) == 40);
 static_assert(sizeof(struct guest_memfd_persist_extent_ser) == 16);
 
 static DECLARE_FAULT_ATTR(fail_kvm_gmem_persist_freeze);
-static struct dentry *kvm_gmem_persist_debugfs;
+static DECLARE_FAULT_ATTR(fail_kvm_gmem_persist_retrieve);
+static struct dentry *kvm_gmem_persist_debugfs[2];
 static bool kvm_gmem_luo_registered;
 
 #define KVM_GMEM_PERSIST_VALID_FLAGS	(GUEST_MEMFD_FLAG_MMAP | \
@@ -250,6 +256,41 @@ int kvm_gmem_persist_check_ser(const struct guest_memfd_persist_ser *ser)
 	return 0;
 }
 
+/*
+ * The extent list of a handed-over file. KHO restores a vmalloc area only
+ * once: what a failed retrieve restored stays in the file's private data,
+ * for the next retrieve and for finish; ERR_PTR(-EINVAL) records a list
+ * that could not be restored.
+ */
+static struct guest_memfd_persist_extent_ser *
+kvm_gmem_luo_extents(struct liveupdate_file_op_args *args,
+		     const struct guest_memfd_persist_ser *ser)
+{
+	struct guest_memfd_persist_extent_ser *extents = args->private_data;
+
+	if (extents || !ser->nr_extents)
+		return extents;
+	extents = kho_restore_vmalloc(&ser->extents);
+	if (!extents)
+		extents = ERR_PTR(-EINVAL);
+	args->private_data = extents;
+	return extents;
+}
+
+static void kvm_gmem_luo_put_extents(struct liveupdate_file_op_args *args)
+{
+	if (!IS_ERR(args->private_data))
+		vfree(args->private_data);
+	args->private_data = NULL;
+}
+
+/* Entries the restored extent array holds, whatever nr_extents claims. */
+static u64 kvm_gmem_luo_capacity(const struct guest_memfd_persist_ser *ser)
+{
+	return (u64)ser->extents.total_pages * PAGE_SIZE /
+	       sizeof(struct guest_memfd_persist_extent_ser);
+}
+
 /* Give back to the pool the granules of @extents not taken by a file. */
 static void kvm_gmem_luo_release(const struct guest_memfd_persist_extent_ser *extents,
 				 u64 nr, u64 owner)
@@ -266,121 +307,171 @@ static void kvm_gmem_luo_release(const struct guest_memfd_persist_extent_ser *ex
 	}
 }
 
-static int kvm_gmem_luo_restore(struct inode *inode,
-				const struct guest_memfd_persist_ser *ser,
-				const struct guest_memfd_persist_extent_ser *extents,
-				u64 owner)
+/*
+ * Every extent in the array, of the file's granule, inside the file,
+ * sorted by index without overlap, aligned in the file and in memory.
+ */
+static int kvm_gmem_luo_check_extents(const struct guest_memfd_persist_ser *ser,
+				      const struct guest_memfd_persist_extent_ser *extents,
+				      u64 capacity)
 {
-	u64 i, next = 0;
+	u64 pages = 1ULL << ser->order, end = ser->size >> PAGE_SHIFT, next = 0, i;
+
+	if (ser->nr_extents > capacity)
+		return -EINVAL;
+	for (i = 0; i < ser->nr_extents; i++) {
+		const struct guest_memfd_persist_extent_ser *e = &extents[i];
+		u64 pfn = e->pfn;
+
+		if (e->order != ser->order || e->index < next || e->index >= end ||
+		    !IS_ALIGNED(e->index, pages) || !IS_ALIGNED(pfn, pages))
+			return -EINVAL;
+		next = e->index + pages;
+	}
+	return 0;
+}
+
+/**
+ * kvm_gmem_luo_restore - rebuild the granules of a handed-over file
+ * @inode:    the new inode, set up with the file's granule and attributes
+ * @ser:      the file's description, checked by kvm_gmem_persist_check_ser()
+ * @extents:  its extent array, as restored
+ * @capacity: how many entries @extents holds
+ * @owner:    the persist_alloc key of the file's granules
+ *
+ * The whole description is checked before any granule is taken; each
+ * granule must then be a pending extent of @owner with the file's
+ * attributes. All or nothing: on failure the granules taken go back to
+ * pending, their memory untouched, and @inode holds none.
+ *
+ * Return: 0; -EINVAL for a description that does not hold (more extents
+ * than the array, a misplaced, misaligned or disagreeing extent);
+ * -ENOENT or -EPERM for memory persist_alloc does not hold for @owner;
+ * -ENOMEM.
+ */
+VISIBLE_IF_KUNIT int kvm_gmem_luo_restore(struct inode *inode,
+					  const struct guest_memfd_persist_ser *ser,
+					  const struct guest_memfd_persist_extent_ser *extents,
+					  u64 capacity, u64 owner)
+{
 	int err;
+	u64 i;
+
+	err = kvm_gmem_persist_check_ser(ser);
+	if (!err)
+		err = kvm_gmem_luo_check_extents(ser, extents, capacity);
+	if (err)
+		return err;
 
 	for (i = 0; i < ser->nr_extents; i++) {
 		const struct guest_memfd_persist_extent_ser *e = &extents[i];
 		struct folio *folio;
 
-		if (e->order != ser->order || e->index < next)
-			return -EINVAL;
+		if (should_fail(&fail_kvm_gmem_persist_retrieve, 1)) {
+			err = -ENOMEM;
+			break;
+		}
 		folio = persist_alloc_restore(PFN_PHYS(e->pfn), owner);
-		if (IS_ERR(folio))
-			return PTR_ERR(folio);
+		if (IS_ERR(folio)) {
+			err = PTR_ERR(folio);
+			break;
+		}
 		err = kvm_gmem_persist_adopt(inode, e->index, folio);
 		if (err) {
-			WARN_ON_ONCE(persist_free_folio(folio));
-			return err;
+			WARN_ON_ONCE(persist_alloc_unrestore(folio, owner));
+			break;
 		}
-		next = e->index + (1UL << e->order);
 		cond_resched();
 	}
-	return 0;
+	if (err)
+		kvm_gmem_persist_disown(inode, owner);
+	return err;
 }
+EXPORT_SYMBOL_IF_KUNIT(kvm_gmem_luo_restore);
 
+/*
+ * A failed retrieve changes nothing: the granules stay pending and the
+ * description stays, so the retrieve can be retried (LUO does not keep its
+ * error: retrieve_retry), and finish releases what is still pending.
+ */
 static int kvm_gmem_luo_retrieve(struct liveupdate_file_op_args *args)
 {
-	struct guest_memfd_persist_extent_ser *extents = NULL;
-	struct guest_memfd_persist_ser *ser;
-	u64 owner, start = ktime_get_ns();
+	struct guest_memfd_persist_ser *ser = phys_to_virt(args->serialized_data);
+	u64 owner = GUEST_MEMFD_PERSIST_OWNER(args->serialized_data);
+	struct guest_memfd_persist_extent_ser *extents;
+	u64 start = ktime_get_ns();
 	struct inode *inode;
 	struct file *file;
 	int err;
-
-	ser = phys_to_virt(args->serialized_data);
-	owner = GUEST_MEMFD_PERSIST_OWNER(args->serialized_data);
-
-	if (ser->nr_extents) {
-		extents = kho_restore_vmalloc(&ser->extents);
-		if (!extents) {
-			pr_err("extent list of a %llu byte file not restored\n", ser->size);
-			kho_restore_free(ser);
-			return -EINVAL;
-		}
-	}
 
 	err = kvm_gmem_persist_check_ser(ser);
 	if (err) {
 		pr_err("refusing file: size %llu flags %#llx order %u extents %llu\n",
 		       ser->size, ser->flags, ser->order, ser->nr_extents);
-		goto out;
+		return err;
+	}
+	extents = kvm_gmem_luo_extents(args, ser);
+	if (IS_ERR(extents)) {
+		pr_err("extent list of a %llu byte file not restored\n", ser->size);
+		return PTR_ERR(extents);
 	}
 
 	inode = kvm_gmem_inode_create(ser->size, ser->flags);
-	if (IS_ERR(inode)) {
-		err = PTR_ERR(inode);
-		goto out;
-	}
+	if (IS_ERR(inode))
+		return PTR_ERR(inode);
 	err = kvm_gmem_persist_setup(inode, ser->vm_type, PAGE_SIZE << ser->order,
 				     ser->persist_flags);
-	if (!err)
-		err = kvm_gmem_luo_restore(inode, ser, extents, owner);
 	if (err) {
-		pr_err("refusing file: extent list invalid: %pe\n", ERR_PTR(err));
-		iput(inode);
-		goto out;
+		pr_err("refusing file: flags %#llx attributes %#x VM type %u: %pe\n",
+		       ser->flags, ser->persist_flags, ser->vm_type, ERR_PTR(err));
+		goto out_iput;
 	}
-
+	err = kvm_gmem_luo_restore(inode, ser, extents, kvm_gmem_luo_capacity(ser), owner);
+	if (err) {
+		pr_err("file of %llu bytes not rebuilt, its memory kept: %pe\n",
+		       ser->size, ERR_PTR(err));
+		goto out_iput;
+	}
 	file = kvm_gmem_file_create(NULL, inode);
 	if (IS_ERR(file)) {
 		err = PTR_ERR(file);
-		iput(inode);
-		goto out;
+		kvm_gmem_persist_disown(inode, owner);
+		goto out_iput;
 	}
+
 	args->file = file;
 	trace_kvm_gmem_persist_retrieve(ser->size, ser->order, ser->nr_extents,
 					kvm_gmem_persist_meta_bytes(ser->nr_extents),
 					ktime_get_ns() - start);
-out:
-	/* What a refused file did not take goes back to the pool, zeroed. */
-	if (err)
-		kvm_gmem_luo_release(extents, ser->nr_extents, owner);
-	vfree(extents);
+	kvm_gmem_luo_put_extents(args);
 	kho_restore_free(ser);
+	return 0;
+
+out_iput:
+	iput(inode);
 	return err;
 }
 
 static void kvm_gmem_luo_finish(struct liveupdate_file_op_args *args)
 {
+	struct guest_memfd_persist_ser *ser = phys_to_virt(args->serialized_data);
 	struct guest_memfd_persist_extent_ser *extents;
-	struct guest_memfd_persist_ser *ser;
 
-	/* Retrieved, or cleaned up by a failed retrieve. */
-	if (args->retrieve_status)
+	/* Retrieved: the file owns its granules and freed its description. */
+	if (args->retrieve_status > 0)
 		return;
 
-	ser = phys_to_virt(args->serialized_data);
-	if (ser->nr_extents) {
-		extents = kho_restore_vmalloc(&ser->extents);
-		if (extents) {
-			kvm_gmem_luo_release(extents, ser->nr_extents,
-					     GUEST_MEMFD_PERSIST_OWNER(args->serialized_data));
-			vfree(extents);
-		} else {
-			pr_err("extent list lost: %llu granules stay unused\n",
-			       ser->nr_extents);
-		}
-	}
+	extents = kvm_gmem_luo_extents(args, ser);
+	if (IS_ERR(extents))
+		pr_err("extent list lost: %llu granules stay unused\n", ser->nr_extents);
+	else if (extents)
+		kvm_gmem_luo_release(extents, min(ser->nr_extents, kvm_gmem_luo_capacity(ser)),
+				     GUEST_MEMFD_PERSIST_OWNER(args->serialized_data));
+	kvm_gmem_luo_put_extents(args);
 	kho_restore_free(ser);
 }
 
-static const struct liveupdate_file_ops kvm_gmem_luo_file_ops = {
+VISIBLE_IF_KUNIT const struct liveupdate_file_ops kvm_gmem_luo_file_ops = {
 	.can_preserve = kvm_gmem_luo_can_preserve,
 	.preserve = kvm_gmem_luo_preserve,
 	.unpreserve = kvm_gmem_luo_unpreserve,
@@ -390,7 +481,9 @@ static const struct liveupdate_file_ops kvm_gmem_luo_file_ops = {
 	.finish = kvm_gmem_luo_finish,
 	.get_id = kvm_gmem_luo_get_id,
 	.owner = THIS_MODULE,
+	.retrieve_retry = true,
 };
+EXPORT_SYMBOL_IF_KUNIT(kvm_gmem_luo_file_ops);
 
 static struct liveupdate_file_handler kvm_gmem_luo_handler = {
 	.ops = &kvm_gmem_luo_file_ops,
@@ -410,9 +503,12 @@ void kvm_gmem_persist_init(void)
 	if (err && err != -EOPNOTSUPP)
 		pr_err("live update handler not registered: %pe\n", ERR_PTR(err));
 	kvm_gmem_luo_registered = !err;
-	kvm_gmem_persist_debugfs =
+	kvm_gmem_persist_debugfs[0] =
 		fault_create_debugfs_attr("fail_kvm_gmem_persist_freeze", NULL,
 					  &fail_kvm_gmem_persist_freeze);
+	kvm_gmem_persist_debugfs[1] =
+		fault_create_debugfs_attr("fail_kvm_gmem_persist_retrieve", NULL,
+					  &fail_kvm_gmem_persist_retrieve);
 }
 
 /**
@@ -420,7 +516,8 @@ void kvm_gmem_persist_init(void)
  */
 void kvm_gmem_persist_exit(void)
 {
-	debugfs_remove_recursive(kvm_gmem_persist_debugfs);
+	debugfs_remove_recursive(kvm_gmem_persist_debugfs[0]);
+	debugfs_remove_recursive(kvm_gmem_persist_debugfs[1]);
 	if (kvm_gmem_luo_registered)
 		liveupdate_unregister_file_handler(&kvm_gmem_luo_handler);
 	kvm_gmem_luo_registered = false;

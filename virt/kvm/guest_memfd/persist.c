@@ -83,6 +83,27 @@ bool kvm_gmem_persist_supported(struct kvm *kvm)
 	       (!kvm || kvm_gmem_persist_vm_type(kvm_gmem_vm_type(kvm)));
 }
 
+/*
+ * The rules of a persistent file, for a creation and for a file handed
+ * over by the previous kernel alike: a known attribute set that fits the
+ * granule, memory out of the direct map never mappable by the host, a
+ * size of whole granules.
+ */
+static int kvm_gmem_persist_rules(u64 flags, u64 size, int order, u64 persist_flags)
+{
+	if (persist_flags & ~KVM_GMEM_PERSIST_FLAGS)
+		return -EINVAL;
+	if ((persist_flags & GUEST_MEMFD_PERSIST_HVO) && order == PERSIST_ORDER_4K)
+		return -EINVAL;
+	/* Memory out of the direct map is private memory: no host mapping. */
+	if ((persist_flags & GUEST_MEMFD_PERSIST_NO_DIRECT_MAP) &&
+	    (flags & (GUEST_MEMFD_FLAG_MMAP | GUEST_MEMFD_FLAG_INIT_SHARED)))
+		return -EINVAL;
+	if (!IS_ALIGNED(size, PAGE_SIZE << order))
+		return -EINVAL;
+	return 0;
+}
+
 /**
  * kvm_gmem_persist_check_args - check the persistence fields of a creation
  * @args: the KVM_CREATE_GUEST_MEMFD arguments; flags already checked
@@ -107,29 +128,21 @@ int kvm_gmem_persist_check_args(const struct kvm_create_guest_memfd *args)
 	order = kvm_gmem_persist_order(args->granule_size);
 	if (order < 0)
 		return order;
-	if (args->persist_flags & ~KVM_GMEM_PERSIST_FLAGS)
-		return -EINVAL;
-	if ((args->persist_flags & GUEST_MEMFD_PERSIST_HVO) &&
-	    order == PERSIST_ORDER_4K)
-		return -EINVAL;
-	/* Memory out of the direct map is private memory: no host mapping. */
-	if ((args->persist_flags & GUEST_MEMFD_PERSIST_NO_DIRECT_MAP) &&
-	    (args->flags & (GUEST_MEMFD_FLAG_MMAP | GUEST_MEMFD_FLAG_INIT_SHARED)))
-		return -EINVAL;
-	if (!IS_ALIGNED(args->size, PAGE_SIZE << order))
-		return -EINVAL;
-	return 0;
+	return kvm_gmem_persist_rules(args->flags, args->size, order, args->persist_flags);
 }
 
 /**
  * kvm_gmem_persist_setup - give a new guest_memfd inode persistent backing
- * @inode:         the inode, with no memory yet
+ * @inode:         the inode, with its size and flags and no memory yet
  * @vm_type:       type of the VM it is created for
  * @granule_size:  4 KiB, 2 MiB or 1 GiB; 0 for 4 KiB
  * @persist_flags: GUEST_MEMFD_PERSIST_* attributes
  *
- * Return: 0, -EINVAL for a bad granule, attribute or VM type (a handover
- * from the previous kernel is held to the rules of a creation), -ENOMEM.
+ * A file handed over by the previous kernel is held to the rules of a
+ * creation here: its description is not trusted to have followed them.
+ *
+ * Return: 0, -EINVAL for a bad granule, attribute or VM type, or an
+ * attribute set that does not fit the inode's flags or size; -ENOMEM.
  */
 int kvm_gmem_persist_setup(struct inode *inode, u32 vm_type, u64 granule_size,
 			   u64 persist_flags)
@@ -137,8 +150,9 @@ int kvm_gmem_persist_setup(struct inode *inode, u32 vm_type, u64 granule_size,
 	int order = kvm_gmem_persist_order(granule_size);
 	struct kvm_gmem_persist *p;
 
-	if (order < 0 || (persist_flags & ~KVM_GMEM_PERSIST_FLAGS) ||
-	    !kvm_gmem_persist_vm_type(vm_type))
+	if (order < 0 || !kvm_gmem_persist_vm_type(vm_type) ||
+	    kvm_gmem_persist_rules(GMEM_I(inode)->flags, i_size_read(inode), order,
+				   persist_flags))
 		return -EINVAL;
 
 	p = kzalloc_obj(*p);
@@ -539,16 +553,51 @@ int kvm_gmem_persist_max_order(struct kvm_memory_slot *slot, struct folio *folio
  * @index: page index of the granule, aligned to it
  * @folio: the folio persist_alloc restored, of the file's granule order
  *
+ * The granule must have the attributes of the file: a description that
+ * puts memory of the direct map into a NO_DIRECT_MAP file, or the other
+ * way round, is refused here.
+ *
  * Return: 0 (the file owns @folio); -EINVAL for a misplaced or wrong-sized
- * granule, -EEXIST if the index is taken, -ENOMEM. On failure the caller
- * still owns @folio.
+ * granule or one whose attributes are not the file's, -EEXIST if the index
+ * is taken, -ENOMEM. On failure the caller still owns @folio.
  */
 int kvm_gmem_persist_adopt(struct inode *inode, pgoff_t index, struct folio *folio)
 {
 	struct kvm_gmem_persist *p = kvm_gmem_persist(inode);
+	unsigned long attrs = p->alloc_flags & (PERSIST_ALLOC_NO_DIRECT_MAP |
+						PERSIST_ALLOC_HVO);
 
 	if (folio_order(folio) != p->order || !IS_ALIGNED(index, 1UL << p->order) ||
-	    index >= i_size_read(inode) >> PAGE_SHIFT)
+	    index >= i_size_read(inode) >> PAGE_SHIFT ||
+	    persist_folio_flags(folio) != attrs)
 		return -EINVAL;
 	return kvm_gmem_persist_insert(p, index >> p->order, folio);
+}
+
+/**
+ * kvm_gmem_persist_disown - give back what a failed retrieve adopted
+ * @inode: a persistent guest_memfd inode being rebuilt, never exposed
+ * @owner: the key its granules were restored with
+ *
+ * Every granule leaves the file and becomes pending again in persist_alloc,
+ * its memory untouched, for a later retrieve to take or a finish to
+ * release. A granule persist_alloc cannot take back stays in the file, to
+ * be zeroed and freed with it.
+ */
+void kvm_gmem_persist_disown(struct inode *inode, u64 owner)
+{
+	struct kvm_gmem_persist *p = kvm_gmem_persist(inode);
+	struct folio *folio;
+	unsigned long g;
+
+	if (!p)
+		return;
+	xa_for_each(&p->granules, g, folio) {
+		/* The file's reference is the only one: the inode was never seen. */
+		if (WARN_ON_ONCE(persist_alloc_unrestore(folio, owner)))
+			continue;
+		xa_erase(&p->granules, g);
+		p->nr_granules--;
+		cond_resched();
+	}
 }

@@ -11,6 +11,8 @@
 #include <linux/xarray.h>
 
 struct guest_memfd_persist_ser;
+struct guest_memfd_persist_extent_ser;
+struct liveupdate_file_ops;
 
 /**
  * struct kvm_gmem_persist - persistent backing of one guest_memfd inode
@@ -73,6 +75,7 @@ void kvm_gmem_persist_mmap(struct vm_area_struct *vma);
 vm_fault_t kvm_gmem_persist_fault(struct vm_fault *vmf);
 int kvm_gmem_persist_max_order(struct kvm_memory_slot *slot, struct folio *folio);
 int kvm_gmem_persist_adopt(struct inode *inode, pgoff_t index, struct folio *folio);
+void kvm_gmem_persist_disown(struct inode *inode, u64 owner);
 #ifdef CONFIG_ARCH_SUPPORTS_HUGE_PFNMAP
 vm_fault_t kvm_gmem_persist_huge_fault(struct vm_fault *vmf, unsigned int order);
 unsigned long kvm_gmem_persist_get_unmapped_area(struct file *file, unsigned long addr,
@@ -80,6 +83,12 @@ unsigned long kvm_gmem_persist_get_unmapped_area(struct file *file, unsigned lon
 						 unsigned long flags);
 #endif
 int kvm_gmem_persist_check_ser(const struct guest_memfd_persist_ser *ser);
+#if IS_ENABLED(CONFIG_KUNIT)
+int kvm_gmem_luo_restore(struct inode *inode, const struct guest_memfd_persist_ser *ser,
+			 const struct guest_memfd_persist_extent_ser *extents,
+			 u64 capacity, u64 owner);
+extern const struct liveupdate_file_ops kvm_gmem_luo_file_ops;
+#endif
 void kvm_gmem_persist_init(void);
 void kvm_gmem_persist_exit(void);
 

@@ -2,13 +2,15 @@
 /*
  * KUnit tests for persistent guest_memfd: the creation arguments, the
  * checks on a file handed over by the previous kernel, the stage-2 mapping
- * order of a granule, and granules of an inode frozen for a live update
- * (the test kernel boots with a pool, persist_alloc=1G, and KVM
+ * order of a granule, descriptions crafted to break the restore, and
+ * granules of an inode frozen for a live update through the LUO file
+ * handler (the test kernel boots with a pool, persist_alloc=1G, and KVM
  * initialized: -cpu max has SVM).
  */
 #include <kunit/test.h>
 #include <linux/kho/abi/guest_memfd_persist.h>
 #include <linux/kvm_host.h>
+#include <linux/liveupdate.h>
 #include <linux/persist_alloc.h>
 #include <linux/sizes.h>
 
@@ -179,10 +181,6 @@ static void mapping_order_follows_slot_alignment(struct kunit *test)
 
 static void put_inode(void *inode)
 {
-	struct kvm_gmem_persist *p = GMEM_I(inode)->persist;
-
-	if (p)
-		p->frozen = false;
 	iput(inode);
 }
 
@@ -192,18 +190,179 @@ static void put_locked(struct folio *folio)
 	folio_put(folio);
 }
 
+/* A persistent inode, dropped however the test ends. */
+static struct inode *persist_inode(struct kunit *test, u64 size, u64 flags, u64 granule,
+				   u64 persist_flags)
+{
+	struct inode *inode = kvm_gmem_inode_create(size, flags);
+
+	KUNIT_ASSERT_FALSE(test, IS_ERR(inode));
+	KUNIT_ASSERT_EQ(test, kunit_add_action_or_reset(test, put_inode, inode), 0);
+	KUNIT_ASSERT_EQ(test, kvm_gmem_persist_setup(inode, 0, granule, persist_flags), 0);
+	return inode;
+}
+
+/* A description from the previous kernel is held to the creation rules. */
+static void handover_held_to_creation_rules(struct kunit *test)
+{
+	static const struct {
+		u64 size, flags, granule, persist_flags;
+		u32 vm_type;
+	} bad[] = {
+		{ SZ_2M, PERSIST | MMAP, SZ_2M, NDM, 0 },
+		{ SZ_2M, PERSIST | SHARED, SZ_2M, NDM, 0 },
+		{ SZ_4K, PERSIST, SZ_4K, HVO, 0 },
+		{ SZ_2M, PERSIST, SZ_2M, BIT(5), 0 },
+		{ SZ_2M + SZ_4K, PERSIST, SZ_2M, 0, 0 },
+		{ SZ_2M, PERSIST, SZ_2M, 0, KVM_X86_SNP_VM },
+		{ SZ_2M, PERSIST, SZ_2M, 0, KVM_X86_TDX_VM },
+	};
+	int i;
+
+	for (i = 0; i < ARRAY_SIZE(bad); i++) {
+		struct inode *inode = kvm_gmem_inode_create(bad[i].size, bad[i].flags);
+
+		KUNIT_ASSERT_FALSE(test, IS_ERR(inode));
+		KUNIT_EXPECT_EQ_MSG(test, kvm_gmem_persist_setup(inode, bad[i].vm_type,
+								 bad[i].granule,
+								 bad[i].persist_flags),
+				    -EINVAL, "case %d", i);
+		KUNIT_EXPECT_NULL(test, GMEM_I(inode)->persist);
+		iput(inode);
+	}
+}
+
+struct crafted_case {
+	const char *what;
+	u64 nr, capacity;
+	struct guest_memfd_persist_extent_ser e[3];
+};
+
+/*
+ * Descriptions a damaged or hostile handover could hold, for a file of
+ * four 2 MiB granules: each is refused before any granule is taken.
+ */
+static const struct crafted_case crafted_cases[] = {
+	{ "more extents than the array", 3, 2,
+	  { { 512, 9, 0 }, { 1024, 9, 512 }, { 1536, 9, 1024 } } },
+	{ "more extents than granules", 5, 8, {} },
+	{ "order not the file's", 1, 1, { { 512, 0, 0 } } },
+	{ "unsorted", 2, 2, { { 512, 9, 512 }, { 1024, 9, 0 } } },
+	{ "overlapping", 2, 2, { { 512, 9, 512 }, { 1024, 9, 512 } } },
+	{ "index not aligned", 1, 1, { { 512, 9, 1 } } },
+	{ "index past the end", 1, 1, { { 512, 9, 2048 } } },
+	{ "index far past the end", 1, 1, { { 512, 9, ~0ULL << 9 } } },
+	{ "pfn not aligned", 1, 1, { { 513, 9, 0 } } },
+};
+
+static void crafted_descriptions_are_refused(struct kunit *test)
+{
+	struct guest_memfd_persist_ser ser = {
+		.size = 4ULL * SZ_2M,
+		.flags = PERSIST,
+		.order = PERSIST_ORDER_2M,
+	};
+	struct guest_memfd_persist_extent_ser one;
+	struct folio *folio;
+	struct inode *inode;
+	int i;
+
+	inode = persist_inode(test, ser.size, PERSIST, SZ_2M, 0);
+	for (i = 0; i < ARRAY_SIZE(crafted_cases); i++) {
+		const struct crafted_case *c = &crafted_cases[i];
+
+		ser.nr_extents = c->nr;
+		KUNIT_EXPECT_EQ_MSG(test, kvm_gmem_luo_restore(inode, &ser, c->e, c->capacity, 1),
+				    -EINVAL, "%s", c->what);
+		KUNIT_EXPECT_EQ(test, GMEM_I(inode)->persist->nr_granules, 0);
+	}
+
+	/* Well formed, but naming memory nobody handed over: taken by no one. */
+	folio = persist_alloc_folio(NUMA_NO_NODE, PERSIST_ORDER_2M, 0);
+	KUNIT_ASSERT_FALSE(test, IS_ERR(folio));
+	one = (struct guest_memfd_persist_extent_ser) { folio_pfn(folio), 9, 512 };
+	ser.nr_extents = 1;
+	KUNIT_EXPECT_EQ(test, kvm_gmem_luo_restore(inode, &ser, &one, 1, 1), -ENOENT);
+	KUNIT_EXPECT_EQ(test, GMEM_I(inode)->persist->nr_granules, 0);
+	KUNIT_EXPECT_EQ(test, folio_ref_count(folio), 1);
+	KUNIT_EXPECT_EQ(test, persist_folio_flags(folio), 0);
+	KUNIT_EXPECT_EQ(test, persist_free_folio(folio), 0);
+}
+
+/* A restored granule must have the attributes of the file it goes into. */
+static void restored_granule_has_file_attributes(struct kunit *test)
+{
+	struct inode *plain, *ndm;
+	struct folio *folio;
+
+	plain = persist_inode(test, SZ_8K, PERSIST, SZ_4K, 0);
+	ndm = persist_inode(test, SZ_8K, PERSIST, SZ_4K, NDM);
+
+	folio = persist_alloc_folio(NUMA_NO_NODE, PERSIST_ORDER_4K,
+				    PERSIST_ALLOC_NO_DIRECT_MAP);
+	KUNIT_ASSERT_FALSE(test, IS_ERR(folio));
+	KUNIT_EXPECT_EQ(test, persist_folio_flags(folio), PERSIST_ALLOC_NO_DIRECT_MAP);
+	/* Out of the direct map into a file the host may map: refused. */
+	KUNIT_EXPECT_EQ(test, kvm_gmem_persist_adopt(plain, 0, folio), -EINVAL);
+	KUNIT_EXPECT_EQ(test, GMEM_I(plain)->persist->nr_granules, 0);
+	/* Into a NO_DIRECT_MAP file, where it belongs: the file frees it. */
+	KUNIT_EXPECT_EQ(test, kvm_gmem_persist_adopt(ndm, 1, folio), 0);
+	KUNIT_EXPECT_EQ(test, GMEM_I(ndm)->persist->nr_granules, 1);
+
+	folio = persist_alloc_folio(NUMA_NO_NODE, PERSIST_ORDER_4K, 0);
+	KUNIT_ASSERT_FALSE(test, IS_ERR(folio));
+	KUNIT_EXPECT_EQ(test, kvm_gmem_persist_adopt(ndm, 0, folio), -EINVAL);
+	KUNIT_EXPECT_EQ(test, persist_free_folio(folio), 0);
+	/* Not a granule of persist_alloc at all. */
+	folio = folio_alloc(GFP_KERNEL, 0);
+	KUNIT_ASSERT_NOT_NULL(test, folio);
+	KUNIT_EXPECT_EQ(test, persist_folio_flags(folio), -EINVAL);
+	KUNIT_EXPECT_EQ(test, kvm_gmem_persist_adopt(plain, 0, folio), -EINVAL);
+	folio_put(folio);
+}
+
+/* A file preserved in a live update that is not over, undone at the end. */
+struct preserved_file {
+	struct liveupdate_file_op_args args;
+	bool preserved, frozen;
+};
+
+static void unpreserve_file(void *data)
+{
+	struct preserved_file *pf = data;
+
+	if (pf->frozen)
+		kvm_gmem_luo_file_ops.unfreeze(&pf->args);
+	if (pf->preserved)
+		kvm_gmem_luo_file_ops.unpreserve(&pf->args);
+	fput(pf->args.file);
+}
+
 static void frozen_inode_keeps_its_granules(struct kunit *test)
 {
+	struct preserved_file *pf;
 	struct kvm_gmem_persist *p;
 	struct folio *folio, *again;
 	struct inode *inode;
+	struct file *file;
 
 	KUNIT_ASSERT_TRUE(test, persist_alloc_has_pool());
 	inode = kvm_gmem_inode_create(4 * SZ_2M, PERSIST);
 	KUNIT_ASSERT_FALSE(test, IS_ERR(inode));
+	if (kvm_gmem_persist_setup(inode, 0, SZ_2M, 0)) {
+		iput(inode);
+		KUNIT_FAIL(test, "no persistent backing");
+		return;
+	}
+	file = kvm_gmem_file_create(NULL, inode);
+	if (IS_ERR(file))
+		iput(inode);
+	KUNIT_ASSERT_FALSE(test, IS_ERR(file));
+	pf = kunit_kzalloc(test, sizeof(*pf), GFP_KERNEL);
+	KUNIT_ASSERT_NOT_NULL(test, pf);
+	pf->args.file = file;
 	/* Dropped however the test ends: the inode frees its granules. */
-	KUNIT_ASSERT_EQ(test, kunit_add_action_or_reset(test, put_inode, inode), 0);
-	KUNIT_ASSERT_EQ(test, kvm_gmem_persist_setup(inode, 0, SZ_2M, 0), 0);
+	KUNIT_ASSERT_EQ(test, kunit_add_action_or_reset(test, unpreserve_file, pf), 0);
 	p = GMEM_I(inode)->persist;
 
 	/* One 2 MiB folio serves every index of its granule. */
@@ -219,9 +378,15 @@ static void frozen_inode_keeps_its_granules(struct kunit *test)
 	put_locked(again);
 	KUNIT_EXPECT_EQ(test, p->nr_granules, 1);
 
-	mutex_lock(&p->lock);
-	p->frozen = true;
-	mutex_unlock(&p->lock);
+	/* Frozen as a reboot into the next kernel freezes it. */
+	KUNIT_ASSERT_EQ(test, kvm_gmem_luo_file_ops.preserve(&pf->args), 0);
+	pf->preserved = true;
+	KUNIT_ASSERT_EQ(test, kvm_gmem_luo_file_ops.freeze(&pf->args), 0);
+	pf->frozen = true;
+	KUNIT_EXPECT_TRUE(test, p->frozen);
+	/* Its granule is preserved: a second preserve is refused. */
+	KUNIT_EXPECT_EQ(test, persist_alloc_preserve(folio, 1), -EBUSY);
+
 	/* Frozen: no granule comes or goes, existing ones keep working. */
 	KUNIT_EXPECT_PTR_EQ(test, kvm_gmem_persist_get_folio(inode, 0), ERR_PTR(-EBUSY));
 	again = kvm_gmem_persist_get_folio(inode, 600);
@@ -232,9 +397,10 @@ static void frozen_inode_keeps_its_granules(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, kvm_gmem_persist_punch_hole(inode, 512, 1024), -EBUSY);
 	KUNIT_EXPECT_EQ(test, p->nr_granules, 1);
 
-	mutex_lock(&p->lock);
-	p->frozen = false;
-	mutex_unlock(&p->lock);
+	/* A cancelled live update: the file works as before. */
+	kvm_gmem_luo_file_ops.unfreeze(&pf->args);
+	pf->frozen = false;
+	KUNIT_EXPECT_FALSE(test, p->frozen);
 	KUNIT_EXPECT_EQ(test, kvm_gmem_persist_check_range(inode, SZ_4K, SZ_2M), -EINVAL);
 	KUNIT_EXPECT_EQ(test, kvm_gmem_persist_check_range(inode, SZ_2M, SZ_2M), 0);
 	KUNIT_EXPECT_EQ(test, kvm_gmem_persist_punch_hole(inode, 512, 1024), 0);
@@ -246,6 +412,9 @@ static struct kunit_case kvm_gmem_persist_cases[] = {
 	KUNIT_CASE(handover_description_is_checked),
 	KUNIT_CASE(persist_only_for_vm_types_kept_across_kexec),
 	KUNIT_CASE(mapping_order_follows_slot_alignment),
+	KUNIT_CASE(handover_held_to_creation_rules),
+	KUNIT_CASE(crafted_descriptions_are_refused),
+	KUNIT_CASE(restored_granule_has_file_attributes),
 	KUNIT_CASE(frozen_inode_keeps_its_granules),
 	{}
 };

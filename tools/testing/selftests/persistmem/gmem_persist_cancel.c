@@ -53,24 +53,6 @@ static uint32_t seed_a(void)
 	return gvm_seed(0xca9ce100u);
 }
 
-static long read_long(const char *dir, const char *name)
-{
-	char path[160], buf[32];
-	ssize_t len;
-	int fd;
-
-	snprintf(path, sizeof(path), "%s/%s", dir, name);
-	fd = open(path, O_RDONLY);
-	if (fd < 0)
-		return -errno;
-	len = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (len <= 0)
-		return -EIO;
-	buf[len] = '\0';
-	return strtol(buf, NULL, 0);
-}
-
 static unsigned long long pools_free(void)
 {
 	return pt_node_stat(0, "free_bytes") + pt_node_stat(1, "free_bytes");
@@ -116,7 +98,7 @@ static void cancelled_kexec(void)
 	if (access(GVM_FAIL_FREEZE, F_OK))
 		vt_fatal("%s: %s (CONFIG_FAULT_INJECTION_DEBUG_FS?)", GVM_FAIL_FREEZE,
 			 strerror(errno));
-	ret = gvm_fail_freeze(2);
+	ret = gvm_fail(GVM_FAIL_FREEZE, 2);
 	if (ret)
 		vt_fatal("arm %s: %s", GVM_FAIL_FREEZE, strerror(-ret));
 	/* Flagged, so that stage 1 knows should this kernel boot after all. */
@@ -129,11 +111,11 @@ static void cancelled_kexec(void)
 	err = errno;
 	vt_result(ret < 0, "gen 1: reboot(KEXEC) fails when a freeze fails (%s)",
 		  ret < 0 ? strerror(err) : "returned 0");
-	times = read_long(GVM_FAIL_FREEZE, "times");
+	times = gvm_fail_left(GVM_FAIL_FREEZE);
 	vt_result(times == 0, "gen 1: the injected freeze failure was used (times %ld)", times);
 	snprintf(msg, sizeof(msg), "Freeze failed for token[%#llx]", TOKEN_B);
 	vt_result(vt_dmesg_contains(msg), "gen 1: the kernel log says '%s'", msg);
-	gvm_fail_freeze_off();
+	gvm_fail_off(GVM_FAIL_FREEZE);
 
 	ret = syscall(__NR_kexec_file_load, -1, -1, 0UL, NULL, (unsigned long)KEXEC_FILE_UNLOAD);
 	vt_result(!ret, "gen 1: kexec image unloaded (%s)", ret ? strerror(errno) : "ok");

@@ -551,24 +551,50 @@ int gvm_bind_task(int node)
 	return ret ? -errno : 0;
 }
 
-int gvm_fail_freeze(unsigned int nth)
+static int gvm_fail_write(const char *attr, const char *name, const char *val)
+{
+	char path[160];
+
+	snprintf(path, sizeof(path), "%s/%s", attr, name);
+	return vt_write_file(path, val);
+}
+
+int gvm_fail(const char *attr, unsigned int nth)
 {
 	char val[16];
 	int ret;
 
 	snprintf(val, sizeof(val), "%u", nth);
-	ret = vt_write_file(GVM_FAIL_FREEZE "/times", "1");
+	ret = gvm_fail_write(attr, "times", "1");
 	if (!ret)
-		ret = vt_write_file(GVM_FAIL_FREEZE "/interval", val);
+		ret = gvm_fail_write(attr, "interval", val);
 	if (!ret)
-		ret = vt_write_file(GVM_FAIL_FREEZE "/verbose", "1");
+		ret = gvm_fail_write(attr, "verbose", "1");
 	/* Last: calls are counted only while the probability is not zero. */
 	if (!ret)
-		ret = vt_write_file(GVM_FAIL_FREEZE "/probability", "100");
+		ret = gvm_fail_write(attr, "probability", "100");
 	return ret;
 }
 
-int gvm_fail_freeze_off(void)
+int gvm_fail_off(const char *attr)
 {
-	return vt_write_file(GVM_FAIL_FREEZE "/probability", "0");
+	return gvm_fail_write(attr, "probability", "0");
+}
+
+long gvm_fail_left(const char *attr)
+{
+	char path[160], buf[32];
+	ssize_t len;
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/times", attr);
+	fd = open(path, O_RDONLY);
+	if (fd < 0)
+		return -errno;
+	len = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (len <= 0)
+		return -EIO;
+	buf[len] = '\0';
+	return strtol(buf, NULL, 0);
 }

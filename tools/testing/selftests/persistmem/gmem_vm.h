@@ -56,12 +56,18 @@ struct gvm_result {
 
 /* /dev/kvm, opened once; vt_fatal() if it cannot be. */
 int gvm_kvm(void);
-/* Fault injection on the freeze of persistent guest_memfd (debugfs). */
-#define GVM_FAIL_FREEZE	"/sys/kernel/debug/fail_kvm_gmem_persist_freeze"
-/* Make the @nth freeze call from now fail, once; 0 or -errno. */
-int gvm_fail_freeze(unsigned int nth);
-/* Disarm it again; 0 or -errno. */
-int gvm_fail_freeze_off(void);
+/*
+ * Fault injection of persistent guest_memfd (debugfs): a freeze call, or
+ * the restore of one granule in a retrieve.
+ */
+#define GVM_FAIL_FREEZE		"/sys/kernel/debug/fail_kvm_gmem_persist_freeze"
+#define GVM_FAIL_RETRIEVE	"/sys/kernel/debug/fail_kvm_gmem_persist_retrieve"
+/* Make the @nth call of @attr from now fail, once; 0 or -errno. */
+int gvm_fail(const char *attr, unsigned int nth);
+/* Disarm @attr again; 0 or -errno. */
+int gvm_fail_off(const char *attr);
+/* Failures @attr has left to inject (0 once used), or -errno. */
+long gvm_fail_left(const char *attr);
 /* Name of a KVM_EXIT_* reason, for messages. */
 const char *gvm_exit_name(unsigned int reason);
 /* KVM_CREATE_VM of @type only; returns the VM fd or -errno. */

@@ -378,13 +378,13 @@ static void dry_run(void)
 	ret = vt_trace_start("kvm_gmem_persist");
 	if (!vt_result(!ret, "tracepoints kvm_gmem_persist enabled: %s", err_str(ret)))
 		return;
-	ret = gvm_fail_freeze(NR_SETS + 1);
+	ret = gvm_fail(GVM_FAIL_FREEZE, NR_SETS + 1);
 	if (!vt_result(!ret, "%s: freeze call %d of %d fails: %s", GVM_FAIL_FREEZE,
 		       NR_SETS + 1, NR_SETS + 1, err_str(ret)))
 		return;
 	ret = vt_kexec_load("");
 	if (!vt_result(!ret, "kexec_file_load for the dry run: %s", err_str(ret))) {
-		gvm_fail_freeze_off();
+		gvm_fail_off(GVM_FAIL_FREEZE);
 		return;
 	}
 
@@ -393,7 +393,7 @@ static void dry_run(void)
 	ret = reboot(RB_KEXEC);
 	err = errno;
 	t1 = vt_now_ns();
-	gvm_fail_freeze_off();
+	gvm_fail_off(GVM_FAIL_FREEZE);
 	syscall(__NR_kexec_file_load, -1, -1, 0ul, NULL, (unsigned long)KEXEC_FILE_UNLOAD);
 	vt_result(ret < 0, "dry-run kexec cancelled by the failed freeze of the last file: %s",
 		  err_str(ret < 0 ? err : 0));
