@@ -28,8 +28,10 @@
  *   - preserve records the file's description; the file works as before.
  *   - freeze (at kexec reboot) stops granules from being added or removed,
  *     hands every granule to persist_alloc for preservation and records
- *     the extents. A failed or cancelled live update unfreezes: the
- *     granules are unpreserved and the file works as before.
+ *     the extents. Faults that need a new granule wait from then on; the
+ *     vCPUs keep running. A failed or cancelled live update unfreezes: the
+ *     granules are unpreserved, the waiters go on, and the file works as
+ *     before.
  *   - retrieve (next kernel) checks the whole description against the
  *     rules of a creation, then rebuilds the inode from the extents, one
  *     persist_alloc restore per granule, O(extents), each checked to have
@@ -161,14 +163,17 @@ static int kvm_gmem_luo_freeze(struct liveupdate_file_op_args *args)
 
 	if (WARN_ON_ONCE(!args->serialized_data))
 		return -EINVAL;
-	if (should_fail(&fail_kvm_gmem_persist_freeze, 1))
-		return -ENOMEM;
 
 	ser = phys_to_virt(args->serialized_data);
 	owner = GUEST_MEMFD_PERSIST_OWNER(args->serialized_data);
 
+	/* Fails as a real allocation would: after waiting for the locks. */
 	filemap_invalidate_lock(inode->i_mapping);
 	mutex_lock(&p->lock);
+	if (should_fail(&fail_kvm_gmem_persist_freeze, 1)) {
+		err = -ENOMEM;
+		goto out;
+	}
 	if (p->nr_granules) {
 		extents = vmalloc_array(p->nr_granules, sizeof(*extents));
 		if (!extents) {
@@ -198,7 +203,7 @@ static int kvm_gmem_luo_freeze(struct liveupdate_file_op_args *args)
 	}
 	ser->nr_extents = i;
 	args->private_data = extents;
-	p->frozen = true;
+	WRITE_ONCE(p->frozen, true);
 out:
 	mutex_unlock(&p->lock);
 	filemap_invalidate_unlock(inode->i_mapping);
@@ -212,21 +217,24 @@ out:
 	return 0;
 }
 
+/*
+ * Not under the invalidate lock: an fallocate that waits for the thaw
+ * holds it. The file's lock keeps the granules as they are.
+ */
 static void kvm_gmem_luo_unfreeze(struct liveupdate_file_op_args *args)
 {
 	struct inode *inode = file_inode(args->file);
 	struct kvm_gmem_persist *p = GMEM_I(inode)->persist;
 	struct guest_memfd_persist_ser *ser = phys_to_virt(args->serialized_data);
 
-	filemap_invalidate_lock(inode->i_mapping);
 	mutex_lock(&p->lock);
 	if (ser->nr_extents)
 		kho_unpreserve_vmalloc(&ser->extents);
 	kvm_gmem_luo_unpreserve_granules(p, ser->nr_extents);
 	ser->nr_extents = 0;
-	p->frozen = false;
+	WRITE_ONCE(p->frozen, false);
 	mutex_unlock(&p->lock);
-	filemap_invalidate_unlock(inode->i_mapping);
+	kvm_gmem_persist_thaw(inode);
 
 	vfree(args->private_data);
 	args->private_data = NULL;

@@ -30,8 +30,11 @@
  * strict, the preferred and interleave policies fall back to other nodes.
  *
  * While frozen for a live update (luo.c), granules can neither be added
- * nor removed: fallocate, punch-hole and faults that need a new granule
- * fail with -EBUSY; faults on existing granules keep working.
+ * nor removed. Faults on existing granules keep working; whatever needs a
+ * granule added or removed (a vCPU or host fault on a new granule,
+ * fallocate, punch-hole) waits, interruptibly, until the file thaws (a
+ * cancelled live update) or the kexec happens. Nothing fails because of
+ * the freeze: a VM keeps running through a cancelled live update.
  */
 
 #include <linux/kvm_host.h>
@@ -160,6 +163,7 @@ int kvm_gmem_persist_setup(struct inode *inode, u32 vm_type, u64 granule_size,
 		return -ENOMEM;
 
 	mutex_init(&p->lock);
+	init_waitqueue_head(&p->thaw);
 	xa_init(&p->granules);
 	p->order = order;
 	p->persist_flags = persist_flags;
@@ -259,19 +263,27 @@ static struct folio *kvm_gmem_persist_alloc(struct inode *inode,
 	return folio;
 }
 
+/* Wait until @p is not frozen: 0, or -EINTR if a signal came first. */
+static int kvm_gmem_persist_wait_thaw(struct kvm_gmem_persist *p, bool killable)
+{
+	if (killable)
+		return wait_event_killable(p->thaw, !READ_ONCE(p->frozen)) ? -EINTR : 0;
+	return wait_event_interruptible(p->thaw, !READ_ONCE(p->frozen)) ? -EINTR : 0;
+}
+
 /**
- * kvm_gmem_persist_get_folio - the folio of a page index, allocated if need be
- * @inode: a persistent guest_memfd inode
- * @index: page index in the file
- *
- * Return: the locked folio of the granule holding @index, with a reference
- * for the caller; ERR_PTR(-EBUSY) if the granule is not allocated and the
- * file is frozen, -ENOMEM if the pool has no granule left.
+ * kvm_gmem_persist_thaw - let what waits for a frozen file go on
+ * @inode: a persistent guest_memfd inode, unfrozen under its lock
  */
-struct folio *kvm_gmem_persist_get_folio(struct inode *inode, pgoff_t index)
+void kvm_gmem_persist_thaw(struct inode *inode)
+{
+	wake_up_all(&kvm_gmem_persist(inode)->thaw);
+}
+
+/* The locked folio of granule @g, allocated if need be; -EBUSY if frozen. */
+static struct folio *kvm_gmem_persist_try_folio(struct inode *inode, unsigned long g)
 {
 	struct kvm_gmem_persist *p = kvm_gmem_persist(inode);
-	unsigned long g = index >> p->order;
 	struct folio *folio;
 
 	for (;;) {
@@ -296,6 +308,34 @@ struct folio *kvm_gmem_persist_get_folio(struct inode *inode, pgoff_t index)
 		/* Punched out meanwhile. */
 		folio_unlock(folio);
 		folio_put(folio);
+	}
+}
+
+/**
+ * kvm_gmem_persist_get_folio - the folio of a page index, allocated if need be
+ * @inode: a persistent guest_memfd inode
+ * @index: page index in the file
+ *
+ * A granule to be allocated while the file is frozen waits for the thaw.
+ * Callers may hold the invalidate lock, not the file's own lock.
+ *
+ * Return: the locked folio of the granule holding @index, with a reference
+ * for the caller; ERR_PTR(-ENOMEM) if the pool has no granule left,
+ * ERR_PTR(-EINTR) if a signal came while waiting for the thaw.
+ */
+struct folio *kvm_gmem_persist_get_folio(struct inode *inode, pgoff_t index)
+{
+	struct kvm_gmem_persist *p = kvm_gmem_persist(inode);
+	struct folio *folio;
+	int err;
+
+	for (;;) {
+		folio = kvm_gmem_persist_try_folio(inode, index >> p->order);
+		if (folio != ERR_PTR(-EBUSY))
+			return folio;
+		err = kvm_gmem_persist_wait_thaw(p, false);
+		if (err)
+			return ERR_PTR(err);
 	}
 }
 
@@ -353,8 +393,7 @@ void kvm_gmem_persist_destroy(struct inode *inode)
  * @offset: start of the range in bytes
  * @len:    its length in bytes
  *
- * Return: 0; -EINVAL if the range is not made of whole granules; -EBUSY
- * while the file is frozen for a live update.
+ * Return: 0; -EINVAL if the range is not made of whole granules.
  */
 int kvm_gmem_persist_check_range(struct inode *inode, loff_t offset, loff_t len)
 {
@@ -363,7 +402,7 @@ int kvm_gmem_persist_check_range(struct inode *inode, loff_t offset, loff_t len)
 
 	if (!IS_ALIGNED(offset, granule) || !IS_ALIGNED(len, granule))
 		return -EINVAL;
-	return READ_ONCE(p->frozen) ? -EBUSY : 0;
+	return 0;
 }
 
 /**
@@ -372,8 +411,10 @@ int kvm_gmem_persist_check_range(struct inode *inode, loff_t offset, loff_t len)
  * @start: first page index, granule aligned
  * @end:   page index past the range, granule aligned
  *
- * Return: 0; -EBUSY while the file is frozen for a live update; -ENOMEM if
- * an HVO granule could not get its struct pages back (the granules from
+ * While the file is frozen for a live update, waits for the thaw first.
+ *
+ * Return: 0; -EINTR if a signal came while waiting for the thaw; -ENOMEM
+ * if an HVO granule could not get its struct pages back (the granules from
  * there on stay).
  */
 long kvm_gmem_persist_punch_hole(struct inode *inode, pgoff_t start, pgoff_t end)
@@ -384,11 +425,16 @@ long kvm_gmem_persist_punch_hole(struct inode *inode, pgoff_t start, pgoff_t end
 	unsigned long g;
 	long ret = 0;
 
-	filemap_invalidate_lock(mapping);
-	mutex_lock(&p->lock);
-	if (p->frozen) {
-		ret = -EBUSY;
-		goto out;
+	for (;;) {
+		filemap_invalidate_lock(mapping);
+		mutex_lock(&p->lock);
+		if (!p->frozen)
+			break;
+		mutex_unlock(&p->lock);
+		filemap_invalidate_unlock(mapping);
+		ret = kvm_gmem_persist_wait_thaw(p, false);
+		if (ret)
+			return ret;
 	}
 
 	kvm_gmem_invalidate_start(inode, start, end);
@@ -401,7 +447,6 @@ long kvm_gmem_persist_punch_hole(struct inode *inode, pgoff_t start, pgoff_t end
 		cond_resched();
 	}
 	kvm_gmem_invalidate_end(inode, start, end);
-out:
 	mutex_unlock(&p->lock);
 	filemap_invalidate_unlock(mapping);
 	return ret;
@@ -423,22 +468,43 @@ void kvm_gmem_persist_mmap(struct vm_area_struct *vma)
  * kvm_gmem_persist_fault - fault in a page of a persistent file's mapping
  * @vmf: the fault, inside the file and on shared memory
  *
- * Return: VM_FAULT_NOPAGE once mapped; VM_FAULT_SIGBUS if no granule could
- * be had (pool empty, or a new granule needed while frozen).
+ * A new granule needed while the file is frozen waits for the thaw, with
+ * the mmap lock dropped where the fault allows it.
+ *
+ * Return: VM_FAULT_NOPAGE once mapped; VM_FAULT_RETRY after waiting for
+ * the thaw; VM_FAULT_SIGBUS if no granule could be had (pool empty).
  */
 vm_fault_t kvm_gmem_persist_fault(struct vm_fault *vmf)
 {
-	struct inode *inode = file_inode(vmf->vma->vm_file);
+	struct file *file = vmf->vma->vm_file;
+	struct inode *inode = file_inode(file);
 	struct folio *folio;
 	vm_fault_t ret;
 
+again:
 	/*
 	 * Punch-hole and a move unmap under the invalidate lock held
 	 * exclusive: a file that lost its memory maps nothing after that.
 	 */
 	filemap_invalidate_lock_shared(inode->i_mapping);
-	folio = kvm_gmem_file_revoked(vmf->vma->vm_file) ? ERR_PTR(-EPERM) :
-		kvm_gmem_persist_get_folio(inode, vmf->pgoff);
+	folio = kvm_gmem_file_revoked(file) ? ERR_PTR(-EPERM) :
+		kvm_gmem_persist_try_folio(inode, vmf->pgoff >> kvm_gmem_persist(inode)->order);
+	if (folio == ERR_PTR(-EBUSY)) {
+		filemap_invalidate_unlock_shared(inode->i_mapping);
+		if (vmf->flags & FAULT_FLAG_RETRY_NOWAIT)
+			return VM_FAULT_RETRY;
+		if (!(vmf->flags & FAULT_FLAG_ALLOW_RETRY)) {
+			if (kvm_gmem_persist_wait_thaw(kvm_gmem_persist(inode), true))
+				return VM_FAULT_SIGBUS;
+			goto again;
+		}
+		/* The file, not the mapping, keeps the inode while unlocked. */
+		get_file(file);
+		release_fault_lock(vmf);
+		kvm_gmem_persist_wait_thaw(kvm_gmem_persist(inode), false);
+		fput(file);
+		return VM_FAULT_RETRY;
+	}
 	if (IS_ERR(folio)) {
 		ret = VM_FAULT_SIGBUS;
 		goto out;
@@ -463,8 +529,9 @@ out:
  * the mapping size, inside a granule at least that large, gets one PMD or
  * PUD entry instead of one PTE per 4 KiB page.
  *
- * Return: VM_FAULT_NOPAGE once mapped, VM_FAULT_FALLBACK to map by pages,
- * VM_FAULT_SIGBUS if no granule could be had.
+ * Return: VM_FAULT_NOPAGE once mapped, VM_FAULT_FALLBACK to map by pages
+ * (also to wait there for a frozen file to thaw), VM_FAULT_SIGBUS if no
+ * granule could be had.
  */
 vm_fault_t kvm_gmem_persist_huge_fault(struct vm_fault *vmf, unsigned int order)
 {
@@ -488,9 +555,9 @@ vm_fault_t kvm_gmem_persist_huge_fault(struct vm_fault *vmf, unsigned int order)
 
 	filemap_invalidate_lock_shared(inode->i_mapping);
 	folio = kvm_gmem_file_revoked(vma->vm_file) ? ERR_PTR(-EPERM) :
-		kvm_gmem_persist_get_folio(inode, index);
+		kvm_gmem_persist_try_folio(inode, index >> p->order);
 	if (IS_ERR(folio)) {
-		ret = VM_FAULT_SIGBUS;
+		ret = folio == ERR_PTR(-EBUSY) ? VM_FAULT_FALLBACK : VM_FAULT_SIGBUS;
 		goto out;
 	}
 

@@ -8,6 +8,7 @@
 
 #include <linux/kvm_host.h>
 #include <linux/mutex.h>
+#include <linux/wait.h>
 #include <linux/xarray.h>
 
 struct guest_memfd_persist_ser;
@@ -26,6 +27,8 @@ struct liveupdate_file_ops;
  * @vm_type:       type of the VM that created the file
  * @frozen:        preserved for a live update that is under way: no granule
  *                 may be added or removed
+ * @thaw:          where what needs a granule added or removed waits while
+ *                 @frozen
  */
 struct kvm_gmem_persist {
 	struct mutex lock;	/* allocation, punch-hole and freeze */
@@ -36,6 +39,7 @@ struct kvm_gmem_persist {
 	u64 persist_flags;
 	u32 vm_type;
 	bool frozen;
+	wait_queue_head_t thaw;
 };
 
 static inline u32 kvm_gmem_vm_type(struct kvm *kvm)
@@ -76,6 +80,7 @@ vm_fault_t kvm_gmem_persist_fault(struct vm_fault *vmf);
 int kvm_gmem_persist_max_order(struct kvm_memory_slot *slot, struct folio *folio);
 int kvm_gmem_persist_adopt(struct inode *inode, pgoff_t index, struct folio *folio);
 void kvm_gmem_persist_disown(struct inode *inode, u64 owner);
+void kvm_gmem_persist_thaw(struct inode *inode);
 #ifdef CONFIG_ARCH_SUPPORTS_HUGE_PFNMAP
 vm_fault_t kvm_gmem_persist_huge_fault(struct vm_fault *vmf, unsigned int order);
 unsigned long kvm_gmem_persist_get_unmapped_area(struct file *file, unsigned long addr,

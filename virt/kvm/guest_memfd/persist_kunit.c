@@ -8,6 +8,8 @@
  * initialized: -cpu max has SVM).
  */
 #include <kunit/test.h>
+#include <linux/completion.h>
+#include <linux/kthread.h>
 #include <linux/kho/abi/guest_memfd_persist.h>
 #include <linux/kvm_host.h>
 #include <linux/liveupdate.h>
@@ -321,11 +323,25 @@ static void restored_granule_has_file_attributes(struct kunit *test)
 	folio_put(folio);
 }
 
-/* A file preserved in a live update that is not over, undone at the end. */
+/*
+ * A file preserved in a live update that is not over, and a thread that
+ * faults a new granule of it; undone however the test ends.
+ */
 struct preserved_file {
 	struct liveupdate_file_op_args args;
-	bool preserved, frozen;
+	bool preserved, frozen, waiting;
+	struct completion done;
+	struct folio *folio;
 };
+
+static int fault_new_granule(void *data)
+{
+	struct preserved_file *pf = data;
+
+	pf->folio = kvm_gmem_persist_get_folio(file_inode(pf->args.file), 0);
+	complete(&pf->done);
+	return 0;
+}
 
 static void unpreserve_file(void *data)
 {
@@ -333,6 +349,11 @@ static void unpreserve_file(void *data)
 
 	if (pf->frozen)
 		kvm_gmem_luo_file_ops.unfreeze(&pf->args);
+	if (pf->waiting) {
+		wait_for_completion(&pf->done);
+		if (!IS_ERR(pf->folio))
+			put_locked(pf->folio);
+	}
 	if (pf->preserved)
 		kvm_gmem_luo_file_ops.unpreserve(&pf->args);
 	fput(pf->args.file);
@@ -361,6 +382,7 @@ static void frozen_inode_keeps_its_granules(struct kunit *test)
 	pf = kunit_kzalloc(test, sizeof(*pf), GFP_KERNEL);
 	KUNIT_ASSERT_NOT_NULL(test, pf);
 	pf->args.file = file;
+	init_completion(&pf->done);
 	/* Dropped however the test ends: the inode frees its granules. */
 	KUNIT_ASSERT_EQ(test, kunit_add_action_or_reset(test, unpreserve_file, pf), 0);
 	p = GMEM_I(inode)->persist;
@@ -387,20 +409,30 @@ static void frozen_inode_keeps_its_granules(struct kunit *test)
 	/* Its granule is preserved: a second preserve is refused. */
 	KUNIT_EXPECT_EQ(test, persist_alloc_preserve(folio, 1), -EBUSY);
 
-	/* Frozen: no granule comes or goes, existing ones keep working. */
-	KUNIT_EXPECT_PTR_EQ(test, kvm_gmem_persist_get_folio(inode, 0), ERR_PTR(-EBUSY));
+	/*
+	 * Frozen: no granule comes or goes, existing ones keep working. A
+	 * fault that needs a new granule waits, neither failing nor adding it.
+	 */
 	again = kvm_gmem_persist_get_folio(inode, 600);
 	KUNIT_ASSERT_FALSE(test, IS_ERR(again));
 	KUNIT_EXPECT_PTR_EQ(test, again, folio);
 	put_locked(again);
-	KUNIT_EXPECT_EQ(test, kvm_gmem_persist_check_range(inode, 0, SZ_2M), -EBUSY);
-	KUNIT_EXPECT_EQ(test, kvm_gmem_persist_punch_hole(inode, 512, 1024), -EBUSY);
+	KUNIT_ASSERT_FALSE(test, IS_ERR(kthread_run(fault_new_granule, pf, "gmem_frozen")));
+	pf->waiting = true;
+	KUNIT_EXPECT_EQ(test, wait_for_completion_timeout(&pf->done, HZ / 5), 0);
 	KUNIT_EXPECT_EQ(test, p->nr_granules, 1);
 
-	/* A cancelled live update: the file works as before. */
+	/* A cancelled live update: the waiter gets its granule, all works. */
 	kvm_gmem_luo_file_ops.unfreeze(&pf->args);
 	pf->frozen = false;
 	KUNIT_EXPECT_FALSE(test, p->frozen);
+	KUNIT_ASSERT_NE(test, wait_for_completion_timeout(&pf->done, 10 * HZ), 0);
+	pf->waiting = false;
+	KUNIT_ASSERT_FALSE(test, IS_ERR(pf->folio));
+	KUNIT_EXPECT_EQ(test, pf->folio->index, 0);
+	put_locked(pf->folio);
+	KUNIT_EXPECT_EQ(test, p->nr_granules, 2);
+	KUNIT_EXPECT_EQ(test, kvm_gmem_persist_punch_hole(inode, 0, 512), 0);
 	KUNIT_EXPECT_EQ(test, kvm_gmem_persist_check_range(inode, SZ_4K, SZ_2M), -EINVAL);
 	KUNIT_EXPECT_EQ(test, kvm_gmem_persist_check_range(inode, SZ_2M, SZ_2M), 0);
 	KUNIT_EXPECT_EQ(test, kvm_gmem_persist_punch_hole(inode, 512, 1024), 0);
