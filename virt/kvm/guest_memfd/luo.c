@@ -55,6 +55,7 @@
 #include <linux/kvm_host.h>
 #include <linux/liveupdate.h>
 #include <linux/pagemap.h>
+#include <linux/rwsem.h>
 #include <linux/persist_alloc.h>
 #include <linux/vmalloc.h>
 
@@ -72,7 +73,9 @@ static_assert(sizeof(struct guest_memfd_persist_extent_ser) == 16);
 static DECLARE_FAULT_ATTR(fail_kvm_gmem_persist_freeze);
 static DECLARE_FAULT_ATTR(fail_kvm_gmem_persist_retrieve);
 static struct dentry *kvm_gmem_persist_debugfs[2];
-static bool kvm_gmem_luo_registered;
+/* Whether guest_memfd's mount is up (the vendor module is loaded). */
+static DECLARE_RWSEM(kvm_gmem_luo_mount);
+static bool kvm_gmem_luo_mounted;
 
 #define KVM_GMEM_PERSIST_VALID_FLAGS	(GUEST_MEMFD_FLAG_MMAP | \
 					 GUEST_MEMFD_FLAG_INIT_SHARED | \
@@ -402,7 +405,7 @@ EXPORT_SYMBOL_IF_KUNIT(kvm_gmem_luo_restore);
  * description stays, so the retrieve can be retried (LUO does not keep its
  * error: retrieve_retry), and finish releases what is still pending.
  */
-static int kvm_gmem_luo_retrieve(struct liveupdate_file_op_args *args)
+static int kvm_gmem_luo_rebuild(struct liveupdate_file_op_args *args)
 {
 	struct guest_memfd_persist_ser *ser = phys_to_virt(args->serialized_data);
 	u64 owner = GUEST_MEMFD_PERSIST_OWNER(args->serialized_data);
@@ -460,6 +463,19 @@ out_iput:
 	return err;
 }
 
+static int kvm_gmem_luo_retrieve(struct liveupdate_file_op_args *args)
+{
+	int err = -ENODEV;
+
+	down_read(&kvm_gmem_luo_mount);
+	if (kvm_gmem_luo_mounted)
+		err = kvm_gmem_luo_rebuild(args);
+	else
+		pr_warn_ratelimited("retrieve before KVM is loaded: load kvm_amd or kvm_intel and retry\n");
+	up_read(&kvm_gmem_luo_mount);
+	return err;
+}
+
 static void kvm_gmem_luo_finish(struct liveupdate_file_op_args *args)
 {
 	struct guest_memfd_persist_ser *ser = phys_to_virt(args->serialized_data);
@@ -498,35 +514,53 @@ static struct liveupdate_file_handler kvm_gmem_luo_handler = {
 	.compatible = GUEST_MEMFD_PERSIST_LUO_COMPATIBLE,
 };
 
-/**
- * kvm_gmem_persist_init - register the live update handler of guest_memfd
- *
- * Called once guest_memfd can create inodes. Without live update support
- * persistent guest_memfd still works, it just cannot be preserved.
+/*
+ * The handler is kvm.ko's (built in), registered once at boot: LUO
+ * deserialises the previous kernel's sessions on the first open of
+ * /dev/liveupdate, maybe before the vendor module is loaded, and a handler
+ * missing then would lose every file for good. What needs the vendor
+ * module, the guest_memfd mount that retrieve creates inodes on, is
+ * checked at retrieve: until it is up (kvm_gmem_persist_init()), retrieve
+ * is -ENODEV and can be retried. A retrieved file pins the vendor module
+ * through its file operations.
  */
-void kvm_gmem_persist_init(void)
+static int __init kvm_gmem_luo_init(void)
 {
 	int err = liveupdate_register_file_handler(&kvm_gmem_luo_handler);
 
 	if (err && err != -EOPNOTSUPP)
 		pr_err("live update handler not registered: %pe\n", ERR_PTR(err));
-	kvm_gmem_luo_registered = !err;
 	kvm_gmem_persist_debugfs[0] =
 		fault_create_debugfs_attr("fail_kvm_gmem_persist_freeze", NULL,
 					  &fail_kvm_gmem_persist_freeze);
 	kvm_gmem_persist_debugfs[1] =
 		fault_create_debugfs_attr("fail_kvm_gmem_persist_retrieve", NULL,
 					  &fail_kvm_gmem_persist_retrieve);
+	return 0;
+}
+late_initcall(kvm_gmem_luo_init);
+
+/**
+ * kvm_gmem_persist_init - let retrieve create guest_memfd files
+ *
+ * Called once guest_memfd can create inodes, when the vendor module loads.
+ */
+void kvm_gmem_persist_init(void)
+{
+	down_write(&kvm_gmem_luo_mount);
+	kvm_gmem_luo_mounted = true;
+	up_write(&kvm_gmem_luo_mount);
 }
 
 /**
- * kvm_gmem_persist_exit - unregister the live update handler of guest_memfd
+ * kvm_gmem_persist_exit - stop retrieve from creating guest_memfd files
+ *
+ * Called before the guest_memfd mount goes, when the vendor module
+ * unloads; it waits for the retrieves under way.
  */
 void kvm_gmem_persist_exit(void)
 {
-	debugfs_remove_recursive(kvm_gmem_persist_debugfs[0]);
-	debugfs_remove_recursive(kvm_gmem_persist_debugfs[1]);
-	if (kvm_gmem_luo_registered)
-		liveupdate_unregister_file_handler(&kvm_gmem_luo_handler);
-	kvm_gmem_luo_registered = false;
+	down_write(&kvm_gmem_luo_mount);
+	kvm_gmem_luo_mounted = false;
+	up_write(&kvm_gmem_luo_mount);
 }

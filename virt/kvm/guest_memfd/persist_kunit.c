@@ -439,6 +439,28 @@ static void frozen_inode_keeps_its_granules(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, p->nr_granules, 0);
 }
 
+/*
+ * Without the vendor module there is no mount to rebuild a file on: the
+ * retrieve is -ENODEV and may be tried again once it is loaded.
+ */
+static void retrieve_needs_kvm_loaded(struct kunit *test)
+{
+	struct guest_memfd_persist_ser *ser;
+	struct liveupdate_file_op_args args = {};
+
+	ser = kunit_kzalloc(test, sizeof(*ser), GFP_KERNEL);
+	KUNIT_ASSERT_NOT_NULL(test, ser);
+	*ser = good_ser();
+	ser->nr_extents = 0;
+	args.serialized_data = virt_to_phys(ser);
+
+	kvm_gmem_persist_exit();
+	KUNIT_EXPECT_EQ(test, kvm_gmem_luo_file_ops.retrieve(&args), -ENODEV);
+	kvm_gmem_persist_init();
+	KUNIT_EXPECT_NULL(test, args.file);
+	KUNIT_EXPECT_NULL(test, args.private_data);
+}
+
 static struct kunit_case kvm_gmem_persist_cases[] = {
 	KUNIT_CASE(create_args_are_checked),
 	KUNIT_CASE(handover_description_is_checked),
@@ -448,6 +470,7 @@ static struct kunit_case kvm_gmem_persist_cases[] = {
 	KUNIT_CASE(crafted_descriptions_are_refused),
 	KUNIT_CASE(restored_granule_has_file_attributes),
 	KUNIT_CASE(frozen_inode_keeps_its_granules),
+	KUNIT_CASE(retrieve_needs_kvm_loaded),
 	{}
 };
 
