@@ -45,13 +45,11 @@
 #include <linux/persist_alloc.h>
 #include <linux/sched/mm.h>
 #include <linux/sched/signal.h>
+#include <linux/set_memory.h>
 #include <linux/sizes.h>
 
 #include "persist.h"
 #include "../guest_memfd.h"
-
-#define KVM_GMEM_PERSIST_FLAGS	(GUEST_MEMFD_PERSIST_NO_DIRECT_MAP | \
-				 GUEST_MEMFD_PERSIST_HVO)
 
 static inline struct kvm_gmem_persist *kvm_gmem_persist(struct inode *inode)
 {
@@ -77,13 +75,49 @@ static int kvm_gmem_persist_order(u64 granule_size)
  * kvm_gmem_persist_supported - whether GUEST_MEMFD_FLAG_PERSIST is usable
  * @kvm: the VM, or NULL to ask for any VM type
  *
- * Return: true if persist_alloc has a pool to take granules from and the
- * VM is of a type whose memory survives a kexec (kvm_gmem_persist_vm_type()).
+ * Not whether the pools hold memory now: an empty pool is -ENOMEM when a
+ * granule is allocated, an answer that does not change with the fill.
+ *
+ * Return: true if the VM is of a type whose memory survives a kexec
+ * (kvm_gmem_persist_vm_type()).
  */
 bool kvm_gmem_persist_supported(struct kvm *kvm)
 {
-	return persist_alloc_has_pool() &&
-	       (!kvm || kvm_gmem_persist_vm_type(kvm_gmem_vm_type(kvm)));
+	return !kvm || kvm_gmem_persist_vm_type(kvm_gmem_vm_type(kvm));
+}
+
+/**
+ * kvm_gmem_persist_granules - the KVM_CAP_GUEST_MEMFD_PERSIST answer
+ * @kvm: the VM, or NULL to ask for any VM type
+ *
+ * Return: the granule sizes KVM_CREATE_GUEST_MEMFD accepts with
+ * GUEST_MEMFD_FLAG_PERSIST, as a mask of sizes; 0 if it is not supported.
+ */
+u64 kvm_gmem_persist_granules(struct kvm *kvm)
+{
+	return kvm_gmem_persist_supported(kvm) ? SZ_4K | SZ_2M | SZ_1G : 0;
+}
+
+/**
+ * kvm_gmem_persist_attributes - the KVM_CAP_GUEST_MEMFD_PERSIST_FLAGS answer
+ * @kvm: the VM, or NULL to ask for any VM type
+ *
+ * Return: the GUEST_MEMFD_PERSIST_* attributes KVM_CREATE_GUEST_MEMFD
+ * accepts, those the kernel can provide: NO_DIRECT_MAP where the direct
+ * map can be changed, HVO with vmemmap optimization; 0 if
+ * GUEST_MEMFD_FLAG_PERSIST is not supported.
+ */
+u64 kvm_gmem_persist_attributes(struct kvm *kvm)
+{
+	u64 attrs = 0;
+
+	if (!kvm_gmem_persist_supported(kvm))
+		return 0;
+	if (can_set_direct_map())
+		attrs |= GUEST_MEMFD_PERSIST_NO_DIRECT_MAP;
+	if (IS_ENABLED(CONFIG_HUGETLB_PAGE_OPTIMIZE_VMEMMAP))
+		attrs |= GUEST_MEMFD_PERSIST_HVO;
+	return attrs;
 }
 
 /*
@@ -94,7 +128,7 @@ bool kvm_gmem_persist_supported(struct kvm *kvm)
  */
 static int kvm_gmem_persist_rules(u64 flags, u64 size, int order, u64 persist_flags)
 {
-	if (persist_flags & ~KVM_GMEM_PERSIST_FLAGS)
+	if (persist_flags & ~kvm_gmem_persist_attributes(NULL))
 		return -EINVAL;
 	if ((persist_flags & GUEST_MEMFD_PERSIST_HVO) && order == PERSIST_ORDER_4K)
 		return -EINVAL;
