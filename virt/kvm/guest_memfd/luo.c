@@ -147,6 +147,8 @@ static void kvm_gmem_luo_unpreserve_granules(struct kvm_gmem_persist *p,
 	unsigned long g;
 
 	xa_for_each(&p->granules, g, folio) {
+		if (xa_is_value(folio))
+			continue;
 		if (!nr--)
 			break;
 		WARN_ON_ONCE(persist_alloc_unpreserve(folio));
@@ -186,6 +188,9 @@ static int kvm_gmem_luo_freeze(struct liveupdate_file_op_args *args)
 	}
 
 	xa_for_each(&p->granules, g, folio) {
+		/* Being allocated: it goes in after the freeze, so it waits. */
+		if (xa_is_value(folio))
+			continue;
 		err = persist_alloc_preserve(folio, owner);
 		if (err) {
 			kvm_gmem_luo_unpreserve_granules(p, i);

@@ -15,9 +15,11 @@
  * caller's, as the page cache would.
  *
  * Every operation works on whole granules: allocation (zeroed by
- * persist_alloc, on first use), fallocate and punch-hole (offset and
- * length must be granule aligned), the mapping level KVM may use, and
- * freeing. Nothing is done per 4 KiB page of a huge granule.
+ * persist_alloc, on first use), fallocate (offset and length granule
+ * aligned), the mapping level KVM may use, and freeing. Nothing is done per
+ * 4 KiB page of a huge granule, except a punch-hole that covers part of
+ * one: that part is zeroed, through a mapping of its own for memory out of
+ * the direct map, and the granule kept.
  *
  * Granules of attribute NO_DIRECT_MAP are out of the kernel direct map for
  * as long as they are allocated; HVO granules have their vmemmap tail pages
@@ -38,6 +40,7 @@
  */
 
 #include <linux/kvm_host.h>
+#include <linux/falloc.h>
 #include <linux/mempolicy.h>
 #include <linux/mm.h>
 #include <linux/nodemask.h>
@@ -47,6 +50,8 @@
 #include <linux/sched/signal.h>
 #include <linux/set_memory.h>
 #include <linux/sizes.h>
+#include <linux/slab.h>
+#include <linux/vmalloc.h>
 
 #include "persist.h"
 #include "../guest_memfd.h"
@@ -197,7 +202,7 @@ int kvm_gmem_persist_setup(struct inode *inode, u32 vm_type, u64 granule_size,
 		return -ENOMEM;
 
 	mutex_init(&p->lock);
-	init_waitqueue_head(&p->thaw);
+	init_waitqueue_head(&p->wait);
 	xa_init(&p->granules);
 	p->order = order;
 	p->persist_flags = persist_flags;
@@ -212,18 +217,29 @@ int kvm_gmem_persist_setup(struct inode *inode, u32 vm_type, u64 granule_size,
 	return 0;
 }
 
-/* Take a reference on the folio of granule @g, if it is allocated. */
+/*
+ * A granule being allocated: its slot is claimed, under the file's lock,
+ * while the allocation (and the zeroing of the granule) runs without it.
+ */
+#define KVM_GMEM_PERSIST_CLAIM	xa_mk_value(0)
+
+/*
+ * Take a reference on the folio of granule @g: NULL if it is not
+ * allocated, ERR_PTR(-EAGAIN) while another task allocates it.
+ */
 static struct folio *kvm_gmem_persist_lookup(struct kvm_gmem_persist *p,
 					     unsigned long g)
 {
-	struct folio *folio;
+	void *entry;
 
 	xa_lock(&p->granules);
-	folio = xa_load(&p->granules, g);
-	if (folio)
-		folio_get(folio);
+	entry = xa_load(&p->granules, g);
+	if (xa_is_value(entry))
+		entry = ERR_PTR(-EAGAIN);
+	else if (entry)
+		folio_get(entry);
 	xa_unlock(&p->granules);
-	return folio;
+	return entry;
 }
 
 /*
@@ -275,34 +291,88 @@ static int kvm_gmem_persist_insert(struct kvm_gmem_persist *p, unsigned long g,
 	return err;
 }
 
-static struct folio *kvm_gmem_persist_alloc(struct inode *inode,
-					    struct kvm_gmem_persist *p,
-					    unsigned long g)
+static struct folio *kvm_gmem_persist_alloc_policy(struct inode *inode,
+						   struct kvm_gmem_persist *p,
+						   unsigned long g)
 {
 	struct mempolicy *pol;
 	struct folio *folio;
-	int err;
 
 	pol = mpol_shared_policy_lookup(&GMEM_I(inode)->policy, g << p->order);
 	folio = kvm_gmem_persist_alloc_mpol(p, pol ?: get_task_policy(current), g);
 	mpol_cond_put(pol);
-	if (IS_ERR(folio))
-		return folio;
-
-	err = kvm_gmem_persist_insert(p, g, folio);
-	if (err) {
-		WARN_ON_ONCE(persist_free_folio(folio));
-		return ERR_PTR(err);
-	}
 	return folio;
+}
+
+/*
+ * Allocate granule @g, which was not: its slot is claimed under the file's
+ * lock, the granule allocated and zeroed without it (so that faults on
+ * other granules go on meanwhile) and put in if the claim still holds.
+ * Returns the folio with a reference for the caller; NULL if someone else
+ * filled the slot first or a punch-hole took the claim away (look again);
+ * ERR_PTR(-EBUSY) while frozen; ERR_PTR(-ENOMEM).
+ */
+static struct folio *kvm_gmem_persist_alloc(struct inode *inode,
+					    struct kvm_gmem_persist *p,
+					    unsigned long g)
+{
+	struct folio *folio;
+	int err;
+
+	mutex_lock(&p->lock);
+	if (p->frozen) {
+		mutex_unlock(&p->lock);
+		return ERR_PTR(-EBUSY);
+	}
+	err = xa_insert(&p->granules, g, KVM_GMEM_PERSIST_CLAIM, GFP_KERNEL_ACCOUNT);
+	mutex_unlock(&p->lock);
+	/* Filled or claimed since the lookup. */
+	if (err == -EBUSY)
+		return NULL;
+	if (err)
+		return ERR_PTR(err);
+
+	folio = kvm_gmem_persist_alloc_policy(inode, p, g);
+
+	mutex_lock(&p->lock);
+	if (xa_load(&p->granules, g) != KVM_GMEM_PERSIST_CLAIM) {
+		/* Punched out while it was allocated. */
+		mutex_unlock(&p->lock);
+		err = 0;
+	} else if (IS_ERR(folio) || p->frozen) {
+		/* A freeze does not see claims: what was not in it waits. */
+		xa_erase(&p->granules, g);
+		mutex_unlock(&p->lock);
+		err = IS_ERR(folio) ? PTR_ERR(folio) : -EBUSY;
+	} else {
+		folio->index = g << p->order;
+		folio_mark_uptodate(folio);
+		folio_get(folio);
+		xa_store(&p->granules, g, folio, GFP_KERNEL_ACCOUNT);
+		p->nr_granules++;
+		mutex_unlock(&p->lock);
+		wake_up_all(&p->wait);
+		return folio;
+	}
+	wake_up_all(&p->wait);
+	if (!IS_ERR(folio))
+		WARN_ON_ONCE(persist_free_folio(folio));
+	return err ? ERR_PTR(err) : NULL;
 }
 
 /* Wait until @p is not frozen: 0, or -EINTR if a signal came first. */
 static int kvm_gmem_persist_wait_thaw(struct kvm_gmem_persist *p, bool killable)
 {
 	if (killable)
-		return wait_event_killable(p->thaw, !READ_ONCE(p->frozen)) ? -EINTR : 0;
-	return wait_event_interruptible(p->thaw, !READ_ONCE(p->frozen)) ? -EINTR : 0;
+		return wait_event_killable(p->wait, !READ_ONCE(p->frozen)) ? -EINTR : 0;
+	return wait_event_interruptible(p->wait, !READ_ONCE(p->frozen)) ? -EINTR : 0;
+}
+
+/* Wait until granule @g is not being allocated by another task. */
+static int kvm_gmem_persist_wait_claim(struct kvm_gmem_persist *p, unsigned long g)
+{
+	return wait_event_killable(p->wait, xa_load(&p->granules, g) !=
+				   KVM_GMEM_PERSIST_CLAIM) ? -EINTR : 0;
 }
 
 /**
@@ -311,27 +381,31 @@ static int kvm_gmem_persist_wait_thaw(struct kvm_gmem_persist *p, bool killable)
  */
 void kvm_gmem_persist_thaw(struct inode *inode)
 {
-	wake_up_all(&kvm_gmem_persist(inode)->thaw);
+	wake_up_all(&kvm_gmem_persist(inode)->wait);
 }
 
-/* The locked folio of granule @g, allocated if need be; -EBUSY if frozen. */
+/*
+ * The locked folio of granule @g, allocated if need be; -EBUSY if that
+ * needs a granule while frozen.
+ */
 static struct folio *kvm_gmem_persist_try_folio(struct inode *inode, unsigned long g)
 {
 	struct kvm_gmem_persist *p = kvm_gmem_persist(inode);
 	struct folio *folio;
+	int err;
 
 	for (;;) {
 		folio = kvm_gmem_persist_lookup(p, g);
+		if (folio == ERR_PTR(-EAGAIN)) {
+			err = kvm_gmem_persist_wait_claim(p, g);
+			if (err)
+				return ERR_PTR(err);
+			continue;
+		}
 		if (!folio) {
-			mutex_lock(&p->lock);
-			folio = kvm_gmem_persist_lookup(p, g);
-			if (!folio) {
-				folio = p->frozen ? ERR_PTR(-EBUSY) :
-					kvm_gmem_persist_alloc(inode, p, g);
-				if (!IS_ERR(folio))
-					folio_get(folio);
-			}
-			mutex_unlock(&p->lock);
+			folio = kvm_gmem_persist_alloc(inode, p, g);
+			if (!folio)
+				continue;
 			if (IS_ERR(folio))
 				return folio;
 		}
@@ -374,28 +448,17 @@ struct folio *kvm_gmem_persist_get_folio(struct inode *inode, pgoff_t index)
 }
 
 /*
- * Take granule @g out of the file and give it back to the pool. Callers
- * have made sure no new reference can be taken (invalidation under the
- * invalidate lock, or the inode is dying); the ones taken before are
- * transient (a vCPU fault in flight), so wait for them to go. Freeing an
- * HVO granule needs memory for its struct pages: should that fail, the
- * granule stays in the file.
+ * Give back to the pool a granule taken out of its file, once the
+ * references taken before are gone: they are transient (a vCPU fault in
+ * flight) and no new one can be taken. Called without the file's locks.
+ * Freeing an HVO granule needs memory for its struct pages: should that
+ * fail, the granule is returned, still allocated.
  */
-static int kvm_gmem_persist_drop(struct kvm_gmem_persist *p, unsigned long g)
+static int kvm_gmem_persist_free(struct folio *folio)
 {
-	struct folio *folio = xa_erase(&p->granules, g);
-	int err;
-
-	if (!folio)
-		return 0;
 	while (folio_ref_count(folio) > 1)
 		schedule_timeout_uninterruptible(1);
-	err = persist_free_folio(folio);
-	if (err)
-		WARN_ON_ONCE(xa_insert(&p->granules, g, folio, GFP_KERNEL));
-	else
-		p->nr_granules--;
-	return err;
+	return persist_free_folio(folio);
 }
 
 /**
@@ -410,8 +473,10 @@ void kvm_gmem_persist_destroy(struct inode *inode)
 
 	WARN_ON_ONCE(p->frozen);
 	xa_for_each(&p->granules, g, folio) {
+		if (WARN_ON_ONCE(xa_is_value(folio)))
+			continue;
 		/* Nothing to return it to: the granule stays allocated. */
-		if (kvm_gmem_persist_drop(p, g))
+		if (kvm_gmem_persist_free(folio))
 			pr_warn_ratelimited("kvm_gmem_persist: granule at pfn %#lx not freed\n",
 					    folio_pfn(folio));
 		cond_resched();
@@ -424,19 +489,119 @@ void kvm_gmem_persist_destroy(struct inode *inode)
 /**
  * kvm_gmem_persist_check_range - check a fallocate() range of a file
  * @inode:  a persistent guest_memfd inode
- * @offset: start of the range in bytes
- * @len:    its length in bytes
+ * @mode:   the fallocate() mode
+ * @offset: start of the range in bytes, page aligned
+ * @len:    its length in bytes, page aligned
  *
- * Return: 0; -EINVAL if the range is not made of whole granules.
+ * Allocation is by whole granules; a punch-hole may cover part of one,
+ * which is zeroed there and kept.
+ *
+ * Return: 0; -EINVAL for an allocation not made of whole granules.
  */
-int kvm_gmem_persist_check_range(struct inode *inode, loff_t offset, loff_t len)
+int kvm_gmem_persist_check_range(struct inode *inode, int mode, loff_t offset, loff_t len)
 {
 	struct kvm_gmem_persist *p = kvm_gmem_persist(inode);
 	loff_t granule = PAGE_SIZE << p->order;
 
+	if (mode & FALLOC_FL_PUNCH_HOLE)
+		return 0;
 	if (!IS_ALIGNED(offset, granule) || !IS_ALIGNED(len, granule))
 		return -EINVAL;
 	return 0;
+}
+
+/* Zero @nr pages from page @first of @folio, in the direct map or not. */
+static int kvm_gmem_persist_zero(struct kvm_gmem_persist *p, struct folio *folio,
+				 unsigned long first, unsigned long nr)
+{
+	unsigned long i, n;
+	struct page **pages;
+	void *addr;
+
+	if (!(p->alloc_flags & PERSIST_ALLOC_NO_DIRECT_MAP)) {
+		folio_zero_range(folio, first << PAGE_SHIFT, nr << PAGE_SHIFT);
+		return 0;
+	}
+
+	/* Out of the direct map: through a mapping of its own, 2 MiB at a time. */
+	pages = kmalloc_array(PTRS_PER_PMD, sizeof(*pages), GFP_KERNEL);
+	if (!pages)
+		return -ENOMEM;
+	for (; nr; first += n, nr -= n) {
+		n = min_t(unsigned long, nr, PTRS_PER_PMD);
+		for (i = 0; i < n; i++)
+			pages[i] = folio_page(folio, first + i);
+		addr = vmap(pages, n, VM_MAP, PAGE_KERNEL);
+		if (!addr)
+			break;
+		memset(addr, 0, n << PAGE_SHIFT);
+		vunmap(addr);
+		cond_resched();
+	}
+	kfree(pages);
+	return nr ? -ENOMEM : 0;
+}
+
+/*
+ * Zero pages [@start, @end) inside one granule and keep it: KVM and host
+ * mappings of them are invalidated first, so that they fault again after.
+ */
+static int kvm_gmem_persist_zero_part(struct inode *inode, pgoff_t start, pgoff_t end)
+{
+	struct kvm_gmem_persist *p = kvm_gmem_persist(inode);
+	struct address_space *mapping = inode->i_mapping;
+	struct folio *folio;
+	int err = 0;
+
+	filemap_invalidate_lock(mapping);
+	folio = kvm_gmem_persist_lookup(p, start >> p->order);
+	if (IS_ERR_OR_NULL(folio)) {
+		/* Not allocated (or being allocated, zeroed): nothing to zero. */
+		filemap_invalidate_unlock(mapping);
+		return 0;
+	}
+	kvm_gmem_invalidate_start(inode, start, end);
+	unmap_mapping_pages(mapping, start, end - start, false);
+	err = kvm_gmem_persist_zero(p, folio, start - folio->index, end - start);
+	kvm_gmem_invalidate_end(inode, start, end);
+	filemap_invalidate_unlock(mapping);
+	folio_put(folio);
+	return err;
+}
+
+/*
+ * Take the granules of [@start, @end) out of the file, up to a batch of
+ * them, with the file's locks held: invalidated for KVM and host mappings,
+ * so no reference can be taken any more. Claims of granules being
+ * allocated are taken away too. Returns where the next batch starts.
+ */
+static pgoff_t kvm_gmem_persist_take(struct inode *inode, pgoff_t start, pgoff_t end,
+				     struct folio_batch *batch)
+{
+	struct kvm_gmem_persist *p = kvm_gmem_persist(inode);
+	unsigned long g, last = (end >> p->order) - 1;
+	pgoff_t stop = end;
+	void *entry;
+
+	xa_for_each_range(&p->granules, g, entry, start >> p->order, last) {
+		if (!folio_batch_space(batch)) {
+			stop = g << p->order;
+			break;
+		}
+		if (!xa_is_value(entry))
+			folio_batch_add(batch, entry);
+	}
+
+	kvm_gmem_invalidate_start(inode, start, stop);
+	unmap_mapping_pages(inode->i_mapping, start, stop - start, false);
+	xa_for_each_range(&p->granules, g, entry, start >> p->order,
+			  (stop >> p->order) - 1) {
+		xa_erase(&p->granules, g);
+		if (!xa_is_value(entry))
+			p->nr_granules--;
+	}
+	kvm_gmem_invalidate_end(inode, start, stop);
+	return stop;
 }
 
 /**
@@ -445,44 +610,69 @@ int kvm_gmem_persist_check_range(struct inode *inode, loff_t offset, loff_t len)
  * @start: first page index, granule aligned
  * @end:   page index past the range, granule aligned
  *
- * While the file is frozen for a live update, waits for the thaw first.
+ * Whole granules are freed; parts of granules at either end of the range
+ * are zeroed and the granules kept (a private to shared conversion of part
+ * of a huge granule). Freeing waits for the thaw while the file is frozen
+ * for a live update; the granules are taken out under the file's locks, a
+ * batch at a time, and freed (waiting for transient references) without
+ * them.
  *
  * Return: 0; -EINTR if a signal came while waiting for the thaw; -ENOMEM
- * if an HVO granule could not get its struct pages back (the granules from
- * there on stay).
+ * if an HVO granule could not get its struct pages back (it stays in the
+ * file if its place is still free) or a part could not be mapped to be
+ * zeroed.
  */
 long kvm_gmem_persist_punch_hole(struct inode *inode, pgoff_t start, pgoff_t end)
 {
 	struct kvm_gmem_persist *p = kvm_gmem_persist(inode);
 	struct address_space *mapping = inode->i_mapping;
-	struct folio *folio;
-	unsigned long g;
+	pgoff_t first = round_up(start, 1UL << p->order);
+	pgoff_t last = round_down(end, 1UL << p->order);
+	struct folio_batch batch;
 	long ret = 0;
+	unsigned int i;
 
-	for (;;) {
+	/* Parts of granules at either end: zeroed, the granules kept. */
+	if (first > last)
+		return kvm_gmem_persist_zero_part(inode, start, end);
+	if (start < first)
+		ret = kvm_gmem_persist_zero_part(inode, start, first);
+	if (!ret && last < end)
+		ret = kvm_gmem_persist_zero_part(inode, last, end);
+	start = first;
+	end = last;
+
+	folio_batch_init(&batch);
+	while (start < end && !ret) {
 		filemap_invalidate_lock(mapping);
 		mutex_lock(&p->lock);
-		if (!p->frozen)
-			break;
+		if (p->frozen) {
+			mutex_unlock(&p->lock);
+			filemap_invalidate_unlock(mapping);
+			ret = kvm_gmem_persist_wait_thaw(p, false);
+			continue;
+		}
+		start = kvm_gmem_persist_take(inode, start, end, &batch);
 		mutex_unlock(&p->lock);
 		filemap_invalidate_unlock(mapping);
-		ret = kvm_gmem_persist_wait_thaw(p, false);
-		if (ret)
-			return ret;
-	}
+		/* Claims taken away: their allocators look again. */
+		wake_up_all(&p->wait);
 
-	kvm_gmem_invalidate_start(inode, start, end);
-	unmap_mapping_pages(mapping, start, end - start, false);
-	xa_for_each_range(&p->granules, g, folio, start >> p->order,
-			  (end >> p->order) - 1) {
-		ret = kvm_gmem_persist_drop(p, g);
-		if (ret)
-			break;
+		for (i = 0; i < folio_batch_count(&batch); i++) {
+			struct folio *folio = batch.folios[i];
+
+			if (!kvm_gmem_persist_free(folio))
+				continue;
+			ret = -ENOMEM;
+			mutex_lock(&p->lock);
+			if (kvm_gmem_persist_insert(p, folio->index >> p->order, folio))
+				pr_warn_ratelimited("kvm_gmem_persist: granule at pfn %#lx not freed\n",
+						    folio_pfn(folio));
+			mutex_unlock(&p->lock);
+		}
+		folio_batch_reinit(&batch);
 		cond_resched();
 	}
-	kvm_gmem_invalidate_end(inode, start, end);
-	mutex_unlock(&p->lock);
-	filemap_invalidate_unlock(mapping);
 	return ret;
 }
 
@@ -694,6 +884,8 @@ void kvm_gmem_persist_disown(struct inode *inode, u64 owner)
 	if (!p)
 		return;
 	xa_for_each(&p->granules, g, folio) {
+		if (WARN_ON_ONCE(xa_is_value(folio)))
+			continue;
 		/* The file's reference is the only one: the inode was never seen. */
 		if (WARN_ON_ONCE(persist_alloc_unrestore(folio, owner)))
 			continue;

@@ -19,7 +19,9 @@ struct liveupdate_file_ops;
  * struct kvm_gmem_persist - persistent backing of one guest_memfd inode
  * @lock:          serializes granule allocation, punch-hole and freeze
  * @granules:      folio of each allocated granule, by granule number
- *                 (page index >> @order); each holds one reference
+ *                 (page index >> @order); each holds one reference. A
+ *                 granule being allocated holds a claim (a value entry)
+ *                 instead.
  * @nr_granules:   number of entries in @granules
  * @order:         page order of the granule: 0, 9 or 18
  * @alloc_flags:   PERSIST_ALLOC_* flags of every granule
@@ -27,8 +29,8 @@ struct liveupdate_file_ops;
  * @vm_type:       type of the VM that created the file
  * @frozen:        preserved for a live update that is under way: no granule
  *                 may be added or removed
- * @thaw:          where what needs a granule added or removed waits while
- *                 @frozen
+ * @wait:          where faults wait while @frozen, or while another task
+ *                 allocates the granule they need
  */
 struct kvm_gmem_persist {
 	struct mutex lock;	/* allocation, punch-hole and freeze */
@@ -39,7 +41,7 @@ struct kvm_gmem_persist {
 	u64 persist_flags;
 	u32 vm_type;
 	bool frozen;
-	wait_queue_head_t thaw;
+	wait_queue_head_t wait;
 };
 
 static inline u32 kvm_gmem_vm_type(struct kvm *kvm)
@@ -73,7 +75,7 @@ int kvm_gmem_persist_setup(struct inode *inode, u32 vm_type, u64 granule_size,
 			   u64 persist_flags);
 void kvm_gmem_persist_destroy(struct inode *inode);
 struct folio *kvm_gmem_persist_get_folio(struct inode *inode, pgoff_t index);
-int kvm_gmem_persist_check_range(struct inode *inode, loff_t offset, loff_t len);
+int kvm_gmem_persist_check_range(struct inode *inode, int mode, loff_t offset, loff_t len);
 long kvm_gmem_persist_punch_hole(struct inode *inode, pgoff_t start, pgoff_t end);
 void kvm_gmem_persist_mmap(struct vm_area_struct *vma);
 vm_fault_t kvm_gmem_persist_fault(struct vm_fault *vmf);
@@ -121,7 +123,7 @@ kvm_gmem_persist_get_folio(struct inode *inode, pgoff_t index)
 	return ERR_PTR(-EINVAL);
 }
 
-static inline int kvm_gmem_persist_check_range(struct inode *inode,
+static inline int kvm_gmem_persist_check_range(struct inode *inode, int mode,
 					       loff_t offset, loff_t len)
 {
 	return -EINVAL;

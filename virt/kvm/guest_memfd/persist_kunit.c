@@ -12,6 +12,7 @@
 #include <linux/kthread.h>
 #include <linux/kho/abi/guest_memfd_persist.h>
 #include <linux/kvm_host.h>
+#include <linux/falloc.h>
 #include <linux/liveupdate.h>
 #include <linux/persist_alloc.h>
 #include <linux/sizes.h>
@@ -24,6 +25,7 @@
 #define SHARED	GUEST_MEMFD_FLAG_INIT_SHARED
 #define NDM	GUEST_MEMFD_PERSIST_NO_DIRECT_MAP
 #define HVO	GUEST_MEMFD_PERSIST_HVO
+#define PUNCH	(FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE)
 
 struct args_case {
 	u64 size, flags, granule, persist_flags;
@@ -433,8 +435,9 @@ static void frozen_inode_keeps_its_granules(struct kunit *test)
 	put_locked(pf->folio);
 	KUNIT_EXPECT_EQ(test, p->nr_granules, 2);
 	KUNIT_EXPECT_EQ(test, kvm_gmem_persist_punch_hole(inode, 0, 512), 0);
-	KUNIT_EXPECT_EQ(test, kvm_gmem_persist_check_range(inode, SZ_4K, SZ_2M), -EINVAL);
-	KUNIT_EXPECT_EQ(test, kvm_gmem_persist_check_range(inode, SZ_2M, SZ_2M), 0);
+	KUNIT_EXPECT_EQ(test, kvm_gmem_persist_check_range(inode, 0, SZ_4K, SZ_2M), -EINVAL);
+	KUNIT_EXPECT_EQ(test, kvm_gmem_persist_check_range(inode, 0, SZ_2M, SZ_2M), 0);
+	KUNIT_EXPECT_EQ(test, kvm_gmem_persist_check_range(inode, PUNCH, SZ_4K, SZ_4K), 0);
 	KUNIT_EXPECT_EQ(test, kvm_gmem_persist_punch_hole(inode, 512, 1024), 0);
 	KUNIT_EXPECT_EQ(test, p->nr_granules, 0);
 }

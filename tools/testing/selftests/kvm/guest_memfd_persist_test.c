@@ -8,10 +8,12 @@
  *   every valid mix of granule (4 KiB, 2 MiB, 1 GiB), attributes
  *   (NO_DIRECT_MAP, HVO) and guest_memfd flags is accepted and allocates
  *   nothing yet.
- * - Memory: fallocate() and punch-hole work on whole granules only; the
- *   persist_alloc pools (/sys/kernel/mm/persist_alloc/node<N>/) lose exactly
- *   the granules allocated and get them back on punch-hole and on the last
- *   close; an exhausted pool fails with ENOMEM and keeps no partial granule.
+ * - Memory: fallocate() works on whole granules only, a punch-hole of part
+ *   of a granule zeroes that part (private memory out of the direct map
+ *   included) and keeps the granule; the persist_alloc pools
+ *   (/sys/kernel/mm/persist_alloc/node<N>/) lose exactly the granules
+ *   allocated and get them back on punch-hole and on the last close; an
+ *   exhausted pool fails with ENOMEM and keeps no partial granule.
  * - mmap(): MAP_SHARED only, fresh granules read as zeroes, every mapping
  *   and every file of the memory sees the same bytes, a punched hole reads
  *   zeroes.
@@ -842,9 +844,14 @@ TEST_F(granule, create_accepts_every_valid_combination_and_allocates_nothing)
 	assert_pool_change(&p0, &p1, variant->g, 0, 0);
 }
 
-TEST_F(granule, fallocate_rejects_ranges_not_whole_granules)
+/*
+ * Allocation is by whole granules; a punch-hole of part of one is taken
+ * (it zeroes that part, see punch_of_part_of_a_private_granule_zeroes_it),
+ * of part of a page is not, as upstream.
+ */
+TEST_F(granule, fallocate_rejects_allocations_not_whole_granules)
 {
-	static const int modes[] = { ALLOC, PUNCH };
+	static const int modes[] = { ALLOC };
 	u64 gb = self->bytes;
 	const struct { u64 off, len; } bad[] = {
 		{ 1, gb }, { 0, gb - 1 }, { 0, gb + 1 }, { SZ_2K, gb },
@@ -861,6 +868,12 @@ TEST_F(granule, fallocate_rejects_ranges_not_whole_granules)
 		for (i = 0; i < ARRAY_SIZE(bad); i++)
 			if (bad[i].off % gb || bad[i].len % gb)
 				assert_fallocate(fd, modes[m], bad[i].off, bad[i].len, EINVAL);
+	for (i = 0; i < ARRAY_SIZE(bad); i++) {
+		if (!(bad[i].off % gb || bad[i].len % gb))
+			continue;
+		assert_fallocate(fd, PUNCH, bad[i].off, bad[i].len,
+				 bad[i].off % SZ_4K || bad[i].len % SZ_4K ? EINVAL : 0);
+	}
 	/* Beyond i_size, as upstream. */
 	assert_fallocate(fd, ALLOC, 2 * gb, gb, EINVAL);
 	assert_fallocate(fd, ALLOC, gb, 2 * gb, EINVAL);
@@ -1357,6 +1370,75 @@ TEST_F_TIMEOUT(link, move_gives_the_source_vcpu_a_memory_fault_exit, 180)
 	kvm_vm_free(src);
 	close(fd_dst);
 	close(fd_src);
+	close(fd);
+}
+
+static void guest_fill_punch_check(u64 *mem, u64 words, u64 hole, u64 hole_words)
+{
+	u64 i;
+
+	for (i = 0; i < words; i++)
+		mem[i] = GUEST_WORD(i);
+	GUEST_SYNC(1);
+	for (i = 0; i < words; i++) {
+		u64 want = i >= hole && i < hole + hole_words ? 0 : GUEST_WORD(i);
+
+		__GUEST_ASSERT(mem[i] == want, "word %lu: expected %#lx, got %#lx", i, want,
+			       mem[i]);
+	}
+	GUEST_DONE();
+}
+
+/*
+ * What QEMU does on a private to shared conversion of one page: a punch of
+ * 4 KiB inside a 2 MiB granule of private memory out of the direct map
+ * (SW_PROTECTED VM, memory private by attribute). The guest reads zero
+ * there and its data everywhere else; the granule is kept.
+ */
+TEST_F_TIMEOUT(link, punch_of_part_of_a_private_granule_zeroes_it, 180)
+{
+	const struct vm_shape shape = {
+		.mode = VM_MODE_DEFAULT,
+		.type = KVM_X86_SW_PROTECTED_VM,
+	};
+	const u64 size = SZ_2M, words = size / 8, hole = 5 * SZ_4K;
+	struct kvm_vcpu *vcpu;
+	struct kvm_vm *guest;
+	struct pool p0, p1;
+	struct ucall uc;
+	int fd;
+
+	if (!(kvm_check_cap(KVM_CAP_VM_TYPES) & BIT(KVM_X86_SW_PROTECTED_VM)))
+		SKIP(return, "KVM_X86_SW_PROTECTED_VM not supported");
+	guest = __vm_create_shape_with_one_vcpu(shape, &vcpu, 1, guest_fill_punch_check);
+	fd = gmem_create(guest, size, PERSIST, SZ_2M, NDM);
+	vm_set_user_memory_region2(guest, GUEST_SLOT, KVM_MEM_GUEST_MEMFD,
+				   GUEST_GPA, size, NULL, fd, 0);
+	virt_map(guest, GUEST_GPA, GUEST_GPA, size / guest->page_size);
+	vm_mem_set_private(guest, GUEST_GPA, size);
+	vcpu_args_set(vcpu, 4, GUEST_GPA, words, hole / 8, SZ_4K / 8);
+
+	vcpu_run(vcpu);
+	TEST_ASSERT(get_ucall(vcpu, &uc) == UCALL_SYNC,
+		    "guest filling private memory: expected UCALL_SYNC, got %lu (exit %s)",
+		    uc.cmd, exit_reason_str(vcpu->run->exit_reason));
+	pool_read(&p0);
+	assert_fallocate(fd, PUNCH, hole, SZ_4K, 0);
+	pool_read(&p1);
+	assert_pool_change(&p0, &p1, G_2M, 0, 0);
+
+	vcpu_run(vcpu);
+	switch (get_ucall(vcpu, &uc)) {
+	case UCALL_DONE:
+		break;
+	case UCALL_ABORT:
+		REPORT_GUEST_ASSERT(uc);
+		break;
+	default:
+		TEST_FAIL("unexpected ucall %lu, exit reason %s", uc.cmd,
+			  exit_reason_str(vcpu->run->exit_reason));
+	}
+	kvm_vm_free(guest);
 	close(fd);
 }
 

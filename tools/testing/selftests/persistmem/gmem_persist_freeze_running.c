@@ -203,7 +203,8 @@ static void stage1(void)
 	ret = luo_session_preserve_fd(session, b, TOKEN_B);
 	vt_result(!ret, "gen 1: second file preserved (ret %d)", ret);
 
-	vcpu.g = host.g = &g;
+	vcpu.g = &g;
+	host.g = &g;
 	alloc.fd = b;
 	start(&vcpu, vcpu_worker);
 	start(&host, host_worker);
@@ -232,7 +233,8 @@ static void stage1(void)
 	vt_result(!host.why[0] && !alloc.why[0], "gen 1: the VMM never saw an error%s%s",
 		  alloc.why[0] ? ": " : "", alloc.why);
 	vt_diag("gen 1: vCPU wrote %llu KiB, VMM %llu KiB before they were stopped",
-		(unsigned long long)progress(&vcpu) >> 10, (unsigned long long)progress(&host) >> 10);
+		(unsigned long long)progress(&vcpu) >> 10,
+		(unsigned long long)progress(&host) >> 10);
 
 	/* The rest, now that nothing is frozen; then every byte, by the vCPU. */
 	if (progress(&vcpu) < HALF)
