@@ -1244,6 +1244,24 @@ TEST_F(link, moved_fd_backs_a_memslot_and_the_source_vm_loses_the_file)
 	close(fd);
 }
 
+/* Run @vcpu until its guest is done; a guest assertion fails the test. */
+static void run_to_done(struct kvm_vcpu *vcpu)
+{
+	struct ucall uc;
+
+	vcpu_run(vcpu);
+	switch (get_ucall(vcpu, &uc)) {
+	case UCALL_DONE:
+		break;
+	case UCALL_ABORT:
+		REPORT_GUEST_ASSERT(uc);
+		break;
+	default:
+		TEST_FAIL("unexpected ucall %lu, exit reason %s", uc.cmd,
+			  exit_reason_str(vcpu->run->exit_reason));
+	}
+}
+
 static void guest_check_and_write(u64 *mem, u64 words)
 {
 	u64 i;
@@ -1267,7 +1285,6 @@ TEST_F_TIMEOUT(link, linked_fd_backs_a_running_guest, 180)
 	struct kvm_vcpu *vcpu;
 	struct kvm_vm *guest;
 	struct pool p0, p1;
-	struct ucall uc;
 	int fd, fd2;
 	u64 *mem, i;
 
@@ -1286,17 +1303,7 @@ TEST_F_TIMEOUT(link, linked_fd_backs_a_running_guest, 180)
 				   GUEST_GPA, size, NULL, fd2, 0);
 	virt_map(guest, GUEST_GPA, GUEST_GPA, size / guest->page_size);
 	vcpu_args_set(vcpu, 2, GUEST_GPA, words);
-	vcpu_run(vcpu);
-	switch (get_ucall(vcpu, &uc)) {
-	case UCALL_DONE:
-		break;
-	case UCALL_ABORT:
-		REPORT_GUEST_ASSERT(uc);
-		break;
-	default:
-		TEST_FAIL("unexpected ucall %lu, exit reason %s", uc.cmd,
-			  exit_reason_str(vcpu->run->exit_reason));
-	}
+	run_to_done(vcpu);
 
 	for (i = 0; i < words; i++)
 		TEST_ASSERT(mem[i] == GUEST_WORD(i),
@@ -1427,17 +1434,7 @@ TEST_F_TIMEOUT(link, punch_of_part_of_a_private_granule_zeroes_it, 180)
 	pool_read(&p1);
 	assert_pool_change(&p0, &p1, G_2M, 0, 0);
 
-	vcpu_run(vcpu);
-	switch (get_ucall(vcpu, &uc)) {
-	case UCALL_DONE:
-		break;
-	case UCALL_ABORT:
-		REPORT_GUEST_ASSERT(uc);
-		break;
-	default:
-		TEST_FAIL("unexpected ucall %lu, exit reason %s", uc.cmd,
-			  exit_reason_str(vcpu->run->exit_reason));
-	}
+	run_to_done(vcpu);
 	kvm_vm_free(guest);
 	close(fd);
 }
