@@ -210,7 +210,8 @@ static int kvm_gmem_luo_freeze(struct liveupdate_file_op_args *args)
 		}
 	}
 	ser->nr_extents = i;
-	args->private_data = extents;
+	/* LUO does not keep a freeze's private_data: the file does. */
+	p->extents = extents;
 	WRITE_ONCE(p->frozen, true);
 out:
 	mutex_unlock(&p->lock);
@@ -234,18 +235,22 @@ static void kvm_gmem_luo_unfreeze(struct liveupdate_file_op_args *args)
 	struct inode *inode = file_inode(args->file);
 	struct kvm_gmem_persist *p = GMEM_I(inode)->persist;
 	struct guest_memfd_persist_ser *ser = phys_to_virt(args->serialized_data);
+	struct guest_memfd_persist_extent_ser *extents;
+	u64 i;
 
 	mutex_lock(&p->lock);
+	extents = p->extents;
+	p->extents = NULL;
 	if (ser->nr_extents)
 		kho_unpreserve_vmalloc(&ser->extents);
-	kvm_gmem_luo_unpreserve_granules(p, ser->nr_extents);
+	/* By the granules recorded: a punched one may have been put back since. */
+	for (i = 0; i < ser->nr_extents; i++)
+		WARN_ON_ONCE(persist_alloc_unpreserve(pfn_folio(extents[i].pfn)));
 	ser->nr_extents = 0;
 	WRITE_ONCE(p->frozen, false);
 	mutex_unlock(&p->lock);
 	kvm_gmem_persist_thaw(inode);
-
-	vfree(args->private_data);
-	args->private_data = NULL;
+	vfree(extents);
 }
 
 /**

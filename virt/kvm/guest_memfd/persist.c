@@ -456,9 +456,15 @@ struct folio *kvm_gmem_persist_get_folio(struct inode *inode, pgoff_t index)
  */
 static int kvm_gmem_persist_free(struct folio *folio)
 {
-	while (folio_ref_count(folio) > 1)
-		schedule_timeout_uninterruptible(1);
-	return persist_free_folio(folio);
+	int err, tries = 0;
+
+	do {
+		while (folio_ref_count(folio) > 1)
+			schedule_timeout_uninterruptible(1);
+		/* -EBUSY: a reference taken in between (a pfn walker, a memory failure). */
+		err = persist_free_folio(folio);
+	} while (err == -EBUSY && ++tries < 100);
+	return err;
 }
 
 /**
@@ -518,6 +524,9 @@ static int kvm_gmem_persist_zero(struct kvm_gmem_persist *p, struct folio *folio
 	struct page **pages;
 	void *addr;
 
+	/* Writing a poisoned line is a machine check: not for a punch-hole. */
+	if (folio_test_hwpoison(folio))
+		return -EHWPOISON;
 	if (!(p->alloc_flags & PERSIST_ALLOC_NO_DIRECT_MAP)) {
 		folio_zero_range(folio, first << PAGE_SHIFT, nr << PAGE_SHIFT);
 		return 0;
@@ -539,6 +548,8 @@ static int kvm_gmem_persist_zero(struct kvm_gmem_persist *p, struct folio *folio
 		cond_resched();
 	}
 	kfree(pages);
+	/* No alias of private memory left in a TLB once this returns. */
+	vm_unmap_aliases();
 	return nr ? -ENOMEM : 0;
 }
 
@@ -620,7 +631,7 @@ static pgoff_t kvm_gmem_persist_take(struct inode *inode, pgoff_t start, pgoff_t
  * Return: 0; -EINTR if a signal came while waiting for the thaw; -ENOMEM
  * if an HVO granule could not get its struct pages back (it stays in the
  * file if its place is still free) or a part could not be mapped to be
- * zeroed.
+ * zeroed; -EHWPOISON for a part of a granule with a failed page.
  */
 long kvm_gmem_persist_punch_hole(struct inode *inode, pgoff_t start, pgoff_t end)
 {
@@ -725,7 +736,9 @@ again:
 		/* The file, not the mapping, keeps the inode while unlocked. */
 		get_file(file);
 		release_fault_lock(vmf);
-		kvm_gmem_persist_wait_thaw(kvm_gmem_persist(inode), false);
+		/* Only a user fault returns for a signal; others would spin. */
+		kvm_gmem_persist_wait_thaw(kvm_gmem_persist(inode),
+					   !(vmf->flags & FAULT_FLAG_INTERRUPTIBLE));
 		fput(file);
 		return VM_FAULT_RETRY;
 	}

@@ -29,6 +29,7 @@ struct liveupdate_file_ops;
  * @vm_type:       type of the VM that created the file
  * @frozen:        preserved for a live update that is under way: no granule
  *                 may be added or removed
+ * @extents:       while @frozen, the extent array handed over (vmalloc)
  * @wait:          where faults wait while @frozen, or while another task
  *                 allocates the granule they need
  */
@@ -41,6 +42,7 @@ struct kvm_gmem_persist {
 	u64 persist_flags;
 	u32 vm_type;
 	bool frozen;
+	struct guest_memfd_persist_extent_ser *extents;
 	wait_queue_head_t wait;
 };
 
