@@ -190,30 +190,15 @@ static void stage1(void)
 	vt_hold();
 }
 
-static int retrieve_file(int session, uint64_t token, uint64_t size, const char *what)
-{
-	struct stat st;
-	int fd;
-
-	fd = luo_session_retrieve_fd(session, token);
-	if (fd < 0)
-		vt_fatal("gen 2: retrieve %s: %s", what, strerror(-fd));
-	if (fstat(fd, &st))
-		vt_fatal("gen 2: fstat: %s", strerror(errno));
-	vt_result(st.st_size == (off_t)size, "gen 2: %s retrieved, size %lld, expected %llu", what,
-		  (long long)st.st_size, (unsigned long long)size);
-	return fd;
-}
-
 static int stage2(void)
 {
 	int session = vt_session(SESSION, false), a, la, b, c, ret;
 	const char *what;
 	struct gvm g;
 
-	a = retrieve_file(session, TOKEN_A, SIZE_A, "VM's file");
-	b = retrieve_file(session, TOKEN_B, SIZE_B, "second file");
-	c = retrieve_file(session, TOKEN_C, SIZE_C, "third file");
+	a = gvm_retrieve(session, TOKEN_A, SIZE_A, "VM's file");
+	b = gvm_retrieve(session, TOKEN_B, SIZE_B, "second file");
+	c = gvm_retrieve(session, TOKEN_C, SIZE_C, "third file");
 
 	ret = gvm_create(&g, KVM_X86_DEFAULT_VM);
 	if (ret)

@@ -13,6 +13,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/time.h>
 #include <unistd.h>
@@ -597,4 +598,19 @@ long gvm_fail_left(const char *attr)
 		return -EIO;
 	buf[len] = '\0';
 	return strtol(buf, NULL, 0);
+}
+
+int gvm_retrieve(int session, uint64_t token, uint64_t size, const char *what)
+{
+	struct stat st;
+	int fd;
+
+	fd = luo_session_retrieve_fd(session, token);
+	if (fd < 0)
+		vt_fatal("gen 2: retrieve %s: %s", what, strerror(-fd));
+	if (fstat(fd, &st))
+		vt_fatal("gen 2: fstat: %s", strerror(errno));
+	vt_result(st.st_size == (off_t)size, "gen 2: %s retrieved, size %lld, expected %llu", what,
+		  (long long)st.st_size, (unsigned long long)size);
+	return fd;
 }

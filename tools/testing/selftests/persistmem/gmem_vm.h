@@ -68,6 +68,11 @@ int gvm_fail(const char *attr, unsigned int nth);
 int gvm_fail_off(const char *attr);
 /* Failures @attr has left to inject (0 once used), or -errno. */
 long gvm_fail_left(const char *attr);
+/*
+ * Retrieve the file of @token from LUO @session and check its size is
+ * @size (a test point); vt_fatal() if it cannot be retrieved.
+ */
+int gvm_retrieve(int session, uint64_t token, uint64_t size, const char *what);
 /* Name of a KVM_EXIT_* reason, for messages. */
 const char *gvm_exit_name(unsigned int reason);
 /* KVM_CREATE_VM of @type only; returns the VM fd or -errno. */
