@@ -25,9 +25,14 @@ struct notifier_block;
 #define PERSIST_ALLOC_HVO		BIT(1)
 /* Hand the folio out zeroed. */
 #define PERSIST_ALLOC_ZERO		BIT(2)
+/*
+ * Charge the folio to the current memory cgroup (the active one, see
+ * set_active_memcg(), or the calling task's) until it is freed.
+ */
+#define PERSIST_ALLOC_ACCOUNT		BIT(3)
 
 #define PERSIST_ALLOC_FLAGS	(PERSIST_ALLOC_NO_DIRECT_MAP | PERSIST_ALLOC_HVO | \
-				 PERSIST_ALLOC_ZERO)
+				 PERSIST_ALLOC_ZERO | PERSIST_ALLOC_ACCOUNT)
 
 static inline bool persist_order_valid(unsigned int order)
 {
@@ -48,6 +53,7 @@ struct folio *persist_alloc_restore(phys_addr_t phys, u64 owner);
 int persist_alloc_release(phys_addr_t phys, u64 owner);
 int persist_alloc_unrestore(struct folio *folio, u64 owner);
 long persist_folio_flags(struct folio *folio);
+int persist_folio_charge(struct folio *folio);
 bool persist_alloc_owns_pfn(unsigned long pfn);
 int persist_alloc_memory_failure(unsigned long pfn, int flags);
 bool persist_alloc_page_hwpoisoned(unsigned long pfn);
@@ -101,6 +107,11 @@ static inline int persist_alloc_release(phys_addr_t phys, u64 owner)
 }
 
 static inline int persist_alloc_unrestore(struct folio *folio, u64 owner)
+{
+	return -EINVAL;
+}
+
+static inline int persist_folio_charge(struct folio *folio)
 {
 	return -EINVAL;
 }

@@ -227,7 +227,7 @@ static struct folio *alloc_on_node(int nid, unsigned int order, unsigned long fl
 
 	ext->pfn = PHYS_PFN(phys);
 	ext->order = order;
-	ext->flags = flags;
+	ext->flags = flags & ~PERSIST_ALLOC_ACCOUNT;
 	ext->blk = blk;
 	if (flags & PERSIST_ALLOC_HVO) {
 		folio = persist_hvo_build_folio(ext->pfn, order);
@@ -239,6 +239,12 @@ static struct folio *alloc_on_node(int nid, unsigned int order, unsigned long fl
 		folio = persist_granule_to_folio(ext->pfn, order);
 	}
 
+	/* Before the zeroing: a refused charge costs no more than a lookup. */
+	if (flags & PERSIST_ALLOC_ACCOUNT) {
+		err = persist_charge(folio);
+		if (err)
+			goto undo_folio;
+	}
 	if (flags & (PERSIST_ALLOC_ZERO | PERSIST_ALLOC_NO_DIRECT_MAP))
 		zero_folio(folio);
 	if (flags & PERSIST_ALLOC_NO_DIRECT_MAP) {
@@ -266,6 +272,7 @@ undo_direct_map:
 	if (flags & PERSIST_ALLOC_NO_DIRECT_MAP)
 		persist_direct_map_restore(folio);
 undo_folio:
+	persist_uncharge(folio);
 	/* Only a folio nobody saw gets here; the restore cannot be skipped. */
 	if ((flags & PERSIST_ALLOC_HVO) && WARN_ON(persist_hvo_restore(folio)))
 		return ERR_PTR(err);
@@ -289,7 +296,8 @@ undo_folio:
  * Return: the folio, or ERR_PTR(): -EINVAL for a bad order, flags or node
  * (HVO of a 4 KiB folio), -EOPNOTSUPP for HVO without vmemmap optimization
  * in the kernel, -ENOMEM if the pool (or every pool, for NUMA_NO_NODE) has
- * no granule of that size left. Nothing is allocated on failure.
+ * no granule of that size left or, with PERSIST_ALLOC_ACCOUNT, the memory
+ * cgroup is at its limit. Nothing is allocated on failure.
  */
 struct folio *persist_alloc_folio(int nid, unsigned int order, unsigned long flags)
 {
@@ -397,6 +405,7 @@ int persist_free_folio(struct folio *folio)
 	pool = ext->blk->pool;
 	trace_persist_free(pfn, ext->order, pool->nid, ext->flags, ext->owner);
 	persist_account(pool, ext->order, ext->flags, -1);
+	persist_uncharge(folio);
 	if (ext->flags & PERSIST_ALLOC_NO_DIRECT_MAP) {
 		persist_direct_map_restore(folio);
 		zero_folio(folio);

@@ -184,6 +184,10 @@ void persist_account_state(struct persist_extent *ext, unsigned long *counter, l
 void persist_zero_pages(unsigned long pfn, unsigned long nr);
 int persist_pool_add_block(int nid, phys_addr_t base, bool boot);
 
+/* memcg.c */
+int persist_charge(struct folio *folio);
+void persist_uncharge(struct folio *folio);
+
 /* The test consumer can make kho.c write a damaged handover. */
 enum {
 	PERSIST_TEST_CORRUPT_VERSION = 1,

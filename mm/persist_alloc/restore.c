@@ -151,7 +151,7 @@ EXPORT_SYMBOL_GPL(persist_alloc_release);
  * again, as it was before persist_alloc_restore(), its contents untouched,
  * so that a later restore takes it again (O(1), its folio is kept) or the
  * owner releases it. The caller's reference, which must be the only one,
- * passes to persist_alloc.
+ * passes to persist_alloc, and so does a charge of persist_folio_charge().
  *
  * Return: 0; -EINVAL if @folio is not a restored granule of @owner;
  * -EBUSY if it is preserved or someone else holds a reference.
@@ -164,12 +164,14 @@ int persist_alloc_unrestore(struct folio *folio, u64 owner)
 	mutex_lock(&persist_state_lock);
 	ext = xa_load(&persist_extents, folio_pfn(folio));
 	if (!ext || ext->order != folio_order(folio) || ext->owner != owner ||
-	    ext->pending || ext->restoring)
+	    ext->pending || ext->restoring) {
 		err = -EINVAL;
-	else if (ext->preserved || folio_ref_count(folio) != 1)
+	} else if (ext->preserved || folio_ref_count(folio) != 1) {
 		err = -EBUSY;
-	else
+	} else {
+		persist_uncharge(folio);
 		pend_again(ext);
+	}
 	mutex_unlock(&persist_state_lock);
 	return err;
 }

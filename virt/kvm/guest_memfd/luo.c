@@ -553,7 +553,9 @@ late_initcall(kvm_gmem_luo_init);
 /**
  * kvm_gmem_persist_init - let retrieve create guest_memfd files
  *
- * Called once guest_memfd can create inodes, when the vendor module loads.
+ * Called by kvm_init() when the vendor module loads, once nothing of the
+ * load can fail any more: a file retrieved before would pin, through its
+ * file operations, a module about to be freed.
  */
 void kvm_gmem_persist_init(void)
 {

@@ -27,6 +27,11 @@
  * (GUEST_MEMFD_FLAG_MMAP) are PFN mappings, which do not touch struct pages,
  * by PMD or PUD where the mapping and the granule allow it.
  *
+ * Every granule is charged to the memory cgroup of the task that created
+ * the file (or retrieved it after kexec), whichever task faults it in, so
+ * that a tenant's memory.max bounds what it takes from the pools: over the
+ * limit, the allocation fails with -ENOMEM and the pool is left as it was.
+ *
  * The NUMA node of a granule follows the file's memory policy at its index
  * (mbind() on a mapping of the file) or else the task's: MPOL_BIND is
  * strict, the preferred and interleave policies fall back to other nodes.
@@ -41,6 +46,7 @@
 
 #include <linux/kvm_host.h>
 #include <linux/falloc.h>
+#include <linux/memcontrol.h>
 #include <linux/mempolicy.h>
 #include <linux/mm.h>
 #include <linux/nodemask.h>
@@ -207,7 +213,8 @@ int kvm_gmem_persist_setup(struct inode *inode, u32 vm_type, u64 granule_size,
 	p->order = order;
 	p->persist_flags = persist_flags;
 	p->vm_type = vm_type;
-	p->alloc_flags = PERSIST_ALLOC_ZERO;
+	p->memcg = get_mem_cgroup_from_mm(NULL);
+	p->alloc_flags = PERSIST_ALLOC_ZERO | PERSIST_ALLOC_ACCOUNT;
 	if (persist_flags & GUEST_MEMFD_PERSIST_NO_DIRECT_MAP)
 		p->alloc_flags |= PERSIST_ALLOC_NO_DIRECT_MAP;
 	if (persist_flags & GUEST_MEMFD_PERSIST_HVO)
@@ -295,11 +302,15 @@ static struct folio *kvm_gmem_persist_alloc_policy(struct inode *inode,
 						   struct kvm_gmem_persist *p,
 						   unsigned long g)
 {
+	struct mem_cgroup *memcg;
 	struct mempolicy *pol;
 	struct folio *folio;
 
 	pol = mpol_shared_policy_lookup(&GMEM_I(inode)->policy, g << p->order);
+	/* Charged to the file's creator, whoever faults the granule in. */
+	memcg = set_active_memcg(p->memcg);
 	folio = kvm_gmem_persist_alloc_mpol(p, pol ?: get_task_policy(current), g);
+	set_active_memcg(memcg);
 	mpol_cond_put(pol);
 	return folio;
 }
@@ -488,6 +499,7 @@ void kvm_gmem_persist_destroy(struct inode *inode)
 		cond_resched();
 	}
 	xa_destroy(&p->granules);
+	mem_cgroup_put(p->memcg);
 	GMEM_I(inode)->persist = NULL;
 	kfree(p);
 }
@@ -859,11 +871,14 @@ int kvm_gmem_persist_max_order(struct kvm_memory_slot *slot, struct folio *folio
  *
  * The granule must have the attributes of the file: a description that
  * puts memory of the direct map into a NO_DIRECT_MAP file, or the other
- * way round, is refused here.
+ * way round, is refused here. It is charged to the file's memory cgroup,
+ * the retrieving task's.
  *
  * Return: 0 (the file owns @folio); -EINVAL for a misplaced or wrong-sized
  * granule or one whose attributes are not the file's, -EEXIST if the index
- * is taken, -ENOMEM. On failure the caller still owns @folio.
+ * is taken, -ENOMEM (the memory cgroup's limit included). On failure the
+ * caller still owns @folio, and persist_alloc_unrestore() takes back with
+ * it any charge made.
  */
 int kvm_gmem_persist_adopt(struct inode *inode, pgoff_t index, struct folio *folio)
 {
@@ -871,11 +886,17 @@ int kvm_gmem_persist_adopt(struct inode *inode, pgoff_t index, struct folio *fol
 	unsigned long attrs = p->alloc_flags & (PERSIST_ALLOC_NO_DIRECT_MAP |
 						PERSIST_ALLOC_HVO);
 
+	struct mem_cgroup *memcg;
+	int err;
+
 	if (folio_order(folio) != p->order || !IS_ALIGNED(index, 1UL << p->order) ||
 	    index >= i_size_read(inode) >> PAGE_SHIFT ||
 	    persist_folio_flags(folio) != attrs)
 		return -EINVAL;
-	return kvm_gmem_persist_insert(p, index >> p->order, folio);
+	memcg = set_active_memcg(p->memcg);
+	err = persist_folio_charge(folio);
+	set_active_memcg(memcg);
+	return err ?: kvm_gmem_persist_insert(p, index >> p->order, folio);
 }
 
 /**

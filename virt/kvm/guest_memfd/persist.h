@@ -27,6 +27,8 @@ struct liveupdate_file_ops;
  * @alloc_flags:   PERSIST_ALLOC_* flags of every granule
  * @persist_flags: GUEST_MEMFD_PERSIST_* attributes, as created
  * @vm_type:       type of the VM that created the file
+ * @memcg:         memory cgroup of the task that created the file, or
+ *                 retrieved it after kexec: every granule is charged to it
  * @frozen:        preserved for a live update that is under way: no granule
  *                 may be added or removed
  * @extents:       while @frozen, the extent array handed over (vmalloc)
@@ -41,6 +43,7 @@ struct kvm_gmem_persist {
 	unsigned long alloc_flags;
 	u64 persist_flags;
 	u32 vm_type;
+	struct mem_cgroup *memcg;
 	bool frozen;
 	struct guest_memfd_persist_extent_ser *extents;
 	wait_queue_head_t wait;

@@ -13,7 +13,9 @@
  *   included) and keeps the granule; the persist_alloc pools
  *   (/sys/kernel/mm/persist_alloc/node<N>/) lose exactly the granules
  *   allocated and get them back on punch-hole and on the last close; an
- *   exhausted pool fails with ENOMEM and keeps no partial granule.
+ *   exhausted pool fails with ENOMEM and keeps no partial granule. Granules
+ *   are charged to the memory cgroup of the file's creator: its memory.max
+ *   bounds them (ENOMEM, the refused granule back in the pool).
  * - mmap(): MAP_SHARED only, fresh granules read as zeroes, every mapping
  *   and every file of the memory sees the same bytes, a punched hole reads
  *   zeroes.
@@ -32,11 +34,13 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 #include <sys/mman.h>
+#include <sys/mount.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 
@@ -272,17 +276,6 @@ static int __link(struct kvm_vm *vm, u32 fd, u32 flags, int reserved_idx)
 	if (reserved_idx >= 0)
 		link.reserved[reserved_idx] = 1;
 	return __vm_ioctl(vm, KVM_LINK_GUEST_MEMFD, &link);
-}
-
-static int link_gmem(struct kvm_vm *vm, int fd)
-{
-	int new_fd = __link(vm, fd, 0, -1);
-
-	TEST_ASSERT(new_fd >= 0,
-		    "KVM_LINK_GUEST_MEMFD of fd %d: expected a new fd, got errno %d",
-		    fd, errno);
-	TEST_ASSERT(new_fd != fd, "KVM_LINK_GUEST_MEMFD returned its argument %d", fd);
-	return new_fd;
 }
 
 /* KVM_LINK_GUEST_MEMFD_MOVE of @fd, bound to another VM, into @vm. */
@@ -943,6 +936,140 @@ TEST_F_TIMEOUT(granule, fallocate_takes_whole_granules_and_punch_hole_gives_them
 	}
 }
 
+#define CGROUP_ROOT	"/sys/fs/cgroup"
+
+static void cg_write(const char *dir, const char *file, const char *val)
+{
+	char path[PATH_MAX];
+	int fd, n;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, file);
+	fd = open(path, O_WRONLY);
+	TEST_ASSERT(fd >= 0, "open %s: %s", path, strerror(errno));
+	n = write(fd, val, strlen(val));
+	TEST_ASSERT(n == (int)strlen(val), "write '%s' to %s: %s", val, path,
+		    strerror(errno));
+	close(fd);
+}
+
+static u64 cg_read(const char *dir, const char *file)
+{
+	unsigned long long val;
+	char path[PATH_MAX];
+	FILE *f;
+	int n;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, file);
+	f = fopen(path, "r");
+	TEST_ASSERT(f, "open %s: %s", path, strerror(errno));
+	n = fscanf(f, "%llu", &val);
+	fclose(f);
+	TEST_ASSERT(n == 1, "%s: expected a number", path);
+	return val;
+}
+
+/*
+ * memory.current moves with the charges each CPU caches ahead (up to
+ * MEMCG_CHARGE_BATCH, 64 pages, per CPU), not only with what the test
+ * charges: the margin a reading of it is compared with.
+ */
+static s64 cg_slack(void)
+{
+	return 64L * getpagesize() * sysconf(_SC_NPROCESSORS_CONF);
+}
+
+/*
+ * A child memory cgroup of the cgroup2 root (mounted if it is not) in
+ * @dir; false if the kernel has no memory cgroups.
+ */
+static bool cg_create(char *dir, size_t len)
+{
+	char ctrl[256] = "";
+	FILE *f;
+
+	if (access(CGROUP_ROOT "/cgroup.controllers", F_OK) &&
+	    mount("cgroup2", CGROUP_ROOT, "cgroup2", 0, NULL))
+		return false;
+	f = fopen(CGROUP_ROOT "/cgroup.controllers", "r");
+	TEST_ASSERT(f, "open " CGROUP_ROOT "/cgroup.controllers: %s", strerror(errno));
+	if (!fgets(ctrl, sizeof(ctrl), f))
+		ctrl[0] = 0;
+	fclose(f);
+	if (!strstr(ctrl, "memory"))
+		return false;
+	cg_write(CGROUP_ROOT, "cgroup.subtree_control", "+memory");
+	snprintf(dir, len, CGROUP_ROOT "/gmem_persist_test.%d", getpid());
+	TEST_ASSERT(!mkdir(dir, 0755), "mkdir %s: %s", dir, strerror(errno));
+	return true;
+}
+
+/*
+ * Granules are charged to the memory cgroup of the task that created the
+ * file, whoever allocates them: a file created in a cgroup whose
+ * memory.max is below the fallocate size, then fallocated by a task of
+ * the root cgroup, gets ENOMEM; every granule the pool lost is charged
+ * (none when the limit is below one granule), and the refused one is back
+ * in the pool. Without the limit the same fallocate succeeds and charges
+ * the whole size; the last close uncharges it and gives the pools back.
+ */
+TEST_F_TIMEOUT(granule, memcg_limit_below_the_fallocate_size_gives_enomem, 180)
+{
+	u64 gb = self->bytes, size, max, cur0, cur1;
+	struct pool p0, p1;
+	char cg[PATH_MAX], val[32];
+	s64 d;
+	int fd;
+
+	if (!cg_create(cg, sizeof(cg)))
+		SKIP(return, "no memory cgroups in this kernel");
+	size = variant->g == G_1G ? gb : variant->g == G_2M ? 2 * gb : SZ_4M;
+	max = variant->g == G_4K ? SZ_1M : gb / 2;
+	snprintf(val, sizeof(val), "%lu", max);
+	cg_write(cg, "memory.max", val);
+
+	/* In the cgroup only while the file is created. */
+	cg_write(cg, "cgroup.procs", "0");
+	fd = gmem_create(self->vm, size, PERSIST, gb, 0);
+	cg_write(CGROUP_ROOT, "cgroup.procs", "0");
+
+	cur0 = cg_read(cg, "memory.current");
+	pool_read(&p0);
+	assert_fallocate(fd, ALLOC, 0, size, ENOMEM);
+	pool_read(&p1);
+	cur1 = cg_read(cg, "memory.current");
+	d = pool_sum(&p0, free) - pool_sum(&p1, free);
+	assert_pool_change(&p0, &p1, variant->g, d, 0);
+	TEST_ASSERT(cur1 <= max,
+		    "memory.current %lu over memory.max %lu after ENOMEM", cur1, max);
+	TEST_ASSERT((s64)(cur1 - cur0) >= d - cg_slack(),
+		    "%ld bytes taken from the pools, memory.current rose by %lu only",
+		    d, cur1 - cur0);
+	if (variant->g == G_4K)
+		TEST_ASSERT(d >= (s64)max / 2 && d < (s64)size,
+			    "4 KiB granules under a %lu byte limit: %ld bytes taken",
+			    max, d);
+	else
+		TEST_ASSERT(!d, "limit below one granule: %ld bytes taken", d);
+
+	/* Without the limit: the whole size, charged. */
+	cg_write(cg, "memory.max", "max");
+	assert_fallocate(fd, ALLOC, 0, size, 0);
+	pool_read(&p1);
+	assert_pool_change(&p0, &p1, variant->g, size, 0);
+	cur1 = cg_read(cg, "memory.current");
+	TEST_ASSERT((s64)(cur1 - cur0) >= (s64)size - cg_slack(),
+		    "%lu bytes allocated, memory.current rose by %lu only",
+		    size, cur1 - cur0);
+
+	close(fd);
+	pool_read(&p1);
+	assert_pool_change(&p0, &p1, variant->g, 0, 0);
+	cur1 = cg_read(cg, "memory.current");
+	TEST_ASSERT(cur1 < size,
+		    "the file is gone, memory.current still %lu of %lu", cur1, size);
+	TEST_ASSERT(!rmdir(cg), "rmdir %s: %s", cg, strerror(errno));
+}
+
 /*
  * Two shared mappings of one file: fresh granules read zeroes and are
  * allocated by the read, data written through one mapping is read through
@@ -1019,11 +1146,11 @@ TEST_F_TIMEOUT(granule, mmap_maps_huge_granules_by_pmd, 180)
 	if (variant->g == G_4K)
 		TEST_ASSERT(faults >= SZ_4M / SZ_4K,
 			    "4 KiB granules: expected a fault per page (%lu), got %ld",
-			    SZ_4M / SZ_4K, faults);
+			    (unsigned long)(SZ_4M / SZ_4K), faults);
 	else
 		TEST_ASSERT(faults <= 2 * (SZ_4M / SZ_2M) + 2,
 			    "%#lx granules: expected at most %lu faults for 4 MiB, got %ld",
-			    gb, 2 * (SZ_4M / SZ_2M) + 2, faults);
+			    gb, (unsigned long)(2 * (SZ_4M / SZ_2M) + 2), faults);
 	for (off = 0; off < SZ_4M; off += SZ_4K)
 		TEST_ASSERT(mem[off] == 1, "byte at %#lx: expected 1, got %u", off, mem[off]);
 
