@@ -9,10 +9,15 @@
  * A guest_memfd created with GUEST_MEMFD_FLAG_PERSIST takes its memory from
  * persist_alloc, one granule (4 KiB, 2 MiB or 1 GiB folio) at a time, so
  * that the Live Update Orchestrator can hand it over to the next kernel
- * (luo.c). The granules are not in the page cache: the inode keeps them in
- * an xarray indexed by granule number, each holding one reference, and
- * hands them to the rest of guest_memfd locked and with a reference of the
- * caller's, as the page cache would.
+ * (luo.c). The granules are large folios in the inode's page cache, where
+ * host mappings, pins and lookups find them; the inode also keeps them in
+ * an xarray indexed by granule number, each holding one reference of the
+ * file's own. That reference is what keeps the page cache, which frees
+ * folios to the buddy allocator, from ever freeing pool memory, and the
+ * xarray is what the file frees, preserves and hands over: the page cache
+ * is emptied before the inode dies. A granule leaves both under the file's
+ * lock, unmapped first, and goes back to the pool once only the file's
+ * reference is left; a pin that outlives it delays that (the reaper).
  *
  * Every operation works on whole granules: allocation (zeroed by
  * persist_alloc, on first use), fallocate (offset and length granule
@@ -23,9 +28,11 @@
  *
  * Granules of attribute NO_DIRECT_MAP are out of the kernel direct map for
  * as long as they are allocated; HVO granules have their vmemmap tail pages
- * freed, so nothing may write their tail struct pages: userspace mappings
- * (GUEST_MEMFD_FLAG_MMAP) are PFN mappings, which do not touch struct pages,
- * by PMD or PUD where the mapping and the granule allow it.
+ * freed, so nothing may write their tail struct pages. Userspace mappings
+ * (GUEST_MEMFD_FLAG_MMAP) of 4 KiB and 2 MiB granules map their folios,
+ * which can then be pinned; those of HVO and 1 GiB granules are PFN
+ * mappings, which do not touch struct pages, by PMD or PUD where the
+ * mapping and the granule allow it.
  *
  * Every granule is charged to the memory cgroup of the task that created
  * the file (or retrieved it after kexec), whichever task faults it in, so
@@ -284,18 +291,66 @@ static struct folio *kvm_gmem_persist_alloc_mpol(struct kvm_gmem_persist *p,
 	return persist_alloc_folio(NUMA_NO_NODE, p->order, p->alloc_flags);
 }
 
-/* Put @folio in as granule @g; the xarray takes over its reference. */
-static int kvm_gmem_persist_insert(struct kvm_gmem_persist *p, unsigned long g,
-				   struct folio *folio)
+/*
+ * Whether host mappings of the file map granules by PFN: those that the
+ * mm cannot map as folios without writing struct pages HVO freed (per-page
+ * mapcounts of a PTE mapping), or at all by PUD (1 GiB file folios).
+ */
+static bool kvm_gmem_persist_pfnmap(struct kvm_gmem_persist *p)
+{
+	return p->order > PERSIST_ORDER_2M || (p->alloc_flags & PERSIST_ALLOC_HVO);
+}
+
+/*
+ * Put granule @g, @folio, in the page cache of @inode, where the standard
+ * lookups, host mappings and pins find it. No LRU and no second charge:
+ * the folio is pool memory, charged by persist_alloc, and keeps the
+ * reference of the file's xarray, so the page cache never frees it.
+ */
+static int kvm_gmem_persist_cache_add(struct inode *inode, struct kvm_gmem_persist *p,
+				      unsigned long g, struct folio *folio)
 {
 	int err;
 
-	folio->index = g << p->order;
+	folio_lock(folio);
+	err = __filemap_add_folio(inode->i_mapping, folio, g << p->order, GFP_KERNEL, NULL);
+	folio_unlock(folio);
+	return err;
+}
+
+/*
+ * Take @folio out of the page cache; the caller has unmapped it from the
+ * host under the invalidate lock, so that no fault maps it again.
+ */
+static void kvm_gmem_persist_cache_del(struct folio *folio)
+{
+	folio_lock(folio);
+	if (WARN_ON_ONCE(folio_mapped(folio)))
+		unmap_mapping_pages(folio->mapping, folio->index, folio_nr_pages(folio), false);
+	filemap_remove_folio(folio);
+	folio_unlock(folio);
+}
+
+/*
+ * Put @folio in as granule @g, in the xarray (which takes over its
+ * reference) and in the page cache. Called with the file's lock held.
+ */
+static int kvm_gmem_persist_insert(struct inode *inode, struct kvm_gmem_persist *p,
+				   unsigned long g, struct folio *folio)
+{
+	int err;
+
 	folio_mark_uptodate(folio);
 	err = xa_insert(&p->granules, g, folio, GFP_KERNEL_ACCOUNT);
-	if (!err)
-		p->nr_granules++;
-	return err;
+	if (err)
+		return err;
+	err = kvm_gmem_persist_cache_add(inode, p, g, folio);
+	if (err) {
+		xa_erase(&p->granules, g);
+		return err;
+	}
+	p->nr_granules++;
+	return 0;
 }
 
 static struct folio *kvm_gmem_persist_alloc_policy(struct inode *inode,
@@ -348,23 +403,28 @@ static struct folio *kvm_gmem_persist_alloc(struct inode *inode,
 	mutex_lock(&p->lock);
 	if (xa_load(&p->granules, g) != KVM_GMEM_PERSIST_CLAIM) {
 		/* Punched out while it was allocated. */
-		mutex_unlock(&p->lock);
 		err = 0;
-	} else if (IS_ERR(folio) || p->frozen) {
-		/* A freeze does not see claims: what was not in it waits. */
-		xa_erase(&p->granules, g);
-		mutex_unlock(&p->lock);
-		err = IS_ERR(folio) ? PTR_ERR(folio) : -EBUSY;
 	} else {
-		folio->index = g << p->order;
-		folio_mark_uptodate(folio);
-		folio_get(folio);
-		xa_store(&p->granules, g, folio, GFP_KERNEL_ACCOUNT);
-		p->nr_granules++;
-		mutex_unlock(&p->lock);
-		wake_up_all(&p->wait);
-		return folio;
+		/* A freeze does not see claims: what was not in it waits. */
+		if (IS_ERR(folio)) {
+			err = PTR_ERR(folio);
+		} else if (p->frozen) {
+			err = -EBUSY;
+		} else {
+			folio_mark_uptodate(folio);
+			err = kvm_gmem_persist_cache_add(inode, p, g, folio);
+		}
+		if (!err) {
+			folio_get(folio);
+			xa_store(&p->granules, g, folio, GFP_KERNEL_ACCOUNT);
+			p->nr_granules++;
+			mutex_unlock(&p->lock);
+			wake_up_all(&p->wait);
+			return folio;
+		}
+		xa_erase(&p->granules, g);
 	}
+	mutex_unlock(&p->lock);
 	wake_up_all(&p->wait);
 	if (!IS_ERR(folio))
 		WARN_ON_ONCE(persist_free_folio(folio));
@@ -459,23 +519,77 @@ struct folio *kvm_gmem_persist_get_folio(struct inode *inode, pgoff_t index)
 }
 
 /*
- * Give back to the pool a granule taken out of its file, once the
- * references taken before are gone: they are transient (a vCPU fault in
- * flight) and no new one can be taken. Called without the file's locks.
- * Freeing an HVO granule needs memory for its struct pages: should that
- * fail, the granule is returned, still allocated.
+ * Granules taken out of their file while someone else still holds a
+ * reference: a pin of a host mapping (io_uring fixed buffers, vhost, VFIO)
+ * lasts as long as its user wants it to. They go back to the pool once the
+ * last reference is gone, tried again every second by a work item: the
+ * pool waits for them, no task does. One not freed before a kexec is not
+ * preserved, and the next kernel scrubs it.
+ */
+static LIST_HEAD(kvm_gmem_persist_orphans);
+static DEFINE_SPINLOCK(kvm_gmem_persist_orphans_lock);
+static void kvm_gmem_persist_reap(struct work_struct *work);
+static DECLARE_DELAYED_WORK(kvm_gmem_persist_reaper, kvm_gmem_persist_reap);
+
+static void kvm_gmem_persist_orphan(struct folio *folio)
+{
+	spin_lock(&kvm_gmem_persist_orphans_lock);
+	list_add_tail(&folio->lru, &kvm_gmem_persist_orphans);
+	spin_unlock(&kvm_gmem_persist_orphans_lock);
+	schedule_delayed_work(&kvm_gmem_persist_reaper, HZ);
+}
+
+static void kvm_gmem_persist_reap(struct work_struct *work)
+{
+	struct folio *folio, *next;
+	LIST_HEAD(busy);
+	LIST_HEAD(list);
+	int err;
+
+	spin_lock(&kvm_gmem_persist_orphans_lock);
+	list_splice_init(&kvm_gmem_persist_orphans, &list);
+	spin_unlock(&kvm_gmem_persist_orphans_lock);
+
+	list_for_each_entry_safe(folio, next, &list, lru) {
+		list_del(&folio->lru);
+		err = persist_free_folio(folio);
+		/* Still referenced, or an HVO granule without its struct pages yet. */
+		if (err == -EBUSY || err == -ENOMEM)
+			list_add_tail(&folio->lru, &busy);
+		else if (err)
+			pr_warn_ratelimited("kvm_gmem_persist: granule at pfn %#lx not freed: %pe\n",
+					    folio_pfn(folio), ERR_PTR(err));
+		cond_resched();
+	}
+	if (list_empty(&busy))
+		return;
+	spin_lock(&kvm_gmem_persist_orphans_lock);
+	list_splice_tail(&busy, &kvm_gmem_persist_orphans);
+	spin_unlock(&kvm_gmem_persist_orphans_lock);
+	schedule_delayed_work(&kvm_gmem_persist_reaper, HZ);
+}
+
+/*
+ * Give back to the pool a granule taken out of its file: out of the page
+ * cache and unmapped, so that no new reference can be taken through the
+ * file. Called without the file's locks. A reference left over is most
+ * often transient (a vCPU fault in flight, a pfn walker) and waited for a
+ * few ticks; one still there after that (a pin) leaves the folio to the
+ * reaper. Freeing an HVO granule needs memory for its struct pages: should
+ * that fail, -ENOMEM, and the granule is still allocated and the caller's.
  */
 static int kvm_gmem_persist_free(struct folio *folio)
 {
-	int err, tries = 0;
+	int err, tries;
 
-	do {
-		while (folio_ref_count(folio) > 1)
-			schedule_timeout_uninterruptible(1);
-		/* -EBUSY: a reference taken in between (a pfn walker, a memory failure). */
+	for (tries = 0; tries < 10; tries++) {
 		err = persist_free_folio(folio);
-	} while (err == -EBUSY && ++tries < 100);
-	return err;
+		if (err != -EBUSY)
+			return err;
+		schedule_timeout_uninterruptible(1);
+	}
+	kvm_gmem_persist_orphan(folio);
+	return 0;
 }
 
 /**
@@ -489,13 +603,13 @@ void kvm_gmem_persist_destroy(struct inode *inode)
 	unsigned long g;
 
 	WARN_ON_ONCE(p->frozen);
+	/* The page cache was emptied when the inode was evicted. */
 	xa_for_each(&p->granules, g, folio) {
 		if (WARN_ON_ONCE(xa_is_value(folio)))
 			continue;
-		/* Nothing to return it to: the granule stays allocated. */
+		/* Nothing to return it to: the reaper tries again. */
 		if (kvm_gmem_persist_free(folio))
-			pr_warn_ratelimited("kvm_gmem_persist: granule at pfn %#lx not freed\n",
-					    folio_pfn(folio));
+			kvm_gmem_persist_orphan(folio);
 		cond_resched();
 	}
 	xa_destroy(&p->granules);
@@ -620,8 +734,10 @@ static pgoff_t kvm_gmem_persist_take(struct inode *inode, pgoff_t start, pgoff_t
 	xa_for_each_range(&p->granules, g, entry, start >> p->order,
 			  (stop >> p->order) - 1) {
 		xa_erase(&p->granules, g);
-		if (!xa_is_value(entry))
-			p->nr_granules--;
+		if (xa_is_value(entry))
+			continue;
+		kvm_gmem_persist_cache_del(entry);
+		p->nr_granules--;
 	}
 	kvm_gmem_invalidate_end(inode, start, stop);
 	return stop;
@@ -688,9 +804,9 @@ long kvm_gmem_persist_punch_hole(struct inode *inode, pgoff_t start, pgoff_t end
 				continue;
 			ret = -ENOMEM;
 			mutex_lock(&p->lock);
-			if (kvm_gmem_persist_insert(p, folio->index >> p->order, folio))
-				pr_warn_ratelimited("kvm_gmem_persist: granule at pfn %#lx not freed\n",
-						    folio_pfn(folio));
+			/* Its place taken meanwhile: the reaper frees it later. */
+			if (kvm_gmem_persist_insert(inode, p, folio->index >> p->order, folio))
+				kvm_gmem_persist_orphan(folio);
 			mutex_unlock(&p->lock);
 		}
 		folio_batch_reinit(&batch);
@@ -703,12 +819,43 @@ long kvm_gmem_persist_punch_hole(struct inode *inode, pgoff_t start, pgoff_t end
  * kvm_gmem_persist_mmap - set up a userspace mapping of a persistent file
  * @vma: the shared mapping
  *
- * The granules are mapped by PFN: HVO granules have no tail struct pages to
- * count mappings in.
+ * Granules of 4 KiB and 2 MiB are mapped as the folios of the page cache
+ * (2 MiB ones by PMD where aligned), so that the mapping can be pinned.
+ * HVO granules, whose tail struct pages are read-only, and 1 GiB granules,
+ * which the mm maps as folios by PTE only, are mapped by PFN, by PMD or PUD
+ * where aligned. Neither kind is dumped, expanded or mlocked.
  */
 void kvm_gmem_persist_mmap(struct vm_area_struct *vma)
 {
-	vm_flags_set(vma, VM_PFNMAP | VM_DONTEXPAND | VM_DONTDUMP);
+	struct kvm_gmem_persist *p = kvm_gmem_persist(file_inode(vma->vm_file));
+
+	if (kvm_gmem_persist_pfnmap(p))
+		vm_flags_set(vma, VM_PFNMAP | VM_DONTEXPAND | VM_DONTDUMP);
+	else
+		vm_flags_set(vma, VM_DONTEXPAND | VM_DONTDUMP);
+}
+
+/*
+ * Map @folio, locked and with a reference, at the fault: the reference
+ * goes to the mapping. Done here, under the invalidate lock, not by the
+ * generic code after the handler returns, so that a punch-hole or a move,
+ * which unmap under it held exclusive, leave nothing mapped behind.
+ */
+static vm_fault_t kvm_gmem_persist_map_folio(struct vm_fault *vmf, struct folio *folio)
+{
+	vm_fault_t ret;
+
+	if (folio_test_hwpoison(folio)) {
+		folio_unlock(folio);
+		folio_put(folio);
+		return VM_FAULT_HWPOISON;
+	}
+	vmf->page = folio_file_page(folio, vmf->pgoff);
+	ret = finish_fault(vmf);
+	folio_unlock(folio);
+	if (ret)
+		folio_put(folio);
+	return ret ?: VM_FAULT_NOPAGE;
 }
 
 /**
@@ -759,6 +906,10 @@ again:
 		goto out;
 	}
 
+	if (!kvm_gmem_persist_pfnmap(kvm_gmem_persist(inode))) {
+		ret = kvm_gmem_persist_map_folio(vmf, folio);
+		goto out;
+	}
 	ret = vmf_insert_pfn(vmf->vma, vmf->address,
 			     folio_pfn(folio) + (vmf->pgoff & (folio_nr_pages(folio) - 1)));
 	folio_unlock(folio);
@@ -795,7 +946,9 @@ vm_fault_t kvm_gmem_persist_huge_fault(struct vm_fault *vmf, unsigned int order)
 	unsigned long pfn;
 	vm_fault_t ret;
 
-	if (!p || order > p->order || (order != PMD_ORDER && order != PUD_ORDER) ||
+	/* Folio mappings get their PMDs from the fault, as page cache THPs do. */
+	if (!p || !kvm_gmem_persist_pfnmap(p) || order > p->order ||
+	    (order != PMD_ORDER && order != PUD_ORDER) ||
 	    !(GMEM_I(inode)->flags & GUEST_MEMFD_FLAG_INIT_SHARED) ||
 	    addr < vma->vm_start || addr + size > vma->vm_end ||
 	    !IS_ALIGNED(index, 1UL << order) ||
@@ -896,7 +1049,7 @@ int kvm_gmem_persist_adopt(struct inode *inode, pgoff_t index, struct folio *fol
 	memcg = set_active_memcg(p->memcg);
 	err = persist_folio_charge(folio);
 	set_active_memcg(memcg);
-	return err ?: kvm_gmem_persist_insert(p, index >> p->order, folio);
+	return err ?: kvm_gmem_persist_insert(inode, p, index >> p->order, folio);
 }
 
 /**
@@ -920,7 +1073,8 @@ void kvm_gmem_persist_disown(struct inode *inode, u64 owner)
 	xa_for_each(&p->granules, g, folio) {
 		if (WARN_ON_ONCE(xa_is_value(folio)))
 			continue;
-		/* The file's reference is the only one: the inode was never seen. */
+		/* The file's reference is then the only one: the inode was never seen. */
+		kvm_gmem_persist_cache_del(folio);
 		if (WARN_ON_ONCE(persist_alloc_unrestore(folio, owner)))
 			continue;
 		xa_erase(&p->granules, g);

@@ -19,9 +19,9 @@ struct liveupdate_file_ops;
  * struct kvm_gmem_persist - persistent backing of one guest_memfd inode
  * @lock:          serializes granule allocation, punch-hole and freeze
  * @granules:      folio of each allocated granule, by granule number
- *                 (page index >> @order); each holds one reference. A
- *                 granule being allocated holds a claim (a value entry)
- *                 instead.
+ *                 (page index >> @order); each holds one reference, the
+ *                 file's own, and is in the page cache too. A granule
+ *                 being allocated holds a claim (a value entry) instead.
  * @nr_granules:   number of entries in @granules
  * @order:         page order of the granule: 0, 9 or 18
  * @alloc_flags:   PERSIST_ALLOC_* flags of every granule

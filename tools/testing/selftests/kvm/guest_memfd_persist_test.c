@@ -18,7 +18,9 @@
  *   bounds them (ENOMEM, the refused granule back in the pool).
  * - mmap(): MAP_SHARED only, fresh granules read as zeroes, every mapping
  *   and every file of the memory sees the same bytes, a punched hole reads
- *   zeroes.
+ *   zeroes. A mapping of 4 KiB or 2 MiB granules can be pinned for the long
+ *   term, and a pinned granule punched out of the file goes back to the
+ *   pool only when the pin is dropped.
  * - NUMA: the task's mempolicy and mbind() on a mapping choose the pool.
  * - Link: the memory has one owner. KVM_LINK_GUEST_MEMFD of memory a live
  *   VM holds is -EBUSY (into that VM too) and leaves the VM its memory;
@@ -43,8 +45,12 @@
 #include <sys/mount.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
 
 #include <linux/falloc.h>
+#include <linux/stddef.h>	/* __DECLARE_FLEX_ARRAY, for io_uring.h */
+#include <linux/io_uring.h>
 #include <linux/sizes.h>
 
 #include "kselftest_harness.h"
@@ -1068,6 +1074,80 @@ TEST_F_TIMEOUT(granule, memcg_limit_below_the_fallocate_size_gives_enomem, 180)
 	TEST_ASSERT(cur1 < size,
 		    "the file is gone, memory.current still %lu of %lu", cur1, size);
 	TEST_ASSERT(!rmdir(cg), "rmdir %s: %s", cg, strerror(errno));
+}
+
+/*
+ * Pin @len bytes at @mem for the long term, as io_uring fixed buffers do
+ * (pin_user_pages() with FOLL_LONGTERM | FOLL_WRITE, as vhost and VFIO
+ * pin): the io_uring fd that holds the pins, or -1 with errno set.
+ */
+static int longterm_pin(void *mem, size_t len)
+{
+	struct iovec iov = { .iov_base = mem, .iov_len = len };
+	struct io_uring_params params = {};
+	int ring, err;
+
+	ring = syscall(__NR_io_uring_setup, 1, &params);
+	TEST_ASSERT(ring >= 0, "io_uring_setup: %s", strerror(errno));
+	if (syscall(__NR_io_uring_register, ring, IORING_REGISTER_BUFFERS, &iov, 1)) {
+		err = errno;
+		close(ring);
+		errno = err;
+		return -1;
+	}
+	return ring;
+}
+
+/*
+ * A shared mapping of 4 KiB or 2 MiB granules is made of page cache
+ * folios, not PFNs, and can be pinned for the long term. A careless VMM
+ * then punches a pinned granule out: the punch succeeds and the mapping
+ * reads a fresh zeroed granule there, but the pool does not get the
+ * pinned one back while the pin can still reach its bytes; it does once
+ * the pin is dropped, and the rest of the file is untouched.
+ */
+TEST_F_TIMEOUT(granule, longterm_pin_of_a_shared_mapping_holds_its_granule, 120)
+{
+	u64 gb = self->bytes, size = 2 * gb, off;
+	struct pool p0, p1;
+	int fd, ring, i;
+	u8 *mem;
+
+	if (variant->g == G_1G)
+		SKIP(return, "1 GiB granules: PFN mappings (no PUD folio mapping of files)");
+
+	fd = gmem_create(self->vm, size, PERSIST | MMAP | SHARED, gb, 0);
+	mem = map_gmem(fd, size);
+	memset(mem, 0xa5, size);
+	pool_read(&p0);
+
+	ring = longterm_pin(mem, size);
+	TEST_ASSERT(ring >= 0, "long-term pin of a shared mapping of %#lx granules: %s",
+		    gb, strerror(errno));
+
+	assert_fallocate(fd, PUNCH, 0, gb, 0);
+	pool_read(&p1);
+	assert_pool_change(&p0, &p1, variant->g, 0, 0);
+	for (off = 0; off < gb; off += SZ_4K)
+		TEST_ASSERT(!mem[off], "punched byte at %#lx: expected 0, got %#x", off, mem[off]);
+	for (off = gb; off < size; off += SZ_4K)
+		TEST_ASSERT(mem[off] == 0xa5, "byte at %#lx: expected 0xa5, got %#x",
+			    off, mem[off]);
+	/* The read faulted a new granule in: one granule more is allocated. */
+	pool_read(&p1);
+	assert_pool_change(&p0, &p1, variant->g, gb, 0);
+
+	close(ring);
+	for (i = 0; i < 100; i++) {
+		pool_read(&p1);
+		if (pool_sum(&p1, free) == pool_sum(&p0, free))
+			break;
+		usleep(100000);
+	}
+	assert_pool_change(&p0, &p1, variant->g, 0, 0);
+
+	kvm_munmap(mem, size);
+	close(fd);
 }
 
 /*
