@@ -21,7 +21,10 @@
  * and its holders (see kvm_gmem_file_revoke(): the VM's next access to the
  * memory is a memory fault exit, and the file can no longer map, allocate,
  * punch, preserve or link it), then binds the new file. A move of a file
- * bound to no VM is a plain link.
+ * bound to no VM is a plain link. Memory that may be pinned (io_uring fixed
+ * buffers, vhost, VFIO pin through a host mapping of shared memory) is not
+ * moved: the pins would keep the old VMM's access to memory the new VM can
+ * make private. The VMM drops them first.
  *
  * The memory's contents and attributes are kept: private memory stays
  * private, so the VM type must be the one the file was created for, and
@@ -46,7 +49,9 @@
  * a persistent guest_memfd, or one created for another VM type; -EPERM
  * for a file whose memory was moved away; -EBUSY if a VM holds a file of
  * the memory (for a move: one other than @args->fd, or the calling VM
- * itself). Nothing changes on failure.
+ * itself) or, for a move, if the memory may be pinned. Nothing changes on
+ * failure, except for a move whose memory the old VMM pinned while it
+ * ran: the source file has then lost the memory already.
  */
 int kvm_gmem_link(struct kvm *kvm, struct kvm_link_guest_memfd *args)
 {
@@ -89,7 +94,8 @@ int kvm_gmem_link(struct kvm *kvm, struct kvm_link_guest_memfd *args)
 	 * so a bound source is the one bound file of its memory.
 	 */
 	owner = kvm_gmem_file_vm(fd_file(src));
-	if (owner == kvm || (!(move && owner) && kvm_gmem_inode_bound(inode))) {
+	if (owner == kvm || (!(move && owner) && kvm_gmem_inode_bound(inode)) ||
+	    (move && owner && kvm_gmem_persist_pinned(inode))) {
 		put_unused_fd(fd);
 		return -EBUSY;
 	}
@@ -102,8 +108,18 @@ int kvm_gmem_link(struct kvm *kvm, struct kvm_link_guest_memfd *args)
 		return PTR_ERR(file);
 	}
 	/* The new file has no fd yet: its VM reaches nothing before the revoke. */
-	if (move && owner)
+	if (move && owner) {
 		kvm_gmem_file_revoke(fd_file(src));
+		/*
+		 * Pins come through host mappings, which the revoke zapped and
+		 * which fault no more: a pin not seen now will not come.
+		 */
+		if (kvm_gmem_persist_pinned(inode)) {
+			fput(file);
+			put_unused_fd(fd);
+			return -EBUSY;
+		}
+	}
 	fd_install(fd, file);
 	return fd;
 }

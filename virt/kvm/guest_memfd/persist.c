@@ -332,8 +332,8 @@ static void kvm_gmem_persist_cache_del(struct folio *folio)
 }
 
 /*
- * Put @folio in as granule @g, in the xarray (which takes over its
- * reference) and in the page cache. Called with the file's lock held.
+ * Put @folio in as granule @g, in the page cache and in the xarray (which
+ * takes over its reference). Called with the file's lock held.
  */
 static int kvm_gmem_persist_insert(struct inode *inode, struct kvm_gmem_persist *p,
 				   unsigned long g, struct folio *folio)
@@ -341,12 +341,16 @@ static int kvm_gmem_persist_insert(struct inode *inode, struct kvm_gmem_persist 
 	int err;
 
 	folio_mark_uptodate(folio);
-	err = xa_insert(&p->granules, g, folio, GFP_KERNEL_ACCOUNT);
+	err = kvm_gmem_persist_cache_add(inode, p, g, folio);
 	if (err)
 		return err;
-	err = kvm_gmem_persist_cache_add(inode, p, g, folio);
+	/*
+	 * Last, as nothing can fail after it: KVM and host faults find the
+	 * granule through the xarray, and one that saw it may map it.
+	 */
+	err = xa_insert(&p->granules, g, folio, GFP_KERNEL_ACCOUNT);
 	if (err) {
-		xa_erase(&p->granules, g);
+		kvm_gmem_persist_cache_del(folio);
 		return err;
 	}
 	p->nr_granules++;
@@ -531,12 +535,13 @@ static DEFINE_SPINLOCK(kvm_gmem_persist_orphans_lock);
 static void kvm_gmem_persist_reap(struct work_struct *work);
 static DECLARE_DELAYED_WORK(kvm_gmem_persist_reaper, kvm_gmem_persist_reap);
 
+/* A reference is most often transient: the reaper first looks at once. */
 static void kvm_gmem_persist_orphan(struct folio *folio)
 {
 	spin_lock(&kvm_gmem_persist_orphans_lock);
 	list_add_tail(&folio->lru, &kvm_gmem_persist_orphans);
 	spin_unlock(&kvm_gmem_persist_orphans_lock);
-	schedule_delayed_work(&kvm_gmem_persist_reaper, HZ);
+	mod_delayed_work(system_wq, &kvm_gmem_persist_reaper, 1);
 }
 
 static void kvm_gmem_persist_reap(struct work_struct *work)
@@ -572,22 +577,17 @@ static void kvm_gmem_persist_reap(struct work_struct *work)
 /*
  * Give back to the pool a granule taken out of its file: out of the page
  * cache and unmapped, so that no new reference can be taken through the
- * file. Called without the file's locks. A reference left over is most
- * often transient (a vCPU fault in flight, a pfn walker) and waited for a
- * few ticks; one still there after that (a pin) leaves the folio to the
+ * file. Called without the file's locks; never waits. A folio someone else
+ * still holds (a vCPU fault in flight, a pfn walker, a pin) is left to the
  * reaper. Freeing an HVO granule needs memory for its struct pages: should
  * that fail, -ENOMEM, and the granule is still allocated and the caller's.
  */
 static int kvm_gmem_persist_free(struct folio *folio)
 {
-	int err, tries;
+	int err = persist_free_folio(folio);
 
-	for (tries = 0; tries < 10; tries++) {
-		err = persist_free_folio(folio);
-		if (err != -EBUSY)
-			return err;
-		schedule_timeout_uninterruptible(1);
-	}
+	if (err != -EBUSY)
+		return err;
 	kvm_gmem_persist_orphan(folio);
 	return 0;
 }
@@ -1014,6 +1014,33 @@ int kvm_gmem_persist_max_order(struct kvm_memory_slot *slot, struct folio *folio
 	while (order && (skew & ((1UL << order) - 1)))
 		order = order > PERSIST_ORDER_2M ? PERSIST_ORDER_2M : 0;
 	return order;
+}
+
+/**
+ * kvm_gmem_persist_pinned - whether some granule of a file may be pinned
+ * @inode: a persistent guest_memfd inode
+ *
+ * Pins (io_uring fixed buffers, vhost, VFIO) reach the memory without a
+ * mapping or a file of it: a move must not leave them to the old VMM.
+ *
+ * Return: true if folio_maybe_dma_pinned() holds for one of its granules.
+ */
+bool kvm_gmem_persist_pinned(struct inode *inode)
+{
+	struct kvm_gmem_persist *p = kvm_gmem_persist(inode);
+	struct folio *folio;
+	unsigned long g;
+	bool pinned = false;
+
+	mutex_lock(&p->lock);
+	xa_for_each(&p->granules, g, folio) {
+		if (!xa_is_value(folio) && folio_maybe_dma_pinned(folio)) {
+			pinned = true;
+			break;
+		}
+	}
+	mutex_unlock(&p->lock);
+	return pinned;
 }
 
 /**

@@ -86,6 +86,7 @@ void kvm_gmem_persist_mmap(struct vm_area_struct *vma);
 vm_fault_t kvm_gmem_persist_fault(struct vm_fault *vmf);
 int kvm_gmem_persist_max_order(struct kvm_memory_slot *slot, struct folio *folio);
 int kvm_gmem_persist_adopt(struct inode *inode, pgoff_t index, struct folio *folio);
+bool kvm_gmem_persist_pinned(struct inode *inode);
 void kvm_gmem_persist_disown(struct inode *inode, u64 owner);
 void kvm_gmem_persist_thaw(struct inode *inode);
 #ifdef CONFIG_ARCH_SUPPORTS_HUGE_PFNMAP

@@ -20,7 +20,7 @@
  *   and every file of the memory sees the same bytes, a punched hole reads
  *   zeroes. A mapping of 4 KiB or 2 MiB granules can be pinned for the long
  *   term, and a pinned granule punched out of the file goes back to the
- *   pool only when the pin is dropped.
+ *   pool only when the pin is dropped; pinned memory is not moved.
  * - NUMA: the task's mempolicy and mbind() on a mapping choose the pool.
  * - Link: the memory has one owner. KVM_LINK_GUEST_MEMFD of memory a live
  *   VM holds is -EBUSY (into that VM too) and leaves the VM its memory;
@@ -1098,6 +1098,14 @@ static int longterm_pin(void *mem, size_t len)
 	return ring;
 }
 
+/* Drop the pins of longterm_pin() now, not when the ring is torn down. */
+static void longterm_unpin(int ring)
+{
+	TEST_ASSERT(!syscall(__NR_io_uring_register, ring, IORING_UNREGISTER_BUFFERS, NULL, 0),
+		    "IORING_UNREGISTER_BUFFERS: %s", strerror(errno));
+	close(ring);
+}
+
 /*
  * A shared mapping of 4 KiB or 2 MiB granules is made of page cache
  * folios, not PFNs, and can be pinned for the long term. A careless VMM
@@ -1137,7 +1145,7 @@ TEST_F_TIMEOUT(granule, longterm_pin_of_a_shared_mapping_holds_its_granule, 120)
 	pool_read(&p1);
 	assert_pool_change(&p0, &p1, variant->g, gb, 0);
 
-	close(ring);
+	longterm_unpin(ring);
 	for (i = 0; i < 100; i++) {
 		pool_read(&p1);
 		if (pool_sum(&p1, free) == pool_sum(&p0, free))
@@ -1413,6 +1421,37 @@ TEST_F(link, refuses_memory_a_live_vm_holds)
 	assert_link_fails(self->vm, fd, 0, -1, EPERM, "of a file whose memory moved away");
 	assert_link_fails(self->vm, fd, KVM_LINK_GUEST_MEMFD_MOVE, -1, EPERM,
 			  "move of a file whose memory moved away");
+	close(fd);
+}
+
+/*
+ * A VMM that pinned shared memory (io_uring fixed buffers here; vhost and
+ * VFIO pin alike) and then moves it to a new VM would keep reaching, through
+ * the pins, memory the new VM can make private: the move is refused and
+ * changes nothing. Once the pins are dropped, the same move goes through.
+ */
+TEST_F(link, move_of_pinned_memory_is_refused)
+{
+	const u64 size = 2 * SZ_2M;
+	int fd, fd2, ring;
+	u64 *m;
+
+	fd = gmem_create(self->vm, size, PERSIST | MMAP | SHARED, SZ_2M, 0);
+	m = map_gmem(fd, size);
+	fill_words(m, SZ_2M, 0);
+	ring = longterm_pin(m, SZ_2M);
+	TEST_ASSERT(ring >= 0, "long-term pin of a 2 MiB granule: %s", strerror(errno));
+
+	assert_link_fails(self->vm2, fd, KVM_LINK_GUEST_MEMFD_MOVE, -1, EBUSY,
+			  "move of memory its VMM pinned");
+	check_words(m, SZ_2M, 0, false, "source mapping after the refused move");
+	assert_fallocate(fd, ALLOC, SZ_2M, SZ_2M, 0);
+
+	longterm_unpin(ring);
+	fd2 = move_gmem(self->vm2, fd);
+	assert_file_revoked(fd, size);
+	kvm_munmap(m, size);
+	close(fd2);
 	close(fd);
 }
 
