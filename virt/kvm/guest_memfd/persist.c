@@ -186,6 +186,26 @@ int kvm_gmem_persist_check_args(const struct kvm_create_guest_memfd *args)
 	return kvm_gmem_persist_rules(args->flags, args->size, order, args->persist_flags);
 }
 
+static int kvm_gmem_persist_migrate_folio(struct address_space *mapping,
+					  struct folio *dst, struct folio *src,
+					  enum migrate_mode mode)
+{
+	/* Pool memory does not move: the mapping is unmovable. */
+	WARN_ON_ONCE(1);
+	return -EINVAL;
+}
+
+/*
+ * The page cache operations of a persistent file. No free_folio: the
+ * folios are pool memory, freed by the file, and the VM types that may
+ * have persistent memory have none to reclaim from firmware (the hook
+ * would cost a lookup per 4 KiB page on SNP hosts).
+ */
+static const struct address_space_operations kvm_gmem_persist_aops = {
+	.dirty_folio	= noop_dirty_folio,
+	.migrate_folio	= kvm_gmem_persist_migrate_folio,
+};
+
 /**
  * kvm_gmem_persist_setup - give a new guest_memfd inode persistent backing
  * @inode:         the inode, with its size and flags and no memory yet
@@ -227,6 +247,7 @@ int kvm_gmem_persist_setup(struct inode *inode, u32 vm_type, u64 granule_size,
 	if (persist_flags & GUEST_MEMFD_PERSIST_HVO)
 		p->alloc_flags |= PERSIST_ALLOC_HVO;
 
+	inode->i_mapping->a_ops = &kvm_gmem_persist_aops;
 	GMEM_I(inode)->persist = p;
 	return 0;
 }
