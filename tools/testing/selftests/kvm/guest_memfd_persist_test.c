@@ -54,6 +54,7 @@
 #include <linux/sizes.h>
 
 #include "kselftest_harness.h"
+#include "cgroup_util.h"
 #include "kvm_util.h"
 #include "numaif.h"
 #include "processor.h"
@@ -942,38 +943,6 @@ TEST_F_TIMEOUT(granule, fallocate_takes_whole_granules_and_punch_hole_gives_them
 	}
 }
 
-#define CGROUP_ROOT	"/sys/fs/cgroup"
-
-static void cg_write(const char *dir, const char *file, const char *val)
-{
-	char path[PATH_MAX];
-	int fd, n;
-
-	snprintf(path, sizeof(path), "%s/%s", dir, file);
-	fd = open(path, O_WRONLY);
-	TEST_ASSERT(fd >= 0, "open %s: %s", path, strerror(errno));
-	n = write(fd, val, strlen(val));
-	TEST_ASSERT(n == (int)strlen(val), "write '%s' to %s: %s", val, path,
-		    strerror(errno));
-	close(fd);
-}
-
-static u64 cg_read(const char *dir, const char *file)
-{
-	unsigned long long val;
-	char path[PATH_MAX];
-	FILE *f;
-	int n;
-
-	snprintf(path, sizeof(path), "%s/%s", dir, file);
-	f = fopen(path, "r");
-	TEST_ASSERT(f, "open %s: %s", path, strerror(errno));
-	n = fscanf(f, "%llu", &val);
-	fclose(f);
-	TEST_ASSERT(n == 1, "%s: expected a number", path);
-	return val;
-}
-
 /*
  * memory.current moves with the charges each CPU caches ahead (up to
  * MEMCG_CHARGE_BATCH, 64 pages, per CPU), not only with what the test
@@ -985,28 +954,28 @@ static s64 cg_slack(void)
 }
 
 /*
- * A child memory cgroup of the cgroup2 root (mounted if it is not) in
- * @dir; false if the kernel has no memory cgroups.
+ * A new child of the cgroup2 root with the memory controller (cgroup2
+ * mounted on /sys/fs/cgroup first if it is nowhere), or NULL if the
+ * kernel has no memory cgroups. Freed by the caller.
  */
-static bool cg_create(char *dir, size_t len)
+static char *memcg_child(void)
 {
-	char ctrl[256] = "";
-	FILE *f;
+	char root[PATH_MAX], name[64];
+	char *cg;
 
-	if (access(CGROUP_ROOT "/cgroup.controllers", F_OK) &&
-	    mount("cgroup2", CGROUP_ROOT, "cgroup2", 0, NULL))
-		return false;
-	f = fopen(CGROUP_ROOT "/cgroup.controllers", "r");
-	TEST_ASSERT(f, "open " CGROUP_ROOT "/cgroup.controllers: %s", strerror(errno));
-	if (!fgets(ctrl, sizeof(ctrl), f))
-		ctrl[0] = 0;
-	fclose(f);
-	if (!strstr(ctrl, "memory"))
-		return false;
-	cg_write(CGROUP_ROOT, "cgroup.subtree_control", "+memory");
-	snprintf(dir, len, CGROUP_ROOT "/gmem_persist_test.%d", getpid());
-	TEST_ASSERT(!mkdir(dir, 0755), "mkdir %s: %s", dir, strerror(errno));
-	return true;
+	if (cg_find_unified_root(root, sizeof(root), NULL)) {
+		if (mount("cgroup2", "/sys/fs/cgroup", "cgroup2", 0, NULL))
+			return NULL;
+		strcpy(root, "/sys/fs/cgroup");
+	}
+	if (cg_read_strstr(root, "cgroup.controllers", "memory"))
+		return NULL;
+	TEST_ASSERT(!cg_write(root, "cgroup.subtree_control", "+memory"),
+		    "enabling the memory controller under %s: %s", root, strerror(errno));
+	snprintf(name, sizeof(name), "gmem_persist_test.%d", getpid());
+	cg = cg_name(root, name);
+	TEST_ASSERT(!cg_create(cg), "mkdir %s: %s", cg, strerror(errno));
+	return cg;
 }
 
 /*
@@ -1020,35 +989,36 @@ static bool cg_create(char *dir, size_t len)
  */
 TEST_F_TIMEOUT(granule, memcg_limit_below_the_fallocate_size_gives_enomem, 180)
 {
-	u64 gb = self->bytes, size, max, cur0, cur1;
+	u64 gb = self->bytes, size, max;
+	s64 d, cur0, cur1;
 	struct pool p0, p1;
-	char cg[PATH_MAX], val[32];
-	s64 d;
+	char *cg, root[PATH_MAX];
 	int fd;
 
-	if (!cg_create(cg, sizeof(cg)))
+	cg = memcg_child();
+	if (!cg)
 		SKIP(return, "no memory cgroups in this kernel");
+	TEST_ASSERT(!cg_find_unified_root(root, sizeof(root), NULL), "cgroup2 root lost");
 	size = variant->g == G_1G ? gb : variant->g == G_2M ? 2 * gb : SZ_4M;
 	max = variant->g == G_4K ? SZ_1M : gb / 2;
-	snprintf(val, sizeof(val), "%lu", max);
-	cg_write(cg, "memory.max", val);
+	TEST_ASSERT(!cg_write_numeric(cg, "memory.max", max), "memory.max of %s", cg);
 
 	/* In the cgroup only while the file is created. */
-	cg_write(cg, "cgroup.procs", "0");
+	TEST_ASSERT(!cg_enter_current(cg), "entering %s", cg);
 	fd = gmem_create(self->vm, size, PERSIST, gb, 0);
-	cg_write(CGROUP_ROOT, "cgroup.procs", "0");
+	TEST_ASSERT(!cg_enter_current(root), "back to %s", root);
 
-	cur0 = cg_read(cg, "memory.current");
+	cur0 = cg_read_long(cg, "memory.current");
 	pool_read(&p0);
 	assert_fallocate(fd, ALLOC, 0, size, ENOMEM);
 	pool_read(&p1);
-	cur1 = cg_read(cg, "memory.current");
+	cur1 = cg_read_long(cg, "memory.current");
 	d = pool_sum(&p0, free) - pool_sum(&p1, free);
 	assert_pool_change(&p0, &p1, variant->g, d, 0);
-	TEST_ASSERT(cur1 <= max,
-		    "memory.current %lu over memory.max %lu after ENOMEM", cur1, max);
-	TEST_ASSERT((s64)(cur1 - cur0) >= d - cg_slack(),
-		    "%ld bytes taken from the pools, memory.current rose by %lu only",
+	TEST_ASSERT(cur1 <= (s64)max,
+		    "memory.current %ld over memory.max %lu after ENOMEM", cur1, max);
+	TEST_ASSERT(cur1 - cur0 >= d - cg_slack(),
+		    "%ld bytes taken from the pools, memory.current rose by %ld only",
 		    d, cur1 - cur0);
 	if (variant->g == G_4K)
 		TEST_ASSERT(d >= (s64)max / 2 && d < (s64)size,
@@ -1058,22 +1028,23 @@ TEST_F_TIMEOUT(granule, memcg_limit_below_the_fallocate_size_gives_enomem, 180)
 		TEST_ASSERT(!d, "limit below one granule: %ld bytes taken", d);
 
 	/* Without the limit: the whole size, charged. */
-	cg_write(cg, "memory.max", "max");
+	TEST_ASSERT(!cg_write(cg, "memory.max", "max"), "memory.max of %s", cg);
 	assert_fallocate(fd, ALLOC, 0, size, 0);
 	pool_read(&p1);
 	assert_pool_change(&p0, &p1, variant->g, size, 0);
-	cur1 = cg_read(cg, "memory.current");
-	TEST_ASSERT((s64)(cur1 - cur0) >= (s64)size - cg_slack(),
-		    "%lu bytes allocated, memory.current rose by %lu only",
+	cur1 = cg_read_long(cg, "memory.current");
+	TEST_ASSERT(cur1 - cur0 >= (s64)size - cg_slack(),
+		    "%lu bytes allocated, memory.current rose by %ld only",
 		    size, cur1 - cur0);
 
 	close(fd);
 	pool_read(&p1);
 	assert_pool_change(&p0, &p1, variant->g, 0, 0);
-	cur1 = cg_read(cg, "memory.current");
-	TEST_ASSERT(cur1 < size,
-		    "the file is gone, memory.current still %lu of %lu", cur1, size);
-	TEST_ASSERT(!rmdir(cg), "rmdir %s: %s", cg, strerror(errno));
+	cur1 = cg_read_long(cg, "memory.current");
+	TEST_ASSERT(cur1 < (s64)size,
+		    "the file is gone, memory.current still %ld of %lu", cur1, size);
+	TEST_ASSERT(!cg_destroy(cg), "rmdir %s: %s", cg, strerror(errno));
+	free(cg);
 }
 
 /*
