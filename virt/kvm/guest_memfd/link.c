@@ -75,7 +75,7 @@ int kvm_gmem_link(struct kvm *kvm, struct kvm_link_guest_memfd *args)
 	inode = kvm_gmem_file_inode(fd_file(src));
 	if (!inode)
 		return -EINVAL;
-	p = GMEM_I(inode)->persist;
+	p = kvm_gmem_persist(inode);
 	if (!p || p->vm_type != kvm_gmem_vm_type(kvm) ||
 	    (GMEM_I(inode)->flags & ~kvm_gmem_get_supported_flags(kvm)))
 		return -EINVAL;

@@ -93,7 +93,7 @@ static struct kvm_gmem_persist *kvm_gmem_persist_of(struct file *file)
 {
 	struct inode *inode = kvm_gmem_file_inode(file);
 
-	return inode ? GMEM_I(inode)->persist : NULL;
+	return inode ? kvm_gmem_persist(inode) : NULL;
 }
 
 static bool kvm_gmem_luo_can_preserve(struct liveupdate_file_handler *handler,
@@ -158,7 +158,7 @@ static void kvm_gmem_luo_unpreserve_granules(struct kvm_gmem_persist *p,
 static int kvm_gmem_luo_freeze(struct liveupdate_file_op_args *args)
 {
 	struct inode *inode = file_inode(args->file);
-	struct kvm_gmem_persist *p = GMEM_I(inode)->persist;
+	struct kvm_gmem_persist *p = kvm_gmem_persist(inode);
 	struct guest_memfd_persist_extent_ser *extents = NULL;
 	struct guest_memfd_persist_ser *ser;
 	u64 owner, start = ktime_get_ns();
@@ -233,7 +233,7 @@ out:
 static void kvm_gmem_luo_unfreeze(struct liveupdate_file_op_args *args)
 {
 	struct inode *inode = file_inode(args->file);
-	struct kvm_gmem_persist *p = GMEM_I(inode)->persist;
+	struct kvm_gmem_persist *p = kvm_gmem_persist(inode);
 	struct guest_memfd_persist_ser *ser = phys_to_virt(args->serialized_data);
 	struct guest_memfd_persist_extent_ser *extents;
 	u64 i;

@@ -69,11 +69,6 @@
 #include "persist.h"
 #include "../guest_memfd.h"
 
-static inline struct kvm_gmem_persist *kvm_gmem_persist(struct inode *inode)
-{
-	return GMEM_I(inode)->persist;
-}
-
 static int kvm_gmem_persist_order(u64 granule_size)
 {
 	switch (granule_size) {
@@ -206,6 +201,53 @@ static const struct address_space_operations kvm_gmem_persist_aops = {
 	.migrate_folio	= kvm_gmem_persist_migrate_folio,
 };
 
+/*
+ * A page of granule @data failed: persist_alloc marked the folio poisoned
+ * (memory_failure() never reaches the page cache's error_remove_folio for
+ * pool memory). As kvm_gmem_error_folio() does for other guest_memfd
+ * memory, the VMs' mappings of the granule are zapped, so that their next
+ * fault finds the mark; the host's go too. Faults look at the mark and map
+ * with the folio locked: once the folio lock was had here, a fault that
+ * saw no mark has mapped (and is unmapped below), and later ones see it.
+ */
+static int kvm_gmem_persist_failure(struct notifier_block *nb, unsigned long pfn,
+				    void *data)
+{
+	struct folio *folio = data;
+	struct inode *inode = NULL;
+	pgoff_t start, nr;
+
+	folio_lock(folio);
+	if (folio->mapping && folio->mapping->a_ops == &kvm_gmem_persist_aops)
+		inode = igrab(folio->mapping->host);
+	folio_unlock(folio);
+	if (!inode)
+		return NOTIFY_DONE;
+
+	filemap_invalidate_lock_shared(inode->i_mapping);
+	/* Punch-hole takes granules out under the lock: still ours? */
+	if (READ_ONCE(folio->mapping) == inode->i_mapping) {
+		start = folio->index;
+		nr = folio_nr_pages(folio);
+		kvm_gmem_invalidate_start(inode, start, start + nr);
+		unmap_mapping_pages(inode->i_mapping, start, nr, false);
+		kvm_gmem_invalidate_end(inode, start, start + nr);
+	}
+	filemap_invalidate_unlock_shared(inode->i_mapping);
+	iput(inode);
+	return NOTIFY_OK;
+}
+
+static struct notifier_block kvm_gmem_persist_failure_nb = {
+	.notifier_call = kvm_gmem_persist_failure,
+};
+
+static int __init kvm_gmem_persist_failure_init(void)
+{
+	return persist_alloc_register_failure_notifier(&kvm_gmem_persist_failure_nb);
+}
+late_initcall(kvm_gmem_persist_failure_init);
+
 /**
  * kvm_gmem_persist_setup - give a new guest_memfd inode persistent backing
  * @inode:         the inode, with its size and flags and no memory yet
@@ -248,7 +290,8 @@ int kvm_gmem_persist_setup(struct inode *inode, u32 vm_type, u64 granule_size,
 		p->alloc_flags |= PERSIST_ALLOC_HVO;
 
 	inode->i_mapping->a_ops = &kvm_gmem_persist_aops;
-	GMEM_I(inode)->persist = p;
+	GMEM_I(inode)->backing_data = p;
+	GMEM_I(inode)->backing = &kvm_gmem_persist_backing;
 	return 0;
 }
 
@@ -310,16 +353,6 @@ static struct folio *kvm_gmem_persist_alloc_mpol(struct kvm_gmem_persist *p,
 	if (pol->mode == MPOL_BIND)
 		return folio;
 	return persist_alloc_folio(NUMA_NO_NODE, p->order, p->alloc_flags);
-}
-
-/*
- * Whether host mappings of the file map granules by PFN: those that the
- * mm cannot map as folios without writing struct pages HVO freed (per-page
- * mapcounts of a PTE mapping), or at all by PUD (1 GiB file folios).
- */
-static bool kvm_gmem_persist_pfnmap(struct kvm_gmem_persist *p)
-{
-	return p->order > PERSIST_ORDER_2M || (p->alloc_flags & PERSIST_ALLOC_HVO);
 }
 
 /*
@@ -457,7 +490,7 @@ static struct folio *kvm_gmem_persist_alloc(struct inode *inode,
 }
 
 /* Wait until @p is not frozen: 0, or -EINTR if a signal came first. */
-static int kvm_gmem_persist_wait_thaw(struct kvm_gmem_persist *p, bool killable)
+int kvm_gmem_persist_wait_thaw(struct kvm_gmem_persist *p, bool killable)
 {
 	if (killable)
 		return wait_event_killable(p->wait, !READ_ONCE(p->frozen)) ? -EINTR : 0;
@@ -484,7 +517,7 @@ void kvm_gmem_persist_thaw(struct inode *inode)
  * The locked folio of granule @g, allocated if need be; -EBUSY if that
  * needs a granule while frozen.
  */
-static struct folio *kvm_gmem_persist_try_folio(struct inode *inode, unsigned long g)
+struct folio *kvm_gmem_persist_try_folio(struct inode *inode, unsigned long g)
 {
 	struct kvm_gmem_persist *p = kvm_gmem_persist(inode);
 	struct folio *folio;
@@ -613,11 +646,8 @@ static int kvm_gmem_persist_free(struct folio *folio)
 	return 0;
 }
 
-/**
- * kvm_gmem_persist_destroy - free the persistent backing of a dying inode
- * @inode: a persistent guest_memfd inode with no file left
- */
-void kvm_gmem_persist_destroy(struct inode *inode)
+/* Free the persistent backing of a dying inode, which has no file left. */
+static void kvm_gmem_persist_destroy(struct inode *inode)
 {
 	struct kvm_gmem_persist *p = kvm_gmem_persist(inode);
 	struct folio *folio;
@@ -635,7 +665,8 @@ void kvm_gmem_persist_destroy(struct inode *inode)
 	}
 	xa_destroy(&p->granules);
 	mem_cgroup_put(p->memcg);
-	GMEM_I(inode)->persist = NULL;
+	GMEM_I(inode)->backing = NULL;
+	GMEM_I(inode)->backing_data = NULL;
 	kfree(p);
 }
 
@@ -837,189 +868,6 @@ long kvm_gmem_persist_punch_hole(struct inode *inode, pgoff_t start, pgoff_t end
 }
 
 /**
- * kvm_gmem_persist_mmap - set up a userspace mapping of a persistent file
- * @vma: the shared mapping
- *
- * Granules of 4 KiB and 2 MiB are mapped as the folios of the page cache
- * (2 MiB ones by PMD where aligned), so that the mapping can be pinned.
- * HVO granules, whose tail struct pages are read-only, and 1 GiB granules,
- * which the mm maps as folios by PTE only, are mapped by PFN, by PMD or PUD
- * where aligned. Neither kind is dumped, expanded or mlocked.
- */
-void kvm_gmem_persist_mmap(struct vm_area_struct *vma)
-{
-	struct kvm_gmem_persist *p = kvm_gmem_persist(file_inode(vma->vm_file));
-
-	if (kvm_gmem_persist_pfnmap(p))
-		vm_flags_set(vma, VM_PFNMAP | VM_DONTEXPAND | VM_DONTDUMP);
-	else
-		vm_flags_set(vma, VM_DONTEXPAND | VM_DONTDUMP);
-}
-
-/*
- * Map @folio, locked and with a reference, at the fault: the reference
- * goes to the mapping. Done here, under the invalidate lock, not by the
- * generic code after the handler returns, so that a punch-hole or a move,
- * which unmap under it held exclusive, leave nothing mapped behind.
- */
-static vm_fault_t kvm_gmem_persist_map_folio(struct vm_fault *vmf, struct folio *folio)
-{
-	vm_fault_t ret;
-
-	if (folio_test_hwpoison(folio)) {
-		folio_unlock(folio);
-		folio_put(folio);
-		return VM_FAULT_HWPOISON;
-	}
-	vmf->page = folio_file_page(folio, vmf->pgoff);
-	ret = finish_fault(vmf);
-	folio_unlock(folio);
-	if (ret)
-		folio_put(folio);
-	return ret ?: VM_FAULT_NOPAGE;
-}
-
-/**
- * kvm_gmem_persist_fault - fault in a page of a persistent file's mapping
- * @vmf: the fault, inside the file and on shared memory
- *
- * A new granule needed while the file is frozen waits for the thaw, with
- * the mmap lock dropped where the fault allows it.
- *
- * Return: VM_FAULT_NOPAGE once mapped; VM_FAULT_RETRY after waiting for
- * the thaw; VM_FAULT_SIGBUS if no granule could be had (pool empty).
- */
-vm_fault_t kvm_gmem_persist_fault(struct vm_fault *vmf)
-{
-	struct file *file = vmf->vma->vm_file;
-	struct inode *inode = file_inode(file);
-	struct folio *folio;
-	vm_fault_t ret;
-
-again:
-	/*
-	 * Punch-hole and a move unmap under the invalidate lock held
-	 * exclusive: a file that lost its memory maps nothing after that.
-	 */
-	filemap_invalidate_lock_shared(inode->i_mapping);
-	folio = kvm_gmem_file_revoked(file) ? ERR_PTR(-EPERM) :
-		kvm_gmem_persist_try_folio(inode, vmf->pgoff >> kvm_gmem_persist(inode)->order);
-	if (folio == ERR_PTR(-EBUSY)) {
-		filemap_invalidate_unlock_shared(inode->i_mapping);
-		if (vmf->flags & FAULT_FLAG_RETRY_NOWAIT)
-			return VM_FAULT_RETRY;
-		if (!(vmf->flags & FAULT_FLAG_ALLOW_RETRY)) {
-			if (kvm_gmem_persist_wait_thaw(kvm_gmem_persist(inode), true))
-				return VM_FAULT_SIGBUS;
-			goto again;
-		}
-		/* The file, not the mapping, keeps the inode while unlocked. */
-		get_file(file);
-		release_fault_lock(vmf);
-		/* Only a user fault returns for a signal; others would spin. */
-		kvm_gmem_persist_wait_thaw(kvm_gmem_persist(inode),
-					   !(vmf->flags & FAULT_FLAG_INTERRUPTIBLE));
-		fput(file);
-		return VM_FAULT_RETRY;
-	}
-	if (IS_ERR(folio)) {
-		ret = VM_FAULT_SIGBUS;
-		goto out;
-	}
-
-	if (!kvm_gmem_persist_pfnmap(kvm_gmem_persist(inode))) {
-		ret = kvm_gmem_persist_map_folio(vmf, folio);
-		goto out;
-	}
-	ret = vmf_insert_pfn(vmf->vma, vmf->address,
-			     folio_pfn(folio) + (vmf->pgoff & (folio_nr_pages(folio) - 1)));
-	folio_unlock(folio);
-	folio_put(folio);
-out:
-	filemap_invalidate_unlock_shared(inode->i_mapping);
-	return ret;
-}
-
-#ifdef CONFIG_ARCH_SUPPORTS_HUGE_PFNMAP
-/**
- * kvm_gmem_persist_huge_fault - map a whole 2 MiB or 1 GiB range at once
- * @vmf:   the fault
- * @order: PMD_ORDER or PUD_ORDER
- *
- * A mapping of shared memory whose address and file offset are aligned to
- * the mapping size, inside a granule at least that large, gets one PMD or
- * PUD entry instead of one PTE per 4 KiB page.
- *
- * Return: VM_FAULT_NOPAGE once mapped, VM_FAULT_FALLBACK to map by pages
- * (also to wait there for a frozen file to thaw), VM_FAULT_SIGBUS if no
- * granule could be had.
- */
-vm_fault_t kvm_gmem_persist_huge_fault(struct vm_fault *vmf, unsigned int order)
-{
-	struct vm_area_struct *vma = vmf->vma;
-	struct inode *inode = file_inode(vma->vm_file);
-	struct kvm_gmem_persist *p = kvm_gmem_persist(inode);
-	unsigned long size = PAGE_SIZE << order;
-	unsigned long addr = ALIGN_DOWN(vmf->address, size);
-	pgoff_t index = linear_page_index(vma, addr);
-	bool write = vmf->flags & FAULT_FLAG_WRITE;
-	struct folio *folio;
-	unsigned long pfn;
-	vm_fault_t ret;
-
-	/* Folio mappings get their PMDs from the fault, as page cache THPs do. */
-	if (!p || !kvm_gmem_persist_pfnmap(p) || order > p->order ||
-	    (order != PMD_ORDER && order != PUD_ORDER) ||
-	    !(GMEM_I(inode)->flags & GUEST_MEMFD_FLAG_INIT_SHARED) ||
-	    addr < vma->vm_start || addr + size > vma->vm_end ||
-	    !IS_ALIGNED(index, 1UL << order) ||
-	    ((loff_t)index << PAGE_SHIFT) + size > i_size_read(inode))
-		return VM_FAULT_FALLBACK;
-
-	filemap_invalidate_lock_shared(inode->i_mapping);
-	folio = kvm_gmem_file_revoked(vma->vm_file) ? ERR_PTR(-EPERM) :
-		kvm_gmem_persist_try_folio(inode, index >> p->order);
-	if (IS_ERR(folio)) {
-		ret = folio == ERR_PTR(-EBUSY) ? VM_FAULT_FALLBACK : VM_FAULT_SIGBUS;
-		goto out;
-	}
-
-	pfn = folio_pfn(folio) + (index & (folio_nr_pages(folio) - 1));
-	if (order == PMD_ORDER)
-		ret = vmf_insert_pfn_pmd(vmf, pfn, write);
-	else
-		ret = vmf_insert_pfn_pud(vmf, pfn, write);
-	folio_unlock(folio);
-	folio_put(folio);
-out:
-	filemap_invalidate_unlock_shared(inode->i_mapping);
-	return ret;
-}
-
-/**
- * kvm_gmem_persist_get_unmapped_area - place a mapping of a guest_memfd
- * @file:  the guest_memfd
- * @addr:  address hint
- * @len:   length of the mapping
- * @pgoff: file offset in pages
- * @flags: MAP_* flags
- *
- * Mappings of a persistent guest_memfd are 2 MiB aligned when they can be,
- * so that kvm_gmem_persist_huge_fault() can map them by PMD.
- *
- * Return: the address, or a negative errno.
- */
-unsigned long kvm_gmem_persist_get_unmapped_area(struct file *file, unsigned long addr,
-						 unsigned long len, unsigned long pgoff,
-						 unsigned long flags)
-{
-	if (kvm_gmem_persist(file_inode(file)))
-		return thp_get_unmapped_area(file, addr, len, pgoff, flags);
-	return mm_get_unmapped_area(file, addr, len, pgoff, flags);
-}
-#endif /* CONFIG_ARCH_SUPPORTS_HUGE_PFNMAP */
-
-/**
  * kvm_gmem_persist_max_order - largest mapping KVM may use for a granule
  * @slot:  the memslot the fault is in
  * @folio: the granule's folio
@@ -1036,6 +884,19 @@ int kvm_gmem_persist_max_order(struct kvm_memory_slot *slot, struct folio *folio
 		order = order > PERSIST_ORDER_2M ? PERSIST_ORDER_2M : 0;
 	return order;
 }
+
+/* What guest_memfd asks of the memory of a persistent file. */
+const struct kvm_gmem_backing kvm_gmem_persist_backing = {
+	.get_folio		= kvm_gmem_persist_get_folio,
+	.max_order		= kvm_gmem_persist_max_order,
+	.check_range		= kvm_gmem_persist_check_range,
+	.punch_hole		= kvm_gmem_persist_punch_hole,
+	.mmap			= kvm_gmem_persist_mmap,
+#ifdef CONFIG_TRANSPARENT_HUGEPAGE
+	.get_unmapped_area	= kvm_gmem_persist_get_unmapped_area,
+#endif
+	.destroy		= kvm_gmem_persist_destroy,
+};
 
 /**
  * kvm_gmem_persist_pinned - whether some granule of a file may be pinned

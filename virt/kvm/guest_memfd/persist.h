@@ -11,6 +11,8 @@
 #include <linux/wait.h>
 #include <linux/xarray.h>
 
+#include "../guest_memfd.h"
+
 struct guest_memfd_persist_ser;
 struct guest_memfd_persist_extent_ser;
 struct liveupdate_file_ops;
@@ -75,26 +77,33 @@ static inline bool kvm_gmem_persist_vm_type(u32 type)
 
 #ifdef CONFIG_KVM_GUEST_MEMFD_PERSIST
 
+extern const struct kvm_gmem_backing kvm_gmem_persist_backing;
+
+/* The persistent backing of a guest_memfd inode, or NULL. */
+static inline struct kvm_gmem_persist *kvm_gmem_persist(struct inode *inode)
+{
+	struct gmem_inode *gi = GMEM_I(inode);
+
+	return gi->backing == &kvm_gmem_persist_backing ? gi->backing_data : NULL;
+}
+
 int kvm_gmem_persist_check_args(const struct kvm_create_guest_memfd *args);
 int kvm_gmem_persist_setup(struct inode *inode, u32 vm_type, u64 granule_size,
 			   u64 persist_flags);
-void kvm_gmem_persist_destroy(struct inode *inode);
 struct folio *kvm_gmem_persist_get_folio(struct inode *inode, pgoff_t index);
 int kvm_gmem_persist_check_range(struct inode *inode, int mode, loff_t offset, loff_t len);
 long kvm_gmem_persist_punch_hole(struct inode *inode, pgoff_t start, pgoff_t end);
-void kvm_gmem_persist_mmap(struct vm_area_struct *vma);
-vm_fault_t kvm_gmem_persist_fault(struct vm_fault *vmf);
+int kvm_gmem_persist_wait_thaw(struct kvm_gmem_persist *p, bool killable);
+struct folio *kvm_gmem_persist_try_folio(struct inode *inode, unsigned long g);
+int kvm_gmem_persist_mmap(struct file *file, struct vm_area_struct *vma);
+unsigned long kvm_gmem_persist_get_unmapped_area(struct file *file, unsigned long addr,
+						 unsigned long len, unsigned long pgoff,
+						 unsigned long flags);
 int kvm_gmem_persist_max_order(struct kvm_memory_slot *slot, struct folio *folio);
 int kvm_gmem_persist_adopt(struct inode *inode, pgoff_t index, struct folio *folio);
 bool kvm_gmem_persist_pinned(struct inode *inode);
 void kvm_gmem_persist_disown(struct inode *inode, u64 owner);
 void kvm_gmem_persist_thaw(struct inode *inode);
-#ifdef CONFIG_ARCH_SUPPORTS_HUGE_PFNMAP
-vm_fault_t kvm_gmem_persist_huge_fault(struct vm_fault *vmf, unsigned int order);
-unsigned long kvm_gmem_persist_get_unmapped_area(struct file *file, unsigned long addr,
-						 unsigned long len, unsigned long pgoff,
-						 unsigned long flags);
-#endif
 int kvm_gmem_persist_check_ser(const struct guest_memfd_persist_ser *ser);
 #if IS_ENABLED(CONFIG_KUNIT)
 int kvm_gmem_luo_restore(struct inode *inode, const struct guest_memfd_persist_ser *ser,
@@ -117,43 +126,6 @@ static inline int kvm_gmem_persist_setup(struct inode *inode, u32 vm_type,
 					 u64 granule_size, u64 persist_flags)
 {
 	return -EOPNOTSUPP;
-}
-
-static inline void kvm_gmem_persist_destroy(struct inode *inode)
-{
-}
-
-static inline struct folio *
-kvm_gmem_persist_get_folio(struct inode *inode, pgoff_t index)
-{
-	return ERR_PTR(-EINVAL);
-}
-
-static inline int kvm_gmem_persist_check_range(struct inode *inode, int mode,
-					       loff_t offset, loff_t len)
-{
-	return -EINVAL;
-}
-
-static inline long kvm_gmem_persist_punch_hole(struct inode *inode,
-					       pgoff_t start, pgoff_t end)
-{
-	return -EINVAL;
-}
-
-static inline void kvm_gmem_persist_mmap(struct vm_area_struct *vma)
-{
-}
-
-static inline vm_fault_t kvm_gmem_persist_fault(struct vm_fault *vmf)
-{
-	return VM_FAULT_SIGBUS;
-}
-
-static inline int kvm_gmem_persist_max_order(struct kvm_memory_slot *slot,
-					     struct folio *folio)
-{
-	return 0;
 }
 
 static inline void kvm_gmem_persist_init(void)

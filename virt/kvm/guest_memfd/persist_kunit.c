@@ -231,7 +231,7 @@ static void handover_held_to_creation_rules(struct kunit *test)
 								 bad[i].granule,
 								 bad[i].persist_flags),
 				    -EINVAL, "case %d", i);
-		KUNIT_EXPECT_NULL(test, GMEM_I(inode)->persist);
+		KUNIT_EXPECT_NULL(test, kvm_gmem_persist(inode));
 		iput(inode);
 	}
 }
@@ -278,7 +278,7 @@ static void crafted_descriptions_are_refused(struct kunit *test)
 		ser.nr_extents = c->nr;
 		KUNIT_EXPECT_EQ_MSG(test, kvm_gmem_luo_restore(inode, &ser, c->e, c->capacity, 1),
 				    -EINVAL, "%s", c->what);
-		KUNIT_EXPECT_EQ(test, GMEM_I(inode)->persist->nr_granules, 0);
+		KUNIT_EXPECT_EQ(test, kvm_gmem_persist(inode)->nr_granules, 0);
 	}
 
 	/* Well formed, but naming memory nobody handed over: taken by no one. */
@@ -287,7 +287,7 @@ static void crafted_descriptions_are_refused(struct kunit *test)
 	one = (struct guest_memfd_persist_extent_ser) { folio_pfn(folio), 9, 512 };
 	ser.nr_extents = 1;
 	KUNIT_EXPECT_EQ(test, kvm_gmem_luo_restore(inode, &ser, &one, 1, 1), -ENOENT);
-	KUNIT_EXPECT_EQ(test, GMEM_I(inode)->persist->nr_granules, 0);
+	KUNIT_EXPECT_EQ(test, kvm_gmem_persist(inode)->nr_granules, 0);
 	KUNIT_EXPECT_EQ(test, folio_ref_count(folio), 1);
 	KUNIT_EXPECT_EQ(test, persist_folio_flags(folio), 0);
 	KUNIT_EXPECT_EQ(test, persist_free_folio(folio), 0);
@@ -308,10 +308,10 @@ static void restored_granule_has_file_attributes(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, persist_folio_flags(folio), PERSIST_ALLOC_NO_DIRECT_MAP);
 	/* Out of the direct map into a file the host may map: refused. */
 	KUNIT_EXPECT_EQ(test, kvm_gmem_persist_adopt(plain, 0, folio), -EINVAL);
-	KUNIT_EXPECT_EQ(test, GMEM_I(plain)->persist->nr_granules, 0);
+	KUNIT_EXPECT_EQ(test, kvm_gmem_persist(plain)->nr_granules, 0);
 	/* Into a NO_DIRECT_MAP file, where it belongs: the file frees it. */
 	KUNIT_EXPECT_EQ(test, kvm_gmem_persist_adopt(ndm, 1, folio), 0);
-	KUNIT_EXPECT_EQ(test, GMEM_I(ndm)->persist->nr_granules, 1);
+	KUNIT_EXPECT_EQ(test, kvm_gmem_persist(ndm)->nr_granules, 1);
 
 	folio = persist_alloc_folio(NUMA_NO_NODE, PERSIST_ORDER_4K, 0);
 	KUNIT_ASSERT_FALSE(test, IS_ERR(folio));
@@ -387,7 +387,7 @@ static void frozen_inode_keeps_its_granules(struct kunit *test)
 	init_completion(&pf->done);
 	/* Dropped however the test ends: the inode frees its granules. */
 	KUNIT_ASSERT_EQ(test, kunit_add_action_or_reset(test, unpreserve_file, pf), 0);
-	p = GMEM_I(inode)->persist;
+	p = kvm_gmem_persist(inode);
 
 	/* One 2 MiB folio serves every index of its granule. */
 	folio = kvm_gmem_persist_get_folio(inode, 513);

@@ -37,6 +37,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -47,6 +48,7 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
+#include <sys/wait.h>
 
 #include <linux/falloc.h>
 #include <linux/stddef.h>	/* __DECLARE_FLEX_ARRAY, for io_uring.h */
@@ -1719,6 +1721,81 @@ TEST_F_TIMEOUT(link, vcpu_fault_on_an_exhausted_pool_fails_cleanly, 300)
 		    uc.cmd, exit_reason_str(vcpu->run->exit_reason));
 	unbind_task();
 
+	kvm_vm_free(guest);
+	close(fd2);
+	close(fd);
+}
+
+/* Whether reading @mem in a child process ends with SIGBUS. */
+static bool read_sigbus(const u64 *mem)
+{
+	int status;
+	pid_t pid;
+
+	pid = fork();
+	TEST_ASSERT(pid >= 0, "fork: %s", strerror(errno));
+	if (!pid) {
+		/* Not the library's handler, which reports and exits. */
+		signal(SIGBUS, SIG_DFL);
+		_exit(READ_ONCE(*mem) == GUEST_WORD(0) ? 0 : 1);
+	}
+	TEST_ASSERT(waitpid(pid, &status, 0) == pid, "waitpid: %s", strerror(errno));
+	return WIFSIGNALED(status) && WTERMSIG(status) == SIGBUS;
+}
+
+/*
+ * A page of a 2 MiB granule fails (MADV_HWPOISON on the host mapping)
+ * while a vCPU has the granule mapped and the host reads it: neither may
+ * reach the granule after that. The vCPU's next write is a memory fault
+ * exit with EHWPOISON and writes nothing; a host read of another page of
+ * the granule gets SIGBUS; a punch of the granule and a new one are fine.
+ */
+TEST_F_TIMEOUT(link, memory_failure_unmaps_the_granule_from_vcpu_and_host, 180)
+{
+	struct kvm_vcpu *vcpu;
+	struct kvm_vm *guest;
+	struct ucall uc;
+	int fd, fd2, r;
+	u64 *mem;
+
+	fd = gmem_create(self->vm, SZ_2M, PERSIST | MMAP | SHARED, SZ_2M, 0);
+	guest = __vm_create_shape_with_one_vcpu(VM_SHAPE_DEFAULT, &vcpu, 1, guest_write_twice);
+	fd2 = move_gmem(guest, fd);
+	vm_set_user_memory_region2(guest, GUEST_SLOT, KVM_MEM_GUEST_MEMFD,
+				   GUEST_GPA, SZ_2M, NULL, fd2, 0);
+	virt_map(guest, GUEST_GPA, GUEST_GPA, SZ_2M / guest->page_size);
+	vcpu_args_set(vcpu, 1, GUEST_GPA);
+	vcpu_run(vcpu);
+	TEST_ASSERT(get_ucall(vcpu, &uc) == UCALL_SYNC,
+		    "first run: expected UCALL_SYNC, got %lu (exit %s)", uc.cmd,
+		    exit_reason_str(vcpu->run->exit_reason));
+	mem = map_gmem(fd2, SZ_2M);
+	TEST_ASSERT(mem[0] == GUEST_WORD(0), "word 0: expected %#lx, got %#lx",
+		    GUEST_WORD(0), mem[0]);
+	TEST_ASSERT(!read_sigbus(mem), "a read before the failure got SIGBUS");
+
+	TEST_ASSERT(!madvise((u8 *)mem + SZ_1M, SZ_4K, MADV_HWPOISON),
+		    "MADV_HWPOISON: %s", strerror(errno));
+
+	r = _vcpu_run(vcpu);
+	TEST_ASSERT(r < 0 && errno == EHWPOISON &&
+		    vcpu->run->exit_reason == KVM_EXIT_MEMORY_FAULT,
+		    "vCPU write to a failed granule: expected EHWPOISON and a memory fault exit, got %d errno %d exit %s",
+		    r, errno, exit_reason_str(vcpu->run->exit_reason));
+	TEST_ASSERT(read_sigbus(mem), "host read of a failed granule: expected SIGBUS");
+
+	/* The VMM gives the granule up: a fresh one reads zero and runs. */
+	assert_fallocate(fd2, PUNCH, 0, SZ_2M, 0);
+	TEST_ASSERT(!mem[0] && !mem[1], "new granule: expected zeroes, got %#lx %#lx",
+		    mem[0], mem[1]);
+	vcpu_run(vcpu);
+	TEST_ASSERT(get_ucall(vcpu, &uc) == UCALL_DONE,
+		    "vCPU on the new granule: expected UCALL_DONE, got %lu (exit %s)",
+		    uc.cmd, exit_reason_str(vcpu->run->exit_reason));
+	TEST_ASSERT(mem[1] == GUEST_WORD(1), "word 1: expected %#lx, got %#lx",
+		    GUEST_WORD(1), mem[1]);
+
+	kvm_munmap(mem, SZ_2M);
 	kvm_vm_free(guest);
 	close(fd2);
 	close(fd);
