@@ -399,7 +399,7 @@ VISIBLE_IF_KUNIT int kvm_gmem_luo_restore(struct inode *inode,
 		}
 		err = kvm_gmem_persist_adopt(inode, e->index, folio);
 		if (err) {
-			WARN_ON_ONCE(persist_alloc_unrestore(folio, owner));
+			kvm_gmem_persist_unrestore(folio, owner);
 			break;
 		}
 		cond_resched();

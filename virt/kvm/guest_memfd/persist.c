@@ -52,6 +52,7 @@
  */
 
 #include <linux/kvm_host.h>
+#include <linux/delay.h>
 #include <linux/falloc.h>
 #include <linux/memcontrol.h>
 #include <linux/mempolicy.h>
@@ -201,30 +202,28 @@ static const struct address_space_operations kvm_gmem_persist_aops = {
 	.migrate_folio	= kvm_gmem_persist_migrate_folio,
 };
 
+/* The zap of a failed granule, when it cannot be done at once. */
+struct kvm_gmem_persist_failed {
+	struct work_struct work;
+	struct inode *inode;
+	struct folio *folio;
+};
+
 /*
- * A page of granule @data failed: persist_alloc marked the folio poisoned
- * (memory_failure() never reaches the page cache's error_remove_folio for
- * pool memory). As kvm_gmem_error_folio() does for other guest_memfd
- * memory, the VMs' mappings of the granule are zapped, so that their next
- * fault finds the mark; the host's go too. Faults look at the mark and map
- * with the folio locked: once the folio lock was had here, a fault that
- * saw no mark has mapped (and is unmapped below), and later ones see it.
+ * Zap every mapping of @folio, a granule of @inode that persist_alloc
+ * marked poisoned, with the invalidate lock held shared. As
+ * kvm_gmem_error_folio() does for other guest_memfd memory, the VMs'
+ * mappings are zapped, so that their next fault finds the mark; the
+ * host's go too. Faults look at the mark and map with the folio locked:
+ * once the folio lock was had, a fault that saw no mark has mapped (and is
+ * unmapped here), and later ones see it.
  */
-static int kvm_gmem_persist_failure(struct notifier_block *nb, unsigned long pfn,
-				    void *data)
+static void kvm_gmem_persist_zap_failed(struct inode *inode, struct folio *folio)
 {
-	struct folio *folio = data;
-	struct inode *inode = NULL;
 	pgoff_t start, nr;
 
 	folio_lock(folio);
-	if (folio->mapping && folio->mapping->a_ops == &kvm_gmem_persist_aops)
-		inode = igrab(folio->mapping->host);
 	folio_unlock(folio);
-	if (!inode)
-		return NOTIFY_DONE;
-
-	filemap_invalidate_lock_shared(inode->i_mapping);
 	/* Punch-hole takes granules out under the lock: still ours? */
 	if (READ_ONCE(folio->mapping) == inode->i_mapping) {
 		start = folio->index;
@@ -233,8 +232,65 @@ static int kvm_gmem_persist_failure(struct notifier_block *nb, unsigned long pfn
 		unmap_mapping_pages(inode->i_mapping, start, nr, false);
 		kvm_gmem_invalidate_end(inode, start, start + nr);
 	}
-	filemap_invalidate_unlock_shared(inode->i_mapping);
-	iput(inode);
+}
+
+static void kvm_gmem_persist_failed_work(struct work_struct *work)
+{
+	struct kvm_gmem_persist_failed *w =
+		container_of(work, struct kvm_gmem_persist_failed, work);
+
+	filemap_invalidate_lock_shared(w->inode->i_mapping);
+	kvm_gmem_persist_zap_failed(w->inode, w->folio);
+	filemap_invalidate_unlock_shared(w->inode->i_mapping);
+	folio_put(w->folio);
+	iput(w->inode);
+	kfree(w);
+}
+
+/*
+ * A page of granule @data failed (memory_failure() never reaches the page
+ * cache's error_remove_folio for pool memory: persist_alloc tells its
+ * owners instead). Zapped at once, unless the invalidate lock is taken or
+ * waited for, as it is for as long as a frozen file makes a fault wait
+ * for the thaw: then from a work item, so that memory_failure(), which
+ * holds a global mutex, never waits for a live update.
+ */
+static int kvm_gmem_persist_failure(struct notifier_block *nb, unsigned long pfn,
+				    void *data)
+{
+	struct kvm_gmem_persist_failed *w;
+	struct folio *folio = data;
+	struct address_space *mapping;
+	struct inode *inode = NULL;
+
+	folio_lock(folio);
+	mapping = folio_mapping(folio);
+	if (mapping && mapping->a_ops == &kvm_gmem_persist_aops)
+		inode = igrab(mapping->host);
+	folio_unlock(folio);
+	if (!inode)
+		return NOTIFY_DONE;
+
+	if (filemap_invalidate_trylock_shared(inode->i_mapping)) {
+		kvm_gmem_persist_zap_failed(inode, folio);
+		filemap_invalidate_unlock_shared(inode->i_mapping);
+		iput(inode);
+		return NOTIFY_OK;
+	}
+	w = kmalloc_obj(*w);
+	if (!w) {
+		/* No memory for the work: wait, as the page cache's hook does. */
+		filemap_invalidate_lock_shared(inode->i_mapping);
+		kvm_gmem_persist_zap_failed(inode, folio);
+		filemap_invalidate_unlock_shared(inode->i_mapping);
+		iput(inode);
+		return NOTIFY_OK;
+	}
+	INIT_WORK(&w->work, kvm_gmem_persist_failed_work);
+	w->inode = inode;
+	folio_get(folio);
+	w->folio = folio;
+	queue_work(system_dfl_wq, &w->work);
 	return NOTIFY_OK;
 }
 
@@ -242,6 +298,7 @@ static struct notifier_block kvm_gmem_persist_failure_nb = {
 	.notifier_call = kvm_gmem_persist_failure,
 };
 
+/* Never unregistered: KVM_GUEST_MEMFD_PERSIST needs kvm built in. */
 static int __init kvm_gmem_persist_failure_init(void)
 {
 	return persist_alloc_register_failure_notifier(&kvm_gmem_persist_failure_nb);
@@ -595,7 +652,7 @@ static void kvm_gmem_persist_orphan(struct folio *folio)
 	spin_lock(&kvm_gmem_persist_orphans_lock);
 	list_add_tail(&folio->lru, &kvm_gmem_persist_orphans);
 	spin_unlock(&kvm_gmem_persist_orphans_lock);
-	mod_delayed_work(system_wq, &kvm_gmem_persist_reaper, 1);
+	mod_delayed_work(system_dfl_wq, &kvm_gmem_persist_reaper, 1);
 }
 
 static void kvm_gmem_persist_reap(struct work_struct *work)
@@ -625,7 +682,7 @@ static void kvm_gmem_persist_reap(struct work_struct *work)
 	spin_lock(&kvm_gmem_persist_orphans_lock);
 	list_splice_tail(&busy, &kvm_gmem_persist_orphans);
 	spin_unlock(&kvm_gmem_persist_orphans_lock);
-	schedule_delayed_work(&kvm_gmem_persist_reaper, HZ);
+	queue_delayed_work(system_dfl_wq, &kvm_gmem_persist_reaper, HZ);
 }
 
 /*
@@ -962,6 +1019,33 @@ int kvm_gmem_persist_adopt(struct inode *inode, pgoff_t index, struct folio *fol
 }
 
 /**
+ * kvm_gmem_persist_unrestore - hand a restored granule back as pending
+ * @folio: a granule persist_alloc_restore() gave a retrieve
+ * @owner: the key it was restored with
+ *
+ * A reference held for a moment elsewhere (a memory failure being handled,
+ * a pfn walker) makes persist_alloc refuse: that is waited out, a bounded
+ * while. Past it the granule stays with the file, to be zeroed and freed.
+ *
+ * Return: 0, or the error of persist_alloc_unrestore().
+ */
+int kvm_gmem_persist_unrestore(struct folio *folio, u64 owner)
+{
+	int tries, err;
+
+	for (tries = 0; tries < 50; tries++) {
+		err = persist_alloc_unrestore(folio, owner);
+		if (err != -EBUSY)
+			break;
+		msleep(20);
+	}
+	if (err)
+		pr_warn_ratelimited("kvm_gmem_persist: granule at pfn %#lx not handed back for a retried retrieve: %pe\n",
+				    folio_pfn(folio), ERR_PTR(err));
+	return err;
+}
+
+/**
  * kvm_gmem_persist_disown - give back what a failed retrieve adopted
  * @inode: a persistent guest_memfd inode being rebuilt, never exposed
  * @owner: the key its granules were restored with
@@ -984,7 +1068,7 @@ void kvm_gmem_persist_disown(struct inode *inode, u64 owner)
 			continue;
 		/* The file's reference is then the only one: the inode was never seen. */
 		kvm_gmem_persist_cache_del(folio);
-		if (WARN_ON_ONCE(persist_alloc_unrestore(folio, owner)))
+		if (kvm_gmem_persist_unrestore(folio, owner))
 			continue;
 		xa_erase(&p->granules, g);
 		p->nr_granules--;

@@ -102,6 +102,7 @@ unsigned long kvm_gmem_persist_get_unmapped_area(struct file *file, unsigned lon
 int kvm_gmem_persist_max_order(struct kvm_memory_slot *slot, struct folio *folio);
 int kvm_gmem_persist_adopt(struct inode *inode, pgoff_t index, struct folio *folio);
 bool kvm_gmem_persist_pinned(struct inode *inode);
+int kvm_gmem_persist_unrestore(struct folio *folio, u64 owner);
 void kvm_gmem_persist_disown(struct inode *inode, u64 owner);
 void kvm_gmem_persist_thaw(struct inode *inode);
 int kvm_gmem_persist_check_ser(const struct guest_memfd_persist_ser *ser);
