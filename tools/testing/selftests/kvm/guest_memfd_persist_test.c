@@ -1463,6 +1463,25 @@ TEST_F(link, moved_fd_backs_a_memslot_and_the_source_vm_loses_the_file)
 	close(fd);
 }
 
+/*
+ * A new one-vCPU VM running @guest_code on @size bytes of the memory of
+ * @fd, moved into it at GUEST_GPA (the guest's first argument): the VM's
+ * file of the memory in *@fd_vm.
+ */
+static struct kvm_vm *vm_on_moved_gmem(int fd, u64 size, void *guest_code,
+				       struct kvm_vcpu **vcpu, int *fd_vm)
+{
+	struct kvm_vm *vm;
+
+	vm = __vm_create_shape_with_one_vcpu(VM_SHAPE_DEFAULT, vcpu, 1, guest_code);
+	*fd_vm = move_gmem(vm, fd);
+	vm_set_user_memory_region2(vm, GUEST_SLOT, KVM_MEM_GUEST_MEMFD,
+				   GUEST_GPA, size, NULL, *fd_vm, 0);
+	virt_map(vm, GUEST_GPA, GUEST_GPA, size / vm->page_size);
+	vcpu_args_set(*vcpu, 1, GUEST_GPA);
+	return vm;
+}
+
 /* Run @vcpu until its guest is done; a guest assertion fails the test. */
 static void run_to_done(struct kvm_vcpu *vcpu)
 {
@@ -1514,14 +1533,9 @@ TEST_F_TIMEOUT(link, linked_fd_backs_a_running_guest, 180)
 		mem[i] = HOST_WORD(i);
 	kvm_munmap(mem, size);
 
-	guest = __vm_create_shape_with_one_vcpu(VM_SHAPE_DEFAULT, &vcpu, 1,
-						guest_check_and_write);
-	fd2 = move_gmem(guest, fd);
-	mem = map_gmem(fd2, size);
-	vm_set_user_memory_region2(guest, GUEST_SLOT, KVM_MEM_GUEST_MEMFD,
-				   GUEST_GPA, size, NULL, fd2, 0);
-	virt_map(guest, GUEST_GPA, GUEST_GPA, size / guest->page_size);
+	guest = vm_on_moved_gmem(fd, size, guest_check_and_write, &vcpu, &fd2);
 	vcpu_args_set(vcpu, 2, GUEST_GPA, words);
+	mem = map_gmem(fd2, size);
 	run_to_done(vcpu);
 
 	for (i = 0; i < words; i++)
@@ -1546,6 +1560,30 @@ static void guest_write_twice(u64 *mem)
 }
 
 /*
+ * A 2 MiB persistent file of shared memory, created by @vm and moved into
+ * a new VM, whose vCPU has run guest_write_twice() up to its sync (word 0
+ * written): that VM, with the creator's file in *@fd, the new VM's in
+ * *@fd_vm and a host mapping of the memory in *@mem.
+ */
+static struct kvm_vm *vm_after_first_write(struct kvm_vm *vm, struct kvm_vcpu **vcpu,
+					   int *fd, int *fd_vm, u64 **mem)
+{
+	struct kvm_vm *guest;
+	struct ucall uc;
+
+	*fd = gmem_create(vm, SZ_2M, PERSIST | MMAP | SHARED, SZ_2M, 0);
+	guest = vm_on_moved_gmem(*fd, SZ_2M, guest_write_twice, vcpu, fd_vm);
+	vcpu_run(*vcpu);
+	TEST_ASSERT(get_ucall(*vcpu, &uc) == UCALL_SYNC,
+		    "first run: expected UCALL_SYNC, got %lu (exit %s)", uc.cmd,
+		    exit_reason_str((*vcpu)->run->exit_reason));
+	*mem = map_gmem(*fd_vm, SZ_2M);
+	TEST_ASSERT((*mem)[0] == GUEST_WORD(0), "word 0: expected %#lx, got %#lx",
+		    GUEST_WORD(0), (*mem)[0]);
+	return guest;
+}
+
+/*
  * A move takes the memory from a VM whose vCPU runs on it: that vCPU's
  * next access is a memory fault exit and writes nothing, and the memory
  * holds what it wrote before.
@@ -1554,24 +1592,10 @@ TEST_F_TIMEOUT(link, move_gives_the_source_vcpu_a_memory_fault_exit, 180)
 {
 	struct kvm_vcpu *vcpu;
 	struct kvm_vm *src;
-	struct ucall uc;
 	int fd, fd_src, fd_dst, r;
 	u64 *mem;
 
-	fd = gmem_create(self->vm, SZ_2M, PERSIST | MMAP | SHARED, SZ_2M, 0);
-	src = __vm_create_shape_with_one_vcpu(VM_SHAPE_DEFAULT, &vcpu, 1, guest_write_twice);
-	fd_src = move_gmem(src, fd);
-	vm_set_user_memory_region2(src, GUEST_SLOT, KVM_MEM_GUEST_MEMFD,
-				   GUEST_GPA, SZ_2M, NULL, fd_src, 0);
-	virt_map(src, GUEST_GPA, GUEST_GPA, SZ_2M / src->page_size);
-	vcpu_args_set(vcpu, 1, GUEST_GPA);
-	vcpu_run(vcpu);
-	TEST_ASSERT(get_ucall(vcpu, &uc) == UCALL_SYNC,
-		    "first run: expected UCALL_SYNC, got %lu (exit %s)", uc.cmd,
-		    exit_reason_str(vcpu->run->exit_reason));
-	mem = map_gmem(fd_src, SZ_2M);
-	TEST_ASSERT(mem[0] == GUEST_WORD(0), "word 0: expected %#lx, got %#lx",
-		    GUEST_WORD(0), mem[0]);
+	src = vm_after_first_write(self->vm, &vcpu, &fd, &fd_src, &mem);
 
 	fd_dst = move_gmem(self->vm2, fd_src);
 	r = _vcpu_run(vcpu);
@@ -1694,12 +1718,7 @@ TEST_F_TIMEOUT(link, vcpu_fault_on_an_exhausted_pool_fails_cleanly, 300)
 	assert_fallocate(hog, ALLOC, 0, total, 0);
 
 	fd = gmem_create(self->vm, SZ_2M, PERSIST | MMAP | SHARED, SZ_2M, 0);
-	guest = __vm_create_shape_with_one_vcpu(VM_SHAPE_DEFAULT, &vcpu, 1, guest_touch);
-	fd2 = move_gmem(guest, fd);
-	vm_set_user_memory_region2(guest, GUEST_SLOT, KVM_MEM_GUEST_MEMFD,
-				   GUEST_GPA, SZ_2M, NULL, fd2, 0);
-	virt_map(guest, GUEST_GPA, GUEST_GPA, SZ_2M / guest->page_size);
-	vcpu_args_set(vcpu, 1, GUEST_GPA);
+	guest = vm_on_moved_gmem(fd, SZ_2M, guest_touch, &vcpu, &fd2);
 
 	pool_read(&p0);
 	r = _vcpu_run(vcpu);
@@ -1758,20 +1777,7 @@ TEST_F_TIMEOUT(link, memory_failure_unmaps_the_granule_from_vcpu_and_host, 180)
 	int fd, fd2, r;
 	u64 *mem;
 
-	fd = gmem_create(self->vm, SZ_2M, PERSIST | MMAP | SHARED, SZ_2M, 0);
-	guest = __vm_create_shape_with_one_vcpu(VM_SHAPE_DEFAULT, &vcpu, 1, guest_write_twice);
-	fd2 = move_gmem(guest, fd);
-	vm_set_user_memory_region2(guest, GUEST_SLOT, KVM_MEM_GUEST_MEMFD,
-				   GUEST_GPA, SZ_2M, NULL, fd2, 0);
-	virt_map(guest, GUEST_GPA, GUEST_GPA, SZ_2M / guest->page_size);
-	vcpu_args_set(vcpu, 1, GUEST_GPA);
-	vcpu_run(vcpu);
-	TEST_ASSERT(get_ucall(vcpu, &uc) == UCALL_SYNC,
-		    "first run: expected UCALL_SYNC, got %lu (exit %s)", uc.cmd,
-		    exit_reason_str(vcpu->run->exit_reason));
-	mem = map_gmem(fd2, SZ_2M);
-	TEST_ASSERT(mem[0] == GUEST_WORD(0), "word 0: expected %#lx, got %#lx",
-		    GUEST_WORD(0), mem[0]);
+	guest = vm_after_first_write(self->vm, &vcpu, &fd, &fd2, &mem);
 	TEST_ASSERT(!read_sigbus(mem), "a read before the failure got SIGBUS");
 
 	TEST_ASSERT(!madvise((u8 *)mem + SZ_1M, SZ_4K, MADV_HWPOISON),
