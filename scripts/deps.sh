@@ -6,7 +6,7 @@
 set -euo pipefail
 
 PKGS="build-essential git bc flex bison libelf-dev libssl-dev cpio xz-utils
-      ccache dwarves rsync python3 perl libfdt-dev uuid-dev
+      ccache dwarves rsync python3 perl libfdt-dev uuid-dev libcap-dev
       qemu-system-x86 kexec-tools debian-archive-keyring"
 
 missing=()

@@ -1,16 +1,18 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
 #
-# Build the KVM selftests that vmtests run (vmtests.conf: program
+# Build the kernel selftests that vmtests run (vmtests.conf: program
 # kvm_selftest), static and out of tree, against the uapi headers of the
 # kernel under test:
 #
-#   $TREE/tools/testing/selftests/kvm  ->  $BUILD/kvm-selftests/<test>
+#   $TREE/tools/testing/selftests/kvm    ->  $BUILD/kvm-selftests/<test>
+#   $TREE/tools/testing/selftests/iommu  ->  $BUILD/kvm-selftests/<test>
 #
 # Nothing is written into the source tree. scripts/vmtest.py packs every
 # binary found there as /tests/kvm/<test>. A test that does not build is
 # left out (its previous binary removed), so that its vmtest fails instead
-# of running stale code. KVM_SELFTESTS="a b" builds other tests.
+# of running stale code. KVM_SELFTESTS="a b" and IOMMU_SELFTESTS="a b"
+# build other tests.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -20,6 +22,8 @@ SRC=$TREE/tools/testing/selftests/kvm
 HDR=$BUILD/hdr/include
 OUT=$BUILD/kvm-selftests
 TESTS=${KVM_SELFTESTS:-guest_memfd_test guest_memfd_persist_test}
+IOMMU_SRC=$TREE/tools/testing/selftests/iommu
+IOMMU_TESTS=${IOMMU_SELFTESTS:-iommufd iommufd_persist}
 
 die() { echo "kvm-selftests: $*" >&2; exit 1; }
 
@@ -36,5 +40,10 @@ for t in $TESTS; do
 	make -s -C "$SRC" ARCH=x86 OUTPUT="$OUT" KHDR_INCLUDES="-isystem $HDR" \
 		EXTRA_CFLAGS=-static -j"$(nproc)" "$OUT/$t" || failed+=("$t")
 done
+for t in $IOMMU_TESTS; do
+	rm -f "$OUT/$t"
+	make -s -C "$IOMMU_SRC" OUTPUT="$OUT" KHDR_INCLUDES="-isystem $HDR" \
+		LDFLAGS=-static "$OUT/$t" || failed+=("$t")
+done
 [ ${#failed[@]} = 0 ] || die "not built: ${failed[*]} (their vmtests will fail)"
-echo "kvm-selftests: $TESTS in $OUT"
+echo "kvm-selftests: $TESTS $IOMMU_TESTS in $OUT"

@@ -5,6 +5,8 @@
  * runner packs them as /tests/kvm/<name>. This program is linked in /tests
  * under the vmtest's name (vmtests.conf: program kvm_selftest), so argv[0]
  * names the selftest; the kernel parameter vmtest.kvm=<name> overrides it.
+ * vmtest.kvm_args=<a>,<b>,... passes arguments to it (a kselftest harness
+ * filter such as -T,<test> for a test the vmtest kernel cannot run).
  *
  * The selftest runs with stdout and stderr on one pipe. Each of its result
  * lines ("ok N ..." / "not ok N ...", as the kselftest harness prints them)
@@ -54,10 +56,20 @@ static bool parse_result(const char *line, bool *pass, const char **desc)
 	return true;
 }
 
-static pid_t spawn(const char *path, int *out)
+#define MAX_ARGS	16
+
+static pid_t spawn(const char *path, char *args, int *out)
 {
-	int pipefd[2];
+	char *argv[MAX_ARGS + 2] = { (char *)path };
+	int pipefd[2], n = 1;
+	char *arg;
 	pid_t pid;
+
+	while ((arg = strsep(&args, ",")) && n <= MAX_ARGS)
+		if (*arg)
+			argv[n++] = arg;
+	if (arg)
+		vt_fatal("more than %d arguments in vmtest.kvm_args", MAX_ARGS);
 
 	if (pipe(pipefd))
 		vt_fatal("pipe: %s", strerror(errno));
@@ -70,7 +82,7 @@ static pid_t spawn(const char *path, int *out)
 		close(pipefd[0]);
 		close(pipefd[1]);
 		/* The KVM selftest library reads its guest code from argv[0]. */
-		execl(path, path, (char *)NULL);
+		execv(path, argv);
 		printf("exec %s: %s\n", path, strerror(errno));
 		_exit(127);
 	}
@@ -82,7 +94,7 @@ static pid_t spawn(const char *path, int *out)
 int main(int argc, char **argv)
 {
 	int fd, status, planned = -1, results = 0, n;
-	char name[64], path[128], line[1024];
+	char name[64], path[128], line[1024], args[256] = "";
 	bool partial = false, pass;
 	const char *desc;
 	pid_t pid;
@@ -98,8 +110,9 @@ int main(int argc, char **argv)
 		vt_fatal("%s: %s (scripts/kvm-selftests.sh builds it into build/kvm-selftests)",
 			 path, strerror(errno));
 
-	vt_diag("running %s", path);
-	pid = spawn(path, &fd);
+	vt_cmdline_value("vmtest.kvm_args", args, sizeof(args));
+	vt_diag("running %s %s", path, args);
+	pid = spawn(path, args, &fd);
 	in = fdopen(fd, "r");
 	if (!in)
 		vt_fatal("fdopen: %s", strerror(errno));

@@ -1,0 +1,269 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Copyright (c) 2026 persistmem developers
+ */
+
+/**
+ * DOC: Persistent IOMMU page tables
+ *
+ * A persistent paging domain (iommufd's IOMMU_HWPT_ALLOC_PERSIST) must keep
+ * translating DMA while the kernel is replaced by kexec, so its page tables
+ * live in memory that survives the kexec: persist_alloc's pools. Its driver
+ * attaches a table arena (struct iommu_persist_tables) to the domain's
+ * generic page table before initialising it, and generic_pt then takes
+ * every table, the top one included, from the arena instead of the page
+ * allocator.
+ *
+ * The arena is a list of chunks, each one 2 MiB persist_alloc granule of
+ * the domain's node, zeroed and charged to the memory cgroup when the
+ * allocation asks for it. Pages 1 to 511 of a chunk are 4 KiB tables, handed
+ * out lowest first from the chunk with the fewest free ones that has any;
+ * page 0 is never a table, because the page of a table is how iommu-pages
+ * tells a chunk table (a tail page) from one of its own (struct
+ * iommu_pages_chunk). A domain's tables therefore sit in a few physically
+ * contiguous granules, which is what the live update hands over: the chunks
+ * and the top table, not one record per table.
+ *
+ * Tables are freed through iommu-pages as any others, once the IOTLB no
+ * longer refers to them, from any context: a freed table goes back to its
+ * chunk and is zeroed again when it is next handed out. Chunks stay with the
+ * domain until it is destroyed, which frees them to the pool.
+ *
+ * Only formats with 4 KiB tables and coherent table walks can use an arena:
+ * anything else gets no table, so its domain fails to initialise.
+ */
+
+#include <linux/bitmap.h>
+#include <linux/gfp.h>
+#include <linux/mm.h>
+#include <linux/persist_alloc.h>
+#include <linux/slab.h>
+#include <linux/spinlock.h>
+#include <linux/vmstat.h>
+
+#include "iommu-pages.h"
+#include "iommu-persist.h"
+
+#define CHUNK_ORDER	PERSIST_ORDER_2M
+#define CHUNK_PAGES	BIT(CHUNK_ORDER)
+#define CHUNK_TABLES	(CHUNK_PAGES - 1)
+
+/**
+ * struct iommu_persist_chunk - One granule of an arena
+ * @node: In the arena's list of chunks
+ * @tables: The arena
+ * @folio: The persist_alloc granule
+ * @used: Which pages are tables in use (page 0 never is)
+ * @nr_used: Weight of @used
+ * @pages: The iommu-pages view of the granule; must be last
+ */
+struct iommu_persist_chunk {
+	struct list_head node;
+	struct iommu_persist_tables *tables;
+	struct folio *folio;
+	DECLARE_BITMAP(used, CHUNK_PAGES);
+	unsigned int nr_used;
+	struct iommu_pages_chunk pages;
+};
+
+/**
+ * struct iommu_persist_tables - The table arena of one persistent domain
+ * @mem: What generic_pt calls to allocate a table
+ * @lock: Protects @chunks and every chunk's @used and @nr_used
+ * @chunks: The arena's chunks
+ * @nid: Node of the domain's tables (NUMA_NO_NODE: the allocating task's)
+ * @nr_chunks: Length of @chunks
+ */
+struct iommu_persist_tables {
+	struct pt_iommu_table_mem mem;
+	spinlock_t lock;	/* taken from table frees in any context */
+	struct list_head chunks;
+	int nid;
+	unsigned int nr_chunks;
+};
+
+static struct iommu_persist_chunk *to_chunk(struct iommu_pages_chunk *pages)
+{
+	return container_of(pages, struct iommu_persist_chunk, pages);
+}
+
+/* A table off the fullest chunk that has a free one, or NULL. */
+static void *take_table(struct iommu_persist_tables *tables)
+{
+	struct iommu_persist_chunk *chunk, *best = NULL;
+	unsigned long flags;
+	unsigned int idx;
+
+	spin_lock_irqsave(&tables->lock, flags);
+	list_for_each_entry(chunk, &tables->chunks, node) {
+		if (chunk->nr_used == CHUNK_TABLES)
+			continue;
+		if (!best || chunk->nr_used > best->nr_used)
+			best = chunk;
+	}
+	if (!best) {
+		spin_unlock_irqrestore(&tables->lock, flags);
+		return NULL;
+	}
+	idx = find_next_zero_bit(best->used, CHUNK_PAGES, 1);
+	__set_bit(idx, best->used);
+	best->nr_used++;
+	spin_unlock_irqrestore(&tables->lock, flags);
+
+	return best->pages.base + ((unsigned long)idx << PAGE_SHIFT);
+}
+
+static void persist_table_free(struct iommu_pages_chunk *pages, void *virt)
+{
+	struct iommu_persist_chunk *chunk = to_chunk(pages);
+	struct iommu_persist_tables *tables = chunk->tables;
+	unsigned long idx = (virt - pages->base) >> PAGE_SHIFT;
+	unsigned long flags;
+
+	spin_lock_irqsave(&tables->lock, flags);
+	if (!WARN_ON_ONCE(!idx || idx >= CHUNK_PAGES ||
+			  !__test_and_clear_bit(idx, chunk->used)))
+		chunk->nr_used--;
+	spin_unlock_irqrestore(&tables->lock, flags);
+}
+
+static void chunk_free(struct iommu_persist_chunk *chunk)
+{
+	struct folio *folio = chunk->folio;
+
+	mod_node_page_state(folio_pgdat(folio), NR_IOMMU_PAGES, -CHUNK_PAGES);
+	folio->private = NULL;
+	persist_free_folio(folio);
+	kfree(chunk);
+}
+
+/* Adds a zeroed granule to the arena. May sleep. */
+static int add_chunk(struct iommu_persist_tables *tables, gfp_t gfp)
+{
+	unsigned long pflags = PERSIST_ALLOC_ZERO;
+	struct iommu_persist_chunk *chunk;
+	struct folio *folio;
+	unsigned long flags;
+	unsigned int i;
+
+	chunk = kzalloc(struct_size(chunk, pages.pages, CHUNK_PAGES),
+			gfp & (GFP_KERNEL_ACCOUNT | __GFP_NOWARN));
+	if (!chunk)
+		return -ENOMEM;
+	if (gfp & __GFP_ACCOUNT)
+		pflags |= PERSIST_ALLOC_ACCOUNT;
+	folio = persist_alloc_folio(tables->nid, CHUNK_ORDER, pflags);
+	if (IS_ERR(folio)) {
+		kfree(chunk);
+		return PTR_ERR(folio);
+	}
+
+	chunk->tables = tables;
+	chunk->folio = folio;
+	chunk->pages.free = persist_table_free;
+	chunk->pages.base = folio_address(folio);
+	for (i = 0; i < CHUNK_PAGES; i++)
+		chunk->pages.pages[i].chunk = &chunk->pages;
+	folio->private = &chunk->pages;
+	mod_node_page_state(folio_pgdat(folio), NR_IOMMU_PAGES, CHUNK_PAGES);
+
+	spin_lock_irqsave(&tables->lock, flags);
+	list_add_tail(&chunk->node, &tables->chunks);
+	tables->nr_chunks++;
+	spin_unlock_irqrestore(&tables->lock, flags);
+	return 0;
+}
+
+static void *persist_table_alloc(struct pt_iommu_table_mem *mem, size_t size,
+				 gfp_t gfp)
+{
+	struct iommu_persist_tables *tables =
+		container_of(mem, struct iommu_persist_tables, mem);
+	void *table;
+
+	if (WARN_ON_ONCE(size != PAGE_SIZE))
+		return NULL;
+
+	while (!(table = take_table(tables))) {
+		if (!gfpflags_allow_blocking(gfp) ||
+		    add_chunk(tables, gfp))
+			return NULL;
+	}
+	memset(table, 0, PAGE_SIZE);
+	return table;
+}
+
+/**
+ * iommu_persist_tables_attach - Make a page table take its tables from an arena
+ * @iommu_table: Generic page table, before its format's init
+ *
+ * Creates an empty arena on @iommu_table's node and sets it as its
+ * table_mem: the init then allocates the top table from a first chunk.
+ *
+ * Context: Process context; may sleep.
+ * Return: 0, or -ENOMEM.
+ */
+int iommu_persist_tables_attach(struct pt_iommu *iommu_table)
+{
+	struct iommu_persist_tables *tables;
+
+	tables = kzalloc_obj(*tables, GFP_KERNEL_ACCOUNT);
+	if (!tables)
+		return -ENOMEM;
+	tables->mem.alloc = persist_table_alloc;
+	spin_lock_init(&tables->lock);
+	INIT_LIST_HEAD(&tables->chunks);
+	tables->nid = iommu_table->nid;
+	iommu_table->table_mem = &tables->mem;
+	return 0;
+}
+EXPORT_SYMBOL_GPL(iommu_persist_tables_attach);
+
+/**
+ * iommu_persist_tables_of - The arena of a page table
+ * @iommu_table: Generic page table
+ *
+ * Return: the arena iommu_persist_tables_attach() gave @iommu_table, or NULL
+ * if its tables come from elsewhere.
+ */
+struct iommu_persist_tables *iommu_persist_tables_of(struct pt_iommu *iommu_table)
+{
+	struct pt_iommu_table_mem *mem = iommu_table->table_mem;
+
+	if (!mem || mem->alloc != persist_table_alloc)
+		return NULL;
+	return container_of(mem, struct iommu_persist_tables, mem);
+}
+EXPORT_SYMBOL_GPL(iommu_persist_tables_of);
+
+/**
+ * iommu_persist_tables_detach - Free a page table's arena
+ * @iommu_table: Generic page table after its deinit, or whose init failed
+ *
+ * Gives every chunk back to its pool. A chunk that still has a table in use
+ * means the page table was not torn down: it is left allocated, with a
+ * warning, as the IOMMU may still walk it.
+ *
+ * Context: Process context; may sleep.
+ */
+void iommu_persist_tables_detach(struct pt_iommu *iommu_table)
+{
+	struct iommu_persist_tables *tables = iommu_persist_tables_of(iommu_table);
+	struct iommu_persist_chunk *chunk, *tmp;
+	bool leaked = false;
+
+	if (!tables)
+		return;
+	list_for_each_entry_safe(chunk, tmp, &tables->chunks, node) {
+		if (WARN_ON(chunk->nr_used)) {
+			leaked = true;
+			continue;
+		}
+		list_del(&chunk->node);
+		chunk_free(chunk);
+	}
+	iommu_table->table_mem = NULL;
+	if (!leaked)
+		kfree(tables);
+}
+EXPORT_SYMBOL_GPL(iommu_persist_tables_detach);

@@ -1,0 +1,293 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * Persistent paging HWPTs (IOMMU_HWPT_ALLOC_PERSIST) on iommufd's mock
+ * IOMMU. Needs persist_alloc pools (persist_alloc= on the kernel command
+ * line): a persistent HWPT's page table comes from them, which the pools'
+ * sysfs counters show.
+ */
+#include <dirent.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <sys/mman.h>
+
+#include "iommufd_utils.h"
+
+#define SZ_2M		(2UL << 20)
+#define POOL_SYSFS	"/sys/kernel/mm/persist_alloc"
+
+/* Sum of a counter over the pools' nodes, or -1. */
+static long pool_sum(const char *attr)
+{
+	struct dirent *de;
+	long sum = 0;
+	DIR *dir;
+
+	dir = opendir(POOL_SYSFS);
+	if (!dir)
+		return -1;
+	while ((de = readdir(dir))) {
+		char path[320], buf[32];
+		ssize_t n;
+		int fd;
+
+		if (strncmp(de->d_name, "node", 4))
+			continue;
+		snprintf(path, sizeof(path), POOL_SYSFS "/%s/%s", de->d_name,
+			 attr);
+		fd = open(path, O_RDONLY);
+		if (fd < 0)
+			continue;
+		n = read(fd, buf, sizeof(buf) - 1);
+		close(fd);
+		if (n <= 0) {
+			sum = -1;
+			break;
+		}
+		buf[n] = 0;
+		sum += strtol(buf, NULL, 10);
+	}
+	closedir(dir);
+	return sum;
+}
+
+static long pool_2m_bytes(void)
+{
+	return pool_sum("allocated_2m_bytes");
+}
+
+static __attribute__((constructor)) void setup_sizes(void)
+{
+	PAGE_SIZE = sysconf(_SC_PAGE_SIZE);
+	BUFFER_SIZE = 16 * PAGE_SIZE;
+	buffer = mmap(NULL, BUFFER_SIZE, PROT_READ | PROT_WRITE,
+		      MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	assert(buffer != MAP_FAILED);
+	mfd_buffer = memfd_mmap(BUFFER_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED,
+				&mfd);
+	assert(mfd_buffer != MAP_FAILED);
+}
+
+FIXTURE(persist)
+{
+	int fd;
+	uint32_t ioas_id;
+	uint32_t stdev_id;
+	uint32_t hwpt_id;
+	uint32_t device_id;
+	long pool_base;
+};
+
+FIXTURE_SETUP(persist)
+{
+	self->fd = open("/dev/iommu", O_RDWR);
+	ASSERT_NE(-1, self->fd);
+	test_ioctl_ioas_alloc(&self->ioas_id);
+	test_cmd_mock_domain(self->ioas_id, &self->stdev_id, &self->hwpt_id,
+			     &self->device_id);
+	self->pool_base = pool_2m_bytes();
+	ASSERT_LE(0, self->pool_base);
+	ASSERT_LT(0, pool_sum("total_bytes")) {
+		TH_LOG("no persist_alloc pools: boot with persist_alloc=");
+	}
+}
+
+FIXTURE_TEARDOWN(persist)
+{
+	teardown_iommufd(self->fd, _metadata);
+	/* Everything the test allocated went back to the pools. */
+	EXPECT_EQ(self->pool_base, pool_2m_bytes());
+}
+
+/* The flag combinations whose state a live update would not preserve. */
+TEST_F(persist, refused_with_nest_parent_or_fault_queue)
+{
+	uint32_t hwpt_id = 0;
+
+	test_err_hwpt_alloc(EOPNOTSUPP, self->device_id, self->ioas_id,
+			    IOMMU_HWPT_ALLOC_PERSIST |
+				    IOMMU_HWPT_ALLOC_NEST_PARENT,
+			    &hwpt_id);
+	EXPECT_ERRNO(EOPNOTSUPP,
+		     _test_cmd_hwpt_alloc(self->fd, self->device_id,
+					  self->ioas_id, 0,
+					  IOMMU_HWPT_ALLOC_PERSIST |
+						  IOMMU_HWPT_FAULT_ID_VALID,
+					  &hwpt_id, IOMMU_HWPT_DATA_NONE, NULL,
+					  0));
+	/* An unknown flag next to it is still refused. */
+	test_err_hwpt_alloc(EOPNOTSUPP, self->device_id, self->ioas_id,
+			    IOMMU_HWPT_ALLOC_PERSIST | (1U << 31), &hwpt_id);
+	EXPECT_EQ(0, hwpt_id);
+	EXPECT_EQ(self->pool_base, pool_2m_bytes());
+}
+
+/* The page table is in a pool granule for as long as the HWPT lives. */
+TEST_F(persist, tables_come_from_the_pools)
+{
+	uint32_t hwpt_id, plain_id;
+
+	test_cmd_hwpt_alloc(self->device_id, self->ioas_id, 0, &plain_id);
+	EXPECT_EQ(self->pool_base, pool_2m_bytes());
+
+	test_cmd_hwpt_alloc(self->device_id, self->ioas_id,
+			    IOMMU_HWPT_ALLOC_PERSIST, &hwpt_id);
+	EXPECT_EQ(self->pool_base + SZ_2M, pool_2m_bytes());
+
+	test_ioctl_destroy(hwpt_id);
+	test_ioctl_destroy(plain_id);
+	EXPECT_EQ(self->pool_base, pool_2m_bytes());
+}
+
+/* Mappings made before and after the HWPT exists translate through it. */
+TEST_F(persist, translates_memfd_mappings)
+{
+	static const uint64_t iovas[] = {
+		MOCK_APERTURE_START,
+		MOCK_APERTURE_START + 64 * SZ_2M + 5 * 4096,
+		(uint64_t)MOCK_APERTURE_LAST + 1 - 16 * 4096,
+	};
+	struct iommu_test_cmd check = {
+		.size = sizeof(check),
+		.op = IOMMU_TEST_OP_MD_CHECK_MAP,
+		.check_map = { .length = BUFFER_SIZE,
+			       .uptr = (uintptr_t)mfd_buffer },
+	};
+	uint32_t hwpt_id;
+	unsigned int i;
+
+	memset(mfd_buffer, 0xa5, BUFFER_SIZE);
+	test_ioctl_ioas_map_fixed_file(mfd, 0, BUFFER_SIZE, iovas[0]);
+	test_cmd_hwpt_alloc(self->device_id, self->ioas_id,
+			    IOMMU_HWPT_ALLOC_PERSIST, &hwpt_id);
+	for (i = 1; i < ARRAY_SIZE(iovas); i++)
+		test_ioctl_ioas_map_fixed_file(mfd, 0, BUFFER_SIZE, iovas[i]);
+
+	check.id = hwpt_id;
+	for (i = 0; i < ARRAY_SIZE(iovas); i++) {
+		check.check_map.iova = iovas[i];
+		ASSERT_EQ(0, ioctl(self->fd,
+				   _IOMMU_TEST_CMD(IOMMU_TEST_OP_MD_CHECK_MAP),
+				   &check));
+	}
+	/* An IOVA that was never mapped does not translate. */
+	check.check_map.iova = MOCK_APERTURE_START + 32 * SZ_2M;
+	EXPECT_ERRNO(EINVAL,
+		     ioctl(self->fd, _IOMMU_TEST_CMD(IOMMU_TEST_OP_MD_CHECK_MAP),
+			   &check));
+
+	for (i = 0; i < ARRAY_SIZE(iovas); i++)
+		test_ioctl_ioas_unmap(iovas[i], BUFFER_SIZE);
+	test_ioctl_destroy(hwpt_id);
+}
+
+/*
+ * A device moved onto a persistent HWPT: the HWPT translates the IOAS's
+ * mapping and an access reads and writes the file's bytes there; the HWPT
+ * stays while the device is attached.
+ */
+TEST_F(persist, attached_device_translates_and_reads)
+{
+	uint8_t out[512], in[512];
+	struct iommu_test_cmd rw = {
+		.size = sizeof(rw),
+		.op = IOMMU_TEST_OP_ACCESS_RW,
+		.access_rw = { .iova = MOCK_APERTURE_START + 100,
+			       .length = sizeof(in) },
+	};
+	struct iommu_test_cmd check_map = {
+		.size = sizeof(check_map),
+		.op = IOMMU_TEST_OP_MD_CHECK_MAP,
+		.check_map = { .iova = MOCK_APERTURE_START,
+			       .length = BUFFER_SIZE,
+			       .uptr = (uintptr_t)mfd_buffer },
+	};
+	uint32_t hwpt_id, access_id;
+	unsigned int i;
+
+	for (i = 0; i < sizeof(out); i++)
+		out[i] = i * 7 + 3;
+	memset(mfd_buffer, 0, BUFFER_SIZE);
+	test_ioctl_ioas_map_fixed_file(mfd, 0, BUFFER_SIZE,
+				       MOCK_APERTURE_START);
+	test_cmd_hwpt_alloc(self->device_id, self->ioas_id,
+			    IOMMU_HWPT_ALLOC_PERSIST, &hwpt_id);
+	test_cmd_mock_domain_replace(self->stdev_id, hwpt_id);
+
+	check_map.id = hwpt_id;
+	ASSERT_EQ(0, ioctl(self->fd, _IOMMU_TEST_CMD(IOMMU_TEST_OP_MD_CHECK_MAP),
+			   &check_map));
+
+	test_cmd_create_access(self->ioas_id, &access_id, 0);
+	rw.id = access_id;
+	rw.access_rw.uptr = (uintptr_t)out;
+	rw.access_rw.flags = MOCK_ACCESS_RW_WRITE;
+	ASSERT_EQ(0, ioctl(self->fd, _IOMMU_TEST_CMD(IOMMU_TEST_OP_ACCESS_RW),
+			   &rw));
+	ASSERT_EQ(0, memcmp((uint8_t *)mfd_buffer + 100, out, sizeof(out)));
+	rw.access_rw.uptr = (uintptr_t)in;
+	rw.access_rw.flags = 0;
+	ASSERT_EQ(0, ioctl(self->fd, _IOMMU_TEST_CMD(IOMMU_TEST_OP_ACCESS_RW),
+			   &rw));
+	ASSERT_EQ(0, memcmp(in, out, sizeof(in)));
+	test_cmd_destroy_access(access_id);
+
+	/* Still attached: the HWPT cannot go. */
+	EXPECT_ERRNO(EBUSY, _test_ioctl_destroy(self->fd, hwpt_id));
+	test_cmd_mock_domain_replace(self->stdev_id, self->ioas_id);
+	test_ioctl_ioas_unmap(MOCK_APERTURE_START, BUFFER_SIZE);
+	test_ioctl_destroy(hwpt_id);
+}
+
+/*
+ * Unmapping a whole leaf table's span frees the table back to the arena,
+ * which hands it out again: 600 map/unmap cycles at as many IOVAs stay in
+ * the first granule instead of taking 600 tables.
+ */
+TEST_F(persist, reuses_freed_tables)
+{
+	const unsigned int nr = 600;
+	uint32_t hwpt_id;
+	unsigned int i;
+	int fd2m;
+
+	fd2m = memfd_create("2m", 0);
+	ASSERT_LE(0, fd2m);
+	ASSERT_EQ(0, fallocate(fd2m, 0, 0, SZ_2M));
+
+	test_cmd_hwpt_alloc(self->device_id, self->ioas_id,
+			    IOMMU_HWPT_ALLOC_PERSIST, &hwpt_id);
+	for (i = 0; i < nr; i++) {
+		test_ioctl_ioas_map_fixed_file(fd2m, 0, SZ_2M,
+					       MOCK_APERTURE_START + i * SZ_2M);
+		test_ioctl_ioas_unmap(MOCK_APERTURE_START + i * SZ_2M, SZ_2M);
+	}
+	EXPECT_EQ(self->pool_base + SZ_2M, pool_2m_bytes());
+
+	/* Kept mappings do spill into a second granule. */
+	for (i = 0; i < nr; i++)
+		test_ioctl_ioas_map_fixed_file(fd2m, 0, PAGE_SIZE,
+					       MOCK_APERTURE_START + i * SZ_2M);
+	EXPECT_EQ(self->pool_base + 2 * SZ_2M, pool_2m_bytes());
+	test_ioctl_ioas_unmap(MOCK_APERTURE_START, nr * SZ_2M);
+	test_ioctl_destroy(hwpt_id);
+	close(fd2m);
+}
+
+/* The mock's huge-page format and dirty tracking take the flag too. */
+TEST_F(persist, huge_format_and_dirty_tracking)
+{
+	uint32_t huge_id, dirty_id;
+
+	test_cmd_hwpt_alloc_iommupt(self->device_id, self->ioas_id,
+				    IOMMU_HWPT_ALLOC_PERSIST, MOCK_IOMMUPT_HUGE,
+				    &huge_id);
+	test_cmd_hwpt_alloc(self->device_id, self->ioas_id,
+			    IOMMU_HWPT_ALLOC_PERSIST |
+				    IOMMU_HWPT_ALLOC_DIRTY_TRACKING,
+			    &dirty_id);
+	EXPECT_EQ(self->pool_base + 2 * SZ_2M, pool_2m_bytes());
+	test_ioctl_destroy(dirty_id);
+	test_ioctl_destroy(huge_id);
+}
+
+TEST_HARNESS_MAIN
