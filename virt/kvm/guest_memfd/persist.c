@@ -347,6 +347,8 @@ int kvm_gmem_persist_setup(struct inode *inode, u32 vm_type, u64 granule_size,
 		p->alloc_flags |= PERSIST_ALLOC_HVO;
 
 	inode->i_mapping->a_ops = &kvm_gmem_persist_aops;
+	/* The unit of allocation, and of what a DMA mapping takes (stat, iommufd). */
+	inode->i_blkbits = PAGE_SHIFT + order;
 	GMEM_I(inode)->backing_data = p;
 	GMEM_I(inode)->backing = &kvm_gmem_persist_backing;
 	return 0;
@@ -949,6 +951,7 @@ const struct kvm_gmem_backing kvm_gmem_persist_backing = {
 	.check_range		= kvm_gmem_persist_check_range,
 	.punch_hole		= kvm_gmem_persist_punch_hole,
 	.mmap			= kvm_gmem_persist_mmap,
+	.pin_folio		= kvm_gmem_persist_pin_folio,
 #ifdef CONFIG_TRANSPARENT_HUGEPAGE
 	.get_unmapped_area	= kvm_gmem_persist_get_unmapped_area,
 #endif

@@ -96,6 +96,7 @@ long kvm_gmem_persist_punch_hole(struct inode *inode, pgoff_t start, pgoff_t end
 int kvm_gmem_persist_wait_thaw(struct kvm_gmem_persist *p, bool killable);
 struct folio *kvm_gmem_persist_try_folio(struct inode *inode, unsigned long g);
 int kvm_gmem_persist_mmap(struct file *file, struct vm_area_struct *vma);
+struct folio *kvm_gmem_persist_pin_folio(struct file *file, pgoff_t index);
 unsigned long kvm_gmem_persist_get_unmapped_area(struct file *file, unsigned long addr,
 						 unsigned long len, unsigned long pgoff,
 						 unsigned long flags);

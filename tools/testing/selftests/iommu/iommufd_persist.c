@@ -1,18 +1,24 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
  * Persistent paging HWPTs (IOMMU_HWPT_ALLOC_PERSIST) on iommufd's mock
- * IOMMU. Needs persist_alloc pools (persist_alloc= on the kernel command
- * line): a persistent HWPT's page table comes from them, which the pools'
- * sysfs counters show.
+ * IOMMU, and IOMMU_IOAS_MAP_FILE of persistent guest_memfd. Needs
+ * persist_alloc pools (persist_alloc= on the kernel command line): a
+ * persistent HWPT's page table comes from them, which the pools' sysfs
+ * counters show, and so does the memory of a persistent guest_memfd, which
+ * needs /dev/kvm.
  */
 #include <dirent.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <sys/mman.h>
 
+#define __EXPORTED_HEADERS__
+#include <linux/kvm.h>
+
 #include "iommufd_utils.h"
 
 #define SZ_2M		(2UL << 20)
+#define SZ_1G		(1UL << 30)
 #define POOL_SYSFS	"/sys/kernel/mm/persist_alloc"
 
 /* Sum of a counter over the pools' nodes, or -1. */
@@ -98,10 +104,11 @@ FIXTURE_TEARDOWN(persist)
 	EXPECT_EQ(self->pool_base, pool_2m_bytes());
 }
 
-/* The flag combinations whose state a live update would not preserve. */
+/* What a live update would not preserve: nesting and fault queues. */
 TEST_F(persist, refused_with_nest_parent_or_fault_queue)
 {
-	uint32_t hwpt_id = 0;
+	struct iommu_hwpt_selftest data = { .iotlb = IOMMU_TEST_IOTLB_DEFAULT };
+	uint32_t hwpt_id = 0, parent_id;
 
 	test_err_hwpt_alloc(EOPNOTSUPP, self->device_id, self->ioas_id,
 			    IOMMU_HWPT_ALLOC_PERSIST |
@@ -117,6 +124,16 @@ TEST_F(persist, refused_with_nest_parent_or_fault_queue)
 	/* An unknown flag next to it is still refused. */
 	test_err_hwpt_alloc(EOPNOTSUPP, self->device_id, self->ioas_id,
 			    IOMMU_HWPT_ALLOC_PERSIST | (1U << 31), &hwpt_id);
+	EXPECT_EQ(0, hwpt_id);
+
+	/* A nested HWPT cannot be persistent. */
+	test_cmd_hwpt_alloc(self->device_id, self->ioas_id,
+			    IOMMU_HWPT_ALLOC_NEST_PARENT, &parent_id);
+	test_err_hwpt_alloc_nested(EOPNOTSUPP, self->device_id, parent_id,
+				   IOMMU_HWPT_ALLOC_PERSIST, &hwpt_id,
+				   IOMMU_HWPT_DATA_SELFTEST, &data,
+				   sizeof(data));
+	test_ioctl_destroy(parent_id);
 	EXPECT_EQ(0, hwpt_id);
 	EXPECT_EQ(self->pool_base, pool_2m_bytes());
 }
@@ -288,6 +305,271 @@ TEST_F(persist, huge_format_and_dirty_tracking)
 	EXPECT_EQ(self->pool_base + 2 * SZ_2M, pool_2m_bytes());
 	test_ioctl_destroy(dirty_id);
 	test_ioctl_destroy(huge_id);
+}
+
+/* Persistent guest_memfd of a DEFAULT VM, shared and mappable by the host. */
+FIXTURE(persist_gmem)
+{
+	int fd;
+	uint32_t ioas_id;
+	uint32_t stdev_id;
+	uint32_t hwpt_id;
+	uint32_t device_id;
+	uint32_t persist_id;
+	int kvm;
+	int vm;
+	long pool_base;
+};
+
+FIXTURE_VARIANT(persist_gmem)
+{
+	uint64_t granule;
+	uint64_t persist_flags;
+};
+
+FIXTURE_VARIANT_ADD(persist_gmem, granule_2m)
+{
+	.granule = SZ_2M,
+};
+
+FIXTURE_VARIANT_ADD(persist_gmem, granule_2m_hvo)
+{
+	.granule = SZ_2M,
+	.persist_flags = GUEST_MEMFD_PERSIST_HVO,
+};
+
+FIXTURE_VARIANT_ADD(persist_gmem, granule_1g)
+{
+	.granule = SZ_1G,
+};
+
+FIXTURE_SETUP(persist_gmem)
+{
+	self->kvm = open("/dev/kvm", O_RDWR);
+	ASSERT_LE(0, self->kvm);
+	self->vm = ioctl(self->kvm, KVM_CREATE_VM, 0);
+	ASSERT_LE(0, self->vm);
+	self->fd = open("/dev/iommu", O_RDWR);
+	ASSERT_NE(-1, self->fd);
+	test_ioctl_ioas_alloc(&self->ioas_id);
+	test_cmd_mock_domain(self->ioas_id, &self->stdev_id, &self->hwpt_id,
+			     &self->device_id);
+	self->pool_base = pool_2m_bytes() + pool_sum("allocated_1g_bytes");
+	test_cmd_hwpt_alloc(self->device_id, self->ioas_id,
+			    IOMMU_HWPT_ALLOC_PERSIST, &self->persist_id);
+}
+
+FIXTURE_TEARDOWN(persist_gmem)
+{
+	teardown_iommufd(self->fd, _metadata);
+	close(self->vm);
+	close(self->kvm);
+	EXPECT_EQ(self->pool_base,
+		  pool_2m_bytes() + pool_sum("allocated_1g_bytes"));
+}
+
+static int gmem_create(int vm, uint64_t size, uint64_t granule,
+		       uint64_t flags, uint64_t persist_flags)
+{
+	struct kvm_create_guest_memfd args = {
+		.size = size,
+		.flags = flags,
+		.granule_size = granule,
+		.persist_flags = persist_flags,
+	};
+
+	return ioctl(vm, KVM_CREATE_GUEST_MEMFD, &args);
+}
+
+#define GMEM_SHARED	(GUEST_MEMFD_FLAG_PERSIST | GUEST_MEMFD_FLAG_MMAP | \
+			 GUEST_MEMFD_FLAG_INIT_SHARED)
+
+/* The byte at file offset @off of pattern @seed. */
+static uint8_t pattern(uint64_t off, unsigned int seed)
+{
+	return (off >> 12) * 31 + (off & 0xfff) + seed;
+}
+
+/*
+ * Two granules mapped whole at two IOVAs: reads through the mapping give
+ * what the VMM wrote through its own mapping of the file, and writes land
+ * there. Where the host maps the file by page (2 MiB without HVO), the
+ * mock domain's translation matches the host's.
+ */
+TEST_F(persist_gmem, map_file_reads_and_writes_the_granules)
+{
+	/* One 1 GiB granule: the pools have no room for more. */
+	const uint64_t size = variant->granule == SZ_1G ? SZ_1G : 4 * SZ_2M;
+	const uint64_t iova[2] = { SZ_1G, MOCK_APERTURE_START };
+	struct iommu_test_cmd rw = {
+		.size = sizeof(rw),
+		.op = IOMMU_TEST_OP_ACCESS_RW,
+	};
+	uint8_t buf[4096];
+	uint32_t access_id;
+	unsigned int i, j;
+	uint8_t *mem;
+	int gmem;
+
+	gmem = gmem_create(self->vm, size, variant->granule, GMEM_SHARED,
+			   variant->persist_flags);
+	ASSERT_LE(0, gmem);
+	mem = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, gmem, 0);
+	ASSERT_NE(MAP_FAILED, mem);
+	/* Every granule allocated; the pages read below written. */
+	for (i = 0; i < size; i += 4096)
+		mem[i] = pattern(i, 1);
+	for (i = 0; i < 3; i++) {
+		uint64_t off = (i * ((variant->granule - sizeof(buf)) / 2)) &
+			       ~4095ULL;
+
+		for (j = 0; j < sizeof(buf); j++)
+			mem[off + j] = pattern(off + j, 1);
+	}
+
+	/* The first granule at 1 GiB, both at the aperture's start. */
+	test_ioctl_ioas_map_fixed_file(gmem, 0, variant->granule, iova[0]);
+	if (variant->granule == SZ_2M)
+		test_ioctl_ioas_map_fixed_file(gmem, 0, size, iova[1]);
+	EXPECT_EQ(self->pool_base + size + SZ_2M,
+		  pool_2m_bytes() + pool_sum("allocated_1g_bytes"));
+
+	if (variant->granule == SZ_2M && !variant->persist_flags) {
+		struct iommu_test_cmd check = {
+			.size = sizeof(check),
+			.op = IOMMU_TEST_OP_MD_CHECK_MAP,
+			.id = self->persist_id,
+			.check_map = { .iova = iova[1], .length = size,
+				       .uptr = (uintptr_t)mem },
+		};
+
+		ASSERT_EQ(0, ioctl(self->fd,
+				   _IOMMU_TEST_CMD(IOMMU_TEST_OP_MD_CHECK_MAP),
+				   &check));
+	}
+
+	test_cmd_create_access(self->ioas_id, &access_id, 0);
+	rw.id = access_id;
+	rw.access_rw.uptr = (uintptr_t)buf;
+	rw.access_rw.length = sizeof(buf);
+	/* First, middle and last page of the first granule. */
+	for (i = 0; i < 3; i++) {
+		uint64_t off = (i * ((variant->granule - sizeof(buf)) / 2)) &
+			       ~4095ULL;
+
+		rw.access_rw.iova = iova[0] + off;
+		rw.access_rw.flags = 0;
+		ASSERT_EQ(0, ioctl(self->fd,
+				   _IOMMU_TEST_CMD(IOMMU_TEST_OP_ACCESS_RW),
+				   &rw));
+		for (j = 0; j < sizeof(buf); j++)
+			ASSERT_EQ(pattern(off + j, 1), buf[j]);
+		for (j = 0; j < sizeof(buf); j++)
+			buf[j] = pattern(off + j, 2);
+		rw.access_rw.flags = MOCK_ACCESS_RW_WRITE;
+		ASSERT_EQ(0, ioctl(self->fd,
+				   _IOMMU_TEST_CMD(IOMMU_TEST_OP_ACCESS_RW),
+				   &rw));
+		for (j = 0; j < sizeof(buf); j++)
+			ASSERT_EQ(pattern(off + j, 2), mem[off + j]);
+	}
+	test_cmd_destroy_access(access_id);
+
+	test_ioctl_ioas_unmap(iova[0], variant->granule);
+	if (variant->granule == SZ_2M)
+		test_ioctl_ioas_unmap(iova[1], size);
+	munmap(mem, size);
+	close(gmem);
+}
+
+/* Parts of granules are refused and leave nothing mapped. */
+TEST_F(persist_gmem, map_file_takes_whole_granules)
+{
+	const uint64_t size = 2 * variant->granule;
+	__u64 iova = SZ_1G;
+	int gmem;
+
+	gmem = gmem_create(self->vm, size, variant->granule, GMEM_SHARED,
+			   variant->persist_flags);
+	ASSERT_LE(0, gmem);
+
+	EXPECT_ERRNO(EINVAL, _test_ioctl_ioas_map_file(self->fd, self->ioas_id,
+						       gmem, 4096,
+						       variant->granule, &iova,
+						       IOMMU_IOAS_MAP_FIXED_IOVA |
+						       IOMMU_IOAS_MAP_READABLE));
+	EXPECT_ERRNO(EINVAL, _test_ioctl_ioas_map_file(self->fd, self->ioas_id,
+						       gmem, 0,
+						       variant->granule - 4096,
+						       &iova,
+						       IOMMU_IOAS_MAP_FIXED_IOVA |
+						       IOMMU_IOAS_MAP_READABLE));
+	EXPECT_ERRNO(EINVAL, _test_ioctl_ioas_map_file(self->fd, self->ioas_id,
+						       gmem, variant->granule,
+						       variant->granule + 4096,
+						       &iova,
+						       IOMMU_IOAS_MAP_FIXED_IOVA |
+						       IOMMU_IOAS_MAP_READABLE));
+	/* Beyond the file's end. */
+	EXPECT_ERRNO(EINVAL, _test_ioctl_ioas_map_file(self->fd, self->ioas_id,
+						       gmem, size,
+						       variant->granule, &iova,
+						       IOMMU_IOAS_MAP_FIXED_IOVA |
+						       IOMMU_IOAS_MAP_READABLE));
+	/* Nothing was mapped, nothing allocated but the HWPT's table. */
+	EXPECT_ERRNO(ENOENT, _test_ioctl_ioas_unmap(self->fd, self->ioas_id,
+						    SZ_1G, size, NULL));
+	EXPECT_EQ(self->pool_base + SZ_2M,
+		  pool_2m_bytes() + pool_sum("allocated_1g_bytes"));
+
+	/* The same file maps in whole granules. */
+	test_ioctl_ioas_map_fixed_file(gmem, 0, variant->granule, SZ_1G);
+	test_ioctl_ioas_unmap(SZ_1G, variant->granule);
+	close(gmem);
+}
+
+/*
+ * Memory the host could not fault in cannot be pinned either: a file
+ * without INIT_SHARED, one out of the direct map, a guest_memfd that is
+ * not persistent.
+ */
+TEST_F(persist_gmem, map_file_refuses_what_the_host_cannot_map)
+{
+	const uint64_t granule = variant->granule;
+	__u64 iova = SZ_1G;
+	int gmem;
+
+	gmem = gmem_create(self->vm, granule, granule,
+			   GUEST_MEMFD_FLAG_PERSIST, variant->persist_flags);
+	ASSERT_LE(0, gmem);
+	test_err_ioctl_ioas_map_file(EINVAL, gmem, 0, granule, &iova);
+	close(gmem);
+
+	/* The same file with INIT_SHARED maps. */
+	gmem = gmem_create(self->vm, granule, granule, GMEM_SHARED,
+			   variant->persist_flags);
+	ASSERT_LE(0, gmem);
+	test_ioctl_ioas_map_fixed_file(gmem, 0, granule, SZ_1G);
+	test_ioctl_ioas_unmap(SZ_1G, granule);
+	close(gmem);
+
+	gmem = gmem_create(self->vm, granule, granule, GMEM_SHARED,
+			   variant->persist_flags |
+				   GUEST_MEMFD_PERSIST_NO_DIRECT_MAP);
+	if (gmem >= 0) {
+		test_err_ioctl_ioas_map_file(EOPNOTSUPP, gmem, 0, granule,
+					     &iova);
+		close(gmem);
+	}
+
+	gmem = gmem_create(self->vm, granule, 0, GUEST_MEMFD_FLAG_MMAP |
+			   GUEST_MEMFD_FLAG_INIT_SHARED, 0);
+	ASSERT_LE(0, gmem);
+	test_err_ioctl_ioas_map_file(EINVAL, gmem, 0, granule, &iova);
+	close(gmem);
+
+	EXPECT_EQ(self->pool_base + SZ_2M,
+		  pool_2m_bytes() + pool_sum("allocated_1g_bytes"));
 }
 
 TEST_HARNESS_MAIN
