@@ -18,7 +18,7 @@
 #include "iommufd_utils.h"
 
 #define SZ_2M		(2UL << 20)
-#define SZ_1G		(1UL << 30)
+#define SZ_1G		(512 * SZ_2M)
 #define POOL_SYSFS	"/sys/kernel/mm/persist_alloc"
 
 /* Sum of a counter over the pools' nodes, or -1. */
