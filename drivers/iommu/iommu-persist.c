@@ -14,26 +14,29 @@
  * every table, the top one included, from the arena instead of the page
  * allocator.
  *
- * The arena is a list of chunks, each one 2 MiB persist_alloc granule of
- * the domain's node, zeroed and charged to the memory cgroup when the
- * allocation asks for it. Pages 1 to 511 of a chunk are 4 KiB tables, handed
- * out lowest first from the chunk with the fewest free ones that has any;
- * page 0 is never a table, because the page of a table is how iommu-pages
- * tells a chunk table (a tail page) from one of its own (struct
- * iommu_pages_chunk). A domain's tables therefore sit in a few physically
- * contiguous granules, which is what the live update hands over: the chunks
- * and the top table, not one record per table.
+ * The arena is a set of chunks, each one 2 MiB persist_alloc granule of
+ * the domain's node, zeroed and charged to the memory cgroup of the task
+ * that needed it (the domain's creator for the first one, a mapping task
+ * for later ones). Pages 1 to 511 of a chunk are 4 KiB tables, handed out
+ * lowest first from the first chunk with room, in O(1); page 0 is never a
+ * table, because the page of a table is how iommu-pages tells a chunk table
+ * (a tail page) from one of its own (struct iommu_pages_chunk). A domain's
+ * tables therefore sit in a few physically contiguous granules, which is
+ * what the live update hands over: the chunks and the top table, not one
+ * record per table.
  *
  * Tables are freed through iommu-pages as any others, once the IOTLB no
  * longer refers to them, from any context: a freed table goes back to its
- * chunk and is zeroed again when it is next handed out. Chunks stay with the
- * domain until it is destroyed, which frees them to the pool.
+ * chunk and is zeroed again when it is next handed out. A page that had a
+ * memory failure is never handed out again. Chunks stay with the domain
+ * until it is destroyed, which frees them to the pool.
  *
  * Only formats with 4 KiB tables and coherent table walks can use an arena:
  * anything else gets no table, so its domain fails to initialise.
  */
 
 #include <linux/bitmap.h>
+#include <linux/delay.h>
 #include <linux/gfp.h>
 #include <linux/mm.h>
 #include <linux/persist_alloc.h>
@@ -50,11 +53,12 @@
 
 /**
  * struct iommu_persist_chunk - One granule of an arena
- * @node: In the arena's list of chunks
+ * @node: In the arena's partial or full list
  * @tables: The arena
  * @folio: The persist_alloc granule
- * @used: Which pages are tables in use (page 0 never is)
+ * @used: Which pages are tables in use or retired (page 0 never is)
  * @nr_used: Weight of @used
+ * @nr_retired: Pages of @used retired after a memory failure
  * @pages: The iommu-pages view of the granule; must be last
  */
 struct iommu_persist_chunk {
@@ -63,21 +67,24 @@ struct iommu_persist_chunk {
 	struct folio *folio;
 	DECLARE_BITMAP(used, CHUNK_PAGES);
 	unsigned int nr_used;
+	unsigned int nr_retired;
 	struct iommu_pages_chunk pages;
 };
 
 /**
  * struct iommu_persist_tables - The table arena of one persistent domain
  * @mem: What generic_pt calls to allocate a table
- * @lock: Protects @chunks and every chunk's @used and @nr_used
- * @chunks: The arena's chunks
+ * @lock: Protects the lists and every chunk's @used and counts
+ * @partial: Chunks with a free page, the first one handed out from
+ * @full: Chunks without one
  * @nid: Node of the domain's tables (NUMA_NO_NODE: the allocating task's)
- * @nr_chunks: Length of @chunks
+ * @nr_chunks: Number of chunks
  */
 struct iommu_persist_tables {
 	struct pt_iommu_table_mem mem;
 	spinlock_t lock;	/* taken from table frees in any context */
-	struct list_head chunks;
+	struct list_head partial;
+	struct list_head full;
 	int nid;
 	unsigned int nr_chunks;
 };
@@ -87,60 +94,78 @@ static struct iommu_persist_chunk *to_chunk(struct iommu_pages_chunk *pages)
 	return container_of(pages, struct iommu_persist_chunk, pages);
 }
 
-/* A table off the fullest chunk that has a free one, or NULL. */
-static void *take_table(struct iommu_persist_tables *tables)
+/* A page off the first chunk with room, marked used, or NULL. */
+static void *take_table(struct iommu_persist_tables *tables,
+			struct iommu_persist_chunk **chunkp)
 {
-	struct iommu_persist_chunk *chunk, *best = NULL;
+	struct iommu_persist_chunk *chunk;
 	unsigned long flags;
 	unsigned int idx;
 
 	spin_lock_irqsave(&tables->lock, flags);
-	list_for_each_entry(chunk, &tables->chunks, node) {
-		if (chunk->nr_used == CHUNK_TABLES)
-			continue;
-		if (!best || chunk->nr_used > best->nr_used)
-			best = chunk;
-	}
-	if (!best) {
+	chunk = list_first_entry_or_null(&tables->partial,
+					 struct iommu_persist_chunk, node);
+	if (!chunk) {
 		spin_unlock_irqrestore(&tables->lock, flags);
 		return NULL;
 	}
-	idx = find_next_zero_bit(best->used, CHUNK_PAGES, 1);
-	__set_bit(idx, best->used);
-	best->nr_used++;
+	idx = find_next_zero_bit(chunk->used, CHUNK_PAGES, 1);
+	__set_bit(idx, chunk->used);
+	if (++chunk->nr_used == CHUNK_TABLES)
+		list_move_tail(&chunk->node, &tables->full);
 	spin_unlock_irqrestore(&tables->lock, flags);
 
-	return best->pages.base + ((unsigned long)idx << PAGE_SHIFT);
+	*chunkp = chunk;
+	return chunk->pages.base + ((unsigned long)idx << PAGE_SHIFT);
+}
+
+/* Give page @idx back to @chunk; the arena's lock is held. */
+static void put_table(struct iommu_persist_chunk *chunk, unsigned long idx)
+{
+	struct iommu_persist_tables *tables = chunk->tables;
+
+	if (WARN_ON_ONCE(!idx || idx >= CHUNK_PAGES ||
+			 !__test_and_clear_bit(idx, chunk->used)))
+		return;
+	/* Behind the chunks in use, so that those fill up first. */
+	if (chunk->nr_used-- == CHUNK_TABLES)
+		list_move_tail(&chunk->node, &tables->partial);
 }
 
 static void persist_table_free(struct iommu_pages_chunk *pages, void *virt)
 {
 	struct iommu_persist_chunk *chunk = to_chunk(pages);
-	struct iommu_persist_tables *tables = chunk->tables;
-	unsigned long idx = (virt - pages->base) >> PAGE_SHIFT;
 	unsigned long flags;
 
-	spin_lock_irqsave(&tables->lock, flags);
-	if (!WARN_ON_ONCE(!idx || idx >= CHUNK_PAGES ||
-			  !__test_and_clear_bit(idx, chunk->used)))
-		chunk->nr_used--;
-	spin_unlock_irqrestore(&tables->lock, flags);
+	spin_lock_irqsave(&chunk->tables->lock, flags);
+	put_table(chunk, (virt - pages->base) >> PAGE_SHIFT);
+	spin_unlock_irqrestore(&chunk->tables->lock, flags);
 }
 
+/*
+ * Give the granule back to its pool. A passing reference (a pfn walker)
+ * makes that fail for a moment: retry for up to a second, then leave the
+ * granule allocated, with a warning, rather than free it under a user.
+ */
 static void chunk_free(struct iommu_persist_chunk *chunk)
 {
 	struct folio *folio = chunk->folio;
+	phys_addr_t phys = PFN_PHYS(folio_pfn(folio));
+	int tries = 0, err;
 
 	mod_node_page_state(folio_pgdat(folio), NR_IOMMU_PAGES, -CHUNK_PAGES);
 	folio->private = NULL;
-	persist_free_folio(folio);
+	while ((err = persist_free_folio(folio)) == -EBUSY && ++tries < 50)
+		msleep(20);
+	if (err)
+		pr_warn_ratelimited("iommu-persist: table granule at %pa not freed: %d\n",
+				    &phys, err);
 	kfree(chunk);
 }
 
 /* Adds a zeroed granule to the arena. May sleep. */
 static int add_chunk(struct iommu_persist_tables *tables, gfp_t gfp)
 {
-	unsigned long pflags = PERSIST_ALLOC_ZERO;
 	struct iommu_persist_chunk *chunk;
 	struct folio *folio;
 	unsigned long flags;
@@ -150,9 +175,8 @@ static int add_chunk(struct iommu_persist_tables *tables, gfp_t gfp)
 			gfp & (GFP_KERNEL_ACCOUNT | __GFP_NOWARN));
 	if (!chunk)
 		return -ENOMEM;
-	if (gfp & __GFP_ACCOUNT)
-		pflags |= PERSIST_ALLOC_ACCOUNT;
-	folio = persist_alloc_folio(tables->nid, CHUNK_ORDER, pflags);
+	folio = persist_alloc_folio(tables->nid, CHUNK_ORDER,
+				    PERSIST_ALLOC_ZERO | PERSIST_ALLOC_ACCOUNT);
 	if (IS_ERR(folio)) {
 		kfree(chunk);
 		return PTR_ERR(folio);
@@ -168,7 +192,7 @@ static int add_chunk(struct iommu_persist_tables *tables, gfp_t gfp)
 	mod_node_page_state(folio_pgdat(folio), NR_IOMMU_PAGES, CHUNK_PAGES);
 
 	spin_lock_irqsave(&tables->lock, flags);
-	list_add_tail(&chunk->node, &tables->chunks);
+	list_add_tail(&chunk->node, &tables->partial);
 	tables->nr_chunks++;
 	spin_unlock_irqrestore(&tables->lock, flags);
 	return 0;
@@ -179,15 +203,27 @@ static void *persist_table_alloc(struct pt_iommu_table_mem *mem, size_t size,
 {
 	struct iommu_persist_tables *tables =
 		container_of(mem, struct iommu_persist_tables, mem);
+	struct iommu_persist_chunk *chunk;
+	unsigned long flags;
 	void *table;
 
 	if (WARN_ON_ONCE(size != PAGE_SIZE))
 		return NULL;
 
-	while (!(table = take_table(tables))) {
-		if (!gfpflags_allow_blocking(gfp) ||
-		    add_chunk(tables, gfp))
-			return NULL;
+	for (;;) {
+		table = take_table(tables, &chunk);
+		if (!table) {
+			if (!gfpflags_allow_blocking(gfp) ||
+			    add_chunk(tables, gfp))
+				return NULL;
+			continue;
+		}
+		if (!persist_alloc_page_hwpoisoned(PHYS_PFN(virt_to_phys(table))))
+			break;
+		/* Retired: it stays marked used, never handed out again. */
+		spin_lock_irqsave(&tables->lock, flags);
+		chunk->nr_retired++;
+		spin_unlock_irqrestore(&tables->lock, flags);
 	}
 	memset(table, 0, PAGE_SIZE);
 	return table;
@@ -212,7 +248,8 @@ int iommu_persist_tables_attach(struct pt_iommu *iommu_table)
 		return -ENOMEM;
 	tables->mem.alloc = persist_table_alloc;
 	spin_lock_init(&tables->lock);
-	INIT_LIST_HEAD(&tables->chunks);
+	INIT_LIST_HEAD(&tables->partial);
+	INIT_LIST_HEAD(&tables->full);
 	tables->nid = iommu_table->nid;
 	iommu_table->table_mem = &tables->mem;
 	return 0;
@@ -240,9 +277,10 @@ EXPORT_SYMBOL_GPL(iommu_persist_tables_of);
  * iommu_persist_tables_detach - Free a page table's arena
  * @iommu_table: Generic page table after its deinit, or whose init failed
  *
- * Gives every chunk back to its pool. A chunk that still has a table in use
- * means the page table was not torn down: it is left allocated, with a
- * warning, as the IOMMU may still walk it.
+ * Gives every chunk back to its pool, waiting up to a second each for
+ * passing references. A chunk that still has a table in use means the page
+ * table was not torn down: it is left allocated, with a warning, as the
+ * IOMMU may still walk it.
  *
  * Context: Process context; may sleep.
  */
@@ -254,8 +292,9 @@ void iommu_persist_tables_detach(struct pt_iommu *iommu_table)
 
 	if (!tables)
 		return;
-	list_for_each_entry_safe(chunk, tmp, &tables->chunks, node) {
-		if (WARN_ON(chunk->nr_used)) {
+	list_splice_init(&tables->full, &tables->partial);
+	list_for_each_entry_safe(chunk, tmp, &tables->partial, node) {
+		if (WARN_ON(chunk->nr_used != chunk->nr_retired)) {
 			leaked = true;
 			continue;
 		}

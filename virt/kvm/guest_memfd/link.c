@@ -112,7 +112,9 @@ int kvm_gmem_link(struct kvm *kvm, struct kvm_link_guest_memfd *args)
 		kvm_gmem_file_revoke(fd_file(src));
 		/*
 		 * Pins come through host mappings, which the revoke zapped and
-		 * which fault no more: a pin not seen now will not come.
+		 * which fault no more, or through the file, which pins under
+		 * the invalidate lock and checks the revoke first: a pin not
+		 * seen now will not come.
 		 */
 		if (kvm_gmem_persist_pinned(inode)) {
 			fput(file);

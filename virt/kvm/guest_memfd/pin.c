@@ -32,40 +32,56 @@
 #include "persist.h"
 
 /**
- * kvm_gmem_persist_pin_folio - a granule of shared memory for a long-term pin
+ * kvm_gmem_persist_pin_folio - pin a granule of shared memory for the long term
  * @file:  the persistent guest_memfd
  * @index: page index in the file
  *
- * The granule is allocated if need be, waiting for a frozen file to thaw.
+ * The granule is allocated if need be; if that has to wait for a frozen
+ * file to thaw, it waits with no lock held. The pin is taken under the
+ * invalidate lock, after the revoke check: a move, which revokes under it
+ * held exclusive and then looks for pins, sees every pin of the file.
  *
- * Return: the granule's folio with a reference; ERR_PTR(-EINVAL) beyond the
- * file's size or for private memory, -EOPNOTSUPP out of the direct map,
- * -EPERM for a file whose memory was moved to another VM, -EHWPOISON for a
- * granule with a failed page, -ENOMEM if the pool is empty, -EINTR if a
- * signal came while waiting for the thaw.
+ * Return: the granule's folio, pinned; ERR_PTR(-EINVAL) beyond the file's
+ * size, for private memory or for a folio that cannot be pinned,
+ * -EOPNOTSUPP out of the direct map, -EPERM for a file whose memory was
+ * moved to another VM, -EHWPOISON for a granule with a failed page, -ENOMEM
+ * if the pool is empty, -EINTR if a signal came while waiting for the thaw.
  */
 struct folio *kvm_gmem_persist_pin_folio(struct file *file, pgoff_t index)
 {
 	struct inode *inode = file_inode(file);
+	struct kvm_gmem_persist *p = kvm_gmem_persist(inode);
 	struct folio *folio;
+	int err;
 
 	if (((loff_t)index << PAGE_SHIFT) >= i_size_read(inode) ||
 	    !(GMEM_I(inode)->flags & GUEST_MEMFD_FLAG_INIT_SHARED))
 		return ERR_PTR(-EINVAL);
-	if (kvm_gmem_persist(inode)->alloc_flags & PERSIST_ALLOC_NO_DIRECT_MAP)
+	if (p->alloc_flags & PERSIST_ALLOC_NO_DIRECT_MAP)
 		return ERR_PTR(-EOPNOTSUPP);
 
-	/* A move revokes under the invalidate lock held exclusive. */
-	filemap_invalidate_lock_shared(inode->i_mapping);
-	folio = kvm_gmem_file_revoked(file) ? ERR_PTR(-EPERM) :
-		kvm_gmem_persist_get_folio(inode, index);
-	filemap_invalidate_unlock_shared(inode->i_mapping);
-	if (IS_ERR(folio))
-		return folio;
-	folio_unlock(folio);
-	if (folio_test_hwpoison(folio)) {
-		folio_put(folio);
-		return ERR_PTR(-EHWPOISON);
+	for (;;) {
+		filemap_invalidate_lock_shared(inode->i_mapping);
+		if (kvm_gmem_file_revoked(file)) {
+			folio = ERR_PTR(-EPERM);
+			break;
+		}
+		folio = kvm_gmem_persist_try_folio(inode, index >> p->order);
+		if (folio != ERR_PTR(-EBUSY))
+			break;
+		filemap_invalidate_unlock_shared(inode->i_mapping);
+		err = kvm_gmem_persist_wait_thaw(p, false);
+		if (err)
+			return ERR_PTR(err);
 	}
+	if (!IS_ERR(folio)) {
+		err = folio_test_hwpoison(folio) ? -EHWPOISON :
+		      folio_pin_longterm(folio);
+		folio_unlock(folio);
+		folio_put(folio);
+		if (err)
+			folio = ERR_PTR(err);
+	}
+	filemap_invalidate_unlock_shared(inode->i_mapping);
 	return folio;
 }
