@@ -78,7 +78,6 @@ struct iommu_persist_chunk {
  * @partial: Chunks with a free page, the first one handed out from
  * @full: Chunks without one
  * @nid: Node of the domain's tables (NUMA_NO_NODE: the allocating task's)
- * @nr_chunks: Number of chunks
  */
 struct iommu_persist_tables {
 	struct pt_iommu_table_mem mem;
@@ -86,7 +85,6 @@ struct iommu_persist_tables {
 	struct list_head partial;
 	struct list_head full;
 	int nid;
-	unsigned int nr_chunks;
 };
 
 static struct iommu_persist_chunk *to_chunk(struct iommu_pages_chunk *pages)
@@ -193,7 +191,6 @@ static int add_chunk(struct iommu_persist_tables *tables, gfp_t gfp)
 
 	spin_lock_irqsave(&tables->lock, flags);
 	list_add_tail(&chunk->node, &tables->partial);
-	tables->nr_chunks++;
 	spin_unlock_irqrestore(&tables->lock, flags);
 	return 0;
 }
