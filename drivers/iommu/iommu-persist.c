@@ -33,6 +33,13 @@
  *
  * Only formats with 4 KiB tables and coherent table walks can use an arena:
  * anything else gets no table, so its domain fails to initialise.
+ *
+ * Across a live update, iommu_persist_tables_describe() gives the chunks and
+ * the top table of a domain, which its owner preserves; in the next kernel
+ * iommu_persist_tables_adopt() makes the restored chunks the arena of a new
+ * domain and the tree in them its page table, after generic_pt walked all
+ * of it: every table must be a page 1 to 511 of one of the chunks, reached
+ * once, and every translation one the owner expects.
  */
 
 #include <linux/bitmap.h>
@@ -41,6 +48,7 @@
 #include <linux/mm.h>
 #include <linux/persist_alloc.h>
 #include <linux/slab.h>
+#include <linux/sort.h>
 #include <linux/spinlock.h>
 #include <linux/vmstat.h>
 
@@ -161,37 +169,60 @@ static void chunk_free(struct iommu_persist_chunk *chunk)
 	kfree(chunk);
 }
 
-/* Adds a zeroed granule to the arena. May sleep. */
-static int add_chunk(struct iommu_persist_tables *tables, gfp_t gfp)
+/* The chunk of @folio, not yet the table owner of its pages. */
+static struct iommu_persist_chunk *chunk_new(struct iommu_persist_tables *tables,
+					     struct folio *folio, gfp_t gfp)
 {
 	struct iommu_persist_chunk *chunk;
-	struct folio *folio;
-	unsigned long flags;
 	unsigned int i;
 
 	chunk = kzalloc(struct_size(chunk, pages.pages, CHUNK_PAGES),
 			gfp & (GFP_KERNEL_ACCOUNT | __GFP_NOWARN));
 	if (!chunk)
-		return -ENOMEM;
-	folio = persist_alloc_folio(tables->nid, CHUNK_ORDER,
-				    PERSIST_ALLOC_ZERO | PERSIST_ALLOC_ACCOUNT);
-	if (IS_ERR(folio)) {
-		kfree(chunk);
-		return PTR_ERR(folio);
-	}
-
+		return NULL;
 	chunk->tables = tables;
 	chunk->folio = folio;
 	chunk->pages.free = persist_table_free;
 	chunk->pages.base = folio_address(folio);
 	for (i = 0; i < CHUNK_PAGES; i++)
 		chunk->pages.pages[i].chunk = &chunk->pages;
+	return chunk;
+}
+
+/* @chunk joins its arena: iommu-pages frees its tables to it from now on. */
+static void chunk_add(struct iommu_persist_chunk *chunk)
+{
+	struct iommu_persist_tables *tables = chunk->tables;
+	struct folio *folio = chunk->folio;
+	unsigned long flags;
+
 	folio->private = &chunk->pages;
 	mod_node_page_state(folio_pgdat(folio), NR_IOMMU_PAGES, CHUNK_PAGES);
 
 	spin_lock_irqsave(&tables->lock, flags);
-	list_add_tail(&chunk->node, &tables->partial);
+	if (chunk->nr_used == CHUNK_TABLES)
+		list_add_tail(&chunk->node, &tables->full);
+	else
+		list_add_tail(&chunk->node, &tables->partial);
 	spin_unlock_irqrestore(&tables->lock, flags);
+}
+
+/* Adds a zeroed granule to the arena. May sleep. */
+static int add_chunk(struct iommu_persist_tables *tables, gfp_t gfp)
+{
+	struct iommu_persist_chunk *chunk;
+	struct folio *folio;
+
+	folio = persist_alloc_folio(tables->nid, CHUNK_ORDER,
+				    PERSIST_ALLOC_ZERO | PERSIST_ALLOC_ACCOUNT);
+	if (IS_ERR(folio))
+		return PTR_ERR(folio);
+	chunk = chunk_new(tables, folio, gfp);
+	if (!chunk) {
+		persist_free_folio(folio);
+		return -ENOMEM;
+	}
+	chunk_add(chunk);
 	return 0;
 }
 
@@ -303,3 +334,223 @@ void iommu_persist_tables_detach(struct pt_iommu *iommu_table)
 		kfree(tables);
 }
 EXPORT_SYMBOL_GPL(iommu_persist_tables_detach);
+
+/**
+ * iommu_persist_tables_describe - What another kernel needs to adopt a page table
+ * @iommu_table: Generic page table with an arena
+ * @folios: Receives the arena's chunks, or NULL to count them
+ * @max: Room in @folios
+ * @top: Receives the physical address of the top table
+ * @level: Receives the level of the top table
+ *
+ * The owner preserves the chunks and hands them over with @top and @level
+ * and the table's format and configuration. Chunks without a table in use
+ * are chunks too: a table may be freed and taken again until the caller
+ * stops the table from changing.
+ *
+ * Context: The caller keeps the page table from changing (no map, no unmap)
+ * while it uses the result.
+ * Return: the number of chunks; -ENOSPC if there are more than @max (none
+ * is written then); -EOPNOTSUPP if the table has no arena.
+ */
+int iommu_persist_tables_describe(struct pt_iommu *iommu_table,
+				  struct folio **folios, unsigned int max,
+				  phys_addr_t *top, unsigned int *level)
+{
+	struct iommu_persist_tables *tables = iommu_persist_tables_of(iommu_table);
+	struct iommu_persist_chunk *chunk;
+	unsigned long flags;
+	unsigned int nr = 0;
+
+	if (!tables || !iommu_table->ops || !iommu_table->ops->get_top)
+		return -EOPNOTSUPP;
+
+	spin_lock_irqsave(&tables->lock, flags);
+	list_for_each_entry(chunk, &tables->partial, node)
+		nr++;
+	list_for_each_entry(chunk, &tables->full, node)
+		nr++;
+	if (folios && nr > max) {
+		spin_unlock_irqrestore(&tables->lock, flags);
+		return -ENOSPC;
+	}
+	if (folios) {
+		nr = 0;
+		list_for_each_entry(chunk, &tables->partial, node)
+			folios[nr++] = chunk->folio;
+		list_for_each_entry(chunk, &tables->full, node)
+			folios[nr++] = chunk->folio;
+	}
+	spin_unlock_irqrestore(&tables->lock, flags);
+
+	iommu_table->ops->get_top(iommu_table, top, level);
+	return nr;
+}
+EXPORT_SYMBOL_GPL(iommu_persist_tables_describe);
+
+struct persist_adopt {
+	struct iommu_persist_chunk **chunks;	/* sorted by pfn */
+	unsigned int nr;
+	iommu_persist_leaf_fn leaf;
+	void *arg;
+};
+
+static int cmp_chunk_pfn(const void *a, const void *b)
+{
+	unsigned long pa = folio_pfn((*(struct iommu_persist_chunk **)a)->folio);
+	unsigned long pb = folio_pfn((*(struct iommu_persist_chunk **)b)->folio);
+
+	return pa < pb ? -1 : pa > pb;
+}
+
+/*
+ * A table of the tree must be a page 1 to 511 of one of the chunks, not
+ * poisoned, and not reached before; it is marked in use as it is found.
+ */
+static int adopt_table(void *arg, phys_addr_t pa, size_t size)
+{
+	struct persist_adopt *adopt = arg;
+	unsigned long pfn = PHYS_PFN(pa);
+	unsigned int lo = 0, hi = adopt->nr;
+
+	if (size != PAGE_SIZE || offset_in_page(pa))
+		return -EINVAL;
+	while (lo < hi) {
+		unsigned int mid = lo + (hi - lo) / 2;
+		struct iommu_persist_chunk *chunk = adopt->chunks[mid];
+		unsigned long first = folio_pfn(chunk->folio);
+
+		if (pfn < first) {
+			hi = mid;
+		} else if (pfn >= first + CHUNK_PAGES) {
+			lo = mid + 1;
+		} else {
+			if (pfn == first || __test_and_set_bit(pfn - first, chunk->used))
+				return -EINVAL;
+			chunk->nr_used++;
+			return persist_alloc_page_hwpoisoned(pfn) ? -EHWPOISON : 0;
+		}
+	}
+	return -EINVAL;
+}
+
+static int adopt_leaf(void *arg, dma_addr_t iova, phys_addr_t pa,
+		      unsigned int size_lg2, unsigned int *prot)
+{
+	struct persist_adopt *adopt = arg;
+
+	return adopt->leaf(adopt->arg, iova, pa, size_lg2, prot);
+}
+
+static const struct pt_iommu_adopt_check persist_adopt_check = {
+	.table = adopt_table,
+	.leaf = adopt_leaf,
+};
+
+/*
+ * After an adoption: the chunk the empty top table came from, and chunks
+ * handed over without a table in use. A handed-over granule is zeroed by
+ * its pool before its next user gets it.
+ */
+static void free_unused_chunks(struct iommu_persist_tables *tables)
+{
+	struct iommu_persist_chunk *chunk, *tmp;
+	unsigned long flags;
+	LIST_HEAD(unused);
+
+	spin_lock_irqsave(&tables->lock, flags);
+	list_for_each_entry_safe(chunk, tmp, &tables->partial, node)
+		if (!chunk->nr_used)
+			list_move(&chunk->node, &unused);
+	spin_unlock_irqrestore(&tables->lock, flags);
+
+	list_for_each_entry_safe(chunk, tmp, &unused, node) {
+		list_del(&chunk->node);
+		chunk_free(chunk);
+	}
+}
+
+/**
+ * iommu_persist_tables_adopt - Take over a page table another kernel built
+ * @iommu_table: Generic page table with an arena, just initialised, empty
+ *               and not yet used by any IOMMU
+ * @folios: The chunks handed over for it, restored from persist_alloc
+ * @nr: Number of @folios
+ * @top: Physical address of the handed-over top table
+ * @level: Its level
+ * @leaf: Says, for each translation of the tree, whether it may be there
+ *        and with which permissions (see struct pt_iommu_adopt_check)
+ * @arg: Passed to @leaf
+ *
+ * Nothing handed over is trusted. Each folio must be a 2 MiB persist_alloc
+ * granule, given once, that belongs to no arena. generic_pt walks the whole
+ * tree, and each table must be a page 1 to 511 of one of @folios, not
+ * poisoned and reached once. If all of that holds, the folios are chunks
+ * of @iommu_table's arena, the tree is its page table and the empty chunk
+ * its initialisation took is freed.
+ *
+ * Context: Process context; may sleep.
+ * Return: 0; -EINVAL if the folios or the tree are refused, -EHWPOISON if a
+ * table had a memory failure, an error of @leaf, -ENOMEM, or -EOPNOTSUPP if
+ * the table has no arena or cannot adopt. On error, @iommu_table and the
+ * folios are as they were: the caller still owns the folios.
+ */
+int iommu_persist_tables_adopt(struct pt_iommu *iommu_table,
+			       struct folio **folios, unsigned int nr,
+			       phys_addr_t top, unsigned int level,
+			       iommu_persist_leaf_fn leaf, void *arg)
+{
+	struct iommu_persist_tables *tables = iommu_persist_tables_of(iommu_table);
+	struct persist_adopt adopt = { .nr = nr, .leaf = leaf, .arg = arg };
+	unsigned int i;
+	int err;
+
+	might_sleep();
+	if (!tables || !iommu_table->ops || !iommu_table->ops->adopt)
+		return -EOPNOTSUPP;
+	if (!nr)
+		return -EINVAL;
+	for (i = 0; i < nr; i++)
+		if (folio_order(folios[i]) != CHUNK_ORDER ||
+		    persist_folio_flags(folios[i]) < 0 || folios[i]->private)
+			return -EINVAL;
+
+	adopt.chunks = kvcalloc(nr, sizeof(*adopt.chunks), GFP_KERNEL);
+	if (!adopt.chunks)
+		return -ENOMEM;
+	for (i = 0; i < nr; i++) {
+		adopt.chunks[i] = chunk_new(tables, folios[i], GFP_KERNEL_ACCOUNT);
+		if (!adopt.chunks[i]) {
+			err = -ENOMEM;
+			goto out;
+		}
+	}
+	sort(adopt.chunks, nr, sizeof(*adopt.chunks), cmp_chunk_pfn, NULL);
+	for (i = 1; i < nr; i++)
+		if (adopt.chunks[i]->folio == adopt.chunks[i - 1]->folio) {
+			err = -EINVAL;
+			goto out;
+		}
+
+	err = iommu_table->ops->adopt(iommu_table, top, level,
+				      &persist_adopt_check, &adopt);
+	if (err)
+		goto out;
+
+	for (i = 0; i < nr; i++)
+		chunk_add(adopt.chunks[i]);
+	kvfree(adopt.chunks);
+	free_unused_chunks(tables);
+	return 0;
+
+out:
+	for (i = 0; i < nr; i++)
+		kfree(adopt.chunks[i]);
+	kvfree(adopt.chunks);
+	return err;
+}
+EXPORT_SYMBOL_GPL(iommu_persist_tables_adopt);
+
+#if IS_ENABLED(CONFIG_IOMMU_PERSIST_KUNIT_TEST)
+#include "iommu-persist-kunit.c"
+#endif

@@ -618,4 +618,48 @@ TEST_F(persist_gmem, map_file_refuses_what_the_host_cannot_map)
 		  pool_2m_bytes() + pool_sum("allocated_1g_bytes"));
 }
 
+/*
+ * Memory an IOAS maps for DMA cannot be moved to another VM
+ * (KVM_LINK_GUEST_MEMFD_MOVE: EBUSY, nothing changes) until it is
+ * unmapped; once moved, the old file cannot be mapped again (EPERM).
+ */
+TEST_F(persist_gmem, map_file_keeps_the_memory_from_a_move)
+{
+	const uint64_t granule = variant->granule;
+	struct kvm_link_guest_memfd link = {
+		.flags = KVM_LINK_GUEST_MEMFD_MOVE,
+	};
+	__u64 iova = SZ_1G;
+	int gmem, vm2, moved;
+	uint8_t *mem;
+
+	gmem = gmem_create(self->vm, granule, granule, GMEM_SHARED,
+			   variant->persist_flags);
+	ASSERT_LE(0, gmem);
+	mem = mmap(NULL, granule, PROT_READ | PROT_WRITE, MAP_SHARED, gmem, 0);
+	ASSERT_NE(MAP_FAILED, mem);
+	mem[0] = 0x5a;
+	test_ioctl_ioas_map_fixed_file(gmem, 0, granule, SZ_1G);
+
+	vm2 = ioctl(self->kvm, KVM_CREATE_VM, 0);
+	ASSERT_LE(0, vm2);
+	link.fd = gmem;
+	EXPECT_EQ(-1, ioctl(vm2, KVM_LINK_GUEST_MEMFD, &link));
+	EXPECT_EQ(EBUSY, errno);
+	/* The old VM still has its memory, and the IOAS its mapping. */
+	EXPECT_EQ(0x5a, mem[0]);
+	test_ioctl_ioas_unmap(SZ_1G, granule);
+
+	moved = ioctl(vm2, KVM_LINK_GUEST_MEMFD, &link);
+	ASSERT_LE(0, moved);
+	test_err_ioctl_ioas_map_file(EPERM, gmem, 0, granule, &iova);
+	test_ioctl_ioas_map_fixed_file(moved, 0, granule, SZ_1G);
+	test_ioctl_ioas_unmap(SZ_1G, granule);
+
+	munmap(mem, granule);
+	close(moved);
+	close(gmem);
+	close(vm2);
+}
+
 TEST_HARNESS_MAIN
