@@ -120,15 +120,19 @@ int pt_node_write(int nid, const char *name, const char *val)
 	return ret;
 }
 
+/* Word by word (a byte loop costs seconds per GiB under TCG); @len % 8 == 0 */
 static bool is_zero(const uint8_t *p, size_t len, unsigned int slot, size_t off)
 {
-	size_t i;
+	const uint64_t *w = (const uint64_t *)p;
+	size_t i, b;
 
-	for (i = 0; i < len; i++) {
-		if (p[i]) {
-			vt_diag("slot %u: byte %zu is %#x, want 0", slot, off + i, p[i]);
-			return false;
-		}
+	for (i = 0; i < len / 8; i++) {
+		if (!w[i])
+			continue;
+		for (b = i * 8; !p[b]; b++)
+			;
+		vt_diag("slot %u: byte %zu is %#x, want 0", slot, off + b, p[b]);
+		return false;
 	}
 	return true;
 }
@@ -136,6 +140,7 @@ static bool is_zero(const uint8_t *p, size_t len, unsigned int slot, size_t off)
 bool pt_pattern(int fd, unsigned int slot, unsigned int order, uint64_t seed, int ops)
 {
 	size_t size = 4096ul << order;
+	size_t off, step, span;
 	bool ok = true;
 	long long bad;
 	uint8_t *p;
@@ -147,13 +152,15 @@ bool pt_pattern(int fd, unsigned int slot, unsigned int order, uint64_t seed, in
 	}
 	if (ops & PT_CHECK_ZERO)
 		ok = is_zero(p, size, slot, 0);
-	if (ok && (ops & PT_FILL))
-		vt_fill_pattern(p, size, seed, 0);
-	if (ok && (ops & PT_CHECK)) {
-		bad = vt_check_pattern(p, size, seed, 0);
+	step = ops & PT_SAMPLE ? 4096 : size;
+	span = ops & PT_SAMPLE ? 64 : size;
+	for (off = 0; ok && (ops & PT_FILL) && off < size; off += step)
+		vt_fill_pattern(p + off, span, seed, off);
+	for (off = 0; ok && (ops & PT_CHECK) && off < size; off += step) {
+		bad = vt_check_pattern(p + off, span, seed, off);
 		if (bad >= 0) {
 			vt_diag("slot %u seed %llu: mismatch at %lld", slot,
-				(unsigned long long)seed, bad);
+				(unsigned long long)seed, (long long)off + bad);
 			ok = false;
 		}
 	}

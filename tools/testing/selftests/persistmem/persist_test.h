@@ -47,6 +47,7 @@ int pt_node_write(int nid, const char *name, const char *val);
 #define PT_CHECK_ZERO	1	/* the folio must read as zero */
 #define PT_FILL		2	/* write the pattern of @seed */
 #define PT_CHECK	4	/* the pattern of @seed must be there */
+#define PT_SAMPLE	8	/* fill and check 64 bytes of each page only */
 /*
  * Map @slot and apply @ops in that order, to every byte of the folio,
  * whatever its size. Mismatches are
