@@ -282,7 +282,8 @@ static void iommu_persist_adopt_test(struct kunit *test)
 							 folios, nr, top, level,
 							 expect_leaf, &expect),
 			0);
-	KUNIT_EXPECT_GE(test, expect.leaves, ARRAY_SIZE(maps));
+	/* 4 KiB items of the first range (its IOVA is only 4 KiB aligned), 2 more */
+	KUNIT_EXPECT_EQ(test, expect.leaves, 6);
 	KUNIT_EXPECT_EQ(test, table_top(new), top);
 	/* The chunk of the empty top went back to its pool */
 	KUNIT_EXPECT_EQ(test, table_chunks(new), nr);
@@ -303,6 +304,50 @@ static void iommu_persist_adopt_test(struct kunit *test)
 					maps[0].len, IOMMU_READ, GFP_KERNEL), 0);
 	KUNIT_EXPECT_EQ(test, iommu_iova_to_phys(&new->domain, maps[0].iova),
 			SZ_1M);
+	table_free(new);
+	KUNIT_EXPECT_EQ(test, global_node_page_state(NR_IOMMU_PAGES),
+			iommu_pages);
+}
+
+static int accept_leaf(void *arg, dma_addr_t iova, phys_addr_t pa,
+		       unsigned int size_lg2, unsigned int *prot)
+{
+	*prot = IOMMU_READ | IOMMU_WRITE;
+	return 0;
+}
+
+/*
+ * A translation into the handed-over table memory is refused, whatever its
+ * owner says: the device could rewrite its own tables through it.
+ */
+static void iommu_persist_adopt_leaf_in_tables_test(struct kunit *test)
+{
+	unsigned long iommu_pages = global_node_page_state(NR_IOMMU_PAGES);
+	struct test_table *old = table_new(test), *new;
+	struct folio *folios[4];
+	unsigned int level, i;
+	phys_addr_t top;
+	int nr;
+
+	KUNIT_ASSERT_EQ(test, iommu_persist_tables_describe(&old->amdv1.iommu,
+							    folios, 4, &top,
+							    &level), 1);
+	KUNIT_ASSERT_EQ(test, iommu_map(&old->domain, SZ_2M,
+					PFN_PHYS(folio_pfn(folios[0])), SZ_4K,
+					IOMMU_READ | IOMMU_WRITE, GFP_KERNEL), 0);
+	nr = iommu_persist_tables_describe(&old->amdv1.iommu, folios, 4, &top,
+					   &level);
+	KUNIT_ASSERT_EQ(test, nr, 1);
+	table_forget(old);
+
+	new = table_new(test);
+	KUNIT_EXPECT_EQ(test, iommu_persist_tables_adopt(&new->amdv1.iommu,
+							 folios, nr, top, level,
+							 accept_leaf, NULL),
+			-EINVAL);
+	KUNIT_EXPECT_EQ(test, table_chunks(new), 1);
+	for (i = 0; i < nr; i++)
+		KUNIT_EXPECT_EQ(test, persist_free_folio(folios[i]), 0);
 	table_free(new);
 	KUNIT_EXPECT_EQ(test, global_node_page_state(NR_IOMMU_PAGES),
 			iommu_pages);
@@ -342,6 +387,7 @@ static void iommu_persist_adopt_no_arena_test(struct kunit *test)
 
 static struct kunit_case iommu_persist_test_cases[] = {
 	KUNIT_CASE(iommu_persist_adopt_test),
+	KUNIT_CASE(iommu_persist_adopt_leaf_in_tables_test),
 	KUNIT_CASE(iommu_persist_adopt_no_arena_test),
 	{}
 };

@@ -58,6 +58,7 @@
 #define CHUNK_ORDER	PERSIST_ORDER_2M
 #define CHUNK_PAGES	BIT(CHUNK_ORDER)
 #define CHUNK_TABLES	(CHUNK_PAGES - 1)
+#define CHUNK_SIZE	(CHUNK_PAGES * PAGE_SIZE)
 
 /**
  * struct iommu_persist_chunk - One granule of an arena
@@ -389,6 +390,7 @@ int iommu_persist_tables_describe(struct pt_iommu *iommu_table,
 EXPORT_SYMBOL_GPL(iommu_persist_tables_describe);
 
 struct persist_adopt {
+	struct iommu_persist_tables *tables;
 	struct iommu_persist_chunk **chunks;	/* sorted by pfn */
 	unsigned int nr;
 	iommu_persist_leaf_fn leaf;
@@ -434,11 +436,52 @@ static int adopt_table(void *arg, phys_addr_t pa, size_t size)
 	return -EINVAL;
 }
 
+static phys_addr_t chunk_phys(struct iommu_persist_chunk *chunk)
+{
+	return PFN_PHYS(folio_pfn(chunk->folio));
+}
+
+/* Does [@pa, @end) overlap a chunk of the tree or of the arena? */
+static bool leaf_in_chunks(struct persist_adopt *adopt, phys_addr_t pa,
+			   phys_addr_t end)
+{
+	struct iommu_persist_tables *tables = adopt->tables;
+	struct iommu_persist_chunk *chunk;
+	unsigned int lo = 0, hi = adopt->nr;
+	unsigned long flags;
+	bool hit = false;
+
+	/* The first chunk of the tree that ends after @pa */
+	while (lo < hi) {
+		unsigned int mid = lo + (hi - lo) / 2;
+
+		if (chunk_phys(adopt->chunks[mid]) + CHUNK_SIZE <= pa)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (lo < adopt->nr && chunk_phys(adopt->chunks[lo]) < end)
+		return true;
+
+	spin_lock_irqsave(&tables->lock, flags);
+	list_for_each_entry(chunk, &tables->partial, node)
+		hit |= chunk_phys(chunk) < end &&
+		       pa < chunk_phys(chunk) + CHUNK_SIZE;
+	list_for_each_entry(chunk, &tables->full, node)
+		hit |= chunk_phys(chunk) < end &&
+		       pa < chunk_phys(chunk) + CHUNK_SIZE;
+	spin_unlock_irqrestore(&tables->lock, flags);
+	return hit;
+}
+
+/* No translation may reach table memory: the device would own its tables. */
 static int adopt_leaf(void *arg, dma_addr_t iova, phys_addr_t pa,
 		      unsigned int size_lg2, unsigned int *prot)
 {
 	struct persist_adopt *adopt = arg;
 
+	if (leaf_in_chunks(adopt, pa, pa + BIT_ULL(size_lg2)))
+		return -EINVAL;
 	return adopt->leaf(adopt->arg, iova, pa, size_lg2, prot);
 }
 
@@ -485,7 +528,10 @@ static void free_unused_chunks(struct iommu_persist_tables *tables)
  * Nothing handed over is trusted. Each folio must be a 2 MiB persist_alloc
  * granule, given once, that belongs to no arena. generic_pt walks the whole
  * tree, and each table must be a page 1 to 511 of one of @folios, not
- * poisoned and reached once. If all of that holds, the folios are chunks
+ * poisoned and reached once; no translation may reach into one of @folios
+ * or of the arena's chunks, and @leaf must accept each one. The folios are
+ * claimed for the walk, so that an adoption running at the same time with
+ * one of them fails. If all of that holds, the folios are chunks
  * of @iommu_table's arena, the tree is its page table and the empty chunk
  * its initialisation took is freed.
  *
@@ -501,8 +547,10 @@ int iommu_persist_tables_adopt(struct pt_iommu *iommu_table,
 			       iommu_persist_leaf_fn leaf, void *arg)
 {
 	struct iommu_persist_tables *tables = iommu_persist_tables_of(iommu_table);
-	struct persist_adopt adopt = { .nr = nr, .leaf = leaf, .arg = arg };
-	unsigned int i;
+	struct persist_adopt adopt = {
+		.tables = tables, .nr = nr, .leaf = leaf, .arg = arg,
+	};
+	unsigned int i, claimed = 0;
 	int err;
 
 	might_sleep();
@@ -525,12 +573,17 @@ int iommu_persist_tables_adopt(struct pt_iommu *iommu_table,
 			goto out;
 		}
 	}
-	sort(adopt.chunks, nr, sizeof(*adopt.chunks), cmp_chunk_pfn, NULL);
-	for (i = 1; i < nr; i++)
-		if (adopt.chunks[i]->folio == adopt.chunks[i - 1]->folio) {
+	/*
+	 * Claim each folio for its chunk, so that a concurrent adoption, or
+	 * the same folio given twice, finds it taken.
+	 */
+	for (claimed = 0; claimed < nr; claimed++)
+		if (cmpxchg(&folios[claimed]->private, NULL,
+			    &adopt.chunks[claimed]->pages)) {
 			err = -EINVAL;
 			goto out;
 		}
+	sort(adopt.chunks, nr, sizeof(*adopt.chunks), cmp_chunk_pfn, NULL);
 
 	err = iommu_table->ops->adopt(iommu_table, top, level,
 				      &persist_adopt_check, &adopt);
@@ -544,6 +597,8 @@ int iommu_persist_tables_adopt(struct pt_iommu *iommu_table,
 	return 0;
 
 out:
+	for (i = 0; i < claimed; i++)
+		WRITE_ONCE(folios[i]->private, NULL);
 	for (i = 0; i < nr; i++)
 		kfree(adopt.chunks[i]);
 	kvfree(adopt.chunks);
