@@ -560,7 +560,7 @@ int iommu_persist_tables_adopt(struct pt_iommu *iommu_table,
 		return -EINVAL;
 	for (i = 0; i < nr; i++)
 		if (folio_order(folios[i]) != CHUNK_ORDER ||
-		    persist_folio_flags(folios[i]) < 0 || folios[i]->private)
+		    persist_folio_flags(folios[i]) < 0)
 			return -EINVAL;
 
 	adopt.chunks = kvcalloc(nr, sizeof(*adopt.chunks), GFP_KERNEL);
@@ -574,8 +574,8 @@ int iommu_persist_tables_adopt(struct pt_iommu *iommu_table,
 		}
 	}
 	/*
-	 * Claim each folio for its chunk, so that a concurrent adoption, or
-	 * the same folio given twice, finds it taken.
+	 * Claim each folio for its chunk, so that a folio of an arena, of a
+	 * concurrent adoption, or given twice, is found taken.
 	 */
 	for (claimed = 0; claimed < nr; claimed++)
 		if (cmpxchg(&folios[claimed]->private, NULL,
