@@ -14,6 +14,7 @@
 
 #define __EXPORTED_HEADERS__
 #include <linux/kvm.h>
+#include <linux/liveupdate.h>
 
 #include "iommufd_utils.h"
 
@@ -660,6 +661,188 @@ TEST_F(persist_gmem, map_file_keeps_the_memory_from_a_move)
 	close(moved);
 	close(gmem);
 	close(vm2);
+}
+
+/*
+ * Preserving an iommufd in a LUO session: what it holds must be describable
+ * by file token and persistent page table, or preserve refuses it and
+ * nothing changes. Freeze and retrieve need a kexec: the persistmem vmtests
+ * iommufd_persist_kexec, _cancel and _unretrieved run them.
+ */
+FIXTURE(persist_luo)
+{
+	int fd;
+	uint32_t ioas_id;
+	uint32_t stdev_id;
+	uint32_t hwpt_id;
+	uint32_t device_id;
+	uint32_t persist_id;
+	int luo;
+	int session;
+	long pool_base;
+};
+
+#define TOKEN_MFD	0x6d6664ULL
+#define TOKEN_IOMMUFD	0x696f6d6dULL
+
+static int luo_session(int luo, const char *what)
+{
+	struct liveupdate_ioctl_create_session args = { .size = sizeof(args) };
+
+	snprintf((char *)args.name, sizeof(args.name), "iommufd-%s-%d", what,
+		 getpid());
+	if (ioctl(luo, LIVEUPDATE_IOCTL_CREATE_SESSION, &args))
+		return -1;
+	return args.fd;
+}
+
+/* 0, or the errno of LIVEUPDATE_SESSION_PRESERVE_FD. */
+static int luo_preserve(int session, int fd, uint64_t token)
+{
+	struct liveupdate_session_preserve_fd args = {
+		.size = sizeof(args),
+		.fd = fd,
+		.token = token,
+	};
+
+	return ioctl(session, LIVEUPDATE_SESSION_PRESERVE_FD, &args) ? errno : 0;
+}
+
+FIXTURE_SETUP(persist_luo)
+{
+	self->pool_base = -1;
+	self->session = -1;
+	self->luo = open("/dev/liveupdate", O_RDWR);
+	if (self->luo < 0)
+		SKIP(return, "no /dev/liveupdate: boot with liveupdate=on");
+	if (pool_sum("total_bytes") <= 0)
+		SKIP(return, "no persist_alloc pools: boot with persist_alloc=");
+	self->session = luo_session(self->luo, "test");
+	ASSERT_LE(0, self->session);
+	self->fd = open("/dev/iommu", O_RDWR);
+	ASSERT_NE(-1, self->fd);
+	self->pool_base = pool_2m_bytes();
+	test_ioctl_ioas_alloc(&self->ioas_id);
+	test_cmd_mock_domain(self->ioas_id, &self->stdev_id, &self->hwpt_id,
+			     &self->device_id);
+	test_cmd_hwpt_alloc(self->device_id, self->ioas_id,
+			    IOMMU_HWPT_ALLOC_PERSIST, &self->persist_id);
+	/* The device moves on; its automatic, non-persistent HWPT goes. */
+	test_cmd_mock_domain_replace(self->stdev_id, self->persist_id);
+	memset(mfd_buffer, 0x3c, BUFFER_SIZE);
+}
+
+FIXTURE_TEARDOWN(persist_luo)
+{
+	if (self->session >= 0)
+		close(self->session);
+	if (self->pool_base >= 0) {
+		teardown_iommufd(self->fd, _metadata);
+		/* Everything the test allocated went back to the pools. */
+		EXPECT_EQ(self->pool_base, pool_2m_bytes());
+	}
+	if (self->luo >= 0)
+		close(self->luo);
+}
+
+/* Whether the persistent HWPT still translates @iova to the memfd. */
+static int check_mfd_map(int fd, uint32_t hwpt_id, uint64_t iova)
+{
+	struct iommu_test_cmd check = {
+		.size = sizeof(check),
+		.op = IOMMU_TEST_OP_MD_CHECK_MAP,
+		.id = hwpt_id,
+		.check_map = { .iova = iova, .length = BUFFER_SIZE,
+			       .uptr = (uintptr_t)mfd_buffer },
+	};
+
+	return ioctl(fd, _IOMMU_TEST_CMD(IOMMU_TEST_OP_MD_CHECK_MAP), &check);
+}
+
+/*
+ * A persistent HWPT and memfd mappings, the memfd preserved first: the
+ * iommufd is preserved, keeps working until the kexec, and cannot be
+ * preserved a second time.
+ */
+TEST_F(persist_luo, preserves_file_mappings_and_persistent_hwpts)
+{
+	int other;
+
+	test_ioctl_ioas_map_fixed_file(mfd, 0, BUFFER_SIZE, MOCK_APERTURE_START);
+	test_ioctl_ioas_map_fixed_file(mfd, 0, BUFFER_SIZE, SZ_1G);
+	ASSERT_EQ(0, luo_preserve(self->session, mfd, TOKEN_MFD));
+	ASSERT_EQ(0, luo_preserve(self->session, self->fd, TOKEN_IOMMUFD));
+
+	/* Preserved is not frozen: it maps, translates and unmaps. */
+	test_ioctl_ioas_map_fixed_file(mfd, 0, BUFFER_SIZE, SZ_1G / 2);
+	EXPECT_EQ(0, check_mfd_map(self->fd, self->persist_id, SZ_1G / 2));
+	EXPECT_EQ(0, check_mfd_map(self->fd, self->persist_id, SZ_1G));
+	test_ioctl_ioas_unmap(SZ_1G / 2, BUFFER_SIZE);
+
+	/* One file, one session. */
+	other = luo_session(self->luo, "other");
+	ASSERT_LE(0, other);
+	EXPECT_EQ(EBUSY, luo_preserve(other, self->fd, TOKEN_IOMMUFD));
+	close(other);
+
+	test_ioctl_ioas_unmap(MOCK_APERTURE_START, BUFFER_SIZE);
+	test_ioctl_ioas_unmap(SZ_1G, BUFFER_SIZE);
+}
+
+/*
+ * An area of a file that is not preserved in the session, or is preserved
+ * in another one, could not be named after kexec: -EINVAL, and the token
+ * is still free for the preserve that works once the file is in.
+ */
+TEST_F(persist_luo, refuses_a_file_not_in_the_session)
+{
+	int other;
+
+	test_ioctl_ioas_map_fixed_file(mfd, 0, BUFFER_SIZE, SZ_1G);
+	EXPECT_EQ(EINVAL, luo_preserve(self->session, self->fd, TOKEN_IOMMUFD));
+
+	other = luo_session(self->luo, "other");
+	ASSERT_LE(0, other);
+	ASSERT_EQ(0, luo_preserve(other, mfd, TOKEN_MFD));
+	EXPECT_EQ(EINVAL, luo_preserve(self->session, self->fd, TOKEN_IOMMUFD));
+	close(other);
+
+	ASSERT_EQ(0, luo_preserve(self->session, mfd, TOKEN_MFD));
+	EXPECT_EQ(0, luo_preserve(self->session, self->fd, TOKEN_IOMMUFD));
+	EXPECT_EQ(0, check_mfd_map(self->fd, self->persist_id, SZ_1G));
+	test_ioctl_ioas_unmap(SZ_1G, BUFFER_SIZE);
+}
+
+/* Memory mapped by user address has no file to name: -EINVAL. */
+TEST_F(persist_luo, refuses_user_memory)
+{
+	test_ioctl_ioas_map_fixed(buffer, BUFFER_SIZE, SZ_1G);
+	EXPECT_EQ(EINVAL, luo_preserve(self->session, self->fd, TOKEN_IOMMUFD));
+	test_ioctl_ioas_unmap(SZ_1G, BUFFER_SIZE);
+	EXPECT_EQ(0, luo_preserve(self->session, self->fd, TOKEN_IOMMUFD));
+}
+
+/* A HWPT whose page table would not survive the kexec: -EINVAL. */
+TEST_F(persist_luo, refuses_a_hwpt_that_is_not_persistent)
+{
+	uint32_t plain_id;
+
+	test_cmd_hwpt_alloc(self->device_id, self->ioas_id, 0, &plain_id);
+	EXPECT_EQ(EINVAL, luo_preserve(self->session, self->fd, TOKEN_IOMMUFD));
+	test_ioctl_destroy(plain_id);
+	EXPECT_EQ(0, luo_preserve(self->session, self->fd, TOKEN_IOMMUFD));
+}
+
+/* An emulated device's access pins pages outside any HWPT: -EOPNOTSUPP. */
+TEST_F(persist_luo, refuses_an_access)
+{
+	uint32_t access_fd;
+
+	test_cmd_create_access(self->ioas_id, &access_fd, 0);
+	EXPECT_EQ(EOPNOTSUPP,
+		  luo_preserve(self->session, self->fd, TOKEN_IOMMUFD));
+	close(access_fd);
+	EXPECT_EQ(0, luo_preserve(self->session, self->fd, TOKEN_IOMMUFD));
 }
 
 TEST_HARNESS_MAIN

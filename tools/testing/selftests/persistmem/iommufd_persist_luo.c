@@ -1,0 +1,561 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * iommufd_persist_kexec, iommufd_persist_cancel, iommufd_persist_unretrieved:
+ * an iommufd preserved in a LUO session across kexec, on the mock IOMMU.
+ *
+ * Generation 1 of each builds the same iommufd: one IOAS mapping a
+ * persistent guest_memfd of 2 MiB granules at two IOVAs (whole, and its
+ * second half again), a memfd, and in iommufd_persist_kexec a persistent
+ * guest_memfd of one 1 GiB granule; a mock device attached to a persistent
+ * HWPT. Patterns are written through the files and read back through the
+ * IOAS by a mock access. The files, then the iommufd, are preserved.
+ *
+ * iommufd_persist_kexec: generation 2 retrieves the iommufd first, which
+ * retrieves the files it maps; the files retrieved by token afterwards are
+ * the same. The IOAS is back under its old ID with every area: a new mock
+ * domain on it reads every pattern at every IOVA, the memfd's translation
+ * matches the host's, mapping and unmapping work. Finishing the session
+ * frees the old page table's chunk. It is all preserved again (a new
+ * persistent HWPT) and generation 3 finds it again.
+ *
+ * iommufd_persist_cancel: a kexec whose last freeze fails (fault
+ * injection) after the iommufd froze, while a thread maps and unmaps: the
+ * thread sees nothing but success or EBUSY, the chunk is unpreserved, and
+ * everything works; generation 2 then retrieves it as above.
+ *
+ * iommufd_persist_unretrieved: generation 2 retrieves the files but not the
+ * iommufd; finishing the session gives its page table's chunk back to the
+ * pool, and the files' memory can be moved to another VM, as no pin of the
+ * old kernel survived.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/reboot.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <linux/iommufd.h>
+#include <linux/kexec.h>
+
+#include "../../../../drivers/iommu/iommufd/iommufd_test.h"
+#include "gmem_vm.h"
+#include "persist_test.h"
+
+#define SESSION		"iommufd-persist"
+#define TOKEN_A		0x696f6661ull	/* guest_memfd, 2 MiB granules */
+#define TOKEN_M		0x696f666dull	/* memfd */
+#define TOKEN_G		0x696f6667ull	/* guest_memfd, one 1 GiB granule */
+#define TOKEN_C		0x696f6663ull	/* guest_memfd whose freeze fails */
+#define TOKEN_FD	0x696f6664ull	/* the iommufd */
+#define SIZE_A		(16 * GVM_MIB)
+#define SIZE_M		(4 * GVM_MIB)
+#define SIZE_G		GVM_GIB
+#define IOVA_A		(32 * GVM_MIB)
+#define IOVA_A2		(64 * GVM_MIB)	/* second half of A */
+#define IOVA_M		(128 * GVM_MIB)
+#define IOVA_G		GVM_GIB
+#define IOVA_SPARE	(256 * GVM_MIB)
+#define SEED_A		0xa11ull
+#define SEED_M		0x3e3ull
+#define SEED_G		0x619ull
+#define ESCAPED		"iommufd_cancel.escaped"
+#define GMEM_FLAGS	(GUEST_MEMFD_FLAG_PERSIST | GUEST_MEMFD_FLAG_MMAP | \
+			 GUEST_MEMFD_FLAG_INIT_SHARED)
+
+enum mode { KEXEC, CANCEL, UNRETRIEVED };
+
+struct iofd {
+	int fd;
+	uint32_t ioas, stdev, idev, hwpt;
+};
+
+static long long pool_sum(const char *name)
+{
+	return pt_node_stat(0, name) + pt_node_stat(1, name);
+}
+
+static int test_cmd(int fd, struct iommu_test_cmd *cmd)
+{
+	cmd->size = sizeof(*cmd);
+	return ioctl(fd, IOMMU_TEST_CMD, cmd) ? -errno : 0;
+}
+
+static int map_file(int iommufd, uint32_t ioas, int fd, uint64_t start,
+		    uint64_t length, uint64_t iova)
+{
+	struct iommu_ioas_map_file map = {
+		.size = sizeof(map),
+		.flags = IOMMU_IOAS_MAP_FIXED_IOVA | IOMMU_IOAS_MAP_READABLE |
+			 IOMMU_IOAS_MAP_WRITEABLE,
+		.ioas_id = ioas,
+		.fd = fd,
+		.start = start,
+		.length = length,
+		.iova = iova,
+	};
+
+	return ioctl(iommufd, IOMMU_IOAS_MAP_FILE, &map) ? -errno : 0;
+}
+
+static int unmap(int iommufd, uint32_t ioas, uint64_t iova, uint64_t length)
+{
+	struct iommu_ioas_unmap cmd = {
+		.size = sizeof(cmd),
+		.ioas_id = ioas,
+		.iova = iova,
+		.length = length,
+	};
+
+	return ioctl(iommufd, IOMMU_IOAS_UNMAP, &cmd) ? -errno : 0;
+}
+
+/* A persistent HWPT on the IOAS, with the mock device moved onto it. */
+static int persistent_hwpt(struct iofd *io)
+{
+	struct iommu_hwpt_alloc alloc = {
+		.size = sizeof(alloc),
+		.flags = IOMMU_HWPT_ALLOC_PERSIST,
+		.dev_id = io->idev,
+		.pt_id = io->ioas,
+	};
+	struct iommu_test_cmd replace = {
+		.op = IOMMU_TEST_OP_MOCK_DOMAIN_REPLACE,
+		.id = io->stdev,
+	};
+
+	if (ioctl(io->fd, IOMMU_HWPT_ALLOC, &alloc))
+		return -errno;
+	io->hwpt = alloc.out_hwpt_id;
+	replace.mock_domain_replace.pt_id = io->hwpt;
+	return test_cmd(io->fd, &replace);
+}
+
+/* A mock device on the IOAS, with an automatic HWPT filled from it. */
+static int mock_device(struct iofd *io)
+{
+	struct iommu_test_cmd cmd = {
+		.op = IOMMU_TEST_OP_MOCK_DOMAIN,
+		.id = io->ioas,
+	};
+	int ret = test_cmd(io->fd, &cmd);
+
+	io->stdev = cmd.mock_domain.out_stdev_id;
+	io->idev = cmd.mock_domain.out_idev_id;
+	io->hwpt = cmd.mock_domain.out_hwpt_id;
+	return ret;
+}
+
+/*
+ * Read @len bytes at @iova through a mock access and compare them with the
+ * pattern of @seed at file offset @off: samples of 256 bytes every 64 KiB
+ * and at both ends.
+ */
+static bool reads_back(struct iofd *io, uint64_t iova, uint64_t len,
+		       uint64_t seed, uint64_t off, const char *what)
+{
+	static uint8_t got[256], want[256];
+	struct iommu_test_cmd create = {
+		.op = IOMMU_TEST_OP_CREATE_ACCESS,
+		.id = io->ioas,
+	};
+	uint64_t pos, step = 64 * 1024, bad = UINT64_MAX;
+	int ret;
+
+	ret = test_cmd(io->fd, &create);
+	if (ret)
+		return vt_result(false, "%s: create access: %s", what, strerror(-ret));
+	for (pos = 0; pos < len; pos = pos + step < len ? pos + step : len) {
+		uint64_t at = pos + sizeof(got) > len ? len - sizeof(got) : pos;
+		struct iommu_test_cmd rw = {
+			.op = IOMMU_TEST_OP_ACCESS_RW,
+			.id = create.create_access.out_access_fd,
+			.access_rw = { .iova = iova + at, .length = sizeof(got),
+				       .uptr = (uintptr_t)got },
+		};
+
+		ret = test_cmd(io->fd, &rw);
+		vt_fill_pattern(want, sizeof(want), seed, off + at);
+		if (ret || memcmp(got, want, sizeof(got))) {
+			bad = at;
+			break;
+		}
+		if (at != pos)
+			break;
+	}
+	close(create.create_access.out_access_fd);
+	return vt_result(bad == UINT64_MAX, "%s: %llu MiB at IOVA %#llx read through the IOAS%s",
+			 what, (unsigned long long)(len >> 20), (unsigned long long)iova,
+			 bad == UINT64_MAX ? "" : " WRONG");
+}
+
+static int filled_gmem(int vm, uint64_t size, uint64_t granule, uint64_t seed)
+{
+	int fd = gvm_create_gmem(vm, size, GMEM_FLAGS, granule, 0);
+	void *p;
+
+	if (fd < 0)
+		vt_fatal("KVM_CREATE_GUEST_MEMFD %llu MiB: %s",
+			 (unsigned long long)(size >> 20), strerror(-fd));
+	p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (p == MAP_FAILED)
+		vt_fatal("mmap guest_memfd: %s", strerror(errno));
+	vt_fill_pattern(p, size, seed, 0);
+	munmap(p, size);
+	return fd;
+}
+
+static int filled_memfd(void)
+{
+	int fd = memfd_create("iommufd-persist", 0);
+	void *p;
+
+	if (fd < 0 || ftruncate(fd, SIZE_M))
+		vt_fatal("memfd: %s", strerror(errno));
+	p = mmap(NULL, SIZE_M, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (p == MAP_FAILED)
+		vt_fatal("mmap memfd: %s", strerror(errno));
+	vt_fill_pattern(p, SIZE_M, SEED_M, 0);
+	munmap(p, SIZE_M);
+	return fd;
+}
+
+/* The memfd's translation in @hwpt is the host's, page by page. */
+static bool memfd_translates(struct iofd *io, int mfd, uint64_t iova)
+{
+	struct iommu_test_cmd check = {
+		.op = IOMMU_TEST_OP_MD_CHECK_MAP,
+		.id = io->hwpt,
+		.check_map = { .iova = iova, .length = SIZE_M },
+	};
+	void *p = mmap(NULL, SIZE_M, PROT_READ, MAP_SHARED, mfd, 0);
+	int ret;
+
+	if (p == MAP_FAILED)
+		return vt_result(false, "mmap memfd: %s", strerror(errno));
+	check.check_map.uptr = (uintptr_t)p;
+	ret = test_cmd(io->fd, &check);
+	munmap(p, SIZE_M);
+	return vt_result(!ret, "the memfd at IOVA %#llx translates as the host maps it (%s)",
+			 (unsigned long long)iova, ret ? strerror(-ret) : "ok");
+}
+
+/* Every area of the IOAS reads its pattern; @gen names the generation. */
+static void check_areas(struct iofd *io, bool with_g, int gen)
+{
+	char what[64];
+
+	snprintf(what, sizeof(what), "gen %d: guest_memfd", gen);
+	reads_back(io, IOVA_A, SIZE_A, SEED_A, 0, what);
+	snprintf(what, sizeof(what), "gen %d: its second half again", gen);
+	reads_back(io, IOVA_A2, SIZE_A / 2, SEED_A, SIZE_A / 2, what);
+	snprintf(what, sizeof(what), "gen %d: memfd", gen);
+	reads_back(io, IOVA_M, SIZE_M, SEED_M, 0, what);
+	if (with_g) {
+		snprintf(what, sizeof(what), "gen %d: 1 GiB granule", gen);
+		reads_back(io, IOVA_G, SIZE_G, SEED_G, 0, what);
+	}
+}
+
+/* Open the iommufd, its IOAS and mappings, the device on a persistent HWPT. */
+static void build(struct iofd *io, int a, int m, int g)
+{
+	struct iommu_ioas_alloc alloc = { .size = sizeof(alloc) };
+	int ret;
+
+	io->fd = open("/dev/iommu", O_RDWR);
+	if (io->fd < 0 || ioctl(io->fd, IOMMU_IOAS_ALLOC, &alloc))
+		vt_fatal("iommufd and IOAS: %s", strerror(errno));
+	io->ioas = alloc.out_ioas_id;
+	ret = mock_device(io);
+	if (!ret)
+		ret = persistent_hwpt(io);
+	if (ret)
+		vt_fatal("mock device on a persistent HWPT: %s", strerror(-ret));
+	ret = map_file(io->fd, io->ioas, a, 0, SIZE_A, IOVA_A);
+	if (!ret)
+		ret = map_file(io->fd, io->ioas, a, SIZE_A / 2, SIZE_A / 2, IOVA_A2);
+	if (!ret)
+		ret = map_file(io->fd, io->ioas, m, 0, SIZE_M, IOVA_M);
+	if (!ret && g >= 0)
+		ret = map_file(io->fd, io->ioas, g, 0, SIZE_G, IOVA_G);
+	if (ret)
+		vt_fatal("IOMMU_IOAS_MAP_FILE: %s", strerror(-ret));
+}
+
+static void preserve(int session, int fd, uint64_t token, const char *what)
+{
+	int ret = luo_session_preserve_fd(session, fd, token);
+
+	if (ret)
+		vt_fatal("preserving %s: %s", what, strerror(-ret));
+}
+
+struct hammer {
+	struct iofd *io;
+	int mfd;
+	bool stop;	/* __atomic */
+	long ok, busy, other, last_err;
+};
+
+/* Map and unmap a spare IOVA until told to stop, counting the outcomes. */
+static void *hammer_fn(void *arg)
+{
+	struct hammer *h = arg;
+
+	while (!__atomic_load_n(&h->stop, __ATOMIC_RELAXED)) {
+		int ret = map_file(h->io->fd, h->io->ioas, h->mfd, 0, SIZE_M, IOVA_SPARE);
+
+		/* What was mapped is unmapped, once the thaw lets it. */
+		while (!ret) {
+			ret = unmap(h->io->fd, h->io->ioas, IOVA_SPARE, SIZE_M);
+			if (ret != -EBUSY)
+				break;
+			h->busy++;
+			ret = 0;
+			usleep(1000);
+		}
+		if (!ret) {
+			h->ok++;
+		} else if (ret == -EBUSY) {
+			h->busy++;
+		} else if (ret != -ENOENT && ret != -EEXIST) {
+			h->other++;
+			h->last_err = ret;
+		}
+	}
+	return NULL;
+}
+
+static void cancelled_kexec(struct iofd *io, int m)
+{
+	long long preserved0 = pool_sum("preserved_bytes");
+	struct hammer h = { .io = io, .mfd = m };
+	pthread_t thread;
+	int ret, err;
+
+	if (access(GVM_FAIL_FREEZE, F_OK))
+		vt_fatal("%s: %s", GVM_FAIL_FREEZE, strerror(errno));
+	/* Freezes go in preservation order: A, memfd, iommufd, then C fails. */
+	ret = gvm_fail(GVM_FAIL_FREEZE, 2);
+	if (ret)
+		vt_fatal("arm %s: %s", GVM_FAIL_FREEZE, strerror(-ret));
+	ret = vt_kexec_load(ESCAPED "=1");
+	if (!vt_result(!ret, "gen 1: kexec image loaded: %s", ret ? strerror(-ret) : "ok"))
+		exit(vt_finish());
+
+	if (pthread_create(&thread, NULL, hammer_fn, &h))
+		vt_fatal("pthread_create: %s", strerror(errno));
+	usleep(100000);
+	ret = reboot(RB_KEXEC);
+	err = errno;
+	usleep(100000);
+	__atomic_store_n(&h.stop, true, __ATOMIC_RELAXED);
+	pthread_join(thread, NULL);
+	gvm_fail_off(GVM_FAIL_FREEZE);
+	vt_result(ret < 0, "gen 1: reboot(KEXEC) fails when the last freeze fails (%s)",
+		  ret < 0 ? strerror(err) : "returned 0");
+	vt_result(vt_dmesg_contains("Freeze failed for token"),
+		  "gen 1: the kernel log names the failed freeze");
+	vt_result(h.other == 0 && h.ok > 0,
+		  "gen 1: map/unmap during the freeze: %ld done, %ld EBUSY, %ld other errors (last %s)",
+		  h.ok, h.busy, h.other, h.other ? strerror(-h.last_err) : "none");
+	vt_result(pool_sum("preserved_bytes") == preserved0,
+		  "gen 1: nothing stays preserved by the failed freeze (%+lld bytes)",
+		  pool_sum("preserved_bytes") - preserved0);
+	ret = syscall(__NR_kexec_file_load, -1, -1, 0UL, NULL, (unsigned long)KEXEC_FILE_UNLOAD);
+	vt_result(!ret, "gen 1: kexec image unloaded (%s)", ret ? strerror(errno) : "ok");
+
+	/* Thawed: the mappings work and change again. */
+	ret = map_file(io->fd, io->ioas, m, 0, SIZE_M, IOVA_SPARE);
+	vt_result(!ret, "gen 1: map after the cancelled kexec (%s)", ret ? strerror(-ret) : "ok");
+	reads_back(io, IOVA_SPARE, SIZE_M, SEED_M, 0, "gen 1: new mapping");
+	ret = unmap(io->fd, io->ioas, IOVA_SPARE, SIZE_M);
+	vt_result(!ret, "gen 1: unmap after the cancelled kexec (%s)", ret ? strerror(-ret) : "ok");
+	check_areas(io, false, 1);
+}
+
+static void stage1(enum mode mode)
+{
+	int vm, session, a, m, g = -1, c = -1;
+	struct iofd io;
+	char buf[8];
+
+	if (vt_cmdline_value(ESCAPED, buf, sizeof(buf)))
+		vt_fatal("gen 1 booted again: the kexec went through although a freeze failed");
+	vm = gvm_create_vm(0);
+	if (vm < 0)
+		vt_fatal("KVM_CREATE_VM: %s", strerror(-vm));
+	a = filled_gmem(vm, SIZE_A, 2 * GVM_MIB, SEED_A);
+	m = filled_memfd();
+	if (mode == KEXEC)
+		g = filled_gmem(vm, SIZE_G, GVM_GIB, SEED_G);
+	build(&io, a, m, g);
+	check_areas(&io, g >= 0, 1);
+	memfd_translates(&io, m, IOVA_M);
+
+	session = vt_session(SESSION, true);
+	preserve(session, a, TOKEN_A, "guest_memfd");
+	preserve(session, m, TOKEN_M, "memfd");
+	if (g >= 0)
+		preserve(session, g, TOKEN_G, "1 GiB guest_memfd");
+	preserve(session, io.fd, TOKEN_FD, "iommufd");
+	vt_result(true, "gen 1: files and iommufd preserved");
+	if (mode == CANCEL) {
+		c = filled_gmem(vm, 2 * GVM_MIB, 2 * GVM_MIB, 0);
+		preserve(session, c, TOKEN_C, "last guest_memfd");
+		cancelled_kexec(&io, m);
+	}
+	vt_hold();
+}
+
+static int retrieve(int session, uint64_t token, const char *what)
+{
+	int fd = luo_session_retrieve_fd(session, token);
+
+	if (fd < 0)
+		vt_fatal("retrieving %s: %s", what, strerror(-fd));
+	return fd;
+}
+
+/* The IOAS is back under its old ID; a new device's domain is filled from it. */
+static void check_retrieved(struct iofd *io, int m, bool with_g, int gen)
+{
+	struct iommu_ioas_iova_ranges ranges = {
+		.size = sizeof(ranges),
+		.ioas_id = io->ioas,
+	};
+	int ret;
+
+	ret = ioctl(io->fd, IOMMU_IOAS_IOVA_RANGES, &ranges) ? -errno : 0;
+	vt_result(!ret || ret == -EMSGSIZE, "gen %d: IOAS %u is there under its old ID (%s)",
+		  gen, io->ioas, ret && ret != -EMSGSIZE ? strerror(-ret) : "ok");
+	ret = mock_device(io);
+	if (ret)
+		vt_fatal("mock device on the retrieved IOAS: %s", strerror(-ret));
+	check_areas(io, with_g, gen);
+	memfd_translates(io, m, IOVA_M);
+	ret = map_file(io->fd, io->ioas, m, 0, SIZE_M, IOVA_SPARE);
+	if (!ret)
+		ret = unmap(io->fd, io->ioas, IOVA_SPARE, SIZE_M);
+	vt_result(!ret, "gen %d: map and unmap work on the retrieved IOAS (%s)", gen,
+		  ret ? strerror(-ret) : "ok");
+	/* The same area twice is refused: the old one is there. */
+	ret = map_file(io->fd, io->ioas, m, 0, SIZE_M, IOVA_M);
+	vt_result(ret == -EEXIST, "gen %d: the memfd's IOVA range is in use (%s)", gen,
+		  strerror(-ret));
+}
+
+static int stage_retrieve(enum mode mode, int gen, uint32_t ioas)
+{
+	bool with_g = mode == KEXEC;
+	int session = vt_session(SESSION, false), a, m, g = -1, c = -1, a2, ret;
+	long long pending0, free0;
+	struct iofd io = { .ioas = ioas };
+
+	io.fd = retrieve(session, TOKEN_FD, "iommufd");
+	vt_result(true, "gen %d: iommufd retrieved first", gen);
+	a = retrieve(session, TOKEN_A, "guest_memfd");
+	m = retrieve(session, TOKEN_M, "memfd");
+	if (with_g)
+		g = retrieve(session, TOKEN_G, "1 GiB guest_memfd");
+	a2 = luo_session_retrieve_fd(session, TOKEN_A);
+	vt_result(a2 >= 0, "gen %d: a file the iommufd took is retrieved again (%s)", gen,
+		  a2 < 0 ? strerror(-a2) : "ok");
+	if (a2 >= 0)
+		close(a2);
+	/* Kept open: LUO's reference goes at finish, with the file's memory. */
+	if (mode == CANCEL)
+		c = retrieve(session, TOKEN_C, "last guest_memfd");
+	check_retrieved(&io, m, with_g, gen);
+
+	pending0 = pool_sum("pending_bytes");
+	free0 = pool_sum("free_bytes");
+	ret = luo_session_finish(session);
+	vt_result(!ret, "gen %d: session finished (%s)", gen, ret ? strerror(-ret) : "ok");
+	vt_result(pending0 - pool_sum("pending_bytes") == 2 * GVM_MIB &&
+		  pool_sum("free_bytes") - free0 == 2 * GVM_MIB,
+		  "gen %d: finish gives the old page table's chunk back (pending %+lld, free %+lld)",
+		  gen, pool_sum("pending_bytes") - pending0, pool_sum("free_bytes") - free0);
+	close(session);
+
+	if (mode != KEXEC || gen == 3) {
+		if (c >= 0)
+			close(c);
+		close(a);
+		close(m);
+		if (g >= 0)
+			close(g);
+		close(io.fd);
+		return vt_finish();
+	}
+	/* Again: the device moves to a new persistent HWPT, all preserved. */
+	ret = persistent_hwpt(&io);
+	if (ret)
+		vt_fatal("persistent HWPT after retrieve: %s", strerror(-ret));
+	session = vt_session(SESSION, true);
+	preserve(session, a, TOKEN_A, "guest_memfd");
+	preserve(session, m, TOKEN_M, "memfd");
+	preserve(session, g, TOKEN_G, "1 GiB guest_memfd");
+	preserve(session, io.fd, TOKEN_FD, "iommufd");
+	vt_result(true, "gen %d: preserved again", gen);
+	vt_hold();
+}
+
+static int stage_unretrieved(void)
+{
+	int session = vt_session(SESSION, false), a, m, vm, vm2, linked, moved, ret;
+	long long pending0, free0;
+	struct kvm_link_guest_memfd link = { .flags = KVM_LINK_GUEST_MEMFD_MOVE };
+
+	a = retrieve(session, TOKEN_A, "guest_memfd");
+	m = retrieve(session, TOKEN_M, "memfd");
+	pending0 = pool_sum("pending_bytes");
+	free0 = pool_sum("free_bytes");
+	ret = luo_session_finish(session);
+	vt_result(!ret, "gen 2: session finished without retrieving the iommufd (%s)",
+		  ret ? strerror(-ret) : "ok");
+	vt_result(pending0 - pool_sum("pending_bytes") == 2 * GVM_MIB &&
+		  pool_sum("free_bytes") - free0 == 2 * GVM_MIB,
+		  "gen 2: its page table's chunk went back to the pool (pending %+lld, free %+lld)",
+		  pool_sum("pending_bytes") - pending0, pool_sum("free_bytes") - free0);
+	vt_result(!vt_dmesg_contains("iommufd_luo:"), "gen 2: the iommufd handler logged nothing");
+
+	/* A move is refused while the memory may be pinned: none is. */
+	vm = gvm_create_vm(0);
+	vm2 = gvm_create_vm(0);
+	if (vm < 0 || vm2 < 0)
+		vt_fatal("KVM_CREATE_VM: %s", strerror(-(vm < 0 ? vm : vm2)));
+	linked = gvm_link(vm, a);
+	if (linked < 0)
+		vt_fatal("KVM_LINK_GUEST_MEMFD: %s", strerror(-linked));
+	link.fd = linked;
+	moved = ioctl(vm2, KVM_LINK_GUEST_MEMFD, &link);
+	vt_result(moved >= 0, "gen 2: no old pin keeps the guest_memfd from a move (%s)",
+		  moved < 0 ? strerror(errno) : "ok");
+	close(session);
+	close(m);
+	return vt_finish();
+}
+
+int main(int argc, char **argv)
+{
+	const char *name = basename(argv[0]);
+	enum mode mode = !strcmp(name, "iommufd_persist_cancel") ? CANCEL :
+			 !strcmp(name, "iommufd_persist_unretrieved") ? UNRETRIEVED : KEXEC;
+	int gen = vt_stage(argc, argv, mode == KEXEC ? 3 : 2);
+
+	if (gen == 1)
+		stage1(mode);
+	if (mode == UNRETRIEVED)
+		return stage_unretrieved();
+	/* The first IOAS of a fresh iommufd has ID 1, kept across kexec. */
+	return stage_retrieve(mode, gen, 1);
+}
