@@ -155,6 +155,46 @@ TEST_F(persist, refused_with_nest_parent_or_fault_queue)
 	EXPECT_EQ(self->pool_base, pool_2m_bytes());
 }
 
+/*
+ * IOMMU_HWPT_DATA_PERSIST_ADOPT takes over a page table a live update
+ * handed over to an iommufd retrieved from a LUO session: an iommufd opened
+ * here has none, whatever the ID, and a malformed request is refused first.
+ */
+TEST_F(persist, adopt_needs_a_retrieved_iommufd)
+{
+	struct iommu_hwpt_persist_adopt adopt = { .hwpt_id = self->hwpt_id };
+	uint32_t hwpt_id = 0;
+
+	EXPECT_ERRNO(EINVAL,
+		     _test_cmd_hwpt_alloc(self->fd, self->device_id,
+					  self->ioas_id, 0,
+					  IOMMU_HWPT_ALLOC_PERSIST, &hwpt_id,
+					  IOMMU_HWPT_DATA_PERSIST_ADOPT,
+					  &adopt, sizeof(adopt)));
+	/* Without IOMMU_HWPT_ALLOC_PERSIST */
+	EXPECT_ERRNO(EINVAL,
+		     _test_cmd_hwpt_alloc(self->fd, self->device_id,
+					  self->ioas_id, 0, 0, &hwpt_id,
+					  IOMMU_HWPT_DATA_PERSIST_ADOPT,
+					  &adopt, sizeof(adopt)));
+	adopt.__reserved = 1;
+	EXPECT_ERRNO(EINVAL,
+		     _test_cmd_hwpt_alloc(self->fd, self->device_id,
+					  self->ioas_id, 0,
+					  IOMMU_HWPT_ALLOC_PERSIST, &hwpt_id,
+					  IOMMU_HWPT_DATA_PERSIST_ADOPT,
+					  &adopt, sizeof(adopt)));
+	/* Data shorter than the structure's mandatory part */
+	EXPECT_ERRNO(EINVAL,
+		     _test_cmd_hwpt_alloc(self->fd, self->device_id,
+					  self->ioas_id, 0,
+					  IOMMU_HWPT_ALLOC_PERSIST, &hwpt_id,
+					  IOMMU_HWPT_DATA_PERSIST_ADOPT,
+					  &adopt, 2));
+	EXPECT_EQ(0, hwpt_id);
+	EXPECT_EQ(self->pool_base, pool_2m_bytes());
+}
+
 /* The page table is in a pool granule for as long as the HWPT lives. */
 TEST_F(persist, tables_come_from_the_pools)
 {

@@ -386,7 +386,7 @@ static void stage1(enum mode mode)
 {
 	int vm, session, a, m, g = -1, c = -1;
 	struct iofd io;
-	char buf[8];
+	char buf[32];
 
 	if (vt_cmdline_value(ESCAPED, buf, sizeof(buf)))
 		vt_fatal("gen 1 booted again: the kexec went through although a freeze failed");
@@ -408,6 +408,8 @@ static void stage1(enum mode mode)
 		preserve(session, g, TOKEN_G, "1 GiB guest_memfd");
 	preserve(session, io.fd, TOKEN_FD, "iommufd");
 	vt_result(true, "gen 1: files and iommufd preserved");
+	snprintf(buf, sizeof(buf), "iofd_hwpt=%u", io.hwpt);
+	vt_next_args(buf);
 	if (mode == CANCEL) {
 		c = filled_gmem(vm, 2 * GVM_MIB, 2 * GVM_MIB, 0);
 		preserve(session, c, TOKEN_C, "last guest_memfd");
@@ -425,8 +427,92 @@ static int retrieve(int session, uint64_t token, const char *what)
 	return fd;
 }
 
-/* The IOAS is back under its old ID; a new device's domain is filled from it. */
-static void check_retrieved(struct iofd *io, int m, bool with_g, int gen)
+static int hwpt_adopt(struct iofd *io, uint32_t dev, uint32_t ioas, uint32_t flags,
+		      uint32_t hwpt_id, uint32_t reserved, uint32_t *out)
+{
+	struct iommu_hwpt_persist_adopt data = {
+		.hwpt_id = hwpt_id,
+		.__reserved = reserved,
+	};
+	struct iommu_hwpt_alloc alloc = {
+		.size = sizeof(alloc),
+		.flags = flags,
+		.dev_id = dev,
+		.pt_id = ioas,
+		.data_type = IOMMU_HWPT_DATA_PERSIST_ADOPT,
+		.data_len = sizeof(data),
+		.data_uptr = (uintptr_t)&data,
+	};
+
+	if (ioctl(io->fd, IOMMU_HWPT_ALLOC, &alloc))
+		return -errno;
+	*out = alloc.out_hwpt_id;
+	return 0;
+}
+
+/*
+ * A mock device on a scratch IOAS adopts the handed-over page table into a
+ * HWPT on the retrieved IOAS, after the requests that must fail, and moves
+ * onto it: the adopted table is the IOAS's first domain.
+ */
+static void adopt(struct iofd *io, uint32_t old_hwpt, int gen)
+{
+	struct iommu_ioas_alloc scratch = { .size = sizeof(scratch) };
+	struct iofd dev = { .fd = io->fd };
+	long long alloc0;
+	uint32_t id = 0;
+	int ret;
+
+	if (ioctl(io->fd, IOMMU_IOAS_ALLOC, &scratch))
+		vt_fatal("scratch IOAS: %s", strerror(errno));
+	dev.ioas = scratch.out_ioas_id;
+	ret = mock_device(&dev);
+	if (ret)
+		vt_fatal("mock device on the scratch IOAS: %s", strerror(-ret));
+
+	ret = hwpt_adopt(io, dev.idev, io->ioas, 0, old_hwpt, 0, &id);
+	vt_result(ret == -EINVAL, "gen %d: adopting needs IOMMU_HWPT_ALLOC_PERSIST (%s)", gen,
+		  strerror(-ret));
+	ret = hwpt_adopt(io, dev.idev, io->ioas, IOMMU_HWPT_ALLOC_PERSIST, old_hwpt + 100, 0, &id);
+	vt_result(ret == -EINVAL, "gen %d: adopting an ID that was no HWPT (%s)", gen,
+		  strerror(-ret));
+	ret = hwpt_adopt(io, dev.idev, io->ioas, IOMMU_HWPT_ALLOC_PERSIST, old_hwpt, 1, &id);
+	vt_result(ret == -EINVAL, "gen %d: adopting with a reserved field set (%s)", gen,
+		  strerror(-ret));
+	ret = hwpt_adopt(io, dev.idev, dev.ioas, IOMMU_HWPT_ALLOC_PERSIST, old_hwpt, 0, &id);
+	vt_result(ret == -EINVAL, "gen %d: adopting onto another IOAS (%s)", gen, strerror(-ret));
+
+	alloc0 = pool_sum("allocated_2m_bytes");
+	ret = hwpt_adopt(io, dev.idev, io->ioas, IOMMU_HWPT_ALLOC_PERSIST, old_hwpt, 0, &id);
+	vt_result(!ret && id == old_hwpt, "gen %d: HWPT %u adopts its page table (%s, ID %u)",
+		  gen, old_hwpt, ret ? strerror(-ret) : "ok", id);
+	if (ret)
+		exit(vt_finish());
+	vt_result(pool_sum("allocated_2m_bytes") == alloc0,
+		  "gen %d: its table pages are the handed-over ones (pools %+lld bytes)", gen,
+		  pool_sum("allocated_2m_bytes") - alloc0);
+	ret = hwpt_adopt(io, dev.idev, io->ioas, IOMMU_HWPT_ALLOC_PERSIST, old_hwpt, 0, &id);
+	vt_result(ret == -EINVAL, "gen %d: the page table is adopted once (%s)", gen,
+		  strerror(-ret));
+
+	io->stdev = dev.stdev;
+	io->idev = dev.idev;
+	io->hwpt = old_hwpt;
+	{
+		struct iommu_test_cmd replace = {
+			.op = IOMMU_TEST_OP_MOCK_DOMAIN_REPLACE,
+			.id = io->stdev,
+			.mock_domain_replace = { .pt_id = old_hwpt },
+		};
+
+		ret = test_cmd(io->fd, &replace);
+	}
+	vt_result(!ret, "gen %d: the device moves onto the adopted HWPT (%s)", gen,
+		  ret ? strerror(-ret) : "ok");
+}
+
+/* The IOAS is back under its old ID, translated by the adopted table. */
+static void check_retrieved(struct iofd *io, int m, bool with_g, uint32_t old_hwpt, int gen)
 {
 	struct iommu_ioas_iova_ranges ranges = {
 		.size = sizeof(ranges),
@@ -437,12 +523,12 @@ static void check_retrieved(struct iofd *io, int m, bool with_g, int gen)
 	ret = ioctl(io->fd, IOMMU_IOAS_IOVA_RANGES, &ranges) ? -errno : 0;
 	vt_result(!ret || ret == -EMSGSIZE, "gen %d: IOAS %u is there under its old ID (%s)",
 		  gen, io->ioas, ret && ret != -EMSGSIZE ? strerror(-ret) : "ok");
-	ret = mock_device(io);
-	if (ret)
-		vt_fatal("mock device on the retrieved IOAS: %s", strerror(-ret));
+	adopt(io, old_hwpt, gen);
 	check_areas(io, with_g, gen);
 	memfd_translates(io, m, IOVA_M);
 	ret = map_file(io->fd, io->ioas, m, 0, SIZE_M, IOVA_SPARE);
+	if (!ret)
+		reads_back(io, IOVA_SPARE, SIZE_M, SEED_M, 0, "new mapping in the adopted table");
 	if (!ret)
 		ret = unmap(io->fd, io->ioas, IOVA_SPARE, SIZE_M);
 	vt_result(!ret, "gen %d: map and unmap work on the retrieved IOAS (%s)", gen,
@@ -459,9 +545,19 @@ static int stage_retrieve(enum mode mode, int gen, uint32_t ioas)
 	int session = vt_session(SESSION, false), a, m, g = -1, c = -1, a2, ret;
 	long long pending0, free0;
 	struct iofd io = { .ioas = ioas };
+	uint32_t old_hwpt;
+	char buf[16];
 
+	if (!vt_cmdline_value("iofd_hwpt", buf, sizeof(buf)))
+		vt_fatal("no iofd_hwpt= from the previous generation");
+	old_hwpt = strtoul(buf, NULL, 0);
+	/* It takes its table chunk and, retrieving them, the guest_memfds' granules. */
+	pending0 = pool_sum("pending_bytes");
 	io.fd = retrieve(session, TOKEN_FD, "iommufd");
-	vt_result(true, "gen %d: iommufd retrieved first", gen);
+	vt_result(pending0 - pool_sum("pending_bytes") ==
+		  (long long)(2 * GVM_MIB + SIZE_A + (with_g ? SIZE_G : 0)),
+		  "gen %d: iommufd retrieved first, with its table chunk and its files (pending %+lld)",
+		  gen, pool_sum("pending_bytes") - pending0);
 	a = retrieve(session, TOKEN_A, "guest_memfd");
 	m = retrieve(session, TOKEN_M, "memfd");
 	if (with_g)
@@ -474,17 +570,17 @@ static int stage_retrieve(enum mode mode, int gen, uint32_t ioas)
 	/* Kept open: LUO's reference goes at finish, with the file's memory. */
 	if (mode == CANCEL)
 		c = retrieve(session, TOKEN_C, "last guest_memfd");
-	check_retrieved(&io, m, with_g, gen);
+	check_retrieved(&io, m, with_g, old_hwpt, gen);
 
 	pending0 = pool_sum("pending_bytes");
 	free0 = pool_sum("free_bytes");
 	ret = luo_session_finish(session);
 	vt_result(!ret, "gen %d: session finished (%s)", gen, ret ? strerror(-ret) : "ok");
-	vt_result(pending0 - pool_sum("pending_bytes") == 2 * GVM_MIB &&
-		  pool_sum("free_bytes") - free0 == 2 * GVM_MIB,
-		  "gen %d: finish gives the old page table's chunk back (pending %+lld, free %+lld)",
+	vt_result(pool_sum("pending_bytes") == pending0 && pool_sum("free_bytes") == free0,
+		  "gen %d: finish takes nothing from the retrieved iommufd (pending %+lld, free %+lld)",
 		  gen, pool_sum("pending_bytes") - pending0, pool_sum("free_bytes") - free0);
 	close(session);
+	check_areas(&io, with_g, gen);
 
 	if (mode != KEXEC || gen == 3) {
 		if (c >= 0)
@@ -496,10 +592,7 @@ static int stage_retrieve(enum mode mode, int gen, uint32_t ioas)
 		close(io.fd);
 		return vt_finish();
 	}
-	/* Again: the device moves to a new persistent HWPT, all preserved. */
-	ret = persistent_hwpt(&io);
-	if (ret)
-		vt_fatal("persistent HWPT after retrieve: %s", strerror(-ret));
+	/* Again, with the adopted table, which the device still uses. */
 	session = vt_session(SESSION, true);
 	preserve(session, a, TOKEN_A, "guest_memfd");
 	preserve(session, m, TOKEN_M, "memfd");
