@@ -74,6 +74,7 @@
 #include "../iommu-persist.h"
 #include "io_pagetable.h"
 #include "iommufd_private.h"
+#include "luo.h"
 
 /* The handover layout is a contract with the next kernel: see the ABI header. */
 static_assert(sizeof(struct iommufd_persist_ioas_ser) == 8);
@@ -278,8 +279,6 @@ static int iommufd_luo_check_type(struct iommufd_object *obj)
 	}
 }
 
-static bool iommufd_luo_incoming_pending(struct iommufd_luo_incoming *in);
-
 /*
  * One pass over the objects of @ictx: count them into @img when its arrays
  * are not set up, else fill the arrays, which must then have room for what
@@ -297,7 +296,7 @@ static int iommufd_luo_walk(struct liveupdate_file_op_args *args,
 	int n;
 
 	/* What another live update handed over must be adopted first. */
-	if (iommufd_luo_incoming_pending(ictx->luo_incoming))
+	if (iommufd_luo_tables_pending(ictx->luo_incoming))
 		return -EBUSY;
 	xa_for_each(&ictx->objects, id, obj) {
 		n = iommufd_luo_check_type(obj);
@@ -655,120 +654,6 @@ static void iommufd_luo_release_chunks(const struct iommufd_luo_image *img,
 	}
 }
 
-/**
- * struct iommufd_luo_pending - A handed-over page table, until a HWPT adopts it
- * @id:      ID of its HWPT, reserved in the new iommufd
- * @ioas_id: ID of the IOAS it maps
- * @top:     physical address of its top table
- * @level:   level of its top table
- * @nr:      number of chunks; 0 once adopted or lost
- * @busy:    an adoption is under way
- * @folios:  the chunks, restored from persist_alloc
- */
-struct iommufd_luo_pending {
-	u32 id;
-	u32 ioas_id;
-	phys_addr_t top;
-	unsigned int level;
-	unsigned int nr;
-	bool busy;
-	struct folio **folios;
-};
-
-/**
- * struct iommufd_luo_incoming - The page tables a retrieved iommufd holds
- * @lock:  protects the entries of @hwpts
- * @nr:    number of entries
- * @hwpts: one per handed-over HWPT
- */
-struct iommufd_luo_incoming {
-	struct mutex lock;
-	unsigned int nr;
-	struct iommufd_luo_pending hwpts[] __counted_by(nr);
-};
-
-/* Whether @in still has a page table no HWPT adopted. */
-static bool iommufd_luo_incoming_pending(struct iommufd_luo_incoming *in)
-{
-	unsigned int i;
-
-	if (!in)
-		return false;
-	guard(mutex)(&in->lock);
-	for (i = 0; i < in->nr; i++)
-		if (in->hwpts[i].nr)
-			return true;
-	return false;
-}
-
-static void iommufd_luo_incoming_free(struct iommufd_luo_incoming *in,
-				      u64 owner, bool unrestore)
-{
-	unsigned int i, j;
-
-	for (i = 0; i < in->nr; i++) {
-		struct iommufd_luo_pending *p = &in->hwpts[i];
-
-		for (j = 0; j < p->nr; j++) {
-			if (!p->folios[j])
-				continue;
-			if (unrestore)
-				WARN_ON_ONCE(persist_alloc_unrestore(p->folios[j], owner));
-			else
-				WARN_ON_ONCE(persist_free_folio(p->folios[j]));
-		}
-		kvfree(p->folios);
-	}
-	mutex_destroy(&in->lock);
-	kfree(in);
-}
-
-/*
- * Take every table chunk from persist_alloc for the HWPTs to come. All or
- * nothing: on failure the chunks taken go back to pending, untouched.
- */
-static struct iommufd_luo_incoming *
-iommufd_luo_restore_tables(const struct iommufd_luo_image *img, u64 owner)
-{
-	const struct iommufd_persist_chunk_ser *chunk = img->chunks;
-	struct iommufd_luo_incoming *in;
-	unsigned int i, j;
-
-	in = kzalloc(struct_size(in, hwpts, img->nr_hwpts), GFP_KERNEL_ACCOUNT);
-	if (!in)
-		return ERR_PTR(-ENOMEM);
-	mutex_init(&in->lock);
-	in->nr = img->nr_hwpts;
-	for (i = 0; i < in->nr; i++) {
-		const struct iommufd_persist_hwpt_ser *hwpt = &img->hwpts[i];
-		struct iommufd_luo_pending *p = &in->hwpts[i];
-
-		p->id = hwpt->id;
-		p->ioas_id = hwpt->ioas_id;
-		p->top = hwpt->top;
-		p->level = hwpt->level;
-		p->folios = kvcalloc(hwpt->nr_chunks, sizeof(*p->folios),
-				     GFP_KERNEL_ACCOUNT);
-		if (hwpt->nr_chunks && !p->folios)
-			goto err;
-		p->nr = hwpt->nr_chunks;
-		for (j = 0; j < p->nr; j++, chunk++) {
-			struct folio *folio = persist_alloc_restore(chunk->phys, owner);
-
-			if (IS_ERR(folio)) {
-				pr_err("HWPT %u: table chunk at %#llx not restored: %pe\n",
-				       p->id, chunk->phys, folio);
-				goto err;
-			}
-			p->folios[j] = folio;
-		}
-	}
-	return in;
-err:
-	iommufd_luo_incoming_free(in, owner, true);
-	return ERR_PTR(-EINVAL);
-}
-
 /* Map the areas of one handed-over IOAS again, each from its file. */
 static int iommufd_luo_restore_areas(struct liveupdate_file_op_args *args,
 				     struct iommufd_ctx *ictx,
@@ -862,7 +747,8 @@ static int iommufd_luo_retrieve(struct liveupdate_file_op_args *args)
 		       ser->nr_chunks);
 		return rc;
 	}
-	in = iommufd_luo_restore_tables(&img, owner);
+	in = iommufd_luo_tables_restore(img.hwpts, img.nr_hwpts, img.chunks,
+					owner);
 	if (IS_ERR(in))
 		return PTR_ERR(in);
 	file = iommufd_ctx_file_create();
@@ -881,7 +767,7 @@ static int iommufd_luo_retrieve(struct liveupdate_file_op_args *args)
 err_file:
 	fput(file);
 err_tables:
-	iommufd_luo_incoming_free(in, owner, true);
+	iommufd_luo_tables_unrestore(in, owner);
 	return rc;
 }
 
@@ -903,284 +789,6 @@ static void iommufd_luo_finish(struct liveupdate_file_op_args *args)
 	}
 	iommufd_luo_put_objects(args);
 	kho_restore_free(ser);
-}
-
-/**
- * struct iommufd_luo_leaf - One translation of a handed-over page table
- * @iova:     first IOVA
- * @pa:       physical address it translates to
- * @size_lg2: log2 of its size
- */
-struct iommufd_luo_leaf {
-	unsigned long iova;
-	phys_addr_t pa;
-	unsigned int size_lg2;
-};
-
-/**
- * struct iommufd_luo_adoption - A HWPT adopting a handed-over page table
- * @pending:     what it adopts
- * @iommu_table: its domain's page table
- * @iopt:        its IOAS's io_pagetable
- * @leaves:      the translations found, by increasing IOVA
- * @nr:          number of @leaves
- * @max:         room in @leaves
- * @leaf_bytes:  bytes the translations cover
- * @area_bytes:  bytes of the areas checked against them
- * @adopted:     the domain has taken the tables over
- */
-struct iommufd_luo_adoption {
-	struct iommufd_luo_pending *pending;
-	struct pt_iommu *iommu_table;
-	struct io_pagetable *iopt;
-	struct iommufd_luo_leaf *leaves;
-	unsigned long nr;
-	unsigned long max;
-	u64 leaf_bytes;
-	u64 area_bytes;
-	bool adopted;
-};
-
-/*
- * A translation of the handed-over table must lie inside one area of the
- * IOAS, after the one before, and have the area's permissions; it is
- * recorded to be compared with the area's memory once that is pinned.
- */
-static int iommufd_luo_leaf(void *arg, dma_addr_t iova, phys_addr_t pa,
-			    unsigned int size_lg2, unsigned int *prot)
-{
-	struct iommufd_luo_adoption *ad = arg;
-	struct iommufd_luo_leaf *leaf;
-	struct iopt_area *area;
-	unsigned long last;
-
-	if (size_lg2 >= BITS_PER_LONG ||
-	    check_add_overflow(iova, (1UL << size_lg2) - 1, &last))
-		return -EINVAL;
-	area = iopt_area_iter_first(ad->iopt, iova, last);
-	if (!area || !area->pages || iova < iopt_area_iova(area) ||
-	    last > iopt_area_last_iova(area))
-		return -EINVAL;
-	*prot = area->iommu_prot;
-	if (ad->nr) {
-		leaf = &ad->leaves[ad->nr - 1];
-		/* Each item of a contiguous entry gives the whole entry. */
-		if (iova == leaf->iova && pa == leaf->pa &&
-		    size_lg2 == leaf->size_lg2)
-			return 0;
-		if (iova <= leaf->iova + (1UL << leaf->size_lg2) - 1)
-			return -EINVAL;
-	}
-	if (ad->nr == ad->max) {
-		unsigned long max = ad->max ? 2 * ad->max : 64;
-
-		leaf = kvrealloc(ad->leaves, array_size(max, sizeof(*leaf)),
-				 GFP_KERNEL);
-		if (!leaf)
-			return -ENOMEM;
-		ad->leaves = leaf;
-		ad->max = max;
-	}
-	ad->leaves[ad->nr++] = (struct iommufd_luo_leaf) {
-		.iova = iova, .pa = pa, .size_lg2 = size_lg2,
-	};
-	ad->leaf_bytes += 1UL << size_lg2;
-	return 0;
-}
-
-static int iommufd_luo_adopt_tables(void *arg)
-{
-	struct iommufd_luo_adoption *ad = arg;
-	struct iommufd_luo_pending *p = ad->pending;
-	int rc;
-
-	rc = iommu_persist_tables_adopt(ad->iommu_table, p->folios, p->nr,
-					p->top, p->level, iommufd_luo_leaf, ad);
-	ad->adopted = !rc;
-	return rc;
-}
-
-/* The translation of each pinned run of each area is that run. */
-static int iommufd_luo_check_run(void *arg, struct iopt_area *area,
-				 unsigned long iova, phys_addr_t pa,
-				 unsigned long len)
-{
-	struct iommufd_luo_adoption *ad = arg;
-	unsigned long lo = 0, hi = ad->nr;
-
-	/* The last translation starting at or below @iova. */
-	while (hi - lo > 1) {
-		unsigned long mid = lo + (hi - lo) / 2;
-
-		if (ad->leaves[mid].iova <= iova)
-			lo = mid;
-		else
-			hi = mid;
-	}
-	while (len) {
-		const struct iommufd_luo_leaf *leaf = &ad->leaves[lo];
-		unsigned long end, n;
-
-		if (lo >= ad->nr || iova < leaf->iova)
-			return -EINVAL;
-		end = leaf->iova + (1UL << leaf->size_lg2) - 1;
-		if (iova > end || leaf->pa + (iova - leaf->iova) != pa)
-			return -EINVAL;
-		n = min(len, end - iova + 1);
-		iova += n;
-		pa += n;
-		len -= n;
-		ad->area_bytes += n;
-		lo++;
-	}
-	return 0;
-}
-
-/* Every translation was inside an area: nothing else is mapped. */
-static int iommufd_luo_check_done(void *arg)
-{
-	struct iommufd_luo_adoption *ad = arg;
-
-	return ad->area_bytes == ad->leaf_bytes ? 0 : -EINVAL;
-}
-
-static const struct iopt_adopt_ops iommufd_luo_adopt_ops = {
-	.adopt = iommufd_luo_adopt_tables,
-	.check = iommufd_luo_check_run,
-	.done = iommufd_luo_check_done,
-};
-
-/**
- * iommufd_luo_adopt_id - Read what IOMMU_HWPT_DATA_PERSIST_ADOPT asks for
- * @ictx:      The iommufd
- * @flags:     IOMMU_HWPT_ALLOC_* of the allocation
- * @user_data: Its data, of type IOMMU_HWPT_DATA_PERSIST_ADOPT
- * @id:        Receives the ID of the handed-over HWPT
- *
- * Return: 0; -EINVAL without IOMMU_HWPT_ALLOC_PERSIST, for a reserved field
- * set or an ID of no handed-over page table; -EFAULT.
- */
-int iommufd_luo_adopt_id(struct iommufd_ctx *ictx, u32 flags,
-			 const struct iommu_user_data *user_data, u32 *id)
-{
-	struct iommufd_luo_incoming *in = ictx->luo_incoming;
-	struct iommu_hwpt_persist_adopt data;
-	unsigned int i;
-	int rc;
-
-	if (!(flags & IOMMU_HWPT_ALLOC_PERSIST))
-		return -EINVAL;
-	rc = iommu_copy_struct_from_user(&data, user_data,
-					 IOMMU_HWPT_DATA_PERSIST_ADOPT,
-					 __reserved);
-	if (rc)
-		return rc;
-	if (data.__reserved || !data.hwpt_id || !in)
-		return -EINVAL;
-	for (i = 0; i < in->nr; i++) {
-		if (in->hwpts[i].id == data.hwpt_id) {
-			*id = data.hwpt_id;
-			return 0;
-		}
-	}
-	return -EINVAL;
-}
-
-static struct iommufd_luo_pending *
-iommufd_luo_pending_get(struct iommufd_luo_incoming *in, u32 id)
-{
-	unsigned int i;
-
-	guard(mutex)(&in->lock);
-	for (i = 0; i < in->nr; i++) {
-		struct iommufd_luo_pending *p = &in->hwpts[i];
-
-		if (p->id != id || !p->nr)
-			continue;
-		if (p->busy)
-			return ERR_PTR(-EBUSY);
-		p->busy = true;
-		return p;
-	}
-	return ERR_PTR(-EINVAL);
-}
-
-/**
- * iommufd_luo_hwpt_adopt - Give a new persistent HWPT its handed-over table
- * @ictx:        The retrieved iommufd
- * @hwpt_paging: The HWPT, allocated with IOMMU_HWPT_ALLOC_PERSIST on the
- *               IOAS the table maps, not added to it yet
- * @id:          ID the HWPT had, from iommufd_luo_adopt_id()
- *
- * The domain's empty table is replaced by the handed-over one, checked
- * against the IOAS: every translation inside an area with its permissions,
- * every area translated to the memory of its file, which is pinned as any
- * mapping's. On success the HWPT has its old ID and its IOAS the domain.
- * On a failure before the tables were taken over nothing changed; after,
- * the tables go with the domain when the HWPT is destroyed.
- *
- * Return: 0; -EBUSY if another adoption of @id runs; -EINVAL if the table
- * was adopted already, maps another IOAS or does not match it; the errors
- * of iommu_persist_tables_adopt() or of pinning.
- */
-int iommufd_luo_hwpt_adopt(struct iommufd_ctx *ictx,
-			   struct iommufd_hwpt_paging *hwpt_paging, u32 id)
-{
-	struct iommufd_ioas *ioas = hwpt_paging->ioas;
-	struct iommufd_luo_adoption ad = {
-		.iommu_table = iommupt_from_domain(hwpt_paging->common.domain),
-		.iopt = &ioas->iopt,
-	};
-	struct iommufd_luo_incoming *in = ictx->luo_incoming;
-	struct iommufd_luo_pending *p;
-	int rc;
-
-	p = iommufd_luo_pending_get(in, id);
-	if (IS_ERR(p))
-		return PTR_ERR(p);
-	ad.pending = p;
-	if (p->ioas_id != ioas->obj.id) {
-		rc = -EINVAL;
-	} else {
-		rc = iopt_table_adopt_domain(&ioas->iopt,
-					     hwpt_paging->common.domain,
-					     &iommufd_luo_adopt_ops, &ad);
-		if (rc)
-			pr_err("HWPT %u: handed-over page table %s: %pe\n", id,
-			       ad.adopted ? "does not match its IOAS" :
-			       "refused", ERR_PTR(rc));
-	}
-	kvfree(ad.leaves);
-
-	mutex_lock(&in->lock);
-	if (ad.adopted) {
-		/* The chunks are the domain's now, whatever happened next. */
-		kvfree(p->folios);
-		p->folios = NULL;
-		p->nr = 0;
-	}
-	p->busy = false;
-	mutex_unlock(&in->lock);
-	if (rc)
-		return rc;
-
-	/* Into the slot kept for it: iommufd_object_finalize() fills it. */
-	xa_erase(&ictx->objects, hwpt_paging->common.obj.id);
-	hwpt_paging->common.obj.id = id;
-	return 0;
-}
-
-/**
- * iommufd_luo_ctx_destroy - Free what a retrieved iommufd did not adopt
- * @ictx: The iommufd, its objects destroyed
- *
- * persist_alloc zeroes the chunks before it hands them out again.
- */
-void iommufd_luo_ctx_destroy(struct iommufd_ctx *ictx)
-{
-	if (ictx->luo_incoming)
-		iommufd_luo_incoming_free(ictx->luo_incoming, 0, false);
-	ictx->luo_incoming = NULL;
 }
 
 static const struct liveupdate_file_ops iommufd_luo_file_ops = {

@@ -160,37 +160,35 @@ TEST_F(persist, refused_with_nest_parent_or_fault_queue)
  * handed over to an iommufd retrieved from a LUO session: an iommufd opened
  * here has none, whatever the ID, and a malformed request is refused first.
  */
+static int adopt_alloc(int fd, uint32_t device_id, uint32_t ioas_id,
+		       uint32_t flags, struct iommu_hwpt_persist_adopt *adopt,
+		       uint32_t len, uint32_t *hwpt_id)
+{
+	return _test_cmd_hwpt_alloc(fd, device_id, ioas_id, 0, flags, hwpt_id,
+				    IOMMU_HWPT_DATA_PERSIST_ADOPT, adopt, len);
+}
+
 TEST_F(persist, adopt_needs_a_retrieved_iommufd)
 {
 	struct iommu_hwpt_persist_adopt adopt = { .hwpt_id = self->hwpt_id };
+	const uint32_t persist = IOMMU_HWPT_ALLOC_PERSIST;
 	uint32_t hwpt_id = 0;
 
-	EXPECT_ERRNO(EINVAL,
-		     _test_cmd_hwpt_alloc(self->fd, self->device_id,
-					  self->ioas_id, 0,
-					  IOMMU_HWPT_ALLOC_PERSIST, &hwpt_id,
-					  IOMMU_HWPT_DATA_PERSIST_ADOPT,
-					  &adopt, sizeof(adopt)));
+	EXPECT_ERRNO(EINVAL, adopt_alloc(self->fd, self->device_id,
+					 self->ioas_id, persist, &adopt,
+					 sizeof(adopt), &hwpt_id));
 	/* Without IOMMU_HWPT_ALLOC_PERSIST */
-	EXPECT_ERRNO(EINVAL,
-		     _test_cmd_hwpt_alloc(self->fd, self->device_id,
-					  self->ioas_id, 0, 0, &hwpt_id,
-					  IOMMU_HWPT_DATA_PERSIST_ADOPT,
-					  &adopt, sizeof(adopt)));
-	adopt.__reserved = 1;
-	EXPECT_ERRNO(EINVAL,
-		     _test_cmd_hwpt_alloc(self->fd, self->device_id,
-					  self->ioas_id, 0,
-					  IOMMU_HWPT_ALLOC_PERSIST, &hwpt_id,
-					  IOMMU_HWPT_DATA_PERSIST_ADOPT,
-					  &adopt, sizeof(adopt)));
+	EXPECT_ERRNO(EINVAL, adopt_alloc(self->fd, self->device_id,
+					 self->ioas_id, 0, &adopt,
+					 sizeof(adopt), &hwpt_id));
 	/* Data shorter than the structure's mandatory part */
-	EXPECT_ERRNO(EINVAL,
-		     _test_cmd_hwpt_alloc(self->fd, self->device_id,
-					  self->ioas_id, 0,
-					  IOMMU_HWPT_ALLOC_PERSIST, &hwpt_id,
-					  IOMMU_HWPT_DATA_PERSIST_ADOPT,
-					  &adopt, 2));
+	EXPECT_ERRNO(EINVAL, adopt_alloc(self->fd, self->device_id,
+					 self->ioas_id, persist, &adopt, 2,
+					 &hwpt_id));
+	adopt.__reserved = 1;
+	EXPECT_ERRNO(EINVAL, adopt_alloc(self->fd, self->device_id,
+					 self->ioas_id, persist, &adopt,
+					 sizeof(adopt), &hwpt_id));
 	EXPECT_EQ(0, hwpt_id);
 	EXPECT_EQ(self->pool_base, pool_2m_bytes());
 }

@@ -62,16 +62,11 @@ static unsigned long long pools_free(void)
 static int filled_file(int vm, uint64_t size, uint64_t seed)
 {
 	int fd = gvm_create_gmem(vm, size, SHARED_FLAGS, GRANULE, 0);
-	void *p;
 
 	if (fd < 0)
 		vt_fatal("KVM_CREATE_GUEST_MEMFD %llu MiB: %s", (unsigned long long)(size >> 20),
 			 strerror(-fd));
-	p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-	if (p == MAP_FAILED)
-		vt_fatal("mmap guest_memfd: %s", strerror(errno));
-	vt_fill_pattern(p, size, seed, 0);
-	munmap(p, size);
+	vt_fill_file(fd, size, seed);
 	return fd;
 }
 
@@ -95,16 +90,8 @@ static void cancelled_kexec(void)
 	long times;
 	int ret, err;
 
-	if (access(GVM_FAIL_FREEZE, F_OK))
-		vt_fatal("%s: %s (CONFIG_FAULT_INJECTION_DEBUG_FS?)", GVM_FAIL_FREEZE,
-			 strerror(errno));
-	ret = gvm_fail(GVM_FAIL_FREEZE, 2);
-	if (ret)
-		vt_fatal("arm %s: %s", GVM_FAIL_FREEZE, strerror(-ret));
 	/* Flagged, so that stage 1 knows should this kernel boot after all. */
-	ret = vt_kexec_load(ESCAPED "=1");
-	if (!vt_result(!ret, "gen 1: kexec image loaded: %s", ret ? strerror(-ret) : "ok"))
-		exit(vt_finish());
+	gvm_arm_failing_kexec(2, ESCAPED "=1");
 
 	vt_diag("gen 1: reboot(LINUX_REBOOT_CMD_KEXEC) with the 2nd freeze failing");
 	ret = reboot(RB_KEXEC);

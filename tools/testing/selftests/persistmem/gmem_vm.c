@@ -614,3 +614,18 @@ int gvm_retrieve(int session, uint64_t token, uint64_t size, const char *what)
 		  (long long)st.st_size, (unsigned long long)size);
 	return fd;
 }
+
+void gvm_arm_failing_kexec(unsigned int nth, const char *flag)
+{
+	int ret;
+
+	if (access(GVM_FAIL_FREEZE, F_OK))
+		vt_fatal("%s: %s (CONFIG_FAULT_INJECTION_DEBUG_FS?)", GVM_FAIL_FREEZE,
+			 strerror(errno));
+	ret = gvm_fail(GVM_FAIL_FREEZE, nth);
+	if (ret)
+		vt_fatal("arm %s: %s", GVM_FAIL_FREEZE, strerror(-ret));
+	ret = vt_kexec_load(flag);
+	if (!vt_result(!ret, "kexec image loaded: %s", ret ? strerror(-ret) : "ok"))
+		exit(vt_finish());
+}

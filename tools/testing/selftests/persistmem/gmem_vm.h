@@ -64,6 +64,12 @@ int gvm_kvm(void);
 #define GVM_FAIL_RETRIEVE	"/sys/kernel/debug/fail_kvm_gmem_persist_retrieve"
 /* Make the @nth call of @attr from now fail, once; 0 or -errno. */
 int gvm_fail(const char *attr, unsigned int nth);
+/*
+ * Make the @nth freeze of a persistent guest_memfd fail, and load this
+ * kernel for kexec with @flag added to its command line: for a stage whose
+ * kexec must fail. Ends the stage when either cannot be done.
+ */
+void gvm_arm_failing_kexec(unsigned int nth, const char *flag);
 /* Disarm @attr again; 0 or -errno. */
 int gvm_fail_off(const char *attr);
 /* Failures @attr has left to inject (0 once used), or -errno. */

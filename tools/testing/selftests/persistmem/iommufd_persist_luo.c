@@ -199,31 +199,21 @@ static bool reads_back(struct iofd *io, uint64_t iova, uint64_t len,
 static int filled_gmem(int vm, uint64_t size, uint64_t granule, uint64_t seed)
 {
 	int fd = gvm_create_gmem(vm, size, GMEM_FLAGS, granule, 0);
-	void *p;
 
 	if (fd < 0)
 		vt_fatal("KVM_CREATE_GUEST_MEMFD %llu MiB: %s",
 			 (unsigned long long)(size >> 20), strerror(-fd));
-	p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-	if (p == MAP_FAILED)
-		vt_fatal("mmap guest_memfd: %s", strerror(errno));
-	vt_fill_pattern(p, size, seed, 0);
-	munmap(p, size);
+	vt_fill_file(fd, size, seed);
 	return fd;
 }
 
 static int filled_memfd(void)
 {
 	int fd = memfd_create("iommufd-persist", 0);
-	void *p;
 
 	if (fd < 0 || ftruncate(fd, SIZE_M))
 		vt_fatal("memfd: %s", strerror(errno));
-	p = mmap(NULL, SIZE_M, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-	if (p == MAP_FAILED)
-		vt_fatal("mmap memfd: %s", strerror(errno));
-	vt_fill_pattern(p, SIZE_M, SEED_M, 0);
-	munmap(p, SIZE_M);
+	vt_fill_file(fd, SIZE_M, SEED_M);
 	return fd;
 }
 
@@ -341,15 +331,8 @@ static void cancelled_kexec(struct iofd *io, int m)
 	pthread_t thread;
 	int ret, err;
 
-	if (access(GVM_FAIL_FREEZE, F_OK))
-		vt_fatal("%s: %s", GVM_FAIL_FREEZE, strerror(errno));
 	/* Freezes go in preservation order: A, memfd, iommufd, then C fails. */
-	ret = gvm_fail(GVM_FAIL_FREEZE, 2);
-	if (ret)
-		vt_fatal("arm %s: %s", GVM_FAIL_FREEZE, strerror(-ret));
-	ret = vt_kexec_load(ESCAPED "=1");
-	if (!vt_result(!ret, "gen 1: kexec image loaded: %s", ret ? strerror(-ret) : "ok"))
-		exit(vt_finish());
+	gvm_arm_failing_kexec(2, ESCAPED "=1");
 
 	if (pthread_create(&thread, NULL, hammer_fn, &h))
 		vt_fatal("pthread_create: %s", strerror(errno));

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/klog.h>
+#include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -333,4 +334,14 @@ int vt_kexec_load(const char *extra_args)
 	if (ifd >= 0)
 		close(ifd);
 	return ret;
+}
+
+void vt_fill_file(int fd, size_t len, uint64_t seed)
+{
+	void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+
+	if (p == MAP_FAILED)
+		vt_fatal("mmap of a file to fill: %s", strerror(errno));
+	vt_fill_pattern(p, len, seed, 0);
+	munmap(p, len);
 }

@@ -66,6 +66,8 @@ uint64_t vt_now_ns(void);
 void vt_fill_pattern(void *buf, size_t len, uint64_t seed, uint64_t base_off);
 long long vt_check_pattern(const void *buf, size_t len, uint64_t seed,
 			   uint64_t base_off);
+/* Write the pattern of @seed over the first @len bytes of file @fd. */
+void vt_fill_file(int fd, size_t len, uint64_t seed);
 
 /*
  * Tracing: vt_trace_start() mounts tracefs if needed, clears the buffer and
