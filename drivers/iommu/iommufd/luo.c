@@ -32,7 +32,8 @@
  *     a file frozen before cannot hang the reboot), describes the iommufd
  *     and hands the chunks of its page tables to persist_alloc. From then
  *     on every ioctl that could change an object (map, unmap, copy, attach,
- *     allocation, destruction, options) fails with -EBUSY;
+ *     allocation, destruction, options) fails with -EBUSY; devices bound
+ *     by their driver (VFIO) are outside this gate, and are not preserved;
  *     the page tables stay as they are, and so does the DMA through them.
  *     A cancelled live update unfreezes: the chunks are unpreserved and the
  *     ioctls work again.
@@ -279,71 +280,99 @@ static int iommufd_luo_check_type(struct iommufd_object *obj)
 	}
 }
 
+/* Running counts of one pass of iommufd_luo_walk(). */
+struct iommufd_luo_count {
+	u32 nr_ioas;
+	u32 nr_areas;
+	u32 nr_hwpts;
+	u32 nr_chunks;
+};
+
+/* Count, or describe when @img's arrays are set up, one object. */
+static int iommufd_luo_walk_one(struct liveupdate_file_op_args *args,
+				struct iommufd_object *obj,
+				struct iommufd_luo_image *img,
+				struct iommufd_luo_count *c)
+{
+	bool fill = img->ioas;
+	int n;
+
+	n = iommufd_luo_check_type(obj);
+	if (n)
+		return n;
+	if (obj->type == IOMMUFD_OBJ_IOAS) {
+		struct iommufd_ioas *ioas =
+			container_of(obj, struct iommufd_ioas, obj);
+
+		if (fill && c->nr_ioas == img->nr_ioas)
+			return -EBUSY;
+		n = iommufd_luo_ioas(args, ioas,
+				     fill ? img->areas + c->nr_areas : NULL,
+				     fill ? img->nr_areas - c->nr_areas : 0);
+		if (n < 0)
+			return n;
+		if (fill) {
+			img->ioas[c->nr_ioas].id = obj->id;
+			img->ioas[c->nr_ioas].nr_areas = n;
+		}
+		c->nr_ioas++;
+		c->nr_areas += n;
+	} else if (obj->type == IOMMUFD_OBJ_HWPT_PAGING) {
+		struct iommufd_hwpt_paging *hwpt_paging =
+			container_of(obj, struct iommufd_hwpt_paging,
+				     common.obj);
+
+		if (fill && c->nr_hwpts == img->nr_hwpts)
+			return -EBUSY;
+		n = iommufd_luo_hwpt(hwpt_paging,
+				     fill ? &img->hwpts[c->nr_hwpts] : NULL,
+				     fill ? img->folios + c->nr_chunks : NULL,
+				     fill ? img->nr_chunks - c->nr_chunks : 0);
+		if (n < 0)
+			return n;
+		c->nr_hwpts++;
+		c->nr_chunks += n;
+	}
+	return 0;
+}
+
 /*
  * One pass over the objects of @ictx: count them into @img when its arrays
  * are not set up, else fill the arrays, which must then have room for what
- * the counting pass found. Objects are visited by increasing ID. Called
- * with ictx->luo_rwsem held for writing: no ioctl changes anything.
+ * the counting pass found. Objects are visited by increasing ID, each with
+ * a reference: ioctls cannot change anything (ictx->luo_rwsem is held for
+ * writing), but a device driver may unbind a device meanwhile.
  */
 static int iommufd_luo_walk(struct liveupdate_file_op_args *args,
 			    struct iommufd_ctx *ictx,
 			    struct iommufd_luo_image *img)
 {
-	u32 nr_ioas = 0, nr_areas = 0, nr_hwpts = 0, nr_chunks = 0;
-	bool fill = img->ioas;
+	struct iommufd_luo_count c = {};
 	struct iommufd_object *obj;
 	unsigned long id;
-	int n;
+	void *entry;
+	int rc;
 
 	/* What another live update handed over must be adopted first. */
 	if (iommufd_luo_tables_pending(ictx->luo_incoming))
 		return -EBUSY;
-	xa_for_each(&ictx->objects, id, obj) {
-		n = iommufd_luo_check_type(obj);
-		if (n)
-			return n;
-		if (obj->type == IOMMUFD_OBJ_IOAS) {
-			struct iommufd_ioas *ioas =
-				container_of(obj, struct iommufd_ioas, obj);
-
-			if (fill && nr_ioas == img->nr_ioas)
-				return -EBUSY;
-			n = iommufd_luo_ioas(args, ioas,
-					     fill ? img->areas + nr_areas : NULL,
-					     fill ? img->nr_areas - nr_areas : 0);
-			if (n < 0)
-				return n;
-			if (fill) {
-				img->ioas[nr_ioas].id = obj->id;
-				img->ioas[nr_ioas].nr_areas = n;
-			}
-			nr_ioas++;
-			nr_areas += n;
-		} else if (obj->type == IOMMUFD_OBJ_HWPT_PAGING) {
-			struct iommufd_hwpt_paging *hwpt_paging =
-				container_of(obj, struct iommufd_hwpt_paging,
-					     common.obj);
-
-			if (fill && nr_hwpts == img->nr_hwpts)
-				return -EBUSY;
-			n = iommufd_luo_hwpt(hwpt_paging,
-					     fill ? &img->hwpts[nr_hwpts] : NULL,
-					     fill ? img->folios + nr_chunks : NULL,
-					     fill ? img->nr_chunks - nr_chunks : 0);
-			if (n < 0)
-				return n;
-			nr_hwpts++;
-			nr_chunks += n;
-		}
+	xa_for_each(&ictx->objects, id, entry) {
+		obj = iommufd_get_object(ictx, id, IOMMUFD_OBJ_ANY);
+		if (IS_ERR(obj))
+			continue;	/* going away */
+		rc = iommufd_luo_walk_one(args, obj, img, &c);
+		iommufd_put_object(ictx, obj);
+		if (rc)
+			return rc;
 	}
-	if (fill)
-		return nr_ioas == img->nr_ioas && nr_areas == img->nr_areas &&
-		       nr_hwpts == img->nr_hwpts && nr_chunks == img->nr_chunks ?
-		       0 : -EBUSY;
-	img->nr_ioas = nr_ioas;
-	img->nr_areas = nr_areas;
-	img->nr_hwpts = nr_hwpts;
-	img->nr_chunks = nr_chunks;
+	if (img->ioas)
+		return c.nr_ioas == img->nr_ioas && c.nr_areas == img->nr_areas &&
+		       c.nr_hwpts == img->nr_hwpts &&
+		       c.nr_chunks == img->nr_chunks ? 0 : -EBUSY;
+	img->nr_ioas = c.nr_ioas;
+	img->nr_areas = c.nr_areas;
+	img->nr_hwpts = c.nr_hwpts;
+	img->nr_chunks = c.nr_chunks;
 	return 0;
 }
 
@@ -565,9 +594,9 @@ static void iommufd_luo_put_objects(struct liveupdate_file_op_args *args)
 /*
  * Lay the handed-over arrays out in @img and check everything retrieve
  * relies on: the arrays fit in what was restored, IDs are valid and
- * unique, areas are page-aligned, inside the IOVA space, and do not
- * overlap within their IOAS, every HWPT names a preserved IOAS and owns
- * whole 2 MiB chunks.
+ * unique, areas are page-aligned, inside the IOVA space, readable or
+ * writable, and do not overlap within their IOAS, every HWPT names a
+ * preserved IOAS and owns at least one chunk, of whole 2 MiB.
  */
 static int iommufd_luo_check(const struct iommufd_persist_ser *ser,
 			     void *objects, struct iommufd_luo_image *img)
@@ -602,6 +631,7 @@ static int iommufd_luo_check(const struct iommufd_persist_ser *ser,
 
 			if (!area->length || area->pad ||
 			    !PAGE_ALIGNED(area->iova | area->length | area->start) ||
+			    !area->prot ||
 			    (area->prot & ~(IOMMU_READ | IOMMU_WRITE)) ||
 			    check_add_overflow(area->iova, area->length - 1, &last) ||
 			    area->iova < next ||
@@ -621,7 +651,7 @@ static int iommufd_luo_check(const struct iommufd_persist_ser *ser,
 
 		if (!hwpt->id || hwpt->id > INT_MAX ||
 		    (i && hwpt->id <= img->hwpts[i - 1].id) ||
-		    hwpt->nr_chunks > img->nr_chunks - c)
+		    !hwpt->nr_chunks || hwpt->nr_chunks > img->nr_chunks - c)
 			return -EINVAL;
 		for (j = 0; j < img->nr_ioas; j++) {
 			if (img->ioas[j].id == hwpt->id)

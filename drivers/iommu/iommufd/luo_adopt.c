@@ -118,8 +118,9 @@ static void iommufd_luo_incoming_free(struct iommufd_luo_incoming *in,
  *
  * All or nothing: on failure the chunks taken go back to pending, untouched.
  *
- * Return: the page tables, each kept for its HWPT, or an ERR_PTR: -EINVAL
- * for a chunk persist_alloc does not hold for @owner, -ENOMEM.
+ * Return: the page tables, each kept for its HWPT, or an ERR_PTR: the
+ * error of persist_alloc_restore() for a chunk (-ENOENT, -EPERM for one it
+ * does not hold for @owner), or -ENOMEM.
  */
 struct iommufd_luo_incoming *
 iommufd_luo_tables_restore(const struct iommufd_persist_hwpt_ser *hwpts,
@@ -130,6 +131,7 @@ iommufd_luo_tables_restore(const struct iommufd_persist_hwpt_ser *hwpts,
 	const struct iommufd_persist_chunk_ser *chunk = chunks;
 	struct iommufd_luo_incoming *in;
 	unsigned int i, j;
+	int rc = -ENOMEM;
 
 	in = kzalloc(struct_size(in, hwpts, nr_hwpts), GFP_KERNEL_ACCOUNT);
 	if (!in)
@@ -155,6 +157,7 @@ iommufd_luo_tables_restore(const struct iommufd_persist_hwpt_ser *hwpts,
 			if (IS_ERR(folio)) {
 				pr_err("HWPT %u: table chunk at %#llx not restored: %pe\n",
 				       p->id, chunk->phys, folio);
+				rc = PTR_ERR(folio);
 				goto err;
 			}
 			p->folios[j] = folio;
@@ -163,7 +166,7 @@ iommufd_luo_tables_restore(const struct iommufd_persist_hwpt_ser *hwpts,
 	return in;
 err:
 	iommufd_luo_incoming_free(in, owner, true);
-	return ERR_PTR(-EINVAL);
+	return ERR_PTR(rc);
 }
 
 /**
@@ -179,15 +182,18 @@ void iommufd_luo_tables_unrestore(struct iommufd_luo_incoming *in, u64 owner)
 }
 
 /**
- * struct iommufd_luo_leaf - One translation of a handed-over page table
- * @iova:     first IOVA
- * @pa:       physical address it translates to
- * @size_lg2: log2 of its size
+ * struct iommufd_luo_leaf - Translations of a handed-over page table
+ * @iova: first IOVA
+ * @pa:   physical address it translates to
+ * @size: bytes translated, linearly, from @iova to @pa
+ *
+ * Items that continue the previous one in both IOVA and memory extend it,
+ * so that a mapping of contiguous memory takes one entry, not one per page.
  */
 struct iommufd_luo_leaf {
 	unsigned long iova;
 	phys_addr_t pa;
-	unsigned int size_lg2;
+	unsigned long size;
 };
 
 /**
@@ -215,15 +221,53 @@ struct iommufd_luo_adoption {
 };
 
 /*
- * A translation of the handed-over table must lie inside one area of the
- * IOAS, after the one before, and have the area's permissions; it is
- * recorded to be compared with the area's memory once that is pinned.
+ * Record a translation after the previous one: a translation that goes on
+ * from it in both IOVA and memory extends it.
+ */
+static int iommufd_luo_leaf_record(struct iommufd_luo_adoption *ad,
+				   unsigned long iova, phys_addr_t pa,
+				   unsigned long size)
+{
+	struct iommufd_luo_leaf *leaf;
+
+	if (ad->nr) {
+		leaf = &ad->leaves[ad->nr - 1];
+		if (iova < leaf->iova || iova - leaf->iova < leaf->size)
+			return -EINVAL;
+		if (iova - leaf->iova == leaf->size &&
+		    pa == leaf->pa + leaf->size) {
+			leaf->size += size;
+			ad->leaf_bytes += size;
+			return 0;
+		}
+	}
+	if (ad->nr == ad->max) {
+		unsigned long max = ad->max ? 2 * ad->max : 64;
+
+		leaf = kvrealloc(ad->leaves, array_size(max, sizeof(*leaf)),
+				 GFP_KERNEL_ACCOUNT);
+		if (!leaf)
+			return -ENOMEM;
+		ad->leaves = leaf;
+		ad->max = max;
+	}
+	ad->leaves[ad->nr++] = (struct iommufd_luo_leaf) {
+		.iova = iova, .pa = pa, .size = size,
+	};
+	ad->leaf_bytes += size;
+	return 0;
+}
+
+/*
+ * A translation of the handed-over table, one item at a time, must lie
+ * inside one area of the IOAS, after the one before, and have the area's
+ * permissions; it is recorded to be compared with the area's memory once
+ * that is pinned.
  */
 static int iommufd_luo_leaf(void *arg, dma_addr_t iova, phys_addr_t pa,
 			    unsigned int size_lg2, unsigned int *prot)
 {
 	struct iommufd_luo_adoption *ad = arg;
-	struct iommufd_luo_leaf *leaf;
 	struct iopt_area *area;
 	unsigned long last;
 
@@ -235,30 +279,7 @@ static int iommufd_luo_leaf(void *arg, dma_addr_t iova, phys_addr_t pa,
 	    last > iopt_area_last_iova(area))
 		return -EINVAL;
 	*prot = area->iommu_prot;
-	if (ad->nr) {
-		leaf = &ad->leaves[ad->nr - 1];
-		/* Each item of a contiguous entry gives the whole entry. */
-		if (iova == leaf->iova && pa == leaf->pa &&
-		    size_lg2 == leaf->size_lg2)
-			return 0;
-		if (iova <= leaf->iova + (1UL << leaf->size_lg2) - 1)
-			return -EINVAL;
-	}
-	if (ad->nr == ad->max) {
-		unsigned long max = ad->max ? 2 * ad->max : 64;
-
-		leaf = kvrealloc(ad->leaves, array_size(max, sizeof(*leaf)),
-				 GFP_KERNEL);
-		if (!leaf)
-			return -ENOMEM;
-		ad->leaves = leaf;
-		ad->max = max;
-	}
-	ad->leaves[ad->nr++] = (struct iommufd_luo_leaf) {
-		.iova = iova, .pa = pa, .size_lg2 = size_lg2,
-	};
-	ad->leaf_bytes += 1UL << size_lg2;
-	return 0;
+	return iommufd_luo_leaf_record(ad, iova, pa, 1UL << size_lg2);
 }
 
 static int iommufd_luo_adopt_tables(void *arg)
@@ -292,14 +313,13 @@ static int iommufd_luo_check_run(void *arg, struct iopt_area *area,
 	}
 	while (len) {
 		const struct iommufd_luo_leaf *leaf = &ad->leaves[lo];
-		unsigned long end, n;
+		unsigned long n;
 
-		if (lo >= ad->nr || iova < leaf->iova)
+		if (lo >= ad->nr || iova < leaf->iova ||
+		    iova - leaf->iova >= leaf->size ||
+		    leaf->pa + (iova - leaf->iova) != pa)
 			return -EINVAL;
-		end = leaf->iova + (1UL << leaf->size_lg2) - 1;
-		if (iova > end || leaf->pa + (iova - leaf->iova) != pa)
-			return -EINVAL;
-		n = min(len, end - iova + 1);
+		n = min(len, leaf->size - (iova - leaf->iova));
 		iova += n;
 		pa += n;
 		len -= n;
@@ -419,9 +439,10 @@ int iommufd_luo_hwpt_adopt(struct iommufd_ctx *ictx,
 					     hwpt_paging->common.domain,
 					     &iommufd_luo_adopt_ops, &ad);
 		if (rc)
-			pr_err("HWPT %u: handed-over page table %s: %pe\n", id,
-			       ad.adopted ? "does not match its IOAS" :
-			       "refused", ERR_PTR(rc));
+			pr_err_ratelimited("HWPT %u: handed-over page table %s: %pe\n",
+					   id, ad.adopted ?
+					   "does not match its IOAS" : "refused",
+					   ERR_PTR(rc));
 	}
 	kvfree(ad.leaves);
 
@@ -455,3 +476,7 @@ void iommufd_luo_ctx_destroy(struct iommufd_ctx *ictx)
 		iommufd_luo_incoming_free(ictx->luo_incoming, 0, false);
 	ictx->luo_incoming = NULL;
 }
+
+#if IS_ENABLED(CONFIG_IOMMU_PERSIST_KUNIT_TEST)
+#include "luo_adopt_kunit.c"
+#endif

@@ -98,6 +98,7 @@ static void iommufd_luo_check_test(struct kunit *test)
 	REFUSED("length not page aligned", d.obj->areas[2].length -= 1);
 	REFUSED("offset not page aligned", d.obj->areas[1].start = 1);
 	REFUSED("unknown permission", d.obj->areas[0].prot |= IOMMU_CACHE);
+	REFUSED("no permission", d.obj->areas[1].prot = 0);
 	REFUSED("padding set", d.obj->areas[2].pad = 1);
 	REFUSED("overlapping areas", d.obj->areas[1].iova = SZ_16M + SZ_1M);
 	REFUSED("areas out of order", d.obj->areas[1].iova = 0);
@@ -106,6 +107,9 @@ static void iommufd_luo_check_test(struct kunit *test)
 	REFUSED("file range wrapping",
 		d.obj->areas[2].start = (u64)-SZ_4K);
 	REFUSED("HWPT ID zero", d.obj->hwpts[0].id = 0);
+	REFUSED("HWPT ID beyond the ID space", d.obj->hwpts[0].id = 1U << 31);
+	REFUSED("HWPT without a chunk",
+		d.obj->hwpts[0].nr_chunks = 0; d.ser.nr_chunks = 0);
 	REFUSED("HWPT with the ID of an IOAS", d.obj->hwpts[0].id = 4);
 	REFUSED("HWPT of an IOAS not handed over", d.obj->hwpts[0].ioas_id = 3);
 	REFUSED("more chunks than the array", d.obj->hwpts[0].nr_chunks = 3);
