@@ -68,7 +68,9 @@
 #include <linux/kho/abi/guest_memfd_persist.h>
 #include <linux/kho/abi/iommufd_persist.h>
 #include <linux/kho/abi/memfd.h>
+#include <linux/ktime.h>
 #include <linux/liveupdate.h>
+#include <linux/math64.h>
 #include <linux/persist_alloc.h>
 #include <linux/vmalloc.h>
 
@@ -442,18 +444,20 @@ static bool iommufd_luo_can_preserve(struct liveupdate_file_handler *handler,
 static int iommufd_luo_preserve(struct liveupdate_file_op_args *args)
 {
 	struct iommufd_ctx *ictx = args->file->private_data;
-	struct iommufd_luo_image img;
+	struct iommufd_luo_image img = {};
 	struct iommufd_luo *luo;
 	int rc;
 
-	/* Check now what freeze will need, so that the VMM learns it early. */
+	/*
+	 * Check now what freeze will need, so that the VMM learns it early:
+	 * the counting pass refuses what cannot be described.
+	 */
 	if (down_write_killable(&ictx->luo_rwsem))
 		return -EINTR;
-	rc = iommufd_luo_describe(args, ictx, &img);
+	rc = iommufd_luo_walk(args, ictx, &img);
 	up_write(&ictx->luo_rwsem);
 	if (rc)
 		return rc;
-	iommufd_luo_image_free(&img);
 
 	luo = kzalloc_obj(*luo);
 	if (!luo)
@@ -500,6 +504,23 @@ static int iommufd_luo_lock_frozen(struct iommufd_ctx *ictx)
 	return 0;
 }
 
+/*
+ * One line per frozen iommufd, for the operator reading the log of a
+ * kexec: what it hands over and how long the freeze took.
+ */
+static void iommufd_luo_report_freeze(struct liveupdate_file_op_args *args,
+				      const struct iommufd_luo_image *img,
+				      u64 ns)
+{
+	u64 token = 0;
+
+	liveupdate_session_token(args, args->file, &token);
+	pr_info("token %#llx frozen in %llu us: %u IOAS, %u areas, %u HWPTs, %u table chunks, %zu bytes of description\n",
+		token, div_u64(ns, NSEC_PER_USEC), img->nr_ioas, img->nr_areas,
+		img->nr_hwpts, img->nr_chunks,
+		sizeof(struct iommufd_persist_ser) + iommufd_luo_image_size(img));
+}
+
 static void iommufd_luo_unpreserve_chunks(struct iommufd_luo_image *img,
 					  u32 nr)
 {
@@ -513,6 +534,7 @@ static int iommufd_luo_freeze(struct liveupdate_file_op_args *args)
 	struct iommufd_ctx *ictx = luo->ictx;
 	struct iommufd_luo_image *img = &luo->img;
 	u64 owner = IOMMUFD_PERSIST_OWNER(args->serialized_data);
+	u64 start = ktime_get_ns();
 	u32 i = 0;
 	int rc;
 
@@ -538,6 +560,7 @@ static int iommufd_luo_freeze(struct liveupdate_file_op_args *args)
 	luo->ser->nr_hwpts = img->nr_hwpts;
 	luo->ser->nr_chunks = img->nr_chunks;
 	up_write(&ictx->luo_rwsem);
+	iommufd_luo_report_freeze(args, img, ktime_get_ns() - start);
 	return 0;
 
 err_chunks:

@@ -23,10 +23,12 @@
  * thread sees nothing but success or EBUSY, the chunk is unpreserved, and
  * everything works; generation 2 then retrieves it as above.
  *
- * iommufd_persist_unretrieved: generation 2 retrieves the files but not the
- * iommufd; finishing the session gives its page table's chunk back to the
- * pool, and the files' memory can be moved to another VM, as no pin of the
- * old kernel survived.
+ * iommufd_persist_unretrieved: generation 1 preserves a second iommufd
+ * like the first. Generation 2 retrieves the files and the second iommufd
+ * but not the first; finishing the session gives the first one's page
+ * table chunk back to the pool, closing the second without adopting its
+ * table gives back that one's, and the files' memory can be moved to
+ * another VM, as no pin of the old kernel survived.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -42,11 +44,10 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include <linux/iommufd.h>
 #include <linux/kexec.h>
 
-#include "../../../../drivers/iommu/iommufd/iommufd_test.h"
 #include "gmem_vm.h"
+#include "iofd.h"
 #include "persist_test.h"
 
 #define SESSION		"iommufd-persist"
@@ -55,6 +56,7 @@
 #define TOKEN_G		0x696f6667ull	/* guest_memfd, one 1 GiB granule */
 #define TOKEN_C		0x696f6663ull	/* guest_memfd whose freeze fails */
 #define TOKEN_FD	0x696f6664ull	/* the iommufd */
+#define TOKEN_FD2	0x696f6632ull	/* iommufd_persist_unretrieved's second */
 #define SIZE_A		(16 * GVM_MIB)
 #define SIZE_M		(4 * GVM_MIB)
 #define SIZE_G		GVM_GIB
@@ -72,85 +74,9 @@
 
 enum mode { KEXEC, CANCEL, UNRETRIEVED };
 
-struct iofd {
-	int fd;
-	uint32_t ioas, stdev, idev, hwpt;
-};
-
 static long long pool_sum(const char *name)
 {
 	return pt_node_stat(0, name) + pt_node_stat(1, name);
-}
-
-static int test_cmd(int fd, struct iommu_test_cmd *cmd)
-{
-	cmd->size = sizeof(*cmd);
-	return ioctl(fd, IOMMU_TEST_CMD, cmd) ? -errno : 0;
-}
-
-static int map_file(int iommufd, uint32_t ioas, int fd, uint64_t start,
-		    uint64_t length, uint64_t iova)
-{
-	struct iommu_ioas_map_file map = {
-		.size = sizeof(map),
-		.flags = IOMMU_IOAS_MAP_FIXED_IOVA | IOMMU_IOAS_MAP_READABLE |
-			 IOMMU_IOAS_MAP_WRITEABLE,
-		.ioas_id = ioas,
-		.fd = fd,
-		.start = start,
-		.length = length,
-		.iova = iova,
-	};
-
-	return ioctl(iommufd, IOMMU_IOAS_MAP_FILE, &map) ? -errno : 0;
-}
-
-static int unmap(int iommufd, uint32_t ioas, uint64_t iova, uint64_t length)
-{
-	struct iommu_ioas_unmap cmd = {
-		.size = sizeof(cmd),
-		.ioas_id = ioas,
-		.iova = iova,
-		.length = length,
-	};
-
-	return ioctl(iommufd, IOMMU_IOAS_UNMAP, &cmd) ? -errno : 0;
-}
-
-/* A persistent HWPT on the IOAS, with the mock device moved onto it. */
-static int persistent_hwpt(struct iofd *io)
-{
-	struct iommu_hwpt_alloc alloc = {
-		.size = sizeof(alloc),
-		.flags = IOMMU_HWPT_ALLOC_PERSIST,
-		.dev_id = io->idev,
-		.pt_id = io->ioas,
-	};
-	struct iommu_test_cmd replace = {
-		.op = IOMMU_TEST_OP_MOCK_DOMAIN_REPLACE,
-		.id = io->stdev,
-	};
-
-	if (ioctl(io->fd, IOMMU_HWPT_ALLOC, &alloc))
-		return -errno;
-	io->hwpt = alloc.out_hwpt_id;
-	replace.mock_domain_replace.pt_id = io->hwpt;
-	return test_cmd(io->fd, &replace);
-}
-
-/* A mock device on the IOAS, with an automatic HWPT filled from it. */
-static int mock_device(struct iofd *io)
-{
-	struct iommu_test_cmd cmd = {
-		.op = IOMMU_TEST_OP_MOCK_DOMAIN,
-		.id = io->ioas,
-	};
-	int ret = test_cmd(io->fd, &cmd);
-
-	io->stdev = cmd.mock_domain.out_stdev_id;
-	io->idev = cmd.mock_domain.out_idev_id;
-	io->hwpt = cmd.mock_domain.out_hwpt_id;
-	return ret;
 }
 
 /*
@@ -169,7 +95,7 @@ static bool reads_back(struct iofd *io, uint64_t iova, uint64_t len,
 	uint64_t pos, step = 64 * 1024, bad = UINT64_MAX;
 	int ret;
 
-	ret = test_cmd(io->fd, &create);
+	ret = iofd_test_cmd(io->fd, &create);
 	if (ret)
 		return vt_result(false, "%s: create access: %s", what, strerror(-ret));
 	for (pos = 0; pos < len; pos = pos + step < len ? pos + step : len) {
@@ -181,7 +107,7 @@ static bool reads_back(struct iofd *io, uint64_t iova, uint64_t len,
 				       .uptr = (uintptr_t)got },
 		};
 
-		ret = test_cmd(io->fd, &rw);
+		ret = iofd_test_cmd(io->fd, &rw);
 		vt_fill_pattern(want, sizeof(want), seed, off + at);
 		if (ret || memcmp(got, want, sizeof(got))) {
 			bad = at;
@@ -231,7 +157,7 @@ static bool memfd_translates(struct iofd *io, int mfd, uint64_t iova)
 	if (p == MAP_FAILED)
 		return vt_result(false, "mmap memfd: %s", strerror(errno));
 	check.check_map.uptr = (uintptr_t)p;
-	ret = test_cmd(io->fd, &check);
+	ret = iofd_test_cmd(io->fd, &check);
 	munmap(p, SIZE_M);
 	return vt_result(!ret, "the memfd at IOVA %#llx translates as the host maps it (%s)",
 			 (unsigned long long)iova, ret ? strerror(-ret) : "ok");
@@ -257,27 +183,35 @@ static void check_areas(struct iofd *io, bool with_g, int gen)
 /* Open the iommufd, its IOAS and mappings, the device on a persistent HWPT. */
 static void build(struct iofd *io, int a, int m, int g)
 {
-	struct iommu_ioas_alloc alloc = { .size = sizeof(alloc) };
-	int ret;
+	int ret = iofd_open(io);
 
-	io->fd = open("/dev/iommu", O_RDWR);
-	if (io->fd < 0 || ioctl(io->fd, IOMMU_IOAS_ALLOC, &alloc))
-		vt_fatal("iommufd and IOAS: %s", strerror(errno));
-	io->ioas = alloc.out_ioas_id;
-	ret = mock_device(io);
+	if (ret)
+		vt_fatal("iommufd and IOAS: %s", strerror(-ret));
+	ret = iofd_mock_device(io);
 	if (!ret)
-		ret = persistent_hwpt(io);
+		ret = iofd_persistent_hwpt(io);
 	if (ret)
 		vt_fatal("mock device on a persistent HWPT: %s", strerror(-ret));
-	ret = map_file(io->fd, io->ioas, a, 0, SIZE_A, IOVA_A);
+	ret = iofd_map_file(io->fd, io->ioas, a, 0, SIZE_A, IOVA_A);
 	if (!ret)
-		ret = map_file(io->fd, io->ioas, a, SIZE_A / 2, SIZE_A / 2, IOVA_A2);
+		ret = iofd_map_file(io->fd, io->ioas, a, SIZE_A / 2, SIZE_A / 2, IOVA_A2);
 	if (!ret)
-		ret = map_file(io->fd, io->ioas, m, 0, SIZE_M, IOVA_M);
+		ret = iofd_map_file(io->fd, io->ioas, m, 0, SIZE_M, IOVA_M);
 	if (!ret && g >= 0)
-		ret = map_file(io->fd, io->ioas, g, 0, SIZE_G, IOVA_G);
+		ret = iofd_map_file(io->fd, io->ioas, g, 0, SIZE_G, IOVA_G);
 	if (ret)
 		vt_fatal("IOMMU_IOAS_MAP_FILE: %s", strerror(-ret));
+}
+
+/* Preserving changes nothing yet: the iommufd maps and unmaps until the kexec. */
+static void still_mutable(struct iofd *io, int m, int gen)
+{
+	int ret = iofd_map_file(io->fd, io->ioas, m, 0, SIZE_M, IOVA_SPARE);
+
+	if (!ret)
+		ret = iofd_unmap(io->fd, io->ioas, IOVA_SPARE, SIZE_M);
+	vt_result(!ret, "gen %d: preserved, the iommufd still maps and unmaps (%s)", gen,
+		  ret ? strerror(-ret) : "ok");
 }
 
 static void preserve(int session, int fd, uint64_t token, const char *what)
@@ -301,11 +235,11 @@ static void *hammer_fn(void *arg)
 	struct hammer *h = arg;
 
 	while (!__atomic_load_n(&h->stop, __ATOMIC_RELAXED)) {
-		int ret = map_file(h->io->fd, h->io->ioas, h->mfd, 0, SIZE_M, IOVA_SPARE);
+		int ret = iofd_map_file(h->io->fd, h->io->ioas, h->mfd, 0, SIZE_M, IOVA_SPARE);
 
 		/* What was mapped is unmapped, once the thaw lets it. */
 		while (!ret) {
-			ret = unmap(h->io->fd, h->io->ioas, IOVA_SPARE, SIZE_M);
+			ret = iofd_unmap(h->io->fd, h->io->ioas, IOVA_SPARE, SIZE_M);
 			if (ret != -EBUSY)
 				break;
 			h->busy++;
@@ -357,10 +291,10 @@ static void cancelled_kexec(struct iofd *io, int m)
 	vt_result(!ret, "gen 1: kexec image unloaded (%s)", ret ? strerror(errno) : "ok");
 
 	/* Thawed: the mappings work and change again. */
-	ret = map_file(io->fd, io->ioas, m, 0, SIZE_M, IOVA_SPARE);
+	ret = iofd_map_file(io->fd, io->ioas, m, 0, SIZE_M, IOVA_SPARE);
 	vt_result(!ret, "gen 1: map after the cancelled kexec (%s)", ret ? strerror(-ret) : "ok");
 	reads_back(io, IOVA_SPARE, SIZE_M, SEED_M, 0, "gen 1: new mapping");
-	ret = unmap(io->fd, io->ioas, IOVA_SPARE, SIZE_M);
+	ret = iofd_unmap(io->fd, io->ioas, IOVA_SPARE, SIZE_M);
 	vt_result(!ret, "gen 1: unmap after the cancelled kexec (%s)", ret ? strerror(-ret) : "ok");
 	check_areas(io, false, 1);
 }
@@ -390,7 +324,13 @@ static void stage1(enum mode mode)
 	if (g >= 0)
 		preserve(session, g, TOKEN_G, "1 GiB guest_memfd");
 	preserve(session, io.fd, TOKEN_FD, "iommufd");
-	vt_result(true, "gen 1: files and iommufd preserved");
+	still_mutable(&io, m, 1);
+	if (mode == UNRETRIEVED) {
+		struct iofd io2;
+
+		build(&io2, a, m, -1);
+		preserve(session, io2.fd, TOKEN_FD2, "second iommufd");
+	}
 	snprintf(buf, sizeof(buf), "iofd_hwpt=%u", io.hwpt);
 	vt_next_args(buf);
 	if (mode == CANCEL) {
@@ -410,29 +350,6 @@ static int retrieve(int session, uint64_t token, const char *what)
 	return fd;
 }
 
-static int hwpt_adopt(struct iofd *io, uint32_t dev, uint32_t ioas, uint32_t flags,
-		      uint32_t hwpt_id, uint32_t reserved, uint32_t *out)
-{
-	struct iommu_hwpt_persist_adopt data = {
-		.hwpt_id = hwpt_id,
-		.__reserved = reserved,
-	};
-	struct iommu_hwpt_alloc alloc = {
-		.size = sizeof(alloc),
-		.flags = flags,
-		.dev_id = dev,
-		.pt_id = ioas,
-		.data_type = IOMMU_HWPT_DATA_PERSIST_ADOPT,
-		.data_len = sizeof(data),
-		.data_uptr = (uintptr_t)&data,
-	};
-
-	if (ioctl(io->fd, IOMMU_HWPT_ALLOC, &alloc))
-		return -errno;
-	*out = alloc.out_hwpt_id;
-	return 0;
-}
-
 /*
  * A mock device on a scratch IOAS adopts the handed-over page table into a
  * HWPT on the retrieved IOAS, after the requests that must fail, and moves
@@ -449,24 +366,25 @@ static void adopt(struct iofd *io, uint32_t old_hwpt, int gen)
 	if (ioctl(io->fd, IOMMU_IOAS_ALLOC, &scratch))
 		vt_fatal("scratch IOAS: %s", strerror(errno));
 	dev.ioas = scratch.out_ioas_id;
-	ret = mock_device(&dev);
+	ret = iofd_mock_device(&dev);
 	if (ret)
 		vt_fatal("mock device on the scratch IOAS: %s", strerror(-ret));
 
-	ret = hwpt_adopt(io, dev.idev, io->ioas, 0, old_hwpt, 0, &id);
+	ret = iofd_adopt(io->fd, dev.idev, io->ioas, 0, old_hwpt, 0, &id);
 	vt_result(ret == -EINVAL, "gen %d: adopting needs IOMMU_HWPT_ALLOC_PERSIST (%s)", gen,
 		  strerror(-ret));
-	ret = hwpt_adopt(io, dev.idev, io->ioas, IOMMU_HWPT_ALLOC_PERSIST, old_hwpt + 100, 0, &id);
+	ret = iofd_adopt(io->fd, dev.idev, io->ioas, IOMMU_HWPT_ALLOC_PERSIST, old_hwpt + 100, 0,
+			 &id);
 	vt_result(ret == -EINVAL, "gen %d: adopting an ID that was no HWPT (%s)", gen,
 		  strerror(-ret));
-	ret = hwpt_adopt(io, dev.idev, io->ioas, IOMMU_HWPT_ALLOC_PERSIST, old_hwpt, 1, &id);
+	ret = iofd_adopt(io->fd, dev.idev, io->ioas, IOMMU_HWPT_ALLOC_PERSIST, old_hwpt, 1, &id);
 	vt_result(ret == -EINVAL, "gen %d: adopting with a reserved field set (%s)", gen,
 		  strerror(-ret));
-	ret = hwpt_adopt(io, dev.idev, dev.ioas, IOMMU_HWPT_ALLOC_PERSIST, old_hwpt, 0, &id);
+	ret = iofd_adopt(io->fd, dev.idev, dev.ioas, IOMMU_HWPT_ALLOC_PERSIST, old_hwpt, 0, &id);
 	vt_result(ret == -EINVAL, "gen %d: adopting onto another IOAS (%s)", gen, strerror(-ret));
 
 	alloc0 = pool_sum("allocated_2m_bytes");
-	ret = hwpt_adopt(io, dev.idev, io->ioas, IOMMU_HWPT_ALLOC_PERSIST, old_hwpt, 0, &id);
+	ret = iofd_adopt(io->fd, dev.idev, io->ioas, IOMMU_HWPT_ALLOC_PERSIST, old_hwpt, 0, &id);
 	vt_result(!ret && id == old_hwpt, "gen %d: HWPT %u adopts its page table (%s, ID %u)",
 		  gen, old_hwpt, ret ? strerror(-ret) : "ok", id);
 	if (ret)
@@ -474,22 +392,13 @@ static void adopt(struct iofd *io, uint32_t old_hwpt, int gen)
 	vt_result(pool_sum("allocated_2m_bytes") == alloc0,
 		  "gen %d: its table pages are the handed-over ones (pools %+lld bytes)", gen,
 		  pool_sum("allocated_2m_bytes") - alloc0);
-	ret = hwpt_adopt(io, dev.idev, io->ioas, IOMMU_HWPT_ALLOC_PERSIST, old_hwpt, 0, &id);
+	ret = iofd_adopt(io->fd, dev.idev, io->ioas, IOMMU_HWPT_ALLOC_PERSIST, old_hwpt, 0, &id);
 	vt_result(ret == -EINVAL, "gen %d: the page table is adopted once (%s)", gen,
 		  strerror(-ret));
 
 	io->stdev = dev.stdev;
 	io->idev = dev.idev;
-	io->hwpt = old_hwpt;
-	{
-		struct iommu_test_cmd replace = {
-			.op = IOMMU_TEST_OP_MOCK_DOMAIN_REPLACE,
-			.id = io->stdev,
-			.mock_domain_replace = { .pt_id = old_hwpt },
-		};
-
-		ret = test_cmd(io->fd, &replace);
-	}
+	ret = iofd_replace(io, old_hwpt);
 	vt_result(!ret, "gen %d: the device moves onto the adopted HWPT (%s)", gen,
 		  ret ? strerror(-ret) : "ok");
 }
@@ -509,15 +418,15 @@ static void check_retrieved(struct iofd *io, int m, bool with_g, uint32_t old_hw
 	adopt(io, old_hwpt, gen);
 	check_areas(io, with_g, gen);
 	memfd_translates(io, m, IOVA_M);
-	ret = map_file(io->fd, io->ioas, m, 0, SIZE_M, IOVA_SPARE);
+	ret = iofd_map_file(io->fd, io->ioas, m, 0, SIZE_M, IOVA_SPARE);
 	if (!ret)
 		reads_back(io, IOVA_SPARE, SIZE_M, SEED_M, 0, "new mapping in the adopted table");
 	if (!ret)
-		ret = unmap(io->fd, io->ioas, IOVA_SPARE, SIZE_M);
+		ret = iofd_unmap(io->fd, io->ioas, IOVA_SPARE, SIZE_M);
 	vt_result(!ret, "gen %d: map and unmap work on the retrieved IOAS (%s)", gen,
 		  ret ? strerror(-ret) : "ok");
 	/* The same area twice is refused: the old one is there. */
-	ret = map_file(io->fd, io->ioas, m, 0, SIZE_M, IOVA_M);
+	ret = iofd_map_file(io->fd, io->ioas, m, 0, SIZE_M, IOVA_M);
 	vt_result(ret == -EEXIST, "gen %d: the memfd's IOVA range is in use (%s)", gen,
 		  strerror(-ret));
 }
@@ -581,27 +490,37 @@ static int stage_retrieve(enum mode mode, int gen, uint32_t ioas)
 	preserve(session, m, TOKEN_M, "memfd");
 	preserve(session, g, TOKEN_G, "1 GiB guest_memfd");
 	preserve(session, io.fd, TOKEN_FD, "iommufd");
-	vt_result(true, "gen %d: preserved again", gen);
+	still_mutable(&io, m, gen);
 	vt_hold();
 }
 
 static int stage_unretrieved(void)
 {
-	int session = vt_session(SESSION, false), a, m, vm, vm2, linked, moved, ret;
+	int session = vt_session(SESSION, false), a, m, fd2, vm, vm2, linked, moved, ret;
 	long long pending0, free0;
 	struct kvm_link_guest_memfd link = { .flags = KVM_LINK_GUEST_MEMFD_MOVE };
 
 	a = retrieve(session, TOKEN_A, "guest_memfd");
 	m = retrieve(session, TOKEN_M, "memfd");
 	pending0 = pool_sum("pending_bytes");
+	fd2 = retrieve(session, TOKEN_FD2, "second iommufd");
+	vt_result(pending0 - pool_sum("pending_bytes") == 2 * GVM_MIB,
+		  "gen 2: the second iommufd takes its table chunk (pending %+lld)",
+		  pool_sum("pending_bytes") - pending0);
+	pending0 = pool_sum("pending_bytes");
 	free0 = pool_sum("free_bytes");
 	ret = luo_session_finish(session);
-	vt_result(!ret, "gen 2: session finished without retrieving the iommufd (%s)",
+	vt_result(!ret, "gen 2: session finished without retrieving the first iommufd (%s)",
 		  ret ? strerror(-ret) : "ok");
 	vt_result(pending0 - pool_sum("pending_bytes") == 2 * GVM_MIB &&
 		  pool_sum("free_bytes") - free0 == 2 * GVM_MIB,
 		  "gen 2: its page table's chunk went back to the pool (pending %+lld, free %+lld)",
 		  pool_sum("pending_bytes") - pending0, pool_sum("free_bytes") - free0);
+	free0 = pool_sum("free_bytes");
+	close(fd2);
+	vt_result(pool_sum("free_bytes") - free0 == 2 * GVM_MIB,
+		  "gen 2: closing the second without adopting gives its chunk back (free %+lld)",
+		  pool_sum("free_bytes") - free0);
 	vt_result(!vt_dmesg_contains("iommufd_luo:"), "gen 2: the iommufd handler logged nothing");
 
 	/* A move is refused while the memory may be pinned: none is. */
