@@ -123,6 +123,26 @@ def build_initramfs(tests, obj, bindir, out):
         run([gen, listfile], stdout=f)
 
 
+# Machines a test picks with vmtest.machine= among its kernel arguments.
+# The vIOMMU comes first, before the devices it translates; edu is QEMU's
+# educational PCI device, which copies between its buffer and RAM by DMA.
+MACHINES = {
+    "pc": [],
+    "vtd": ["-machine", "q35", "-device", "intel-iommu,intremap=on,x-scalable-mode=off",
+            "-device", "edu"],
+    "vtd-sm": ["-machine", "q35", "-device", "intel-iommu,intremap=on,x-scalable-mode=on",
+               "-device", "edu"],
+}
+
+
+def machine_args(test):
+    m = re.search(r"(?:^|\s)vmtest\.machine=(\S+)", test.kernel_args)
+    name = m.group(1) if m else "pc"
+    if name not in MACHINES:
+        sys.exit(f"{test.name}: unknown vmtest.machine={name} (known: {' '.join(MACHINES)})")
+    return MACHINES[name]
+
+
 def qemu_cmd(test, kernel, initrd, console, results):
     half = memory_mib(test.memory) // 2
     cmdline = ("console=ttyS0 panic=-1 oops=panic retain_initrd liveupdate=on "
@@ -140,7 +160,7 @@ def qemu_cmd(test, kernel, initrd, console, results):
         "-nographic", "-nodefaults", "-no-reboot",
         "-serial", f"file:{console}", "-serial", f"file:{results}",
         "-kernel", kernel, "-initrd", initrd, "-append", cmdline,
-    ]
+    ] + machine_args(test)
 
 
 def memory_mib(s):

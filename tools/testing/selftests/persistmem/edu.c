@@ -1,0 +1,218 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * QEMU's edu device through a VFIO cdev bound to an iommufd (see edu.h).
+ * Registers, from QEMU's hw/misc/edu.c: 0x00 identification, 0x04
+ * liveness (reads back inverted), 0x80 DMA source, 0x88 destination, 0x90
+ * count, 0x98 command (bit 0 run, bit 1 buffer to RAM). A DMA runs 100 ms
+ * (of QEMU's virtual clock) after it is started.
+ */
+#define _GNU_SOURCE
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <linux/pci_regs.h>
+#include <linux/vfio.h>
+
+#include "edu.h"
+#include "vmtest.h"
+
+#define EDU_VENDOR	0x1234
+#define EDU_DEVICE	0x11e8
+#define REG_DMA_SRC	0x80
+#define REG_DMA_DST	0x88
+#define REG_DMA_CNT	0x90
+#define REG_DMA_CMD	0x98
+#define DMA_RUN		1u
+#define DMA_TO_RAM	2u
+
+static unsigned long sysfs_hex(const char *dir, const char *name)
+{
+	char path[256], buf[32] = "";
+	int fd, n;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	fd = open(path, O_RDONLY);
+	if (fd < 0)
+		return 0;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	return n > 0 ? strtoul(buf, NULL, 16) : 0;
+}
+
+static int find_edu(struct edu *e)
+{
+	DIR *d = opendir("/sys/bus/pci/devices");
+	struct dirent *de;
+	char dir[256];
+	int ret = -ENODEV;
+
+	if (!d)
+		return -errno;
+	while ((de = readdir(d))) {
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(dir, sizeof(dir), "/sys/bus/pci/devices/%.32s", de->d_name);
+		if (sysfs_hex(dir, "vendor") == EDU_VENDOR &&
+		    sysfs_hex(dir, "device") == EDU_DEVICE) {
+			snprintf(e->bdf, sizeof(e->bdf), "%.15s", de->d_name);
+			ret = 0;
+			break;
+		}
+	}
+	closedir(d);
+	return ret;
+}
+
+/* The cdev vfio-pci made for @e, under its device in sysfs. */
+static int open_cdev(struct edu *e)
+{
+	char path[256];
+	struct dirent *de;
+	DIR *d;
+
+	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/vfio-dev", e->bdf);
+	d = opendir(path);
+	if (!d)
+		return -errno;
+	while ((de = readdir(d)) && strncmp(de->d_name, "vfio", 4))
+		;
+	if (!de) {
+		closedir(d);
+		return -ENODEV;
+	}
+	snprintf(path, sizeof(path), "/dev/vfio/devices/%.32s", de->d_name);
+	closedir(d);
+	e->fd = open(path, O_RDWR);
+	return e->fd < 0 ? -errno : 0;
+}
+
+int edu_open(struct edu *e)
+{
+	char path[256];
+	int ret;
+
+	memset(e, 0, sizeof(*e));
+	e->fd = -1;
+	ret = find_edu(e);
+	if (ret)
+		return ret;
+	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/driver_override", e->bdf);
+	ret = vt_write_file(path, "vfio-pci");
+	if (!ret)
+		ret = vt_write_file("/sys/bus/pci/drivers_probe", e->bdf);
+	return ret ?: open_cdev(e);
+}
+
+static int region(struct edu *e, unsigned int index, struct vfio_region_info *info)
+{
+	memset(info, 0, sizeof(*info));
+	info->argsz = sizeof(*info);
+	info->index = index;
+	return ioctl(e->fd, VFIO_DEVICE_GET_REGION_INFO, info) ? -errno : 0;
+}
+
+int edu_command(struct edu *e, uint16_t *cmd)
+{
+	return pread(e->fd, cmd, 2, e->config + PCI_COMMAND) == 2 ? 0 : -EIO;
+}
+
+int edu_bind(struct edu *e, int iommufd)
+{
+	struct vfio_device_bind_iommufd bind = {
+		.argsz = sizeof(bind),
+		.iommufd = iommufd,
+	};
+	struct vfio_region_info info;
+	uint16_t cmd;
+	void *bar;
+	int ret;
+
+	if (ioctl(e->fd, VFIO_DEVICE_BIND_IOMMUFD, &bind))
+		return -errno;
+	e->devid = bind.out_devid;
+	ret = region(e, VFIO_PCI_BAR0_REGION_INDEX, &info);
+	if (ret)
+		return ret;
+	if (!(info.flags & VFIO_REGION_INFO_FLAG_MMAP))
+		return -EOPNOTSUPP;
+	bar = mmap(NULL, info.size, PROT_READ | PROT_WRITE, MAP_SHARED, e->fd, info.offset);
+	if (bar == MAP_FAILED)
+		return -errno;
+	e->bar = bar;
+	e->bar_size = info.size;
+	ret = region(e, VFIO_PCI_CONFIG_REGION_INDEX, &info);
+	if (ret)
+		return ret;
+	e->config = info.offset;
+	ret = edu_command(e, &cmd);
+	if (ret)
+		return ret;
+	cmd |= PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER;
+	return pwrite(e->fd, &cmd, 2, e->config + PCI_COMMAND) == 2 ? 0 : -EIO;
+}
+
+int edu_attach(struct edu *e, uint32_t *pt_id)
+{
+	struct vfio_device_attach_iommufd_pt attach = {
+		.argsz = sizeof(attach),
+		.pt_id = *pt_id,
+	};
+
+	if (ioctl(e->fd, VFIO_DEVICE_ATTACH_IOMMUFD_PT, &attach))
+		return -errno;
+	*pt_id = attach.pt_id;
+	return 0;
+}
+
+uint32_t edu_read32(struct edu *e, unsigned int reg)
+{
+	return *(volatile uint32_t *)(e->bar + reg);
+}
+
+static void write64(struct edu *e, unsigned int reg, uint64_t val)
+{
+	*(volatile uint64_t *)(e->bar + reg) = val;
+}
+
+int edu_dma_start(struct edu *e, uint64_t iova, uint32_t off, uint32_t len, bool to_ram)
+{
+	if (!len || off >= EDU_DMA_MAX || len > EDU_DMA_MAX - off ||
+	    iova >= EDU_DMA_LIMIT)
+		return -EINVAL;
+	if (edu_read32(e, REG_DMA_CMD) & DMA_RUN)
+		return -EBUSY;
+	write64(e, REG_DMA_SRC, to_ram ? EDU_BUF + off : iova);
+	write64(e, REG_DMA_DST, to_ram ? iova : EDU_BUF + off);
+	write64(e, REG_DMA_CNT, len);
+	write64(e, REG_DMA_CMD, DMA_RUN | (to_ram ? DMA_TO_RAM : 0));
+	return 0;
+}
+
+int edu_dma_wait(struct edu *e, int ms)
+{
+	uint64_t end = vt_now_ns() + (uint64_t)ms * 1000000;
+
+	while (edu_read32(e, REG_DMA_CMD) & DMA_RUN) {
+		if (vt_now_ns() > end)
+			return -ETIMEDOUT;
+		usleep(1000);
+	}
+	return 0;
+}
+
+void edu_close(struct edu *e)
+{
+	if (e->bar)
+		munmap((void *)e->bar, e->bar_size);
+	if (e->fd >= 0)
+		close(e->fd);
+	e->bar = NULL;
+	e->fd = -1;
+}

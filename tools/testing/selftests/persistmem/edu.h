@@ -1,0 +1,52 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * QEMU's edu device (PCI 1234:11e8) driven from user space through a VFIO
+ * device cdev bound to an iommufd: the device copies between its 4 KiB
+ * buffer (EDU_BUF in its DMA address space) and IOVAs of the domain it is
+ * attached to. Its DMA addresses are 28 bits wide. Every call returns 0 or
+ * -errno.
+ */
+#ifndef _PERSISTMEM_EDU_H
+#define _PERSISTMEM_EDU_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#define EDU_BUF		0x40000ull	/* the device's buffer */
+#define EDU_BUF_SIZE	4096u
+/*
+ * QEMU 7.2 stops (hw_error) on a copy that ends at the end of the buffer:
+ * copies stay below it.
+ */
+#define EDU_DMA_MAX	2048u
+#define EDU_DMA_LIMIT	(1ull << 28)	/* IOVAs it can reach */
+
+struct edu {
+	char bdf[16];			/* 0000:00:03.0 */
+	int fd;				/* VFIO device cdev */
+	uint32_t devid;			/* its iommufd device ID */
+	volatile uint8_t *bar;		/* BAR0 */
+	uint64_t bar_size;
+	uint64_t config;		/* offset of the config region */
+};
+
+/* Bind the edu device to vfio-pci and open its cdev into @e->fd. */
+int edu_open(struct edu *e);
+/* VFIO_DEVICE_BIND_IOMMUFD, then map BAR0 and enable memory and bus master. */
+int edu_bind(struct edu *e, int iommufd);
+/* VFIO_DEVICE_ATTACH_IOMMUFD_PT; @pt_id in: IOAS or HWPT, out: the HWPT. */
+int edu_attach(struct edu *e, uint32_t *pt_id);
+uint32_t edu_read32(struct edu *e, unsigned int reg);
+/* The command register of a PCI function (config space offset 4). */
+int edu_command(struct edu *e, uint16_t *cmd);
+/*
+ * Start a DMA of @len bytes: from IOVA @iova into the buffer at @off
+ * (@to_ram false), or from the buffer at @off to IOVA @iova (@to_ram true).
+ * -EINVAL for a copy that would end past EDU_DMA_MAX.
+ */
+int edu_dma_start(struct edu *e, uint64_t iova, uint32_t off, uint32_t len, bool to_ram);
+/* Wait up to @ms milliseconds for the DMA to end: 0, or -ETIMEDOUT. */
+int edu_dma_wait(struct edu *e, int ms);
+void edu_close(struct edu *e);
+
+#endif
