@@ -173,12 +173,12 @@ int edu_attach(struct edu *e, uint32_t *pt_id)
 
 uint32_t edu_read32(struct edu *e, unsigned int reg)
 {
-	return *(volatile uint32_t *)(e->bar + reg);
+	return __atomic_load_n((uint32_t *)(e->bar + reg), __ATOMIC_RELAXED);
 }
 
 static void write64(struct edu *e, unsigned int reg, uint64_t val)
 {
-	*(volatile uint64_t *)(e->bar + reg) = val;
+	__atomic_store_n((uint64_t *)(e->bar + reg), val, __ATOMIC_RELAXED);
 }
 
 int edu_dma_start(struct edu *e, uint64_t iova, uint32_t off, uint32_t len, bool to_ram)
@@ -210,7 +210,7 @@ int edu_dma_wait(struct edu *e, int ms)
 void edu_close(struct edu *e)
 {
 	if (e->bar)
-		munmap((void *)e->bar, e->bar_size);
+		munmap(e->bar, e->bar_size);
 	if (e->fd >= 0)
 		close(e->fd);
 	e->bar = NULL;

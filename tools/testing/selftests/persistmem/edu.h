@@ -19,13 +19,13 @@
  * copies stay below it.
  */
 #define EDU_DMA_MAX	2048u
-#define EDU_DMA_LIMIT	(1ull << 28)	/* IOVAs it can reach */
+#define EDU_DMA_LIMIT	(256ull << 20)	/* IOVAs it can reach: 28 bits */
 
 struct edu {
 	char bdf[16];			/* 0000:00:03.0 */
 	int fd;				/* VFIO device cdev */
 	uint32_t devid;			/* its iommufd device ID */
-	volatile uint8_t *bar;		/* BAR0 */
+	uint8_t *bar;			/* BAR0, accessed once per read or write */
 	uint64_t bar_size;
 	uint64_t config;		/* offset of the config region */
 };
