@@ -512,9 +512,11 @@ static void iommufd_luo_report_freeze(struct liveupdate_file_op_args *args,
 				      const struct iommufd_luo_image *img,
 				      u64 ns)
 {
-	u64 token = 0;
+	u64 token;
 
-	liveupdate_session_token(args, args->file, &token);
+	/* The file is in its session while it freezes. */
+	if (WARN_ON_ONCE(liveupdate_session_token(args, args->file, &token)))
+		token = 0;
 	pr_info("token %#llx frozen in %llu us: %u IOAS, %u areas, %u HWPTs, %u table chunks, %zu bytes of description\n",
 		token, div_u64(ns, NSEC_PER_USEC), img->nr_ioas, img->nr_areas,
 		img->nr_hwpts, img->nr_chunks,

@@ -184,7 +184,7 @@ static void write64(struct edu *e, unsigned int reg, uint64_t val)
 int edu_dma_start(struct edu *e, uint64_t iova, uint32_t off, uint32_t len, bool to_ram)
 {
 	if (!len || off >= EDU_DMA_MAX || len > EDU_DMA_MAX - off ||
-	    iova >= EDU_DMA_LIMIT)
+	    iova >= EDU_DMA_LIMIT || len > EDU_DMA_LIMIT - iova)
 		return -EINVAL;
 	if (edu_read32(e, REG_DMA_CMD) & DMA_RUN)
 		return -EBUSY;

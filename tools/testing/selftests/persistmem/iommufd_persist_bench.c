@@ -77,7 +77,7 @@ static double us_since(uint64_t t0)
 	return (vt_now_ns() - t0) / 1000.0;
 }
 
-/* The file of @c's granule: 4 GiB, allocated from the pool of node @nid. */
+/* A 4 GiB file of @granule granules, allocated from the pool of node @nid. */
 static int make_file(int vm, uint64_t granule, int nid)
 {
 	int ret = gvm_bind_task(nid), fd;
@@ -91,7 +91,9 @@ static int make_file(int vm, uint64_t granule, int nid)
 	if (fallocate(fd, FALLOC_FL_KEEP_SIZE, 0, FILE_SIZE))
 		vt_fatal("fallocate of 4 GiB in %llu MiB granules on node %d: %s",
 			 (unsigned long long)(granule >> 20), nid, strerror(errno));
-	gvm_bind_task(-1);
+	ret = gvm_bind_task(-1);
+	if (ret)
+		vt_fatal("set_mempolicy(default): %s", strerror(-ret));
 	return fd;
 }
 
@@ -138,6 +140,9 @@ static void stage1(void)
 		if (ret)
 			vt_fatal("%s: mock device on a persistent HWPT: %s", c->key,
 				 strerror(-ret));
+		/* Stage 2 finds each IOAS under ID 1 again. */
+		if (c->io.ioas != 1)
+			vt_fatal("%s: IOAS ID %u, not 1", c->key, c->io.ioas);
 		if (i && c->io.hwpt != hwpt)
 			vt_fatal("%s: HWPT ID %u, not %u as the others", c->key, c->io.hwpt, hwpt);
 		hwpt = c->io.hwpt;

@@ -6,9 +6,12 @@
  * Generation 1 of each builds the same iommufd: one IOAS mapping a
  * persistent guest_memfd of 2 MiB granules at two IOVAs (whole, and its
  * second half again), a memfd, and in iommufd_persist_kexec a persistent
- * guest_memfd of one 1 GiB granule; a mock device attached to a persistent
+ * guest_memfd of one 1 GiB granule at 4 GiB (the persistent mock domain's
+ * aperture goes beyond 2 GiB); a mock device attached to a persistent
  * HWPT. Patterns are written through the files and read back through the
- * IOAS by a mock access. The files, then the iommufd, are preserved.
+ * IOAS by a mock access. The files, then the iommufd, are preserved; after
+ * that the memfd is unmapped from one IOVA and mapped at another, which
+ * the next kernel must see as they are at the kexec.
  *
  * iommufd_persist_kexec: generation 2 retrieves the iommufd first, which
  * retrieves the files it maps; the files retrieved by token afterwards are
@@ -63,8 +66,10 @@
 #define IOVA_A		(32 * GVM_MIB)
 #define IOVA_A2		(64 * GVM_MIB)	/* second half of A */
 #define IOVA_M		(128 * GVM_MIB)
-#define IOVA_G		GVM_GIB
+#define IOVA_G		(4 * GVM_GIB)	/* above the 2 GiB of ordinary mock domains */
 #define IOVA_SPARE	(256 * GVM_MIB)
+#define IOVA_EARLY	(320 * GVM_MIB)	/* unmapped after the preserve */
+#define IOVA_LATE	(384 * GVM_MIB)	/* mapped after the preserve */
 #define SEED_A		0xa11ull
 #define SEED_M		0x3e3ull
 #define SEED_G		0x619ull
@@ -199,18 +204,24 @@ static void build(struct iofd *io, int a, int m, int g)
 		ret = iofd_map_file(io->fd, io->ioas, m, 0, SIZE_M, IOVA_M);
 	if (!ret && g >= 0)
 		ret = iofd_map_file(io->fd, io->ioas, g, 0, SIZE_G, IOVA_G);
+	if (!ret)
+		ret = iofd_map_file(io->fd, io->ioas, m, 0, SIZE_M, IOVA_EARLY);
 	if (ret)
 		vt_fatal("IOMMU_IOAS_MAP_FILE: %s", strerror(-ret));
 }
 
-/* Preserving changes nothing yet: the iommufd maps and unmaps until the kexec. */
+/*
+ * Preserving changes nothing yet: the iommufd maps and unmaps until the
+ * kexec, and what the next kernel gets is what it is then. The memfd's
+ * mapping at IOVA_EARLY goes, one at IOVA_LATE comes.
+ */
 static void still_mutable(struct iofd *io, int m, int gen)
 {
-	int ret = iofd_map_file(io->fd, io->ioas, m, 0, SIZE_M, IOVA_SPARE);
+	int ret = iofd_unmap(io->fd, io->ioas, IOVA_EARLY, SIZE_M);
 
 	if (!ret)
-		ret = iofd_unmap(io->fd, io->ioas, IOVA_SPARE, SIZE_M);
-	vt_result(!ret, "gen %d: preserved, the iommufd still maps and unmaps (%s)", gen,
+		ret = iofd_map_file(io->fd, io->ioas, m, 0, SIZE_M, IOVA_LATE);
+	vt_result(!ret, "gen %d: preserved, the iommufd still unmaps and maps (%s)", gen,
 		  ret ? strerror(-ret) : "ok");
 }
 
@@ -410,6 +421,7 @@ static void check_retrieved(struct iofd *io, int m, bool with_g, uint32_t old_hw
 		.size = sizeof(ranges),
 		.ioas_id = io->ioas,
 	};
+	char what[64];
 	int ret;
 
 	ret = ioctl(io->fd, IOMMU_IOAS_IOVA_RANGES, &ranges) ? -errno : 0;
@@ -425,6 +437,19 @@ static void check_retrieved(struct iofd *io, int m, bool with_g, uint32_t old_hw
 		ret = iofd_unmap(io->fd, io->ioas, IOVA_SPARE, SIZE_M);
 	vt_result(!ret, "gen %d: map and unmap work on the retrieved IOAS (%s)", gen,
 		  ret ? strerror(-ret) : "ok");
+	/* The IOAS is as it was at the kexec, not at the preserve. */
+	snprintf(what, sizeof(what), "gen %d: memfd mapped after the preserve", gen);
+	reads_back(io, IOVA_LATE, SIZE_M, SEED_M, 0, what);
+	ret = iofd_unmap(io->fd, io->ioas, IOVA_EARLY, SIZE_M);
+	vt_result(ret == -ENOENT, "gen %d: unmapped after the preserve: nothing there (%s)", gen,
+		  strerror(-ret));
+	/* Ready for another preserve. */
+	ret = iofd_unmap(io->fd, io->ioas, IOVA_LATE, SIZE_M);
+	if (!ret)
+		ret = iofd_map_file(io->fd, io->ioas, m, 0, SIZE_M, IOVA_EARLY);
+	if (ret)
+		vt_fatal("gen %d: back to the first generation's mappings: %s", gen,
+			 strerror(-ret));
 	/* The same area twice is refused: the old one is there. */
 	ret = iofd_map_file(io->fd, io->ioas, m, 0, SIZE_M, IOVA_M);
 	vt_result(ret == -EEXIST, "gen %d: the memfd's IOVA range is in use (%s)", gen,
