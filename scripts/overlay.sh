@@ -14,7 +14,8 @@
 #
 # A component file (config/components/NN-name) is a commit message after a
 # header ended by a blank line: "Paths:" names the repository paths the
-# component owns, optional "Patches:" names plain diffs in patches/ that
+# component owns (none for a component made of hooks only), optional
+# "Patches:" names plain diffs in patches/ that
 # wire it into upstream files (Makefile, Kconfig, MAINTAINERS) in the same
 # commit. Every file under the overlay roots belongs to exactly one
 # component. Optional "Changes:" names diffs in patches/ that this commit
@@ -85,7 +86,7 @@ for c in config/components/*; do
 	paths=$(sed -n 's/^Paths: *//p' <<< "$hdr")
 	hooks=$(sed -n 's/^Patches: *//p' <<< "$hdr")
 	changes=$(sed -n 's/^Changes: *//p' <<< "$hdr")
-	[ -n "$paths" ] || die "$c: header must have 'Paths: <path>...'"
+	[ -n "$paths$hooks" ] || die "$c: header must have 'Paths: <path>...' or 'Patches: <diff>...'"
 	for d in $changes; do
 		sed -n 's|^+++ b/||p' "patches/$d" | sed 's/\t.*//' | while read -r f; do
 			grep -qxF "$f" "$tmp/owned" ||

@@ -6,8 +6,11 @@
  * attached to an IOAS, which maps a memfd at IOVA_RAM. The device copies a
  * page of the memfd into its buffer and back to another IOVA of the memfd;
  * a copy to an IOVA nothing maps faults (the kernel logs a DMAR fault).
- * A persistent HWPT is refused (EOPNOTSUPP): the VT-d
- * driver does not hand its tables over yet.
+ * Then the same through a persistent HWPT (second stage, tables from the
+ * persist_alloc pools, incoherent as QEMU's VT-d does not snoop its walks)
+ * on a second IOAS mapping a persistent guest_memfd of 2 MiB granules:
+ * the device moves onto it without detaching, DMA lands in the file both
+ * ways, and an IOVA that file mapping no longer covers faults.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -21,6 +24,7 @@
 #include <linux/pci_regs.h>
 
 #include "edu.h"
+#include "gmem_vm.h"
 #include "iofd.h"
 #include "vmtest.h"
 
@@ -30,6 +34,10 @@
 #define IOVA_UNMAPPED	(64ull << 20)
 #define SEED		0xed0ull
 #define DMA_MS		5000
+#define GMEM_SIZE	(4ull << 20)
+#define IOVA_GMEM	(32ull << 20)
+#define GMEM_FLAGS	(GUEST_MEMFD_FLAG_PERSIST | GUEST_MEMFD_FLAG_MMAP | \
+			 GUEST_MEMFD_FLAG_INIT_SHARED)
 
 static bool dma(struct edu *e, uint64_t iova, bool to_ram, const char *what)
 {
@@ -40,10 +48,93 @@ static bool dma(struct edu *e, uint64_t iova, bool to_ram, const char *what)
 	return vt_result(!ret, "%s (%s)", what, ret ? strerror(-ret) : "ok");
 }
 
-int main(int argc, char **argv)
+static bool zeroed(const uint8_t *p, size_t len)
+{
+	while (len--)
+		if (*p++)
+			return false;
+	return true;
+}
+
+static unsigned int dmar_faults(void)
+{
+	return vt_dmesg_count("DMAR: [DMA ");
+}
+
+/*
+ * The device on a persistent HWPT of a second IOAS mapping a persistent
+ * guest_memfd: a page copied from the file's first granule lands in its
+ * second one.
+ */
+static void persistent_hwpt(struct iofd *io, struct edu *e)
 {
 	struct iommu_hwpt_alloc persist = { .size = sizeof(persist),
 					    .flags = IOMMU_HWPT_ALLOC_PERSIST };
+	unsigned int faults;
+	uint32_t ioas = io->ioas, pt;
+	uint8_t *mem;
+	int vm, gfd, ret;
+
+	ret = iofd_new_ioas(io);
+	if (ret)
+		vt_fatal("second IOAS: %s", strerror(-ret));
+	persist.dev_id = e->devid;
+	persist.pt_id = io->ioas;
+	ret = ioctl(io->fd, IOMMU_HWPT_ALLOC, &persist) ? -errno : 0;
+	vt_result(!ret, "persistent HWPT %u on VT-d (%s)", persist.out_hwpt_id,
+		  ret ? strerror(-ret) : "ok");
+	if (ret)
+		return;
+
+	vm = gvm_create_vm(0);
+	if (vm < 0)
+		vt_fatal("KVM_CREATE_VM: %s", strerror(-vm));
+	gfd = gvm_create_gmem(vm, GMEM_SIZE, GMEM_FLAGS, 2 << 20, 0);
+	if (gfd < 0)
+		vt_fatal("persistent guest_memfd: %s", strerror(-gfd));
+	mem = mmap(NULL, GMEM_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, gfd, 0);
+	if (mem == MAP_FAILED)
+		vt_fatal("mmap guest_memfd: %s", strerror(errno));
+	vt_fill_pattern(mem, EDU_DMA_MAX, SEED + 1, 0);
+	/* One mapping per granule, so that the second can be unmapped alone */
+	ret = iofd_map_file(io->fd, io->ioas, gfd, 0, 2 << 20, IOVA_GMEM);
+	if (!ret)
+		ret = iofd_map_file(io->fd, io->ioas, gfd, 2 << 20, 2 << 20,
+				    IOVA_GMEM + (2 << 20));
+	vt_result(!ret, "guest_memfd mapped at IOVA %#llx (%s)",
+		  (unsigned long long)IOVA_GMEM, ret ? strerror(-ret) : "ok");
+
+	pt = persist.out_hwpt_id;
+	ret = edu_attach(e, &pt);
+	vt_result(!ret && pt == persist.out_hwpt_id,
+		  "device replaced onto the persistent HWPT (%s)",
+		  ret ? strerror(-ret) : "ok");
+	faults = dmar_faults();
+	dma(e, IOVA_GMEM, false, "DMA from the first granule into the device");
+	dma(e, IOVA_GMEM + (2 << 20), true, "DMA back into the second granule");
+	vt_result(vt_check_pattern(mem + (2 << 20), EDU_DMA_MAX, SEED + 1, 0) < 0,
+		  "the copy is in the guest_memfd where that IOVA maps");
+
+	ret = iofd_unmap(io->fd, io->ioas, IOVA_GMEM + (2 << 20), 2 << 20);
+	vt_result(!ret && dmar_faults() == faults,
+		  "second granule unmapped, no DMAR fault so far (%s)",
+		  ret ? strerror(-ret) : "ok");
+	memset(mem + (2 << 20), 0, EDU_DMA_MAX);
+	dma(e, IOVA_GMEM + (2 << 20), true, "DMA to the unmapped granule runs");
+	usleep(200000);
+	vt_result(dmar_faults() > faults && zeroed(mem + (2 << 20), EDU_DMA_MAX),
+		  "it faults and does not reach the file");
+
+	pt = ioas;
+	ret = edu_attach(e, &pt);
+	vt_result(!ret, "device back on the first IOAS (%s)", ret ? strerror(-ret) : "ok");
+	munmap(mem, GMEM_SIZE);
+	close(gfd);
+	close(vm);
+}
+
+int main(int argc, char **argv)
+{
 	struct iofd io;
 	struct edu e;
 	uint32_t pt;
@@ -68,12 +159,6 @@ int main(int argc, char **argv)
 	ret = edu_command(&e, &cmd);
 	vt_result(!ret && (cmd & PCI_COMMAND_MASTER), "bus master enabled (command %#x)", cmd);
 
-	persist.dev_id = e.devid;
-	persist.pt_id = io.ioas;
-	ret = ioctl(io.fd, IOMMU_HWPT_ALLOC, &persist) ? -errno : 0;
-	vt_result(ret == -EOPNOTSUPP, "VT-d refuses a persistent HWPT for now (%s)",
-		  strerror(-ret));
-
 	pt = io.ioas;
 	ret = edu_attach(&e, &pt);
 	vt_result(!ret, "attached to the IOAS, HWPT %u (%s)", pt, ret ? strerror(-ret) : "ok");
@@ -97,6 +182,8 @@ int main(int argc, char **argv)
 	dma(&e, IOVA_UNMAPPED, true, "DMA to an IOVA nothing maps runs");
 	usleep(200000);
 	vt_result(vt_dmesg_contains("DMAR: [DMA Write"), "the kernel logs a DMAR write fault");
+
+	persistent_hwpt(&io, &e);
 
 	edu_close(&e);
 	close(io.fd);

@@ -246,22 +246,28 @@ int vt_trace_values(const char *event, const char *const *keys, int nr_keys,
 	return n;
 }
 
-bool vt_dmesg_contains(const char *text)
+unsigned int vt_dmesg_count(const char *text)
 {
 	int len = klogctl(10 /* SYSLOG_ACTION_SIZE_BUFFER */, NULL, 0);
-	bool found;
-	char *buf;
+	unsigned int n = 0;
+	char *buf, *p;
 
 	if (len <= 0)
-		return false;
+		return 0;
 	buf = malloc(len + 1);
 	if (!buf)
-		return false;
+		return 0;
 	len = klogctl(3 /* SYSLOG_ACTION_READ_ALL */, buf, len);
 	buf[len > 0 ? len : 0] = '\0';
-	found = strstr(buf, text);
+	for (p = buf; (p = strstr(p, text)); p += strlen(text))
+		n++;
 	free(buf);
-	return found;
+	return n;
+}
+
+bool vt_dmesg_contains(const char *text)
+{
+	return vt_dmesg_count(text);
 }
 
 const char *vt_cmdline_value(const char *key, char *buf, size_t size)

@@ -87,8 +87,9 @@ int vt_trace_count(const char *event, const char *match);
 int vt_trace_values(const char *event, const char *const *keys, int nr_keys,
 		    uint64_t *vals, int max);
 
-/* Whether the kernel log contains @text. */
+/* Whether the kernel log contains @text; how many times it does. */
 bool vt_dmesg_contains(const char *text);
+unsigned int vt_dmesg_count(const char *text);
 /* Value of "@key=" on this kernel's command line, or NULL. */
 const char *vt_cmdline_value(const char *key, char *buf, size_t size);
 
