@@ -132,6 +132,10 @@ MACHINES = {
             "-device", "edu"],
     "vtd-sm": ["-machine", "q35", "-device", "intel-iommu,intremap=on,x-scalable-mode=on",
                "-device", "edu"],
+    # Two more edu behind a conventional PCI bridge: one IOMMU group.
+    "vtd-bridge": ["-machine", "q35", "-device", "intel-iommu,intremap=on,x-scalable-mode=off",
+                   "-device", "edu", "-device", "pci-bridge,id=br1,chassis_nr=1",
+                   "-device", "edu,bus=br1,addr=1", "-device", "edu,bus=br1,addr=2"],
 }
 
 

@@ -46,28 +46,36 @@ static unsigned long sysfs_hex(const char *dir, const char *name)
 	return n > 0 ? strtoul(buf, NULL, 16) : 0;
 }
 
-static int find_edu(struct edu *e)
+/* The @nth edu device by PCI address, from 0. */
+static int find_edu(struct edu *e, unsigned int nth)
 {
 	DIR *d = opendir("/sys/bus/pci/devices");
+	char dir[256], best[16];
 	struct dirent *de;
-	char dir[256];
-	int ret = -ENODEV;
+	unsigned int i;
 
 	if (!d)
 		return -errno;
-	while ((de = readdir(d))) {
-		if (de->d_name[0] == '.')
-			continue;
-		snprintf(dir, sizeof(dir), "/sys/bus/pci/devices/%.32s", de->d_name);
-		if (sysfs_hex(dir, "vendor") == EDU_VENDOR &&
-		    sysfs_hex(dir, "device") == EDU_DEVICE) {
-			snprintf(e->bdf, sizeof(e->bdf), "%.15s", de->d_name);
-			ret = 0;
-			break;
+	e->bdf[0] = '\0';
+	for (i = 0; i <= nth; i++) {
+		best[0] = '\0';
+		rewinddir(d);
+		while ((de = readdir(d))) {
+			if (de->d_name[0] == '.' ||
+			    (e->bdf[0] && strcmp(de->d_name, e->bdf) <= 0) ||
+			    (best[0] && strcmp(de->d_name, best) >= 0))
+				continue;
+			snprintf(dir, sizeof(dir), "/sys/bus/pci/devices/%.32s", de->d_name);
+			if (sysfs_hex(dir, "vendor") == EDU_VENDOR &&
+			    sysfs_hex(dir, "device") == EDU_DEVICE)
+				snprintf(best, sizeof(best), "%.15s", de->d_name);
 		}
+		if (!best[0])
+			break;
+		memcpy(e->bdf, best, sizeof(best));
 	}
 	closedir(d);
-	return ret;
+	return i > nth ? 0 : -ENODEV;
 }
 
 /* The cdev vfio-pci made for @e, under its device in sysfs. */
@@ -95,12 +103,17 @@ static int open_cdev(struct edu *e)
 
 int edu_open(struct edu *e)
 {
+	return edu_open_nth(e, 0);
+}
+
+int edu_open_nth(struct edu *e, unsigned int nth)
+{
 	char path[256];
 	int ret;
 
 	memset(e, 0, sizeof(*e));
 	e->fd = -1;
-	ret = find_edu(e);
+	ret = find_edu(e, nth);
 	if (ret)
 		return ret;
 	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/driver_override", e->bdf);

@@ -32,6 +32,8 @@ struct edu {
 
 /* Bind the edu device to vfio-pci and open its cdev into @e->fd. */
 int edu_open(struct edu *e);
+/* The same for the @nth edu device by PCI address (edu_open(): 0). */
+int edu_open_nth(struct edu *e, unsigned int nth);
 /* VFIO_DEVICE_BIND_IOMMUFD, then map BAR0 and enable memory and bus master. */
 int edu_bind(struct edu *e, int iommufd);
 /* VFIO_DEVICE_ATTACH_IOMMUFD_PT; @pt_id in: IOAS or HWPT, out: the HWPT. */

@@ -1,0 +1,221 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Copyright (c) 2026 persistmem developers
+ */
+
+/**
+ * DOC: VFIO device cdev live update
+ *
+ * A VMM that keeps its VM running across a live update of the host
+ * preserves, in one LUO session, the guest's memory, the iommufd that maps
+ * it and the VFIO device cdevs of the devices passed through, so that the
+ * devices' DMA stays translated by the same page tables while the kernel is
+ * replaced (see Documentation/userspace-api/iommufd_persist.rst).
+ *
+ * This handler preserves a device cdev only in the one configuration the
+ * next kernel can take over without a reset: a PCI function alone in its
+ * IOMMU group, bound through this cdev to an iommufd preserved in the same
+ * session and attached to a persistent paging HWPT of it, without PASID
+ * (-EINVAL otherwise, nothing changed). From preserve until unpreserve the
+ * device's attachment cannot change: VFIO_DEVICE_ATTACH_IOMMUFD_PT and
+ * VFIO_DEVICE_DETACH_IOMMUFD_PT get -EBUSY.
+ *
+ * Freezing a preserved device needs its IOMMU driver to hand the device's
+ * translation over live; no driver of this kernel does yet, so freeze
+ * refuses (-EOPNOTSUPP) and the live update fails before anything is torn
+ * down, the device still attached and doing DMA. A retrieved record is
+ * checked and refused for the same reason.
+ */
+
+#define pr_fmt(fmt) "vfio_luo: " fmt
+
+#include <linux/iommufd.h>
+#include <linux/iommufd_luo.h>
+#include <linux/kexec_handover.h>
+#include <linux/kho/abi/vfio_persist.h>
+#include <linux/liveupdate.h>
+#include <linux/pci.h>
+#include <linux/slab.h>
+#include <linux/vfio.h>
+
+#include "vfio.h"
+
+/* A preserved device: its cdev's device and its record */
+struct vfio_luo {
+	struct vfio_device *device;
+	struct vfio_persist_ser *ser;
+};
+
+static bool vfio_luo_can_preserve(struct liveupdate_file_handler *handler,
+				  struct file *file)
+{
+	return file->f_op == &vfio_device_fops;
+}
+
+/* Bound through this cdev to an iommufd and attached; dev_set->lock held */
+static bool vfio_luo_bound(struct vfio_device_file *df)
+{
+	struct vfio_device *device = df->device;
+
+	return !df->group && smp_load_acquire(&df->access_granted) &&
+	       df->iommufd && device->iommufd_device &&
+	       device->iommufd_attached;
+}
+
+static int vfio_luo_record(struct liveupdate_file_op_args *args,
+			   struct vfio_device_file *df,
+			   struct vfio_persist_ser *ser)
+{
+	struct vfio_device *device = df->device;
+	struct iommufd_luo_device binding;
+	struct pci_dev *pdev;
+	int rc;
+
+	if (!dev_is_pci(device->dev) || !vfio_luo_bound(df))
+		return -EINVAL;
+	rc = iommufd_luo_device_check(device->iommufd_device, args, &binding);
+	if (rc)
+		return rc;
+	pdev = to_pci_dev(device->dev);
+	memset(ser, 0, sizeof(*ser));
+	ser->iommufd_token = binding.iommufd_token;
+	ser->dev_id = binding.dev_id;
+	ser->hwpt_id = binding.hwpt_id;
+	ser->segment = pci_domain_nr(pdev->bus);
+	ser->bus = pdev->bus->number;
+	ser->devfn = pdev->devfn;
+	ser->vendor = pdev->vendor;
+	ser->device = pdev->device;
+	return 0;
+}
+
+static int vfio_luo_preserve(struct liveupdate_file_op_args *args)
+{
+	struct vfio_device_file *df = args->file->private_data;
+	struct vfio_device *device = df->device;
+	struct vfio_persist_ser *ser;
+	struct vfio_luo *luo;
+	int rc;
+
+	luo = kzalloc_obj(*luo);
+	if (!luo)
+		return -ENOMEM;
+	ser = kho_alloc_preserve(sizeof(*ser));
+	if (IS_ERR(ser)) {
+		kfree(luo);
+		return PTR_ERR(ser);
+	}
+
+	mutex_lock(&device->dev_set->lock);
+	if (device->luo_preserved)
+		rc = -EBUSY;
+	else
+		rc = vfio_luo_record(args, df, ser);
+	if (!rc)
+		device->luo_preserved = true;
+	mutex_unlock(&device->dev_set->lock);
+	if (rc) {
+		kho_unpreserve_free(ser);
+		kfree(luo);
+		return rc;
+	}
+
+	luo->device = device;
+	luo->ser = ser;
+	args->serialized_data = virt_to_phys(ser);
+	args->private_data = luo;
+	return 0;
+}
+
+static void vfio_luo_unpreserve(struct liveupdate_file_op_args *args)
+{
+	struct vfio_luo *luo = args->private_data;
+
+	mutex_lock(&luo->device->dev_set->lock);
+	luo->device->luo_preserved = false;
+	mutex_unlock(&luo->device->dev_set->lock);
+	kho_unpreserve_free(luo->ser);
+	kfree(luo);
+}
+
+static int vfio_luo_freeze(struct liveupdate_file_op_args *args)
+{
+	struct vfio_luo *luo = args->private_data;
+
+	dev_warn(luo->device->dev,
+		 "live update refused: no IOMMU driver of this kernel hands a device's translation over yet\n");
+	return -EOPNOTSUPP;
+}
+
+static int vfio_luo_check(const struct vfio_persist_ser *ser)
+{
+	if (ser->reserved[0] || ser->reserved[1] || ser->reserved[2] ||
+	    !ser->dev_id || !ser->hwpt_id)
+		return -EINVAL;
+	return 0;
+}
+
+static int vfio_luo_retrieve(struct liveupdate_file_op_args *args)
+{
+	const struct vfio_persist_ser *ser = phys_to_virt(args->serialized_data);
+	int rc = vfio_luo_check(ser);
+
+	pr_err("%04x:%02x:%02x.%d [%04x:%04x]: %s\n", ser->segment, ser->bus,
+	       PCI_SLOT(ser->devfn), PCI_FUNC(ser->devfn), ser->vendor,
+	       ser->device, rc ? "record refused" :
+	       "refused: this kernel cannot take a live device over");
+	return rc ?: -EOPNOTSUPP;
+}
+
+static void vfio_luo_finish(struct liveupdate_file_op_args *args)
+{
+	kho_restore_free(phys_to_virt(args->serialized_data));
+}
+
+static const struct liveupdate_file_ops vfio_luo_file_ops = {
+	.can_preserve = vfio_luo_can_preserve,
+	.preserve = vfio_luo_preserve,
+	.unpreserve = vfio_luo_unpreserve,
+	.freeze = vfio_luo_freeze,
+	.retrieve = vfio_luo_retrieve,
+	.finish = vfio_luo_finish,
+	.owner = THIS_MODULE,
+};
+
+static struct liveupdate_file_handler vfio_luo_handler = {
+	.ops = &vfio_luo_file_ops,
+	.compatible = VFIO_PERSIST_LUO_COMPATIBLE,
+};
+
+/**
+ * vfio_luo_change_allowed - Whether a device's iommufd attachment may change
+ * @device: The device, with its dev_set->lock held
+ *
+ * Return: 0, or -EBUSY while the device is preserved for a live update.
+ */
+int vfio_luo_change_allowed(struct vfio_device *device)
+{
+	lockdep_assert_held(&device->dev_set->lock);
+	return device->luo_preserved ? -EBUSY : 0;
+}
+
+/**
+ * vfio_luo_init - Register the live update handler of VFIO device cdevs
+ *
+ * A kernel without live update has nothing to register; that is no error.
+ */
+void vfio_luo_init(void)
+{
+	int rc = liveupdate_register_file_handler(&vfio_luo_handler);
+
+	if (rc && rc != -EOPNOTSUPP)
+		pr_err("live update handler not registered: %pe\n", ERR_PTR(rc));
+}
+
+/**
+ * vfio_luo_exit - Unregister the live update handler of VFIO device cdevs
+ */
+void vfio_luo_exit(void)
+{
+	liveupdate_unregister_file_handler(&vfio_luo_handler);
+}
