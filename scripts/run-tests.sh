@@ -19,6 +19,7 @@ mkdir -p "$RES"
 
 total_pass=0
 total_fail=0
+tiers=
 
 # count <tier> <exit status>: add the tier's counts to the totals
 count() {
@@ -34,12 +35,13 @@ count() {
 		f=1
 	fi
 	echo "=== $tier: $p passed, $f failed"
+	tiers="$tiers $tier: $p/$f;"
 	total_pass=$((total_pass + p))
 	total_fail=$((total_fail + f))
 }
 
 for tier in patches kunit vmtest series; do
-	rm -f "$RES/$tier.counts"
+	rm -f "$RES/$tier.counts" "$RES/$tier.log"
 done
 
 echo "=== kernel"
@@ -54,8 +56,8 @@ fi
 
 for tier in kunit vmtest; do
 	echo "=== $tier"
-	make -s -C "$ROOT" "$tier"
-	count "$tier" $?
+	make -s -C "$ROOT" "$tier" 2>&1 | tee "$RES/$tier.log"
+	count "$tier" "${PIPESTATUS[0]}"
 done
 
 echo "=== patches"
@@ -68,8 +70,15 @@ fi
 count patches "$prc"
 
 echo "=== series"
-make -s -C "$ROOT" series
-count series $?
+make -s -C "$ROOT" series 2>&1 | tee "$RES/series.log"
+count series "${PIPESTATUS[0]}"
 
+# The failures again, last, where a truncated log still shows them.
+if [ "$total_fail" != 0 ]; then
+	echo "=== what failed (tier: passed/failed;$tiers)"
+	grep -hE '^not ok|\[(FAILED|CRASHED|SKIPPED)\]|kunit: |: (ERROR|WARNING|CHECK):|^series: FAIL' \
+		"$RES"/kunit.log "$RES"/vmtest.log "$RES"/patches.log "$RES"/series.log \
+		2>/dev/null | head -30
+fi
 echo "$total_pass passed, $total_fail failed"
 [ "$total_fail" = 0 ]

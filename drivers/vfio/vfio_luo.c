@@ -20,15 +20,23 @@
  * device's attachment cannot change: VFIO_DEVICE_ATTACH_IOMMUFD_PT and
  * VFIO_DEVICE_DETACH_IOMMUFD_PT get -EBUSY.
  *
- * Freezing a preserved device needs its IOMMU driver to hand the device's
- * translation over live; no driver of this kernel does yet, so freeze
- * refuses (-EOPNOTSUPP) and the live update fails before anything is torn
- * down, the device still attached and doing DMA. A retrieved record is
- * checked and refused for the same reason.
+ * Freeze asks the device's IOMMU driver to keep translating it with its
+ * persistent domain across the kexec (iommu_live_update_freeze_device();
+ * -EOPNOTSUPP from a driver that cannot, and the live update fails before
+ * anything is torn down) and marks the PCI function so that the kexec
+ * leaves its bus mastering on: DMA the device has under way goes on
+ * through the same page table while the kernel is replaced.
+ *
+ * The next kernel cannot give the device back to user space yet: retrieve
+ * checks the record and refuses it. Finish then blocks the device's handed
+ * over translation (iommu_live_update_release_device()) before the
+ * iommufd's finish, which comes after it, releases the page table, and
+ * clears its bus mastering: its DMA faults from then on.
  */
 
 #define pr_fmt(fmt) "vfio_luo: " fmt
 
+#include <linux/iommu.h>
 #include <linux/iommufd.h>
 #include <linux/iommufd_luo.h>
 #include <linux/kexec_handover.h>
@@ -57,6 +65,7 @@ static bool vfio_luo_bound(struct vfio_device_file *df)
 {
 	struct vfio_device *device = df->device;
 
+	/* Pairs with the release of a bind, as vfio_device_fops' checks do */
 	return !df->group && smp_load_acquire(&df->access_granted) &&
 	       df->iommufd && device->iommufd_device &&
 	       device->iommufd_attached;
@@ -141,10 +150,28 @@ static void vfio_luo_unpreserve(struct liveupdate_file_op_args *args)
 static int vfio_luo_freeze(struct liveupdate_file_op_args *args)
 {
 	struct vfio_luo *luo = args->private_data;
+	struct device *dev = luo->device->dev;
+	int rc;
 
-	dev_warn(luo->device->dev,
-		 "live update refused: no IOMMU driver of this kernel hands a device's translation over yet\n");
-	return -EOPNOTSUPP;
+	rc = iommu_live_update_freeze_device(dev);
+	if (rc) {
+		dev_warn(dev, "live update refused: its IOMMU cannot keep translating it (%pe)\n",
+			 ERR_PTR(rc));
+		return rc;
+	}
+	WRITE_ONCE(to_pci_dev(dev)->live_update_dma, true);
+	dev_info(dev, "frozen: DMA goes on across the kexec, through HWPT %u\n",
+		 luo->ser->hwpt_id);
+	return 0;
+}
+
+static void vfio_luo_unfreeze(struct liveupdate_file_op_args *args)
+{
+	struct vfio_luo *luo = args->private_data;
+	struct device *dev = luo->device->dev;
+
+	WRITE_ONCE(to_pci_dev(dev)->live_update_dma, false);
+	iommu_live_update_unfreeze_device(dev);
 }
 
 static int vfio_luo_check(const struct vfio_persist_ser *ser)
@@ -167,9 +194,32 @@ static int vfio_luo_retrieve(struct liveupdate_file_op_args *args)
 	return rc ?: -EOPNOTSUPP;
 }
 
+/*
+ * The handed-over device nobody took: blocked, then no longer a bus master.
+ * Its PCI address and IDs must match the record.
+ */
+static void vfio_luo_release(const struct vfio_persist_ser *ser)
+{
+	struct pci_dev *pdev;
+
+	pdev = pci_get_domain_bus_and_slot(ser->segment, ser->bus, ser->devfn);
+	if (!pdev)
+		return;
+	if (pdev->vendor == ser->vendor && pdev->device == ser->device &&
+	    iommu_live_update_release_device(&pdev->dev)) {
+		pci_clear_master(pdev);
+		pci_info(pdev, "handed-over DMA blocked: not retrieved\n");
+	}
+	pci_dev_put(pdev);
+}
+
 static void vfio_luo_finish(struct liveupdate_file_op_args *args)
 {
-	kho_restore_free(phys_to_virt(args->serialized_data));
+	struct vfio_persist_ser *ser = phys_to_virt(args->serialized_data);
+
+	if (args->retrieve_status <= 0)
+		vfio_luo_release(ser);
+	kho_restore_free(ser);
 }
 
 static const struct liveupdate_file_ops vfio_luo_file_ops = {
@@ -177,6 +227,7 @@ static const struct liveupdate_file_ops vfio_luo_file_ops = {
 	.preserve = vfio_luo_preserve,
 	.unpreserve = vfio_luo_unpreserve,
 	.freeze = vfio_luo_freeze,
+	.unfreeze = vfio_luo_unfreeze,
 	.retrieve = vfio_luo_retrieve,
 	.finish = vfio_luo_finish,
 	.owner = THIS_MODULE,

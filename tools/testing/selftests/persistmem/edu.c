@@ -15,6 +15,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <linux/pci_regs.h>
@@ -136,6 +137,46 @@ int edu_command(struct edu *e, uint16_t *cmd)
 	return pread(e->fd, cmd, 2, e->config + PCI_COMMAND) == 2 ? 0 : -EIO;
 }
 
+int edu_set_command(struct edu *e, uint16_t cmd)
+{
+	return pwrite(e->fd, &cmd, 2, e->config + PCI_COMMAND) == 2 ? 0 : -EIO;
+}
+
+int edu_open_sysfs(struct edu *e, unsigned int nth)
+{
+	char path[256];
+	struct stat st;
+	void *bar;
+	int fd, ret;
+
+	memset(e, 0, sizeof(*e));
+	e->fd = -1;
+	ret = find_edu(e, nth);
+	if (ret)
+		return ret;
+	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/config", e->bdf);
+	e->fd = open(path, O_RDWR);
+	if (e->fd < 0)
+		return -errno;
+	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/resource0", e->bdf);
+	fd = open(path, O_RDWR | O_SYNC);
+	if (fd < 0)
+		return -errno;
+	if (fstat(fd, &st)) {
+		ret = -errno;
+		close(fd);
+		return ret;
+	}
+	bar = mmap(NULL, st.st_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	ret = bar == MAP_FAILED ? -errno : 0;
+	close(fd);
+	if (ret)
+		return ret;
+	e->bar = bar;
+	e->bar_size = st.st_size;
+	return 0;
+}
+
 int edu_bind(struct edu *e, int iommufd)
 {
 	struct vfio_device_bind_iommufd bind = {
@@ -167,8 +208,7 @@ int edu_bind(struct edu *e, int iommufd)
 	ret = edu_command(e, &cmd);
 	if (ret)
 		return ret;
-	cmd |= PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER;
-	return pwrite(e->fd, &cmd, 2, e->config + PCI_COMMAND) == 2 ? 0 : -EIO;
+	return edu_set_command(e, cmd | PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER);
 }
 
 int edu_attach(struct edu *e, uint32_t *pt_id)

@@ -34,6 +34,12 @@ struct edu {
 int edu_open(struct edu *e);
 /* The same for the @nth edu device by PCI address (edu_open(): 0). */
 int edu_open_nth(struct edu *e, unsigned int nth);
+/*
+ * The @nth edu device without a driver, through sysfs: @e->fd is its
+ * config space, @e->bar its BAR0 (resource0). For a device a live update
+ * handed over, that nobody took back.
+ */
+int edu_open_sysfs(struct edu *e, unsigned int nth);
 /* VFIO_DEVICE_BIND_IOMMUFD, then map BAR0 and enable memory and bus master. */
 int edu_bind(struct edu *e, int iommufd);
 /* VFIO_DEVICE_ATTACH_IOMMUFD_PT; @pt_id in: IOAS or HWPT, out: the HWPT. */
@@ -41,6 +47,7 @@ int edu_attach(struct edu *e, uint32_t *pt_id);
 uint32_t edu_read32(struct edu *e, unsigned int reg);
 /* The command register of a PCI function (config space offset 4). */
 int edu_command(struct edu *e, uint16_t *cmd);
+int edu_set_command(struct edu *e, uint16_t cmd);
 /*
  * Start a DMA of @len bytes: from IOVA @iova into the buffer at @off
  * (@to_ram false), or from the buffer at @off to IOVA @iova (@to_ram true).

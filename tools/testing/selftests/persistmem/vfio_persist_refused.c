@@ -7,9 +7,10 @@
  * to an iommufd, is bound but not attached, is attached to a HWPT that is
  * not persistent, its iommufd is not in the session, or it shares its
  * group. Once preserved, its attachment cannot change (EBUSY both ways).
- * A kexec is refused at freeze (this kernel cannot hand a live device
- * over), after which the device still does DMA through its persistent
- * HWPT. Closing the session unpreserves it: it can be moved again.
+ * A kexec whose freeze fails after the device froze (fault injection on a
+ * guest_memfd preserved after it) is cancelled: the device is thawed, its
+ * VT-d handover record withdrawn, and it still does DMA through its
+ * persistent HWPT. Closing the session unpreserves it: it moves again.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -34,6 +35,8 @@
 #define TOKEN_IOMMUFD	2
 #define TOKEN_EDU	3
 #define TOKEN_SHARED	4
+#define TOKEN_LAST	5
+#define VTD_SUBTREE	"/sys/kernel/debug/kho/out/sub_fdts/intel-iommu-persist-v1"
 #define GMEM_SIZE	(4ull << 20)
 #define IOVA_GMEM	(32ull << 20)
 #define SEED		0x7ef05edull
@@ -45,7 +48,7 @@ static int preserve_edu(int session, struct edu *e, uint64_t token)
 	return luo_session_preserve_fd(session, e->fd, token) ? -errno : 0;
 }
 
-static void refused(int session, struct edu *e, const char *why)
+static void preserve_refused(int session, struct edu *e, const char *why)
 {
 	int ret = preserve_edu(session, e, TOKEN_EDU);
 
@@ -116,7 +119,7 @@ int main(int argc, char **argv)
 	struct iofd io;
 	struct edu e;
 	uint32_t pt, hwpt;
-	int session, vm, gfd, ret;
+	int session, vm, gfd, last, ret, err;
 	uint8_t *mem;
 
 	vt_stage(argc, argv, 1);
@@ -147,22 +150,22 @@ int main(int argc, char **argv)
 	if (luo_session_preserve_fd(session, gfd, TOKEN_GMEM))
 		vt_fatal("preserve guest_memfd: %s", strerror(errno));
 
-	refused(session, &e, "the cdev is not bound");
+	preserve_refused(session, &e, "the cdev is not bound");
 	ret = edu_bind(&e, io.fd);
 	if (ret)
 		vt_fatal("bind: %s", strerror(-ret));
-	refused(session, &e, "bound but not attached");
+	preserve_refused(session, &e, "bound but not attached");
 	pt = io.ioas;
 	ret = edu_attach(&e, &pt);
 	if (ret)
 		vt_fatal("attach to the IOAS: %s", strerror(-ret));
-	refused(session, &e, "on an automatic HWPT, not persistent");
+	preserve_refused(session, &e, "on an automatic HWPT, not persistent");
 	hwpt = persistent_hwpt(&io, &e);
 	pt = hwpt;
 	ret = edu_attach(&e, &pt);
 	if (ret)
 		vt_fatal("attach to the persistent HWPT: %s", strerror(-ret));
-	refused(session, &e, "its iommufd is not in the session");
+	preserve_refused(session, &e, "its iommufd is not in the session");
 	vt_result(copied(&e, mem), "nothing changed: DMA through the persistent HWPT lands");
 
 	if (luo_session_preserve_fd(session, io.fd, TOKEN_IOMMUFD))
@@ -181,14 +184,27 @@ int main(int argc, char **argv)
 		  ret ? strerror(-ret) : "detached");
 	vt_result(copied(&e, mem), "preserved: DMA still lands");
 
-	ret = vt_kexec_load("");
-	if (ret)
-		vt_fatal("kexec load: %s", strerror(-ret));
+	/* Frozen in preservation order: gmem, iommufd, edu, then last fails. */
+	last = gvm_create_gmem(vm, 2 << 20, GMEM_FLAGS, 2 << 20, 0);
+	if (last < 0)
+		vt_fatal("second persistent guest_memfd: %s", strerror(-last));
+	if (luo_session_preserve_fd(session, last, TOKEN_LAST))
+		vt_fatal("preserve the second guest_memfd: %s", strerror(errno));
+	gvm_arm_failing_kexec(2, "");
 	ret = reboot(RB_KEXEC);
-	vt_result(ret < 0, "kexec refused at freeze (%s)", ret < 0 ? strerror(errno) : "ok");
-	vt_result(vt_dmesg_contains("live update refused: no IOMMU driver"),
-		  "the kernel log says why");
-	vt_result(copied(&e, mem), "after the refused kexec DMA still lands");
+	err = errno;
+	gvm_fail_off(GVM_FAIL_FREEZE);
+	vt_result(ret < 0, "kexec cancelled by a later freeze (%s)",
+		  ret < 0 ? strerror(err) : "ok");
+	vt_result(vt_dmesg_contains("frozen: DMA goes on across the kexec"),
+		  "the device froze first: its translation was to be kept");
+	vt_result(access(VTD_SUBTREE, F_OK) && errno == ENOENT,
+		  "thawed: no VT-d handover record is left (%s)", strerror(errno));
+	vt_result(copied(&e, mem), "after the cancelled kexec DMA still lands");
+	pt = io.ioas;
+	ret = edu_attach(&e, &pt);
+	vt_result(ret == -EBUSY, "still preserved: moving it is refused (%s)",
+		  ret ? strerror(-ret) : "moved");
 
 	close(session);
 	pt = io.ioas;
@@ -199,6 +215,7 @@ int main(int argc, char **argv)
 	edu_close(&e);
 	munmap(mem, GMEM_SIZE);
 	close(gfd);
+	close(last);
 	close(vm);
 	close(io.fd);
 	return vt_finish();

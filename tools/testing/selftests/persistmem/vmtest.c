@@ -107,6 +107,31 @@ void vt_hold(void)
 		pause();
 }
 
+static bool next_kernel_loaded(void)
+{
+	char c = '0';
+	int fd = open("/sys/kernel/kexec_loaded", O_RDONLY);
+
+	if (fd >= 0) {
+		if (read(fd, &c, 1) != 1)
+			c = '0';
+		close(fd);
+	}
+	return c == '1';
+}
+
+void vt_hold_then(void (*at_kexec)(void *arg), void *arg)
+{
+	vt_plan();
+	puts(VT_HOLD_LINE);
+	fflush(stdout);
+	while (!next_kernel_loaded())
+		usleep(1000);
+	at_kexec(arg);
+	for (;;)
+		pause();
+}
+
 int vt_finish(void)
 {
 	vt_plan();

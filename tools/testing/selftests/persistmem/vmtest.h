@@ -52,6 +52,12 @@ int vt_kexec_load(const char *extra_args);
 void vt_next_args(const char *args);
 /* Print the plan and the hold marker, then sleep until the kexec. */
 __noreturn void vt_hold(void);
+/*
+ * vt_hold(), and once init has loaded the next kernel (it reboots into it
+ * right after) call @at_kexec(@arg): to start something that must still
+ * be running during the kexec. @at_kexec must not print.
+ */
+__noreturn void vt_hold_then(void (*at_kexec)(void *arg), void *arg);
 /* Print the plan and return the exit status for main(): 0 if all passed. */
 int vt_finish(void);
 

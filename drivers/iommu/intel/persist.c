@@ -1,0 +1,510 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Copyright (c) 2026 persistmem developers
+ */
+
+/**
+ * DOC: VT-d translation kept across a live update
+ *
+ * A device preserved for a live update (drivers/vfio/vfio_luo.c) keeps
+ * doing DMA while the kernel is replaced; its VT-d unit must keep
+ * translating it with the same page table, a persistent one whose tables
+ * persist_alloc hands over, and must translate nothing else.
+ *
+ * In the preserving kernel, the freeze of such a device copies its live
+ * context entry (legacy mode only) into a root and context table of its
+ * unit allocated with kho_alloc_preserve(), and records the entry in the
+ * KHO subtree of include/linux/kho/abi/intel_iommu_persist.h. At the kexec
+ * the unit is switched to that root table instead of being disabled: from
+ * then on only preserved devices translate, through their own tables.
+ *
+ * The next kernel finds translation enabled. If the subtree names the
+ * unit, it keeps translation enabled, checks every record (the unit still
+ * on the recorded root table, a domain ID and address width the unit
+ * supports, a page table in persist_alloc memory, no device twice, no
+ * domain ID with two page tables), writes each accepted entry into tables
+ * of its own as a copied entry, reserves its domain ID, then frees the
+ * handed-over root and context tables once the unit uses the new ones. A
+ * refused record leaves its device blocked. Copied entries are replaced
+ * when the device is attached to a domain, as after kdump, or torn down
+ * by intel_iommu_live_update_release() when nobody takes the device over.
+ */
+
+#define pr_fmt(fmt)	"DMAR: " fmt
+
+#include <linux/kexec_handover.h>
+#include <linux/kho/abi/intel_iommu_persist.h>
+#include <linux/pci.h>
+#include <linux/persist_alloc.h>
+#include <linux/slab.h>
+#include <linux/xarray.h>
+
+#include "../iommu-persist.h"
+#include "iommu.h"
+
+/* The preserving kernel's tables of one unit, KHO-preserved */
+struct intel_persist_unit {
+	struct root_entry *root;
+	struct context_entry *ctx[256];
+	unsigned int nr_devs;
+};
+
+static DEFINE_MUTEX(intel_persist_lock);
+/* By unit sequence ID: outgoing units, and incoming root tables to free */
+static DEFINE_XARRAY(intel_persist_units);
+static DEFINE_XARRAY(intel_persist_old_roots);
+static struct intel_iommu_persist_ser *intel_persist_out;
+static struct intel_iommu_persist_ser *intel_persist_in;
+
+static void *intel_persist_table(void)
+{
+	void *table = kho_alloc_preserve(VTD_PAGE_SIZE);
+
+	return IS_ERR(table) ? NULL : table;
+}
+
+static void intel_persist_unit_free(struct intel_iommu *iommu,
+				    struct intel_persist_unit *unit)
+{
+	int bus;
+
+	for (bus = 0; bus < ARRAY_SIZE(unit->ctx); bus++)
+		if (unit->ctx[bus])
+			kho_unpreserve_free(unit->ctx[bus]);
+	kho_unpreserve_free(unit->root);
+	xa_erase(&intel_persist_units, iommu->seq_id);
+	kfree(unit);
+}
+
+static struct intel_persist_unit *
+intel_persist_unit_get(struct intel_iommu *iommu)
+{
+	struct intel_persist_unit *unit;
+
+	unit = xa_load(&intel_persist_units, iommu->seq_id);
+	if (unit)
+		return unit;
+	unit = kzalloc_obj(*unit);
+	if (!unit)
+		return NULL;
+	unit->root = intel_persist_table();
+	if (!unit->root)
+		goto err_free;
+	if (xa_err(xa_store(&intel_persist_units, iommu->seq_id, unit,
+			    GFP_KERNEL)))
+		goto err_root;
+	return unit;
+
+err_root:
+	kho_unpreserve_free(unit->root);
+err_free:
+	kfree(unit);
+	return NULL;
+}
+
+static struct context_entry *
+intel_persist_unit_context(struct intel_iommu *iommu,
+			   struct intel_persist_unit *unit, u8 bus)
+{
+	struct context_entry *ctx = unit->ctx[bus];
+
+	if (ctx)
+		return ctx;
+	ctx = intel_persist_table();
+	if (!ctx)
+		return NULL;
+	__iommu_flush_cache(iommu, ctx, VTD_PAGE_SIZE);
+	unit->ctx[bus] = ctx;
+	unit->root[bus].lo = virt_to_phys(ctx) | 1;
+	__iommu_flush_cache(iommu, &unit->root[bus], sizeof(*unit->root));
+	return ctx;
+}
+
+static int intel_persist_find(struct intel_iommu_persist_ser *ser,
+			      struct intel_iommu *iommu, u8 bus, u8 devfn)
+{
+	u32 i;
+
+	for (i = 0; ser && i < ser->nr_devs; i++)
+		if (ser->devs[i].reg_base == iommu->reg_phys &&
+		    ser->devs[i].bus == bus && ser->devs[i].devfn == devfn)
+			return i;
+	return -ENOENT;
+}
+
+static int intel_persist_out_get(void)
+{
+	struct intel_iommu_persist_ser *ser;
+	int rc;
+
+	if (intel_persist_out)
+		return 0;
+	ser = kho_alloc_preserve(PAGE_SIZE);
+	if (IS_ERR(ser))
+		return PTR_ERR(ser);
+	rc = kho_add_subtree(INTEL_IOMMU_PERSIST_NAME, ser, PAGE_SIZE);
+	if (rc) {
+		kho_unpreserve_free(ser);
+		return rc;
+	}
+	intel_persist_out = ser;
+	return 0;
+}
+
+static void intel_persist_out_put(void)
+{
+	if (!intel_persist_out || intel_persist_out->nr_devs)
+		return;
+	kho_remove_subtree(intel_persist_out);
+	kho_unpreserve_free(intel_persist_out);
+	intel_persist_out = NULL;
+}
+
+/* Copy @dev's live context entry into @ctx; it must be @domain's */
+static int intel_persist_copy_entry(struct intel_iommu *iommu,
+				    struct device_domain_info *info,
+				    struct dmar_domain *domain,
+				    struct context_entry *ctx)
+{
+	struct pt_iommu_vtdss_hw_info pt_info;
+	u16 did = domain_id_iommu(domain, iommu);
+	struct context_entry *live;
+	int rc = -EINVAL;
+
+	pt_iommu_vtdss_hw_info(&domain->sspt, &pt_info);
+	spin_lock(&iommu->lock);
+	live = iommu_context_addr(iommu, info->bus, info->devfn, 0);
+	if (live && context_present(live) && context_domain_id(live) == did &&
+	    (live->lo & VTD_PAGE_MASK) == pt_info.ssptptr) {
+		ctx[info->devfn] = *live;
+		rc = 0;
+	}
+	spin_unlock(&iommu->lock);
+	if (!rc)
+		__iommu_flush_cache(iommu, &ctx[info->devfn], sizeof(*ctx));
+	return rc;
+}
+
+/**
+ * intel_iommu_live_update_freeze - Keep a device's translation at the kexec
+ * @dev:    The device, alone in its group
+ * @domain: The persistent domain it is attached to
+ *
+ * Return: 0; -EOPNOTSUPP in scalable mode; -EINVAL if @domain is not a
+ * persistent second-stage domain @dev is attached to; -EBUSY if @dev is
+ * kept already; -ENOSPC past the records the subtree holds; -ENOMEM.
+ */
+int intel_iommu_live_update_freeze(struct device *dev,
+				   struct iommu_domain *domain)
+{
+	struct device_domain_info *info = dev_iommu_priv_get(dev);
+	struct dmar_domain *dmar_domain = to_dmar_domain(domain);
+	struct intel_iommu *iommu = info->iommu;
+	struct intel_iommu_persist_dev_ser *rec;
+	struct pt_iommu_vtdss_hw_info pt_info;
+	struct intel_persist_unit *unit;
+	struct context_entry *ctx;
+	int rc;
+
+	if (sm_supported(iommu))
+		return -EOPNOTSUPP;
+	if (!(domain->type & __IOMMU_DOMAIN_PAGING) ||
+	    !intel_domain_is_ss_paging(dmar_domain) ||
+	    !iommu_persist_tables_of(&dmar_domain->iommu) ||
+	    info->domain != dmar_domain)
+		return -EINVAL;
+
+	guard(mutex)(&intel_persist_lock);
+	if (intel_persist_find(intel_persist_out, iommu, info->bus,
+			       info->devfn) >= 0)
+		return -EBUSY;
+	rc = intel_persist_out_get();
+	if (rc)
+		return rc;
+	rc = -ENOSPC;
+	if (intel_persist_out->nr_devs >= INTEL_IOMMU_PERSIST_MAX_DEVS)
+		goto err_out;
+	rc = -ENOMEM;
+	unit = intel_persist_unit_get(iommu);
+	if (!unit)
+		goto err_out;
+	ctx = intel_persist_unit_context(iommu, unit, info->bus);
+	if (!ctx)
+		goto err_unit;
+	rc = intel_persist_copy_entry(iommu, info, dmar_domain, ctx);
+	if (rc)
+		goto err_unit;
+
+	pt_iommu_vtdss_hw_info(&dmar_domain->sspt, &pt_info);
+	rec = &intel_persist_out->devs[intel_persist_out->nr_devs++];
+	memset(rec, 0, sizeof(*rec));
+	rec->reg_base = iommu->reg_phys;
+	rec->root = virt_to_phys(unit->root);
+	rec->pgtable = pt_info.ssptptr;
+	rec->did = domain_id_iommu(dmar_domain, iommu);
+	rec->bus = info->bus;
+	rec->devfn = info->devfn;
+	rec->aw = pt_info.aw;
+	unit->nr_devs++;
+	return 0;
+
+err_unit:
+	if (!unit->nr_devs)
+		intel_persist_unit_free(iommu, unit);
+err_out:
+	intel_persist_out_put();
+	return rc;
+}
+
+/**
+ * intel_iommu_live_update_unfreeze - Undo intel_iommu_live_update_freeze()
+ * @dev: The device, after its live update was cancelled
+ */
+void intel_iommu_live_update_unfreeze(struct device *dev)
+{
+	struct device_domain_info *info = dev_iommu_priv_get(dev);
+	struct intel_iommu *iommu = info->iommu;
+	struct intel_persist_unit *unit;
+	struct context_entry *ctx;
+	int i;
+
+	guard(mutex)(&intel_persist_lock);
+	i = intel_persist_find(intel_persist_out, iommu, info->bus, info->devfn);
+	unit = xa_load(&intel_persist_units, iommu->seq_id);
+	if (WARN_ON(i < 0 || !unit))
+		return;
+	ctx = unit->ctx[info->bus];
+	context_clear_entry(&ctx[info->devfn]);
+	__iommu_flush_cache(iommu, &ctx[info->devfn], sizeof(*ctx));
+	intel_persist_out->devs[i] =
+		intel_persist_out->devs[--intel_persist_out->nr_devs];
+	if (!--unit->nr_devs)
+		intel_persist_unit_free(iommu, unit);
+	intel_persist_out_put();
+}
+
+/**
+ * intel_iommu_live_update_shutdown - Hand a unit over at the kexec
+ * @iommu: The unit, in the reboot path with every other CPU stopped
+ *
+ * Return: true if @iommu keeps preserved devices' translation and must stay
+ * enabled: it now uses the handed-over tables, which translate them only.
+ */
+bool intel_iommu_live_update_shutdown(struct intel_iommu *iommu)
+{
+	struct intel_persist_unit *unit;
+
+	unit = xa_load(&intel_persist_units, iommu->seq_id);
+	if (!unit || !unit->nr_devs)
+		return false;
+	intel_iommu_set_root_table(iommu, unit->root);
+	return true;
+}
+
+/* The handed-over subtree, if any; checked once */
+static struct intel_iommu_persist_ser *intel_persist_incoming(void)
+{
+	static bool looked;
+	phys_addr_t phys;
+	size_t size;
+
+	if (looked)
+		return intel_persist_in;
+	looked = true;
+	if (kho_retrieve_subtree(INTEL_IOMMU_PERSIST_NAME, &phys, &size))
+		return NULL;
+	if (!PAGE_ALIGNED(phys) || !kho_is_preserved(phys, 0)) {
+		pr_err("live update: handover at %pa refused: not preserved\n",
+		       &phys);
+		return NULL;
+	}
+	intel_persist_in = phys_to_virt(phys);
+	if (size != PAGE_SIZE || intel_persist_in->reserved ||
+	    intel_persist_in->nr_devs > INTEL_IOMMU_PERSIST_MAX_DEVS) {
+		pr_err("live update: handover refused: %zu bytes, %u records\n",
+		       size, intel_persist_in->nr_devs);
+		kho_restore_free(intel_persist_in);
+		intel_persist_in = NULL;
+	}
+	return intel_persist_in;
+}
+
+/**
+ * intel_iommu_live_update_keeps - Whether a unit found enabled stays so
+ * @iommu: A unit whose translation the previous kernel left enabled
+ *
+ * Return: true if the previous kernel handed devices of @iommu over in
+ * the same (legacy) mode: the unit keeps translating while its new tables
+ * are set up. Otherwise it is disabled, as after any kexec.
+ */
+bool intel_iommu_live_update_keeps(struct intel_iommu *iommu)
+{
+	struct intel_iommu_persist_ser *in = intel_persist_incoming();
+	u64 rtaddr = readq(iommu->reg + DMAR_RTADDR_REG);
+	u32 i;
+
+	if (!in || sm_supported(iommu) || (rtaddr & DMA_RTADDR_SMT))
+		return false;
+	for (i = 0; i < in->nr_devs; i++)
+		if (in->devs[i].reg_base == iommu->reg_phys)
+			return true;
+	return false;
+}
+
+static int intel_persist_check(struct intel_iommu *iommu,
+			       const struct intel_iommu_persist_dev_ser *rec,
+			       u64 root)
+{
+	const struct intel_iommu_persist_ser *in = intel_persist_in;
+	u32 i;
+
+	if (memchr_inv(rec->reserved, 0, sizeof(rec->reserved)) ||
+	    rec->root != root)
+		return -EINVAL;
+	if (rec->did < IDA_START_DID || rec->did >= iommu->max_domain_id ||
+	    rec->aw > 4 || !(cap_sagaw(iommu->cap) & BIT(rec->aw)))
+		return -EINVAL;
+	if (!rec->pgtable || rec->pgtable & ~VTD_PAGE_MASK ||
+	    !persist_alloc_owns_pfn(PHYS_PFN(rec->pgtable)))
+		return -EINVAL;
+	if (context_copied(iommu, rec->bus, rec->devfn))
+		return -EEXIST;
+	/* A domain ID names one page table */
+	for (i = 0; &in->devs[i] != rec; i++)
+		if (in->devs[i].reg_base == rec->reg_base &&
+		    in->devs[i].did == rec->did &&
+		    in->devs[i].pgtable != rec->pgtable)
+			return -EEXIST;
+	return 0;
+}
+
+static int intel_persist_keep(struct intel_iommu *iommu,
+			      const struct intel_iommu_persist_dev_ser *rec)
+{
+	struct context_entry *ctx;
+	int rc;
+
+	spin_lock(&iommu->lock);
+	ctx = iommu_context_addr(iommu, rec->bus, rec->devfn, 1);
+	if (!ctx) {
+		spin_unlock(&iommu->lock);
+		return -ENOMEM;
+	}
+	context_clear_entry(ctx);
+	context_set_domain_id(ctx, rec->did);
+	context_set_address_root(ctx, rec->pgtable);
+	context_set_address_width(ctx, rec->aw);
+	context_set_translation_type(ctx, CONTEXT_TT_MULTI_LEVEL);
+	context_set_fault_enable(ctx);
+	context_set_present(ctx);
+	__iommu_flush_cache(iommu, ctx, sizeof(*ctx));
+	set_context_copied(iommu, rec->bus, rec->devfn);
+	spin_unlock(&iommu->lock);
+
+	if (ida_exists(&iommu->domain_ida, rec->did))
+		return 0;
+	rc = ida_alloc_range(&iommu->domain_ida, rec->did, rec->did, GFP_KERNEL);
+	return rc < 0 ? rc : 0;
+}
+
+/**
+ * intel_iommu_live_update_adopt - Take over what a unit translates
+ * @iommu: A unit intel_iommu_live_update_keeps() kept enabled, with its new
+ *         (empty) root table allocated but not set yet
+ *
+ * Writes every accepted record into the new tables as a copied context
+ * entry and reserves its domain ID; one line tells what was kept and
+ * refused. A refused record leaves its device blocked once the new root
+ * table is set.
+ *
+ * Return: 0, or -ENOMEM.
+ */
+int intel_iommu_live_update_adopt(struct intel_iommu *iommu)
+{
+	const struct intel_iommu_persist_ser *in = intel_persist_in;
+	u64 root = readq(iommu->reg + DMAR_RTADDR_REG) & VTD_PAGE_MASK;
+	unsigned int kept = 0, refused = 0;
+	int rc;
+	u32 i;
+
+	iommu->copied_tables = bitmap_zalloc(BIT_ULL(16), GFP_KERNEL);
+	if (!iommu->copied_tables)
+		return -ENOMEM;
+	if (kho_is_preserved(root, 0) &&
+	    xa_err(xa_store(&intel_persist_old_roots, iommu->seq_id,
+			    xa_mk_value(PHYS_PFN(root)), GFP_KERNEL)))
+		return -ENOMEM;
+
+	for (i = 0; i < in->nr_devs; i++) {
+		const struct intel_iommu_persist_dev_ser *rec = &in->devs[i];
+
+		if (rec->reg_base != iommu->reg_phys)
+			continue;
+		rc = intel_persist_check(iommu, rec, root);
+		if (!rc)
+			rc = intel_persist_keep(iommu, rec);
+		if (rc == -ENOMEM)
+			return rc;
+		if (rc) {
+			pr_err("%s: live update: %02x:%02x.%d refused (%pe)\n",
+			       iommu->name, rec->bus, PCI_SLOT(rec->devfn),
+			       PCI_FUNC(rec->devfn), ERR_PTR(rc));
+			refused++;
+		} else {
+			kept++;
+		}
+	}
+	pr_info("%s: live update: translation kept for %u devices, %u refused\n",
+		iommu->name, kept, refused);
+	return 0;
+}
+
+/**
+ * intel_iommu_live_update_adopted - Free a unit's handed-over tables
+ * @iommu: A unit that now uses its new root table
+ */
+void intel_iommu_live_update_adopted(struct intel_iommu *iommu)
+{
+	void *entry = xa_erase(&intel_persist_old_roots, iommu->seq_id);
+	struct root_entry *old;
+	phys_addr_t ctx;
+	int bus;
+
+	if (!entry)
+		return;
+	old = phys_to_virt(PFN_PHYS(xa_to_value(entry)));
+	for (bus = 0; bus < VTD_PAGE_SIZE / sizeof(*old); bus++) {
+		if (!(old[bus].lo & 1))
+			continue;
+		ctx = old[bus].lo & VTD_PAGE_MASK;
+		if (kho_is_preserved(ctx, 0))
+			kho_restore_free(phys_to_virt(ctx));
+	}
+	kho_restore_free(old);
+}
+
+/**
+ * intel_iommu_live_update_release - Block a handed-over device nobody took
+ * @dev: The device
+ *
+ * Tears down @dev's copied context entry, if it still has one: from then
+ * on its DMA faults, before the memory its page table maps is released.
+ *
+ * Return: true if it had one.
+ */
+bool intel_iommu_live_update_release(struct device *dev)
+{
+	struct device_domain_info *info = dev_iommu_priv_get(dev);
+
+	return info && intel_context_release_copied(info->iommu, info->bus,
+						    info->devfn);
+}
+
+static int __init intel_persist_in_free(void)
+{
+	if (intel_persist_in)
+		kho_restore_free(intel_persist_in);
+	intel_persist_in = NULL;
+	return 0;
+}
+late_initcall(intel_persist_in_free);

@@ -1,0 +1,80 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Copyright (c) 2026 persistmem developers
+ */
+
+/**
+ * DOC: Devices whose DMA keeps running across a live update
+ *
+ * The driver that preserves a device for a live update (the VFIO cdev
+ * handler) asks the device's IOMMU driver, when the session freezes, to
+ * keep translating the device with its persistent domain across the kexec
+ * (iommu_live_update_freeze_device()), and to forget it again if the kexec
+ * is cancelled. In the next kernel, a device whose translation was handed
+ * over and that nobody takes over is blocked before the memory its page
+ * table maps is released (iommu_live_update_release_device()). An IOMMU
+ * driver opts in through the live_update_* ops of struct iommu_ops.
+ */
+
+#include <linux/device.h>
+#include <linux/iommu.h>
+
+#include "iommu-priv.h"
+
+/**
+ * iommu_live_update_freeze_device - Keep a device's translation at the kexec
+ * @dev: The device, alone in its group, attached to a persistent domain
+ *
+ * Context: Process context, while nothing can change @dev's attachment.
+ * Return: 0; -EOPNOTSUPP if @dev's IOMMU driver cannot hand it over; the
+ * driver's error otherwise.
+ */
+int iommu_live_update_freeze_device(struct device *dev)
+{
+	struct iommu_domain *domain;
+	const struct iommu_ops *ops;
+
+	if (!dev->iommu || !dev->iommu->iommu_dev)
+		return -ENODEV;
+	ops = dev_iommu_ops(dev);
+	if (!ops->live_update_freeze)
+		return -EOPNOTSUPP;
+	domain = iommu_get_domain_for_dev(dev);
+	if (!domain)
+		return -EINVAL;
+	return ops->live_update_freeze(dev, domain);
+}
+EXPORT_SYMBOL_GPL(iommu_live_update_freeze_device);
+
+/**
+ * iommu_live_update_unfreeze_device - Undo iommu_live_update_freeze_device()
+ * @dev: The device, after its live update was cancelled
+ */
+void iommu_live_update_unfreeze_device(struct device *dev)
+{
+	const struct iommu_ops *ops = dev_iommu_ops(dev);
+
+	if (ops->live_update_unfreeze)
+		ops->live_update_unfreeze(dev);
+}
+EXPORT_SYMBOL_GPL(iommu_live_update_unfreeze_device);
+
+/**
+ * iommu_live_update_release_device - Block a handed-over device nobody took
+ * @dev: The device, in the kernel the live update booted
+ *
+ * Does nothing for a device whose translation was not handed over, or that
+ * was attached to a domain of this kernel since.
+ *
+ * Return: true if @dev still had its handed-over translation, now blocked.
+ */
+bool iommu_live_update_release_device(struct device *dev)
+{
+	const struct iommu_ops *ops;
+
+	if (!dev->iommu || !dev->iommu->iommu_dev)
+		return false;
+	ops = dev_iommu_ops(dev);
+	return ops->live_update_release && ops->live_update_release(dev);
+}
+EXPORT_SYMBOL_GPL(iommu_live_update_release_device);

@@ -1,0 +1,217 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * iommu_dma_handover: a device's DMA goes on across a kexec, translated by
+ * VT-d (legacy mode) through the same persistent page table, and stops
+ * when the next kernel finds nobody taking the device back.
+ *
+ * Generation 1 binds QEMU's edu device to vfio-pci, attaches its cdev to
+ * a persistent HWPT mapping a persistent guest_memfd of two 2 MiB granules
+ * (one mapping each), loads the device's buffer from the first granule by
+ * DMA, zeroes the second and preserves the file, the iommufd and the
+ * device. Once init has loaded the next kernel, right before it reboots
+ * into it, the test starts a DMA of the buffer into the second granule:
+ * the device runs it 100 ms (of QEMU's clock) later, in the reboot path
+ * (LUO freeze, device shutdown, the unit switched to the handed-over
+ * tables, the jump).
+ *
+ * Generation 2 boots with the VT-d unit still translating: one boot line
+ * says it kept the device's translation, no DMA fault was logged, the
+ * device is still a bus master, and the retrieved guest_memfd holds the
+ * buffer in its second granule, where the IOVA maps. The device itself
+ * cannot be taken back by this kernel (retrieve refused, EOPNOTSUPP), so
+ * finishing the session blocks its translation and clears its bus
+ * mastering before the page table goes; DMA the device is made to do after
+ * that faults and does not reach the memory.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <linux/pci_regs.h>
+
+#include "edu.h"
+#include "gmem_vm.h"
+#include "iofd.h"
+#include "vmtest.h"
+
+#define SESSION		"iommu-dma-handover"
+#define TOKEN_GMEM	1
+#define TOKEN_IOMMUFD	2
+#define TOKEN_EDU	3
+#define GRANULE		(2ull << 20)
+#define GMEM_SIZE	(2 * GRANULE)
+#define IOVA_GMEM	(32ull << 20)
+#define IOVA_TARGET	(IOVA_GMEM + GRANULE)
+#define SEED		0xd4a0ff1ull
+#define DMA_MS		5000
+#define GMEM_FLAGS	(GUEST_MEMFD_FLAG_PERSIST | GUEST_MEMFD_FLAG_MMAP | \
+			 GUEST_MEMFD_FLAG_INIT_SHARED)
+#define KEPT_LINE	"DMAR: dmar0: live update: translation kept for 1 devices, 0 refused"
+
+static unsigned int dmar_faults(void)
+{
+	return vt_dmesg_count("DMAR: [DMA ");
+}
+
+static bool zeroed(const uint8_t *p, size_t len)
+{
+	while (len--)
+		if (*p++)
+			return false;
+	return true;
+}
+
+static void dma_at_kexec(void *arg)
+{
+	edu_dma_start(arg, IOVA_TARGET, 0, EDU_DMA_MAX, true);
+}
+
+static void stage1(void)
+{
+	struct iommu_hwpt_alloc alloc = { .size = sizeof(alloc),
+					  .flags = IOMMU_HWPT_ALLOC_PERSIST };
+	static struct edu e;
+	int session, vm, gfd, ret;
+	struct iofd io;
+	uint8_t *mem;
+	uint32_t pt;
+
+	ret = edu_open(&e);
+	if (ret)
+		vt_fatal("gen 1: edu on vfio-pci: %s", strerror(-ret));
+	ret = iofd_open(&io);
+	if (!ret)
+		ret = edu_bind(&e, io.fd);
+	if (ret)
+		vt_fatal("gen 1: iommufd and bind: %s", strerror(-ret));
+	alloc.dev_id = e.devid;
+	alloc.pt_id = io.ioas;
+	if (ioctl(io.fd, IOMMU_HWPT_ALLOC, &alloc))
+		vt_fatal("gen 1: persistent HWPT: %s", strerror(errno));
+	pt = alloc.out_hwpt_id;
+	ret = edu_attach(&e, &pt);
+	if (ret)
+		vt_fatal("gen 1: attach to the persistent HWPT: %s", strerror(-ret));
+
+	vm = gvm_create_vm(0);
+	if (vm < 0)
+		vt_fatal("gen 1: KVM_CREATE_VM: %s", strerror(-vm));
+	gfd = gvm_create_gmem(vm, GMEM_SIZE, GMEM_FLAGS, GRANULE, 0);
+	if (gfd < 0)
+		vt_fatal("gen 1: persistent guest_memfd: %s", strerror(-gfd));
+	mem = mmap(NULL, GMEM_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, gfd, 0);
+	if (mem == MAP_FAILED)
+		vt_fatal("gen 1: mmap guest_memfd: %s", strerror(errno));
+	vt_fill_pattern(mem, EDU_DMA_MAX, SEED, 0);
+	memset(mem + GRANULE, 0, EDU_DMA_MAX);
+	ret = iofd_map_file(io.fd, io.ioas, gfd, 0, GRANULE, IOVA_GMEM);
+	if (!ret)
+		ret = iofd_map_file(io.fd, io.ioas, gfd, GRANULE, GRANULE, IOVA_TARGET);
+	if (ret)
+		vt_fatal("gen 1: IOMMU_IOAS_MAP_FILE: %s", strerror(-ret));
+
+	ret = edu_dma_start(&e, IOVA_GMEM, 0, EDU_DMA_MAX, false);
+	if (!ret)
+		ret = edu_dma_wait(&e, DMA_MS);
+	vt_result(!ret, "gen 1: the device loads its buffer from the first granule (%s)",
+		  ret ? strerror(-ret) : "ok");
+	vt_result(zeroed(mem + GRANULE, EDU_DMA_MAX) && !dmar_faults(),
+		  "gen 1: the second granule is zero, no DMAR fault");
+
+	session = vt_session(SESSION, true);
+	if (luo_session_preserve_fd(session, gfd, TOKEN_GMEM) ||
+	    luo_session_preserve_fd(session, io.fd, TOKEN_IOMMUFD))
+		vt_fatal("gen 1: preserve guest_memfd and iommufd: %s", strerror(errno));
+	ret = luo_session_preserve_fd(session, e.fd, TOKEN_EDU) ? -errno : 0;
+	vt_result(!ret, "gen 1: %s preserved on persistent HWPT %u (%s)", e.bdf,
+		  alloc.out_hwpt_id, ret ? strerror(-ret) : "ok");
+	vt_hold_then(dma_at_kexec, &e);
+}
+
+static bool bus_master(struct edu *e)
+{
+	uint16_t cmd = 0;
+
+	return !edu_command(e, &cmd) && (cmd & PCI_COMMAND_MASTER);
+}
+
+/* Nobody took the device: made a bus master again, its DMA faults. */
+static void dma_after_release(struct edu *e, uint8_t *mem)
+{
+	unsigned int faults = dmar_faults();
+	uint16_t cmd = 0;
+	int ret;
+
+	memset(mem + GRANULE, 0, EDU_DMA_MAX);
+	ret = edu_command(e, &cmd);
+	if (!ret)
+		ret = edu_set_command(e, cmd | PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER);
+	if (!ret)
+		ret = edu_dma_start(e, IOVA_TARGET, 0, EDU_DMA_MAX, true);
+	if (!ret)
+		ret = edu_dma_wait(e, DMA_MS);
+	vt_result(!ret, "gen 2: bus master again, the device runs a DMA to the IOVA (%s)",
+		  ret ? strerror(-ret) : "ok");
+	usleep(200000);
+	vt_result(dmar_faults() > faults, "gen 2: it faults (%u DMAR faults logged)",
+		  dmar_faults() - faults);
+	vt_result(zeroed(mem + GRANULE, EDU_DMA_MAX),
+		  "gen 2: and does not reach the memory that IOVA mapped");
+}
+
+static int stage2(void)
+{
+	int session = vt_session(SESSION, false), gfd, fd, ret;
+	uint8_t *mem;
+	struct edu e;
+
+	vt_result(vt_dmesg_contains(KEPT_LINE), "gen 2: boot line '%s'", KEPT_LINE);
+	vt_result(!vt_dmesg_contains("Translation was enabled for dmar0 but"),
+		  "gen 2: translation was not turned off at boot");
+	vt_result(!dmar_faults(), "gen 2: no DMAR fault since boot (%u)", dmar_faults());
+	ret = edu_open_sysfs(&e, 0);
+	if (ret)
+		vt_fatal("gen 2: edu through sysfs: %s", strerror(-ret));
+	vt_result(bus_master(&e), "gen 2: %s is still a bus master", e.bdf);
+	vt_result(!(edu_read32(&e, 0x98) & 1), "gen 2: its DMA has run");
+
+	gfd = gvm_retrieve(session, TOKEN_GMEM, GMEM_SIZE, "guest_memfd");
+	mem = mmap(NULL, GMEM_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, gfd, 0);
+	if (mem == MAP_FAILED)
+		vt_fatal("gen 2: mmap guest_memfd: %s", strerror(errno));
+	vt_result(vt_check_pattern(mem + GRANULE, EDU_DMA_MAX, SEED, 0) < 0,
+		  "gen 2: the DMA started before the kexec landed where its IOVA maps");
+	vt_result(vt_check_pattern(mem, EDU_DMA_MAX, SEED, 0) < 0,
+		  "gen 2: the first granule is intact");
+
+	fd = luo_session_retrieve_fd(session, TOKEN_EDU);
+	vt_result(fd == -EOPNOTSUPP, "gen 2: the device cannot be taken back yet (%s)",
+		  fd < 0 ? strerror(-fd) : "retrieved");
+	if (fd >= 0)
+		close(fd);
+
+	ret = luo_session_finish(session);
+	vt_result(!ret, "gen 2: session finished (%s)", ret ? strerror(-ret) : "ok");
+	vt_result(vt_dmesg_contains("handed-over DMA blocked: not retrieved"),
+		  "gen 2: finish blocked the device's translation");
+	vt_result(!bus_master(&e), "gen 2: and cleared its bus mastering");
+	dma_after_release(&e, mem);
+
+	munmap(mem, GMEM_SIZE);
+	close(gfd);
+	close(session);
+	edu_close(&e);
+	return vt_finish();
+}
+
+int main(int argc, char **argv)
+{
+	if (vt_stage(argc, argv, 2) == 1)
+		stage1();
+	return stage2();
+}
