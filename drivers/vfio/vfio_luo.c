@@ -195,20 +195,23 @@ static int vfio_luo_retrieve(struct liveupdate_file_op_args *args)
 }
 
 /*
- * The handed-over device nobody took: blocked, then no longer a bus master.
- * Its PCI address and IDs must match the record.
+ * The handed-over device nobody took: its translation blocked, if its IOMMU
+ * still had it, and no longer a bus master. Its PCI address and IDs must
+ * match the record.
  */
 static void vfio_luo_release(const struct vfio_persist_ser *ser)
 {
 	struct pci_dev *pdev;
+	bool blocked;
 
 	pdev = pci_get_domain_bus_and_slot(ser->segment, ser->bus, ser->devfn);
 	if (!pdev)
 		return;
-	if (pdev->vendor == ser->vendor && pdev->device == ser->device &&
-	    iommu_live_update_release_device(&pdev->dev)) {
+	if (pdev->vendor == ser->vendor && pdev->device == ser->device) {
+		blocked = iommu_live_update_release_device(&pdev->dev);
 		pci_clear_master(pdev);
-		pci_info(pdev, "handed-over DMA blocked: not retrieved\n");
+		pci_info(pdev, "handed-over DMA blocked: not retrieved (%s)\n",
+			 blocked ? "translation torn down" : "its IOMMU had refused it");
 	}
 	pci_dev_put(pdev);
 }

@@ -32,6 +32,7 @@
 
 #define pr_fmt(fmt)	"DMAR: " fmt
 
+#include <linux/debugfs.h>
 #include <linux/kexec_handover.h>
 #include <linux/kho/abi/intel_iommu_persist.h>
 #include <linux/pci.h>
@@ -55,6 +56,35 @@ static DEFINE_XARRAY(intel_persist_units);
 static DEFINE_XARRAY(intel_persist_old_roots);
 static struct intel_iommu_persist_ser *intel_persist_out;
 static struct intel_iommu_persist_ser *intel_persist_in;
+
+#ifdef CONFIG_PERSIST_ALLOC_TEST
+/*
+ * Test only (the persistmem vmtests): a non-zero value makes the next
+ * device frozen hand over a damaged record, its page table outside the
+ * pools, which the next kernel must refuse.
+ */
+static u32 intel_persist_test_damage;
+
+static void intel_persist_test_corrupt(struct intel_iommu_persist_dev_ser *rec)
+{
+	if (!intel_persist_test_damage)
+		return;
+	intel_persist_test_damage = 0;
+	rec->pgtable = rec->root;
+}
+
+static int __init intel_persist_test_init(void)
+{
+	debugfs_create_u32("intel_iommu_persist_damage", 0600, NULL,
+			   &intel_persist_test_damage);
+	return 0;
+}
+late_initcall(intel_persist_test_init);
+#else
+static void intel_persist_test_corrupt(struct intel_iommu_persist_dev_ser *rec)
+{
+}
+#endif
 
 static void *intel_persist_table(void)
 {
@@ -245,6 +275,7 @@ int intel_iommu_live_update_freeze(struct device *dev,
 	rec->bus = info->bus;
 	rec->devfn = info->devfn;
 	rec->aw = pt_info.aw;
+	intel_persist_test_corrupt(rec);
 	unit->nr_devs++;
 	return 0;
 

@@ -22,6 +22,12 @@
  * finishing the session blocks its translation and clears its bus
  * mastering before the page table goes; DMA the device is made to do after
  * that faults and does not reach the memory.
+ *
+ * Run as iommu_dma_refused, generation 1 damages the device's VT-d record
+ * (its page table outside the pools, through a test-only debugfs knob):
+ * generation 2 refuses it in one boot line and keeps the unit enabled
+ * with nothing translated, so the device, still a bus master, cannot
+ * reach memory; finish clears its bus mastering all the same.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -52,6 +58,17 @@
 #define GMEM_FLAGS	(GUEST_MEMFD_FLAG_PERSIST | GUEST_MEMFD_FLAG_MMAP | \
 			 GUEST_MEMFD_FLAG_INIT_SHARED)
 #define KEPT_LINE	"DMAR: dmar0: live update: translation kept for 1 devices, 0 refused"
+#define REFUSED_LINE	"DMAR: dmar0: live update: translation kept for 0 devices, 1 refused"
+#define REFUSED_DEV	"DMAR: dmar0: live update: 00:01.0 refused (-EINVAL)"
+#define DAMAGE_KNOB	"/sys/kernel/debug/intel_iommu_persist_damage"
+
+static bool refused_run(void)
+{
+	char name[64];
+
+	return vt_cmdline_value("vmtest.test", name, sizeof(name)) &&
+	       !strcmp(name, "iommu_dma_refused");
+}
 
 static unsigned int dmar_faults(void)
 {
@@ -130,6 +147,11 @@ static void stage1(void)
 	ret = luo_session_preserve_fd(session, e.fd, TOKEN_EDU) ? -errno : 0;
 	vt_result(!ret, "gen 1: %s preserved on persistent HWPT %u (%s)", e.bdf,
 		  alloc.out_hwpt_id, ret ? strerror(-ret) : "ok");
+	if (refused_run()) {
+		ret = vt_write_file(DAMAGE_KNOB, "1");
+		vt_result(!ret, "gen 1: its VT-d record will be damaged (%s)",
+			  ret ? strerror(-ret) : "ok");
+	}
 	vt_hold_then(dma_at_kexec, &e);
 }
 
@@ -140,7 +162,7 @@ static bool bus_master(struct edu *e)
 	return !edu_command(e, &cmd) && (cmd & PCI_COMMAND_MASTER);
 }
 
-/* Nobody took the device: made a bus master again, its DMA faults. */
+/* A device nobody may use: made a bus master (again), its DMA faults. */
 static void dma_after_release(struct edu *e, uint8_t *mem)
 {
 	unsigned int faults = dmar_faults();
@@ -155,13 +177,48 @@ static void dma_after_release(struct edu *e, uint8_t *mem)
 		ret = edu_dma_start(e, IOVA_TARGET, 0, EDU_DMA_MAX, true);
 	if (!ret)
 		ret = edu_dma_wait(e, DMA_MS);
-	vt_result(!ret, "gen 2: bus master again, the device runs a DMA to the IOVA (%s)",
+	vt_result(!ret, "gen 2: a bus master, the device runs a DMA to the IOVA (%s)",
 		  ret ? strerror(-ret) : "ok");
 	usleep(200000);
 	vt_result(dmar_faults() > faults, "gen 2: it faults (%u DMAR faults logged)",
 		  dmar_faults() - faults);
 	vt_result(zeroed(mem + GRANULE, EDU_DMA_MAX),
 		  "gen 2: and does not reach the memory that IOVA mapped");
+}
+
+/* The record was refused: the device is blocked from boot on. */
+static int stage2_refused(void)
+{
+	int session = vt_session(SESSION, false), gfd, ret;
+	uint8_t *mem;
+	struct edu e;
+
+	vt_result(vt_dmesg_contains(REFUSED_DEV), "gen 2: boot line '%s'", REFUSED_DEV);
+	vt_result(vt_dmesg_contains(REFUSED_LINE), "gen 2: boot line '%s'", REFUSED_LINE);
+	vt_result(!vt_dmesg_contains("Translation was enabled for dmar0 but"),
+		  "gen 2: the unit stays enabled, translating nothing for it");
+	ret = edu_open_sysfs(&e, 0);
+	if (ret)
+		vt_fatal("gen 2: edu through sysfs: %s", strerror(-ret));
+	gfd = gvm_retrieve(session, TOKEN_GMEM, GMEM_SIZE, "guest_memfd");
+	mem = mmap(NULL, GMEM_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, gfd, 0);
+	if (mem == MAP_FAILED)
+		vt_fatal("gen 2: mmap guest_memfd: %s", strerror(errno));
+	vt_result(vt_check_pattern(mem, EDU_DMA_MAX, SEED, 0) < 0,
+		  "gen 2: the guest_memfd itself is intact");
+	vt_result(bus_master(&e), "gen 2: %s is still a bus master", e.bdf);
+	dma_after_release(&e, mem);
+
+	ret = luo_session_finish(session);
+	vt_result(!ret, "gen 2: session finished (%s)", ret ? strerror(-ret) : "ok");
+	vt_result(vt_dmesg_contains("handed-over DMA blocked: not retrieved (its IOMMU had refused it)"),
+		  "gen 2: finish names the refused device");
+	vt_result(!bus_master(&e), "gen 2: and clears its bus mastering");
+	munmap(mem, GMEM_SIZE);
+	close(gfd);
+	close(session);
+	edu_close(&e);
+	return vt_finish();
 }
 
 static int stage2(void)
@@ -197,7 +254,7 @@ static int stage2(void)
 
 	ret = luo_session_finish(session);
 	vt_result(!ret, "gen 2: session finished (%s)", ret ? strerror(-ret) : "ok");
-	vt_result(vt_dmesg_contains("handed-over DMA blocked: not retrieved"),
+	vt_result(vt_dmesg_contains("handed-over DMA blocked: not retrieved (translation torn down)"),
 		  "gen 2: finish blocked the device's translation");
 	vt_result(!bus_master(&e), "gen 2: and cleared its bus mastering");
 	dma_after_release(&e, mem);
@@ -213,5 +270,5 @@ int main(int argc, char **argv)
 {
 	if (vt_stage(argc, argv, 2) == 1)
 		stage1();
-	return stage2();
+	return refused_run() ? stage2_refused() : stage2();
 }
