@@ -60,6 +60,7 @@
 #define KEPT_LINE	"DMAR: dmar0: live update: translation kept for 1 devices, 0 refused"
 #define REFUSED_LINE	"DMAR: dmar0: live update: translation kept for 0 devices, 1 refused"
 #define REFUSED_DEV	"DMAR: dmar0: live update: 00:01.0 refused (-EINVAL)"
+#define BLOCKED		"handed-over DMA blocked: not retrieved "
 #define DAMAGE_KNOB	"/sys/kernel/debug/intel_iommu_persist_damage"
 
 static bool refused_run(void)
@@ -211,7 +212,7 @@ static int stage2_refused(void)
 
 	ret = luo_session_finish(session);
 	vt_result(!ret, "gen 2: session finished (%s)", ret ? strerror(-ret) : "ok");
-	vt_result(vt_dmesg_contains("handed-over DMA blocked: not retrieved (its IOMMU had refused it)"),
+	vt_result(vt_dmesg_contains(BLOCKED "(its IOMMU had refused it)"),
 		  "gen 2: finish names the refused device");
 	vt_result(!bus_master(&e), "gen 2: and clears its bus mastering");
 	munmap(mem, GMEM_SIZE);
@@ -254,7 +255,7 @@ static int stage2(void)
 
 	ret = luo_session_finish(session);
 	vt_result(!ret, "gen 2: session finished (%s)", ret ? strerror(-ret) : "ok");
-	vt_result(vt_dmesg_contains("handed-over DMA blocked: not retrieved (translation torn down)"),
+	vt_result(vt_dmesg_contains(BLOCKED "(translation torn down)"),
 		  "gen 2: finish blocked the device's translation");
 	vt_result(!bus_master(&e), "gen 2: and cleared its bus mastering");
 	dma_after_release(&e, mem);
