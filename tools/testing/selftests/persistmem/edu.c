@@ -224,6 +224,23 @@ int edu_attach(struct edu *e, uint32_t *pt_id)
 	return 0;
 }
 
+int edu_attach_persistent(struct edu *e, int iommufd, uint32_t ioas, uint32_t *hwpt)
+{
+	struct iommu_hwpt_alloc alloc = { .size = sizeof(alloc),
+					  .flags = IOMMU_HWPT_ALLOC_PERSIST,
+					  .dev_id = e->devid, .pt_id = ioas };
+	uint32_t pt;
+	int ret;
+
+	if (ioctl(iommufd, IOMMU_HWPT_ALLOC, &alloc))
+		return -errno;
+	pt = alloc.out_hwpt_id;
+	ret = edu_attach(e, &pt);
+	if (!ret)
+		*hwpt = alloc.out_hwpt_id;
+	return ret;
+}
+
 uint32_t edu_read32(struct edu *e, unsigned int reg)
 {
 	return __atomic_load_n((uint32_t *)(e->bar + reg), __ATOMIC_RELAXED);

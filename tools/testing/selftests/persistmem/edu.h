@@ -12,6 +12,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include <linux/iommufd.h>
+
 #define EDU_BUF		0x40000ull	/* the device's buffer */
 #define EDU_BUF_SIZE	4096u
 /*
@@ -44,6 +46,11 @@ int edu_open_sysfs(struct edu *e, unsigned int nth);
 int edu_bind(struct edu *e, int iommufd);
 /* VFIO_DEVICE_ATTACH_IOMMUFD_PT; @pt_id in: IOAS or HWPT, out: the HWPT. */
 int edu_attach(struct edu *e, uint32_t *pt_id);
+/*
+ * IOMMU_HWPT_ALLOC_PERSIST on IOAS @ioas of @iommufd for the bound device,
+ * and attach it there; the HWPT's ID in @hwpt.
+ */
+int edu_attach_persistent(struct edu *e, int iommufd, uint32_t ioas, uint32_t *hwpt);
 uint32_t edu_read32(struct edu *e, unsigned int reg);
 /* The command register of a PCI function (config space offset 4). */
 int edu_command(struct edu *e, uint16_t *cmd);

@@ -5,7 +5,10 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <unistd.h>
+
+#include "gmem_vm.h"
 
 #include "iofd.h"
 
@@ -132,4 +135,29 @@ int iofd_adopt(int iommufd, uint32_t dev, uint32_t ioas, uint32_t flags,
 		return -errno;
 	*out = alloc.out_hwpt_id;
 	return 0;
+}
+
+int iofd_map_gmem(struct iofd *io, int vm, uint64_t size, uint64_t iova, uint8_t **mem)
+{
+	const uint64_t granule = 2ull << 20;
+	uint64_t off;
+	void *map;
+	int fd, ret;
+
+	fd = gvm_create_gmem(vm, size, GUEST_MEMFD_FLAG_PERSIST | GUEST_MEMFD_FLAG_MMAP |
+			     GUEST_MEMFD_FLAG_INIT_SHARED, granule, 0);
+	if (fd < 0)
+		return fd;
+	map = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	ret = map == MAP_FAILED ? -errno : 0;
+	for (off = 0; !ret && off < size; off += granule)
+		ret = iofd_map_file(io->fd, io->ioas, fd, off, granule, iova + off);
+	if (ret) {
+		if (map != MAP_FAILED)
+			munmap(map, size);
+		close(fd);
+		return ret;
+	}
+	*mem = map;
+	return fd;
 }

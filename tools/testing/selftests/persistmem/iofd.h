@@ -36,6 +36,12 @@ int iofd_map_file(int iommufd, uint32_t ioas, int fd, uint64_t start,
 		  uint64_t length, uint64_t iova);
 int iofd_unmap(int iommufd, uint32_t ioas, uint64_t iova, uint64_t length);
 /*
+ * A persistent guest_memfd of @size, 2 MiB granules, MMAP and INIT_SHARED,
+ * of VM @vm, mapped in @mem and at @iova of @io->ioas, one mapping per
+ * granule (so that one can be unmapped alone); its fd.
+ */
+int iofd_map_gmem(struct iofd *io, int vm, uint64_t size, uint64_t iova, uint8_t **mem);
+/*
  * IOMMU_HWPT_ALLOC adopting the page table of handed-over HWPT @hwpt_id,
  * for device @dev on IOAS @ioas; the new HWPT's ID in @out.
  */

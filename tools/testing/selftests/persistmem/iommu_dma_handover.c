@@ -55,8 +55,6 @@
 #define IOVA_TARGET	(IOVA_GMEM + GRANULE)
 #define SEED		0xd4a0ff1ull
 #define DMA_MS		5000
-#define GMEM_FLAGS	(GUEST_MEMFD_FLAG_PERSIST | GUEST_MEMFD_FLAG_MMAP | \
-			 GUEST_MEMFD_FLAG_INIT_SHARED)
 #define KEPT_LINE	"DMAR: dmar0: live update: translation kept for 1 devices, 0 refused"
 #define REFUSED_LINE	"DMAR: dmar0: live update: translation kept for 0 devices, 1 refused"
 #define REFUSED_DEV	"DMAR: dmar0: live update: 00:01.0 refused (-EINVAL)"
@@ -91,47 +89,29 @@ static void dma_at_kexec(void *arg)
 
 static void stage1(void)
 {
-	struct iommu_hwpt_alloc alloc = { .size = sizeof(alloc),
-					  .flags = IOMMU_HWPT_ALLOC_PERSIST };
 	static struct edu e;
 	int session, vm, gfd, ret;
 	struct iofd io;
 	uint8_t *mem;
-	uint32_t pt;
+	uint32_t hwpt;
 
 	ret = edu_open(&e);
-	if (ret)
-		vt_fatal("gen 1: edu on vfio-pci: %s", strerror(-ret));
-	ret = iofd_open(&io);
+	if (!ret)
+		ret = iofd_open(&io);
 	if (!ret)
 		ret = edu_bind(&e, io.fd);
+	if (!ret)
+		ret = edu_attach_persistent(&e, io.fd, io.ioas, &hwpt);
 	if (ret)
-		vt_fatal("gen 1: iommufd and bind: %s", strerror(-ret));
-	alloc.dev_id = e.devid;
-	alloc.pt_id = io.ioas;
-	if (ioctl(io.fd, IOMMU_HWPT_ALLOC, &alloc))
-		vt_fatal("gen 1: persistent HWPT: %s", strerror(errno));
-	pt = alloc.out_hwpt_id;
-	ret = edu_attach(&e, &pt);
-	if (ret)
-		vt_fatal("gen 1: attach to the persistent HWPT: %s", strerror(-ret));
-
+		vt_fatal("gen 1: edu on a persistent HWPT: %s", strerror(-ret));
 	vm = gvm_create_vm(0);
 	if (vm < 0)
 		vt_fatal("gen 1: KVM_CREATE_VM: %s", strerror(-vm));
-	gfd = gvm_create_gmem(vm, GMEM_SIZE, GMEM_FLAGS, GRANULE, 0);
+	gfd = iofd_map_gmem(&io, vm, GMEM_SIZE, IOVA_GMEM, &mem);
 	if (gfd < 0)
-		vt_fatal("gen 1: persistent guest_memfd: %s", strerror(-gfd));
-	mem = mmap(NULL, GMEM_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, gfd, 0);
-	if (mem == MAP_FAILED)
-		vt_fatal("gen 1: mmap guest_memfd: %s", strerror(errno));
+		vt_fatal("gen 1: persistent guest_memfd mapped: %s", strerror(-gfd));
 	vt_fill_pattern(mem, EDU_DMA_MAX, SEED, 0);
 	memset(mem + GRANULE, 0, EDU_DMA_MAX);
-	ret = iofd_map_file(io.fd, io.ioas, gfd, 0, GRANULE, IOVA_GMEM);
-	if (!ret)
-		ret = iofd_map_file(io.fd, io.ioas, gfd, GRANULE, GRANULE, IOVA_TARGET);
-	if (ret)
-		vt_fatal("gen 1: IOMMU_IOAS_MAP_FILE: %s", strerror(-ret));
 
 	ret = edu_dma_start(&e, IOVA_GMEM, 0, EDU_DMA_MAX, false);
 	if (!ret)
@@ -147,7 +127,7 @@ static void stage1(void)
 		vt_fatal("gen 1: preserve guest_memfd and iommufd: %s", strerror(errno));
 	ret = luo_session_preserve_fd(session, e.fd, TOKEN_EDU) ? -errno : 0;
 	vt_result(!ret, "gen 1: %s preserved on persistent HWPT %u (%s)", e.bdf,
-		  alloc.out_hwpt_id, ret ? strerror(-ret) : "ok");
+		  hwpt, ret ? strerror(-ret) : "ok");
 	if (refused_run()) {
 		ret = vt_write_file(DAMAGE_KNOB, "1");
 		vt_result(!ret, "gen 1: its VT-d record will be damaged (%s)",

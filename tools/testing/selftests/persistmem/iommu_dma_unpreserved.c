@@ -44,8 +44,6 @@
 #define IOVA_TARGET	(IOVA_GMEM + GRANULE)
 #define SEED		0x0be5e7edull
 #define DMA_MS		5000
-#define GMEM_FLAGS	(GUEST_MEMFD_FLAG_PERSIST | GUEST_MEMFD_FLAG_MMAP | \
-			 GUEST_MEMFD_FLAG_INIT_SHARED)
 #define KEPT_LINE	"DMAR: dmar0: live update: translation kept for 1 devices, 0 refused"
 
 static struct edu kept, other;
@@ -79,11 +77,9 @@ static void dma_at_kexec(void *arg)
 /* The preserved device on a persistent HWPT mapping a guest_memfd */
 static struct iofd preserved_setup(int *gfd)
 {
-	struct iommu_hwpt_alloc alloc = { .size = sizeof(alloc),
-					  .flags = IOMMU_HWPT_ALLOC_PERSIST };
 	struct iofd io;
 	uint8_t *mem;
-	uint32_t pt;
+	uint32_t hwpt;
 	int vm, ret;
 
 	ret = edu_open(&kept);
@@ -91,31 +87,17 @@ static struct iofd preserved_setup(int *gfd)
 		ret = iofd_open(&io);
 	if (!ret)
 		ret = edu_bind(&kept, io.fd);
+	if (!ret)
+		ret = edu_attach_persistent(&kept, io.fd, io.ioas, &hwpt);
 	if (ret)
-		vt_fatal("gen 1: edu, iommufd, bind: %s", strerror(-ret));
-	alloc.dev_id = kept.devid;
-	alloc.pt_id = io.ioas;
-	if (ioctl(io.fd, IOMMU_HWPT_ALLOC, &alloc))
-		vt_fatal("gen 1: persistent HWPT: %s", strerror(errno));
-	pt = alloc.out_hwpt_id;
-	ret = edu_attach(&kept, &pt);
-	if (ret)
-		vt_fatal("gen 1: attach: %s", strerror(-ret));
+		vt_fatal("gen 1: edu on a persistent HWPT: %s", strerror(-ret));
 	vm = gvm_create_vm(0);
 	if (vm < 0)
 		vt_fatal("gen 1: KVM_CREATE_VM: %s", strerror(-vm));
-	*gfd = gvm_create_gmem(vm, GMEM_SIZE, GMEM_FLAGS, GRANULE, 0);
+	*gfd = iofd_map_gmem(&io, vm, GMEM_SIZE, IOVA_GMEM, &mem);
 	if (*gfd < 0)
-		vt_fatal("gen 1: persistent guest_memfd: %s", strerror(-*gfd));
-	mem = mmap(NULL, GMEM_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, *gfd, 0);
-	if (mem == MAP_FAILED)
-		vt_fatal("gen 1: mmap guest_memfd: %s", strerror(errno));
+		vt_fatal("gen 1: persistent guest_memfd mapped: %s", strerror(-*gfd));
 	vt_fill_pattern(mem, EDU_DMA_MAX, SEED, 0);
-	ret = iofd_map_file(io.fd, io.ioas, *gfd, 0, GRANULE, IOVA_GMEM);
-	if (!ret)
-		ret = iofd_map_file(io.fd, io.ioas, *gfd, GRANULE, GRANULE, IOVA_TARGET);
-	if (ret)
-		vt_fatal("gen 1: IOMMU_IOAS_MAP_FILE: %s", strerror(-ret));
 	ret = load_buffer(&kept, IOVA_GMEM);
 	vt_result(!ret, "gen 1: %s, to be preserved, loads its buffer (%s)", kept.bdf,
 		  ret ? strerror(-ret) : "ok");

@@ -36,8 +36,6 @@
 #define DMA_MS		5000
 #define GMEM_SIZE	(4ull << 20)
 #define IOVA_GMEM	(32ull << 20)
-#define GMEM_FLAGS	(GUEST_MEMFD_FLAG_PERSIST | GUEST_MEMFD_FLAG_MMAP | \
-			 GUEST_MEMFD_FLAG_INIT_SHARED)
 
 static bool dma(struct edu *e, uint64_t iova, bool to_ram, const char *what)
 {
@@ -89,20 +87,12 @@ static void persistent_hwpt(struct iofd *io, struct edu *e)
 	vm = gvm_create_vm(0);
 	if (vm < 0)
 		vt_fatal("KVM_CREATE_VM: %s", strerror(-vm));
-	gfd = gvm_create_gmem(vm, GMEM_SIZE, GMEM_FLAGS, 2 << 20, 0);
-	if (gfd < 0)
-		vt_fatal("persistent guest_memfd: %s", strerror(-gfd));
-	mem = mmap(NULL, GMEM_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, gfd, 0);
-	if (mem == MAP_FAILED)
-		vt_fatal("mmap guest_memfd: %s", strerror(errno));
-	vt_fill_pattern(mem, EDU_DMA_MAX, SEED + 1, 0);
 	/* One mapping per granule, so that the second can be unmapped alone */
-	ret = iofd_map_file(io->fd, io->ioas, gfd, 0, 2 << 20, IOVA_GMEM);
-	if (!ret)
-		ret = iofd_map_file(io->fd, io->ioas, gfd, 2 << 20, 2 << 20,
-				    IOVA_GMEM + (2 << 20));
-	vt_result(!ret, "guest_memfd mapped at IOVA %#llx (%s)",
-		  (unsigned long long)IOVA_GMEM, ret ? strerror(-ret) : "ok");
+	gfd = iofd_map_gmem(io, vm, GMEM_SIZE, IOVA_GMEM, &mem);
+	if (gfd < 0)
+		vt_fatal("persistent guest_memfd at IOVA %#llx: %s",
+			 (unsigned long long)IOVA_GMEM, strerror(-gfd));
+	vt_fill_pattern(mem, EDU_DMA_MAX, SEED + 1, 0);
 
 	pt = persist.out_hwpt_id;
 	ret = edu_attach(e, &pt);

@@ -134,19 +134,10 @@ int main(int argc, char **argv)
 	vm = gvm_create_vm(0);
 	if (vm < 0)
 		vt_fatal("KVM_CREATE_VM: %s", strerror(-vm));
-	gfd = gvm_create_gmem(vm, GMEM_SIZE, GMEM_FLAGS, 2 << 20, 0);
+	gfd = iofd_map_gmem(&io, vm, GMEM_SIZE, IOVA_GMEM, &mem);
 	if (gfd < 0)
-		vt_fatal("persistent guest_memfd: %s", strerror(-gfd));
-	mem = mmap(NULL, GMEM_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, gfd, 0);
-	if (mem == MAP_FAILED)
-		vt_fatal("mmap guest_memfd: %s", strerror(errno));
+		vt_fatal("persistent guest_memfd mapped: %s", strerror(-gfd));
 	vt_fill_pattern(mem, EDU_DMA_MAX, SEED, 0);
-	ret = iofd_map_file(io.fd, io.ioas, gfd, 0, 2 << 20, IOVA_GMEM);
-	if (!ret)
-		ret = iofd_map_file(io.fd, io.ioas, gfd, 2 << 20, 2 << 20,
-				    IOVA_GMEM + (2 << 20));
-	if (ret)
-		vt_fatal("IOMMU_IOAS_MAP_FILE: %s", strerror(-ret));
 	if (luo_session_preserve_fd(session, gfd, TOKEN_GMEM))
 		vt_fatal("preserve guest_memfd: %s", strerror(errno));
 
