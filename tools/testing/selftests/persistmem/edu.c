@@ -22,6 +22,7 @@
 #include <linux/vfio.h>
 
 #include "edu.h"
+#include "gmem_vm.h"
 #include "vmtest.h"
 
 #define EDU_VENDOR	0x1234
@@ -239,6 +240,29 @@ int edu_attach_persistent(struct edu *e, int iommufd, uint32_t ioas, uint32_t *h
 	if (!ret)
 		*hwpt = alloc.out_hwpt_id;
 	return ret;
+}
+
+int edu_on_persistent_gmem(struct edu *e, struct iofd *io, uint32_t *hwpt,
+			   uint64_t size, uint64_t iova, uint8_t **mem)
+{
+	int vm, gfd, ret;
+
+	ret = edu_open(e);
+	if (!ret)
+		ret = iofd_open(io);
+	if (!ret)
+		ret = edu_bind(e, io->fd);
+	if (!ret)
+		ret = edu_attach_persistent(e, io->fd, io->ioas, hwpt);
+	if (ret)
+		vt_fatal("edu on a persistent HWPT: %s", strerror(-ret));
+	vm = gvm_create_vm(0);
+	if (vm < 0)
+		vt_fatal("KVM_CREATE_VM: %s", strerror(-vm));
+	gfd = iofd_map_gmem(io, vm, size, iova, mem);
+	if (gfd < 0)
+		vt_fatal("persistent guest_memfd mapped: %s", strerror(-gfd));
+	return gfd;
 }
 
 uint32_t edu_read32(struct edu *e, unsigned int reg)

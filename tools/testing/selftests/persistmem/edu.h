@@ -14,6 +14,8 @@
 
 #include <linux/iommufd.h>
 
+#include "iofd.h"
+
 #define EDU_BUF		0x40000ull	/* the device's buffer */
 #define EDU_BUF_SIZE	4096u
 /*
@@ -51,6 +53,14 @@ int edu_attach(struct edu *e, uint32_t *pt_id);
  * and attach it there; the HWPT's ID in @hwpt.
  */
 int edu_attach_persistent(struct edu *e, int iommufd, uint32_t ioas, uint32_t *hwpt);
+/*
+ * The first edu device on vfio-pci, bound to a new iommufd @io and attached
+ * to a persistent HWPT (@hwpt) of its IOAS, which maps a persistent
+ * guest_memfd of @size (iofd_map_gmem()) of a new VM at @iova; exits
+ * through vt_fatal() on failure. Returns the guest_memfd, mapped in @mem.
+ */
+int edu_on_persistent_gmem(struct edu *e, struct iofd *io, uint32_t *hwpt,
+			   uint64_t size, uint64_t iova, uint8_t **mem);
 uint32_t edu_read32(struct edu *e, unsigned int reg);
 /* The command register of a PCI function (config space offset 4). */
 int edu_command(struct edu *e, uint16_t *cmd);

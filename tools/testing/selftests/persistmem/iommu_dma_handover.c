@@ -90,26 +90,12 @@ static void dma_at_kexec(void *arg)
 static void stage1(void)
 {
 	static struct edu e;
-	int session, vm, gfd, ret;
+	int session, gfd, ret;
 	struct iofd io;
 	uint8_t *mem;
 	uint32_t hwpt;
 
-	ret = edu_open(&e);
-	if (!ret)
-		ret = iofd_open(&io);
-	if (!ret)
-		ret = edu_bind(&e, io.fd);
-	if (!ret)
-		ret = edu_attach_persistent(&e, io.fd, io.ioas, &hwpt);
-	if (ret)
-		vt_fatal("gen 1: edu on a persistent HWPT: %s", strerror(-ret));
-	vm = gvm_create_vm(0);
-	if (vm < 0)
-		vt_fatal("gen 1: KVM_CREATE_VM: %s", strerror(-vm));
-	gfd = iofd_map_gmem(&io, vm, GMEM_SIZE, IOVA_GMEM, &mem);
-	if (gfd < 0)
-		vt_fatal("gen 1: persistent guest_memfd mapped: %s", strerror(-gfd));
+	gfd = edu_on_persistent_gmem(&e, &io, &hwpt, GMEM_SIZE, IOVA_GMEM, &mem);
 	vt_fill_pattern(mem, EDU_DMA_MAX, SEED, 0);
 	memset(mem + GRANULE, 0, EDU_DMA_MAX);
 

@@ -80,23 +80,9 @@ static struct iofd preserved_setup(int *gfd)
 	struct iofd io;
 	uint8_t *mem;
 	uint32_t hwpt;
-	int vm, ret;
+	int ret;
 
-	ret = edu_open(&kept);
-	if (!ret)
-		ret = iofd_open(&io);
-	if (!ret)
-		ret = edu_bind(&kept, io.fd);
-	if (!ret)
-		ret = edu_attach_persistent(&kept, io.fd, io.ioas, &hwpt);
-	if (ret)
-		vt_fatal("gen 1: edu on a persistent HWPT: %s", strerror(-ret));
-	vm = gvm_create_vm(0);
-	if (vm < 0)
-		vt_fatal("gen 1: KVM_CREATE_VM: %s", strerror(-vm));
-	*gfd = iofd_map_gmem(&io, vm, GMEM_SIZE, IOVA_GMEM, &mem);
-	if (*gfd < 0)
-		vt_fatal("gen 1: persistent guest_memfd mapped: %s", strerror(-*gfd));
+	*gfd = edu_on_persistent_gmem(&kept, &io, &hwpt, GMEM_SIZE, IOVA_GMEM, &mem);
 	vt_fill_pattern(mem, EDU_DMA_MAX, SEED, 0);
 	ret = load_buffer(&kept, IOVA_GMEM);
 	vt_result(!ret, "gen 1: %s, to be preserved, loads its buffer (%s)", kept.bdf,
