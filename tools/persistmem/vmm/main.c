@@ -1,0 +1,332 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * pm-vmm: command line, guest memory and the control socket.
+ *
+ *   pm-vmm --name NAME --kernel BZIMAGE [--initrd FILE] [--cmdline STR]
+ *          [--mem SIZE] [--vcpus N] [--backing gmem|memfd]
+ *          [--granule 4K|2M|1G] [--hvo] [--control PATH]
+ *   pm-vmm --resume NAME [--control PATH]
+ *
+ * The control socket takes one command per connection and answers one
+ * line: "update" pauses the guest, saves its state and preserves guest RAM
+ * and state in the LUO session NAME ("ready ..." with the time each step
+ * took); "cancel" gives up a prepared update and runs the guest on
+ * ("resumed"); "status" answers "running" or "prepared".
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "vmm.h"
+
+#define VMM_MAX_RAM	(3ull << 30)	/* below the IOAPIC and LAPIC */
+
+void vmm_log(const char *fmt, ...)
+{
+	char buf[512];
+	va_list ap;
+	int n;
+
+	n = snprintf(buf, sizeof(buf), "pm-vmm: ");
+	va_start(ap, fmt);
+	n += vsnprintf(buf + n, sizeof(buf) - n, fmt, ap);
+	va_end(ap);
+	if (n > (int)sizeof(buf) - 2)
+		n = sizeof(buf) - 2;
+	buf[n++] = '\n';
+	/* nowhere else to say it if this fails */
+	(void)!write(STDERR_FILENO, buf, n);
+}
+
+uint64_t vmm_now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000000ull + ts.tv_nsec / 1000;
+}
+
+uint64_t vmm_realtime_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return ts.tv_sec * 1000000ull + ts.tv_nsec / 1000;
+}
+
+static int parse_size(const char *s, uint64_t *out)
+{
+	char *end;
+	unsigned long long n = strtoull(s, &end, 0);
+
+	switch (*end) {
+	case 'G': case 'g':
+		n <<= 10;
+		/* fall through */
+	case 'M': case 'm':
+		n <<= 10;
+		/* fall through */
+	case 'K': case 'k':
+		n <<= 10;
+		end++;
+	}
+	if (end == s || *end || !n)
+		return -EINVAL;
+	*out = n;
+	return 0;
+}
+
+/* Map guest RAM and give it to the VM as memslot 0 from GPA 0. */
+int vmm_map_ram(struct vmm *v)
+{
+	struct kvm_userspace_memory_region2 slot = {
+		.slot = 0,
+		.guest_phys_addr = 0,
+		.memory_size = v->ram_size,
+	};
+
+	v->ram = mmap(NULL, v->ram_size, PROT_READ | PROT_WRITE, MAP_SHARED,
+		      v->ram_fd, 0);
+	if (v->ram == MAP_FAILED) {
+		v->ram = NULL;
+		return -errno;
+	}
+	madvise(v->ram, v->ram_size, MADV_HUGEPAGE);
+	slot.userspace_addr = (uintptr_t)v->ram;
+	if (v->backing == VMM_GMEM) {
+		slot.flags = KVM_MEM_GUEST_MEMFD;
+		slot.guest_memfd = v->ram_fd;
+		slot.guest_memfd_offset = 0;
+	}
+	return ioctl(v->vm, KVM_SET_USER_MEMORY_REGION2, &slot) ? -errno : 0;
+}
+
+static int create_ram(struct vmm *v)
+{
+	if (v->backing == VMM_GMEM) {
+		v->gmem.size = v->ram_size;
+		v->gmem.mmap = true;
+		v->ram_fd = pm_gmem_create(v->vm, &v->gmem);
+		if (v->ram_fd < 0)
+			return v->ram_fd;
+	} else {
+		v->ram_fd = memfd_create("pm-vmm-ram", MFD_CLOEXEC);
+		if (v->ram_fd < 0 || ftruncate(v->ram_fd, v->ram_size))
+			return -errno;
+	}
+	return vmm_map_ram(v);
+}
+
+/* One control connection: read a command, act, answer one line. */
+static void control(struct vmm *v, int lfd)
+{
+	char cmd[64] = "", msg[512];
+	int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+	ssize_t n;
+
+	if (fd < 0)
+		return;
+	n = read(fd, cmd, sizeof(cmd) - 1);
+	if (n > 0) {
+		cmd[n] = 0;
+		cmd[strcspn(cmd, "\r\n")] = 0;
+	}
+	if (!strcmp(cmd, "update")) {
+		vmm_prepare_update(v, msg, sizeof(msg));
+	} else if (!strcmp(cmd, "cancel")) {
+		vmm_cancel_update(v, msg, sizeof(msg));
+	} else if (!strcmp(cmd, "status")) {
+		snprintf(msg, sizeof(msg), "%s", v->session >= 0 ? "prepared" : "running");
+	} else {
+		snprintf(msg, sizeof(msg), "error: unknown command '%s'", cmd);
+	}
+	vmm_log("control: %s: %s", cmd, msg);
+	strcat(msg, "\n");
+	if (write(fd, msg, strlen(msg)) < 0)
+		vmm_log("control: reply: %m");
+	close(fd);
+}
+
+static int listen_control(const char *path)
+{
+	struct sockaddr_un addr = { .sun_family = AF_UNIX };
+	int fd;
+
+	if (strlen(path) >= sizeof(addr.sun_path))
+		return -ENAMETOOLONG;
+	strcpy(addr.sun_path, path);
+	unlink(path);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	if (bind(fd, (void *)&addr, sizeof(addr)) || listen(fd, 4)) {
+		close(fd);
+		return -errno;
+	}
+	return fd;
+}
+
+static void usage(void)
+{
+	fprintf(stderr,
+		"usage: pm-vmm --name NAME --kernel BZIMAGE [--initrd FILE] [--cmdline STR]\n"
+		"              [--mem SIZE] [--vcpus N] [--backing gmem|memfd]\n"
+		"              [--granule 4K|2M|1G] [--hvo] [--control PATH]\n"
+		"       pm-vmm --resume NAME [--control PATH]\n");
+	exit(VMM_EUSAGE);
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "name", required_argument, NULL, 'n' },
+		{ "kernel", required_argument, NULL, 'k' },
+		{ "initrd", required_argument, NULL, 'i' },
+		{ "cmdline", required_argument, NULL, 'c' },
+		{ "mem", required_argument, NULL, 'm' },
+		{ "vcpus", required_argument, NULL, 'v' },
+		{ "backing", required_argument, NULL, 'b' },
+		{ "granule", required_argument, NULL, 'g' },
+		{ "hvo", no_argument, NULL, 'H' },
+		{ "control", required_argument, NULL, 's' },
+		{ "resume", required_argument, NULL, 'r' },
+		{ }
+	};
+	static struct vmm vmm = {
+		.nr_vcpus = 2, .ram_size = 1ull << 30, .backing = VMM_GMEM,
+		.gmem.granule = 2ull << 20, .session = -1, .state_fd = -1,
+		.ram_fd = -1,
+		.lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER,
+	};
+	const char *kernel = NULL, *initrd = NULL, *ctl = NULL, *resume = NULL;
+	const char *cmdline = "console=ttyS0 panic=-1 quiet";
+	struct vmm *v = &vmm;
+	int opt, ret, lfd = -1;
+
+	while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		switch (opt) {
+		case 'n': v->name = optarg; break;
+		case 'k': kernel = optarg; break;
+		case 'i': initrd = optarg; break;
+		case 'c': cmdline = optarg; break;
+		case 's': ctl = optarg; break;
+		case 'r': resume = optarg; break;
+		case 'H': v->gmem.hvo = true; break;
+		case 'm':
+			if (parse_size(optarg, &v->ram_size) || v->ram_size > VMM_MAX_RAM ||
+			    v->ram_size < 64 << 20) {
+				vmm_log("--mem %s: 64M to 3G", optarg);
+				return VMM_EUSAGE;
+			}
+			break;
+		case 'v':
+			v->nr_vcpus = atoi(optarg);
+			if (v->nr_vcpus < 1 || v->nr_vcpus > VMM_MAX_VCPUS) {
+				vmm_log("--vcpus %s: 1 to %d", optarg, VMM_MAX_VCPUS);
+				return VMM_EUSAGE;
+			}
+			break;
+		case 'b':
+			if (!strcmp(optarg, "gmem"))
+				v->backing = VMM_GMEM;
+			else if (!strcmp(optarg, "memfd"))
+				v->backing = VMM_MEMFD;
+			else
+				usage();
+			break;
+		case 'g':
+			if (parse_size(optarg, &v->gmem.granule) ||
+			    (v->gmem.granule != 4096 && v->gmem.granule != 2ull << 20 &&
+			     v->gmem.granule != 1ull << 30)) {
+				vmm_log("--granule %s: 4K, 2M or 1G", optarg);
+				return VMM_EUSAGE;
+			}
+			break;
+		default:
+			usage();
+		}
+	}
+	if (optind != argc || (!resume && (!v->name || !kernel)) ||
+	    (resume && (v->name || kernel)))
+		usage();
+	if (v->name && strlen(v->name) >= 64) {
+		vmm_log("--name: at most 63 characters");
+		return VMM_EUSAGE;
+	}
+	if (!resume && v->ram_size % v->gmem.granule) {
+		vmm_log("--mem must be a multiple of the granule");
+		return VMM_EUSAGE;
+	}
+
+	v->kvm = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+	if (v->kvm < 0) {
+		vmm_log("/dev/kvm: %m");
+		return VMM_EKVM;
+	}
+	if (resume) {
+		v->name = resume;
+		ret = vmm_resume_from(v);
+		if (ret)
+			return ret;
+	} else {
+		ret = vmm_create_vm(v);
+		if (!ret)
+			ret = vmm_create_vcpus(v, true);
+		if (ret) {
+			vmm_log("creating the VM: %s", strerror(-ret));
+			return VMM_EKVM;
+		}
+		ret = create_ram(v);
+		if (ret) {
+			vmm_log("guest RAM (%s, %llu MiB): %s",
+				v->backing == VMM_GMEM ? "persistent guest_memfd" : "memfd",
+				(unsigned long long)(v->ram_size >> 20), strerror(-ret));
+			return VMM_EMEM;
+		}
+		if (vmm_load_guest(v, kernel, initrd, cmdline))
+			return VMM_EBOOT;
+		vmm_log("%s: %u vCPUs, %llu MiB of %s, started", v->name, v->nr_vcpus,
+			(unsigned long long)(v->ram_size >> 20),
+			v->backing == VMM_GMEM ? "persistent guest_memfd" : "memfd");
+	}
+	if (ctl) {
+		lfd = listen_control(ctl);
+		if (lfd < 0) {
+			vmm_log("--control %s: %s", ctl, strerror(-lfd));
+			return VMM_EUSAGE;
+		}
+	}
+	if (vmm_start_vcpus(v)) {
+		vmm_log("vCPU threads: %m");
+		return VMM_EKVM;
+	}
+	for (;;) {
+		struct pollfd pfd = { .fd = lfd, .events = POLLIN };
+
+		pthread_mutex_lock(&v->lock);
+		if (v->quit) {
+			pthread_mutex_unlock(&v->lock);
+			break;
+		}
+		pthread_mutex_unlock(&v->lock);
+		if (poll(&pfd, lfd >= 0, 200) > 0)
+			control(v, lfd);
+	}
+	for (unsigned int i = 0; i < v->nr_vcpus; i++)
+		pthread_join(v->vcpus[i].thread, NULL);
+	if (ctl)
+		unlink(ctl);
+	return v->exit_code;
+}

@@ -1,0 +1,227 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * pm-vmm: the VM, its vCPU threads, and pausing them.
+ *
+ * Each vCPU has a thread in a KVM_RUN loop. Pausing sets immediate_exit
+ * in every kvm_run and kicks the threads with SIGUSR1: KVM completes any
+ * I/O the VMM already answered and returns -EINTR, so a paused vCPU's
+ * state is complete and consistent. The threads then wait on the VMM's
+ * condition variable until vmm_resume() or vmm_stop().
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+
+#include "vmm.h"
+
+#define TSS_ADDR	0xfffbd000
+
+void vmm_set_irq(struct vmm *v, unsigned int irq, bool level)
+{
+	struct kvm_irq_level line = { .irq = irq, .level = level };
+
+	if (ioctl(v->vm, KVM_IRQ_LINE, &line))
+		vmm_log("IRQ %u: %m", irq);
+}
+
+int vmm_create_vm(struct vmm *v)
+{
+	struct kvm_pit_config pit = { .flags = KVM_PIT_SPEAKER_DUMMY };
+	int size;
+
+	v->vm = ioctl(v->kvm, KVM_CREATE_VM, 0);
+	if (v->vm < 0)
+		return -errno;
+	size = ioctl(v->kvm, KVM_GET_VCPU_MMAP_SIZE, 0);
+	if (size <= 0)
+		return -errno;
+	v->run_size = size;
+	if (ioctl(v->vm, KVM_SET_TSS_ADDR, TSS_ADDR) ||
+	    ioctl(v->vm, KVM_CREATE_IRQCHIP) ||
+	    ioctl(v->vm, KVM_CREATE_PIT2, &pit))
+		return -errno;
+	return 0;
+}
+
+/* KVM's supported CPUID with this vCPU's APIC ID in it. */
+static int set_cpuid(struct vmm *v, struct vcpu *c)
+{
+	size_t size = sizeof(struct kvm_cpuid2) + 256 * sizeof(struct kvm_cpuid_entry2);
+	struct kvm_cpuid2 *cpuid = calloc(1, size);
+	int ret = 0;
+
+	if (!cpuid)
+		return -ENOMEM;
+	cpuid->nent = 256;
+	if (ioctl(v->kvm, KVM_GET_SUPPORTED_CPUID, cpuid)) {
+		ret = -errno;
+		goto out;
+	}
+	for (unsigned int i = 0; i < cpuid->nent; i++) {
+		struct kvm_cpuid_entry2 *e = &cpuid->entries[i];
+
+		if (e->function == 1)
+			e->ebx = (e->ebx & 0x00ffffff) | c->index << 24;
+		if (e->function == 0xb || e->function == 0x1f)
+			e->edx = c->index;
+	}
+	if (ioctl(c->fd, KVM_SET_CPUID2, cpuid))
+		ret = -errno;
+out:
+	free(cpuid);
+	return ret;
+}
+
+int vmm_create_vcpus(struct vmm *v, bool fresh)
+{
+	for (unsigned int i = 0; i < v->nr_vcpus; i++) {
+		struct vcpu *c = &v->vcpus[i];
+		int ret;
+
+		c->vmm = v;
+		c->index = i;
+		c->fd = ioctl(v->vm, KVM_CREATE_VCPU, i);
+		if (c->fd < 0)
+			return -errno;
+		c->run = mmap(NULL, v->run_size, PROT_READ | PROT_WRITE, MAP_SHARED,
+			      c->fd, 0);
+		if (c->run == MAP_FAILED)
+			return -errno;
+		if (fresh) {
+			ret = set_cpuid(v, c);
+			if (ret)
+				return ret;
+		}
+	}
+	return 0;
+}
+
+static void handle_io(struct vcpu *c)
+{
+	struct kvm_run *run = c->run;
+	uint8_t *data = (uint8_t *)run + run->io.data_offset;
+
+	for (uint32_t n = 0; n < run->io.count; n++, data += run->io.size) {
+		uint16_t port = run->io.port;
+		bool in = run->io.direction == KVM_EXIT_IO_IN;
+
+		if (port >= 0x3f8 && port <= 0x3ff && run->io.size == 1)
+			uart_io(c->vmm, port, in, data);
+		else if (in)
+			memset(data, 0xff, run->io.size);	/* nothing there */
+	}
+}
+
+static void *vcpu_thread(void *arg)
+{
+	struct vcpu *c = arg;
+	struct vmm *v = c->vmm;
+
+	for (;;) {
+		pthread_mutex_lock(&v->lock);
+		if (v->pause && !v->quit) {
+			v->paused++;
+			pthread_cond_broadcast(&v->cond);
+			while (v->pause && !v->quit)
+				pthread_cond_wait(&v->cond, &v->lock);
+			v->paused--;
+		}
+		if (v->quit) {
+			pthread_mutex_unlock(&v->lock);
+			return NULL;
+		}
+		pthread_mutex_unlock(&v->lock);
+
+		if (ioctl(c->fd, KVM_RUN, 0) < 0) {
+			if (errno == EINTR || errno == EAGAIN)
+				continue;
+			vmm_log("vCPU %u: KVM_RUN: %m", c->index);
+			vmm_stop(v, VMM_EKVM);
+			continue;
+		}
+		switch (c->run->exit_reason) {
+		case KVM_EXIT_IO:
+			handle_io(c);
+			break;
+		case KVM_EXIT_MMIO:
+			if (!c->run->mmio.is_write)
+				memset(c->run->mmio.data, 0xff, c->run->mmio.len);
+			break;
+		case KVM_EXIT_INTR:
+			break;
+		case KVM_EXIT_SHUTDOWN:
+		case KVM_EXIT_SYSTEM_EVENT:
+			vmm_log("vCPU %u: the guest shut down (exit %u)", c->index,
+				c->run->exit_reason);
+			vmm_stop(v, VMM_EGUEST);
+			break;
+		default:
+			vmm_log("vCPU %u: unexpected exit %u", c->index,
+				c->run->exit_reason);
+			vmm_stop(v, VMM_EKVM);
+		}
+	}
+}
+
+static void kick(int sig)
+{
+}
+
+int vmm_start_vcpus(struct vmm *v)
+{
+	struct sigaction sa = { .sa_handler = kick };
+
+	sigaction(SIGUSR1, &sa, NULL);
+	for (unsigned int i = 0; i < v->nr_vcpus; i++) {
+		int ret = pthread_create(&v->vcpus[i].thread, NULL, vcpu_thread,
+					 &v->vcpus[i]);
+
+		if (ret)
+			return -ret;
+	}
+	return 0;
+}
+
+static void kick_all(struct vmm *v)
+{
+	for (unsigned int i = 0; i < v->nr_vcpus; i++) {
+		v->vcpus[i].run->immediate_exit = 1;
+		pthread_kill(v->vcpus[i].thread, SIGUSR1);
+	}
+}
+
+void vmm_pause(struct vmm *v)
+{
+	pthread_mutex_lock(&v->lock);
+	v->pause = true;
+	kick_all(v);
+	while (v->paused < v->nr_vcpus && !v->quit)
+		pthread_cond_wait(&v->cond, &v->lock);
+	for (unsigned int i = 0; i < v->nr_vcpus; i++)
+		v->vcpus[i].run->immediate_exit = 0;
+	pthread_mutex_unlock(&v->lock);
+}
+
+void vmm_resume(struct vmm *v)
+{
+	pthread_mutex_lock(&v->lock);
+	v->pause = false;
+	pthread_cond_broadcast(&v->cond);
+	pthread_mutex_unlock(&v->lock);
+}
+
+void vmm_stop(struct vmm *v, int code)
+{
+	pthread_mutex_lock(&v->lock);
+	if (!v->quit) {
+		v->quit = true;
+		v->exit_code = code;
+		kick_all(v);
+	}
+	pthread_cond_broadcast(&v->cond);
+	pthread_mutex_unlock(&v->lock);
+}

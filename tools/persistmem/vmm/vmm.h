@@ -1,0 +1,116 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * pm-vmm: the reference VMM of persistmem.
+ *
+ * One x86-64 VM with up to 8 vCPUs, the in-kernel LAPIC, IOAPIC, PIC and
+ * PIT, guest RAM from GPA 0 in one memslot (a persistent guest_memfd or a
+ * memfd), an 8250 UART at 0x3f8 (IRQ 4) as the console, an MP table to
+ * describe the CPUs and interrupts, and nothing else: the guest boots with
+ * no ACPI and no PCI.
+ */
+#ifndef _PM_VMM_H
+#define _PM_VMM_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <linux/kvm.h>
+
+#include "persistmem.h"
+
+#define VMM_MAX_VCPUS	8
+
+/* Exit codes: each failure class has its own, for scripts and tests. */
+enum vmm_exit {
+	VMM_OK = 0,
+	VMM_EUSAGE = 2,		/* bad command line */
+	VMM_EKVM = 3,		/* KVM refused to create or run the VM */
+	VMM_EMEM = 4,		/* guest memory could not be created or mapped */
+	VMM_EBOOT = 5,		/* kernel or initrd cannot be loaded */
+	VMM_ESESSION = 6,	/* --resume: no such session or file in it */
+	VMM_ESTATE = 7,		/* --resume: state file damaged or foreign */
+	VMM_ERESTORE = 8,	/* --resume: KVM refused the saved state */
+	VMM_EGUEST = 9,		/* the guest shut down or crashed */
+	VMM_EUPDATE = 10,	/* preparing the live update failed */
+};
+
+/* LUO tokens of the files a VMM preserves in its session. */
+#define VMM_TOKEN_RAM	1
+#define VMM_TOKEN_STATE	2
+
+enum vmm_backing {
+	VMM_GMEM,	/* persistent guest_memfd, DEFAULT VM, MMAP */
+	VMM_MEMFD,	/* memfd, preserved by memfd_luo */
+};
+
+struct uart {
+	uint8_t ier, lcr, mcr, scr, dll, dlm;
+	bool thr_irq;		/* THR empty interrupt pending */
+	bool irq_level;		/* line level last driven into IRQ 4 */
+};
+
+struct vcpu {
+	struct vmm *vmm;
+	int fd;
+	unsigned int index;
+	struct kvm_run *run;
+	pthread_t thread;
+};
+
+struct vmm {
+	const char *name;
+	int kvm, vm;
+	unsigned int nr_vcpus;
+	struct vcpu vcpus[VMM_MAX_VCPUS];
+	size_t run_size;
+
+	enum vmm_backing backing;
+	struct pm_gmem_spec gmem;
+	int ram_fd;		/* guest_memfd or memfd */
+	uint8_t *ram;		/* its mapping, guest RAM from GPA 0 */
+	uint64_t ram_size;
+
+	pthread_mutex_t lock;	/* UART and pause state */
+	pthread_cond_t cond;
+	struct uart uart;
+	bool pause;		/* vCPUs asked to stop */
+	unsigned int paused;	/* vCPUs stopped */
+	bool quit;
+	int exit_code;
+
+	int session;		/* LUO session held across the kexec, or -1 */
+	int state_fd;
+};
+
+/* boot.c */
+int vmm_load_guest(struct vmm *v, const char *kernel, const char *initrd,
+		   const char *cmdline);
+
+/* uart.c */
+void uart_io(struct vmm *v, uint16_t port, bool in, uint8_t *data);
+void uart_save(struct vmm *v, struct pm_state *st);
+int uart_restore(struct vmm *v, const struct pm_state *st);
+
+/* vcpu.c */
+int vmm_create_vm(struct vmm *v);
+int vmm_create_vcpus(struct vmm *v, bool set_cpuid);
+int vmm_start_vcpus(struct vmm *v);
+void vmm_pause(struct vmm *v);
+void vmm_resume(struct vmm *v);
+void vmm_stop(struct vmm *v, int code);
+void vmm_set_irq(struct vmm *v, unsigned int irq, bool level);
+
+/* main.c */
+int vmm_map_ram(struct vmm *v);
+
+/* update.c */
+int vmm_prepare_update(struct vmm *v, char *msg, size_t len);
+int vmm_cancel_update(struct vmm *v, char *msg, size_t len);
+int vmm_resume_from(struct vmm *v);
+uint64_t vmm_now_us(void);
+uint64_t vmm_realtime_us(void);
+
+__attribute__((format(printf, 1, 2))) void vmm_log(const char *fmt, ...);
+
+#endif /* _PM_VMM_H */
