@@ -30,6 +30,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BUILD = os.environ.get("BUILD", os.path.join(ROOT, "build"))
 # Built from the overlaid tree: the programs use the tree's kselftest.h.
 TESTDIR = os.path.join(BUILD, "linux/tools/testing/selftests/persistmem")
+TOOLSDIR = os.path.join(BUILD, "linux/tools/persistmem")
 
 RE_HEADER = re.compile(r"^# vmtest: test (\S+) stage (\d+) kernel (\S+) uptime ([\d.]+)")
 RE_RESULT = re.compile(r"^(ok|not ok) (\d+)\s*(.*)$")
@@ -75,6 +76,21 @@ def run(cmd, **kw):
 def build_programs(hdr, bindir):
     run(["make", "-s", "-C", TESTDIR, f"OUTPUT={bindir}",
          f"KHDR_INCLUDES=-isystem {hdr}/include", "-j2"])
+    run(["make", "-s", "-C", TOOLSDIR, f"OUTPUT={bindir}/persistmem",
+         f"KHDR_INCLUDES=-isystem {hdr}/include", "-j2"])
+
+
+def build_guest_initramfs(obj, bindir):
+    """The reference VMM's guest: pm-workload as its init."""
+    out = os.path.join(bindir, "guest.cpio")
+    listfile = out + ".list"
+    with open(listfile, "w") as f:
+        f.write("dir /dev 0755 0 0\n"
+                "nod /dev/console 0600 0 0 c 5 1\n"
+                f"file /init {bindir}/persistmem/pm-workload 0755 0 0\n")
+    with open(out, "wb") as f:
+        run([os.path.join(obj, "usr/gen_init_cpio"), listfile], stdout=f)
+    return out
 
 
 def kvm_selftest_files(tests):
@@ -108,6 +124,9 @@ def build_initramfs(tests, obj, bindir, out):
         "dir /tests 0755 0 0",
         f"file /init {bindir}/init 0755 0 0",
         f"file /boot/bzImage {kernel} 0644 0 0",
+        "dir /bin 0755 0 0",
+        f"file /bin/pm-vmm {bindir}/persistmem/pm-vmm 0755 0 0",
+        f"file /boot/guest.cpio {build_guest_initramfs(obj, bindir)} 0644 0 0",
     ]
     progs = sorted({t.program for t in tests})
     for p in progs:

@@ -1,14 +1,14 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * pm-vmm: command line, guest memory and the control socket.
+ * pm-vmm: command line, guest memory and the control channel.
  *
  *   pm-vmm --name NAME --kernel BZIMAGE [--initrd FILE] [--cmdline STR]
  *          [--mem SIZE] [--vcpus N] [--backing gmem|memfd]
  *          [--granule 4K|2M|1G] [--hvo] [--control PATH]
  *   pm-vmm --resume NAME [--control PATH]
  *
- * The control socket takes one command per connection and answers one
- * line: "update" pauses the guest, saves its state and preserves guest RAM
+ * The control channel (--control PATH, see control()) takes one command
+ * per line and answers one line: "update" pauses the guest, saves its state and preserves guest RAM
  * and state in the LUO session NAME ("ready ..." with the time each step
  * took); "cancel" gives up a prepared update and runs the guest on
  * ("resumed"); "status" answers "running" or "prepared".
@@ -24,8 +24,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
-#include <sys/socket.h>
-#include <sys/un.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -129,53 +128,54 @@ static int create_ram(struct vmm *v)
 	return vmm_map_ram(v);
 }
 
-/* One control connection: read a command, act, answer one line. */
-static void control(struct vmm *v, int lfd)
+/*
+ * The control channel is a pair of FIFOs (the host needs no networking):
+ * commands, one line each, come in at PATH; each answer, one line, goes to
+ * PATH.reply, which the client opens for reading before it writes.
+ */
+static void control(struct vmm *v, int cfd, const char *path)
 {
-	char cmd[64] = "", msg[512];
-	int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+	char cmd[64], msg[512], reply_path[256];
 	ssize_t n;
+	int rfd;
 
-	if (fd < 0)
+	n = read(cfd, cmd, sizeof(cmd) - 1);
+	if (n <= 0)
 		return;
-	n = read(fd, cmd, sizeof(cmd) - 1);
-	if (n > 0) {
-		cmd[n] = 0;
-		cmd[strcspn(cmd, "\r\n")] = 0;
-	}
-	if (!strcmp(cmd, "update")) {
+	cmd[n] = 0;
+	cmd[strcspn(cmd, "\r\n")] = 0;
+	if (!strcmp(cmd, "update"))
 		vmm_prepare_update(v, msg, sizeof(msg));
-	} else if (!strcmp(cmd, "cancel")) {
+	else if (!strcmp(cmd, "cancel"))
 		vmm_cancel_update(v, msg, sizeof(msg));
-	} else if (!strcmp(cmd, "status")) {
+	else if (!strcmp(cmd, "status"))
 		snprintf(msg, sizeof(msg), "%s", v->session >= 0 ? "prepared" : "running");
-	} else {
+	else
 		snprintf(msg, sizeof(msg), "error: unknown command '%s'", cmd);
-	}
 	vmm_log("control: %s: %s", cmd, msg);
 	strcat(msg, "\n");
-	if (write(fd, msg, strlen(msg)) < 0)
-		vmm_log("control: reply: %m");
-	close(fd);
+	snprintf(reply_path, sizeof(reply_path), "%s.reply", path);
+	rfd = open(reply_path, O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+	if (rfd < 0 || write(rfd, msg, strlen(msg)) < 0)
+		vmm_log("control: %s: nobody reads the answer", reply_path);
+	if (rfd >= 0)
+		close(rfd);
 }
 
-static int listen_control(const char *path)
+static int open_control(const char *path)
 {
-	struct sockaddr_un addr = { .sun_family = AF_UNIX };
+	char reply[256];
 	int fd;
 
-	if (strlen(path) >= sizeof(addr.sun_path))
+	if (snprintf(reply, sizeof(reply), "%s.reply", path) >= (int)sizeof(reply))
 		return -ENAMETOOLONG;
-	strcpy(addr.sun_path, path);
 	unlink(path);
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
+	unlink(reply);
+	if (mkfifo(path, 0600) || mkfifo(reply, 0600))
 		return -errno;
-	if (bind(fd, (void *)&addr, sizeof(addr)) || listen(fd, 4)) {
-		close(fd);
-		return -errno;
-	}
-	return fd;
+	/* read-write: the FIFO never reports end of file between clients */
+	fd = open(path, O_RDWR | O_NONBLOCK | O_CLOEXEC);
+	return fd < 0 ? -errno : fd;
 }
 
 static void usage(void)
@@ -302,7 +302,7 @@ int main(int argc, char **argv)
 			v->backing == VMM_GMEM ? "persistent guest_memfd" : "memfd");
 	}
 	if (ctl) {
-		lfd = listen_control(ctl);
+		lfd = open_control(ctl);
 		if (lfd < 0) {
 			vmm_log("--control %s: %s", ctl, strerror(-lfd));
 			return VMM_EUSAGE;
@@ -322,11 +322,16 @@ int main(int argc, char **argv)
 		}
 		pthread_mutex_unlock(&v->lock);
 		if (poll(&pfd, lfd >= 0, 200) > 0)
-			control(v, lfd);
+			control(v, lfd, ctl);
 	}
 	for (unsigned int i = 0; i < v->nr_vcpus; i++)
 		pthread_join(v->vcpus[i].thread, NULL);
-	if (ctl)
+	if (ctl) {
+		char reply[256];
+
+		snprintf(reply, sizeof(reply), "%s.reply", ctl);
 		unlink(ctl);
+		unlink(reply);
+	}
 	return v->exit_code;
 }

@@ -1,0 +1,186 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Driving the reference VMM from a vmtest stage; see pmvm.h.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "pmvm.h"
+#include "vmtest.h"
+
+void pmvm_reset(struct pmvm *m)
+{
+	m->first_n = m->last_n = m->last_pass = -1;
+	m->first_up = m->last_up = -1;
+	m->starts = m->bad = m->back = m->lines = 0;
+	m->vmm[0] = m->resumed[0] = 0;
+}
+
+int pmvm_start(struct pmvm *m, const char *const *argv)
+{
+	const char *args[32] = { PMVM_BIN };
+	int pfd[2];
+	unsigned int i;
+
+	memset(m, 0, sizeof(*m));
+	pmvm_reset(m);
+	m->status = -1;
+	for (i = 0; argv[i] && i + 2 < 32; i++)
+		args[i + 1] = argv[i];
+	if (pipe2(pfd, O_CLOEXEC))
+		return -errno;
+	m->pid = fork();
+	if (m->pid < 0)
+		return -errno;
+	if (!m->pid) {
+		dup2(pfd[1], STDOUT_FILENO);
+		dup2(pfd[1], STDERR_FILENO);
+		execv(PMVM_BIN, (char **)args);
+		_exit(127);
+	}
+	close(pfd[1]);
+	m->out = pfd[0];
+	return 0;
+}
+
+static void pmvm_line(struct pmvm *m, char *line)
+{
+	long long n, pass;
+	double up;
+	char verdict[8];
+
+	if (!strncmp(line, "pm-vmm: ", 8)) {
+		snprintf(m->vmm, sizeof(m->vmm), "%.*s", (int)sizeof(m->vmm) - 1, line);
+		if (strstr(line, ": resumed:"))
+			snprintf(m->resumed, sizeof(m->resumed), "%.*s",
+				 (int)sizeof(m->resumed) - 1, line);
+		vt_diag("%s", line);
+		return;
+	}
+	if (!strncmp(line, "pmw: start", 10)) {
+		m->starts++;
+		vt_diag("guest: %s", line);
+		return;
+	}
+	if (sscanf(line, "pmw: n=%lld up=%lf pass=%lld sum=%*x %7s",
+		   &n, &up, &pass, verdict) != 4)
+		return;
+	m->lines++;
+	if (strcmp(verdict, "ok"))
+		m->bad++;
+	if ((m->last_n >= 0 && n <= m->last_n) || up < m->last_up)
+		m->back++;
+	if (m->first_n < 0) {
+		m->first_n = n;
+		m->first_up = up;
+	}
+	m->last_n = n;
+	m->last_up = up;
+	m->last_pass = pass;
+}
+
+/* Read what is there within @ms; false once the VMM's output ended. */
+static bool pmvm_read(struct pmvm *m, int ms)
+{
+	struct pollfd pfd = { .fd = m->out, .events = POLLIN };
+	ssize_t got;
+	char *nl;
+
+	if (m->out < 0 || poll(&pfd, 1, ms) <= 0)
+		return m->out >= 0;
+	got = read(m->out, m->buf + m->len, sizeof(m->buf) - 1 - m->len);
+	if (got <= 0) {
+		close(m->out);
+		m->out = -1;
+		return false;
+	}
+	m->len += got;
+	m->buf[m->len] = 0;
+	while ((nl = strchr(m->buf, '\n'))) {
+		*nl = 0;
+		pmvm_line(m, m->buf);
+		m->len -= nl + 1 - m->buf;
+		memmove(m->buf, nl + 1, m->len + 1);
+	}
+	if (m->len == sizeof(m->buf) - 1)	/* a line too long: drop it */
+		m->len = 0;
+	return true;
+}
+
+bool pmvm_wait(struct pmvm *m, long long n, long long pass, int timeout_s)
+{
+	uint64_t end = vt_now_ns() + timeout_s * 1000000000ull;
+
+	while (m->last_n < n || (pass >= 0 && m->last_pass < pass)) {
+		if (vt_now_ns() > end || !pmvm_read(m, 200))
+			return false;
+	}
+	return true;
+}
+
+void pmvm_follow(struct pmvm *m, int ms)
+{
+	uint64_t end = vt_now_ns() + ms * 1000000ull;
+
+	while (vt_now_ns() < end && pmvm_read(m, 50))
+		;
+}
+
+int pmvm_command(const char *cmd, char *reply, size_t len)
+{
+	struct pollfd pfd = { .events = POLLIN };
+	size_t got = 0;
+	ssize_t n;
+	int cfd, ret = 0;
+
+	reply[0] = 0;
+	/* the reply FIFO first, read-write so it never reads end of file */
+	pfd.fd = open(PMVM_CONTROL ".reply", O_RDWR | O_NONBLOCK | O_CLOEXEC);
+	if (pfd.fd < 0)
+		return -errno;
+	cfd = open(PMVM_CONTROL, O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+	if (cfd < 0 || write(cfd, cmd, strlen(cmd)) != (ssize_t)strlen(cmd))
+		ret = -errno;
+	if (cfd >= 0)
+		close(cfd);
+	while (!ret && got < len - 1 && !memchr(reply, '\n', got)) {
+		if (poll(&pfd, 1, 120000) <= 0) {
+			ret = -ETIMEDOUT;
+			break;
+		}
+		n = read(pfd.fd, reply + got, len - 1 - got);
+		if (n > 0)
+			got += n;
+		reply[got] = 0;
+	}
+	reply[strcspn(reply, "\n")] = 0;
+	close(pfd.fd);
+	return ret;
+}
+
+int pmvm_wait_exit(struct pmvm *m, int timeout_s)
+{
+	uint64_t end = vt_now_ns() + timeout_s * 1000000000ull;
+	int st;
+
+	while (vt_now_ns() < end) {
+		pid_t p = waitpid(m->pid, &st, WNOHANG);
+
+		if (p == m->pid) {
+			pmvm_follow(m, 100);
+			m->status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+			return m->status;
+		}
+		if (!pmvm_read(m, 100))
+			usleep(100000);
+	}
+	return -1;
+}

@@ -1,0 +1,58 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Driving the reference VMM (tools/persistmem/vmm) from a vmtest stage:
+ * start it, follow its guest's console, talk to its control FIFOs.
+ *
+ * The guest runs pm-workload, which prints "pmw: n=<counter> up=<uptime>
+ * pass=<passes> sum=<checksum> ok|BAD" every 100 ms; the reader keeps the
+ * first and last counter and uptime it saw, and counts what must never
+ * happen across a live update: a counter or uptime that goes back, a BAD
+ * pass, a second "pmw: start" (the guest rebooted).
+ */
+#ifndef _PERSISTMEM_PMVM_H
+#define _PERSISTMEM_PMVM_H
+
+#include <stdbool.h>
+#include <sys/types.h>
+
+#define PMVM_BIN	"/bin/pm-vmm"
+#define PMVM_GUEST_INITRD "/boot/guest.cpio"
+#define PMVM_CONTROL	"/tmp/pm-vmm.sock"
+/*
+ * The guest's command line. noxsave: nested under QEMU's TCG, the XSAVE
+ * sizes KVM reports in CPUID leaf 0xD do not follow the guest's XCR0, and
+ * the guest's FPU setup fails on them.
+ */
+#define PMVM_GUEST_CMDLINE "console=ttyS0 panic=-1 quiet noxsave pmw_mib=64"
+
+struct pmvm {
+	pid_t pid;
+	int out;			/* the VMM's stdout and stderr */
+	char buf[4096];
+	size_t len;
+	long long first_n, last_n, last_pass;
+	double first_up, last_up;
+	unsigned int starts, bad, back, lines;
+	char vmm[256];			/* the VMM's last line of its own */
+	char resumed[256];		/* its "resumed:" line */
+	int status;			/* exit status once it exited, else -1 */
+};
+
+/* Start pm-vmm with @argv (NULL-terminated, without the program name). */
+int pmvm_start(struct pmvm *m, const char *const *argv);
+/*
+ * Follow the output until the guest counted to @n (and, if @pass >= 0,
+ * finished pass @pass) or @timeout_s passed or the VMM exited; true if the
+ * counter got there.
+ */
+bool pmvm_wait(struct pmvm *m, long long n, long long pass, int timeout_s);
+/* Follow the output for @ms milliseconds. */
+void pmvm_follow(struct pmvm *m, int ms);
+/* One control command; the reply line (no newline) in @reply. 0 or -errno. */
+int pmvm_command(const char *cmd, char *reply, size_t len);
+/* Wait up to @timeout_s for the VMM to exit; its exit code, or -1. */
+int pmvm_wait_exit(struct pmvm *m, int timeout_s);
+/* Forget what the reader saw (before a resume). */
+void pmvm_reset(struct pmvm *m);
+
+#endif /* _PERSISTMEM_PMVM_H */

@@ -1,0 +1,126 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * vmtest vmm_live_update (3 kernels): the reference VMM runs a Linux guest
+ * on persistent guest_memfd (2 MiB granules) through two host kexecs.
+ *
+ * Stage 1 starts pm-vmm with the guest (this kernel's bzImage, pm-workload
+ * as its init), waits until the guest counts, asks the VMM to prepare the
+ * update, checks the guest stopped, and holds while init kexecs. Stages 2
+ * and 3 start "pm-vmm --resume": the guest must go on where it stopped:
+ * its counter resumes at the next value and neither it nor the guest's
+ * uptime ever goes back, it does not boot again, and full checksum passes
+ * over its memory after the resume find what it wrote before the first
+ * kexec. Stage 2 prepares a second update; stage 3 ends the guest.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <signal.h>
+
+#include "pmvm.h"
+#include "vmtest.h"
+
+#define VM_NAME		"vmm-lu"
+#define BOOT_TIMEOUT	240
+/* Guest ticks after a resume: enough for two full checksum passes. */
+#define RUN_TICKS	40
+
+static struct pmvm vm;
+
+/* Ask for the update, check the guest stopped, hold across the kexec. */
+static __noreturn void update_and_hold(void)
+{
+	char reply[256], args[160];
+	long long n;
+
+	if (pmvm_command("update", reply, sizeof(reply)))
+		vt_fatal("control socket: no answer to \"update\"");
+	vt_result(!strncmp(reply, "ready", 5), "VMM prepared the live update: %s", reply);
+	pmvm_follow(&vm, 300);
+	n = vm.last_n;
+	pmvm_follow(&vm, 1000);
+	vt_result(vm.last_n == n && vm.out >= 0,
+		  "guest paused at n=%lld up=%.3f (n=%lld a second later)", n,
+		  vm.last_up, vm.last_n);
+	/*
+	 * The guest may have been paused in the middle of its next line: that
+	 * line ends after the kexec, and the next whole line is n + 2.
+	 */
+	snprintf(args, sizeof(args), "pmvm.n=%lld pmvm.up=%.3f pmvm.pass=%lld pmvm.split=%d",
+		 vm.last_n, vm.last_up, vm.last_pass, vm.len > 0);
+	vt_next_args(args);
+	vt_hold();
+}
+
+static void stage1(void)
+{
+	static const char *const argv[] = {
+		"--name", VM_NAME, "--kernel", VT_KERNEL_IMAGE,
+		"--initrd", PMVM_GUEST_INITRD, "--cmdline", PMVM_GUEST_CMDLINE,
+		"--mem", "512M", "--vcpus", "2", "--backing", "gmem",
+		"--granule", "2M", "--control", PMVM_CONTROL, NULL,
+	};
+	bool up;
+
+	if (pmvm_start(&vm, argv))
+		vt_fatal("cannot start %s", PMVM_BIN);
+	up = pmvm_wait(&vm, 20, 1, BOOT_TIMEOUT);
+	if (!vt_result(up, "guest booted and runs (n=%lld up=%.3f pass=%lld)",
+		       vm.last_n, vm.last_up, vm.last_pass))
+		vt_fatal("guest did not come up; VMM said: %s", vm.vmm);
+	update_and_hold();
+}
+
+static long long arg_ll(const char *key)
+{
+	char buf[64];
+	const char *v = vt_cmdline_value(key, buf, sizeof(buf));
+
+	if (!v)
+		vt_fatal("no %s on the command line", key);
+	return atoll(v);
+}
+
+static void resumed_stage(int stage, int last_stage)
+{
+	static const char *const argv[] = {
+		"--resume", VM_NAME, "--control", PMVM_CONTROL, NULL,
+	};
+	long long n0 = arg_ll("pmvm.n"), pass0 = arg_ll("pmvm.pass");
+	long long split = arg_ll("pmvm.split");
+	char buf[64];
+	double up0 = atof(vt_cmdline_value("pmvm.up", buf, sizeof(buf)) ?: "0");
+	bool runs;
+
+	if (pmvm_start(&vm, argv))
+		vt_fatal("cannot start %s --resume", PMVM_BIN);
+	runs = pmvm_wait(&vm, n0 + RUN_TICKS, pass0 + 2, 120);
+	vt_result(runs, "guest runs on after the kexec: n=%lld..%lld, pass %lld..%lld",
+		  vm.first_n, vm.last_n, pass0, vm.last_pass);
+	vt_result(vm.resumed[0], "VMM resumed the guest: %s", vm.resumed);
+	vt_result(vm.first_n == n0 + 1 + split,
+		  "counter goes on from %lld: first whole line after the kexec n=%lld%s",
+		  n0, vm.first_n, split ? " (n+1 was split by the pause)" : "");
+	vt_result(vm.first_up >= up0,
+		  "uptime goes on: %.3f before, %.3f after", up0, vm.first_up);
+	vt_result(!vm.back, "counter and uptime never went back (%u times)", vm.back);
+	vt_result(!vm.starts, "guest did not boot again");
+	vt_result(!vm.bad && vm.last_pass >= pass0 + 2,
+		  "checksum of the guest's memory verified in %lld full passes, %u bad",
+		  vm.last_pass - pass0, vm.bad);
+	if (stage < last_stage)
+		update_and_hold();
+	kill(vm.pid, SIGTERM);
+	vt_result(pmvm_wait_exit(&vm, 10) >= 0, "VMM ended");
+}
+
+int main(int argc, char **argv)
+{
+	int stage = vt_stage(argc, argv, 3);
+
+	if (stage == 1)
+		stage1();
+	else
+		resumed_stage(stage, 3);
+	return vt_finish();
+}
