@@ -9,7 +9,7 @@ export BUILD
 
 SCRIPTS := $(ROOT)/scripts
 
-.PHONY: all deps base overlay kernel vmtest kunit test bench demo patches series clean distclean help
+.PHONY: all deps base overlay kernel tools vmtest kunit test bench demo patches series clean distclean help
 
 all: kernel
 
@@ -20,8 +20,9 @@ help:
 	@echo "make kernel   build bzImage and uapi headers (build/obj, build/hdr)"
 	@echo "make vmtest   kexec tests under QEMU TCG (VMTESTS='a b' selects)"
 	@echo "make kunit    the project's KUnit suites on x86_64 under QEMU TCG"
+	@echo "make tools  build tools/persistmem, run libpersistmem's tests"
 	@echo "make test     deps + kernel + kunit + vmtest + series, ends 'N passed, N failed'"
-	@echo "make demo     the main job (for now: the vmtests)"
+	@echo "make demo     the main job: a Linux guest under pm-vmm survives two host kexecs"
 	@echo "make bench    benchmarks side by side in one VM run (build/bench)"
 	@echo "make patches  format-patch series + checkpatch --strict (build/patches)"
 	@echo "make series   build every commit of the series on its own"
@@ -45,6 +46,9 @@ vmtest: kernel
 kunit: kernel
 	@$(SCRIPTS)/kunit.sh
 
+tools: kernel
+	@$(SCRIPTS)/tools-test.sh
+
 test: deps
 	@$(SCRIPTS)/run-tests.sh
 
@@ -53,7 +57,8 @@ bench: deps
 	@$(SCRIPTS)/vmtest.py --bench
 
 demo: deps
-	@$(MAKE) -s vmtest
+	@$(MAKE) -s kernel
+	@$(SCRIPTS)/demo.py
 
 patches: overlay
 	@$(SCRIPTS)/patches.sh

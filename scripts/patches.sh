@@ -14,13 +14,13 @@ OUT=$BUILD/patches
 
 rm -rf "$OUT"
 mkdir -p "$OUT" "$BUILD/results"
-n=$(git -C "$TREE" rev-list --count base..HEAD)
+n=$(git -C "$TREE" rev-list --count base..persistmem)
 if [ "$n" = 0 ]; then
 	echo "patches: no commits on top of the base"
 	echo "0 0" > "$BUILD/results/patches.counts"
 	exit 0
 fi
-git -C "$TREE" format-patch -q --no-signature -o "$OUT" base..HEAD
+git -C "$TREE" format-patch -q --no-signature -o "$OUT" base..persistmem
 echo "patches: $n patches in $OUT"
 
 bad=0

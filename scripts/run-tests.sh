@@ -1,15 +1,14 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
 #
-# make test: every test tier (checkpatch on the patch series, KUnit,
-# vmtests, every commit of the series built on its own), then one
-# "N passed, N failed" line summing them. A tier that cannot run at all
+# make test: every test tier (checkpatch on the patch series, every commit
+# of the series built on its own, the tools' library tests, KUnit,
+# vmtests), then one "N passed, N failed" line summing them. A tier that cannot run at all
 # counts as one failure.
 #
-# The patches tier (checkpatch: one perl process) runs alongside kunit and
-# vmtest, whose TCG guests mostly keep one of the machine's two cores busy;
-# its output is printed after theirs. It starts once make kernel has put
-# the tree in place, so that no overlay runs while it reads the series.
+# The patches tier (checkpatch: one perl process) runs in the background
+# from when the overlay has put the tree in place (so that no overlay runs
+# while it reads the series) and its output is printed after the others'.
 set -uo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -40,12 +39,17 @@ count() {
 	total_fail=$((total_fail + f))
 }
 
-for tier in patches kunit vmtest series; do
+for tier in patches tools kunit vmtest series; do
 	rm -f "$RES/$tier.counts" "$RES/$tier.log"
 done
 
-echo "=== kernel"
-make -s -C "$ROOT" kernel
+# The series first: its first commit's build is the (cold) kernel build,
+# every later commit's is incremental, and its last commit is the tree
+# make kernel then only has to package. Built the other way round, the
+# series would first undo the whole series in build/obj and the kernel
+# would be compiled twice.
+echo "=== tree and configuration"
+make -s -C "$ROOT" overlay && "$ROOT/scripts/kconfig.sh"
 krc=$?
 
 patches_pid=
@@ -54,7 +58,18 @@ if [ "$krc" = 0 ]; then
 	patches_pid=$!
 fi
 
-for tier in kunit vmtest; do
+echo "=== series"
+if [ "$krc" = 0 ]; then
+	"$ROOT/scripts/check-series.sh" 2>&1 | tee "$RES/series.log"
+	count series "${PIPESTATUS[0]}"
+else
+	count series 1
+fi
+
+echo "=== kernel"
+make -s -C "$ROOT" kernel
+
+for tier in tools kunit vmtest; do
 	echo "=== $tier"
 	make -s -C "$ROOT" "$tier" 2>&1 | tee "$RES/$tier.log"
 	count "$tier" "${PIPESTATUS[0]}"
@@ -69,15 +84,11 @@ if [ -n "$patches_pid" ]; then
 fi
 count patches "$prc"
 
-echo "=== series"
-make -s -C "$ROOT" series 2>&1 | tee "$RES/series.log"
-count series "${PIPESTATUS[0]}"
-
 # The failures again, last, where a truncated log still shows them.
 if [ "$total_fail" != 0 ]; then
 	echo "=== what failed (tier: passed/failed;$tiers)"
 	grep -hE '^not ok|\[(FAILED|CRASHED|SKIPPED)\]|kunit: |: (ERROR|WARNING|CHECK):|^series: FAIL' \
-		"$RES"/kunit.log "$RES"/vmtest.log "$RES"/patches.log "$RES"/series.log \
+		"$RES"/tools.log "$RES"/kunit.log "$RES"/vmtest.log "$RES"/patches.log "$RES"/series.log \
 		2>/dev/null | head -30
 fi
 echo "$total_pass passed, $total_fail failed"

@@ -21,7 +21,7 @@ void pmvm_reset(struct pmvm *m)
 	m->first_n = m->last_n = m->last_pass = -1;
 	m->first_up = m->last_up = -1;
 	m->starts = m->bad = m->back = m->lines = 0;
-	m->vmm[0] = m->resumed[0] = 0;
+	m->vmm[0] = m->resumed[0] = m->first[0] = 0;
 }
 
 int pmvm_start(struct pmvm *m, const char *const *argv)
@@ -65,6 +65,8 @@ static void pmvm_line(struct pmvm *m, char *line)
 		vt_diag("%s", line);
 		return;
 	}
+	if (!m->first[0] && strncmp(line, "pm-vmm: ", 8))
+		snprintf(m->first, sizeof(m->first), "%.*s", (int)sizeof(m->first) - 1, line);
 	if (!strncmp(line, "pmw: start", 10)) {
 		m->starts++;
 		vt_diag("guest: %s", line);

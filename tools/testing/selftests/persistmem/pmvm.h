@@ -35,6 +35,7 @@ struct pmvm {
 	unsigned int starts, bad, back, lines;
 	char vmm[256];			/* the VMM's last line of its own */
 	char resumed[256];		/* its "resumed:" line */
+	char first[128];		/* the first guest output seen */
 	int status;			/* exit status once it exited, else -1 */
 };
 
