@@ -1,7 +1,7 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
 #
-# make tools: build tools/persistmem (libpersistmem, pm-vmm,
+# make tools: build tools/persistmem of the overlaid tree (libpersistmem, pm-vmm,
 # pm-workload) against the kernel's uapi headers and run the library's
 # KTAP tests on this machine (they need no KVM and no kexec). Writes
 # "<passed> <failed>" to $BUILD/results/tools.counts.
@@ -13,7 +13,7 @@ OUT=$BUILD/tools
 mkdir -p "$BUILD/results" "$OUT"
 
 [ -d "$BUILD/hdr/include" ] || { echo "tools: no headers in $BUILD/hdr (make kernel)" >&2; exit 1; }
-if ! make -s -C "$ROOT/tools/persistmem" OUTPUT="$OUT" \
+if ! make -s -C "$BUILD/linux/tools/persistmem" OUTPUT="$OUT" \
 	KHDR_INCLUDES="-isystem $BUILD/hdr/include" -j2; then
 	echo "0 1" > "$BUILD/results/tools.counts"
 	echo "tools: build failed"

@@ -22,6 +22,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <linux/compiler.h>
+
 #define SLICE	(4ull << 20)
 
 static uint64_t mix(uint64_t h, uint64_t w)
@@ -45,8 +47,7 @@ static double now(clockid_t clk)
 	return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
-static void say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static void say(const char *fmt, ...)
+static __printf(1, 2) void say(const char *fmt, ...)
 {
 	char buf[256];
 	va_list ap;

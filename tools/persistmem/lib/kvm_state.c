@@ -25,8 +25,10 @@
 static int add_ioctl(struct pm_state *st, int fd, unsigned long cmd,
 		     uint32_t type, uint32_t vcpu, void *buf, uint32_t size)
 {
-	if (ioctl(fd, cmd, buf))
-		return st->err = -errno;
+	if (ioctl(fd, cmd, buf)) {
+		st->err = -errno;
+		return st->err;
+	}
 	return pm_state_add(st, type, vcpu, buf, size);
 }
 
@@ -66,11 +68,13 @@ static int save_cpuid(struct pm_state *st, int vcpu, uint32_t index)
 	if (!cpuid)
 		return st->err = -ENOMEM;
 	cpuid->nent = PM_MAX_CPUID;
-	if (ioctl(vcpu, KVM_GET_CPUID2, cpuid))
-		ret = st->err = -errno;
-	else
+	if (ioctl(vcpu, KVM_GET_CPUID2, cpuid)) {
+		ret = -errno;
+		st->err = ret;
+	} else {
 		ret = pm_state_add(st, PM_REC_CPUID, index, cpuid,
 				   sizeof(*cpuid) + cpuid->nent * sizeof(cpuid->entries[0]));
+	}
 	free(cpuid);
 	return ret;
 }

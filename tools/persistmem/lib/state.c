@@ -28,6 +28,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <linux/compiler.h>
+
 #include "persistmem.h"
 
 #define PM_STATE_MAX_VCPUS	1024
@@ -167,8 +169,7 @@ int pm_state_write(struct pm_state *st, const char *name)
 	return fd;
 }
 
-static __attribute__((format(printf, 3, 4)))
-int refuse(struct pm_state *st, int err, const char *fmt, ...)
+static __printf(3, 4) int refuse(struct pm_state *st, int err, const char *fmt, ...)
 {
 	va_list ap;
 

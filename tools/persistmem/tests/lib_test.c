@@ -17,11 +17,13 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <linux/compiler.h>
+
 #include "persistmem.h"
 
 static int nr_tests, nr_failed;
 
-static __attribute__((format(printf, 2, 3))) void result(int pass, const char *fmt, ...)
+static __printf(2, 3) void result(int pass, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -171,6 +173,7 @@ static void test_args(void)
 	struct pm_state st;
 	struct pm_gmem_spec spec = { .size = 1 << 20, .granule = 8192 };
 	uint8_t x = 0;
+	char name[65];
 
 	result(pm_state_init(&st, 0) == -EINVAL, "0 vCPUs: -EINVAL");
 	result(pm_state_init(&st, 1025) == -EINVAL, "1025 vCPUs: -EINVAL");
@@ -195,8 +198,9 @@ static void test_args(void)
 	result(pm_gmem_link(-1, -1) == -EBADF, "link of no file: -EBADF");
 	result(pm_session_create("") == -EINVAL, "empty session name: -EINVAL");
 	result(pm_session_create(NULL) == -EINVAL, "no session name: -EINVAL");
-	result(pm_session_retrieve("0123456789012345678901234567890123456789012345678901234567890123")
-	       == -EINVAL, "64-byte session name: -EINVAL");
+	memset(name, 'x', 64);
+	name[64] = 0;
+	result(pm_session_retrieve(name) == -EINVAL, "64-byte session name: -EINVAL");
 	result(pm_session_preserve(-1, 0, 1) == -EBADF, "preserve into no session: -EBADF");
 	result(pm_session_retrieve_fd(-1, 1) == -EBADF, "retrieve from no session: -EBADF");
 	result(pm_session_finish(-1) == -EBADF, "finish of no session: -EBADF");

@@ -179,7 +179,11 @@ static int setup_bsp(struct vmm *v, uint64_t entry)
 	sregs.gdt.base = GDT_ADDR;
 	sregs.gdt.limit = sizeof(gdt) - 1;
 	sregs.cs = code;
-	sregs.ds = sregs.es = sregs.fs = sregs.gs = sregs.ss = data;
+	sregs.ds = data;
+	sregs.es = data;
+	sregs.fs = data;
+	sregs.gs = data;
+	sregs.ss = data;
 	sregs.cr3 = PML4_ADDR;
 	sregs.cr4 = 1 << 5;			/* PAE */
 	sregs.cr0 = 0x80050033;			/* PG, AM, WP, NE, ET, MP, PE */

@@ -71,13 +71,16 @@ static int parse_size(const char *s, uint64_t *out)
 	unsigned long long n = strtoull(s, &end, 0);
 
 	switch (*end) {
-	case 'G': case 'g':
+	case 'G':
+	case 'g':
 		n <<= 10;
-		/* fall through */
-	case 'M': case 'm':
+		fallthrough;
+	case 'M':
+	case 'm':
 		n <<= 10;
-		/* fall through */
-	case 'K': case 'k':
+		fallthrough;
+	case 'K':
+	case 'k':
 		n <<= 10;
 		end++;
 	}
@@ -152,12 +155,12 @@ static void control(struct vmm *v, int cfd, const char *path)
 		snprintf(msg, sizeof(msg), "%s", v->session >= 0 ? "prepared" : "running");
 	else
 		snprintf(msg, sizeof(msg), "error: unknown command '%s'", cmd);
-	vmm_log("control: %s: %s", cmd, msg);
+	vmm_log("%s: %s: %s", __func__, cmd, msg);
 	strcat(msg, "\n");
 	snprintf(reply_path, sizeof(reply_path), "%s.reply", path);
 	rfd = open(reply_path, O_WRONLY | O_NONBLOCK | O_CLOEXEC);
 	if (rfd < 0 || write(rfd, msg, strlen(msg)) < 0)
-		vmm_log("control: %s: nobody reads the answer", reply_path);
+		vmm_log("%s: %s: nobody reads the answer", __func__, reply_path);
 	if (rfd >= 0)
 		close(rfd);
 }
@@ -181,7 +184,7 @@ static int open_control(const char *path)
 static void usage(void)
 {
 	fprintf(stderr,
-		"usage: pm-vmm --name NAME --kernel BZIMAGE [--initrd FILE] [--cmdline STR]\n"
+		"Usage: pm-vmm --name NAME --kernel BZIMAGE [--initrd FILE] [--cmdline STR]\n"
 		"              [--mem SIZE] [--vcpus N] [--backing gmem|memfd]\n"
 		"              [--granule 4K|2M|1G] [--hvo] [--control PATH]\n"
 		"       pm-vmm --resume NAME [--control PATH]\n");
@@ -217,13 +220,27 @@ int main(int argc, char **argv)
 
 	while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		switch (opt) {
-		case 'n': v->name = optarg; break;
-		case 'k': kernel = optarg; break;
-		case 'i': initrd = optarg; break;
-		case 'c': cmdline = optarg; break;
-		case 's': ctl = optarg; break;
-		case 'r': resume = optarg; break;
-		case 'H': v->gmem.hvo = true; break;
+		case 'n':
+			v->name = optarg;
+			break;
+		case 'k':
+			kernel = optarg;
+			break;
+		case 'i':
+			initrd = optarg;
+			break;
+		case 'c':
+			cmdline = optarg;
+			break;
+		case 's':
+			ctl = optarg;
+			break;
+		case 'r':
+			resume = optarg;
+			break;
+		case 'H':
+			v->gmem.hvo = true;
+			break;
 		case 'm':
 			if (parse_size(optarg, &v->ram_size) || v->ram_size > VMM_MAX_RAM ||
 			    v->ram_size < 64 << 20) {

@@ -107,7 +107,8 @@ fail:
 		close(v->session);
 	if (v->state_fd >= 0)
 		close(v->state_fd);
-	v->session = v->state_fd = -1;
+	v->session = -1;
+	v->state_fd = -1;
 	vmm_resume(v);
 	return ret;
 }
@@ -121,7 +122,8 @@ int vmm_cancel_update(struct vmm *v, char *msg, size_t len)
 	/* Closing the outgoing session unpreserves guest RAM and the state. */
 	close(v->session);
 	close(v->state_fd);
-	v->session = v->state_fd = -1;
+	v->session = -1;
+	v->state_fd = -1;
 	vmm_resume(v);
 	snprintf(msg, len, "resumed");
 	return 0;

@@ -15,6 +15,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include <linux/compiler.h>
 #include <linux/kvm.h>
 
 #include "persistmem.h"
@@ -111,6 +112,6 @@ int vmm_resume_from(struct vmm *v);
 uint64_t vmm_now_us(void);
 uint64_t vmm_realtime_us(void);
 
-__attribute__((format(printf, 1, 2))) void vmm_log(const char *fmt, ...);
+__printf(1, 2) void vmm_log(const char *fmt, ...);
 
 #endif /* _PM_VMM_H */

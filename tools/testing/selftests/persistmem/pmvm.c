@@ -18,10 +18,18 @@
 
 void pmvm_reset(struct pmvm *m)
 {
-	m->first_n = m->last_n = m->last_pass = -1;
-	m->first_up = m->last_up = -1;
-	m->starts = m->bad = m->back = m->lines = 0;
-	m->vmm[0] = m->resumed[0] = m->first[0] = 0;
+	m->first_n = -1;
+	m->last_n = -1;
+	m->last_pass = -1;
+	m->first_up = -1;
+	m->last_up = -1;
+	m->starts = 0;
+	m->bad = 0;
+	m->back = 0;
+	m->lines = 0;
+	m->vmm[0] = 0;
+	m->resumed[0] = 0;
+	m->first[0] = 0;
 }
 
 int pmvm_start(struct pmvm *m, const char *const *argv)
