@@ -176,6 +176,17 @@ int pmvm_command(const char *cmd, char *reply, size_t len)
 	return ret;
 }
 
+bool pmvm_went_on(const struct pmvm *m, long long n0)
+{
+	return m->first_n >= n0 + 1 && m->first_n <= n0 + 2 && !m->back && !m->starts;
+}
+
+int pmvm_stop(struct pmvm *m)
+{
+	kill(m->pid, SIGTERM);
+	return pmvm_wait_exit(m, 10);
+}
+
 int pmvm_wait_exit(struct pmvm *m, int timeout_s)
 {
 	uint64_t end = vt_now_ns() + timeout_s * 1000000000ull;

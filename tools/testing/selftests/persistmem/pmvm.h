@@ -53,6 +53,14 @@ void pmvm_follow(struct pmvm *m, int ms);
 int pmvm_command(const char *cmd, char *reply, size_t len);
 /* Wait up to @timeout_s for the VMM to exit; its exit code, or -1. */
 int pmvm_wait_exit(struct pmvm *m, int timeout_s);
+/*
+ * Whether the guest went on from counter @n0 without a reboot: its first
+ * whole line after a pause is n0 + 1, or n0 + 2 when line n0 + 1 was still
+ * in its tty buffer or half sent at the pause; nothing went back.
+ */
+bool pmvm_went_on(const struct pmvm *m, long long n0);
+/* Stop the VMM (SIGTERM) and wait for it; its exit code, or -1. */
+int pmvm_stop(struct pmvm *m);
 /* Forget what the reader saw (before a resume). */
 void pmvm_reset(struct pmvm *m);
 
