@@ -16,6 +16,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "vmm.h"
@@ -140,7 +141,10 @@ static int check_info(struct vmm *v, const struct pm_state *st)
 	}
 	if (info->nr_vcpus != st->nr_vcpus || !info->nr_vcpus ||
 	    info->nr_vcpus > VMM_MAX_VCPUS || info->backing > VMM_MEMFD ||
-	    !info->ram_size || info->ram_size > 3ull << 30 ||
+	    info->hvo > 1 || info->pad ||
+	    (info->granule != 4096 && info->granule != 2ull << 20 &&
+	     info->granule != 1ull << 30) ||
+	    info->ram_size < 64ull << 20 || info->ram_size > 3ull << 30 ||
 	    info->ram_size % info->granule) {
 		vmm_log("%s: the state describes a VM this VMM cannot build", v->name);
 		return -EBADMSG;
@@ -164,6 +168,7 @@ int vmm_resume_from(struct vmm *v)
 {
 	uint64_t t0 = vmm_now_us(), t1, t2, now_rt;
 	struct pm_state st;
+	struct stat sb;
 	int ret, fd;
 
 	v->session = pm_session_retrieve(v->name);
@@ -193,6 +198,12 @@ int vmm_resume_from(struct vmm *v)
 			VMM_TOKEN_RAM, pm_strerror(v->ram_fd));
 		pm_state_free(&st);
 		return VMM_ESESSION;
+	}
+	if (fstat(v->ram_fd, &sb) || (uint64_t)sb.st_size != v->ram_size) {
+		vmm_log("--resume %s: guest RAM file is not the %llu MiB the state says",
+			v->name, (unsigned long long)(v->ram_size >> 20));
+		pm_state_free(&st);
+		return VMM_ESTATE;
 	}
 	t1 = vmm_now_us();
 
