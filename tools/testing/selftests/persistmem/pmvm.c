@@ -26,7 +26,6 @@ void pmvm_reset(struct pmvm *m)
 	m->starts = 0;
 	m->bad = 0;
 	m->back = 0;
-	m->lines = 0;
 	m->vmm[0] = 0;
 	m->resumed[0] = 0;
 	m->first[0] = 0;
@@ -83,7 +82,6 @@ static void pmvm_line(struct pmvm *m, char *line)
 	if (sscanf(line, "pmw: n=%lld up=%lf pass=%lld sum=%*x %7s",
 		   &n, &up, &pass, verdict) != 4)
 		return;
-	m->lines++;
 	if (strcmp(verdict, "ok"))
 		m->bad++;
 	if ((m->last_n >= 0 && n <= m->last_n) || up < m->last_up)

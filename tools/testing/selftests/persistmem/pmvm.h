@@ -32,7 +32,7 @@ struct pmvm {
 	size_t len;
 	long long first_n, last_n, last_pass;
 	double first_up, last_up;
-	unsigned int starts, bad, back, lines;
+	unsigned int starts, bad, back;
 	char vmm[256];			/* the VMM's last line of its own */
 	char resumed[256];		/* its "resumed:" line */
 	char first[128];		/* the first guest output seen */
