@@ -7,29 +7,50 @@
  * order KVM needs: CPUID before anything that depends on the guest's
  * features (XSAVE, MSRs), segment and control registers before general
  * registers, MSRs after XSAVE, the LAPIC before pending events, the TSC
- * offset after the MSRs (a write of IA32_TSC would move it), the clock
- * last.
+ * offset after the MSRs (a write of IA32_TSC would move it), the TSC
+ * deadline after both the LAPIC and the TSC offset (KVM drops a deadline
+ * written while the LAPIC timer is not in TSC-deadline mode, and arms it
+ * against the TSC it sees at the write), the clock last.
  */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <time.h>
+
+#include <linux/kernel.h>
 
 #include "persistmem.h"
 
 #define MSR_IA32_TSC		0x10
+#define MSR_IA32_TSC_DEADLINE	0x6e0
 #define PM_MAX_MSRS		1024
 #define PM_MAX_CPUID		256
 
-static int add_ioctl(struct pm_state *st, int fd, unsigned long cmd,
-		     uint32_t type, uint32_t vcpu, void *buf, uint32_t size)
+#define PM_VM		UINT32_MAX	/* "vCPU" of the VM-wide reads */
+
+/* A save that failed: keep the error and say which read of what failed. */
+static int save_failed(struct pm_state *st, int err, const char *what,
+		       uint32_t vcpu)
 {
-	if (ioctl(fd, cmd, buf)) {
-		st->err = -errno;
-		return st->err;
-	}
-	return pm_state_add(st, type, vcpu, buf, size);
+	if (vcpu == PM_VM)
+		snprintf(st->why, sizeof(st->why), "%s: %s", what, strerror(-err));
+	else
+		snprintf(st->why, sizeof(st->why), "%s of vCPU %u: %s", what, vcpu,
+			 strerror(-err));
+	st->err = err;
+	return err;
+}
+
+/* One KVM get ioctl into one record (of the VM if @vcpu is PM_VM). */
+static int add_ioctl(struct pm_state *st, int fd, unsigned long cmd,
+		     const char *what, uint32_t type, uint32_t vcpu, void *buf,
+		     uint32_t size)
+{
+	if (ioctl(fd, cmd, buf))
+		return save_failed(st, -errno, what, vcpu);
+	return pm_state_add(st, type, vcpu == PM_VM ? 0 : vcpu, buf, size);
 }
 
 int pm_state_save_vm(struct pm_state *st, int vm)
@@ -45,17 +66,31 @@ int pm_state_save_vm(struct pm_state *st, int vm)
 	for (uint32_t i = 0; i < 3; i++) {
 		memset(&chip, 0, sizeof(chip));
 		chip.chip_id = i;
-		ret = add_ioctl(st, vm, KVM_GET_IRQCHIP, chip_rec[i], 0, &chip,
-				sizeof(chip));
+		ret = add_ioctl(st, vm, KVM_GET_IRQCHIP, "KVM_GET_IRQCHIP", chip_rec[i],
+				PM_VM, &chip, sizeof(chip));
 		if (ret)
 			return ret;
 	}
-	ret = add_ioctl(st, vm, KVM_GET_PIT2, PM_REC_VM_PIT, 0, &pit, sizeof(pit));
+	ret = add_ioctl(st, vm, KVM_GET_PIT2, "KVM_GET_PIT2", PM_REC_VM_PIT, PM_VM,
+			&pit, sizeof(pit));
 	if (ret)
 		return ret;
 	/* Last: the clock as close to the pause as the VMM can take it. */
-	return add_ioctl(st, vm, KVM_GET_CLOCK, PM_REC_VM_CLOCK, 0, &clock,
-			 sizeof(clock));
+	if (ioctl(vm, KVM_GET_CLOCK, &clock))
+		return save_failed(st, -errno, "KVM_GET_CLOCK", PM_VM);
+	/*
+	 * KVM pairs the clock with the host's CLOCK_REALTIME only when the
+	 * host's clocksource is the TSC. Otherwise take the pairing here,
+	 * right after the read: restore needs it to move the clock on.
+	 */
+	if (!(clock.flags & KVM_CLOCK_REALTIME)) {
+		struct timespec now;
+
+		clock_gettime(CLOCK_REALTIME, &now);
+		clock.realtime = (uint64_t)now.tv_sec * 1000000000ull + now.tv_nsec;
+		clock.flags |= KVM_CLOCK_REALTIME;
+	}
+	return pm_state_add(st, PM_REC_VM_CLOCK, 0, &clock, sizeof(clock));
 }
 
 static int save_cpuid(struct pm_state *st, int vcpu, uint32_t index)
@@ -66,11 +101,10 @@ static int save_cpuid(struct pm_state *st, int vcpu, uint32_t index)
 	int ret;
 
 	if (!cpuid)
-		return st->err = -ENOMEM;
+		return save_failed(st, -ENOMEM, "CPUID", index);
 	cpuid->nent = PM_MAX_CPUID;
 	if (ioctl(vcpu, KVM_GET_CPUID2, cpuid)) {
-		ret = -errno;
-		st->err = ret;
+		ret = save_failed(st, -errno, "KVM_GET_CPUID2", index);
 	} else {
 		ret = pm_state_add(st, PM_REC_CPUID, index, cpuid,
 				   sizeof(*cpuid) + cpuid->nent * sizeof(cpuid->entries[0]));
@@ -98,7 +132,7 @@ static int save_msrs(struct pm_state *st, int kvm, int vcpu, uint32_t index)
 		goto out;
 	list->nmsrs = PM_MAX_MSRS;
 	if (ioctl(kvm, KVM_GET_MSR_INDEX_LIST, list)) {
-		ret = -errno;
+		ret = save_failed(st, -errno, "KVM_GET_MSR_INDEX_LIST", index);
 		goto out;
 	}
 	for (i = 0; i < list->nmsrs && i < PM_MAX_MSRS; i++) {
@@ -118,17 +152,20 @@ static int save_msrs(struct pm_state *st, int kvm, int vcpu, uint32_t index)
 			   sizeof(*msrs) + n * sizeof(msrs->entries[0]));
 out:
 	if (ret && !st->err)
-		st->err = ret;
+		save_failed(st, ret, "MSRs", index);
 	free(list);
 	free(msrs);
 	return ret;
 }
 
-static int xsave_size(int vcpu)
+/* The XSAVE2 buffer size this host's KVM wants; /dev/kvm answers it. */
+static uint32_t xsave_size(int kvm)
 {
-	int size = ioctl(vcpu, KVM_CHECK_EXTENSION, KVM_CAP_XSAVE2);
+	int size = ioctl(kvm, KVM_CHECK_EXTENSION, KVM_CAP_XSAVE2);
 
-	return size < (int)sizeof(struct kvm_xsave) ? (int)sizeof(struct kvm_xsave) : size;
+	if (size < (int)sizeof(struct kvm_xsave))
+		return sizeof(struct kvm_xsave);
+	return size;
 }
 
 static int tsc_offset(int vcpu, uint64_t *offset, bool set)
@@ -143,60 +180,61 @@ static int tsc_offset(int vcpu, uint64_t *offset, bool set)
 		     &attr) ? -errno : 0;
 }
 
+/* The vCPU state that one KVM get ioctl reads into one fixed-size record. */
+static const struct {
+	unsigned long cmd;
+	const char *name;
+	uint32_t type;
+	uint32_t size;
+} vcpu_reads[] = {
+	{ KVM_GET_MP_STATE, "KVM_GET_MP_STATE", PM_REC_MP_STATE,
+	  sizeof(struct kvm_mp_state) },
+	{ KVM_GET_SREGS2, "KVM_GET_SREGS2", PM_REC_SREGS2, sizeof(struct kvm_sregs2) },
+	{ KVM_GET_REGS, "KVM_GET_REGS", PM_REC_REGS, sizeof(struct kvm_regs) },
+	{ KVM_GET_XCRS, "KVM_GET_XCRS", PM_REC_XCRS, sizeof(struct kvm_xcrs) },
+	{ KVM_GET_LAPIC, "KVM_GET_LAPIC", PM_REC_LAPIC, sizeof(struct kvm_lapic_state) },
+	{ KVM_GET_VCPU_EVENTS, "KVM_GET_VCPU_EVENTS", PM_REC_EVENTS,
+	  sizeof(struct kvm_vcpu_events) },
+	{ KVM_GET_DEBUGREGS, "KVM_GET_DEBUGREGS", PM_REC_DEBUGREGS,
+	  sizeof(struct kvm_debugregs) },
+};
+
 int pm_state_save_vcpu(struct pm_state *st, int kvm, int vcpu, uint32_t index)
 {
-	struct kvm_regs regs;
-	struct kvm_sregs2 sregs2;
-	struct kvm_xcrs xcrs;
-	struct kvm_lapic_state lapic;
-	struct kvm_vcpu_events events;
-	struct kvm_debugregs dregs;
-	struct kvm_mp_state mp;
+	uint32_t size = xsave_size(kvm);
 	uint64_t tsc;
-	int size = xsave_size(vcpu);
-	void *xsave;
+	void *buf;
 	int ret;
 
+	/* big enough for the largest fixed record and for XSAVE2 */
+	buf = calloc(1, size + sizeof(struct kvm_sregs2) + sizeof(struct kvm_lapic_state));
+	if (!buf)
+		return save_failed(st, -ENOMEM, "buffer", index);
 	ret = save_cpuid(st, vcpu, index);
-	if (!ret)
-		ret = add_ioctl(st, vcpu, KVM_GET_MP_STATE, PM_REC_MP_STATE, index,
-				&mp, sizeof(mp));
-	if (!ret)
-		ret = add_ioctl(st, vcpu, KVM_GET_SREGS2, PM_REC_SREGS2, index,
-				&sregs2, sizeof(sregs2));
-	if (!ret)
-		ret = add_ioctl(st, vcpu, KVM_GET_REGS, PM_REC_REGS, index,
-				&regs, sizeof(regs));
-	if (ret)
-		return ret;
-	xsave = calloc(1, size);
-	if (!xsave)
-		return st->err = -ENOMEM;
-	ret = add_ioctl(st, vcpu, KVM_GET_XSAVE2, PM_REC_XSAVE, index, xsave, size);
-	free(xsave);
-	if (!ret)
-		ret = add_ioctl(st, vcpu, KVM_GET_XCRS, PM_REC_XCRS, index,
-				&xcrs, sizeof(xcrs));
+	for (size_t i = 0; i < ARRAY_SIZE(vcpu_reads) && !ret; i++)
+		ret = add_ioctl(st, vcpu, vcpu_reads[i].cmd, vcpu_reads[i].name,
+				vcpu_reads[i].type, index, buf, vcpu_reads[i].size);
+	if (!ret) {
+		memset(buf, 0, size);
+		ret = add_ioctl(st, vcpu, KVM_GET_XSAVE2, "KVM_GET_XSAVE2", PM_REC_XSAVE,
+				index, buf, size);
+	}
+	free(buf);
 	if (!ret)
 		ret = save_msrs(st, kvm, vcpu, index);
-	if (!ret)
-		ret = add_ioctl(st, vcpu, KVM_GET_LAPIC, PM_REC_LAPIC, index,
-				&lapic, sizeof(lapic));
-	if (!ret)
-		ret = add_ioctl(st, vcpu, KVM_GET_VCPU_EVENTS, PM_REC_EVENTS, index,
-				&events, sizeof(events));
-	if (!ret)
-		ret = add_ioctl(st, vcpu, KVM_GET_DEBUGREGS, PM_REC_DEBUGREGS, index,
-				&dregs, sizeof(dregs));
 	if (ret)
 		return ret;
 	ret = tsc_offset(vcpu, &tsc, false);
 	if (ret)
-		return st->err = ret;
+		return save_failed(st, ret, "KVM_VCPU_TSC_OFFSET", index);
 	return pm_state_add(st, PM_REC_TSC_OFFSET, index, &tsc, sizeof(tsc));
 }
 
-/* One record into one KVM set ioctl; the record must have @size bytes. */
+/*
+ * One record into one KVM set ioctl. The record has @size to @max bytes;
+ * KVM gets a zero-padded copy of @max bytes (it may read that many, and
+ * may write back into its argument: it never sees the file).
+ */
 static int put(struct pm_state *st, int fd, unsigned long cmd, const char *what,
 	       uint32_t type, uint32_t vcpu, uint32_t size, uint32_t max)
 {
@@ -214,8 +252,7 @@ static int put(struct pm_state *st, int fd, unsigned long cmd, const char *what,
 			 what, vcpu, got);
 		return -EBADMSG;
 	}
-	/* KVM may write back into the argument: never hand it the file. */
-	copy = malloc(got);
+	copy = calloc(1, max);
 	if (!copy)
 		return -ENOMEM;
 	memcpy(copy, rec, got);
@@ -248,10 +285,49 @@ static int check_counted(struct pm_state *st, uint32_t type, uint32_t vcpu,
 	return 0;
 }
 
-int pm_state_restore_vcpu(struct pm_state *st, int vcpu, uint32_t index)
+/*
+ * The saved MSRs but the TSC deadline into KVM_SET_MSRS; the deadline,
+ * if the vCPU had one, into *@deadline for later.
+ */
+static int put_msrs(struct pm_state *st, int vcpu, uint32_t index,
+		    struct kvm_msr_entry *deadline)
 {
-	const struct kvm_msrs *msrs;
-	uint32_t size, xsize = xsave_size(vcpu);
+	const struct kvm_msrs *saved;
+	struct kvm_msrs *msrs;
+	uint32_t size, n = 0;
+	int ret;
+
+	saved = pm_state_find(st, PM_REC_MSRS, index, &size);
+	msrs = calloc(1, size);
+	if (!msrs)
+		return -ENOMEM;
+	for (uint32_t i = 0; i < saved->nmsrs; i++) {
+		if (saved->entries[i].index == MSR_IA32_TSC_DEADLINE)
+			*deadline = saved->entries[i];
+		else
+			msrs->entries[n++] = saved->entries[i];
+	}
+	msrs->nmsrs = n;
+	ret = ioctl(vcpu, KVM_SET_MSRS, msrs);
+	if (ret < 0 || (uint32_t)ret != n) {
+		snprintf(st->why, sizeof(st->why),
+			 "MSRs of vCPU %u: %d of %u set, MSR %#x refused", index, ret,
+			 n, ret >= 0 && (uint32_t)ret < n ? msrs->entries[ret].index : 0);
+		ret = ret < 0 ? -errno : -EINVAL;
+	} else {
+		ret = 0;
+	}
+	free(msrs);
+	return ret;
+}
+
+int pm_state_restore_vcpu(struct pm_state *st, int kvm, int vcpu, uint32_t index)
+{
+	struct {
+		struct kvm_msrs hdr;
+		struct kvm_msr_entry e;
+	} deadline = { .hdr.nmsrs = 1 };
+	uint32_t size, xsize = xsave_size(kvm);
 	const uint64_t *tsc;
 	uint64_t offset;
 	int ret;
@@ -279,17 +355,10 @@ int pm_state_restore_vcpu(struct pm_state *st, int vcpu, uint32_t index)
 	if (!ret)
 		ret = put(st, vcpu, KVM_SET_XCRS, "XCRS", PM_REC_XCRS, index,
 			  sizeof(struct kvm_xcrs), sizeof(struct kvm_xcrs));
+	if (!ret)
+		ret = put_msrs(st, vcpu, index, &deadline.e);
 	if (ret)
 		return ret;
-	msrs = pm_state_find(st, PM_REC_MSRS, index, &size);
-	ret = ioctl(vcpu, KVM_SET_MSRS, msrs);
-	if (ret < 0 || (uint32_t)ret != msrs->nmsrs) {
-		snprintf(st->why, sizeof(st->why),
-			 "MSRs of vCPU %u: %d of %u set, MSR %#x refused", index, ret,
-			 msrs->nmsrs, ret >= 0 && (uint32_t)ret < msrs->nmsrs ?
-			 msrs->entries[ret].index : 0);
-		return ret < 0 ? -errno : -EINVAL;
-	}
 	ret = put(st, vcpu, KVM_SET_MP_STATE, "MP state", PM_REC_MP_STATE, index,
 		  sizeof(struct kvm_mp_state), sizeof(struct kvm_mp_state));
 	if (!ret)
@@ -311,10 +380,18 @@ int pm_state_restore_vcpu(struct pm_state *st, int vcpu, uint32_t index)
 	}
 	offset = *tsc;
 	ret = tsc_offset(vcpu, &offset, true);
-	if (ret)
+	if (ret) {
 		snprintf(st->why, sizeof(st->why), "TSC offset of vCPU %u: %s", index,
 			 strerror(-ret));
-	return ret;
+		return ret;
+	}
+	if (deadline.e.index == MSR_IA32_TSC_DEADLINE &&
+	    ioctl(vcpu, KVM_SET_MSRS, &deadline) != 1) {
+		snprintf(st->why, sizeof(st->why), "TSC deadline of vCPU %u refused",
+			 index);
+		return -EINVAL;
+	}
+	return 0;
 }
 
 int pm_state_restore_vm(struct pm_state *st, int vm)

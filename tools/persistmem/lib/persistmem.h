@@ -127,7 +127,7 @@ int pm_session_finish(int session);
 
 /**
  * enum pm_rec_type - what a state record holds
- * @PM_REC_VM_CLOCK:	struct kvm_clock_data (with KVM_CLOCK_REALTIME)
+ * @PM_REC_VM_CLOCK:	struct kvm_clock_data (always with KVM_CLOCK_REALTIME)
  * @PM_REC_VM_PIC_MASTER: struct kvm_irqchip, chip 0
  * @PM_REC_VM_PIC_SLAVE: struct kvm_irqchip, chip 1
  * @PM_REC_VM_IOAPIC:	struct kvm_irqchip, chip 2
@@ -172,7 +172,8 @@ enum pm_rec_type {
  * @cap:	bytes allocated (writer)
  * @nr_vcpus:	vCPUs the file describes
  * @err:	first error of a writer, reported by pm_state_write()
- * @why:	what was wrong with a file that was refused, for messages
+ * @why:	what was wrong with a file that was refused, or which KVM read
+ *	failed in a save, for messages
  */
 struct pm_state {
 	uint8_t *buf;
@@ -251,6 +252,10 @@ void pm_state_free(struct pm_state *st);
  * @st: state being written
  * @vm: KVM VM file descriptor (in-kernel irqchip and PIT created)
  *
+ * The kvmclock record always carries KVM_CLOCK_REALTIME: KVM's own pairing
+ * of the clock with CLOCK_REALTIME when the host's clocksource is the TSC,
+ * otherwise CLOCK_REALTIME read by the library right after KVM_GET_CLOCK.
+ *
  * Return: 0 or a negative errno.
  */
 int pm_state_save_vm(struct pm_state *st, int vm);
@@ -269,15 +274,17 @@ int pm_state_save_vcpu(struct pm_state *st, int kvm, int vcpu, uint32_t index);
 /**
  * pm_state_restore_vcpu() - load a vCPU's saved state into a new vCPU
  * @st:    state read with pm_state_read()
+ * @kvm:   /dev/kvm file descriptor (for the XSAVE buffer size)
  * @vcpu:  new vCPU file descriptor, never run
  * @index: its index
  *
- * CPUID first, then the registers, FPU, MSRs, LAPIC, events and the TSC
- * offset, in the order KVM needs them.
+ * CPUID first, then the registers, FPU, MSRs, LAPIC, events, the TSC
+ * offset and last the TSC deadline, in the order KVM needs them. An XSAVE
+ * record larger than this host's KVM_CAP_XSAVE2 size is refused.
  *
  * Return: 0 or a negative errno; @st->why names the step that failed.
  */
-int pm_state_restore_vcpu(struct pm_state *st, int vcpu, uint32_t index);
+int pm_state_restore_vcpu(struct pm_state *st, int kvm, int vcpu, uint32_t index);
 
 /**
  * pm_state_restore_vm() - load the VM-wide state into a new VM

@@ -325,8 +325,9 @@ int main(int argc, char **argv)
 			return VMM_EUSAGE;
 		}
 	}
-	if (vmm_start_vcpus(v)) {
-		vmm_log("vCPU threads: %m");
+	ret = vmm_start_vcpus(v);
+	if (ret) {
+		vmm_log("vCPU threads: %s", strerror(-ret));
 		return VMM_EKVM;
 	}
 	for (;;) {

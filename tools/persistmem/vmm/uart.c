@@ -39,11 +39,20 @@ static void uart_update_irq(struct vmm *v)
 	}
 }
 
+/*
+ * The MSR in loopback mode: the modem outputs fed back to the inputs,
+ * DTR to DSR, RTS to CTS, OUT1 to RI and OUT2 to DCD.
+ */
+static uint8_t uart_loop_msr(uint8_t mcr)
+{
+	return (mcr & 0x01) << 5 | (mcr & 0x02) << 3 | (mcr & 0x0c) << 4;
+}
+
 void uart_io(struct vmm *v, uint16_t port, bool in, uint8_t *data)
 {
 	struct uart *u = &v->uart;
 	unsigned int reg = port - UART_BASE;
-	bool dlab;
+	bool dlab, out = false;
 
 	pthread_mutex_lock(&v->lock);
 	dlab = u->lcr & UART_LCR_DLAB;
@@ -70,8 +79,8 @@ void uart_io(struct vmm *v, uint16_t port, bool in, uint8_t *data)
 			*data = UART_LSR_TEMT | UART_LSR_THRE;
 			break;
 		case 6:
-			*data = u->mcr & UART_MCR_LOOP ? (u->mcr & 0xc) << 4 |
-				(u->mcr & 3) << 4 : UART_MSR_DCD_DSR_CTS;
+			*data = u->mcr & UART_MCR_LOOP ? uart_loop_msr(u->mcr) :
+				UART_MSR_DCD_DSR_CTS;
 			break;
 		default:
 			*data = u->scr;
@@ -82,9 +91,7 @@ void uart_io(struct vmm *v, uint16_t port, bool in, uint8_t *data)
 			if (dlab) {
 				u->dll = *data;
 			} else {
-				/* a console nobody reads loses the byte */
-				if (!(u->mcr & UART_MCR_LOOP))
-					(void)!write(STDOUT_FILENO, data, 1);
+				out = !(u->mcr & UART_MCR_LOOP);
 				u->thr_irq = true;
 			}
 			break;
@@ -111,6 +118,13 @@ void uart_io(struct vmm *v, uint16_t port, bool in, uint8_t *data)
 	}
 	uart_update_irq(v);
 	pthread_mutex_unlock(&v->lock);
+	/*
+	 * Outside the lock: a slow reader of the console stalls this vCPU
+	 * only, never the control channel or a pause. A console nobody
+	 * reads loses the byte.
+	 */
+	if (out)
+		(void)!write(STDOUT_FILENO, data, 1);
 }
 
 void uart_save(struct vmm *v, struct pm_state *st)

@@ -34,7 +34,8 @@ struct vmm_info {
 	uint64_t pause_realtime_us;
 };
 
-static int save_state(struct vmm *v, uint64_t pause_rt)
+/* Into a sealed memfd; on failure *@why says which read failed. */
+static int save_state(struct vmm *v, uint64_t pause_rt, char *why, size_t len)
 {
 	struct vmm_info info = {
 		.ram_size = v->ram_size,
@@ -57,6 +58,7 @@ static int save_state(struct vmm *v, uint64_t pause_rt)
 	if (!st.err)
 		pm_state_save_vm(&st, v->vm);
 	ret = pm_state_write(&st, "pm-vmm-state");
+	snprintf(why, len, "%s", st.err && st.why[0] ? st.why : pm_strerror(ret));
 	pm_state_free(&st);
 	return ret;
 }
@@ -65,6 +67,7 @@ int vmm_prepare_update(struct vmm *v, char *msg, size_t len)
 {
 	uint64_t t0, t1, t2, t3, rt;
 	const char *step;
+	char why[160];
 	int ret;
 
 	if (v->session >= 0) {
@@ -77,9 +80,11 @@ int vmm_prepare_update(struct vmm *v, char *msg, size_t len)
 	t1 = vmm_now_us();
 
 	step = "saving state";
-	ret = save_state(v, rt);
-	if (ret < 0)
-		goto fail;
+	ret = save_state(v, rt, why, sizeof(why));
+	if (ret < 0) {
+		snprintf(msg, len, "error: saving state: %s", why);
+		goto undo;
+	}
 	v->state_fd = ret;
 	t2 = vmm_now_us();
 
@@ -104,6 +109,7 @@ int vmm_prepare_update(struct vmm *v, char *msg, size_t len)
 
 fail:
 	snprintf(msg, len, "error: %s: %s", step, pm_strerror(ret));
+undo:
 	if (v->session >= 0)
 		close(v->session);
 	if (v->state_fd >= 0)
@@ -233,7 +239,7 @@ int vmm_resume_from(struct vmm *v)
 		return VMM_EMEM;
 	}
 	for (unsigned int i = 0; i < v->nr_vcpus && !ret; i++)
-		ret = pm_state_restore_vcpu(&st, v->vcpus[i].fd, i);
+		ret = pm_state_restore_vcpu(&st, v->kvm, v->vcpus[i].fd, i);
 	if (!ret)
 		ret = pm_state_restore_vm(&st, v->vm);
 	if (!ret)

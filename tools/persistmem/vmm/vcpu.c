@@ -3,10 +3,15 @@
  * pm-vmm: the VM, its vCPU threads, and pausing them.
  *
  * Each vCPU has a thread in a KVM_RUN loop. Pausing sets immediate_exit
- * in every kvm_run and kicks the threads with SIGUSR1: KVM completes any
- * I/O the VMM already answered and returns -EINTR, so a paused vCPU's
- * state is complete and consistent. The threads then wait on the VMM's
- * condition variable until vmm_resume() or vmm_stop().
+ * in every kvm_run and kicks the threads with SIGUSR1. A thread that was
+ * in the guest comes back with -EINTR; one that was answering an I/O exit
+ * enters KVM_RUN once more, and KVM completes that I/O (the data of an IN
+ * into RAX, RIP past the instruction) before it returns -EINTR. Only then
+ * does the thread count itself paused: a vCPU whose state is saved with
+ * an I/O half done would repeat the instruction after the restore, and an
+ * IN from a register with read side effects (the UART's IIR) would lose
+ * what the first read took. The threads wait on the VMM's condition
+ * variable until vmm_resume() or vmm_stop().
  */
 #include <errno.h>
 #include <signal.h>
@@ -120,10 +125,11 @@ static void *vcpu_thread(void *arg)
 {
 	struct vcpu *c = arg;
 	struct vmm *v = c->vmm;
+	bool settled = true;	/* no exit KVM has yet to complete */
 
 	for (;;) {
 		pthread_mutex_lock(&v->lock);
-		if (v->pause && !v->quit) {
+		if (v->pause && settled && !v->quit) {
 			v->paused++;
 			pthread_cond_broadcast(&v->cond);
 			while (v->pause && !v->quit)
@@ -137,12 +143,15 @@ static void *vcpu_thread(void *arg)
 		pthread_mutex_unlock(&v->lock);
 
 		if (ioctl(c->fd, KVM_RUN, 0) < 0) {
-			if (errno == EINTR || errno == EAGAIN)
+			if (errno == EINTR || errno == EAGAIN) {
+				settled = true;
 				continue;
+			}
 			vmm_log("vCPU %u: KVM_RUN: %m", c->index);
 			vmm_stop(v, VMM_EKVM);
 			continue;
 		}
+		settled = false;
 		switch (c->run->exit_reason) {
 		case KVM_EXIT_IO:
 			handle_io(c);
@@ -171,19 +180,25 @@ static void kick(int sig)
 {
 }
 
+/*
+ * The threads start under the lock: none enters KVM_RUN, or can ask for a
+ * stop that kicks the others, before all of them exist. If one cannot be
+ * created, those that were leave at once.
+ */
 int vmm_start_vcpus(struct vmm *v)
 {
 	struct sigaction sa = { .sa_handler = kick };
+	int ret = 0;
 
 	sigaction(SIGUSR1, &sa, NULL);
-	for (unsigned int i = 0; i < v->nr_vcpus; i++) {
-		int ret = pthread_create(&v->vcpus[i].thread, NULL, vcpu_thread,
-					 &v->vcpus[i]);
-
-		if (ret)
-			return -ret;
-	}
-	return 0;
+	pthread_mutex_lock(&v->lock);
+	for (unsigned int i = 0; i < v->nr_vcpus && !ret; i++)
+		ret = pthread_create(&v->vcpus[i].thread, NULL, vcpu_thread,
+				     &v->vcpus[i]);
+	if (ret)
+		v->quit = true;
+	pthread_mutex_unlock(&v->lock);
+	return -ret;
 }
 
 static void kick_all(struct vmm *v)

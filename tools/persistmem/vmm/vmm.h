@@ -33,7 +33,6 @@ enum vmm_exit {
 	VMM_ESTATE = 7,		/* --resume: state file damaged or foreign */
 	VMM_ERESTORE = 8,	/* --resume: KVM refused the saved state */
 	VMM_EGUEST = 9,		/* the guest shut down or crashed */
-	VMM_EUPDATE = 10,	/* preparing the live update failed */
 };
 
 /* LUO tokens of the files a VMM preserves in its session. */
