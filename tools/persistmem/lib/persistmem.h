@@ -116,6 +116,9 @@ int pm_session_retrieve_fd(int session, uint64_t token);
  * pm_session_finish() - end a retrieved session
  * @session: retrieved session, every file of which was retrieved
  *
+ * Only a finished session is gone: one closed unfinished (the VMM failed
+ * or died resuming) can be retrieved again, with the same files.
+ *
  * Return: 0 or a negative errno.
  */
 int pm_session_finish(int session);
