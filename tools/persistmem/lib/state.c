@@ -235,8 +235,10 @@ int pm_state_read(struct pm_state *st, int fd, uint32_t nr_vcpus)
 		if (rec.size > PM_REC_MAX ||
 		    pad8(rec.size) > st->len - off - sizeof(rec))
 			return refuse(st, -EBADMSG, "record %u overruns the file", n);
-		if (rec.vcpu >= hdr.nr_vcpus || rec.reserved)
+		if (rec.vcpu >= hdr.nr_vcpus)
 			return refuse(st, -EBADMSG, "record %u names vCPU %u", n, rec.vcpu);
+		if (rec.reserved)
+			return refuse(st, -EBADMSG, "record %u has reserved bits set", n);
 		off += sizeof(rec) + pad8(rec.size);
 	}
 	if (n != hdr.nr_records)

@@ -5,7 +5,11 @@
  * The state file: a round trip keeps every record; every damaged byte,
  * a truncated or grown file, another version, another vCPU count and
  * records that overrun the file are refused with the right errno before
- * anything is returned; and every argument check of the library.
+ * anything is returned. Files that are malformed but carry a valid
+ * checksum (a buggy or hostile writer) are refused by the checks behind
+ * the checksum, and counted records (CPUID, MSRs) whose count does not fit
+ * their size are refused before KVM sees them. And every argument check
+ * of the library.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -168,6 +172,107 @@ static void test_damage(void)
 	pm_state_free(&st);
 }
 
+/* CRC-32 (IEEE, reflected), written here again to reseal edited files. */
+static uint32_t crc32(const uint8_t *p, size_t len)
+{
+	uint32_t crc = ~0u;
+
+	while (len--) {
+		crc ^= *p++;
+		for (int k = 0; k < 8; k++)
+			crc = crc & 1 ? 0xedb88320u ^ (crc >> 1) : crc >> 1;
+	}
+	return ~crc;
+}
+
+/* Offsets in the file of make_state(): header, then record 0 (REGS, vCPU 0). */
+#define HDR_NR_VCPUS	24
+#define HDR_NR_RECORDS	28
+#define HDR_CRC		32
+#define REC0_VCPU	44
+#define REC0_SIZE	48
+#define REC0_RESERVED	52
+
+/* Set the 32-bit field at @off of a copy of @buf, fix the CRC, read it. */
+static int read_edited(const uint8_t *buf, size_t len, size_t off, uint32_t val,
+		       char *why)
+{
+	uint8_t *bad = malloc(len);
+	uint32_t crc;
+	int ret;
+
+	memcpy(bad, buf, len);
+	memcpy(bad + off, &val, sizeof(val));
+	memset(bad + HDR_CRC, 0, sizeof(crc));
+	crc = crc32(bad, len);
+	memcpy(bad + HDR_CRC, &crc, sizeof(crc));
+	ret = read_bytes(bad, len, 0, why);
+	free(bad);
+	return ret;
+}
+
+static void test_sealed_malformed(void)
+{
+	struct pm_state st, in;
+	uint8_t entries[sizeof(struct kvm_cpuid2) + sizeof(struct kvm_cpuid_entry2)] = {};
+	struct kvm_cpuid2 *cpuid = (void *)entries;
+	uint8_t *buf;
+	struct kvm_msrs msrs = { .nmsrs = 0xffffffff };
+	uint32_t two;
+	size_t len;
+	char why[128];
+	int fd;
+
+	make_state(&st);
+	fd = pm_state_write(&st, "t");
+	len = file_bytes(fd, &buf);
+	close(fd);
+	pm_state_free(&st);
+	memcpy(&two, buf + HDR_NR_VCPUS, sizeof(two));
+	result(two == 2 && !read_edited(buf, len, HDR_NR_VCPUS, 2, why),
+	       "resealed unchanged file accepted: the test's CRC is the library's");
+	result(read_edited(buf, len, REC0_SIZE, 1 << 20, why) == -EBADMSG &&
+	       strstr(why, "overruns"),
+	       "sealed record larger than the file: -EBADMSG, \"%s\"", why);
+	result(read_edited(buf, len, REC0_SIZE, 0xffffffe0, why) == -EBADMSG,
+	       "sealed record size near 4 GiB: -EBADMSG, \"%s\"", why);
+	result(read_edited(buf, len, REC0_VCPU, 5, why) == -EBADMSG && strstr(why, "vCPU 5"),
+	       "sealed record of vCPU 5 in a file of 2: -EBADMSG, \"%s\"", why);
+	result(read_edited(buf, len, REC0_RESERVED, 1, why) == -EBADMSG && strstr(why, "reserved"),
+	       "sealed record with reserved bits: -EBADMSG, \"%s\"", why);
+	result(read_edited(buf, len, HDR_NR_RECORDS, 3, why) == -EBADMSG &&
+	       strstr(why, "records"), "sealed header with 3 of 4 records: -EBADMSG, \"%s\"", why);
+	result(read_edited(buf, len, HDR_NR_VCPUS, 0, why) == -EBADMSG,
+	       "sealed header for 0 vCPUs: -EBADMSG, \"%s\"", why);
+	result(read_edited(buf, len, HDR_NR_VCPUS, 5000, why) == -EBADMSG,
+	       "sealed header for 5000 vCPUs: -EBADMSG, \"%s\"", why);
+	free(buf);
+
+	/* counted records whose count does not fit: refused before any ioctl */
+	cpuid->nent = 100;
+	pm_state_init(&st, 1);
+	pm_state_add(&st, PM_REC_CPUID, 0, entries, sizeof(entries));
+	pm_state_add(&st, PM_REC_MSRS, 0, &msrs, sizeof(msrs));
+	fd = pm_state_write(&st, "t");
+	pm_state_free(&st);
+	result(!pm_state_read(&in, fd, 1), "state with a CPUID record claiming 100 entries read");
+	result(pm_state_restore_vcpu(&in, -1, -1, 0) == -EBADMSG && strstr(in.why, "CPUID"),
+	       "its restore: -EBADMSG before KVM, \"%s\"", in.why);
+	pm_state_free(&in);
+	close(fd);
+	cpuid->nent = 1;
+	pm_state_init(&st, 1);
+	pm_state_add(&st, PM_REC_CPUID, 0, entries, sizeof(entries));
+	pm_state_add(&st, PM_REC_MSRS, 0, &msrs, sizeof(msrs));
+	fd = pm_state_write(&st, "t");
+	pm_state_free(&st);
+	pm_state_read(&in, fd, 1);
+	result(pm_state_restore_vcpu(&in, -1, -1, 0) == -EBADMSG && strstr(in.why, "MSR"),
+	       "MSR record claiming 2^32-1 entries: -EBADMSG before KVM, \"%s\"", in.why);
+	pm_state_free(&in);
+	close(fd);
+}
+
 static void test_args(void)
 {
 	struct pm_state st;
@@ -212,6 +317,7 @@ int main(void)
 	printf("KTAP version 1\n");
 	test_round_trip();
 	test_damage();
+	test_sealed_malformed();
 	test_args();
 	printf("1..%d\n", nr_tests);
 	printf("%d passed, %d failed\n", nr_tests - nr_failed, nr_failed);

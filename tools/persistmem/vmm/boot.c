@@ -225,11 +225,22 @@ int vmm_load_guest(struct vmm *v, const char *kernel, const char *initrd,
 		goto out;
 	}
 	memset(bp, 0, sizeof(*bp));
+	/* the header ends where its jump at 0x200 lands; newer ones are longer */
 	hdr_end = 0x202 + image[0x201];
+	if (hdr_end - 0x1f1 > sizeof(bp->hdr))
+		hdr_end = 0x1f1 + sizeof(bp->hdr);
 	memcpy(&bp->hdr, image + 0x1f1, hdr_end - 0x1f1);
 	if (bp->hdr.version < 0x20c || !(bp->hdr.xloadflags & XLF_KERNEL_64)) {
 		vmm_log("%s: boot protocol %#x has no 64-bit entry", kernel,
 			bp->hdr.version);
+		goto out;
+	}
+	/* it goes at KERNEL_ADDR: it must be able to run there */
+	if ((!bp->hdr.relocatable_kernel && bp->hdr.pref_address != KERNEL_ADDR) ||
+	    !bp->hdr.kernel_alignment || KERNEL_ADDR % bp->hdr.kernel_alignment) {
+		vmm_log("%s: cannot run at %#x (relocatable %u, wants %#llx aligned to %#x)",
+			kernel, KERNEL_ADDR, bp->hdr.relocatable_kernel,
+			(unsigned long long)bp->hdr.pref_address, bp->hdr.kernel_alignment);
 		goto out;
 	}
 	setup_len = ((bp->hdr.setup_sects ? bp->hdr.setup_sects : 4) + 1) * 512;

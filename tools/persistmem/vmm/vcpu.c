@@ -52,7 +52,11 @@ int vmm_create_vm(struct vmm *v)
 	return 0;
 }
 
-/* KVM's supported CPUID with this vCPU's APIC ID in it. */
+/*
+ * KVM's supported CPUID with this vCPU's APIC ID in it, without VMX and
+ * SVM: the VMM does not save a guest's nested state (KVM_GET_NESTED_STATE),
+ * so a guest running VMs of its own would lose them in a live update.
+ */
 static int set_cpuid(struct vmm *v, struct vcpu *c)
 {
 	size_t size = sizeof(struct kvm_cpuid2) + 256 * sizeof(struct kvm_cpuid_entry2);
@@ -69,8 +73,12 @@ static int set_cpuid(struct vmm *v, struct vcpu *c)
 	for (unsigned int i = 0; i < cpuid->nent; i++) {
 		struct kvm_cpuid_entry2 *e = &cpuid->entries[i];
 
-		if (e->function == 1)
+		if (e->function == 1) {
 			e->ebx = (e->ebx & 0x00ffffff) | c->index << 24;
+			e->ecx &= ~(1u << 5);			/* VMX */
+		}
+		if (e->function == 0x80000001)
+			e->ecx &= ~(1u << 2);			/* SVM */
 		if (e->function == 0xb || e->function == 0x1f)
 			e->edx = c->index;
 	}
