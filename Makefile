@@ -53,6 +53,7 @@ test: deps
 	@$(SCRIPTS)/run-tests.sh
 
 bench: deps
+	@$(SCRIPTS)/deps.sh gnuplot-nox
 	@$(MAKE) -s kernel
 	@$(SCRIPTS)/vmtest.py --bench
 

@@ -2,12 +2,13 @@
 # SPDX-License-Identifier: GPL-2.0
 #
 # Install what the build and the tests need, from Debian's repositories.
-# Idempotent: apt-get runs only when a package is missing.
+# Idempotent: apt-get runs only when a package is missing. Arguments are
+# more packages a target needs (make bench: gnuplot-nox for its plot).
 set -euo pipefail
 
 PKGS="build-essential git bc flex bison libelf-dev libssl-dev cpio xz-utils
       ccache dwarves rsync python3 perl libfdt-dev uuid-dev libcap-dev
-      qemu-system-x86 kexec-tools debian-archive-keyring"
+      qemu-system-x86 kexec-tools debian-archive-keyring $*"
 
 missing=()
 for p in $PKGS; do

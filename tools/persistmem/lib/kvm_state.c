@@ -385,11 +385,14 @@ int pm_state_restore_vcpu(struct pm_state *st, int kvm, int vcpu, uint32_t index
 			 strerror(-ret));
 		return ret;
 	}
-	if (deadline.e.index == MSR_IA32_TSC_DEADLINE &&
-	    ioctl(vcpu, KVM_SET_MSRS, &deadline) != 1) {
-		snprintf(st->why, sizeof(st->why), "TSC deadline of vCPU %u refused",
-			 index);
-		return -EINVAL;
+	if (deadline.e.index == MSR_IA32_TSC_DEADLINE) {
+		ret = ioctl(vcpu, KVM_SET_MSRS, &deadline);
+		if (ret != 1) {
+			ret = ret < 0 ? -errno : -EINVAL;
+			snprintf(st->why, sizeof(st->why), "TSC deadline of vCPU %u: %s",
+				 index, strerror(-ret));
+			return ret;
+		}
 	}
 	return 0;
 }

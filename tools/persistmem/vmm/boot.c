@@ -10,7 +10,7 @@
  *   0x20000  kernel command line
  *   0xf0000  MP floating pointer and configuration table (reserved in e820)
  * The kernel's protected-mode image goes at 16 MiB, the initrd at the top
- * of RAM.
+ * of the RAM below 3 GiB; RAM beyond 3 GiB is at 4 GiB and up.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -244,7 +244,7 @@ int vmm_load_guest(struct vmm *v, const char *kernel, const char *initrd,
 		goto out;
 	}
 	setup_len = ((bp->hdr.setup_sects ? bp->hdr.setup_sects : 4) + 1) * 512;
-	if (setup_len >= klen || KERNEL_ADDR + bp->hdr.init_size > v->ram_size) {
+	if (setup_len >= klen || KERNEL_ADDR + bp->hdr.init_size > vmm_low_ram(v)) {
 		vmm_log("%s: does not fit in %llu MiB of guest RAM", kernel,
 			(unsigned long long)(v->ram_size >> 20));
 		goto out;
@@ -267,7 +267,7 @@ int vmm_load_guest(struct vmm *v, const char *kernel, const char *initrd,
 		rd_max = bp->hdr.initrd_addr_max;
 		if (bp->hdr.xloadflags & XLF_CAN_BE_LOADED_ABOVE_4G)
 			rd_max = ~0ull;
-		rd_max = rd_max < v->ram_size - 1 ? rd_max + 1 : v->ram_size;
+		rd_max = rd_max < vmm_low_ram(v) - 1 ? rd_max + 1 : vmm_low_ram(v);
 		rd_addr = (rd_max - ilen) & ~0xfffull;
 		if (ilen > rd_max || rd_addr < KERNEL_ADDR + bp->hdr.init_size) {
 			vmm_log("%s: no room for the initrd", initrd);
@@ -283,7 +283,9 @@ int vmm_load_guest(struct vmm *v, const char *kernel, const char *initrd,
 	add_e820(bp, 0, EBDA_START, E820_RAM);
 	add_e820(bp, EBDA_START, 0xa0000 - EBDA_START, E820_RESERVED);
 	add_e820(bp, MPTABLE_ADDR, 0x10000, E820_RESERVED);
-	add_e820(bp, 0x100000, v->ram_size - 0x100000, E820_RAM);
+	add_e820(bp, 0x100000, vmm_low_ram(v) - 0x100000, E820_RAM);
+	if (v->ram_size > vmm_low_ram(v))
+		add_e820(bp, VMM_HIGH_RAM, v->ram_size - vmm_low_ram(v), E820_RAM);
 
 	write_mptable(v);
 	write_page_tables(v);

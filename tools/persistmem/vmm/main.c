@@ -30,8 +30,6 @@
 
 #include "vmm.h"
 
-#define VMM_MAX_RAM	(3ull << 30)	/* below the IOAPIC and LAPIC */
-
 void vmm_log(const char *fmt, ...)
 {
 	char buf[512];
@@ -90,14 +88,30 @@ static int parse_size(const char *s, uint64_t *out)
 	return 0;
 }
 
-/* Map guest RAM and give it to the VM as memslot 0 from GPA 0. */
-int vmm_map_ram(struct vmm *v)
+/* Memslot @id: @size bytes of the RAM file from @offset, at @gpa. */
+static int add_slot(struct vmm *v, uint32_t id, uint64_t gpa, uint64_t offset,
+		    uint64_t size)
 {
 	struct kvm_userspace_memory_region2 slot = {
-		.slot = 0,
-		.guest_phys_addr = 0,
-		.memory_size = v->ram_size,
+		.slot = id,
+		.guest_phys_addr = gpa,
+		.memory_size = size,
+		.userspace_addr = (uintptr_t)v->ram + offset,
 	};
+
+	if (v->backing == VMM_GMEM) {
+		slot.flags = KVM_MEM_GUEST_MEMFD;
+		slot.guest_memfd = v->ram_fd;
+		slot.guest_memfd_offset = offset;
+	}
+	return ioctl(v->vm, KVM_SET_USER_MEMORY_REGION2, &slot) ? -errno : 0;
+}
+
+/* Map guest RAM and give it to the VM: below 3 GiB from GPA 0, the rest at 4 GiB. */
+int vmm_map_ram(struct vmm *v)
+{
+	uint64_t low = vmm_low_ram(v);
+	int ret;
 
 	v->ram = mmap(NULL, v->ram_size, PROT_READ | PROT_WRITE, MAP_SHARED,
 		      v->ram_fd, 0);
@@ -106,13 +120,10 @@ int vmm_map_ram(struct vmm *v)
 		return -errno;
 	}
 	madvise(v->ram, v->ram_size, MADV_HUGEPAGE);
-	slot.userspace_addr = (uintptr_t)v->ram;
-	if (v->backing == VMM_GMEM) {
-		slot.flags = KVM_MEM_GUEST_MEMFD;
-		slot.guest_memfd = v->ram_fd;
-		slot.guest_memfd_offset = 0;
-	}
-	return ioctl(v->vm, KVM_SET_USER_MEMORY_REGION2, &slot) ? -errno : 0;
+	ret = add_slot(v, 0, 0, 0, low);
+	if (!ret && v->ram_size > low)
+		ret = add_slot(v, 1, VMM_HIGH_RAM, low, v->ram_size - low);
+	return ret;
 }
 
 static int create_ram(struct vmm *v)
@@ -128,6 +139,10 @@ static int create_ram(struct vmm *v)
 		if (v->ram_fd < 0 || ftruncate(v->ram_fd, v->ram_size))
 			return -errno;
 	}
+	/* what a VMM that must not fail later on memory does */
+	if (v->prefault &&
+	    fallocate(v->ram_fd, FALLOC_FL_KEEP_SIZE, 0, v->ram_size))
+		return -errno;
 	return vmm_map_ram(v);
 }
 
@@ -186,7 +201,7 @@ static void usage(void)
 	fprintf(stderr,
 		"Usage: pm-vmm --name NAME --kernel BZIMAGE [--initrd FILE] [--cmdline STR]\n"
 		"              [--mem SIZE] [--vcpus N] [--backing gmem|memfd]\n"
-		"              [--granule 4K|2M|1G] [--hvo] [--control PATH]\n"
+		"              [--granule 4K|2M|1G] [--hvo] [--prefault] [--control PATH]\n"
 		"       pm-vmm --resume NAME [--control PATH]\n");
 	exit(VMM_EUSAGE);
 }
@@ -203,6 +218,7 @@ int main(int argc, char **argv)
 		{ "backing", required_argument, NULL, 'b' },
 		{ "granule", required_argument, NULL, 'g' },
 		{ "hvo", no_argument, NULL, 'H' },
+		{ "prefault", no_argument, NULL, 'P' },
 		{ "control", required_argument, NULL, 's' },
 		{ "resume", required_argument, NULL, 'r' },
 		{ }
@@ -241,10 +257,13 @@ int main(int argc, char **argv)
 		case 'H':
 			v->gmem.hvo = true;
 			break;
+		case 'P':
+			v->prefault = true;
+			break;
 		case 'm':
 			if (parse_size(optarg, &v->ram_size) || v->ram_size > VMM_MAX_RAM ||
 			    v->ram_size < 64 << 20) {
-				vmm_log("--mem %s: 64M to 3G", optarg);
+				vmm_log("--mem %s: 64M to 64G", optarg);
 				return VMM_EUSAGE;
 			}
 			break;

@@ -120,8 +120,8 @@ void uart_io(struct vmm *v, uint16_t port, bool in, uint8_t *data)
 	pthread_mutex_unlock(&v->lock);
 	/*
 	 * Outside the lock: a slow reader of the console stalls this vCPU
-	 * only, never the control channel or a pause. A console nobody
-	 * reads loses the byte.
+	 * only, not the control channel, and a pause waits for the write
+	 * (vmm_pause() kicks again). A console nobody reads loses the byte.
 	 */
 	if (out)
 		(void)!write(STDOUT_FILENO, data, 1);

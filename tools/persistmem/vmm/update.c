@@ -150,7 +150,7 @@ static int check_info(struct vmm *v, const struct pm_state *st)
 	    info->hvo > 1 || info->pad ||
 	    (info->granule != 4096 && info->granule != 2ull << 20 &&
 	     info->granule != 1ull << 30) ||
-	    info->ram_size < 64ull << 20 || info->ram_size > 3ull << 30 ||
+	    info->ram_size < 64ull << 20 || info->ram_size > VMM_MAX_RAM ||
 	    info->ram_size % info->granule) {
 		vmm_log("%s: the state describes a VM this VMM cannot build", v->name);
 		return -EBADMSG;
@@ -250,10 +250,17 @@ int vmm_resume_from(struct vmm *v)
 		pm_state_free(&st);
 		return VMM_ERESTORE;
 	}
+	/*
+	 * Before the guest runs: a session that is not finished goes back to
+	 * LUO when the VMM exits, and a retry must find the guest as saved.
+	 */
 	ret = pm_session_finish(v->session);
-	if (ret)
+	if (ret) {
 		vmm_log("--resume %s: finishing the session: %s", v->name,
 			pm_strerror(ret));
+		pm_state_free(&st);
+		return VMM_ERESTORE;
+	}
 	close(v->session);
 	v->session = -1;
 	t2 = vmm_now_us();

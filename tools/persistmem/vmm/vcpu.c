@@ -20,6 +20,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <time.h>
 
 #include "vmm.h"
 
@@ -217,13 +218,27 @@ static void kick_all(struct vmm *v)
 	}
 }
 
+/*
+ * A kick that lands while a thread is outside KVM_RUN (writing console
+ * output, say) is lost on it: kick again every 100 ms until all stopped.
+ */
 void vmm_pause(struct vmm *v)
 {
 	pthread_mutex_lock(&v->lock);
 	v->pause = true;
 	kick_all(v);
-	while (v->paused < v->nr_vcpus && !v->quit)
-		pthread_cond_wait(&v->cond, &v->lock);
+	while (v->paused < v->nr_vcpus && !v->quit) {
+		struct timespec t;
+
+		clock_gettime(CLOCK_REALTIME, &t);
+		t.tv_nsec += 100 * 1000 * 1000;
+		if (t.tv_nsec >= 1000 * 1000 * 1000) {
+			t.tv_sec++;
+			t.tv_nsec -= 1000 * 1000 * 1000;
+		}
+		if (pthread_cond_timedwait(&v->cond, &v->lock, &t) == ETIMEDOUT)
+			kick_all(v);
+	}
 	for (unsigned int i = 0; i < v->nr_vcpus; i++)
 		v->vcpus[i].run->immediate_exit = 0;
 	pthread_mutex_unlock(&v->lock);

@@ -3,8 +3,8 @@
  * pm-vmm: the reference VMM of persistmem.
  *
  * One x86-64 VM with up to 8 vCPUs, the in-kernel LAPIC, IOAPIC, PIC and
- * PIT, guest RAM from GPA 0 in one memslot (a persistent guest_memfd or a
- * memfd), an 8250 UART at 0x3f8 (IRQ 4) as the console, an MP table to
+ * PIT, guest RAM in one or two memslots of one file (a persistent
+ * guest_memfd or a memfd), an 8250 UART at 0x3f8 (IRQ 4) as the console, an MP table to
  * describe the CPUs and interrupts, and nothing else: the guest boots with
  * no ACPI and no PCI.
  */
@@ -21,6 +21,13 @@
 #include "persistmem.h"
 
 #define VMM_MAX_VCPUS	8
+#define VMM_MAX_RAM	(64ull << 30)
+/*
+ * Guest RAM: the first 3 GiB at GPA 0, the rest from 4 GiB up, above the
+ * IOAPIC, the LAPIC and the 32-bit hole they sit in.
+ */
+#define VMM_LOW_RAM_END	(3ull << 30)
+#define VMM_HIGH_RAM	(4ull << 30)
 
 /* Exit codes: each failure class has its own, for scripts and tests. */
 enum vmm_exit {
@@ -68,8 +75,9 @@ struct vmm {
 	enum vmm_backing backing;
 	struct pm_gmem_spec gmem;
 	int ram_fd;		/* guest_memfd or memfd */
-	uint8_t *ram;		/* its mapping, guest RAM from GPA 0 */
+	uint8_t *ram;		/* its mapping: GPA 0 at 0, GPA 4G at 3G */
 	uint64_t ram_size;
+	bool prefault;		/* allocate all of guest RAM at start */
 
 	pthread_mutex_t lock;	/* UART and pause state */
 	pthread_cond_t cond;
@@ -103,6 +111,11 @@ void vmm_set_irq(struct vmm *v, unsigned int irq, bool level);
 
 /* main.c */
 int vmm_map_ram(struct vmm *v);
+
+static inline uint64_t vmm_low_ram(const struct vmm *v)
+{
+	return v->ram_size < VMM_LOW_RAM_END ? v->ram_size : VMM_LOW_RAM_END;
+}
 
 /* update.c */
 int vmm_prepare_update(struct vmm *v, char *msg, size_t len);

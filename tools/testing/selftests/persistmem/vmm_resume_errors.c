@@ -189,7 +189,7 @@ static void stage2(void)
 		"--resume", GOOD, "--kernel", VT_KERNEL_IMAGE, NULL,
 	};
 	static const char *const big[] = {
-		"--name", "x", "--kernel", VT_KERNEL_IMAGE, "--mem", "5G", NULL,
+		"--name", "x", "--kernel", VT_KERNEL_IMAGE, "--mem", "65G", NULL,
 	};
 	static const char *const granule[] = {
 		"--name", "x", "--kernel", VT_KERNEL_IMAGE, "--granule", "8K", NULL,
@@ -209,7 +209,7 @@ static void stage2(void)
 	expect(shapeless, EXIT_STATE, "no VM description",
 	       "resume of a state file without the VM's description");
 	expect(mixed, EXIT_USAGE, "", "--resume with --kernel");
-	expect(big, EXIT_USAGE, "64M to 3G", "--mem 5G");
+	expect(big, EXIT_USAGE, "64M to 64G", "--mem 65G");
 	expect(granule, EXIT_USAGE, "4K, 2M or 1G", "--granule 8K");
 	died_resuming(GOOD);
 
