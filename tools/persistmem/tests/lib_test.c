@@ -211,13 +211,37 @@ static int read_edited(const uint8_t *buf, size_t len, size_t off, uint32_t val,
 	return ret;
 }
 
-static void test_sealed_malformed(void)
+/*
+ * A state of one vCPU with a CPUID record of one entry claiming @nent and
+ * an MSR record of none claiming @nmsrs: its restore, with no KVM at all.
+ */
+static int restore_counted(uint32_t nent, uint32_t nmsrs, char *why)
 {
-	struct pm_state st, in;
 	uint8_t entries[sizeof(struct kvm_cpuid2) + sizeof(struct kvm_cpuid_entry2)] = {};
 	struct kvm_cpuid2 *cpuid = (void *)entries;
+	struct kvm_msrs msrs = { .nmsrs = nmsrs };
+	struct pm_state st;
+	int fd, ret;
+
+	cpuid->nent = nent;
+	pm_state_init(&st, 1);
+	pm_state_add(&st, PM_REC_CPUID, 0, entries, sizeof(entries));
+	pm_state_add(&st, PM_REC_MSRS, 0, &msrs, sizeof(msrs));
+	fd = pm_state_write(&st, "t");
+	pm_state_free(&st);
+	ret = pm_state_read(&st, fd, 1);
+	if (!ret)
+		ret = pm_state_restore_vcpu(&st, -1, -1, 0);
+	snprintf(why, 128, "%s", st.why);
+	pm_state_free(&st);
+	close(fd);
+	return ret;
+}
+
+static void test_sealed_malformed(void)
+{
+	struct pm_state st;
 	uint8_t *buf;
-	struct kvm_msrs msrs = { .nmsrs = 0xffffffff };
 	uint32_t two;
 	size_t len;
 	char why[128];
@@ -249,28 +273,10 @@ static void test_sealed_malformed(void)
 	free(buf);
 
 	/* counted records whose count does not fit: refused before any ioctl */
-	cpuid->nent = 100;
-	pm_state_init(&st, 1);
-	pm_state_add(&st, PM_REC_CPUID, 0, entries, sizeof(entries));
-	pm_state_add(&st, PM_REC_MSRS, 0, &msrs, sizeof(msrs));
-	fd = pm_state_write(&st, "t");
-	pm_state_free(&st);
-	result(!pm_state_read(&in, fd, 1), "state with a CPUID record claiming 100 entries read");
-	result(pm_state_restore_vcpu(&in, -1, -1, 0) == -EBADMSG && strstr(in.why, "CPUID"),
-	       "its restore: -EBADMSG before KVM, \"%s\"", in.why);
-	pm_state_free(&in);
-	close(fd);
-	cpuid->nent = 1;
-	pm_state_init(&st, 1);
-	pm_state_add(&st, PM_REC_CPUID, 0, entries, sizeof(entries));
-	pm_state_add(&st, PM_REC_MSRS, 0, &msrs, sizeof(msrs));
-	fd = pm_state_write(&st, "t");
-	pm_state_free(&st);
-	pm_state_read(&in, fd, 1);
-	result(pm_state_restore_vcpu(&in, -1, -1, 0) == -EBADMSG && strstr(in.why, "MSR"),
-	       "MSR record claiming 2^32-1 entries: -EBADMSG before KVM, \"%s\"", in.why);
-	pm_state_free(&in);
-	close(fd);
+	result(restore_counted(100, 0, why) == -EBADMSG && strstr(why, "CPUID"),
+	       "CPUID record claiming 100 entries: -EBADMSG before KVM, \"%s\"", why);
+	result(restore_counted(1, 0xffffffff, why) == -EBADMSG && strstr(why, "MSR"),
+	       "MSR record claiming 2^32-1 entries: -EBADMSG before KVM, \"%s\"", why);
 }
 
 static void test_args(void)
