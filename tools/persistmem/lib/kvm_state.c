@@ -12,6 +12,7 @@
  * written while the LAPIC timer is not in TSC-deadline mode, and arms it
  * against the TSC it sees at the write), the clock last.
  */
+#include <assert.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -206,8 +207,11 @@ int pm_state_save_vcpu(struct pm_state *st, int kvm, int vcpu, uint32_t index)
 	void *buf;
 	int ret;
 
-	/* big enough for the largest fixed record and for XSAVE2 */
-	buf = calloc(1, size + sizeof(struct kvm_sregs2) + sizeof(struct kvm_lapic_state));
+	/* XSAVE2's size, 4096 or more, holds every fixed record too */
+	static_assert(sizeof(struct kvm_lapic_state) <= sizeof(struct kvm_xsave) &&
+		      sizeof(struct kvm_sregs2) <= sizeof(struct kvm_xsave),
+		      "a fixed record larger than struct kvm_xsave");
+	buf = calloc(1, size);
 	if (!buf)
 		return save_failed(st, -ENOMEM, "buffer", index);
 	ret = save_cpuid(st, vcpu, index);

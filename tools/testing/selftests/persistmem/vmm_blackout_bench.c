@@ -78,7 +78,7 @@ static __noreturn void start_and_hold(const struct backing *b, int gib)
 	    sscanf(reply, "ready pause_us=%llu save_us=%llu preserve_us=%llu",
 		   &pause, &save, &preserve) != 3)
 		vt_fatal("update of %s: %s", b->key, reply);
-	vt_result(1, "%s: update prepared: %s", b->key, reply);
+	vt_diag("%s: update prepared: %s", b->key, reply);
 	pmvm_follow(&vm, 300);
 	snprintf(args, sizeof(args), "pmb.n=%lld pmb.save=%llu pmb.preserve=%llu",
 		 vm.last_n, pause + save, preserve);
