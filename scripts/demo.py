@@ -5,8 +5,9 @@
 Runs the vmtest vmm_live_update (QEMU TCG host, nested KVM guest under
 tools/persistmem's pm-vmm, guest RAM on persistent guest_memfd) and prints
 its timeline from the stages' reports: the guest's counter and uptime
-before and after each update, the checksum passes over its memory, and the
-blackout split into its parts. Ends with PASS or FAIL and that exit status.
+before and after each update, the checksum passes over its memory, the
+blackout split into its parts, and after each kexec what the handover
+inspector (tools/persistmem/inspect) says the new kernel received. Ends with PASS or FAIL and that exit status.
 """
 import os
 import re
@@ -25,6 +26,7 @@ RE_RESUMED = re.compile(r"^# timeline: resumed n=(-?\d+) up=([-\d.]+) pass=(\d+)
 RE_START = re.compile(r"^# guest: pmw: start mib=(\d+) sum=(\S+) up=([\d.]+)")
 RE_BOOTED = re.compile(r"^ok \d+ guest booted and runs \(n=(\d+) up=([\d.]+)")
 RE_NOTOK = re.compile(r"^not ok \d+ (.*)")
+RE_INSPECT = re.compile(r"^# inspect: (.*)")
 
 
 def ms(us):
@@ -55,6 +57,7 @@ def main():
     paused_up = 0.0
     pause = save = preserve = 0
     boot_ms = 0
+    inspected = False
     for line in lines:
         m = RE_STAGE.match(line)
         if m:
@@ -97,6 +100,14 @@ def main():
                   f"checksum verified in {p1 - p0} full passes, {bad} bad")
             print(f"      guest clock: +{float(up) - paused_up:.3f} s across the blackout "
                   "(this guest kernel has no kvmclock: KVM_GUEST is off in the config)")
+            inspected = False
+            continue
+        m = RE_INSPECT.match(line)
+        if m:
+            if not inspected:
+                print("    handover inspector (pm-inspect) in the new kernel, guest running:")
+                inspected = True
+            print(f"      {m.group(1)}")
             continue
         m = RE_NOTOK.match(line)
         if m:

@@ -126,6 +126,7 @@ def build_initramfs(tests, obj, bindir, out):
         f"file /boot/bzImage {kernel} 0644 0 0",
         "dir /bin 0755 0 0",
         f"file /bin/pm-vmm {bindir}/persistmem/pm-vmm 0755 0 0",
+        f"file /bin/pm-inspect {bindir}/persistmem/pm-inspect 0755 0 0",
         f"file /boot/guest.cpio {build_guest_initramfs(obj, bindir)} 0644 0 0",
     ]
     progs = sorted({t.program for t in tests})

@@ -649,21 +649,19 @@ static void __init quarantine_hvo_blocks(void)
 	}
 }
 
-/* A blob of the previous kernel, used up: its contents go nowhere. */
-static void __init free_blob(const char *name)
+/*
+ * A blob of the previous kernel, used up. It stays in place, an allocated
+ * folio, because KHO's debugfs shows it (in/sub_fdts/) for the life of
+ * this kernel: freed, that file would read whatever reused the memory.
+ * KHO checks it preserved the folio.
+ */
+static void __init keep_blob(const char *name)
 {
-	struct folio *folio;
 	phys_addr_t phys;
 	size_t size;
 
-	if (kho_retrieve_subtree(name, &phys, &size))
-		return;
-	/* KHO checks it preserved the folio; the size it is told is not trusted. */
-	folio = kho_restore_folio(phys);
-	if (!folio)
-		return;
-	memset(folio_address(folio), 0, min(size, folio_size(folio)));
-	folio_put(folio);
+	if (!kho_retrieve_subtree(name, &phys, &size))
+		kho_restore_folio(phys);
 }
 
 /*
@@ -710,6 +708,7 @@ unsigned long __init persist_kho_adopt(void)
 {
 	struct persist_alloc_extent_ser *ext = NULL;
 	unsigned long i, nr_blocks, nr_ext = 0, good = 0, refused = 0;
+	u8 *verdict = NULL;
 	struct persist_alloc_ser *ser;
 	phys_addr_t phys;
 	size_t size;
@@ -719,13 +718,12 @@ unsigned long __init persist_kho_adopt(void)
 	nr_blocks = adopt_blocks();
 	/* After adopt_blocks(), so that blocks it lost are zeroed too. */
 	queue_refused_scrub();
-	free_blob(PERSIST_ALLOC_KHO_RANGES_NAME);
-	if (!handover_understood) {
-		free_blob(PERSIST_ALLOC_KHO_NAME);
+	keep_blob(PERSIST_ALLOC_KHO_RANGES_NAME);
+	keep_blob(PERSIST_ALLOC_KHO_NAME);
+	if (!handover_understood || kho_retrieve_subtree(PERSIST_ALLOC_KHO_NAME, &phys, &size)) {
+		persist_received_keep(NULL, 0, NULL, handover_verdict, nr_handover_blocks);
 		return 0;
 	}
-	if (kho_retrieve_subtree(PERSIST_ALLOC_KHO_NAME, &phys, &size))
-		return 0;
 	ser = phys_to_virt(phys);
 	if (nr_blocks && ser->nr_extents) {
 		u64 room;
@@ -741,6 +739,8 @@ unsigned long __init persist_kho_adopt(void)
 				pr_err("handover: %llu extents counted in a %u page array, %llu refused\n",
 				       ser->nr_extents, ser->extents.total_pages,
 				       ser->nr_extents - nr_ext);
+			/* Kept with the array for debugfs; no verdicts, no array. */
+			verdict = kvcalloc(nr_ext, sizeof(*verdict), GFP_KERNEL);
 		}
 	}
 	for (i = 0; i < nr_ext; i++) {
@@ -750,7 +750,8 @@ unsigned long __init persist_kho_adopt(void)
 		if (ext[i].flags & PERSIST_ALLOC_SER_HWPOISON)
 			continue;
 		v = adopt_extent(&ext[i], false);
-
+		if (verdict)
+			verdict[i] = v;
 		if (v == PERSIST_ADOPT) {
 			good++;
 			continue;
@@ -768,6 +769,8 @@ unsigned long __init persist_kho_adopt(void)
 			good++;
 			continue;
 		}
+		if (verdict)
+			verdict[i] = PERSIST_REFUSE_OUTSIDE;
 		if (refused++ < REFUSED_EXTENT_LINES)
 			pr_err("handover: failed page %#llx refused: outside every adopted block\n",
 			       ext[i].phys);
@@ -779,9 +782,6 @@ unsigned long __init persist_kho_adopt(void)
 		flush_tlb_all();
 	pr_info("adopted %lu of %lu handed-over blocks and %lu of %llu extents\n",
 		nr_blocks, nr_handover_blocks, good, ser->nr_extents);
-	if (ext)
-		memset(ext, 0, nr_ext * sizeof(*ext));
-	vfree(ext);
-	free_blob(PERSIST_ALLOC_KHO_NAME);
+	persist_received_keep(ext, nr_ext, verdict, handover_verdict, nr_handover_blocks);
 	return good;
 }

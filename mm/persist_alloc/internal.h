@@ -262,6 +262,10 @@ enum persist_verdict persist_check_extent(const struct persist_alloc_extent_ser 
 unsigned long persist_handover_check_early(unsigned long *per_node);
 phys_addr_t persist_handover_prehvo_block(int nid, unsigned long *n);
 unsigned long persist_kho_adopt(void);
+
+/* received.c */
+void persist_received_keep(struct persist_alloc_extent_ser *ext, unsigned long nr_ext,
+			   u8 *ext_verdict, const u8 *blk_verdict, unsigned long nr_blk);
 void persist_handover_scrub_wait(void);
 
 unsigned long persist_hvo_saved(unsigned int order);

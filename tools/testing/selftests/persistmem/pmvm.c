@@ -203,3 +203,47 @@ int pmvm_wait_exit(struct pmvm *m, int timeout_s)
 	}
 	return -1;
 }
+
+int pmvm_inspect(const char *const *args, char *out, size_t size)
+{
+	const char *argv[8] = { PMVM_INSPECT };
+	int pipefd[2], status, i;
+	size_t n = 0;
+	ssize_t r;
+	pid_t pid;
+
+	for (i = 0; args[i] && i < 6; i++)
+		argv[i + 1] = args[i];
+	if (pipe2(pipefd, O_CLOEXEC))
+		vt_fatal("pipe: %s", strerror(errno));
+	pid = fork();
+	if (pid < 0)
+		vt_fatal("fork: %s", strerror(errno));
+	if (!pid) {
+		dup2(pipefd[1], STDOUT_FILENO);
+		execv(PMVM_INSPECT, (char **)argv);
+		_exit(127);
+	}
+	close(pipefd[1]);
+	for (;;) {
+		char drop[512];
+
+		/* What does not fit is read and dropped: the child must not block. */
+		if (n < size - 1)
+			r = read(pipefd[0], out + n, size - 1 - n);
+		else
+			r = read(pipefd[0], drop, sizeof(drop));
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			break;
+		if (n < size - 1)
+			n += r;
+	}
+	out[n] = 0;
+	close(pipefd[0]);
+	while (waitpid(pid, &status, 0) < 0)
+		if (errno != EINTR)
+			vt_fatal("waitpid: %s", strerror(errno));
+	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}

@@ -18,6 +18,7 @@
 #define PMVM_BIN	"/bin/pm-vmm"
 #define PMVM_GUEST_INITRD "/boot/guest.cpio"
 #define PMVM_CONTROL	"/tmp/pm-vmm.sock"
+#define PMVM_INSPECT	"/bin/pm-inspect"
 /*
  * The guest's command line. noxsave: nested under QEMU's TCG, the XSAVE
  * sizes KVM reports in CPUID leaf 0xD do not follow the guest's XCR0, and
@@ -63,5 +64,11 @@ bool pmvm_went_on(const struct pmvm *m, long long n0);
 int pmvm_stop(struct pmvm *m);
 /* Forget what the reader saw (before a resume). */
 void pmvm_reset(struct pmvm *m);
+/*
+ * Run the handover inspector pm-inspect with @args (NULL-terminated, at
+ * most 6, without the program name); its stdout in @out, NUL-terminated
+ * and cut at @size. Returns its exit status, 128 + signal if killed.
+ */
+int pmvm_inspect(const char *const *args, char *out, size_t size);
 
 #endif /* _PERSISTMEM_PMVM_H */
