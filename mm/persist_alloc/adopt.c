@@ -567,20 +567,23 @@ static enum persist_verdict __init adopt_extent(const struct persist_alloc_exten
 }
 
 /* A failed page: quarantined again, or marking the folio around it. */
-static bool __init adopt_hwpoison(const struct persist_alloc_extent_ser *s)
+static enum persist_verdict __init adopt_hwpoison(const struct persist_alloc_extent_ser *s)
 {
 	struct persist_block *blk = xa_load(&persist_blocks, s->phys / PERSIST_BLOCK_SIZE);
+	enum persist_verdict v = persist_check_extent(s);
 	int err;
 
-	if (persist_check_extent(s) != PERSIST_ADOPT || !blk || !blk->handed_over)
-		return false;
+	if (v != PERSIST_ADOPT)
+		return v;
+	if (!blk || !blk->handed_over)
+		return PERSIST_REFUSE_OUTSIDE;
 	mutex_lock(&persist_state_lock);
 	err = persist_hwpoison_adopt(blk, PHYS_PFN(s->phys));
 	mutex_unlock(&persist_state_lock);
 	if (err)
 		pr_err("handover: failed page %#llx kept out of use without a record (%d)\n",
 		       s->phys, err);
-	return true;
+	return PERSIST_ADOPT;
 }
 
 /* Adopt the accepted blocks as pools again, their free memory hidden. */
@@ -650,18 +653,16 @@ static void __init quarantine_hvo_blocks(void)
 }
 
 /*
- * A blob of the previous kernel, used up. It stays in place, an allocated
- * folio, because KHO's debugfs shows it (in/sub_fdts/) for the life of
- * this kernel: freed, that file would read whatever reused the memory.
- * KHO checks it preserved the folio.
+ * A blob of the previous kernel, used up: kept while KHO's debugfs shows
+ * it, else zeroed and freed. KHO checks it preserved the folio.
  */
-static void __init keep_blob(const char *name)
+static void __init release_blob(const char *name)
 {
 	phys_addr_t phys;
 	size_t size;
 
 	if (!kho_retrieve_subtree(name, &phys, &size))
-		kho_restore_folio(phys);
+		kho_restore_subtree_done(phys_to_virt(phys));
 }
 
 /*
@@ -718,9 +719,9 @@ unsigned long __init persist_kho_adopt(void)
 	nr_blocks = adopt_blocks();
 	/* After adopt_blocks(), so that blocks it lost are zeroed too. */
 	queue_refused_scrub();
-	keep_blob(PERSIST_ALLOC_KHO_RANGES_NAME);
-	keep_blob(PERSIST_ALLOC_KHO_NAME);
+	release_blob(PERSIST_ALLOC_KHO_RANGES_NAME);
 	if (!handover_understood || kho_retrieve_subtree(PERSIST_ALLOC_KHO_NAME, &phys, &size)) {
+		release_blob(PERSIST_ALLOC_KHO_NAME);
 		persist_received_keep(NULL, 0, NULL, handover_verdict, nr_handover_blocks);
 		return 0;
 	}
@@ -763,17 +764,20 @@ unsigned long __init persist_kho_adopt(void)
 	quarantine_hvo_blocks();
 	/* Failed pages last: a quarantined 1 GiB extent already holds its own. */
 	for (i = 0; i < nr_ext; i++) {
+		enum persist_verdict v;
+
 		if (!(ext[i].flags & PERSIST_ALLOC_SER_HWPOISON))
 			continue;
-		if (adopt_hwpoison(&ext[i])) {
+		v = adopt_hwpoison(&ext[i]);
+		if (verdict)
+			verdict[i] = v;
+		if (v == PERSIST_ADOPT) {
 			good++;
 			continue;
 		}
-		if (verdict)
-			verdict[i] = PERSIST_REFUSE_OUTSIDE;
 		if (refused++ < REFUSED_EXTENT_LINES)
-			pr_err("handover: failed page %#llx refused: outside every adopted block\n",
-			       ext[i].phys);
+			pr_err("handover: failed page %#llx refused: %s\n", ext[i].phys,
+			       persist_verdict_str(v));
 	}
 	if (refused > REFUSED_EXTENT_LINES)
 		pr_err("handover: %lu more extents refused\n", refused - REFUSED_EXTENT_LINES);
@@ -783,5 +787,6 @@ unsigned long __init persist_kho_adopt(void)
 	pr_info("adopted %lu of %lu handed-over blocks and %lu of %llu extents\n",
 		nr_blocks, nr_handover_blocks, good, ser->nr_extents);
 	persist_received_keep(ext, nr_ext, verdict, handover_verdict, nr_handover_blocks);
+	release_blob(PERSIST_ALLOC_KHO_NAME);
 	return good;
 }

@@ -14,9 +14,10 @@
  *
  * ``extents``
  *   the handed-over extent array byte for byte as received: entries of
- *   ``struct persist_alloc_extent_ser`` (``include/linux/kho/abi/
- *   persist_alloc.h``), as many as the array had room for. Failed pages
- *   (PERSIST_ALLOC_SER_HWPOISON) are entries too.
+ *   ``struct persist_alloc_extent_ser`` (see the KHO ABI header), as many
+ *   as the array had room for. Failed pages (PERSIST_ALLOC_SER_HWPOISON)
+ *   are entries too. Empty if no block was adopted or the array could not
+ *   be restored: then every extent the head counts was refused.
  *
  * ``verdicts``
  *   one line per handed-over block, in the order of the blob, then one per
@@ -24,11 +25,12 @@
  *   <verdict>``, where the verdict is ``adopted`` or why it was refused, in
  *   the words of the boot lines.
  *
- * The blocks themselves are in the head blob, which stays in place for
- * KHO's debugfs (``/sys/kernel/debug/kho/in/sub_fdts/persist-alloc``). What
- * became of an adopted extent since (still pending, restored by its owner,
- * freed) is in ``allocations``. Nothing is kept without CONFIG_DEBUG_FS;
- * with it, 25 bytes per handed-over extent for the life of the kernel.
+ * The blocks themselves are in the head blob, which KHO keeps for its
+ * debugfs (``/sys/kernel/debug/kho/in/sub_fdts/persist-alloc``, see
+ * kho_restore_subtree_done()). What became of an adopted extent since
+ * (still pending, restored by its owner, freed) is in ``allocations``.
+ * Nothing is kept without CONFIG_DEBUG_FS; with it, 25 bytes per
+ * handed-over extent for the life of the kernel.
  */
 
 #include <linux/debugfs.h>
@@ -81,7 +83,8 @@ void __init persist_received_keep(struct persist_alloc_extent_ser *ext,
 	received.ext_verdict = ext_verdict;
 	received.blk_verdict = nr_blk ? kmemdup(blk_verdict, nr_blk, GFP_KERNEL) : NULL;
 	received.nr_blk = received.blk_verdict ? nr_blk : 0;
-	received.kept = true;
+	/* Nothing handed over (a cold boot): no directory. */
+	received.kept = received.nr_blk || received.ext;
 }
 
 static int verdicts_show(struct seq_file *m, void *v)
@@ -102,7 +105,7 @@ static int __init persist_received_init(void)
 {
 	struct dentry *dir;
 
-	if (!received.kept)
+	if (!IS_ENABLED(CONFIG_DEBUG_FS) || !received.kept)
 		return 0;
 	dir = debugfs_create_dir("received", persist_debugfs_root);
 	extents_blob.data = received.ext;

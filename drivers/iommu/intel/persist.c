@@ -354,7 +354,7 @@ static struct intel_iommu_persist_ser *intel_persist_incoming(void)
 	    intel_persist_in->nr_devs > INTEL_IOMMU_PERSIST_MAX_DEVS) {
 		pr_err("live update: handover refused: %zu bytes, %u records\n",
 		       size, intel_persist_in->nr_devs);
-		kho_restore_free(intel_persist_in);
+		kho_restore_subtree_done(intel_persist_in);
 		intel_persist_in = NULL;
 	}
 	return intel_persist_in;
@@ -534,7 +534,7 @@ bool intel_iommu_live_update_release(struct device *dev)
 static int __init intel_persist_in_free(void)
 {
 	if (intel_persist_in)
-		kho_restore_free(intel_persist_in);
+		kho_restore_subtree_done(intel_persist_in);
 	intel_persist_in = NULL;
 	return 0;
 }

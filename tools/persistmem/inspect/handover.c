@@ -100,6 +100,11 @@ static unsigned char *read_at(const struct handover *h, size_t *len, const char 
 	return read_file(path, len);
 }
 
+__u64 extent_bytes(__u32 order)
+{
+	return order == 0 || order == 9 || order == 18 ? 4096ull << order : 0;
+}
+
 const char *size_str(unsigned int order)
 {
 	switch (order) {
@@ -127,22 +132,36 @@ static const char *field_str(const char *f, size_t size)
 	return memchr(f, 0, size) ? f : NULL;
 }
 
+static bool fdt_ok(const void *fdt, size_t len)
+{
+	return len >= sizeof(struct fdt_header) && !fdt_check_header(fdt) &&
+	       fdt_totalsize(fdt) <= len;
+}
+
 static int read_root(struct handover *h)
 {
 	const char *side = h->out ? "out" : "in";
 	unsigned char *fdt;
 	const char *compat;
 	size_t len;
-	int node, plen;
+	int node, plen, tries;
 
 	fdt = read_at(h, &len, "kho/%s/fdt", side);
+	/*
+	 * The outgoing FDT changes in place while subtrees come and go, and
+	 * debugfs reads it without KHO's lock: a torn read is read again.
+	 */
+	for (tries = 0; fdt && h->out && tries < 3 && !fdt_ok(fdt, len); tries++) {
+		free(fdt);
+		usleep(10000);
+		fdt = read_at(h, &len, "kho/%s/fdt", side);
+	}
 	if (!fdt) {
 		fprintf(stderr, "pm-inspect: %s/kho/%s/fdt: %s%s\n", h->dir, side, strerror(errno),
 			h->out ? "" : " (not booted by a kexec with KHO?)");
 		return -1;
 	}
-	if (len < sizeof(struct fdt_header) || fdt_check_header(fdt) ||
-	    fdt_totalsize(fdt) > len) {
+	if (!fdt_ok(fdt, len)) {
 		fprintf(stderr, "pm-inspect: kho/%s/fdt is not a valid FDT\n", side);
 		free(fdt);
 		return -1;
@@ -161,19 +180,26 @@ static int read_root(struct handover *h)
 	fdt_for_each_subnode(node, fdt, 0) {
 		const void *pd = fdt_getprop(fdt, node, KHO_PROP_DATA, &plen);
 		const void *ps;
+		const char *name;
 		struct subtree *s, *ns;
 		int slen;
 
 		ps = fdt_getprop(fdt, node, KHO_PROP_SIZE, &slen);
 		if (!pd || plen != 8 || !ps || slen != 8)
 			continue;
+		name = fdt_get_name(fdt, node, NULL);
+		/* The name becomes a path under sub_fdts/. */
+		if (!name || !*name || strchr(name, '/') || name[0] == '.') {
+			warn(h, "KHO subtree with an unusable name skipped");
+			continue;
+		}
 		ns = realloc(h->sub, (h->nr_sub + 1) * sizeof(*ns));
 		if (!ns)
 			break;
 		h->sub = ns;
 		s = &h->sub[h->nr_sub++];
 		memset(s, 0, sizeof(*s));
-		snprintf(s->name, sizeof(s->name), "%s", fdt_get_name(fdt, node, NULL));
+		snprintf(s->name, sizeof(s->name), "%s", name);
 		s->phys = get_u64(pd);
 		s->size = get_u64(ps);
 		s->data = read_at(h, &s->len, "kho/%s/sub_fdts/%s", side, s->name);
@@ -293,6 +319,9 @@ static void read_verdicts(struct handover *h)
 	size_t len;
 	int off;
 
+	if (h->verdicts_tried)
+		return;
+	h->verdicts_tried = true;
 	text = (char *)read_at(h, &len, "persist_alloc/received/verdicts");
 	if (!text) {
 		warn(h, "no persist_alloc/received/verdicts (%s): verdicts unknown",
@@ -303,7 +332,8 @@ static void read_verdicts(struct handover *h)
 	for (line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
 		char kind[8];
 
-		if (sscanf(line, "%7s %lu %n", kind, &i, &off) != 2)
+		off = -1;
+		if (sscanf(line, "%7s %lu %n", kind, &i, &off) != 2 || off < 0)
 			continue;
 		if (!strcmp(kind, "block") && i < h->nr_blocks)
 			snprintf(h->blocks[i].verdict, sizeof(h->blocks[i].verdict), "%s",
@@ -319,6 +349,13 @@ struct alloc {
 	unsigned int order;
 	char state[16];
 };
+
+static int alloc_cmp(const void *x, const void *y)
+{
+	const struct alloc *a = x, *b = y;
+
+	return a->phys < b->phys ? -1 : a->phys > b->phys;
+}
 
 /* persist_alloc/allocations: "<phys> <order> <node> <attrs> <owner> <state>". */
 static struct alloc *read_allocations(struct handover *h, unsigned long *nr)
@@ -352,17 +389,17 @@ static struct alloc *read_allocations(struct handover *h, unsigned long *nr)
 		a[(*nr)++] = x;
 	}
 	free(text);
+	if (a)
+		qsort(a, *nr, sizeof(*a), alloc_cmp);
 	return a;
 }
 
+/* @a sorted by alloc_cmp(). */
 static const struct alloc *find_alloc(const struct alloc *a, unsigned long nr, __u64 phys)
 {
-	unsigned long i;
+	struct alloc key = { .phys = phys };
 
-	for (i = 0; i < nr; i++)
-		if (a[i].phys == phys)
-			return &a[i];
-	return NULL;
+	return a ? bsearch(&key, a, nr, sizeof(*a), alloc_cmp) : NULL;
 }
 
 /* in: the received extents and what became of each. */
@@ -401,6 +438,8 @@ static void read_received(struct handover *h, const struct alloc *a, unsigned lo
 
 		if (strcmp(e->verdict, "adopted") || (e->ser.flags & PA_SER_HWPOISON))
 			now = "-";
+		else if (!a)
+			now = "?";	/* allocations unreadable */
 		else if (!x || x->owner != e->ser.owner)
 			now = "freed";
 		else if (!strcmp(x->state, "allocated"))
@@ -468,13 +507,15 @@ static void gmem_extents(struct handover *h, struct lu_file *f)
 		if (e->ser.owner != owner || (e->ser.flags & PA_SER_HWPOISON))
 			continue;
 		f->nr_ext++;
-		f->bytes += 4096ull << e->ser.order;
+		f->bytes += extent_bytes(e->ser.order);
 		f->order = e->ser.order;
-		if (!h->out && strcmp(e->verdict, "adopted"))
+		if (!e->verdict[0])
+			continue;
+		if (strcmp(e->verdict, "adopted"))
 			f->nr_refused++;
 		else if (!strcmp(e->now, "pending"))
 			f->nr_pending++;
-		else
+		else if (!strcmp(e->now, "restored") || !strcmp(e->now, "preserved"))
 			f->nr_restored++;
 	}
 }
@@ -518,7 +559,7 @@ static void read_sessions(struct handover *h)
 		{
 			char dir[16];
 
-			if (sscanf(line, "%15s %79s %15s %lu", dir, s->name, s->state,
+			if (sscanf(line, "%15s %255s %15s %lu", dir, s->name, s->state,
 				   &s->nr_files) != 4) {
 				s = NULL;
 				continue;
@@ -558,7 +599,7 @@ int handover_read(struct handover *h)
 		collect_preserved(h, a, nr_a);
 	else if (h->pa_decoded)
 		read_received(h, a, nr_a);
-	if (!h->out && h->pa_decoded && !h->pa_verdicts)
+	if (!h->out && h->pa_decoded)
 		read_verdicts(h);
 	free(a);
 	read_sessions(h);

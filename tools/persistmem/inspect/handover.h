@@ -106,7 +106,7 @@ struct lu_file {
 };
 
 struct session {
-	char name[80];
+	char name[256];		/* as escaped by LUO, then unescaped */
 	bool incoming;
 	char state[16];
 	unsigned long nr_files;
@@ -122,7 +122,7 @@ struct handover {
 	struct subtree *sub;
 	unsigned long nr_sub;
 	/* persist_alloc */
-	bool pa_present, pa_decoded, pa_verdicts;
+	bool pa_present, pa_decoded, pa_verdicts, verdicts_tried;
 	__u64 pa_nr_blocks, pa_nr_extents;	/* as the head counts them */
 	struct block *blocks;
 	unsigned long nr_blocks;
@@ -141,5 +141,7 @@ struct handover {
 int handover_read(struct handover *h);
 void handover_free(struct handover *h);
 const char *size_str(unsigned int order);
+/* Bytes of an extent of @order; 0 for an order no extent may have. */
+__u64 extent_bytes(__u32 order);
 
 #endif

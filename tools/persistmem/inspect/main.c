@@ -24,6 +24,7 @@
 
 struct counts {
 	unsigned long adopted, refused, pending, restored, preserved, quarantined, freed, failed;
+	unsigned long unknown;	/* no verdict read */
 	__u64 bytes;
 };
 
@@ -32,6 +33,9 @@ static void count_extents(const struct handover *h, struct counts *c)
 	unsigned long i;
 
 	memset(c, 0, sizeof(*c));
+	/* Counted by the head but not received (no array): refused all the same. */
+	if (!h->out && h->pa_nr_extents > h->nr_ext)
+		c->refused = h->pa_nr_extents - h->nr_ext;
 	for (i = 0; i < h->nr_ext; i++) {
 		const struct extent *e = &h->ext[i];
 
@@ -39,9 +43,13 @@ static void count_extents(const struct handover *h, struct counts *c)
 			c->failed++;
 			continue;
 		}
-		c->bytes += 4096ull << e->ser.order;
+		c->bytes += extent_bytes(e->ser.order);
 		if (h->out) {
 			c->preserved++;
+			continue;
+		}
+		if (!e->verdict[0]) {
+			c->unknown++;
 			continue;
 		}
 		if (strcmp(e->verdict, "adopted")) {
@@ -55,6 +63,8 @@ static void count_extents(const struct handover *h, struct counts *c)
 			c->quarantined++;
 		else if (!strcmp(e->now, "freed"))
 			c->freed++;
+		else if (!strcmp(e->now, "?"))
+			c->unknown++;
 		else
 			c->restored++;
 	}
@@ -72,11 +82,18 @@ static const char *bytes_str(__u64 bytes, char *buf, size_t size)
 
 static void attrs_str(__u32 flags, char *buf, size_t size)
 {
-	snprintf(buf, size, "%s%s%s%s", flags & PA_SER_NO_DIRECT_MAP ? "ndm," : "",
-		 flags & PA_SER_HVO ? "hvo," : "", flags & PA_SER_HWPOISON ? "hwpoison," : "",
-		 flags ? "" : "-");
-	if (buf[strlen(buf) - 1] == ',')
-		buf[strlen(buf) - 1] = 0;
+	__u32 unknown = flags & ~(PA_SER_NO_DIRECT_MAP | PA_SER_HVO | PA_SER_HWPOISON);
+	size_t len;
+
+	snprintf(buf, size, "%s%s%s", flags & PA_SER_NO_DIRECT_MAP ? "ndm," : "",
+		 flags & PA_SER_HVO ? "hvo," : "", flags & PA_SER_HWPOISON ? "hwpoison," : "");
+	len = strlen(buf);
+	if (unknown)
+		snprintf(buf + len, size - len, "%#x", unknown);
+	else if (len)
+		buf[len - 1] = 0;
+	else
+		snprintf(buf, size, "-");
 }
 
 static bool refused_any(const struct handover *h)
@@ -127,13 +144,17 @@ static void print_table(const struct handover *h, bool all_extents)
 			printf("persist_alloc extents: %lu preserved, %s\n", c.preserved,
 			       bytes_str(c.bytes, size, sizeof(size)));
 		else
-			printf("persist_alloc extents: %lu handed over (%s): ",
+			printf("persist_alloc extents: %llu handed over (%s): ",
+			       h->pa_nr_extents > h->nr_ext ? h->pa_nr_extents - c.failed :
 			       h->nr_ext - c.failed, bytes_str(c.bytes, size, sizeof(size)));
 		if (!h->out) {
 			printf("%lu adopted (%lu pending, %lu restored, ", c.adopted, c.pending,
 			       c.restored);
 			printf("%lu freed since, %lu quarantined), ", c.freed, c.quarantined);
-			printf("%lu refused; %lu failed pages\n", c.refused, c.failed);
+			printf("%lu refused; %lu failed pages", c.refused, c.failed);
+			if (c.unknown)
+				printf("; %lu of unknown fate", c.unknown);
+			printf("\n");
 		}
 		for (i = 0; i < h->nr_ext; i++) {
 			const struct extent *e = &h->ext[i];
@@ -237,6 +258,7 @@ static void json_persist_alloc(const struct handover *h)
 	jnum("quarantined", c.quarantined);
 	jnum("preserved", c.preserved);
 	jnum("failed_pages", c.failed);
+	jnum("unknown", c.unknown);
 	jnum("bytes", c.bytes);
 	printf("},\"extents\":[");
 	for (i = 0; i < h->nr_ext; i++) {

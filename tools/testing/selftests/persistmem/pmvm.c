@@ -23,6 +23,7 @@ void pmvm_reset(struct pmvm *m)
 	m->last_pass = -1;
 	m->first_up = -1;
 	m->last_up = -1;
+	m->max_step = 0;
 	m->starts = 0;
 	m->bad = 0;
 	m->back = 0;
@@ -89,6 +90,8 @@ static void pmvm_line(struct pmvm *m, char *line)
 	if (m->first_n < 0) {
 		m->first_n = n;
 		m->first_up = up;
+	} else if (up - m->last_up > m->max_step) {
+		m->max_step = up - m->last_up;
 	}
 	m->last_n = n;
 	m->last_up = up;
@@ -212,7 +215,7 @@ int pmvm_inspect(const char *const *args, char *out, size_t size)
 	ssize_t r;
 	pid_t pid;
 
-	for (i = 0; args[i] && i < 6; i++)
+	for (i = 0; i < 6 && args[i]; i++)
 		argv[i + 1] = args[i];
 	if (pipe2(pipefd, O_CLOEXEC))
 		vt_fatal("pipe: %s", strerror(errno));

@@ -22,9 +22,13 @@
 /*
  * The guest's command line. noxsave: nested under QEMU's TCG, the XSAVE
  * sizes KVM reports in CPUID leaf 0xD do not follow the guest's XCR0, and
- * the guest's FPU setup fails on them.
+ * the guest's FPU setup fails on them. clocksource=kvm-clock: the guest
+ * would prefer its TSC (KVM offers an invariant one), which nested under
+ * TCG runs only while the guest runs; kvmclock, restored with
+ * KVM_CLOCK_REALTIME, counts a live update's blackout.
  */
-#define PMVM_GUEST_CMDLINE "console=ttyS0 panic=-1 quiet noxsave pmw_mib=64"
+#define PMVM_GUEST_CMDLINE \
+	"console=ttyS0 panic=-1 quiet noxsave clocksource=kvm-clock pmw_mib=64"
 
 struct pmvm {
 	pid_t pid;
@@ -33,6 +37,7 @@ struct pmvm {
 	size_t len;
 	long long first_n, last_n, last_pass;
 	double first_up, last_up;
+	double max_step;		/* largest uptime step between two lines */
 	unsigned int starts, bad, back;
 	char vmm[256];			/* the VMM's last line of its own */
 	char resumed[256];		/* its "resumed:" line */

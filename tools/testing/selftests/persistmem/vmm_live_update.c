@@ -10,7 +10,8 @@
  * its counter resumes at the next value and neither it nor the guest's
  * uptime ever goes back, it does not boot again, and full checksum passes
  * over its memory after the resume find what it wrote before the first
- * kexec, and the handover inspector finds everything handed over adopted.
+ * kexec; the guest's clock (kvmclock) goes on by the blackout; the
+ * handover inspector finds everything handed over adopted.
  * Stage 2 prepares a second update; stage 3 ends the guest.
  */
 #include <stdio.h>
@@ -109,6 +110,9 @@ static void resumed_stage(int stage, int last_stage)
 	bool split = arg_ll("pmvm.split");
 	char buf[64];
 	double up0 = atof(vt_cmdline_value("pmvm.up", buf, sizeof(buf)) ?: "0");
+	const char *blackout;
+	long blackout_ms;
+	double step;
 	bool runs;
 
 	if (pmvm_start(&vm, argv))
@@ -126,10 +130,30 @@ static void resumed_stage(int stage, int last_stage)
 		  "counter goes on from %lld: first whole line after the kexec n=%lld%s",
 		  n0, vm.first_n, split ? " (n+1 was split by the pause)" : "");
 	vt_diag("first guest output after the kexec: '%s'", vm.first);
-	vt_diag("timeline: resumed n=%lld up=%.3f pass=%lld..%lld bad=%u %s", vm.first_n,
-		vm.first_up, pass0, vm.last_pass, vm.bad, vm.resumed);
+
 	vt_result(vm.first_up > up0,
 		  "uptime goes on: %.3f before, %.3f after", up0, vm.first_up);
+	/*
+	 * kvmclock is restored with KVM_CLOCK_REALTIME: the guest's clock steps
+	 * by the blackout, which the VMM measures in CLOCK_REALTIME; the new
+	 * kernel's realtime comes from the RTC, so allow it a second. The first
+	 * lines after the resume may have been made before the pause (still in
+	 * the guest's tty): the step is the largest one between two lines.
+	 * Only the first kexec's step is checked: after the second the guest's
+	 * clock has not stepped in any run so far (an open defect, reported
+	 * with the measured step); make demo prints both.
+	 */
+	blackout = strstr(vm.resumed, "blackout_ms=");
+	blackout_ms = blackout ? atol(blackout + strlen("blackout_ms=")) : -1;
+	step = vm.first_up - up0 > vm.max_step ? vm.first_up - up0 : vm.max_step;
+	vt_diag("timeline: resumed n=%lld up=%.3f pass=%lld..%lld bad=%u step=%.3f %s",
+		vm.first_n, vm.first_up, pass0, vm.last_pass, vm.bad, step, vm.resumed);
+	if (stage == 2)
+		vt_result(blackout_ms >= 0 && step >= blackout_ms / 1000.0 - 1.0,
+			  "guest clock counts the blackout: a step of %.3f s across %ld ms",
+			  step, blackout_ms);
+	else
+		vt_diag("guest clock: a step of %.3f s across %ld ms", step, blackout_ms);
 	vt_result(!vm.back, "counter and uptime never went back (%u times)", vm.back);
 	vt_result(!vm.starts, "guest did not boot again");
 	vt_result(!vm.bad && vm.last_pass >= pass0 + 2,
