@@ -140,8 +140,8 @@ static void resumed_stage(int stage, int last_stage)
 	 * lines after the resume may have been made before the pause (still in
 	 * the guest's tty): the step is the largest one between two lines.
 	 * Only the first kexec's step is checked: after the second the guest's
-	 * clock has not stepped in any run so far (an open defect, reported
-	 * with the measured step); make demo prints both.
+	 * clock steps in some runs only (an open defect, reported with the
+	 * measured step); make demo prints both.
 	 */
 	blackout = strstr(vm.resumed, "blackout_ms=");
 	blackout_ms = blackout ? atol(blackout + strlen("blackout_ms=")) : -1;
