@@ -741,7 +741,8 @@ unsigned long __init persist_kho_adopt(void)
 				       ser->nr_extents, ser->extents.total_pages,
 				       ser->nr_extents - nr_ext);
 			/* Kept with the array for debugfs; no verdicts, no array. */
-			verdict = kvcalloc(nr_ext, sizeof(*verdict), GFP_KERNEL);
+			if (IS_ENABLED(CONFIG_DEBUG_FS))
+				verdict = kvcalloc(nr_ext, sizeof(*verdict), GFP_KERNEL);
 		}
 	}
 	for (i = 0; i < nr_ext; i++) {

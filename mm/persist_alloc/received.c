@@ -48,7 +48,6 @@ static struct {
 	u8 *ext_verdict;
 	u8 *blk_verdict;
 	unsigned long nr_blk;
-	bool kept;
 } received;
 
 /**
@@ -83,8 +82,6 @@ void __init persist_received_keep(struct persist_alloc_extent_ser *ext,
 	received.ext_verdict = ext_verdict;
 	received.blk_verdict = nr_blk ? kmemdup(blk_verdict, nr_blk, GFP_KERNEL) : NULL;
 	received.nr_blk = received.blk_verdict ? nr_blk : 0;
-	/* Nothing handed over (a cold boot): no directory. */
-	received.kept = received.nr_blk || received.ext;
 }
 
 static int verdicts_show(struct seq_file *m, void *v)
@@ -105,7 +102,8 @@ static int __init persist_received_init(void)
 {
 	struct dentry *dir;
 
-	if (!IS_ENABLED(CONFIG_DEBUG_FS) || !received.kept)
+	/* Nothing handed over (a cold boot): no directory. */
+	if (!IS_ENABLED(CONFIG_DEBUG_FS) || (!received.nr_blk && !received.ext))
 		return 0;
 	dir = debugfs_create_dir("received", persist_debugfs_root);
 	extents_blob.data = received.ext;

@@ -234,6 +234,21 @@ static void refuse(struct subtree *s, const char *field, const char *want)
 			 "refused: no version string, this inspector knows %s", want);
 }
 
+/*
+ * Whether blob @s holds at least a head of @head bytes that starts with a
+ * NUL-terminated version string of @size bytes equal to @want; refused by
+ * that name if not.
+ */
+static bool known_version(struct subtree *s, size_t head, size_t size, const char *want)
+{
+	const char *v = s->len >= head ? field_str((const char *)s->data, size) : NULL;
+
+	if (v && !strcmp(v, want))
+		return true;
+	refuse(s, v, want);
+	return false;
+}
+
 static void decode_persist_alloc(struct handover *h)
 {
 	struct subtree *s = subtree(h, PA_NAME), *r = subtree(h, PA_RANGES_NAME);
@@ -247,26 +262,18 @@ static void decode_persist_alloc(struct handover *h)
 				 "refused: magic %#llx is not %#llx",
 				 r->len >= 8 ? get_u64(r->data) : 0, PA_RANGES_MAGIC);
 		} else {
-			h->nr_ranges = get_u64(r->data + 8);
+			__u64 nr = get_u64(r->data + 8);
+
 			room = (r->len - 16) / 8;
-			snprintf(r->decoded, sizeof(r->decoded), "%llu block ranges%s",
-				 h->nr_ranges,
-				 h->nr_ranges > room ? " (more than the blob holds)" : "");
+			snprintf(r->decoded, sizeof(r->decoded), "%llu block ranges%s", nr,
+				 nr > room ? " (more than the blob holds)" : "");
 		}
 	}
 	if (!s)
 		return;
-	h->pa_present = true;
 	ser = (const void *)s->data;
-	if (s->len < sizeof(*ser)) {
-		refuse(s, NULL, PA_COMPATIBLE);
+	if (!known_version(s, sizeof(*ser), sizeof(ser->compatible), PA_COMPATIBLE))
 		return;
-	}
-	if (!field_str(ser->compatible, sizeof(ser->compatible)) ||
-	    strcmp(ser->compatible, PA_COMPATIBLE)) {
-		refuse(s, field_str(ser->compatible, sizeof(ser->compatible)), PA_COMPATIBLE);
-		return;
-	}
 	h->pa_decoded = true;
 	h->pa_nr_blocks = ser->nr_blocks;
 	h->pa_nr_extents = ser->nr_extents;
@@ -294,17 +301,9 @@ static void decode_luo(struct handover *h)
 
 	if (!s)
 		return;
-	h->luo_present = true;
 	ser = (const void *)s->data;
-	if (s->len < sizeof(*ser)) {
-		refuse(s, NULL, LUO_COMPATIBLE);
+	if (!known_version(s, sizeof(*ser), sizeof(ser->compatible), LUO_COMPATIBLE))
 		return;
-	}
-	if (!field_str(ser->compatible, sizeof(ser->compatible)) ||
-	    strcmp(ser->compatible, LUO_COMPATIBLE)) {
-		refuse(s, field_str(ser->compatible, sizeof(ser->compatible)), LUO_COMPATIBLE);
-		return;
-	}
 	h->luo_decoded = true;
 	h->liveupdate_num = ser->liveupdate_num;
 	snprintf(s->decoded, sizeof(s->decoded), "%s: live update %llu",
@@ -328,7 +327,6 @@ static void read_verdicts(struct handover *h)
 		     strerror(errno));
 		return;
 	}
-	h->pa_verdicts = true;
 	for (line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
 		char kind[8];
 

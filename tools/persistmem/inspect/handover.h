@@ -122,15 +122,14 @@ struct handover {
 	struct subtree *sub;
 	unsigned long nr_sub;
 	/* persist_alloc */
-	bool pa_present, pa_decoded, pa_verdicts, verdicts_tried;
+	bool pa_decoded, verdicts_tried;
 	__u64 pa_nr_blocks, pa_nr_extents;	/* as the head counts them */
 	struct block *blocks;
 	unsigned long nr_blocks;
-	__u64 nr_ranges;
 	struct extent *ext;
 	unsigned long nr_ext;
 	/* LUO */
-	bool luo_present, luo_decoded, sessions_read;
+	bool luo_decoded, sessions_read;
 	__u64 liveupdate_num;
 	struct session *sessions;
 	unsigned long nr_sessions;
