@@ -87,6 +87,7 @@ def build_guest_initramfs(obj, bindir):
     with open(listfile, "w") as f:
         f.write("dir /dev 0755 0 0\n"
                 "nod /dev/console 0600 0 0 c 5 1\n"
+                "nod /dev/port 0600 0 0 c 1 4\n"
                 f"file /init {bindir}/persistmem/pm-workload 0755 0 0\n")
     with open(out, "wb") as f:
         run([os.path.join(obj, "usr/gen_init_cpio"), listfile], stdout=f)

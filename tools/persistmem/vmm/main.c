@@ -4,14 +4,16 @@
  *
  *   pm-vmm --name NAME --kernel BZIMAGE [--initrd FILE] [--cmdline STR]
  *          [--mem SIZE] [--vcpus N] [--backing gmem|memfd]
- *          [--granule 4K|2M|1G] [--hvo] [--control PATH]
+ *          [--granule 4K|2M|1G] [--hvo] [--prefault] [--testdev]
+ *          [--control PATH]
  *   pm-vmm --resume NAME [--control PATH]
  *
  * The control channel (--control PATH, see control()) takes one command
- * per line and answers one line: "update" pauses the guest, saves its state and preserves guest RAM
- * and state in the LUO session NAME ("ready ..." with the time each step
- * took); "cancel" gives up a prepared update and runs the guest on
- * ("resumed"); "status" answers "running" or "prepared".
+ * per line and answers one line: "update" pauses the guest, saves its
+ * state and preserves guest RAM and state in the LUO session NAME
+ * ("ready ..." with the time each step took); "cancel" gives up a
+ * prepared update and runs the guest on ("resumed"); "status" answers
+ * "running" or "prepared"; "hold-io" arms the test device (testdev.c).
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -166,6 +168,8 @@ static void control(struct vmm *v, int cfd, const char *path)
 		vmm_prepare_update(v, msg, sizeof(msg));
 	else if (!strcmp(cmd, "cancel"))
 		vmm_cancel_update(v, msg, sizeof(msg));
+	else if (!strcmp(cmd, "hold-io"))
+		testdev_arm(v, msg, sizeof(msg));
 	else if (!strcmp(cmd, "status"))
 		snprintf(msg, sizeof(msg), "%s", v->session >= 0 ? "prepared" : "running");
 	else
@@ -201,7 +205,8 @@ static void usage(void)
 	fprintf(stderr,
 		"Usage: pm-vmm --name NAME --kernel BZIMAGE [--initrd FILE] [--cmdline STR]\n"
 		"              [--mem SIZE] [--vcpus N] [--backing gmem|memfd]\n"
-		"              [--granule 4K|2M|1G] [--hvo] [--prefault] [--control PATH]\n"
+		"              [--granule 4K|2M|1G] [--hvo] [--prefault] [--testdev]\n"
+		"              [--control PATH]\n"
 		"       pm-vmm --resume NAME [--control PATH]\n");
 	exit(VMM_EUSAGE);
 }
@@ -219,6 +224,7 @@ int main(int argc, char **argv)
 		{ "granule", required_argument, NULL, 'g' },
 		{ "hvo", no_argument, NULL, 'H' },
 		{ "prefault", no_argument, NULL, 'P' },
+		{ "testdev", no_argument, NULL, 'T' },
 		{ "control", required_argument, NULL, 's' },
 		{ "resume", required_argument, NULL, 'r' },
 		{ }
@@ -259,6 +265,9 @@ int main(int argc, char **argv)
 			break;
 		case 'P':
 			v->prefault = true;
+			break;
+		case 'T':
+			v->testdev.on = true;
 			break;
 		case 'm':
 			if (parse_size(optarg, &v->ram_size) || v->ram_size > VMM_MAX_RAM ||

@@ -129,13 +129,13 @@ void uart_io(struct vmm *v, uint16_t port, bool in, uint8_t *data)
 
 void uart_save(struct vmm *v, struct pm_state *st)
 {
-	pm_state_add(st, PM_REC_DEVICE, 0, &v->uart, sizeof(v->uart));
+	pm_state_add(st, VMM_REC_UART, 0, &v->uart, sizeof(v->uart));
 }
 
 int uart_restore(struct vmm *v, const struct pm_state *st)
 {
 	uint32_t size;
-	const struct uart *u = pm_state_find(st, PM_REC_DEVICE, 0, &size);
+	const struct uart *u = pm_state_find(st, VMM_REC_UART, 0, &size);
 
 	if (!u || size != sizeof(*u))
 		return -EBADMSG;

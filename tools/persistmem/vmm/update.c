@@ -21,8 +21,6 @@
 
 #include "vmm.h"
 
-#define VMM_REC_INFO	(PM_REC_DEVICE + 1)
-
 /* The VMM's own record: what the new VM must look like. */
 struct vmm_info {
 	uint64_t ram_size;
@@ -55,6 +53,7 @@ static int save_state(struct vmm *v, uint64_t pause_rt, char *why, size_t len)
 	for (unsigned int i = 0; i < v->nr_vcpus && !st.err; i++)
 		pm_state_save_vcpu(&st, v->kvm, v->vcpus[i].fd, i);
 	uart_save(v, &st);
+	testdev_save(v, &st);
 	if (!st.err)
 		pm_state_save_vm(&st, v->vm);
 	ret = pm_state_write(&st, "pm-vmm-state");
@@ -244,6 +243,8 @@ int vmm_resume_from(struct vmm *v)
 		ret = pm_state_restore_vm(&st, v->vm);
 	if (!ret)
 		ret = uart_restore(v, &st);
+	if (!ret)
+		ret = testdev_restore(v, &st);
 	if (ret) {
 		vmm_log("--resume %s: restoring state: %s: %s", v->name,
 			pm_strerror(ret), st.why);

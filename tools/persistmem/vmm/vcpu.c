@@ -114,20 +114,27 @@ int vmm_create_vcpus(struct vmm *v, bool fresh)
 	return 0;
 }
 
-static void handle_io(struct vcpu *c)
+/* Answer an I/O exit; true if the test device holds the vCPU. */
+static bool handle_io(struct vcpu *c)
 {
 	struct kvm_run *run = c->run;
 	uint8_t *data = (uint8_t *)run + run->io.data_offset;
+	struct vmm *v = c->vmm;
+	bool hold = false;
 
 	for (uint32_t n = 0; n < run->io.count; n++, data += run->io.size) {
 		uint16_t port = run->io.port;
 		bool in = run->io.direction == KVM_EXIT_IO_IN;
 
 		if (port >= 0x3f8 && port <= 0x3ff && run->io.size == 1)
-			uart_io(c->vmm, port, in, data);
+			uart_io(v, port, in, data);
+		else if (v->testdev.on && port >= TESTDEV_PORT &&
+			 port < TESTDEV_PORT + TESTDEV_PORTS)
+			hold |= testdev_io(v, port, in, data, run->io.size);
 		else if (in)
 			memset(data, 0xff, run->io.size);	/* nothing there */
 	}
+	return hold;
 }
 
 static void *vcpu_thread(void *arg)
@@ -163,7 +170,8 @@ static void *vcpu_thread(void *arg)
 		settled = false;
 		switch (c->run->exit_reason) {
 		case KVM_EXIT_IO:
-			handle_io(c);
+			if (handle_io(c))
+				testdev_hold(c);
 			break;
 		case KVM_EXIT_MMIO:
 			if (!c->run->mmio.is_write)
@@ -226,6 +234,7 @@ void vmm_pause(struct vmm *v)
 {
 	pthread_mutex_lock(&v->lock);
 	v->pause = true;
+	pthread_cond_broadcast(&v->cond);	/* a vCPU the test device holds */
 	kick_all(v);
 	while (v->paused < v->nr_vcpus && !v->quit) {
 		struct timespec t;

@@ -4,9 +4,10 @@
  *
  * One x86-64 VM with up to 8 vCPUs, the in-kernel LAPIC, IOAPIC, PIC and
  * PIT, guest RAM in one or two memslots of one file (a persistent
- * guest_memfd or a memfd), an 8250 UART at 0x3f8 (IRQ 4) as the console, an MP table to
- * describe the CPUs and interrupts, and nothing else: the guest boots with
- * no ACPI and no PCI.
+ * guest_memfd or a memfd), an 8250 UART at 0x3f8 (IRQ 4) as the console,
+ * an MP table to describe the CPUs and interrupts, with --testdev a test
+ * device (testdev.c), and nothing else: the guest boots with no ACPI and
+ * no PCI.
  */
 #ifndef _PM_VMM_H
 #define _PM_VMM_H
@@ -46,6 +47,11 @@ enum vmm_exit {
 #define VMM_TOKEN_RAM	1
 #define VMM_TOKEN_STATE	2
 
+/* The VMM's own records in the state file. */
+#define VMM_REC_UART	PM_REC_DEVICE		/* struct uart */
+#define VMM_REC_INFO	(PM_REC_DEVICE + 1)	/* struct vmm_info (update.c) */
+#define VMM_REC_TESTDEV	(PM_REC_DEVICE + 2)	/* __u32, the test device's next */
+
 enum vmm_backing {
 	VMM_GMEM,	/* persistent guest_memfd, DEFAULT VM, MMAP */
 	VMM_MEMFD,	/* memfd, preserved by memfd_luo */
@@ -55,6 +61,12 @@ struct uart {
 	uint8_t ier, lcr, mcr, scr, dll, dlm;
 	bool thr_irq;		/* THR empty interrupt pending */
 	bool irq_level;		/* line level last driven into IRQ 4 */
+};
+
+struct testdev {
+	bool on;		/* --testdev, or saved with one */
+	bool hold;		/* hold the vCPU of the next IN until a pause */
+	uint32_t next;		/* what the next IN answers */
 };
 
 struct vcpu {
@@ -79,9 +91,10 @@ struct vmm {
 	uint64_t ram_size;
 	bool prefault;		/* allocate all of guest RAM at start */
 
-	pthread_mutex_t lock;	/* UART and pause state */
+	pthread_mutex_t lock;	/* UART, test device and pause state */
 	pthread_cond_t cond;
 	struct uart uart;
+	struct testdev testdev;
 	bool pause;		/* vCPUs asked to stop */
 	unsigned int paused;	/* vCPUs stopped */
 	bool quit;
@@ -99,6 +112,16 @@ int vmm_load_guest(struct vmm *v, const char *kernel, const char *initrd,
 void uart_io(struct vmm *v, uint16_t port, bool in, uint8_t *data);
 void uart_save(struct vmm *v, struct pm_state *st);
 int uart_restore(struct vmm *v, const struct pm_state *st);
+
+/* testdev.c */
+#define TESTDEV_PORT	0xe0
+#define TESTDEV_PORTS	4
+bool testdev_io(struct vmm *v, uint16_t port, bool in, uint8_t *data,
+		uint32_t size);
+void testdev_hold(struct vcpu *c);
+int testdev_arm(struct vmm *v, char *msg, size_t len);
+void testdev_save(struct vmm *v, struct pm_state *st);
+int testdev_restore(struct vmm *v, const struct pm_state *st);
 
 /* vcpu.c */
 int vmm_create_vm(struct vmm *v);

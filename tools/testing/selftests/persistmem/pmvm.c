@@ -27,6 +27,8 @@ void pmvm_reset(struct pmvm *m)
 	m->starts = 0;
 	m->bad = 0;
 	m->back = 0;
+	m->gaps = -1;
+	m->held = false;
 	m->vmm[0] = 0;
 	m->resumed[0] = 0;
 	m->first[0] = 0;
@@ -62,9 +64,13 @@ int pmvm_start(struct pmvm *m, const char *const *argv)
 static void pmvm_line(struct pmvm *m, char *line)
 {
 	long long n, pass;
+	const char *gaps;
 	double up;
 	char verdict[8];
 
+	/* the VMM's own lines can land inside a guest line */
+	if (strstr(line, "pm-vmm: testdev: vCPU"))
+		m->held = true;
 	if (!strncmp(line, "pm-vmm: ", 8)) {
 		snprintf(m->vmm, sizeof(m->vmm), "%.*s", (int)sizeof(m->vmm) - 1, line);
 		if (strstr(line, ": resumed:"))
@@ -93,6 +99,9 @@ static void pmvm_line(struct pmvm *m, char *line)
 	} else if (up - m->last_up > m->max_step) {
 		m->max_step = up - m->last_up;
 	}
+	gaps = strstr(line, " gaps=");
+	if (gaps)
+		m->gaps = atoll(gaps + 6);
 	m->last_n = n;
 	m->last_up = up;
 	m->last_pass = pass;

@@ -7,7 +7,9 @@
  * pass=<passes> sum=<checksum> ok|BAD" every 100 ms; the reader keeps the
  * first and last counter and uptime it saw, and counts what must never
  * happen across a live update: a counter or uptime that goes back, a BAD
- * pass, a second "pmw: start" (the guest rebooted).
+ * pass, a second "pmw: start" (the guest rebooted). With pmw_testdev=1 on
+ * the guest's command line and pm-vmm --testdev, the lines also carry the
+ * count of test device reads that were not in sequence.
  */
 #ifndef _PERSISTMEM_PMVM_H
 #define _PERSISTMEM_PMVM_H
@@ -39,6 +41,8 @@ struct pmvm {
 	double first_up, last_up;
 	double max_step;		/* largest uptime step between two lines */
 	unsigned int starts, bad, back;
+	long long gaps;			/* test device reads not in sequence, or -1 */
+	bool held;			/* the test device held a vCPU in an IN */
 	char vmm[256];			/* the VMM's last line of its own */
 	char resumed[256];		/* its "resumed:" line */
 	char first[128];		/* the first guest output seen */

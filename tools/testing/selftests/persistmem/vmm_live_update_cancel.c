@@ -89,6 +89,9 @@ static __noreturn void stage1(void)
 		  vm.last_pass - pass0, vm.bad);
 	pmvm_command("status", reply, sizeof(reply));
 	vt_result(!strcmp(reply, "running"), "VMM holds no session: %s", reply);
+	pmvm_command("hold-io", reply, sizeof(reply));
+	vt_result(!strncmp(reply, "error: no test device", 21),
+		  "hold-io without --testdev is refused: %s", reply);
 
 	pmvm_command("update", reply, sizeof(reply));
 	vt_result(!strncmp(reply, "ready", 5), "second update prepared: %s", reply);
