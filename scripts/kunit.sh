@@ -13,7 +13,8 @@
 # a private mount namespace and QEMU falls back to TCG.
 #
 # The test kernel boots with 4 GiB and KUNIT_KERNEL_ARGS (default
-# persist_alloc=1G, a pool for the suites that allocate from one).
+# persist_alloc=2G: a pool of two blocks for the suites that allocate
+# from one).
 # KUNIT_SUITES="glob ..." overrides the list (e.g. to check this runner on
 # an upstream suite enabled in the config). Writes "<passed> <failed>" to
 # $BUILD/results/kunit.counts and ends with "N passed, N failed".
@@ -41,7 +42,7 @@ fi
 [ -f "$OBJ/arch/x86/boot/bzImage" ] || { echo "kunit: no kernel in $OBJ (make kernel)" >&2; exit 1; }
 
 # Suites that need a persist_alloc pool find one at boot.
-KUNIT_KERNEL_ARGS=${KUNIT_KERNEL_ARGS:-persist_alloc=1G}
+KUNIT_KERNEL_ARGS=${KUNIT_KERNEL_ARGS:-persist_alloc=2G}
 hide_kvm='[ -e /dev/kvm ] && mount --bind /dev/null /dev/kvm; exec "$@"'
 passed=0
 failed=0

@@ -626,6 +626,17 @@ static unsigned long __init adopt_blocks(void)
 	return nr;
 }
 
+/* Take @blk whole under its pool's lock, which its lists need; 0 or -EBUSY. */
+static int __init claim_whole(struct persist_block *blk)
+{
+	int err;
+
+	spin_lock(&blk->pool->lock);
+	err = persist_block_claim(blk, 0, PERSIST_ORDER_1G);
+	spin_unlock(&blk->pool->lock);
+	return err;
+}
+
 /* Hold pre-HVO'd blocks whose extent was refused: nobody may reuse them. */
 static void __init quarantine_hvo_blocks(void)
 {
@@ -645,7 +656,7 @@ static void __init quarantine_hvo_blocks(void)
 		if (adopt_extent(&s, true) == PERSIST_ADOPT)
 			pr_err("handover: block %#llx quarantined: its 1 GiB HVO extent was refused\n",
 			       (u64)blk->base);
-		else if (!persist_block_claim(blk, 0, PERSIST_ORDER_1G))
+		else if (!claim_whole(blk))
 			/* No extent to hold it: the bookkeeping alone keeps it out of use. */
 			pr_err("handover: block %#llx held: its 1 GiB HVO extent was refused\n",
 			       (u64)blk->base);

@@ -21,8 +21,12 @@
  * first fills chunks that are already split and only then splits a free
  * chunk. Merging is implicit too: a split chunk whose last page is freed
  * becomes ``FREE`` again, and a block with no used chunk can serve a 1 GiB
- * request again. Allocation and free cost O(chunks) in the worst case
- * (512 byte compares), never O(pages) of a huge granule.
+ * request again.
+ *
+ * Two more bitmaps of 512 bits find a chunk: the free chunks, and the split
+ * chunks with a free page (open). A lookup is a find_first_bit() over 8
+ * words, never a scan of chunk states or of pages. Every change moves the
+ * block to the pool lists its new state asks for (see "Picking a block").
  *
  * These functions only do bookkeeping; the caller holds the pool lock.
  */
@@ -41,7 +45,10 @@ int persist_block_init(struct persist_block *blk, phys_addr_t base)
 		return -ENOMEM;
 	blk->base = base;
 	blk->nr_free = PERSIST_BLOCK_PAGES;
+	bitmap_fill(blk->free_chunks, PERSIST_BLOCK_CHUNKS);
 	INIT_LIST_HEAD(&blk->list);
+	INIT_LIST_HEAD(&blk->avail);
+	INIT_LIST_HEAD(&blk->page_link);
 	return 0;
 }
 
@@ -60,8 +67,11 @@ bool persist_block_unused(const struct persist_block *blk)
 static void chunk_take(struct persist_block *blk, unsigned int c, u8 state)
 {
 	blk->chunk_state[c] = state;
+	__clear_bit(c, blk->free_chunks);
 	if (state == PERSIST_CHUNK_WHOLE)
 		blk->nr_free -= PERSIST_CHUNK_PAGES;
+	else
+		__set_bit(c, blk->open_chunks);
 }
 
 static void chunk_release(struct persist_block *blk, unsigned int c)
@@ -70,6 +80,8 @@ static void chunk_release(struct persist_block *blk, unsigned int c)
 		blk->nr_free += PERSIST_CHUNK_PAGES;
 	blk->chunk_state[c] = PERSIST_CHUNK_FREE;
 	blk->chunk_used[c] = 0;
+	__set_bit(c, blk->free_chunks);
+	__clear_bit(c, blk->open_chunks);
 }
 
 /* Take the whole block as one 1 GiB granule, if nothing of it is used. */
@@ -82,24 +94,21 @@ static int block_take(struct persist_block *blk)
 	return 0;
 }
 
-static long find_chunk(const struct persist_block *blk, u8 state, bool not_full)
+/* The first chunk set in @chunks (free or open ones), or -ENOSPC. */
+static long find_chunk(const unsigned long *chunks)
 {
-	unsigned int c;
+	unsigned long c = find_first_bit(chunks, PERSIST_BLOCK_CHUNKS);
 
-	for (c = 0; c < PERSIST_BLOCK_CHUNKS; c++) {
-		if (blk->chunk_state[c] != state)
-			continue;
-		if (not_full && blk->chunk_used[c] == PERSIST_CHUNK_PAGES)
-			continue;
-		return c;
-	}
-	return -ENOSPC;
+	return c < PERSIST_BLOCK_CHUNKS ? c : -ENOSPC;
 }
 
 static void page_take(struct persist_block *blk, unsigned long idx)
 {
+	unsigned int c = idx / PERSIST_CHUNK_PAGES;
+
 	__set_bit(idx, blk->pages);
-	blk->chunk_used[idx / PERSIST_CHUNK_PAGES]++;
+	if (++blk->chunk_used[c] == PERSIST_CHUNK_PAGES)
+		__clear_bit(c, blk->open_chunks);
 	blk->nr_free--;
 }
 
@@ -134,21 +143,23 @@ long persist_block_alloc(struct persist_block *blk, unsigned int order, bool spl
 			return -ENOSPC;
 		bitmap_copy(scrub->chunks, blk->dirty, PERSIST_BLOCK_CHUNKS);
 		bitmap_zero(blk->dirty, PERSIST_BLOCK_CHUNKS);
+		persist_block_relist(blk);
 		return 0;
 	case PERSIST_ORDER_2M:
-		c = find_chunk(blk, PERSIST_CHUNK_FREE, false);
+		c = find_chunk(blk->free_chunks);
 		if (c < 0)
 			return c;
 		chunk_take(blk, c, PERSIST_CHUNK_WHOLE);
 		if (__test_and_clear_bit(c, blk->dirty))
 			__set_bit(c, scrub->chunks);
+		persist_block_relist(blk);
 		return c * PERSIST_CHUNK_PAGES;
 	case 0:
-		c = find_chunk(blk, PERSIST_CHUNK_SPLIT, true);
+		c = find_chunk(blk->open_chunks);
 		if (c < 0) {
 			if (!split)
 				return -ENOSPC;
-			c = find_chunk(blk, PERSIST_CHUNK_FREE, false);
+			c = find_chunk(blk->free_chunks);
 			if (c < 0)
 				return c;
 			chunk_take(blk, c, PERSIST_CHUNK_SPLIT);
@@ -164,6 +175,7 @@ long persist_block_alloc(struct persist_block *blk, unsigned int order, bool spl
 		 * dirty until it is taken whole.
 		 */
 		scrub->page = test_bit(c, blk->dirty);
+		persist_block_relist(blk);
 		return idx;
 	}
 	return -EINVAL;
@@ -193,20 +205,24 @@ int persist_block_claim(struct persist_block *blk, unsigned long idx, unsigned i
 
 	switch (order) {
 	case PERSIST_ORDER_1G:
-		return block_take(blk);
+		if (block_take(blk))
+			return -EBUSY;
+		break;
 	case PERSIST_ORDER_2M:
 		if (blk->chunk_state[c] != PERSIST_CHUNK_FREE)
 			return -EBUSY;
 		chunk_take(blk, c, PERSIST_CHUNK_WHOLE);
-		return 0;
+		break;
 	default:
 		if (blk->chunk_state[c] == PERSIST_CHUNK_WHOLE || test_bit(idx, blk->pages))
 			return -EBUSY;
 		if (blk->chunk_state[c] == PERSIST_CHUNK_FREE)
 			chunk_take(blk, c, PERSIST_CHUNK_SPLIT);
 		page_take(blk, idx);
-		return 0;
+		break;
 	}
+	persist_block_relist(blk);
+	return 0;
 }
 
 /**
@@ -234,20 +250,23 @@ int persist_block_free(struct persist_block *blk, unsigned long idx, unsigned in
 			return -EINVAL;
 		blk->whole = false;
 		blk->nr_free = PERSIST_BLOCK_PAGES;
-		return 0;
+		break;
 	case PERSIST_ORDER_2M:
 		if (blk->whole || blk->chunk_state[c] != PERSIST_CHUNK_WHOLE)
 			return -EINVAL;
 		chunk_release(blk, c);
-		return 0;
+		break;
 	default:
 		if (blk->whole || blk->chunk_state[c] != PERSIST_CHUNK_SPLIT ||
 		    !test_bit(idx, blk->pages))
 			return -EINVAL;
 		__clear_bit(idx, blk->pages);
+		__set_bit(c, blk->open_chunks);
 		blk->nr_free++;
 		if (!--blk->chunk_used[c])
 			chunk_release(blk, c);
-		return 0;
+		break;
 	}
+	persist_block_relist(blk);
+	return 0;
 }

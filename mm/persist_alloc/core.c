@@ -82,39 +82,45 @@ void persist_account(struct persist_pool *pool, unsigned int order, unsigned lon
 	spin_unlock(&pool->lock);
 }
 
-static void pool_put(struct persist_block *blk, unsigned long pfn, unsigned int order);
+/* Attribute counters of @pool for a granule, under its lock. */
+static void account_locked(struct persist_pool *pool, unsigned int order,
+			   unsigned long flags, long sign)
+{
+	lockdep_assert_held(&pool->lock);
+	pool->allocated[persist_order_granule(order)] += sign;
+	if (flags & PERSIST_ALLOC_NO_DIRECT_MAP)
+		pool->no_direct_map_pages += sign * (1L << order);
+	if (flags & PERSIST_ALLOC_HVO)
+		pool->vmemmap_saved += sign * (long)persist_hvo_saved(order);
+}
+
+static void pool_put(struct persist_block *blk, unsigned long pfn, unsigned int order,
+		     unsigned long flags);
 
 /*
- * Take a granule from @pool, scrubbed where a previous kernel may have left
- * data in it; returns its physical address, or 0 if the pool has none (or
- * the scrub could not map it back, which leaves the pool as it was).
+ * Take a granule from @pool and count it with its attributes @flags, in one
+ * round trip of the pool lock; the granule is scrubbed where a previous
+ * kernel may have left data in it. Returns its physical address, or 0 if
+ * the pool has none (or the scrub could not map it back, which leaves the
+ * pool as it was).
  */
 static phys_addr_t pool_take(struct persist_pool *pool, unsigned int order,
-			     struct persist_block **blkp)
+			     unsigned long flags, struct persist_block **blkp)
 {
 	struct persist_scrub scrub;
 	struct persist_block *blk;
 	phys_addr_t phys = 0;
-	int pass;
-	long idx = -1;
+	long idx = -ENOSPC;
 
 	spin_lock(&pool->lock);
-	/*
-	 * Pass 0 keeps small granules in blocks that are already in use, so
-	 * unused blocks stay available for 1 GiB requests.
-	 */
-	for (pass = order == PERSIST_ORDER_1G ? 1 : 0; pass < 2 && !phys; pass++) {
-		list_for_each_entry(blk, &pool->blocks, list) {
-			if (!pass && persist_block_unused(blk))
-				continue;
-			idx = persist_block_alloc(blk, order, pass, &scrub);
-			if (idx >= 0) {
-				phys = blk->base + ((phys_addr_t)idx << PAGE_SHIFT);
-				*blkp = blk;
-				pool->allocated[persist_order_granule(order)]++;
-				break;
-			}
-		}
+	blk = persist_pool_pick(pool, order);
+	if (blk)
+		idx = persist_block_alloc(blk, order, true, &scrub);
+	/* A block on a list that cannot serve it: the lists are wrong. */
+	if (!WARN_ON_ONCE(blk && idx < 0) && idx >= 0) {
+		phys = blk->base + ((phys_addr_t)idx << PAGE_SHIFT);
+		*blkp = blk;
+		account_locked(pool, order, flags, 1);
 	}
 	spin_unlock(&pool->lock);
 	if (!phys)
@@ -124,24 +130,28 @@ static phys_addr_t pool_take(struct persist_pool *pool, unsigned int order,
 		spin_lock(&pool->lock);
 		persist_scrub_undo(blk, &scrub);
 		spin_unlock(&pool->lock);
-		pool_put(blk, PHYS_PFN(phys), order);
+		pool_put(blk, PHYS_PFN(phys), order, flags);
 		return 0;
 	}
 	return phys;
 }
 
 /*
- * Give a granule back to its block. A page that failed while the granule
- * was in nobody's hands stays behind, quarantined: either this sees it
- * recorded, or the memory failure handler, which waits while a granule is
- * on its way (see hwpoison.c), finds the page free and takes it.
+ * Give a granule back to its block and uncount it. A page that failed
+ * while the granule was in nobody's hands stays behind, quarantined:
+ * either this sees it recorded, or the memory failure handler, which waits
+ * while a granule is on its way (see hwpoison.c), finds the page free and
+ * takes it.
  */
-static void pool_put(struct persist_block *blk, unsigned long pfn, unsigned int order)
+static void pool_put(struct persist_block *blk, unsigned long pfn, unsigned int order,
+		     unsigned long flags)
 {
 	struct persist_pool *pool = blk->pool;
 	unsigned long idx = pfn - PHYS_PFN(blk->base);
 
 	if (unlikely(persist_hwpoison_in(pfn, 1UL << order))) {
+		/* The quarantine moves the granule's allocated count itself. */
+		persist_account(pool, order, flags, -1);
 		mutex_lock(&persist_state_lock);
 		persist_hwpoison_put(blk, pfn, order);
 		mutex_unlock(&persist_state_lock);
@@ -149,7 +159,7 @@ static void pool_put(struct persist_block *blk, unsigned long pfn, unsigned int 
 	}
 	spin_lock(&pool->lock);
 	if (!WARN_ON_ONCE(persist_block_free(blk, idx, order)))
-		pool->allocated[persist_order_granule(order)]--;
+		account_locked(pool, order, flags, -1);
 	spin_unlock(&pool->lock);
 }
 
@@ -221,7 +231,7 @@ static struct folio *alloc_on_node(int nid, unsigned int order, unsigned long fl
 
 	if (!pool)
 		return ERR_PTR(-ENOMEM);
-	phys = pool_take(pool, order, &blk);
+	phys = pool_take(pool, order, flags, &blk);
 	if (!phys)
 		return ERR_PTR(-ENOMEM);
 
@@ -232,7 +242,7 @@ static struct folio *alloc_on_node(int nid, unsigned int order, unsigned long fl
 	if (flags & PERSIST_ALLOC_HVO) {
 		folio = persist_hvo_build_folio(ext->pfn, order);
 		if (IS_ERR(folio)) {
-			pool_put(blk, ext->pfn, order);
+			pool_put(blk, ext->pfn, order, flags);
 			return folio;
 		}
 	} else {
@@ -264,7 +274,6 @@ static struct folio *alloc_on_node(int nid, unsigned int order, unsigned long fl
 	smp_mb();
 	if (unlikely(persist_hwpoison_in(ext->pfn, 1UL << order)))
 		folio_set_hwpoison(folio);
-	persist_account(pool, order, flags, 1);
 	trace_persist_alloc(ext->pfn, order, nid, flags, 0);
 	return folio;
 
@@ -277,7 +286,7 @@ undo_folio:
 	if ((flags & PERSIST_ALLOC_HVO) && WARN_ON(persist_hvo_restore(folio)))
 		return ERR_PTR(err);
 	persist_folio_to_granule(folio);
-	pool_put(blk, ext->pfn, order);
+	pool_put(blk, ext->pfn, order, flags);
 	return ERR_PTR(err);
 }
 
@@ -404,14 +413,13 @@ int persist_free_folio(struct folio *folio)
 
 	pool = ext->blk->pool;
 	trace_persist_free(pfn, ext->order, pool->nid, ext->flags, ext->owner);
-	persist_account(pool, ext->order, ext->flags, -1);
 	persist_uncharge(folio);
 	if (ext->flags & PERSIST_ALLOC_NO_DIRECT_MAP) {
 		persist_direct_map_restore(folio);
 		zero_folio(folio);
 	}
 	persist_folio_to_granule(folio);
-	pool_put(ext->blk, pfn, ext->order);
+	pool_put(ext->blk, pfn, ext->order, ext->flags);
 	kfree(ext);
 	return 0;
 }

@@ -58,6 +58,11 @@ struct persist_pool;
  * @dirty:       per 2 MiB chunk: its free memory may hold data of a
  *               previous kernel, and is out of the direct map; it is
  *               zeroed before it is handed out (see "Scrubbing")
+ * @free_chunks: per 2 MiB chunk: free
+ * @open_chunks: per 2 MiB chunk: split, with a free 4 KiB page
+ * @avail:       entry in the pool's @unused or @chunk_avail list, if on one
+ * @avail_list:  which of the two that is, or NULL
+ * @page_link:   entry in the pool's @page_avail list, if on it
  */
 struct persist_block {
 	phys_addr_t base;
@@ -73,6 +78,11 @@ struct persist_block {
 	u16 chunk_used[PERSIST_BLOCK_CHUNKS];
 	unsigned long *pages;
 	DECLARE_BITMAP(dirty, PERSIST_BLOCK_CHUNKS);
+	DECLARE_BITMAP(free_chunks, PERSIST_BLOCK_CHUNKS);
+	DECLARE_BITMAP(open_chunks, PERSIST_BLOCK_CHUNKS);
+	struct list_head avail;
+	struct list_head *avail_list;
+	struct list_head page_link;
 };
 
 /**
@@ -91,6 +101,9 @@ struct persist_scrub {
  * @nid:       the node
  * @lock:      protects @blocks, the blocks' bookkeeping and @allocated
  * @blocks:    its 1 GiB blocks
+ * @unused:    blocks of @blocks with nothing allocated
+ * @chunk_avail: blocks in use with a free 2 MiB chunk
+ * @page_avail: blocks with a split chunk that has a free 4 KiB page
  * @nr_blocks: number of blocks
  * @allocated: allocated granules, per enum persist_granule
  * @no_direct_map_pages: allocated pages removed from the direct map
@@ -102,6 +115,9 @@ struct persist_pool {
 	int nid;
 	spinlock_t lock;	/* blocks, their bookkeeping, counters */
 	struct list_head blocks;
+	struct list_head unused;
+	struct list_head chunk_avail;
+	struct list_head page_avail;
 	unsigned long nr_blocks;
 	unsigned long allocated[PERSIST_NR_GRANULES];
 	unsigned long no_direct_map_pages;
@@ -305,6 +321,11 @@ void persist_scrub_undo(struct persist_block *blk, const struct persist_scrub *s
 int persist_scrub_block(struct persist_block *blk);
 int persist_block_claim(struct persist_block *blk, unsigned long idx, unsigned int order);
 int persist_block_free(struct persist_block *blk, unsigned long idx, unsigned int order);
+
+/* avail.c */
+void persist_block_relist(struct persist_block *blk);
+void persist_block_unlist(struct persist_block *blk);
+struct persist_block *persist_pool_pick(struct persist_pool *pool, unsigned int order);
 
 static inline enum persist_granule persist_order_granule(unsigned int order)
 {

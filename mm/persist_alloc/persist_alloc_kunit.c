@@ -2,7 +2,7 @@
 /*
  * KUnit tests for persist_alloc: granule bookkeeping of a 1 GiB block, the
  * command line, and allocations from a real pool when the test kernel was
- * booted with persist_alloc= (scripts/kunit.sh passes persist_alloc=1G).
+ * booted with persist_alloc= (scripts/kunit.sh passes persist_alloc=2G).
  */
 #include <kunit/test.h>
 #include <linux/completion.h>
@@ -11,6 +11,7 @@
 #include <linux/random.h>
 #include <linux/kho/abi/persist_alloc.h>
 #include <linux/mm.h>
+#include <linux/prandom.h>
 #include <linux/set_memory.h>
 
 #include "internal.h"
@@ -157,6 +158,83 @@ static void block_claim_places_granules(struct kunit *test)
 	block_exit(test, blk);
 }
 
+/* The free and open chunk bitmaps say what the chunk states say. */
+static void expect_chunk_bitmaps(struct kunit *test, const struct persist_block *blk)
+{
+	unsigned int c;
+
+	for (c = 0; c < PERSIST_BLOCK_CHUNKS; c++) {
+		bool free = blk->chunk_state[c] == PERSIST_CHUNK_FREE;
+		bool open = blk->chunk_state[c] == PERSIST_CHUNK_SPLIT &&
+			    blk->chunk_used[c] < PERSIST_CHUNK_PAGES;
+
+		KUNIT_ASSERT_EQ_MSG(test, test_bit(c, blk->free_chunks), free, "chunk %u", c);
+		KUNIT_ASSERT_EQ_MSG(test, test_bit(c, blk->open_chunks), open, "chunk %u", c);
+	}
+}
+
+/*
+ * Random allocations and frees of every order, with claims among them: the
+ * chunk bitmaps that allocation searches follow every step, and a chunk
+ * filled to its last page is no longer open.
+ */
+static void block_chunk_bitmaps_follow_states(struct kunit *test)
+{
+	static const unsigned int orders[] = { 0, 0, 0, PERSIST_ORDER_2M, PERSIST_ORDER_1G };
+	struct persist_block *blk = new_block(test);
+	struct { long idx; unsigned int order; } *held;
+	unsigned int nr = 0, step, i;
+	struct rnd_state rnd;
+
+	held = kunit_kcalloc(test, 4096, sizeof(*held), GFP_KERNEL);
+	KUNIT_ASSERT_NOT_NULL(test, held);
+	prandom_seed_state(&rnd, 42);
+	/* Chunk 0 full to its last page, then one page freed and taken again. */
+	for (i = 0; i < PERSIST_CHUNK_PAGES; i++)
+		KUNIT_ASSERT_EQ(test, persist_block_alloc(blk, 0, true, &kscrub), (long)i);
+	KUNIT_EXPECT_FALSE(test, test_bit(0, blk->open_chunks));
+	KUNIT_EXPECT_EQ(test, persist_block_free(blk, 7, 0), 0);
+	KUNIT_EXPECT_TRUE(test, test_bit(0, blk->open_chunks));
+	KUNIT_EXPECT_EQ(test, persist_block_alloc(blk, 0, false, &kscrub), 7);
+	expect_chunk_bitmaps(test, blk);
+	for (i = 0; i < PERSIST_CHUNK_PAGES; i++)
+		KUNIT_ASSERT_EQ(test, persist_block_free(blk, i, 0), 0);
+	expect_chunk_bitmaps(test, blk);
+
+	for (step = 0; step < 3000; step++) {
+		u32 r = prandom_u32_state(&rnd);
+
+		if (nr && (r & 1 || nr == 4096)) {
+			i = (r >> 1) % nr;
+			KUNIT_ASSERT_EQ(test, persist_block_free(blk, held[i].idx,
+								 held[i].order), 0);
+			held[i] = held[--nr];
+		} else if (r & 2 && !(r & 12)) {
+			/* a claim of a random 4 KiB page, as adoption does */
+			long idx = (r >> 4) % PERSIST_BLOCK_PAGES;
+
+			if (!persist_block_claim(blk, idx, 0)) {
+				held[nr].idx = idx;
+				held[nr++].order = 0;
+			}
+		} else {
+			unsigned int order = orders[(r >> 1) % ARRAY_SIZE(orders)];
+			long idx = persist_block_alloc(blk, order, true, &kscrub);
+
+			if (idx >= 0) {
+				held[nr].idx = idx;
+				held[nr++].order = order;
+			}
+		}
+		expect_chunk_bitmaps(test, blk);
+	}
+	while (nr--)
+		KUNIT_ASSERT_EQ(test, persist_block_free(blk, held[nr].idx, held[nr].order), 0);
+	expect_chunk_bitmaps(test, blk);
+	KUNIT_EXPECT_TRUE(test, persist_block_unused(blk));
+	block_exit(test, blk);
+}
+
 static void request_spread(struct kunit *test)
 {
 	struct persist_request req;
@@ -219,7 +297,7 @@ static int pool_node(struct kunit *test)
 		if (pool && pool->nr_blocks)
 			return nid;
 	}
-	kunit_skip(test, "no persist_alloc pool: boot with persist_alloc=1G");
+	kunit_skip(test, "no persist_alloc pool: boot with persist_alloc=2G");
 	return NUMA_NO_NODE;
 }
 
@@ -446,6 +524,81 @@ static void pool_parallel_stress(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, atomic_read(&errors), 0);
 	KUNIT_EXPECT_EQ(test, pool_free_pages(nid), before);
 	KUNIT_EXPECT_EQ(test, persist_pools[nid]->no_direct_map_pages, 0);
+}
+
+static bool on_list(const struct list_head *head, const struct list_head *entry)
+{
+	const struct list_head *pos;
+
+	list_for_each(pos, head)
+		if (pos == entry)
+			return true;
+	return false;
+}
+
+/* Every block of @nid's pool is on exactly the lists its state asks for. */
+static void expect_pool_lists(struct kunit *test, int nid)
+{
+	struct persist_pool *pool = persist_pools[nid];
+	struct persist_block *blk;
+
+	spin_lock(&pool->lock);
+	list_for_each_entry(blk, &pool->blocks, list) {
+		bool unused = !blk->whole && persist_block_unused(blk);
+		bool chunks = !blk->whole && !unused &&
+			      !bitmap_empty(blk->free_chunks, PERSIST_BLOCK_CHUNKS);
+		bool pages = !blk->whole &&
+			     !bitmap_empty(blk->open_chunks, PERSIST_BLOCK_CHUNKS);
+
+		KUNIT_EXPECT_EQ(test, on_list(&pool->unused, &blk->avail), unused);
+		KUNIT_EXPECT_EQ(test, on_list(&pool->chunk_avail, &blk->avail), chunks);
+		KUNIT_EXPECT_EQ(test, on_list(&pool->page_avail, &blk->page_link), pages);
+	}
+	spin_unlock(&pool->lock);
+}
+
+static struct persist_block *folio_block(struct folio *folio)
+{
+	return xa_load(&persist_blocks, folio_pfn(folio) / PERSIST_BLOCK_PAGES);
+}
+
+/*
+ * Two unused blocks; the first becomes a 1 GiB granule, a 2 MiB granule
+ * goes to the second, and the first is freed: it is unused again and ahead
+ * of the block in use in the pool. A 4 KiB granule must go to the block in
+ * use, not split the unused one, which stays whole for the 1 GiB request
+ * that follows. The pool's lists follow every step. (scripts/kunit.sh
+ * boots with persist_alloc=2G for this.)
+ */
+static void pool_small_granules_spare_unused_blocks(struct kunit *test)
+{
+	int nid = pool_node(test);
+	struct folio *g1, *m2, *p4, *g1b;
+
+	if (persist_pools[nid]->nr_blocks < 2)
+		kunit_skip(test, "needs two unused blocks in one pool: boot with persist_alloc=2G");
+	expect_pool_lists(test, nid);
+	g1 = persist_alloc_folio(nid, PERSIST_ORDER_1G, 0);
+	KUNIT_ASSERT_FALSE(test, IS_ERR(g1));
+	expect_pool_lists(test, nid);
+	m2 = persist_alloc_folio(nid, PERSIST_ORDER_2M, 0);
+	KUNIT_ASSERT_FALSE(test, IS_ERR(m2));
+	KUNIT_EXPECT_PTR_NE(test, folio_block(m2), folio_block(g1));
+	/* The first block is unused again, ahead of the one in use. */
+	KUNIT_EXPECT_EQ(test, persist_free_folio(g1), 0);
+	expect_pool_lists(test, nid);
+	p4 = persist_alloc_folio(nid, PERSIST_ORDER_4K, 0);
+	KUNIT_ASSERT_FALSE(test, IS_ERR(p4));
+	KUNIT_EXPECT_PTR_EQ(test, folio_block(p4), folio_block(m2));
+	expect_pool_lists(test, nid);
+	g1b = persist_alloc_folio(nid, PERSIST_ORDER_1G, 0);
+	KUNIT_EXPECT_FALSE_MSG(test, IS_ERR(g1b), "a 4 KiB page split the unused block");
+	expect_pool_lists(test, nid);
+	if (!IS_ERR(g1b))
+		KUNIT_EXPECT_EQ(test, persist_free_folio(g1b), 0);
+	KUNIT_EXPECT_EQ(test, persist_free_folio(p4), 0);
+	KUNIT_EXPECT_EQ(test, persist_free_folio(m2), 0);
+	expect_pool_lists(test, nid);
 }
 
 static void pool_exhaustion_changes_nothing(struct kunit *test)
@@ -1075,6 +1228,7 @@ static struct kunit_case persist_block_cases[] = {
 	KUNIT_CASE(block_exhaustion_changes_nothing),
 	KUNIT_CASE(block_bad_free_refused),
 	KUNIT_CASE(block_claim_places_granules),
+	KUNIT_CASE(block_chunk_bitmaps_follow_states),
 	KUNIT_CASE(block_dirty_chunks_scrubbed_once),
 	{}
 };
@@ -1091,6 +1245,7 @@ static struct kunit_case persist_pool_cases[] = {
 	KUNIT_CASE(pool_no_direct_map),
 	KUNIT_CASE(pool_hvo),
 	KUNIT_CASE(pool_parallel_stress),
+	KUNIT_CASE(pool_small_granules_spare_unused_blocks),
 	KUNIT_CASE(pool_exhaustion_changes_nothing),
 	KUNIT_CASE(pool_bad_free_refused),
 	KUNIT_CASE(pool_bad_arguments),

@@ -262,6 +262,9 @@ static struct persist_pool *pool_get(int nid)
 	pool->nid = nid;
 	spin_lock_init(&pool->lock);
 	INIT_LIST_HEAD(&pool->blocks);
+	INIT_LIST_HEAD(&pool->unused);
+	INIT_LIST_HEAD(&pool->chunk_avail);
+	INIT_LIST_HEAD(&pool->page_avail);
 	/* Readers look pools up without the resize lock. */
 	smp_store_release(&persist_pools[nid], pool);
 	return pool;
@@ -294,6 +297,7 @@ int persist_pool_add_block(int nid, phys_addr_t base, bool boot)
 		goto unpreserve;
 	spin_lock(&pool->lock);
 	list_add_tail(&blk->list, &pool->blocks);
+	persist_block_relist(blk);
 	pool->nr_blocks++;
 	spin_unlock(&pool->lock);
 	return 0;
@@ -420,6 +424,7 @@ long persist_pool_shrink(int nid, unsigned long nr)
 			break;
 		if (!persist_block_unused(blk))
 			continue;
+		persist_block_unlist(blk);
 		list_move(&blk->list, &victims);
 		pool->nr_blocks--;
 		done++;
@@ -432,6 +437,7 @@ long persist_pool_shrink(int nid, unsigned long nr)
 		/* Not scrubbed: it stays in its pool, still dirty and hidden. */
 		spin_lock(&pool->lock);
 		list_add_tail(&blk->list, &pool->blocks);
+		persist_block_relist(blk);
 		pool->nr_blocks++;
 		spin_unlock(&pool->lock);
 		done--;

@@ -4,7 +4,7 @@
  * checks on a file handed over by the previous kernel, the stage-2 mapping
  * order of a granule, descriptions crafted to break the restore, and
  * granules of an inode frozen for a live update through the LUO file
- * handler (the test kernel boots with a pool, persist_alloc=1G, and KVM
+ * handler (the test kernel boots with a pool, persist_alloc=2G, and KVM
  * initialized: -cpu max has SVM).
  */
 #include <kunit/test.h>
