@@ -89,7 +89,10 @@ static void pmvm_line(struct pmvm *m, char *line)
 	if (sscanf(line, "pmw: n=%lld up=%lf pass=%lld sum=%*x %7s",
 		   &n, &up, &pass, verdict) != 4)
 		return;
-	if (strcmp(verdict, "ok"))
+	/* A line the VMM's own output cut in two is no verdict. */
+	if (strcmp(verdict, "ok") && strcmp(verdict, "BAD"))
+		return;
+	if (!strcmp(verdict, "BAD"))
 		m->bad++;
 	if ((m->last_n >= 0 && n <= m->last_n) || up < m->last_up)
 		m->back++;
