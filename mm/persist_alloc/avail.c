@@ -34,9 +34,13 @@
 
 /**
  * persist_block_relist - put a block on the pool lists its state asks for
- * @blk: a block of a pool; one not in a pool (a KUnit block) is left alone
+ * @blk: a block; one that is not in its pool's lists (being added, being
+ *       released by a shrink, or a KUnit block without a pool) is left alone
  *
  * Called with the pool lock held, after the block's bookkeeping changed.
+ * A block that a shrink took off the lists must stay off them even when a
+ * memory failure claims one of its pages meanwhile: it is being scrubbed
+ * and released, and nothing may be allocated from it.
  */
 void persist_block_relist(struct persist_block *blk)
 {
@@ -44,7 +48,7 @@ void persist_block_relist(struct persist_block *blk)
 	struct list_head *want = NULL;
 	bool open;
 
-	if (!pool)
+	if (!pool || !blk->listed)
 		return;
 	lockdep_assert_held(&pool->lock);
 	if (!blk->whole && persist_block_unused(blk))
@@ -67,12 +71,27 @@ void persist_block_relist(struct persist_block *blk)
 }
 
 /**
- * persist_block_unlist - take a block off its pool's lists
- * @blk: a block leaving its pool; called with the pool lock held
+ * persist_block_list - put a block joining its pool on the pool's lists
+ * @blk: the block; called with the pool lock held
+ */
+void persist_block_list(struct persist_block *blk)
+{
+	lockdep_assert_held(&blk->pool->lock);
+	blk->listed = true;
+	persist_block_relist(blk);
+}
+
+/**
+ * persist_block_unlist - take a block leaving its pool off the pool's lists
+ * @blk: the block; called with the pool lock held
+ *
+ * Until persist_block_list(), changes of its bookkeeping do not put it
+ * back on any list.
  */
 void persist_block_unlist(struct persist_block *blk)
 {
 	lockdep_assert_held(&blk->pool->lock);
+	blk->listed = false;
 	list_del_init(&blk->avail);
 	list_del_init(&blk->page_link);
 	blk->avail_list = NULL;

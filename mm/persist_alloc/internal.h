@@ -60,6 +60,7 @@ struct persist_pool;
  *               zeroed before it is handed out (see "Scrubbing")
  * @free_chunks: per 2 MiB chunk: free
  * @open_chunks: per 2 MiB chunk: split, with a free 4 KiB page
+ * @listed:      on its pool's lists: in the pool and not being released
  * @avail:       entry in the pool's @unused or @chunk_avail list, if on one
  * @avail_list:  which of the two that is, or NULL
  * @page_link:   entry in the pool's @page_avail list, if on it
@@ -80,6 +81,7 @@ struct persist_block {
 	DECLARE_BITMAP(dirty, PERSIST_BLOCK_CHUNKS);
 	DECLARE_BITMAP(free_chunks, PERSIST_BLOCK_CHUNKS);
 	DECLARE_BITMAP(open_chunks, PERSIST_BLOCK_CHUNKS);
+	bool listed;
 	struct list_head avail;
 	struct list_head *avail_list;
 	struct list_head page_link;
@@ -324,6 +326,7 @@ int persist_block_free(struct persist_block *blk, unsigned long idx, unsigned in
 
 /* avail.c */
 void persist_block_relist(struct persist_block *blk);
+void persist_block_list(struct persist_block *blk);
 void persist_block_unlist(struct persist_block *blk);
 struct persist_block *persist_pool_pick(struct persist_pool *pool, unsigned int order);
 

@@ -601,6 +601,40 @@ static void pool_small_granules_spare_unused_blocks(struct kunit *test)
 	expect_pool_lists(test, nid);
 }
 
+/*
+ * A shrink takes a block off the lists, then scrubs it without the pool
+ * lock; a memory failure may claim one of its pages meanwhile (hwpoison.c
+ * does, under the lock). The block must stay off the lists: nothing may
+ * be allocated from a block being released.
+ */
+static void pool_leaving_block_stays_unlisted(struct kunit *test)
+{
+	int nid = pool_node(test);
+	struct persist_pool *pool = persist_pools[nid];
+	bool claimed = false, listed_after_claim = true, freed = false;
+	struct persist_block *blk;
+
+	spin_lock(&pool->lock);
+	blk = list_first_entry_or_null(&pool->unused, struct persist_block, avail);
+	if (blk) {
+		persist_block_unlist(blk);
+		claimed = !persist_block_claim(blk, 5, PERSIST_ORDER_4K);
+		listed_after_claim = on_list(&pool->chunk_avail, &blk->avail) ||
+				     on_list(&pool->unused, &blk->avail) ||
+				     on_list(&pool->page_avail, &blk->page_link);
+		freed = !persist_block_free(blk, 5, PERSIST_ORDER_4K);
+		persist_block_list(blk);
+	}
+	spin_unlock(&pool->lock);
+	if (!blk)
+		kunit_skip(test, "no unused block");
+	KUNIT_EXPECT_TRUE(test, claimed);
+	KUNIT_EXPECT_FALSE_MSG(test, listed_after_claim,
+			       "a claim put a block being released back on the lists");
+	KUNIT_EXPECT_TRUE(test, freed);
+	expect_pool_lists(test, nid);
+}
+
 static void pool_exhaustion_changes_nothing(struct kunit *test)
 {
 	int nid = pool_node(test);
@@ -1246,6 +1280,7 @@ static struct kunit_case persist_pool_cases[] = {
 	KUNIT_CASE(pool_hvo),
 	KUNIT_CASE(pool_parallel_stress),
 	KUNIT_CASE(pool_small_granules_spare_unused_blocks),
+	KUNIT_CASE(pool_leaving_block_stays_unlisted),
 	KUNIT_CASE(pool_exhaustion_changes_nothing),
 	KUNIT_CASE(pool_bad_free_refused),
 	KUNIT_CASE(pool_bad_arguments),

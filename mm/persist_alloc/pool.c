@@ -297,7 +297,7 @@ int persist_pool_add_block(int nid, phys_addr_t base, bool boot)
 		goto unpreserve;
 	spin_lock(&pool->lock);
 	list_add_tail(&blk->list, &pool->blocks);
-	persist_block_relist(blk);
+	persist_block_list(blk);
 	pool->nr_blocks++;
 	spin_unlock(&pool->lock);
 	return 0;
@@ -437,7 +437,7 @@ long persist_pool_shrink(int nid, unsigned long nr)
 		/* Not scrubbed: it stays in its pool, still dirty and hidden. */
 		spin_lock(&pool->lock);
 		list_add_tail(&blk->list, &pool->blocks);
-		persist_block_relist(blk);
+		persist_block_list(blk);
 		pool->nr_blocks++;
 		spin_unlock(&pool->lock);
 		done--;
