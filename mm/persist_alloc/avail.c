@@ -48,7 +48,7 @@ void persist_block_relist(struct persist_block *blk)
 	struct list_head *want = NULL;
 	bool open;
 
-	if (!pool || !blk->listed)
+	if (!blk->listed)
 		return;
 	lockdep_assert_held(&pool->lock);
 	if (!blk->whole && persist_block_unused(blk))

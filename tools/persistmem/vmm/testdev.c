@@ -21,8 +21,7 @@
 
 #include "vmm.h"
 
-bool testdev_io(struct vmm *v, uint16_t port, bool in, uint8_t *data,
-		uint32_t size)
+bool testdev_io(struct vmm *v, bool in, uint8_t *data, uint32_t size)
 {
 	bool hold = false;
 	uint32_t seq;

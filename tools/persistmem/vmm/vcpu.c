@@ -130,7 +130,7 @@ static bool handle_io(struct vcpu *c)
 			uart_io(v, port, in, data);
 		else if (v->testdev.on && port >= TESTDEV_PORT &&
 			 port < TESTDEV_PORT + TESTDEV_PORTS)
-			hold |= testdev_io(v, port, in, data, run->io.size);
+			hold |= testdev_io(v, in, data, run->io.size);
 		else if (in)
 			memset(data, 0xff, run->io.size);	/* nothing there */
 	}

@@ -116,8 +116,7 @@ int uart_restore(struct vmm *v, const struct pm_state *st);
 /* testdev.c */
 #define TESTDEV_PORT	0xe0
 #define TESTDEV_PORTS	4
-bool testdev_io(struct vmm *v, uint16_t port, bool in, uint8_t *data,
-		uint32_t size);
+bool testdev_io(struct vmm *v, bool in, uint8_t *data, uint32_t size);
 void testdev_hold(struct vcpu *c);
 int testdev_arm(struct vmm *v, char *msg, size_t len);
 void testdev_save(struct vmm *v, struct pm_state *st);
