@@ -143,8 +143,17 @@ bool pmvm_wait(struct pmvm *m, long long n, long long pass, int timeout_s)
 	uint64_t end = vt_now_ns() + timeout_s * 1000000000ull;
 
 	while (m->last_n < n || (pass >= 0 && m->last_pass < pass)) {
-		if (vt_now_ns() > end || !pmvm_read(m, 200))
+		if (vt_now_ns() > end)
 			return false;
+		if (!pmvm_read(m, 200)) {
+			/* its output ended: say how it ended, for the log */
+			int st = pmvm_wait_exit(m, 5);
+
+			vt_diag("pm-vmm's output ended: %s %d", st < 0 ? "still running" :
+				st > 128 ? "killed by signal" : "exit status",
+				st > 128 ? st - 128 : st);
+			return false;
+		}
 	}
 	return true;
 }
