@@ -137,6 +137,26 @@ static bool handle_io(struct vcpu *c)
 	return hold;
 }
 
+/* An exit the VMM cannot handle: say what KVM reported and where the guest was. */
+static void report_exit(struct vcpu *c)
+{
+	struct kvm_run *run = c->run;
+	struct kvm_regs regs;
+	char where[64] = "";
+
+	if (!ioctl(c->fd, KVM_GET_REGS, &regs))
+		snprintf(where, sizeof(where), " at rip %#llx", regs.rip);
+	if (run->exit_reason == KVM_EXIT_INTERNAL_ERROR)
+		vmm_log("vCPU %u: KVM internal error %u%s (data %#llx %#llx %#llx %#llx)",
+			c->index, run->internal.suberror, where,
+			run->internal.ndata > 0 ? run->internal.data[0] : 0,
+			run->internal.ndata > 1 ? run->internal.data[1] : 0,
+			run->internal.ndata > 2 ? run->internal.data[2] : 0,
+			run->internal.ndata > 3 ? run->internal.data[3] : 0);
+	else
+		vmm_log("vCPU %u: unexpected exit %u%s", c->index, run->exit_reason, where);
+}
+
 static void *vcpu_thread(void *arg)
 {
 	struct vcpu *c = arg;
@@ -186,8 +206,7 @@ static void *vcpu_thread(void *arg)
 			vmm_stop(v, VMM_EGUEST);
 			break;
 		default:
-			vmm_log("vCPU %u: unexpected exit %u", c->index,
-				c->run->exit_reason);
+			report_exit(c);
 			vmm_stop(v, VMM_EKVM);
 		}
 	}

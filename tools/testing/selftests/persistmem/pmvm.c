@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,6 +30,7 @@ void pmvm_reset(struct pmvm *m)
 	m->back = 0;
 	m->gaps = -1;
 	m->held = false;
+	m->others = 0;
 	m->vmm[0] = 0;
 	m->resumed[0] = 0;
 	m->first[0] = 0;
@@ -51,6 +53,17 @@ int pmvm_start(struct pmvm *m, const char *const *argv)
 	if (m->pid < 0)
 		return -errno;
 	if (!m->pid) {
+		cpu_set_t cpu0;
+
+		/*
+		 * All of the VMM on one CPU of this machine: nested under
+		 * QEMU 7.2's TCG, guests whose vCPUs ran on both of its CPUs
+		 * died now and then (tools/persistmem/README.rst, Limits).
+		 */
+		CPU_ZERO(&cpu0);
+		CPU_SET(0, &cpu0);
+		if (sched_setaffinity(0, sizeof(cpu0), &cpu0))
+			_exit(126);
 		dup2(pfd[1], STDOUT_FILENO);
 		dup2(pfd[1], STDERR_FILENO);
 		execv(PMVM_BIN, (char **)args);
@@ -63,12 +76,21 @@ int pmvm_start(struct pmvm *m, const char *const *argv)
 
 static void pmvm_line(struct pmvm *m, char *line)
 {
+	char *own = strstr(line, "pm-vmm: ");
 	long long n, pass;
 	const char *gaps;
 	double up;
 	char verdict[8];
 
-	/* the VMM's own lines can land inside a guest line */
+	/*
+	 * The VMM's own lines can land inside a guest line: what comes
+	 * before is the guest's, cut there (and never finished, when the
+	 * VMM says the guest died).
+	 */
+	if (own > line) {
+		vt_diag("guest (cut): %.*s", (int)(own - line), line);
+		line = own;
+	}
 	if (strstr(line, "pm-vmm: testdev: vCPU"))
 		m->held = true;
 	if (!strncmp(line, "pm-vmm: ", 8)) {
@@ -87,8 +109,12 @@ static void pmvm_line(struct pmvm *m, char *line)
 		return;
 	}
 	if (sscanf(line, "pmw: n=%lld up=%lf pass=%lld sum=%*x %7s",
-		   &n, &up, &pass, verdict) != 4)
+		   &n, &up, &pass, verdict) != 4) {
+		/* the guest kernel's own messages (an oops, say) go to the log */
+		if (strncmp(line, "pmw: ", 5) && line[0] && m->others++ < PMVM_MAX_OTHERS)
+			vt_diag("guest: %s", line);
 		return;
+	}
 	/* A line the VMM's own output cut in two is no verdict. */
 	if (strcmp(verdict, "ok") && strcmp(verdict, "BAD"))
 		return;
@@ -121,6 +147,9 @@ static bool pmvm_read(struct pmvm *m, int ms)
 		return m->out >= 0;
 	got = read(m->out, m->buf + m->len, sizeof(m->buf) - 1 - m->len);
 	if (got <= 0) {
+		if (m->len)	/* what the guest said last, without its newline */
+			vt_diag("guest (unfinished): %s", m->buf);
+		m->len = 0;
 		close(m->out);
 		m->out = -1;
 		return false;

@@ -32,6 +32,9 @@
 #define PMVM_GUEST_CMDLINE \
 	"console=ttyS0 panic=-1 quiet noxsave clocksource=kvm-clock pmw_mib=64"
 
+/* Guest lines other than pm-workload's that go to the test's log. */
+#define PMVM_MAX_OTHERS	100
+
 struct pmvm {
 	pid_t pid;
 	int out;			/* the VMM's stdout and stderr */
@@ -43,6 +46,7 @@ struct pmvm {
 	unsigned int starts, bad, back;
 	long long gaps;			/* test device reads not in sequence, or -1 */
 	bool held;			/* the test device held a vCPU in an IN */
+	unsigned int others;		/* other guest lines, logged up to a limit */
 	char vmm[256];			/* the VMM's last line of its own */
 	char resumed[256];		/* its "resumed:" line */
 	char first[128];		/* the first guest output seen */
