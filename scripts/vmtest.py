@@ -479,6 +479,13 @@ def bench_report(tests, logdir, outdir):
         text = open(console, errors="replace").read() if os.path.exists(console) else ""
         if t.name == "iommufd_persist_bench":
             iofd_freeze_figures(text, figures)
+        if t.name == "handover_freeze_bench":
+            # one freeze per kexec, each with the extents of its generation
+            for m in RE_HANDOVER.finditer(text):
+                n = int(m.group(2))
+                figures[(f"freeze_{n}", "bytes")] = int(m.group(3)) + int(m.group(4))
+                figures[(f"freeze_{n}", "us")] = int(m.group(5))
+            continue
         key = "persist_handover" if t.name == "persist_alloc_bench" else f"{t.name}_handover"
         for m in RE_HANDOVER.finditer(text):
             figures[(key, "extents")] = int(m.group(2))
@@ -526,6 +533,12 @@ def bench_report(tests, logdir, outdir):
               "", f"handover as written at kexec: {fig('persist_handover', 'extents')} extents, "
               f"{fig('persist_handover', 'bytes')} bytes, frozen in {fig('persist_handover', 'freeze_us')} us; "
               f"received blob {fig('persist_handover_blob', 'bytes')} bytes"]
+    lines += ["", "persist_alloc on the reboot path of a real kexec: persist_kho_freeze() from "
+              "entry to exit, as the old kernel logs it; the handover was written as "
+              "extents were preserved", "",
+              "| extents preserved | handover bytes written | freeze (us) |", "|---|---|---|"]
+    for n in (1, 64, 4096):
+        lines.append(f"| {n:,} | {fig(f'freeze_{n}', 'bytes')} | {fig(f'freeze_{n}', 'us')} |")
     lines += gmem_bench_lines(figures)
     lines += iofd_bench_lines(figures)
     lines += vmm_blackout_lines(figures, outdir)
