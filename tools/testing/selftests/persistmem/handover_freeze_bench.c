@@ -21,8 +21,12 @@ static const unsigned int sets[] = { 1, 64, 4096 };
 static void receive(int fd, int gen)
 {
 	unsigned int nr = sets[gen - 1];
+	unsigned long long pending = pt_node_stat(0, "pending_bytes");
 
-	vt_result(!pt_cmd(fd, "restore-all %d", gen), "%u extents received and restored", nr);
+	vt_result(pending == nr * 4096ull, "%u extents handed over: %llu bytes pending",
+		  nr, pending);
+	vt_result(!pt_cmd(fd, "restore-all %d", gen) && !pt_node_stat(0, "pending_bytes"),
+		  "%u extents restored, none pending", nr);
 	vt_result(!pt_cmd(fd, "free-all"), "%u extents freed", nr);
 }
 
@@ -37,7 +41,9 @@ int main(int argc, char **argv)
 		return vt_finish();
 	vt_result(!pt_cmd(fd, "fill %u 0 0 0", sets[gen - 1]),
 		  "%u 4 KiB extents allocated", sets[gen - 1]);
-	vt_result(!pt_cmd(fd, "preserve-all %d", gen), "%u extents preserved", sets[gen - 1]);
+	vt_result(!pt_cmd(fd, "preserve-all %d", gen) &&
+		  pt_node_stat(0, "preserved_bytes") == sets[gen - 1] * 4096ull,
+		  "%u extents preserved", sets[gen - 1]);
 	/* The file stays open: its preserved folios are handed over. */
 	vt_hold();
 }
