@@ -42,6 +42,8 @@ RE_WARN = re.compile(r"^(?:\[[\s\d.]+\] )?(WARNING: .*|BUG: .*|Oops: .*)$", re.M
 RE_BENCH = re.compile(r"^# bench: (\S+) ([-\d.]+) (\S+)$")
 RE_HANDOVER = re.compile(r"persist_alloc: handover frozen: (\d+) blocks and (\d+) extents, "
                          r"(\d+) \+ (\d+) bytes, in (\d+) us")
+RE_PREBUILD = re.compile(r"persist_alloc: node (\d+): (\d+) handed-over folios built for "
+                         r"their owners in (\d+) us, (\d+) left")
 
 
 class Test:
@@ -311,8 +313,8 @@ def run_test(test, kernel, initrd, logdir, expect_override):
 
 def gmem_bench_lines(figures):
     """The guest_memfd_persist_bench table, if that benchmark ran."""
-    cols = ["gmem_1g_hvo", "gmem_1g", "gmem_1g_ndm", "gmem_2m", "gmem_4k",
-            "gmem_baseline_memfd_luo"]
+    cols = ["gmem_1g_hvo", "gmem_1g", "gmem_1g_ndm", "gmem_2m_hvo", "gmem_2m", "gmem_4k",
+            "gmem_baseline_memfd_luo", "gmem_baseline_memfd_luo_thp"]
     if not any(k in cols for k, _ in figures):
         return []
 
@@ -329,15 +331,31 @@ def gmem_bench_lines(figures):
             ("retrieve ioctl (us)", "us_per_gib_retrieve", ",.1f"),
             ("retrieve in kernel (us)", "us_per_gib_retrieve_kernel", ",.1f"),
             ("handover metadata (bytes)", "metadata_bytes_per_gib", ",.1f"),
-            ("x faster preserve+freeze than memfd_luo",
+            ("x faster preserve+freeze than memfd_luo 4K",
              "x_faster_preserve_freeze_than_memfd_luo", ",.1f"),
-            ("x faster retrieve than memfd_luo", "x_faster_retrieve_than_memfd_luo", ",.1f"),
-            ("x less metadata than memfd_luo", "x_less_metadata_than_memfd_luo", ",.1f")]:
+            ("x faster preserve+freeze than memfd_luo THP",
+             "x_faster_preserve_freeze_than_memfd_luo_thp", ",.1f"),
+            ("x faster retrieve than memfd_luo 4K", "x_faster_retrieve_than_memfd_luo", ",.1f"),
+            ("x faster retrieve than memfd_luo THP", "x_faster_retrieve_than_memfd_luo_thp",
+             ",.1f"),
+            ("x less metadata than memfd_luo 4K", "x_less_metadata_than_memfd_luo", ",.1f"),
+            ("x less metadata than memfd_luo THP", "x_less_metadata_than_memfd_luo_thp",
+             ",.1f")]:
         lines.append(f"| {label} | " + " | ".join(fig(c, unit, fmt) for c in cols) + " |")
     lines += ["", "1G granule, each added GiB: "
               f"{fig('gmem_1g', 'metadata_bytes_per_added_gib', ',.0f')} bytes of metadata, "
               f"{fig('gmem_1g', 'x_less_metadata_per_added_gib_than_memfd_luo', ',.0f')}x "
-              "less than memfd_luo"]
+              "less than memfd_luo 4K, "
+              f"{fig('gmem_1g', 'x_less_metadata_per_added_gib_than_memfd_luo_thp', ',.0f')}x "
+              "less than memfd_luo THP"]
+    built = [(k[0][len("prebuild_node"):], v) for k, v in sorted(figures.items())
+             if k[0].startswith("prebuild_node") and k[1] == "folios"]
+    if built:
+        lines += ["", "Folios built at boot, before the retrieves, by persist_alloc's "
+                  "prebuild workers (one per node, in the background): " + "; ".join(
+                      f"node {n}: {v:,.0f} folios in "
+                      f"{fig('prebuild_node' + n, 'us')} us" for n, v in built) +
+                  f"; the bench waited {fig('gmem_prebuild', 'us_waited')} us for them"]
     return lines
 
 
@@ -479,6 +497,10 @@ def bench_report(tests, logdir, outdir):
         text = open(console, errors="replace").read() if os.path.exists(console) else ""
         if t.name == "iommufd_persist_bench":
             iofd_freeze_figures(text, figures)
+        if t.name == "guest_memfd_persist_bench":
+            for m in RE_PREBUILD.finditer(text):
+                figures[(f"prebuild_node{m.group(1)}", "folios")] = int(m.group(2))
+                figures[(f"prebuild_node{m.group(1)}", "us")] = int(m.group(3))
         if t.name == "handover_freeze_bench":
             # one freeze per kexec, each with the extents of its generation
             for m in RE_HANDOVER.finditer(text):

@@ -531,6 +531,8 @@ static enum persist_verdict __init adopt_extent(const struct persist_alloc_exten
 	ext->owner = s->owner;
 	ext->pending = !quarantine;
 	ext->quarantined = quarantine;
+	/* A 4 KiB granule is its own folio: nothing to build (see "Prebuilding"). */
+	ext->built = ext->pending && !s->order;
 
 	spin_lock(&pool->lock);
 	err = persist_block_claim(blk, PHYS_PFN(s->phys - blk->base), s->order);
@@ -558,6 +560,8 @@ static enum persist_verdict __init adopt_extent(const struct persist_alloc_exten
 	pool->allocated[persist_order_granule(s->order)]++;
 	if (!quarantine)
 		pool->pending_pages += nr;
+	if (ext->built)
+		pool->built_pages += nr;
 	if ((ext->flags & PERSIST_ALLOC_NO_DIRECT_MAP) || quarantine)
 		pool->no_direct_map_pages += nr;
 	spin_unlock(&pool->lock);
@@ -800,5 +804,7 @@ unsigned long __init persist_kho_adopt(void)
 		nr_blocks, nr_handover_blocks, good, ser->nr_extents);
 	persist_received_keep(ext, nr_ext, verdict, handover_verdict, nr_handover_blocks);
 	release_blob(PERSIST_ALLOC_KHO_NAME);
+	if (good)
+		persist_prebuild_start();
 	return good;
 }

@@ -112,6 +112,7 @@ struct persist_scrub {
  * @vmemmap_saved: bytes of struct pages freed by HVO
  * @preserved_pages: allocated pages to be handed over at the next kexec
  * @pending_pages: handed-over pages not restored yet
+ * @built_pages: of @pending_pages, those whose folio is built
  */
 struct persist_pool {
 	int nid;
@@ -126,6 +127,7 @@ struct persist_pool {
 	unsigned long vmemmap_saved;
 	unsigned long preserved_pages;
 	unsigned long pending_pages;
+	unsigned long built_pages;
 };
 
 /**
@@ -140,7 +142,9 @@ struct persist_pool {
  * @prehvo:      pending, and its vmemmap was optimized at boot
  * @restoring:   taken from pending by persist_alloc_restore(), its folio
  *               not built yet
- * @built:       pending again after a failed release, its folio built
+ * @building:    pending, its folio being built by a worker (prebuild.c)
+ * @built:       pending, its folio built: at boot, or before a failed
+ *               release
  * @quarantined: held so that nobody uses its memory: it is never restored
  *               and never handed over
  * @ser_idx:     while preserved, its entry in the outgoing handover
@@ -155,6 +159,7 @@ struct persist_extent {
 	bool pending;
 	bool prehvo;
 	bool restoring;
+	bool building;
 	bool built;
 	bool quarantined;
 	unsigned long ser_idx;
@@ -293,6 +298,14 @@ int persist_hvo_restore_frozen(struct folio *folio);
 void persist_prep_tail(struct page *head, unsigned long i, unsigned int order);
 struct folio *persist_prehvo_folio(unsigned long pfn, unsigned int order);
 struct folio *persist_hvo_build_folio(unsigned long pfn, unsigned int order);
+
+/* prebuild.c */
+struct folio *persist_extent_build(struct persist_extent *ext);
+unsigned long persist_prebuild_seq(void);
+void persist_prebuild_wait(unsigned long seq);
+void persist_prebuild_put(struct persist_extent *ext, struct folio *folio);
+unsigned long persist_prebuild_node(int nid, unsigned long *failed);
+void persist_prebuild_start(void);
 #ifdef CONFIG_SPARSEMEM_VMEMMAP_PREINIT
 bool persist_prehvo_adopt(unsigned long pfn, unsigned int order);
 #else

@@ -33,10 +33,10 @@
  * passes, unit by unit (see "Adoption"): accepted blocks become the
  * nodes' pools again and every accepted extent is marked allocated,
  * pending its owner's persist_alloc_restore(). Adoption costs
- * O(blocks + extents). Restoring a 1 GiB HVO extent costs O(1) (see
- * "Pre-HVO"), a 2 MiB HVO extent O(1) as well (a few struct pages and a
- * vmemmap remap); only extents without HVO have all their struct pages
- * written, to build the folio they are returned as.
+ * O(blocks + extents). Restoring an extent costs O(1): its folio was
+ * built at boot, by a worker, while the kernel booted (see
+ * "Prebuilding"); a 1 GiB HVO extent even had its vmemmap optimized
+ * before its struct pages were initialized (see "Pre-HVO").
  *
  * Handed-over extents that are neither restored nor released by the next
  * kexec are not handed over again; the kernel after that finds their

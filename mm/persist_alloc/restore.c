@@ -24,6 +24,7 @@ static void pend_again(struct persist_extent *ext)
 	ext->pending = true;
 	ext->built = true;
 	persist_account_state(ext, &ext->blk->pool->pending_pages, 1);
+	persist_account_state(ext, &ext->blk->pool->built_pages, 1);
 	if (ext->flags & PERSIST_ALLOC_HVO)
 		persist_account(ext->blk->pool, ext->order, PERSIST_ALLOC_HVO, -1);
 }
@@ -31,6 +32,7 @@ static void pend_again(struct persist_extent *ext)
 static struct persist_extent *take_pending(phys_addr_t phys, u64 owner, int *err)
 {
 	struct persist_extent *ext;
+	struct persist_pool *pool;
 
 	ext = xa_load(&persist_extents, PHYS_PFN(phys));
 	if (!ext || !ext->pending || PFN_PHYS(ext->pfn) != phys) {
@@ -41,9 +43,19 @@ static struct persist_extent *take_pending(phys_addr_t phys, u64 owner, int *err
 		*err = -EPERM;
 		return NULL;
 	}
+	if (ext->building) {
+		*err = -EBUSY;
+		return NULL;
+	}
+	pool = ext->blk->pool;
 	ext->pending = false;
 	ext->restoring = true;
-	persist_account_state(ext, &ext->blk->pool->pending_pages, -1);
+	/* One round trip of the pool lock for both counters. */
+	spin_lock(&pool->lock);
+	pool->pending_pages -= 1UL << ext->order;
+	if (ext->built)
+		pool->built_pages -= 1UL << ext->order;
+	spin_unlock(&pool->lock);
 	return ext;
 }
 
@@ -56,6 +68,9 @@ static struct persist_extent *take_pending(phys_addr_t phys, u64 owner, int *err
  * if it was) and a reference count of 1; it is allocated again, and may be
  * preserved again for the next kexec.
  *
+ * Its folio is usually built already, at boot (see "Prebuilding"); if a
+ * worker is building it right now, this waits for that one extent.
+ *
  * Return: the folio, or ERR_PTR(-ENOENT) if no handed-over extent starts
  * at @phys (or it was restored already), ERR_PTR(-EPERM) if it belongs to
  * another owner, ERR_PTR(-ENOMEM) if its vmemmap could not be optimized
@@ -65,23 +80,26 @@ struct folio *persist_alloc_restore(phys_addr_t phys, u64 owner)
 {
 	struct persist_extent *ext;
 	struct folio *folio;
+	unsigned long seq;
 	int err;
 
 	mutex_lock(&persist_state_lock);
-	ext = take_pending(phys, owner, &err);
+	/* A worker is building its folio: wait for it rather than build it twice. */
+	while (!(ext = take_pending(phys, owner, &err)) && err == -EBUSY) {
+		seq = persist_prebuild_seq();
+		mutex_unlock(&persist_state_lock);
+		persist_prebuild_wait(seq);
+		mutex_lock(&persist_state_lock);
+	}
 	mutex_unlock(&persist_state_lock);
 	if (!ext)
 		return ERR_PTR(err);
 	if (ext->built) {
-		/* A release failed after building it: it is ready as it is. */
+		/* Built at boot, or before a release that failed: O(1). */
 		folio = pfn_folio(ext->pfn);
 		ext->built = false;
-	} else if (ext->prehvo) {
-		/* Its tail struct pages already are the shared tail page: O(1). */
-		folio = persist_prehvo_folio(ext->pfn, ext->order);
-		ext->prehvo = false;
-	} else if (ext->flags & PERSIST_ALLOC_HVO) {
-		folio = persist_hvo_build_folio(ext->pfn, ext->order);
+	} else {
+		folio = persist_extent_build(ext);
 		if (IS_ERR(folio)) {
 			mutex_lock(&persist_state_lock);
 			ext->restoring = false;
@@ -90,8 +108,6 @@ struct folio *persist_alloc_restore(phys_addr_t phys, u64 owner)
 			persist_account_state(ext, &ext->blk->pool->pending_pages, 1);
 			return folio;
 		}
-	} else {
-		folio = persist_granule_to_folio(ext->pfn, ext->order);
 	}
 	if (ext->flags & PERSIST_ALLOC_HVO)
 		persist_account(ext->blk->pool, ext->order, PERSIST_ALLOC_HVO, 1);

@@ -20,6 +20,9 @@
  *   allocated bytes to be handed over at the next kexec.
  * ``pending_bytes``
  *   bytes handed over by the previous kernel that no owner restored yet.
+ * ``pending_built_bytes``
+ *   of ``pending_bytes``, those whose folios are built already, so that
+ *   restoring them costs O(1) per folio (see "Prebuilding").
  * ``grow``, ``shrink`` (write only, root)
  *   write a number of 1 GiB blocks to take from the buddy allocator or to
  *   give back (unused blocks only). A bad number fails with -EINVAL and
@@ -57,6 +60,7 @@ struct persist_stats {
 	unsigned long vmemmap_saved;
 	unsigned long preserved;
 	unsigned long pending;
+	unsigned long built;
 };
 
 static void read_stats(int nid, struct persist_stats *st)
@@ -78,6 +82,7 @@ static void read_stats(int nid, struct persist_stats *st)
 	st->vmemmap_saved = pool->vmemmap_saved;
 	st->preserved = pool->preserved_pages << PAGE_SHIFT;
 	st->pending = pool->pending_pages << PAGE_SHIFT;
+	st->built = pool->built_pages << PAGE_SHIFT;
 	spin_unlock(&pool->lock);
 	st->allocated[PERSIST_GRANULE_4K] *= SZ_4K;
 	st->allocated[PERSIST_GRANULE_2M] *= SZ_2M;
@@ -104,6 +109,7 @@ PERSIST_STAT_ATTR(no_direct_map_bytes, st.no_direct_map);
 PERSIST_STAT_ATTR(vmemmap_saved_bytes, st.vmemmap_saved);
 PERSIST_STAT_ATTR(preserved_bytes, st.preserved);
 PERSIST_STAT_ATTR(pending_bytes, st.pending);
+PERSIST_STAT_ATTR(pending_built_bytes, st.built);
 
 static ssize_t resize_store(struct kobject *kobj, const char *buf, size_t count,
 			    long (*resize)(int nid, unsigned long nr))
@@ -142,6 +148,7 @@ static struct attribute *persist_node_attrs[] = {
 	&vmemmap_saved_bytes_attr.attr,
 	&preserved_bytes_attr.attr,
 	&pending_bytes_attr.attr,
+	&pending_built_bytes_attr.attr,
 	&grow_attr.attr,
 	&shrink_attr.attr,
 	NULL,

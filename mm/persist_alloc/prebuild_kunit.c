@@ -1,0 +1,230 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * KUnit tests for building handed-over folios at boot (prebuild.c), on a
+ * real pool (scripts/kunit.sh boots with persist_alloc=2G). A folio is
+ * made to look handed over as adoption leaves it: its struct pages single
+ * pages again, its extent pending for an owner.
+ */
+#include <kunit/test.h>
+#include <linux/completion.h>
+#include <linux/delay.h>
+#include <linux/kthread.h>
+#include <linux/mm.h>
+
+#include "internal.h"
+
+#define OWNER	0x7072656275696c64ULL	/* "prebuild" */
+
+static int prebuild_pool_node(struct kunit *test)
+{
+	int nid;
+
+	for_each_node(nid) {
+		struct persist_pool *pool = READ_ONCE(persist_pools[nid]);
+
+		if (pool && pool->nr_blocks)
+			return nid;
+	}
+	kunit_skip(test, "no persist_alloc pool: boot with persist_alloc=2G");
+	return NUMA_NO_NODE;
+}
+
+static struct persist_extent *extent_at(unsigned long pfn)
+{
+	struct persist_extent *ext;
+
+	mutex_lock(&persist_state_lock);
+	ext = xa_load(&persist_extents, pfn);
+	mutex_unlock(&persist_state_lock);
+	return ext;
+}
+
+/* Allocate a granule and leave it as adoption would: pending, unbuilt if huge. */
+static unsigned long handed_over(struct kunit *test, int nid, unsigned int order,
+				 unsigned long flags)
+{
+	struct folio *folio = persist_alloc_folio(nid, order, flags);
+	struct persist_extent *ext;
+	unsigned long pfn;
+
+	KUNIT_ASSERT_FALSE(test, IS_ERR(folio));
+	pfn = folio_pfn(folio);
+	ext = extent_at(pfn);
+	KUNIT_ASSERT_NOT_NULL(test, ext);
+	if (flags & PERSIST_ALLOC_HVO) {
+		KUNIT_ASSERT_EQ(test, persist_hvo_restore(folio), 0);
+		persist_account(ext->blk->pool, order, PERSIST_ALLOC_HVO, -1);
+	}
+	if (order)
+		persist_folio_to_granule(folio);
+	mutex_lock(&persist_state_lock);
+	ext->owner = OWNER;
+	ext->pending = true;
+	persist_account_state(ext, &ext->blk->pool->pending_pages, 1);
+	/* As adoption: a 4 KiB granule is its own folio. */
+	ext->built = !order;
+	if (ext->built)
+		persist_account_state(ext, &ext->blk->pool->built_pages, 1);
+	mutex_unlock(&persist_state_lock);
+	return pfn;
+}
+
+static unsigned long pool_pages(int nid, bool built)
+{
+	struct persist_pool *pool = persist_pools[nid];
+	unsigned long nr;
+
+	spin_lock(&pool->lock);
+	nr = built ? pool->built_pages : pool->pending_pages;
+	spin_unlock(&pool->lock);
+	return nr;
+}
+
+/*
+ * The first @nr struct pages of the 2 MiB folio at @pfn are its head and
+ * tails of it (all of them, or for HVO those of its own vmemmap page).
+ */
+static void expect_folio_2m(struct kunit *test, unsigned long pfn, unsigned long nr)
+{
+	struct page *head = pfn_to_page(pfn);
+	unsigned long i, strays = 0;
+
+	KUNIT_EXPECT_TRUE(test, PageHead(head));
+	KUNIT_EXPECT_EQ(test, folio_order(page_folio(head)), PERSIST_ORDER_2M);
+	KUNIT_EXPECT_EQ(test, page_ref_count(head), 1);
+	for (i = 1; i < nr; i++)
+		if (page_folio(head + i) != page_folio(head) || page_ref_count(head + i))
+			strays++;
+	KUNIT_EXPECT_EQ(test, strays, 0);
+}
+
+/*
+ * The worker builds every pending huge folio of its node once, leaves
+ * those a restore took first, and restores then hand the built folios
+ * out as they are, to their owner only; a 4 KiB one was counted built.
+ */
+static void prebuild_builds_pending_folios(struct kunit *test)
+{
+	int nid = prebuild_pool_node(test);
+	unsigned long plain, hvo, early, small, failed, built;
+	unsigned long pending = pool_pages(nid, false);
+	struct persist_extent *ext;
+	struct folio *folio;
+
+	KUNIT_ASSERT_EQ(test, pool_pages(nid, true), 0);
+	small = handed_over(test, nid, PERSIST_ORDER_4K, 0);
+	KUNIT_EXPECT_EQ(test, pool_pages(nid, true), 1);
+	plain = handed_over(test, nid, PERSIST_ORDER_2M, 0);
+	hvo = handed_over(test, nid, PERSIST_ORDER_2M, PERSIST_ALLOC_HVO);
+	early = handed_over(test, nid, PERSIST_ORDER_2M, 0);
+	KUNIT_EXPECT_EQ(test, pool_pages(nid, false), pending + 3 * 512 + 1);
+	KUNIT_EXPECT_FALSE(test, PageHead(pfn_to_page(plain)));
+
+	/* Restored before any worker ran: built by its restore. */
+	folio = persist_alloc_restore(PFN_PHYS(early), OWNER);
+	KUNIT_ASSERT_FALSE(test, IS_ERR(folio));
+	expect_folio_2m(test, early, PERSIST_CHUNK_PAGES);
+
+	built = persist_prebuild_node(nid, &failed);
+	KUNIT_EXPECT_EQ(test, built, 2);
+	KUNIT_EXPECT_EQ(test, failed, 0);
+	KUNIT_EXPECT_EQ(test, pool_pages(nid, true), 2 * 512 + 1);
+	KUNIT_EXPECT_EQ(test, pool_pages(nid, false), pending + 2 * 512 + 1);
+	expect_folio_2m(test, plain, PERSIST_CHUNK_PAGES);
+	expect_folio_2m(test, hvo, PAGE_SIZE / sizeof(struct page));
+	ext = extent_at(plain);
+	KUNIT_EXPECT_TRUE(test, ext->pending && ext->built && !ext->building);
+	/* Nothing is built twice. */
+	KUNIT_EXPECT_EQ(test, persist_prebuild_node(nid, &failed), 0);
+
+	/* Built is still pending: another owner is refused, nothing moves. */
+	KUNIT_EXPECT_EQ(test, PTR_ERR(persist_alloc_restore(PFN_PHYS(plain), OWNER + 1)),
+			-EPERM);
+	KUNIT_EXPECT_EQ(test, pool_pages(nid, true), 2 * 512 + 1);
+
+	KUNIT_EXPECT_PTR_EQ(test, persist_alloc_restore(PFN_PHYS(plain), OWNER),
+			    pfn_folio(plain));
+	KUNIT_EXPECT_PTR_EQ(test, persist_alloc_restore(PFN_PHYS(hvo), OWNER), pfn_folio(hvo));
+	KUNIT_EXPECT_PTR_EQ(test, persist_alloc_restore(PFN_PHYS(small), OWNER),
+			    pfn_folio(small));
+	KUNIT_EXPECT_EQ(test, persist_folio_flags(pfn_folio(hvo)), PERSIST_ALLOC_HVO);
+	KUNIT_EXPECT_EQ(test, folio_order(pfn_folio(plain)), PERSIST_ORDER_2M);
+	KUNIT_EXPECT_EQ(test, pool_pages(nid, true), 0);
+	KUNIT_EXPECT_EQ(test, pool_pages(nid, false), pending);
+	KUNIT_EXPECT_EQ(test, PTR_ERR(persist_alloc_restore(PFN_PHYS(plain), OWNER)), -ENOENT);
+
+	KUNIT_EXPECT_EQ(test, persist_free_folio(pfn_folio(plain)), 0);
+	KUNIT_EXPECT_EQ(test, persist_free_folio(pfn_folio(hvo)), 0);
+	KUNIT_EXPECT_EQ(test, persist_free_folio(pfn_folio(early)), 0);
+	KUNIT_EXPECT_EQ(test, persist_free_folio(pfn_folio(small)), 0);
+}
+
+struct restore_call {
+	phys_addr_t phys;
+	u64 owner;
+	struct folio *folio;
+	struct completion done;
+};
+
+static int restore_fn(void *data)
+{
+	struct restore_call *call = data;
+
+	call->folio = persist_alloc_restore(call->phys, call->owner);
+	complete(&call->done);
+	return 0;
+}
+
+/*
+ * A restore of the extent a worker holds waits for the worker and gets
+ * the folio it built; a restore by another owner is refused at once.
+ */
+static void prebuild_restore_waits_for_worker(struct kunit *test)
+{
+	int nid = prebuild_pool_node(test);
+	unsigned long pfn = handed_over(test, nid, PERSIST_ORDER_2M, 0);
+	struct restore_call call = { .phys = PFN_PHYS(pfn), .owner = OWNER };
+	struct persist_extent *ext = extent_at(pfn);
+	struct task_struct *task;
+	struct folio *folio;
+	bool waited;
+
+	init_completion(&call.done);
+	mutex_lock(&persist_state_lock);
+	ext->building = true;
+	mutex_unlock(&persist_state_lock);
+
+	KUNIT_EXPECT_EQ(test, PTR_ERR(persist_alloc_restore(PFN_PHYS(pfn), OWNER + 1)), -EPERM);
+	task = kthread_run(restore_fn, &call, "prebuild_kunit");
+	KUNIT_ASSERT_FALSE(test, IS_ERR(task));
+	msleep(200);
+	waited = !completion_done(&call.done);
+
+	folio = persist_extent_build(ext);
+	KUNIT_EXPECT_FALSE(test, IS_ERR(folio));
+	persist_prebuild_put(ext, folio);
+	KUNIT_ASSERT_TRUE(test, wait_for_completion_timeout(&call.done, 10 * HZ) > 0);
+
+	KUNIT_EXPECT_TRUE_MSG(test, waited, "the restore did not wait for the worker");
+	KUNIT_EXPECT_PTR_EQ(test, call.folio, folio);
+	expect_folio_2m(test, pfn, PERSIST_CHUNK_PAGES);
+	KUNIT_EXPECT_EQ(test, pool_pages(nid, true), 0);
+	if (!IS_ERR(call.folio))
+		KUNIT_EXPECT_EQ(test, persist_free_folio(call.folio), 0);
+}
+
+static struct kunit_case persist_prebuild_cases[] = {
+	KUNIT_CASE(prebuild_builds_pending_folios),
+	KUNIT_CASE(prebuild_restore_waits_for_worker),
+	{}
+};
+
+static struct kunit_suite persist_prebuild_suite = {
+	.name = "persist_alloc_prebuild",
+	.test_cases = persist_prebuild_cases,
+};
+
+kunit_test_suites(&persist_prebuild_suite);
+
+MODULE_DESCRIPTION("KUnit tests for persist_alloc's building of handed-over folios");
+MODULE_LICENSE("GPL");
