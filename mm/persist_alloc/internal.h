@@ -166,6 +166,19 @@ struct persist_extent {
 };
 
 /**
+ * struct persist_boot_block - a block carved at boot, before slab exists
+ * @base: physical address
+ * @nid:  node
+ */
+struct persist_boot_block {
+	phys_addr_t base;
+	int nid;
+};
+
+/* memmap.c */
+void persist_memmap_init_blocks(const struct persist_boot_block *blocks, unsigned int nr);
+
+/**
  * struct persist_request - what persist_alloc= asks for
  * @spread_gib: GiB to spread over all nodes
  * @node_gib:   GiB per node

@@ -341,6 +341,38 @@ static bool folio_is_zero(struct folio *folio)
 	return true;
 }
 
+/*
+ * Every struct page of every block of the pool belongs to the pool's node
+ * and to the zone that spans it, deferred struct page init or not: the
+ * carve-out is MEMBLOCK_RSRV_NOINIT, so persist_alloc initializes what
+ * early boot left.
+ */
+static void pool_struct_pages_initialized(struct kunit *test)
+{
+	int nid = pool_node(test);
+	unsigned long i, pfn, bad = 0, first_bad = 0, blocks = 0;
+	struct persist_block *blk;
+	struct page *page;
+
+	mutex_lock(&persist_resize_lock);
+	list_for_each_entry(blk, &persist_pools[nid]->blocks, list) {
+		for (i = 0; i < PERSIST_BLOCK_PAGES; i++) {
+			pfn = PHYS_PFN(blk->base) + i;
+			page = pfn_to_page(pfn);
+			if (page_to_nid(page) == nid && zone_spans_pfn(page_zone(page), pfn))
+				continue;
+			if (!bad++)
+				first_bad = pfn;
+		}
+		blocks++;
+		cond_resched();
+	}
+	mutex_unlock(&persist_resize_lock);
+	KUNIT_EXPECT_GT(test, blocks, 0);
+	KUNIT_EXPECT_EQ_MSG(test, bad, 0, "struct pages not of node %d or their zone, first %#lx",
+			    nid, first_bad);
+}
+
 static void pool_alloc_free_each_order(struct kunit *test)
 {
 	static const unsigned int orders[] = {
@@ -1328,6 +1360,7 @@ static struct kunit_case persist_request_cases[] = {
 };
 
 static struct kunit_case persist_pool_cases[] = {
+	KUNIT_CASE(pool_struct_pages_initialized),
 	KUNIT_CASE(pool_alloc_free_each_order),
 	KUNIT_CASE(pool_no_direct_map),
 	KUNIT_CASE(pool_hvo),

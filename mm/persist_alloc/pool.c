@@ -51,10 +51,7 @@ DEFINE_XARRAY(persist_blocks);
 
 /* Blocks carved at boot, before slab exists. */
 #define PERSIST_BOOT_BLOCKS_MAX	1024
-static struct {
-	phys_addr_t base;
-	int nid;
-} persist_boot_blocks[PERSIST_BOOT_BLOCKS_MAX] __initdata;
+static struct persist_boot_block persist_boot_blocks[PERSIST_BOOT_BLOCKS_MAX] __initdata;
 static unsigned int persist_nr_boot_blocks __initdata;
 static struct persist_request persist_cmdline_request __initdata;
 
@@ -452,6 +449,7 @@ static int __init persist_pools_init(void)
 	unsigned int i;
 	int err;
 
+	persist_memmap_init_blocks(persist_boot_blocks, persist_nr_boot_blocks);
 	mutex_lock(&persist_resize_lock);
 	for (i = 0; i < persist_nr_boot_blocks; i++) {
 		err = persist_pool_add_block(persist_boot_blocks[i].nid,
