@@ -15,18 +15,17 @@
 
 #define OWNER	0x7072656275696c64ULL	/* "prebuild" */
 
+/* The node of a pool to test with: where a 4 KiB granule comes from. */
 static int prebuild_pool_node(struct kunit *test)
 {
+	struct folio *folio = persist_alloc_folio(NUMA_NO_NODE, PERSIST_ORDER_4K, 0);
 	int nid;
 
-	for_each_node(nid) {
-		struct persist_pool *pool = READ_ONCE(persist_pools[nid]);
-
-		if (pool && pool->nr_blocks)
-			return nid;
-	}
-	kunit_skip(test, "no persist_alloc pool: boot with persist_alloc=2G");
-	return NUMA_NO_NODE;
+	if (IS_ERR(folio))
+		kunit_skip(test, "no persist_alloc pool: boot with persist_alloc=2G");
+	nid = folio_nid(folio);
+	KUNIT_ASSERT_EQ(test, persist_free_folio(folio), 0);
+	return nid;
 }
 
 static struct persist_extent *extent_at(unsigned long pfn)
