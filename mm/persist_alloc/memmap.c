@@ -43,6 +43,11 @@ static enum zone_type __init block_zone(int nid, unsigned long pfn)
 	return ZONE_NORMAL;
 }
 
+/*
+ * Not init_deferred_page(): once deferred init has run, every node's
+ * first_deferred_pfn is reset and it takes every page for initialized.
+ * Blocks that early boot did initialize (low zones) are written again.
+ */
 static void __init init_block_pages(unsigned long start, unsigned long end, void *arg)
 {
 	const struct persist_boot_block *blocks = arg;
