@@ -556,6 +556,7 @@ static enum persist_verdict __init adopt_extent(const struct persist_alloc_exten
 		return PERSIST_REFUSE_NOMEM;
 	}
 	ext->prehvo = blk->hvo_1g && persist_prehvo_adopt(ext->pfn, s->order);
+	persist_prebuild_mark(ext);
 	spin_lock(&pool->lock);
 	pool->allocated[persist_order_granule(s->order)]++;
 	if (!quarantine)

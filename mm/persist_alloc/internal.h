@@ -317,7 +317,24 @@ struct folio *persist_extent_build(struct persist_extent *ext);
 unsigned long persist_prebuild_seq(void);
 void persist_prebuild_wait(unsigned long seq);
 void persist_prebuild_put(struct persist_extent *ext, struct folio *folio);
-unsigned long persist_prebuild_node(int nid, unsigned long *failed);
+/* In persist_extents: a pending extent whose folio is still to be built. */
+#define PERSIST_EXT_UNBUILT	XA_MARK_0
+
+/**
+ * struct persist_prebuild_stats - what a prebuild worker did
+ * @built:  folios it built
+ * @failed: builds that failed, left to their restore
+ * @seen:   extents of its node it looked at: those adopted unbuilt, not
+ *          every extent handed over
+ */
+struct persist_prebuild_stats {
+	unsigned long built;
+	unsigned long failed;
+	unsigned long seen;
+};
+
+void persist_prebuild_mark(struct persist_extent *ext);
+void persist_prebuild_node(int nid, struct persist_prebuild_stats *st);
 void persist_prebuild_start(void);
 #ifdef CONFIG_SPARSEMEM_VMEMMAP_PREINIT
 bool persist_prehvo_adopt(unsigned long pfn, unsigned int order);

@@ -25,6 +25,12 @@
  * restore builds it, or fails, as it would have. A 4 KiB extent is its
  * own folio: adoption counts it built.
  *
+ * Adoption marks the extents with a folio to build in persist_extents, and
+ * a worker looks at those only. The 4 KiB extents that can make most of a
+ * handover (half a million for 2 GiB) are never walked: a worker holds
+ * persist_state_lock, which every allocation, free and restore takes, for
+ * one marked extent at a time.
+ *
  * Each worker reports in one boot line how many folios it built and in
  * how long; ``pending_built_bytes`` in sysfs says how much of the pending
  * memory is ready.
@@ -95,16 +101,38 @@ void persist_prebuild_wait(unsigned long seq)
 	wait_event(prebuild_wq, READ_ONCE(prebuild_seq) != seq);
 }
 
-/* The next pending extent of @nid from *@pfn on with no folio built, held. */
-static struct persist_extent *prebuild_take(int nid, unsigned long *pfn)
+/**
+ * persist_prebuild_mark - have the workers build an adopted extent
+ * @ext: an extent just adopted, in persist_extents
+ *
+ * Marks it if its folio is to be built, so that the worker of its node
+ * finds it without looking at the others: most of a handover can be 4 KiB
+ * extents, and a worker looks under persist_state_lock, which every
+ * allocation, free and restore takes too.
+ */
+void persist_prebuild_mark(struct persist_extent *ext)
+{
+	if (ext->pending && !ext->built)
+		xa_set_mark(&persist_extents, ext->pfn, PERSIST_EXT_UNBUILT);
+}
+
+/*
+ * The next marked extent of @nid from *@pfn on, held if it is still
+ * pending with no folio built. The mark of each one looked at goes.
+ */
+static struct persist_extent *prebuild_take(int nid, unsigned long *pfn,
+					    unsigned long *seen)
 {
 	struct persist_extent *ext;
 
 	lockdep_assert_held(&persist_state_lock);
-	for (ext = xa_find(&persist_extents, pfn, ULONG_MAX, XA_PRESENT); ext;
-	     ext = xa_find_after(&persist_extents, pfn, ULONG_MAX, XA_PRESENT)) {
-		if (ext->blk->pool->nid != nid || !ext->pending || ext->built ||
-		    ext->building)
+	for (ext = xa_find(&persist_extents, pfn, ULONG_MAX, PERSIST_EXT_UNBUILT); ext;
+	     ext = xa_find_after(&persist_extents, pfn, ULONG_MAX, PERSIST_EXT_UNBUILT)) {
+		if (ext->blk->pool->nid != nid)
+			continue;
+		(*seen)++;
+		xa_clear_mark(&persist_extents, *pfn, PERSIST_EXT_UNBUILT);
+		if (!ext->pending || ext->built || ext->building)
 			continue;
 		ext->building = true;
 		return ext;
@@ -134,44 +162,41 @@ void persist_prebuild_put(struct persist_extent *ext, struct folio *folio)
 
 /**
  * persist_prebuild_node - build the folios of a node's pending extents
- * @nid:    the node
- * @failed: set to the number of builds that failed
- *
- * Return: the number of extents whose folio it built.
+ * @nid: the node
+ * @st:  filled with what was done
  */
-unsigned long persist_prebuild_node(int nid, unsigned long *failed)
+void persist_prebuild_node(int nid, struct persist_prebuild_stats *st)
 {
-	unsigned long pfn = 0, built = 0;
 	struct persist_extent *ext;
+	unsigned long pfn = 0;
 	struct folio *folio;
 
-	*failed = 0;
+	memset(st, 0, sizeof(*st));
 	for (;;) {
 		mutex_lock(&persist_state_lock);
-		ext = prebuild_take(nid, &pfn);
+		ext = prebuild_take(nid, &pfn, &st->seen);
 		mutex_unlock(&persist_state_lock);
 		if (!ext)
 			break;
 		folio = persist_extent_build(ext);
 		persist_prebuild_put(ext, folio);
 		if (IS_ERR(folio))
-			(*failed)++;
+			st->failed++;
 		else
-			built++;
+			st->built++;
 		cond_resched();
 	}
-	return built;
 }
 
 static void prebuild_fn(struct work_struct *work)
 {
 	struct persist_prebuild *pb = container_of(work, struct persist_prebuild, work);
+	struct persist_prebuild_stats st;
 	u64 start = local_clock();
-	unsigned long built, failed;
 
-	built = persist_prebuild_node(pb->nid, &failed);
+	persist_prebuild_node(pb->nid, &st);
 	pr_info("node %d: %lu handed-over folios built for their owners in %llu us, %lu left to their restore\n",
-		pb->nid, built, div_u64(local_clock() - start, NSEC_PER_USEC), failed);
+		pb->nid, st.built, div_u64(local_clock() - start, NSEC_PER_USEC), st.failed);
 	kfree(pb);
 }
 

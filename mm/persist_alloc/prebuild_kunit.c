@@ -64,6 +64,7 @@ static unsigned long handed_over(struct kunit *test, int nid, unsigned int order
 	ext->built = !order;
 	if (ext->built)
 		persist_account_state(ext, &ext->blk->pool->built_pages, 1);
+	persist_prebuild_mark(ext);
 	mutex_unlock(&persist_state_lock);
 	return pfn;
 }
@@ -105,8 +106,9 @@ static void expect_folio_2m(struct kunit *test, unsigned long pfn, unsigned long
 static void prebuild_builds_pending_folios(struct kunit *test)
 {
 	int nid = prebuild_pool_node(test);
-	unsigned long plain, hvo, early, small, failed, built;
 	unsigned long pending = pool_pages(nid, false);
+	unsigned long plain, hvo, early, small;
+	struct persist_prebuild_stats st;
 	struct persist_extent *ext;
 	struct folio *folio;
 
@@ -124,17 +126,20 @@ static void prebuild_builds_pending_folios(struct kunit *test)
 	KUNIT_ASSERT_FALSE(test, IS_ERR(folio));
 	expect_folio_2m(test, early, PERSIST_CHUNK_PAGES);
 
-	built = persist_prebuild_node(nid, &failed);
-	KUNIT_EXPECT_EQ(test, built, 2);
-	KUNIT_EXPECT_EQ(test, failed, 0);
+	persist_prebuild_node(nid, &st);
+	KUNIT_EXPECT_EQ(test, st.built, 2);
+	KUNIT_EXPECT_EQ(test, st.failed, 0);
+	/* Neither the 4 KiB extent nor the one restored. */
+	KUNIT_EXPECT_EQ(test, st.seen, 2);
 	KUNIT_EXPECT_EQ(test, pool_pages(nid, true), 2 * 512 + 1);
 	KUNIT_EXPECT_EQ(test, pool_pages(nid, false), pending + 2 * 512 + 1);
 	expect_folio_2m(test, plain, PERSIST_CHUNK_PAGES);
 	expect_folio_2m(test, hvo, PAGE_SIZE / sizeof(struct page));
 	ext = extent_at(plain);
 	KUNIT_EXPECT_TRUE(test, ext->pending && ext->built && !ext->building);
-	/* Nothing is built twice. */
-	KUNIT_EXPECT_EQ(test, persist_prebuild_node(nid, &failed), 0);
+	/* Nothing is built twice, or looked at twice. */
+	persist_prebuild_node(nid, &st);
+	KUNIT_EXPECT_EQ(test, st.built + st.failed + st.seen, 0);
 
 	/* Built is still pending: another owner is refused, nothing moves. */
 	KUNIT_EXPECT_EQ(test, PTR_ERR(persist_alloc_restore(PFN_PHYS(plain), OWNER + 1)),
@@ -156,6 +161,42 @@ static void prebuild_builds_pending_folios(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, persist_free_folio(pfn_folio(hvo)), 0);
 	KUNIT_EXPECT_EQ(test, persist_free_folio(pfn_folio(early)), 0);
 	KUNIT_EXPECT_EQ(test, persist_free_folio(pfn_folio(small)), 0);
+}
+
+#define NR_SMALL	256
+
+/*
+ * A worker looks at the extents adopted with a folio to build, not at
+ * every extent of its node: with hundreds of thousands of 4 KiB extents
+ * handed over it would hold persist_state_lock, and stall every
+ * allocation and restore, for a walk of them all.
+ */
+static void prebuild_looks_at_unbuilt_only(struct kunit *test)
+{
+	int nid = prebuild_pool_node(test);
+	unsigned long *small, huge, i;
+	struct persist_prebuild_stats st;
+
+	small = kunit_kcalloc(test, NR_SMALL, sizeof(*small), GFP_KERNEL);
+	KUNIT_ASSERT_NOT_NULL(test, small);
+	for (i = 0; i < NR_SMALL / 2; i++)
+		small[i] = handed_over(test, nid, PERSIST_ORDER_4K, 0);
+	huge = handed_over(test, nid, PERSIST_ORDER_2M, 0);
+	for (; i < NR_SMALL; i++)
+		small[i] = handed_over(test, nid, PERSIST_ORDER_4K, 0);
+
+	persist_prebuild_node(nid, &st);
+	KUNIT_EXPECT_EQ(test, st.built, 1);
+	KUNIT_EXPECT_EQ(test, st.seen, 1);
+	expect_folio_2m(test, huge, PERSIST_CHUNK_PAGES);
+
+	KUNIT_EXPECT_PTR_EQ(test, persist_alloc_restore(PFN_PHYS(huge), OWNER), pfn_folio(huge));
+	KUNIT_EXPECT_EQ(test, persist_free_folio(pfn_folio(huge)), 0);
+	for (i = 0; i < NR_SMALL; i++) {
+		KUNIT_EXPECT_PTR_EQ(test, persist_alloc_restore(PFN_PHYS(small[i]), OWNER),
+				    pfn_folio(small[i]));
+		KUNIT_EXPECT_EQ(test, persist_free_folio(pfn_folio(small[i])), 0);
+	}
 }
 
 struct restore_call {
@@ -215,6 +256,7 @@ static void prebuild_restore_waits_for_worker(struct kunit *test)
 static struct kunit_case persist_prebuild_cases[] = {
 	KUNIT_CASE(prebuild_builds_pending_folios),
 	KUNIT_CASE(prebuild_restore_waits_for_worker),
+	KUNIT_CASE(prebuild_looks_at_unbuilt_only),
 	{}
 };
 

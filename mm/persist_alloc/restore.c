@@ -50,6 +50,8 @@ static struct persist_extent *take_pending(phys_addr_t phys, u64 owner, int *err
 	pool = ext->blk->pool;
 	ext->pending = false;
 	ext->restoring = true;
+	/* No worker is to look at it any more. */
+	xa_clear_mark(&persist_extents, ext->pfn, PERSIST_EXT_UNBUILT);
 	/* One round trip of the pool lock for both counters. */
 	spin_lock(&pool->lock);
 	pool->pending_pages -= 1UL << ext->order;
