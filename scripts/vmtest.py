@@ -42,6 +42,8 @@ RE_WARN = re.compile(r"^(?:\[[\s\d.]+\] )?(WARNING: .*|BUG: .*|Oops: .*)$", re.M
 RE_BENCH = re.compile(r"^# bench: (\S+) ([-\d.]+) (\S+)$")
 RE_HANDOVER = re.compile(r"persist_alloc: handover frozen: (\d+) blocks and (\d+) extents, "
                          r"(\d+) \+ (\d+) bytes, in (\d+) us")
+RE_MEMMAP = re.compile(r"persist_alloc: struct pages of (\d+) GiB carved at boot initialized "
+                       r"in (\d+) us")
 RE_PREBUILD = re.compile(r"persist_alloc: node (\d+): (\d+) handed-over folios built for "
                          r"their owners in (\d+) us, (\d+) left")
 
@@ -434,6 +436,59 @@ VMM_PARTS = [("pause + save (ms)", "us_save", 1e-3), ("preserve (ms)", "us_prese
              ("blackout (ms)", "ms_blackout", 1)]
 
 
+# What is plotted against guest size: file stem, figure unit, scale, y label.
+VMM_PLOTS = [("blackout", "ms_blackout", 1, "blackout (ms)"),
+             ("retrieve", "us_retrieve", 1e-3, "retrieve of guest memory (ms)")]
+
+
+def boot_time_lines(figures):
+    """boot_time_bench: boot to init without pools, with 8 GiB, handed over."""
+    def ms(key, unit):
+        v = figures.get((key, unit))
+        return None if v is None else v
+
+    base = ms("boot_no_pools", "ms_to_init")
+    rows = [("no pools", "boot_no_pools"), ("8 GiB of pools carved at boot", "boot_pools_8g"),
+            ("8 GiB of pools handed over (4.25 GiB preserved)", "boot_pools_8g_handover")]
+    if all(ms(k, "ms_to_init") is None for _, k in rows):
+        return []
+    lines = ["", "Boot to init, each kernel booted by kexec in one VM run (16 GiB, TCG: "
+             "a few hundred ms of noise)", "",
+             "| kernel | boot to init (ms) | vs no pools (ms) |", "|---|---|---|"]
+    for label, key in rows:
+        v = ms(key, "ms_to_init")
+        delta = "n/a" if v is None or base is None else f"{v - base:+,.0f}"
+        lines.append(f"| {label} | {'n/a' if v is None else f'{v:,.0f}'} | {delta} |")
+    memmap, built = ms("boot_pools_8g", "memmap_us"), ms("boot_handover", "ms_to_prebuilt")
+    lines += ["", "struct pages of the 8 GiB carved at boot initialized in "
+              + ("n/a" if memmap is None else f"{memmap / 1000:,.1f} ms")
+              + "; after the handover, the workers had built every handed-over folio "
+              + ("n/a" if built is None else f"{built:,.0f} ms")
+              + " after the kernel started (in the background, after init ran)"]
+    return lines
+
+
+def vmm_plot(fig, sizes, outdir, what, unit, scale, ylabel):
+    """One figure of every backing against guest size: data file, gnuplot PNG."""
+    dat = os.path.join(outdir, f"vmm_{what}.dat")
+    with open(dat, "w") as f:
+        f.write("# GiB " + " ".join(VMM_BACKINGS) + f" ({ylabel})\n")
+        for gib in sizes:
+            vals = [fig(b, gib, unit, scale) for b in VMM_BACKINGS]
+            f.write(f"{gib} " + " ".join("NaN" if v is None else f"{v:.3f}" for v in vals)
+                    + "\n")
+    png = os.path.join(outdir, f"vmm_{what}.png")
+    plot = (f"set terminal pngcairo size 800,500; set output '{png}';"
+            f"set title 'pm-vmm live update: {what} (QEMU TCG host: compare slopes)';"
+            f"set xlabel 'guest RAM (GiB)'; set ylabel '{ylabel}'; set key left top;"
+            "set xtics 1; set logscale y; plot " + ", ".join(
+                f"'{dat}' using 1:{i + 2} with linespoints title '{b.replace('_', ' ')}'"
+                for i, b in enumerate(VMM_BACKINGS)))
+    if shutil.which("gnuplot") and not subprocess.run(["gnuplot", "-e", plot]).returncode:
+        return f"Plot of {what}: {png} (data: {dat})"
+    return f"No plot of {what}: gnuplot failed or is missing (data: {dat})"
+
+
 def vmm_blackout_lines(figures, outdir):
     """The vmm_blackout_* benchmarks: a table per guest size and a plot."""
     sizes = sorted({int(k.rsplit("_", 1)[1][:-1]) for k, _ in figures
@@ -463,24 +518,8 @@ def vmm_blackout_lines(figures, outdir):
     lines += ["Under TCG only the ratios and the slope mean anything. The blackout is "
               "CLOCK_REALTIME across the kexec, which the new kernel takes from the "
               "RTC: up to a second off; its VMM-measured parts are exact."]
-    dat = os.path.join(outdir, "vmm_blackout.dat")
-    with open(dat, "w") as f:
-        f.write("# GiB " + " ".join(VMM_BACKINGS) + " (blackout, ms)\n")
-        for gib in sizes:
-            vals = [fig(b, gib, "ms_blackout", 1) for b in VMM_BACKINGS]
-            f.write(f"{gib} " + " ".join("NaN" if v is None else f"{v:.0f}" for v in vals)
-                    + "\n")
-    png = os.path.join(outdir, "vmm_blackout.png")
-    plot = (f"set terminal pngcairo size 800,500; set output '{png}';"
-            "set title 'pm-vmm live update blackout (QEMU TCG host: compare slopes)';"
-            "set xlabel 'guest RAM (GiB)'; set ylabel 'blackout (ms)'; set key left top;"
-            "set xtics 1; set yrange [0:*]; plot " + ", ".join(
-                f"'{dat}' using 1:{i + 2} with linespoints title '{b.replace('_', ' ')}'"
-                for i, b in enumerate(VMM_BACKINGS)))
-    if shutil.which("gnuplot") and not subprocess.run(["gnuplot", "-e", plot]).returncode:
-        lines.append(f"Plot: {png} (data: {dat})")
-    else:
-        lines.append(f"No plot: gnuplot failed or is missing (data: {dat})")
+    for what, unit, scale, ylabel in VMM_PLOTS:
+        lines.append(vmm_plot(fig, sizes, outdir, what, unit, scale, ylabel))
     return lines
 
 
@@ -501,6 +540,10 @@ def bench_report(tests, logdir, outdir):
             for m in RE_PREBUILD.finditer(text):
                 figures[(f"prebuild_node{m.group(1)}", "folios")] = int(m.group(2))
                 figures[(f"prebuild_node{m.group(1)}", "us")] = int(m.group(3))
+        if t.name == "boot_time_bench":
+            m = RE_MEMMAP.search(text)
+            if m:
+                figures[("boot_pools_8g", "memmap_us")] = int(m.group(2))
         if t.name == "handover_freeze_bench":
             # one freeze per kexec, each with the extents of its generation
             for m in RE_HANDOVER.finditer(text):
@@ -561,6 +604,7 @@ def bench_report(tests, logdir, outdir):
               "| extents preserved | handover bytes written | freeze (us) |", "|---|---|---|"]
     for n in (1, 64, 4096):
         lines.append(f"| {n:,} | {fig(f'freeze_{n}', 'bytes')} | {fig(f'freeze_{n}', 'us')} |")
+    lines += boot_time_lines(figures)
     lines += gmem_bench_lines(figures)
     lines += iofd_bench_lines(figures)
     lines += vmm_blackout_lines(figures, outdir)
