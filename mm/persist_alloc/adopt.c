@@ -486,7 +486,7 @@ static void __init queue_refused_scrub(void)
 						    (keep ? SCRUB_KEEP : 0);
 	}
 	if (nr_scrub_refused)
-		queue_work(system_unbound_wq, &scrub_refused_work);
+		queue_work(system_dfl_long_wq, &scrub_refused_work);
 }
 
 static unsigned long flags_from_ser(u32 flags)

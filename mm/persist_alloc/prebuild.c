@@ -224,6 +224,6 @@ void __init persist_prebuild_start(void)
 		}
 		INIT_WORK(&pb->work, prebuild_fn);
 		pb->nid = nid;
-		queue_work_node(nid, system_dfl_wq, &pb->work);
+		queue_work_node(nid, system_dfl_long_wq, &pb->work);
 	}
 }

@@ -485,7 +485,10 @@ static int retrieve(int session, int token, const char *name,
 	*us = (t1 - t0) / 1000.0;
 	if (!vt_result(fd >= 0, "%s: retrieved: %s", name, err_str(fd < 0 ? fd : 0)))
 		return fd;
-	vt_result(!fstat(fd, &st) && (unsigned long long)st.st_size == size,
+	/* Before the report: its arguments may be read in any order. */
+	if (fstat(fd, &st))
+		st.st_size = -errno;
+	vt_result((unsigned long long)st.st_size == size,
 		  "%s: size %lld once retrieved, want %llu", name, (long long)st.st_size, size);
 	return fd;
 }
