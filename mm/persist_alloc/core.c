@@ -83,8 +83,8 @@ void persist_account(struct persist_pool *pool, unsigned int order, unsigned lon
 }
 
 /* Attribute counters of @pool for a granule, under its lock. */
-static void account_locked(struct persist_pool *pool, unsigned int order,
-			   unsigned long flags, long sign)
+void persist_account_locked(struct persist_pool *pool, unsigned int order,
+			    unsigned long flags, long sign)
 {
 	lockdep_assert_held(&pool->lock);
 	pool->allocated[persist_order_granule(order)] += sign;
@@ -93,9 +93,6 @@ static void account_locked(struct persist_pool *pool, unsigned int order,
 	if (flags & PERSIST_ALLOC_HVO)
 		pool->vmemmap_saved += sign * (long)persist_hvo_saved(order);
 }
-
-static void pool_put(struct persist_block *blk, unsigned long pfn, unsigned int order,
-		     unsigned long flags);
 
 /*
  * Take a granule from @pool and count it with its attributes @flags, in one
@@ -120,7 +117,7 @@ static phys_addr_t pool_take(struct persist_pool *pool, unsigned int order,
 	if (!WARN_ON_ONCE(blk && idx < 0) && idx >= 0) {
 		phys = blk->base + ((phys_addr_t)idx << PAGE_SHIFT);
 		*blkp = blk;
-		account_locked(pool, order, flags, 1);
+		persist_account_locked(pool, order, flags, 1);
 	}
 	spin_unlock(&pool->lock);
 	if (!phys)
@@ -130,7 +127,7 @@ static phys_addr_t pool_take(struct persist_pool *pool, unsigned int order,
 		spin_lock(&pool->lock);
 		persist_scrub_undo(blk, &scrub);
 		spin_unlock(&pool->lock);
-		pool_put(blk, PHYS_PFN(phys), order, flags);
+		persist_pool_put(blk, PHYS_PFN(phys), order, flags);
 		return 0;
 	}
 	return phys;
@@ -143,8 +140,8 @@ static phys_addr_t pool_take(struct persist_pool *pool, unsigned int order,
  * while a granule is on its way (see hwpoison.c), finds the page free and
  * takes it.
  */
-static void pool_put(struct persist_block *blk, unsigned long pfn, unsigned int order,
-		     unsigned long flags)
+void persist_pool_put(struct persist_block *blk, unsigned long pfn, unsigned int order,
+		      unsigned long flags)
 {
 	struct persist_pool *pool = blk->pool;
 	unsigned long idx = pfn - PHYS_PFN(blk->base);
@@ -159,7 +156,7 @@ static void pool_put(struct persist_block *blk, unsigned long pfn, unsigned int 
 	}
 	spin_lock(&pool->lock);
 	if (!WARN_ON_ONCE(persist_block_free(blk, idx, order)))
-		account_locked(pool, order, flags, -1);
+		persist_account_locked(pool, order, flags, -1);
 	spin_unlock(&pool->lock);
 }
 
@@ -224,14 +221,24 @@ static struct folio *alloc_on_node(int nid, unsigned int order, unsigned long fl
 				   struct persist_extent *ext)
 {
 	struct persist_pool *pool = READ_ONCE(persist_pools[nid]);
+	struct folio *folio = NULL;
 	struct persist_block *blk;
-	struct folio *folio;
-	phys_addr_t phys;
+	phys_addr_t phys = 0;
 	int err;
 
 	if (!pool)
 		return ERR_PTR(-ENOMEM);
-	phys = pool_take(pool, order, flags, &blk);
+	/* A freed 1 GiB HVO folio is kept as it is for the next (see hvo_keep.c). */
+	if (order == PERSIST_ORDER_1G && (flags & PERSIST_ALLOC_HVO))
+		folio = persist_hvo_take_kept(pool, flags, &blk);
+	if (folio) {
+		phys = PFN_PHYS(folio_pfn(folio));
+	} else {
+		phys = pool_take(pool, order, flags, &blk);
+		/* No room but in kept blocks: one gives way. */
+		if (!phys && persist_hvo_unkeep(pool))
+			phys = pool_take(pool, order, flags, &blk);
+	}
 	if (!phys)
 		return ERR_PTR(-ENOMEM);
 
@@ -239,10 +246,12 @@ static struct folio *alloc_on_node(int nid, unsigned int order, unsigned long fl
 	ext->order = order;
 	ext->flags = flags & ~PERSIST_ALLOC_ACCOUNT;
 	ext->blk = blk;
-	if (flags & PERSIST_ALLOC_HVO) {
+	if (folio) {
+		/* Built and optimized already. */
+	} else if (flags & PERSIST_ALLOC_HVO) {
 		folio = persist_hvo_build_folio(ext->pfn, order);
 		if (IS_ERR(folio)) {
-			pool_put(blk, ext->pfn, order, flags);
+			persist_pool_put(blk, ext->pfn, order, flags);
 			return folio;
 		}
 	} else {
@@ -282,11 +291,16 @@ undo_direct_map:
 		persist_direct_map_restore(folio);
 undo_folio:
 	persist_uncharge(folio);
+	if ((flags & PERSIST_ALLOC_HVO) && folio_ref_freeze(folio, 1)) {
+		if (persist_hvo_keep(blk, folio, flags))
+			return ERR_PTR(err);
+		folio_ref_unfreeze(folio, 1);
+	}
 	/* Only a folio nobody saw gets here; the restore cannot be skipped. */
 	if ((flags & PERSIST_ALLOC_HVO) && WARN_ON(persist_hvo_restore(folio)))
 		return ERR_PTR(err);
 	persist_folio_to_granule(folio);
-	pool_put(blk, ext->pfn, order, flags);
+	persist_pool_put(blk, ext->pfn, order, flags);
 	return ERR_PTR(err);
 }
 
@@ -357,8 +371,9 @@ EXPORT_SYMBOL_GPL(persist_alloc_folio);
  * @folio: a folio from persist_alloc_folio(), with only the caller's
  *         reference left
  *
- * The vmemmap of an HVO folio is restored, and the direct map (with the
- * folio zeroed) if it was removed. May sleep.
+ * The vmemmap of an HVO folio is restored, unless it is a 1 GiB one, which
+ * is kept optimized for the next; the direct map (with the folio zeroed)
+ * if it was removed. May sleep.
  *
  * Folios handed over by the previous kernel are not zeroed here: their
  * block is dirty, and the next allocation of the granule zeroes it.
@@ -367,13 +382,16 @@ EXPORT_SYMBOL_GPL(persist_alloc_folio);
  * allocated granule of a pool (foreign, already freed, or handed over and
  * not restored), -EBUSY if someone else still holds a reference or it is
  * preserved for the next kexec, -ENOMEM if the vmemmap of an HVO folio
- * cannot be restored. Nothing changes on failure.
+ * cannot be restored (a 2 MiB one, or a 1 GiB one with a failed page: other
+ * 1 GiB HVO folios are kept as they are, see hvo_keep.c). Nothing changes
+ * on failure.
  */
 int persist_free_folio(struct folio *folio)
 {
 	unsigned long pfn = folio_pfn(folio);
 	struct persist_extent *ext;
 	struct persist_pool *pool;
+	bool keep;
 	int err = 0;
 
 	might_sleep();
@@ -400,7 +418,14 @@ int persist_free_folio(struct folio *folio)
 	 */
 	if (ext->preserved || !folio_ref_freeze(folio, 1))
 		err = -EBUSY;
-	if (!err && (ext->flags & PERSIST_ALLOC_HVO)) {
+	/*
+	 * A 1 GiB HVO folio is kept optimized (see hvo_keep.c) unless a page
+	 * of it failed: then it is restored, here where a free can still
+	 * back off. A failure from now on is found when the block is taken.
+	 */
+	keep = ext->order == PERSIST_ORDER_1G && (ext->flags & PERSIST_ALLOC_HVO) &&
+	       !persist_hwpoison_in(pfn, 1UL << ext->order);
+	if (!err && (ext->flags & PERSIST_ALLOC_HVO) && !keep) {
 		err = persist_hvo_restore_frozen(folio);
 		if (err)
 			folio_ref_unfreeze(folio, 1);
@@ -418,8 +443,10 @@ int persist_free_folio(struct folio *folio)
 		persist_direct_map_restore(folio);
 		zero_folio(folio);
 	}
-	persist_folio_to_granule(folio);
-	pool_put(ext->blk, pfn, ext->order, ext->flags);
+	if (!keep || !persist_hvo_keep(ext->blk, folio, ext->flags)) {
+		persist_folio_to_granule(folio);
+		persist_pool_put(ext->blk, pfn, ext->order, ext->flags);
+	}
 	kfree(ext);
 	return 0;
 }

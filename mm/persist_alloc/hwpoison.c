@@ -339,6 +339,7 @@ int persist_alloc_memory_failure(unsigned long pfn, int flags)
 	struct persist_block *blk;
 	int nid, err, tries;
 	const char *state;
+	bool kept;
 
 	if (!persist_alloc_owns_pfn(pfn))
 		return -ENOENT;
@@ -367,8 +368,10 @@ int persist_alloc_memory_failure(unsigned long pfn, int flags)
 	/* Allocation and free look for failures after this, lock-free. */
 	smp_mb();
 	ext = extent_of(pfn);
+	/* A kept HVO block is restored, the page held back, when it is next taken. */
+	kept = !ext && READ_ONCE(blk->hvo_kept);
 	err = q ? 0 : -ENOMEM;
-	for (tries = 0; !ext && q && tries < HWPOISON_WAIT_TRIES; tries++) {
+	for (tries = 0; !ext && !kept && q && tries < HWPOISON_WAIT_TRIES; tries++) {
 		err = quarantine_free_page(blk, pfn, q, &q);
 		if (err != -EBUSY)
 			break;
@@ -385,7 +388,8 @@ int persist_alloc_memory_failure(unsigned long pfn, int flags)
 	}
 	if (!ext) {
 		kfree(q);
-		state = !err ? "free, taken out of its pool" :
+		state = kept ? "in a free 1 GiB HVO block, held back when the block is next taken" :
+			!err ? "free, taken out of its pool" :
 			"in use outside any extent, marked or held back where it goes";
 	} else {
 		kfree(q);

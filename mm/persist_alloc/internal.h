@@ -51,6 +51,8 @@ struct persist_pool;
  * @boot:        carved from memblock at boot (else grown from buddy)
  * @handed_over: adopted from the previous kernel's handover
  * @hvo_1g:      handed over as one 1 GiB HVO extent (pre-HVO'd at boot)
+ * @hvo_kept:    free, kept whole as an optimized 1 GiB folio (hvo_keep.c)
+ * @kept_link:   entry in the pool's @hvo_kept list while @hvo_kept
  * @ser_idx:     its entry in the outgoing handover
  * @chunk_state: per 2 MiB chunk, an enum persist_chunk_state
  * @chunk_used:  per split chunk, allocated 4 KiB pages
@@ -74,6 +76,8 @@ struct persist_block {
 	bool boot;
 	bool handed_over;
 	bool hvo_1g;
+	bool hvo_kept;
+	struct list_head kept_link;
 	unsigned int ser_idx;
 	u8 chunk_state[PERSIST_BLOCK_CHUNKS];
 	u16 chunk_used[PERSIST_BLOCK_CHUNKS];
@@ -106,6 +110,8 @@ struct persist_scrub {
  * @unused:    blocks of @blocks with nothing allocated
  * @chunk_avail: blocks in use with a free 2 MiB chunk
  * @page_avail: blocks with a split chunk that has a free 4 KiB page
+ * @hvo_kept:  free blocks kept as optimized 1 GiB folios (hvo_keep.c)
+ * @nr_hvo_kept: number of blocks on @hvo_kept
  * @nr_blocks: number of blocks
  * @allocated: allocated granules, per enum persist_granule
  * @no_direct_map_pages: allocated pages removed from the direct map
@@ -121,6 +127,8 @@ struct persist_pool {
 	struct list_head unused;
 	struct list_head chunk_avail;
 	struct list_head page_avail;
+	struct list_head hvo_kept;
+	unsigned long nr_hvo_kept;
 	unsigned long nr_blocks;
 	unsigned long allocated[PERSIST_NR_GRANULES];
 	unsigned long no_direct_map_pages;
@@ -216,6 +224,10 @@ struct folio *persist_granule_to_folio(unsigned long pfn, unsigned int order);
 void persist_folio_to_granule(struct folio *folio);
 void persist_account(struct persist_pool *pool, unsigned int order, unsigned long flags,
 		     long sign);
+void persist_account_locked(struct persist_pool *pool, unsigned int order,
+			    unsigned long flags, long sign);
+void persist_pool_put(struct persist_block *blk, unsigned long pfn, unsigned int order,
+		      unsigned long flags);
 void persist_account_state(struct persist_extent *ext, unsigned long *counter, long sign);
 void persist_zero_pages(unsigned long pfn, unsigned long nr);
 int persist_pool_add_block(int nid, phys_addr_t base, bool boot);
@@ -311,6 +323,13 @@ int persist_hvo_restore_frozen(struct folio *folio);
 void persist_prep_tail(struct page *head, unsigned long i, unsigned int order);
 struct folio *persist_prehvo_folio(unsigned long pfn, unsigned int order);
 struct folio *persist_hvo_build_folio(unsigned long pfn, unsigned int order);
+
+/* hvo_keep.c */
+bool persist_hvo_keep(struct persist_block *blk, struct folio *folio, unsigned long flags);
+struct folio *persist_hvo_take_kept(struct persist_pool *pool, unsigned long flags,
+				    struct persist_block **blkp);
+bool persist_hvo_unkeep(struct persist_pool *pool);
+unsigned long persist_hvo_kept_bytes(struct persist_pool *pool);
 
 /* prebuild.c */
 struct folio *persist_extent_build(struct persist_extent *ext);

@@ -260,6 +260,7 @@ static struct persist_pool *pool_get(int nid)
 	spin_lock_init(&pool->lock);
 	INIT_LIST_HEAD(&pool->blocks);
 	INIT_LIST_HEAD(&pool->unused);
+	INIT_LIST_HEAD(&pool->hvo_kept);
 	INIT_LIST_HEAD(&pool->chunk_avail);
 	INIT_LIST_HEAD(&pool->page_avail);
 	/* Readers look pools up without the resize lock. */
@@ -415,6 +416,7 @@ long persist_pool_shrink(int nid, unsigned long nr)
 		mutex_unlock(&persist_resize_lock);
 		return -ENODEV;
 	}
+again:
 	spin_lock(&pool->lock);
 	list_for_each_entry_safe_reverse(blk, tmp, &pool->blocks, list) {
 		if (done == nr)
@@ -427,6 +429,9 @@ long persist_pool_shrink(int nid, unsigned long nr)
 		done++;
 	}
 	spin_unlock(&pool->lock);
+	/* Kept HVO blocks are free too, once they have their struct pages back. */
+	if (done < nr && persist_hvo_unkeep(pool))
+		goto again;
 	list_for_each_entry_safe(blk, tmp, &victims, list) {
 		list_del_init(&blk->list);
 		if (release_block(blk))

@@ -16,6 +16,9 @@
  *   allocated bytes removed from the kernel direct map.
  * ``vmemmap_saved_bytes``
  *   struct page memory freed by HVO of allocated huge granules.
+ * ``hvo_free_bytes``
+ *   of ``free_bytes``, freed 1 GiB HVO folios kept optimized for the next
+ *   one (see "Keeping HVO blocks").
  * ``preserved_bytes``
  *   allocated bytes to be handed over at the next kexec.
  * ``pending_bytes``
@@ -58,6 +61,7 @@ struct persist_stats {
 	unsigned long allocated[PERSIST_NR_GRANULES];
 	unsigned long no_direct_map;
 	unsigned long vmemmap_saved;
+	unsigned long hvo_free;
 	unsigned long preserved;
 	unsigned long pending;
 	unsigned long built;
@@ -76,6 +80,8 @@ static void read_stats(int nid, struct persist_stats *st)
 	st->total = pool->nr_blocks * PERSIST_BLOCK_SIZE;
 	list_for_each_entry(blk, &pool->blocks, list)
 		st->free += blk->nr_free << PAGE_SHIFT;
+	st->hvo_free = persist_hvo_kept_bytes(pool);
+	st->free += st->hvo_free;
 	for (g = 0; g < PERSIST_NR_GRANULES; g++)
 		st->allocated[g] = pool->allocated[g];
 	st->no_direct_map = pool->no_direct_map_pages << PAGE_SHIFT;
@@ -107,6 +113,7 @@ PERSIST_STAT_ATTR(allocated_2m_bytes, st.allocated[PERSIST_GRANULE_2M]);
 PERSIST_STAT_ATTR(allocated_1g_bytes, st.allocated[PERSIST_GRANULE_1G]);
 PERSIST_STAT_ATTR(no_direct_map_bytes, st.no_direct_map);
 PERSIST_STAT_ATTR(vmemmap_saved_bytes, st.vmemmap_saved);
+PERSIST_STAT_ATTR(hvo_free_bytes, st.hvo_free);
 PERSIST_STAT_ATTR(preserved_bytes, st.preserved);
 PERSIST_STAT_ATTR(pending_bytes, st.pending);
 PERSIST_STAT_ATTR(pending_built_bytes, st.built);
@@ -146,6 +153,7 @@ static struct attribute *persist_node_attrs[] = {
 	&allocated_1g_bytes_attr.attr,
 	&no_direct_map_bytes_attr.attr,
 	&vmemmap_saved_bytes_attr.attr,
+	&hvo_free_bytes_attr.attr,
 	&preserved_bytes_attr.attr,
 	&pending_bytes_attr.attr,
 	&pending_built_bytes_attr.attr,

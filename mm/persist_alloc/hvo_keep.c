@@ -1,0 +1,208 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * persist_alloc: freed 1 GiB HVO folios kept optimized for the next one.
+ */
+
+/**
+ * DOC: Keeping HVO blocks
+ *
+ * Building a 1 GiB HVO folio remaps 4095 vmemmap pages and frees them;
+ * freeing it allocated 16 MiB of vmemmap again and wrote 262144 struct
+ * pages back to single pages. A host that starts and stops VMs on 1 GiB
+ * HVO granules paid both each time, and a free could fail for want of
+ * those 16 MiB.
+ *
+ * So a freed 1 GiB HVO folio whose pages never failed stays as it is: its
+ * block is kept, whole in its bookkeeping, on the pool's ``hvo_kept``
+ * list, with only the 64 struct pages of its head vmemmap page put back
+ * to a fresh folio's state. The next 1 GiB HVO allocation of the node
+ * takes a kept block first, in O(1), as HugeTLB's free pool does; a free
+ * of one never needs memory.
+ *
+ * Everything else sees a kept block as allocated, so nothing else can
+ * take it, split it, claim a page of it or release it to the buddy
+ * allocator with struct pages it shares. It gives way when the pool needs
+ * it otherwise: an allocation of another kind with no room elsewhere, or
+ * a shrink, first restores the vmemmap and the single pages of one kept
+ * block (persist_hvo_unkeep()), which may fail with -ENOMEM like the free
+ * it replaces. A memory failure in a kept block is recorded and the block
+ * is held back: the next allocation that would take it restores it
+ * instead, and the failed page stays quarantined as in any freed granule.
+ *
+ * Kept blocks count in ``free_bytes`` and in ``hvo_free_bytes``; their
+ * saved vmemmap is not in ``vmemmap_saved_bytes``, which is about
+ * allocated folios.
+ */
+
+#define pr_fmt(fmt) "persist_alloc: " fmt
+
+#include <linux/list.h>
+#include <linux/mm.h>
+
+#include "../hugetlb_vmemmap.h"
+#include "../internal.h"
+#include "../mm_init.h"
+#include "internal.h"
+
+/* The head vmemmap page of a kept folio, as a fresh optimized folio has it. */
+static void keep_reset_head(struct folio *folio)
+{
+	unsigned long pfn = folio_pfn(folio), i;
+	enum zone_type zid = folio_zonenum(folio);
+	int nid = folio_nid(folio);
+
+	for (i = 0; i < HUGETLB_VMEMMAP_RESERVE_PAGES; i++)
+		__init_single_page(pfn_to_page(pfn + i), pfn + i, zid, nid);
+	persist_prehvo_folio(pfn, PERSIST_ORDER_1G);
+}
+
+/**
+ * persist_hvo_keep - keep a freed 1 GiB HVO folio for the next one
+ * @blk:   its block
+ * @folio: the folio, out of persist_extents, uncharged, in the direct map,
+ *         its reference count frozen at 0 by the caller
+ * @flags: the PERSIST_ALLOC_* flags it was allocated with
+ *
+ * A folio with a failed page is better freed the old way, so that the
+ * page is quarantined at once; one that fails from now on is found when
+ * the block is taken.
+ *
+ * Return: true if the block is kept (the folio is the pool's now, with a
+ * reference count of 1); false, with nothing changed, for a folio that is
+ * not a 1 GiB HVO one, which the caller frees as before.
+ */
+bool persist_hvo_keep(struct persist_block *blk, struct folio *folio, unsigned long flags)
+{
+	struct persist_pool *pool = blk->pool;
+
+	if (!(flags & PERSIST_ALLOC_HVO) || folio_order(folio) != PERSIST_ORDER_1G)
+		return false;
+	keep_reset_head(folio);
+	spin_lock(&pool->lock);
+	persist_account_locked(pool, PERSIST_ORDER_1G, flags, -1);
+	blk->hvo_kept = true;
+	list_add(&blk->kept_link, &pool->hvo_kept);
+	pool->nr_hvo_kept++;
+	spin_unlock(&pool->lock);
+	return true;
+}
+
+/* Take the first kept block of @pool off its list, still whole. */
+static struct persist_block *kept_pop(struct persist_pool *pool, unsigned long flags)
+{
+	struct persist_block *blk;
+
+	spin_lock(&pool->lock);
+	blk = list_first_entry_or_null(&pool->hvo_kept, struct persist_block, kept_link);
+	if (blk) {
+		list_del_init(&blk->kept_link);
+		blk->hvo_kept = false;
+		pool->nr_hvo_kept--;
+		persist_account_locked(pool, PERSIST_ORDER_1G, flags, 1);
+	}
+	spin_unlock(&pool->lock);
+	return blk;
+}
+
+/* Back on the list, as persist_hvo_keep() left it. */
+static void kept_push(struct persist_block *blk, unsigned long flags)
+{
+	struct persist_pool *pool = blk->pool;
+
+	spin_lock(&pool->lock);
+	persist_account_locked(pool, PERSIST_ORDER_1G, flags, -1);
+	blk->hvo_kept = true;
+	list_add_tail(&blk->kept_link, &pool->hvo_kept);
+	pool->nr_hvo_kept++;
+	spin_unlock(&pool->lock);
+}
+
+/*
+ * Give a block kept_pop() took (counted as an allocated HVO folio) its
+ * own struct pages back and free it in its pool, failed pages
+ * quarantined. Returns 0, or -ENOMEM or -EBUSY with the block kept again.
+ */
+static int unkeep_block(struct persist_block *blk)
+{
+	struct folio *folio = pfn_folio(PHYS_PFN(blk->base));
+	int err = -EBUSY;
+
+	/* A pfn walker may hold a speculative reference for a moment. */
+	if (folio_ref_freeze(folio, 1)) {
+		err = persist_hvo_restore_frozen(folio);
+		if (err)
+			folio_ref_unfreeze(folio, 1);
+	}
+	if (err) {
+		kept_push(blk, PERSIST_ALLOC_HVO);
+		return err;
+	}
+	persist_folio_to_granule(folio);
+	persist_pool_put(blk, folio_pfn(folio), PERSIST_ORDER_1G, PERSIST_ALLOC_HVO);
+	return 0;
+}
+
+/**
+ * persist_hvo_take_kept - a 1 GiB HVO folio from a kept block
+ * @pool:  the pool
+ * @flags: PERSIST_ALLOC_* flags of the allocation, PERSIST_ALLOC_HVO among
+ *         them
+ * @blkp:  set to the block
+ *
+ * A kept block with a page that failed meanwhile is given back its
+ * struct pages instead, its failed pages quarantined, and the next kept
+ * block is tried.
+ *
+ * Return: the folio, with a reference count of 1 and counted allocated,
+ * or NULL if the pool keeps none.
+ */
+struct folio *persist_hvo_take_kept(struct persist_pool *pool, unsigned long flags,
+				    struct persist_block **blkp)
+{
+	struct persist_block *blk;
+
+	while ((blk = kept_pop(pool, flags))) {
+		if (!persist_hwpoison_in(PHYS_PFN(blk->base), PERSIST_BLOCK_PAGES)) {
+			*blkp = blk;
+			return pfn_folio(PHYS_PFN(blk->base));
+		}
+		/* Counted allocated with @flags by kept_pop(), as the free expects. */
+		spin_lock(&pool->lock);
+		persist_account_locked(pool, PERSIST_ORDER_1G, flags, -1);
+		persist_account_locked(pool, PERSIST_ORDER_1G, PERSIST_ALLOC_HVO, 1);
+		spin_unlock(&pool->lock);
+		if (unkeep_block(blk))
+			pr_warn_ratelimited("kept 1 GiB HVO block %pa with a failed page stays kept: no memory for its struct pages\n",
+					    &blk->base);
+	}
+	return NULL;
+}
+
+/**
+ * persist_hvo_unkeep - make one kept block of a pool an ordinary free block
+ * @pool: the pool
+ *
+ * For an allocation of another kind that found no room, or a shrink.
+ * May sleep.
+ *
+ * Return: true if a block became free; false if the pool keeps none, or
+ * its vmemmap could not be restored (no memory, a reference held).
+ */
+bool persist_hvo_unkeep(struct persist_pool *pool)
+{
+	struct persist_block *blk = kept_pop(pool, PERSIST_ALLOC_HVO);
+
+	return blk && !unkeep_block(blk);
+}
+
+/**
+ * persist_hvo_kept_bytes - memory of a pool's kept blocks
+ * @pool: the pool, its lock held
+ *
+ * Return: bytes in kept blocks, which are free.
+ */
+unsigned long persist_hvo_kept_bytes(struct persist_pool *pool)
+{
+	lockdep_assert_held(&pool->lock);
+	return pool->nr_hvo_kept * PERSIST_BLOCK_SIZE;
+}
