@@ -30,23 +30,6 @@ static unsigned long nr_kept(struct persist_pool *pool)
 	return nr;
 }
 
-/* Fail the @nth fallible step of the calling task from now on (0: none). */
-static void fail_nth(unsigned int nth)
-{
-#ifdef CONFIG_FAULT_INJECTION
-	WRITE_ONCE(current->fail_nth, nth);
-#endif
-}
-
-static unsigned int fail_nth_left(void)
-{
-#ifdef CONFIG_FAULT_INJECTION
-	return READ_ONCE(current->fail_nth);
-#else
-	return 0;
-#endif
-}
-
 static void unkeep_all(struct kunit *test, struct persist_pool *pool)
 {
 	while (nr_kept(pool))
@@ -75,10 +58,10 @@ static void hvo_keep_free_and_reuse(struct kunit *test)
 	folio_mark_uptodate(folio);
 	folio_set_dirty(folio);
 
-	fail_nth(1);
+	persist_fail_nth(1);
 	ret = persist_free_folio(folio);
-	left = fail_nth_left();
-	fail_nth(0);
+	left = persist_fail_nth_left();
+	persist_fail_nth(0);
 	KUNIT_EXPECT_EQ(test, ret, 0);
 	KUNIT_EXPECT_EQ_MSG(test, left, 1, "the free of a 1 GiB HVO folio reached a fallible step");
 	KUNIT_EXPECT_EQ(test, nr_kept(pool), 1);
@@ -86,17 +69,17 @@ static void hvo_keep_free_and_reuse(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, pool->allocated[PERSIST_GRANULE_1G], 0);
 
 	/* An allocation failing at its extent record (step 2) keeps it again. */
-	fail_nth(2);
+	persist_fail_nth(2);
 	folio = persist_alloc_folio(nid, PERSIST_ORDER_1G, PERSIST_ALLOC_HVO);
-	fail_nth(0);
+	persist_fail_nth(0);
 	KUNIT_EXPECT_EQ(test, PTR_ERR(folio), -ENOMEM);
 	KUNIT_EXPECT_EQ(test, nr_kept(pool), 1);
 
 	/* Steps: the extent, its record; a build would be one more. */
-	fail_nth(3);
+	persist_fail_nth(3);
 	folio = persist_alloc_folio(nid, PERSIST_ORDER_1G, PERSIST_ALLOC_HVO);
-	left = fail_nth_left();
-	fail_nth(0);
+	left = persist_fail_nth_left();
+	persist_fail_nth(0);
 	KUNIT_ASSERT_FALSE_MSG(test, IS_ERR(folio), "not taken from the kept block: %pe", folio);
 	KUNIT_EXPECT_EQ(test, left, 1);
 	KUNIT_EXPECT_EQ(test, folio_pfn(folio), pfn);

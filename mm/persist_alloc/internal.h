@@ -10,6 +10,7 @@
 #include <linux/mutex.h>
 #include <linux/numa.h>
 #include <linux/persist_alloc.h>
+#include <linux/sched.h>
 #include <linux/sizes.h>
 #include <linux/spinlock.h>
 #include <linux/types.h>
@@ -214,6 +215,27 @@ extern struct fault_attr persist_fault_attr;
 static inline bool persist_fault(void)
 {
 	return should_fail(&persist_fault_attr, 1);
+}
+
+/*
+ * For the KUnit tests: fail the @nth fallible step of the calling task
+ * from now on (0: none), as iommufd's fail_nth selftest does; and what is
+ * left of that count.
+ */
+static inline void persist_fail_nth(unsigned int nth)
+{
+#ifdef CONFIG_FAULT_INJECTION
+	WRITE_ONCE(current->fail_nth, nth);
+#endif
+}
+
+static inline unsigned int persist_fail_nth_left(void)
+{
+#ifdef CONFIG_FAULT_INJECTION
+	return READ_ONCE(current->fail_nth);
+#else
+	return 0;
+#endif
 }
 
 int persist_parse_request(const char *str, struct persist_request *req);

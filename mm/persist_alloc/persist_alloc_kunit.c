@@ -1226,23 +1226,6 @@ static void expect_counts(struct kunit *test, const struct pool_counts *a,
 			      "%s failing at step %u changed the pool's state", what, nth);
 }
 
-/* Fail the @nth fallible step of the calling task from now on (0: none). */
-static void fail_nth(unsigned int nth)
-{
-#ifdef CONFIG_FAULT_INJECTION
-	WRITE_ONCE(current->fail_nth, nth);
-#endif
-}
-
-static unsigned int fail_nth_left(void)
-{
-#ifdef CONFIG_FAULT_INJECTION
-	return READ_ONCE(current->fail_nth);
-#else
-	return 0;
-#endif
-}
-
 #define FAULT_STEPS_MAX	16
 
 /*
@@ -1269,9 +1252,9 @@ static void fault_injection_changes_nothing(struct kunit *test)
 	/* Allocation: bookkeeping, vmemmap, direct map, extent record. */
 	for (nth = 1; nth < FAULT_STEPS_MAX; nth++) {
 		pool_counts(nid, &before);
-		fail_nth(nth);
+		persist_fail_nth(nth);
 		folio = persist_alloc_folio(nid, PERSIST_ORDER_2M, flags);
-		fail_nth(0);
+		persist_fail_nth(0);
 		if (!IS_ERR(folio))
 			break;
 		KUNIT_EXPECT_EQ(test, PTR_ERR(folio), -ENOMEM);
@@ -1285,9 +1268,9 @@ static void fault_injection_changes_nothing(struct kunit *test)
 	/* Free: the vmemmap restore; the folio stays the owner's. */
 	for (nth = 1, failed = 0; nth < FAULT_STEPS_MAX; nth++) {
 		pool_counts(nid, &before);
-		fail_nth(nth);
+		persist_fail_nth(nth);
 		ret = persist_free_folio(folio);
-		fail_nth(0);
+		persist_fail_nth(0);
 		if (!ret)
 			break;
 		KUNIT_EXPECT_EQ(test, ret, -ENOMEM);
@@ -1309,10 +1292,10 @@ static void fault_injection_changes_nothing(struct kunit *test)
 	}
 	for (i = 0, failed = 0; i < nr_many; i++) {
 		pool_counts(nid, &before);
-		fail_nth(1);
+		persist_fail_nth(1);
 		ret = persist_alloc_preserve(many[i], i);
-		nth = fail_nth_left();
-		fail_nth(0);
+		nth = persist_fail_nth_left();
+		persist_fail_nth(0);
 		if (ret) {
 			KUNIT_EXPECT_EQ(test, ret, -ENOMEM);
 			KUNIT_EXPECT_EQ(test, nth, 0);
@@ -1331,10 +1314,10 @@ static void fault_injection_changes_nothing(struct kunit *test)
 
 	/* Growth: preserving the new block with KHO. */
 	pool_counts(nid, &before);
-	fail_nth(1);
+	persist_fail_nth(1);
 	ret = persist_pool_grow(nid, 1);
-	nth = fail_nth_left();
-	fail_nth(0);
+	nth = persist_fail_nth_left();
+	persist_fail_nth(0);
 	if (ret == 1) {
 		grown = 1;
 		KUNIT_EXPECT_EQ(test, persist_pool_shrink(nid, 1), 1);

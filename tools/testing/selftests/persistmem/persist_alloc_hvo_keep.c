@@ -28,21 +28,6 @@
 #define BAD_PAGE	4242	/* struct page in the shared read-only vmemmap */
 #define HELD_MSG	"in a free 1 GiB HVO block, held back when the block is next taken"
 
-static bool is_quarantined(unsigned long long phys)
-{
-	char line[160], want[64];
-	bool found = false;
-	FILE *f = fopen(PT_ALLOCATIONS, "r");
-
-	snprintf(want, sizeof(want), "0x%016llx 0 ", phys);
-	while (f && fgets(line, sizeof(line), f))
-		if (!strncmp(line, want, strlen(want)) && strstr(line, " quarantined"))
-			found = true;
-	if (f)
-		fclose(f);
-	return found;
-}
-
 /* A 1 GiB HVO folio on @nid into slot 0; its physical address, or 0. */
 static unsigned long long alloc_hvo_1g(int fd, int nid, const char *what)
 {
@@ -112,7 +97,7 @@ static void failure_in_kept_block(int fd)
 	ret = pt_cmd(fd, "alloc 0 18 %d", PT_HVO);
 	vt_result(ret == -ENOMEM, "failure: no 1 GiB HVO folio over the failed page (%d)", ret);
 	free = pt_node_stat(0, "free_bytes");
-	vt_result(is_quarantined(bad) && !pt_node_stat(0, "hvo_free_bytes") &&
+	vt_result(pt_is_quarantined(bad) && !pt_node_stat(0, "hvo_free_bytes") &&
 		  free == PT_GIB - 4096,
 		  "failure: the block restored, its failed page quarantined (%llu bytes free)",
 		  free);

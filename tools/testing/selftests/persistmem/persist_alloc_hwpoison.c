@@ -129,21 +129,6 @@ static void check_page(int fd, unsigned int slot, size_t size, size_t page, uint
 			  (unsigned long long)word);
 }
 
-static bool is_quarantined(unsigned long long phys)
-{
-	char line[160], want[64];
-	bool found = false;
-	FILE *f = fopen(PT_ALLOCATIONS, "r");
-
-	snprintf(want, sizeof(want), "0x%016llx 0 ", phys);
-	while (f && fgets(line, sizeof(line), f))
-		if (!strncmp(line, want, strlen(want)) && strstr(line, " quarantined"))
-			found = true;
-	if (f)
-		fclose(f);
-	return found;
-}
-
 static void generation1(int fd)
 {
 	unsigned long long p1g, p2m, block1, bad1g, bad2m, badfree, free1;
@@ -191,7 +176,7 @@ static void generation1(int fd)
 
 	ret = pt_cmd(fd, "free 1");
 	vt_result(!ret, "gen 1: the 2 MiB folio with a failed page frees (%d)", ret);
-	vt_result(is_quarantined(bad2m) && is_quarantined(badfree),
+	vt_result(pt_is_quarantined(bad2m) && pt_is_quarantined(badfree),
 		  "gen 1: both failed pages of node 1 quarantined");
 	free1 = pt_node_stat(1, "free_bytes");
 	vt_result(free1 == PT_GIB - 2 * 4096,
@@ -220,7 +205,7 @@ static void generation2(int fd)
 	vt_result(vt_dmesg_contains(ADOPTED_MSG), "gen 2: the log says '%s'", ADOPTED_MSG);
 	vt_result(hw_corrupted_kb() == 12, "gen 2: HardwareCorrupted %lld kB, want 12",
 		  hw_corrupted_kb());
-	vt_result(is_quarantined(bad2m) && is_quarantined(badfree),
+	vt_result(pt_is_quarantined(bad2m) && pt_is_quarantined(badfree),
 		  "gen 2: the failed free pages are quarantined again");
 	vt_result(pt_node_stat(1, "free_bytes") == PT_GIB - 2 * 4096,
 		  "gen 2: node 1 has %llu bytes free, want 1 GiB - 8 KiB",
@@ -233,7 +218,8 @@ static void generation2(int fd)
 	check_page(fd, 0, PT_GIB, TAIL_1G - 1, SEED_1G, false, "gen 2: restored folio");
 	ret = pt_cmd(fd, "free 0");
 	vt_result(!ret, "gen 2: the restored folio with a failed page frees (%d)", ret);
-	vt_result(is_quarantined(p1g + TAIL_1G * 4096ull), "gen 2: its failed page is quarantined");
+	vt_result(pt_is_quarantined(p1g + TAIL_1G * 4096ull),
+		  "gen 2: its failed page is quarantined");
 	vt_result(pt_node_stat(0, "free_bytes") == PT_GIB - 4096,
 		  "gen 2: node 0 has %llu bytes free, want 1 GiB - 4 KiB",
 		  pt_node_stat(0, "free_bytes"));

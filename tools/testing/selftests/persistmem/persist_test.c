@@ -167,3 +167,18 @@ bool pt_pattern(int fd, unsigned int slot, unsigned int order, uint64_t seed, in
 	munmap(p, size);
 	return ok;
 }
+
+bool pt_is_quarantined(unsigned long long phys)
+{
+	char line[160], want[64];
+	bool found = false;
+	FILE *f = fopen(PT_ALLOCATIONS, "r");
+
+	snprintf(want, sizeof(want), "0x%016llx 0 ", phys);
+	while (f && fgets(line, sizeof(line), f))
+		if (!strncmp(line, want, strlen(want)) && strstr(line, " quarantined"))
+			found = true;
+	if (f)
+		fclose(f);
+	return found;
+}

@@ -59,5 +59,7 @@ bool pt_pattern(int fd, unsigned int slot, unsigned int order, uint64_t seed, in
  * hold the pattern of @seed, whoever owns the range now; or -errno.
  */
 long long pt_residue(int fd, unsigned long long phys, unsigned long nr_pages, uint64_t seed);
+/* Whether the 4 KiB page at @phys is held in quarantine (a failed page). */
+bool pt_is_quarantined(unsigned long long phys);
 
 #endif /* _PERSISTMEM_PERSIST_TEST_H */
