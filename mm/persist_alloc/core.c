@@ -291,10 +291,9 @@ undo_direct_map:
 		persist_direct_map_restore(folio);
 undo_folio:
 	persist_uncharge(folio);
-	if ((flags & PERSIST_ALLOC_HVO) && folio_ref_freeze(folio, 1)) {
-		if (persist_hvo_keep(blk, folio, flags))
-			return ERR_PTR(err);
-		folio_ref_unfreeze(folio, 1);
+	if (persist_hvo_keeps(order, flags) && folio_ref_freeze(folio, 1)) {
+		persist_hvo_keep(blk, folio, flags);
+		return ERR_PTR(err);
 	}
 	/* Only a folio nobody saw gets here; the restore cannot be skipped. */
 	if ((flags & PERSIST_ALLOC_HVO) && WARN_ON(persist_hvo_restore(folio)))
@@ -423,7 +422,7 @@ int persist_free_folio(struct folio *folio)
 	 * of it failed: then it is restored, here where a free can still
 	 * back off. A failure from now on is found when the block is taken.
 	 */
-	keep = ext->order == PERSIST_ORDER_1G && (ext->flags & PERSIST_ALLOC_HVO) &&
+	keep = persist_hvo_keeps(ext->order, ext->flags) &&
 	       !persist_hwpoison_in(pfn, 1UL << ext->order);
 	if (!err && (ext->flags & PERSIST_ALLOC_HVO) && !keep) {
 		err = persist_hvo_restore_frozen(folio);
@@ -443,7 +442,9 @@ int persist_free_folio(struct folio *folio)
 		persist_direct_map_restore(folio);
 		zero_folio(folio);
 	}
-	if (!keep || !persist_hvo_keep(ext->blk, folio, ext->flags)) {
+	if (keep) {
+		persist_hvo_keep(ext->blk, folio, ext->flags);
+	} else {
 		persist_folio_to_granule(folio);
 		persist_pool_put(ext->blk, pfn, ext->order, ext->flags);
 	}

@@ -63,28 +63,22 @@ static void keep_reset_head(struct folio *folio)
  *         its reference count frozen at 0 by the caller
  * @flags: the PERSIST_ALLOC_* flags it was allocated with
  *
- * A folio with a failed page is better freed the old way, so that the
- * page is quarantined at once; one that fails from now on is found when
- * the block is taken.
- *
- * Return: true if the block is kept (the folio is the pool's now, with a
- * reference count of 1); false, with nothing changed, for a folio that is
- * not a 1 GiB HVO one, which the caller frees as before.
+ * Only for folios persist_hvo_keeps() accepts. A folio with a failed page
+ * is better freed the old way, so that the page is quarantined at once;
+ * one that fails from now on is found when the block is taken. The folio
+ * is the pool's afterwards, with a reference count of 1.
  */
-bool persist_hvo_keep(struct persist_block *blk, struct folio *folio, unsigned long flags)
+void persist_hvo_keep(struct persist_block *blk, struct folio *folio, unsigned long flags)
 {
 	struct persist_pool *pool = blk->pool;
 
-	if (!(flags & PERSIST_ALLOC_HVO) || folio_order(folio) != PERSIST_ORDER_1G)
-		return false;
 	keep_reset_head(folio);
 	spin_lock(&pool->lock);
 	persist_account_locked(pool, PERSIST_ORDER_1G, flags, -1);
-	blk->hvo_kept = true;
+	WRITE_ONCE(blk->hvo_kept, true);
 	list_add(&blk->kept_link, &pool->hvo_kept);
 	pool->nr_hvo_kept++;
 	spin_unlock(&pool->lock);
-	return true;
 }
 
 /* Take the first kept block of @pool off its list, still whole. */
@@ -96,7 +90,7 @@ static struct persist_block *kept_pop(struct persist_pool *pool, unsigned long f
 	blk = list_first_entry_or_null(&pool->hvo_kept, struct persist_block, kept_link);
 	if (blk) {
 		list_del_init(&blk->kept_link);
-		blk->hvo_kept = false;
+		WRITE_ONCE(blk->hvo_kept, false);
 		pool->nr_hvo_kept--;
 		persist_account_locked(pool, PERSIST_ORDER_1G, flags, 1);
 	}
@@ -111,7 +105,7 @@ static void kept_push(struct persist_block *blk, unsigned long flags)
 
 	spin_lock(&pool->lock);
 	persist_account_locked(pool, PERSIST_ORDER_1G, flags, -1);
-	blk->hvo_kept = true;
+	WRITE_ONCE(blk->hvo_kept, true);
 	list_add_tail(&blk->kept_link, &pool->hvo_kept);
 	pool->nr_hvo_kept++;
 	spin_unlock(&pool->lock);
@@ -151,7 +145,8 @@ static int unkeep_block(struct persist_block *blk)
  *
  * A kept block with a page that failed meanwhile is given back its
  * struct pages instead, its failed pages quarantined, and the next kept
- * block is tried.
+ * block is tried; if that restore fails, the block stays kept (held back
+ * again at the next take) and none is handed out.
  *
  * Return: the folio, with a reference count of 1 and counted allocated,
  * or NULL if the pool keeps none.
@@ -171,9 +166,12 @@ struct folio *persist_hvo_take_kept(struct persist_pool *pool, unsigned long fla
 		persist_account_locked(pool, PERSIST_ORDER_1G, flags, -1);
 		persist_account_locked(pool, PERSIST_ORDER_1G, PERSIST_ALLOC_HVO, 1);
 		spin_unlock(&pool->lock);
-		if (unkeep_block(blk))
+		if (unkeep_block(blk)) {
+			/* Back at the tail: popping again would find it again. */
 			pr_warn_ratelimited("kept 1 GiB HVO block %pa with a failed page stays kept: no memory for its struct pages\n",
 					    &blk->base);
+			break;
+		}
 	}
 	return NULL;
 }

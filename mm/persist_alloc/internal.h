@@ -347,7 +347,13 @@ struct folio *persist_prehvo_folio(unsigned long pfn, unsigned int order);
 struct folio *persist_hvo_build_folio(unsigned long pfn, unsigned int order);
 
 /* hvo_keep.c */
-bool persist_hvo_keep(struct persist_block *blk, struct folio *folio, unsigned long flags);
+/* Whether a freed folio of @order and @flags is kept optimized (hvo_keep.c). */
+static inline bool persist_hvo_keeps(unsigned int order, unsigned long flags)
+{
+	return order == PERSIST_ORDER_1G && (flags & PERSIST_ALLOC_HVO);
+}
+
+void persist_hvo_keep(struct persist_block *blk, struct folio *folio, unsigned long flags);
 struct folio *persist_hvo_take_kept(struct persist_pool *pool, unsigned long flags,
 				    struct persist_block **blkp);
 bool persist_hvo_unkeep(struct persist_pool *pool);

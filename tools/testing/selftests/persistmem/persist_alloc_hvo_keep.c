@@ -29,9 +29,9 @@
 #define HELD_MSG	"in a free 1 GiB HVO block, held back when the block is next taken"
 
 /* A 1 GiB HVO folio on @nid into slot 0; its physical address, or 0. */
-static unsigned long long alloc_hvo_1g(int fd, int nid, const char *what)
+static unsigned long long alloc_hvo_1g(int fd, int nid, int flags, const char *what)
 {
-	int ret = pt_cmd(fd, "alloc %d 18 %d", nid, PT_HVO);
+	int ret = pt_cmd(fd, "alloc %d 18 %d", nid, PT_HVO | flags);
 
 	if (!vt_result(!ret, "%s: 1 GiB HVO folio on node %d (%d)", what, nid, ret))
 		return 0;
@@ -43,7 +43,7 @@ static void keep_and_reuse(int fd)
 	unsigned long long phys, again;
 	int ret;
 
-	phys = alloc_hvo_1g(fd, 0, "first");
+	phys = alloc_hvo_1g(fd, 0, 0, "first");
 	if (!phys)
 		return;
 	vt_result(pt_pattern(fd, 0, 18, SEED, PT_FILL | PT_SAMPLE), "first: folio filled");
@@ -54,11 +54,14 @@ static void keep_and_reuse(int fd)
 		  "first: kept (hvo_free_bytes %llu), free and not counted allocated",
 		  pt_node_stat(0, "hvo_free_bytes"));
 
-	again = alloc_hvo_1g(fd, 0, "again");
+	/* The last owner's data must not reach the next one that asks for zeroes. */
+	again = alloc_hvo_1g(fd, 0, PT_ZERO, "again");
 	vt_result(again == phys && !pt_node_stat(0, "hvo_free_bytes") &&
 		  pt_node_stat(0, "vmemmap_saved_bytes"),
 		  "again: the kept folio %#llx (was %#llx), counted allocated and optimized",
 		  again, phys);
+	vt_result(again && pt_pattern(fd, 0, 18, SEED, PT_CHECK_ZERO | PT_SAMPLE),
+		  "again: asked zeroed, it reads zero: nothing of its last owner left");
 	vt_result(!pt_cmd(fd, "free 0"), "again: freed, kept");
 
 	/* No room but the kept block: it gives way to a 2 MiB folio. */
@@ -82,7 +85,7 @@ static void failure_in_kept_block(int fd)
 			  strerror(errno));
 		return;
 	}
-	phys = alloc_hvo_1g(fd, 0, "failure");
+	phys = alloc_hvo_1g(fd, 0, 0, "failure");
 	if (!phys || !vt_result(!pt_cmd(fd, "free 0") &&
 				pt_node_stat(0, "hvo_free_bytes") == PT_GIB,
 				"failure: folio freed and kept"))
@@ -111,7 +114,7 @@ static void shrink_kept(int fd)
 	long long before = pt_node_stat(1, "total_bytes");
 	int ret;
 
-	if (!alloc_hvo_1g(fd, 1, "shrink") ||
+	if (!alloc_hvo_1g(fd, 1, 0, "shrink") ||
 	    !vt_result(!pt_cmd(fd, "free 0") && pt_node_stat(1, "hvo_free_bytes") == PT_GIB,
 		       "shrink: folio freed and kept"))
 		return;
