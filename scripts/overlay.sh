@@ -14,7 +14,7 @@
 #
 # A component file (config/components/NN-name) is a commit message after a
 # header ended by a blank line: "Paths:" names the repository paths the
-# component owns (none for a component made of hooks only), optional
+# component owns (none for a component made of hooks or Changes only), optional
 # "Patches:" names plain diffs in patches/ that
 # wire it into upstream files (Makefile, Kconfig, MAINTAINERS) in the same
 # commit. Every file under the overlay roots belongs to exactly one
@@ -86,7 +86,8 @@ for c in config/components/*; do
 	paths=$(sed -n 's/^Paths: *//p' <<< "$hdr")
 	hooks=$(sed -n 's/^Patches: *//p' <<< "$hdr")
 	changes=$(sed -n 's/^Changes: *//p' <<< "$hdr")
-	[ -n "$paths$hooks" ] || die "$c: header must have 'Paths: <path>...' or 'Patches: <diff>...'"
+	[ -n "$paths$hooks$changes" ] ||
+		die "$c: header must have 'Paths: <path>...', 'Patches: <diff>...' or 'Changes: <diff>...'"
 	for d in $changes; do
 		sed -n 's|^+++ b/||p' "patches/$d" | sed 's/\t.*//' | while read -r f; do
 			grep -qxF "$f" "$tmp/owned" ||

@@ -22,14 +22,19 @@
  * refused gets the pool its ``persist_alloc=`` asks for from other memory.
  *
  * Extents are checked from the core initcall, once the accepted blocks
- * are pools again: known order and flags, HVO only on huge granules,
- * naturally aligned, inside an accepted block, not overlapping an extent
- * adopted before, and, in a block flagged as one 1 GiB HVO extent,
- * exactly that extent. A refused extent's memory is simply not claimed:
- * it is free, dirty memory of its block (see "Scrubbing"), zeroed before
- * anyone gets it. A pre-HVO'd block whose extent was refused is held by
- * a quarantined extent: nobody restores it, it is not handed over again,
- * and the kernel after next gets it back as dirty memory.
+ * are pools again. An entry of the handover is a run of granules: the run
+ * as a whole must have a known order and flags, HVO only on huge
+ * granules, be naturally aligned, hold at least one granule and end in the
+ * block it starts in, or it is refused whole. Each of its granules must
+ * then lie inside an accepted block, not overlap an extent adopted before,
+ * and, in a block flagged as one 1 GiB HVO extent, be exactly that extent;
+ * a granule that fails is refused alone and the rest of its run adopted,
+ * as if each granule were an entry of its own. A refused extent's memory
+ * is simply not claimed: it is free, dirty memory of its block (see
+ * "Scrubbing"), zeroed before anyone gets it. A pre-HVO'd block whose
+ * extent was refused is held by a quarantined extent: nobody restores it,
+ * it is not handed over again, and the kernel after next gets it back as
+ * dirty memory.
  *
  * A refused block that is RAM, outside scratch and preserved by KHO (so
  * this kernel does not use it) is zeroed in the background, then given to
@@ -79,6 +84,7 @@ static const char *const verdict_str[] = {
 	[PERSIST_REFUSE_HVO_BLOCK]	= "not the 1 GiB HVO extent its block is flagged for",
 	[PERSIST_REFUSE_NOMEM]		= "lost to an allocation failure",
 	[PERSIST_REFUSE_VERSION]	= "of a handover this kernel does not understand",
+	[PERSIST_REFUSE_LENGTH]		= "a run of no granule or past the end of its block",
 };
 
 /**
@@ -194,13 +200,13 @@ bool persist_block_scrubbable(const struct persist_alloc_block_ser *b,
 }
 
 /**
- * persist_check_extent - check the fields of a handed-over extent
- * @e: the extent entry
+ * persist_check_extent - check the fields of a handed-over run of extents
+ * @e: the entry
  *
- * Where it lies (inside an adopted block, not overlapping) is checked when
- * it is claimed.
+ * Where its granules lie (inside an adopted block, not overlapping) is
+ * checked when each is claimed.
  *
- * Return: PERSIST_ADOPT or the reason for refusing it.
+ * Return: PERSIST_ADOPT or the reason for refusing the whole run.
  */
 enum persist_verdict persist_check_extent(const struct persist_alloc_extent_ser *e)
 {
@@ -209,6 +215,8 @@ enum persist_verdict persist_check_extent(const struct persist_alloc_extent_ser 
 			return PERSIST_REFUSE_FLAGS;
 		if (e->order != PERSIST_ORDER_4K)
 			return PERSIST_REFUSE_ORDER;
+		if (e->nr != 1)
+			return PERSIST_REFUSE_LENGTH;
 		return IS_ALIGNED(e->phys, PAGE_SIZE) ? PERSIST_ADOPT : PERSIST_REFUSE_ALIGN;
 	}
 	if (e->flags & ~PERSIST_ALLOC_SER_FLAGS)
@@ -218,6 +226,10 @@ enum persist_verdict persist_check_extent(const struct persist_alloc_extent_ser 
 		return PERSIST_REFUSE_ORDER;
 	if (!IS_ALIGNED(e->phys, PAGE_SIZE << e->order))
 		return PERSIST_REFUSE_ALIGN;
+	/* At most 2^32 granules of at most 2^30 bytes: no overflow. */
+	if (!e->nr || (e->phys % PERSIST_BLOCK_SIZE) +
+		      ((u64)e->nr << (e->order + PAGE_SHIFT)) > PERSIST_BLOCK_SIZE)
+		return PERSIST_REFUSE_LENGTH;
 	return PERSIST_ADOPT;
 }
 
@@ -496,9 +508,9 @@ static unsigned long flags_from_ser(u32 flags)
 }
 
 /*
- * Claim one handed-over extent in its block and record it, pending its
- * owner (or held in quarantine). Its memory stays out of the direct map
- * if it was preserved so; otherwise it is mapped back.
+ * Claim one handed-over extent (a run of one) in its block and record it,
+ * pending its owner (or held in quarantine). Its memory stays out of the
+ * direct map if it was preserved so; otherwise it is mapped back.
  */
 static enum persist_verdict __init adopt_extent(const struct persist_alloc_extent_ser *s,
 						bool quarantine)
@@ -569,6 +581,48 @@ static enum persist_verdict __init adopt_extent(const struct persist_alloc_exten
 	if (quarantine)
 		ext->flags |= PERSIST_ALLOC_NO_DIRECT_MAP;
 	return PERSIST_ADOPT;
+}
+
+/*
+ * Adopt the granules of the run @s one by one. A run whose fields do not
+ * hold is refused whole; a granule refused where it lies is refused alone.
+ * Counts the granules in @listed and those adopted in @good.
+ *
+ * Return: PERSIST_ADOPT, or the verdict on the run or on its first refused
+ * granule.
+ */
+static enum persist_verdict __init adopt_run(const struct persist_alloc_extent_ser *s,
+					     unsigned long *listed, unsigned long *good,
+					     unsigned long *refused)
+{
+	struct persist_alloc_extent_ser one = *s;
+	enum persist_verdict v, first = PERSIST_ADOPT;
+	u32 k;
+
+	v = persist_check_extent(s);
+	if (v != PERSIST_ADOPT) {
+		(*listed)++;
+		if ((*refused)++ < REFUSED_EXTENT_LINES)
+			pr_err("handover: extent %#llx order %u (run of %u) refused: %s\n",
+			       s->phys, s->order, s->nr, persist_verdict_str(v));
+		return v;
+	}
+	*listed += s->nr;
+	one.nr = 1;
+	for (k = 0; k < s->nr; k++) {
+		one.phys = s->phys + ((u64)k << (s->order + PAGE_SHIFT));
+		v = adopt_extent(&one, false);
+		if (v == PERSIST_ADOPT) {
+			(*good)++;
+			continue;
+		}
+		if (first == PERSIST_ADOPT)
+			first = v;
+		if ((*refused)++ < REFUSED_EXTENT_LINES)
+			pr_err("handover: extent %#llx order %u refused: %s\n", one.phys,
+			       one.order, persist_verdict_str(v));
+	}
+	return first;
 }
 
 /* A failed page: quarantined again, or marking the folio around it. */
@@ -645,7 +699,7 @@ static int __init claim_whole(struct persist_block *blk)
 /* Hold pre-HVO'd blocks whose extent was refused: nobody may reuse them. */
 static void __init quarantine_hvo_blocks(void)
 {
-	struct persist_alloc_extent_ser s = { .order = PERSIST_ORDER_1G,
+	struct persist_alloc_extent_ser s = { .nr = 1, .order = PERSIST_ORDER_1G,
 					      .flags = PERSIST_ALLOC_SER_HVO };
 	struct persist_block *blk;
 	unsigned long i;
@@ -723,8 +777,8 @@ static void __init hide_boot_blocks(void)
  */
 unsigned long __init persist_kho_adopt(void)
 {
+	unsigned long i, nr_blocks, nr_ext = 0, listed = 0, good = 0, refused = 0;
 	struct persist_alloc_extent_ser *ext = NULL;
-	unsigned long i, nr_blocks, nr_ext = 0, good = 0, refused = 0;
 	u8 *verdict = NULL;
 	struct persist_alloc_ser *ser;
 	phys_addr_t phys;
@@ -767,16 +821,9 @@ unsigned long __init persist_kho_adopt(void)
 		/* Failed pages after the extents they may lie in. */
 		if (ext[i].flags & PERSIST_ALLOC_SER_HWPOISON)
 			continue;
-		v = adopt_extent(&ext[i], false);
+		v = adopt_run(&ext[i], &listed, &good, &refused);
 		if (verdict)
 			verdict[i] = v;
-		if (v == PERSIST_ADOPT) {
-			good++;
-			continue;
-		}
-		if (refused++ < REFUSED_EXTENT_LINES)
-			pr_err("handover: extent %#llx order %u refused: %s\n", ext[i].phys,
-			       ext[i].order, persist_verdict_str(v));
 	}
 	quarantine_hvo_blocks();
 	/* Failed pages last: a quarantined 1 GiB extent already holds its own. */
@@ -788,6 +835,7 @@ unsigned long __init persist_kho_adopt(void)
 		v = adopt_hwpoison(&ext[i]);
 		if (verdict)
 			verdict[i] = v;
+		listed++;
 		if (v == PERSIST_ADOPT) {
 			good++;
 			continue;
@@ -801,8 +849,10 @@ unsigned long __init persist_kho_adopt(void)
 	/* One flush for hiding the blocks and pre-HVO write protection. */
 	if (nr_blocks)
 		flush_tlb_all();
-	pr_info("adopted %lu of %lu handed-over blocks and %lu of %llu extents\n",
-		nr_blocks, nr_handover_blocks, good, ser->nr_extents);
+	/* Entries the array did not hold count as one refused extent each. */
+	listed += ser->nr_extents - nr_ext;
+	pr_info("adopted %lu of %lu handed-over blocks and %lu of %lu extents in %llu runs\n",
+		nr_blocks, nr_handover_blocks, good, listed, ser->nr_extents);
 	persist_received_keep(ext, nr_ext, verdict, handover_verdict, nr_handover_blocks);
 	release_blob(PERSIST_ALLOC_KHO_NAME);
 	if (good)

@@ -24,7 +24,12 @@
  *   how much was preserved.
  *
  * The handover is frozen with the live update (a LUO freeze notifier, run
- * after every preserved file froze). From then on it cannot change:
+ * after every preserved file froze). Freezing folds entries that follow
+ * each other in the array and in memory, with one owner and one set of
+ * attributes, into runs: a consumer preserving its granules in order hands
+ * them over in a few entries, whatever their number. It costs one pass
+ * over the preserved extents; a cancelled update unfolds the runs again.
+ * From then on the handover cannot change:
  * preserving, unpreserving, freeing a preserved folio, growing or shrinking
  * a pool fail with -EBUSY. A cancelled live update unfreezes it as it was.
  * A kexec without a live update freezes it from the reboot notifier.
@@ -61,6 +66,10 @@
 #include <trace/events/persist_alloc.h>
 
 #include "internal.h"
+
+/* The handover layout is a contract with the next kernel: see the ABI header. */
+static_assert(sizeof(struct persist_alloc_extent_ser) == 24);
+static_assert(sizeof(struct persist_alloc_block_ser) == 16);
 
 /* Outgoing handover, protected by persist_state_lock. */
 static struct persist_alloc_ser *out_ser;
@@ -161,6 +170,7 @@ static void add_extent(struct persist_extent *ext)
 
 	e->phys = PFN_PHYS(ext->pfn);
 	e->owner = ext->owner;
+	e->nr = 1;
 	e->order = ext->order;
 	e->flags = flags_to_ser(ext->flags);
 	ext->ser_idx = out_ser->nr_extents++;
@@ -272,6 +282,7 @@ int persist_kho_add_hwpoison(unsigned long pfn)
 	e = &out_ext[out_ser->nr_extents++];
 	e->phys = PFN_PHYS(pfn);
 	e->owner = 0;
+	e->nr = 1;
 	e->order = PERSIST_ORDER_4K;
 	e->flags = PERSIST_ALLOC_SER_HWPOISON;
 	return 0;
@@ -346,6 +357,75 @@ static inline void test_repair(struct persist_alloc_ser *ser,
 }
 #endif
 
+/* Bytes a run of @e->nr granules spans. */
+static u64 run_bytes(const struct persist_alloc_extent_ser *e)
+{
+	return (u64)e->nr << (e->order + PAGE_SHIFT);
+}
+
+/*
+ * Whether @next continues the run @run: granules of the same owner, order
+ * and attributes, right after it in the same block. Failed pages stay
+ * entries of their own.
+ */
+static bool run_continues(const struct persist_alloc_extent_ser *run,
+			  const struct persist_alloc_extent_ser *next)
+{
+	return !((run->flags | next->flags) & PERSIST_ALLOC_SER_HWPOISON) &&
+	       run->owner == next->owner && run->order == next->order &&
+	       run->flags == next->flags && run->nr < U32_MAX &&
+	       next->phys == run->phys + run_bytes(run) &&
+	       next->phys / PERSIST_BLOCK_SIZE == run->phys / PERSIST_BLOCK_SIZE;
+}
+
+/* Fold the outgoing entries into runs, in place; at freeze. */
+static void fold_runs(void)
+{
+	unsigned long i, n = 0;
+
+	for (i = 0; i < out_ser->nr_extents; i++) {
+		if (n && run_continues(&out_ext[n - 1], &out_ext[i])) {
+			out_ext[n - 1].nr++;
+			continue;
+		}
+		out_ext[n++] = out_ext[i];
+	}
+	memset(&out_ext[n], 0, (out_ser->nr_extents - n) * sizeof(*out_ext));
+	out_ser->nr_extents = n;
+}
+
+/*
+ * Undo fold_runs() for a cancelled update: one entry per preserved extent
+ * again, in the same order, each extent told its index. Backwards, so that
+ * no run is overwritten before it is read: a run never moves down.
+ */
+static void unfold_runs(void)
+{
+	unsigned long i, runs = out_ser->nr_extents, n = 0;
+	struct persist_alloc_extent_ser run;
+	struct persist_extent *ext;
+	u32 k;
+
+	for (i = 0; i < runs; i++)
+		n += out_ext[i].nr;
+	out_ser->nr_extents = n;
+	for (i = runs; i--; ) {
+		run = out_ext[i];
+		for (k = run.nr; k--; ) {
+			struct persist_alloc_extent_ser *e = &out_ext[--n];
+
+			*e = run;
+			e->nr = 1;
+			e->phys += (u64)k << (run.order + PAGE_SHIFT);
+			if (e->flags & PERSIST_ALLOC_SER_HWPOISON)
+				continue;
+			ext = xa_load(&persist_extents, PHYS_PFN(e->phys));
+			if (!WARN_ON_ONCE(!ext))
+				ext->ser_idx = n;
+		}
+	}
+}
+
 /**
  * persist_kho_freeze - make the handover final for a kexec
  *
@@ -361,12 +441,16 @@ void persist_kho_freeze(void)
 	mutex_lock(&persist_resize_lock);
 	mutex_lock(&persist_state_lock);
 	if (kho_ready && !frozen) {
+		u64 nr;
+
 		/* Failed pages that could not join it before. */
 		persist_hwpoison_flush();
+		nr = out_ser->nr_extents;
 		WRITE_ONCE(frozen, true);
+		fold_runs();
 		test_corrupt(out_ser, out_ext);
-		pr_info("handover frozen: %llu blocks and %llu extents, %zu + %llu bytes, in %llu us\n",
-			out_ser->nr_blocks, out_ser->nr_extents, out_ser_size,
+		pr_info("handover frozen: %llu blocks and %llu extents in %llu runs, %zu + %llu bytes, in %llu us\n",
+			out_ser->nr_blocks, nr, out_ser->nr_extents, out_ser_size,
 			out_ser->nr_extents * sizeof(*out_ext),
 			(ktime_get_ns() - start) / NSEC_PER_USEC);
 	}
@@ -382,6 +466,7 @@ void persist_kho_unfreeze(void)
 	mutex_lock(&persist_state_lock);
 	if (frozen) {
 		test_repair(out_ser, out_ext);
+		unfold_runs();
 		WRITE_ONCE(frozen, false);
 		persist_hwpoison_flush();
 		pr_info("handover unfrozen: the live update was cancelled\n");

@@ -13,6 +13,7 @@
 #include <linux/mm.h>
 #include <linux/prandom.h>
 #include <linux/set_memory.h>
+#include <linux/sort.h>
 
 #include "internal.h"
 
@@ -919,17 +920,24 @@ static void adopt_ranges_are_bounded(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, persist_ranges_nr(r, SIZE_MAX), PERSIST_HANDOVER_BLOCKS_MAX);
 }
 
-static enum persist_verdict extent_one(u64 phys, u32 order, u32 flags)
+static enum persist_verdict extent_run(u64 phys, u32 nr, u16 order, u16 flags)
 {
-	struct persist_alloc_extent_ser e = { .phys = phys, .order = order, .flags = flags };
+	struct persist_alloc_extent_ser e = {
+		.phys = phys, .nr = nr, .order = order, .flags = flags,
+	};
 
 	return persist_check_extent(&e);
+}
+
+static enum persist_verdict extent_one(u64 phys, u16 order, u16 flags)
+{
+	return extent_run(phys, 1, order, flags);
 }
 
 static void adopt_extent_checks_every_field(struct kunit *test)
 {
 	struct persist_alloc_extent_ser owned = {
-		.phys = SZ_1G, .owner = 1, .flags = PERSIST_ALLOC_SER_HWPOISON,
+		.phys = SZ_1G, .owner = 1, .nr = 1, .flags = PERSIST_ALLOC_SER_HWPOISON,
 	};
 
 	/* A failed page: one 4 KiB page, no attribute, no owner. */
@@ -949,11 +957,28 @@ static void adopt_extent_checks_every_field(struct kunit *test)
 			PERSIST_ADOPT);
 	KUNIT_EXPECT_EQ(test, extent_one(SZ_1G, 0, BIT(7)), PERSIST_REFUSE_FLAGS);
 	KUNIT_EXPECT_EQ(test, extent_one(SZ_1G, 5, 0), PERSIST_REFUSE_ORDER);
-	KUNIT_EXPECT_EQ(test, extent_one(SZ_1G, U32_MAX, 0), PERSIST_REFUSE_ORDER);
+	KUNIT_EXPECT_EQ(test, extent_one(SZ_1G, U16_MAX, 0), PERSIST_REFUSE_ORDER);
 	KUNIT_EXPECT_EQ(test, extent_one(SZ_1G, 0, PERSIST_ALLOC_SER_HVO), PERSIST_REFUSE_ORDER);
 	KUNIT_EXPECT_EQ(test, extent_one(SZ_1G + SZ_4K, 9, 0), PERSIST_REFUSE_ALIGN);
 	KUNIT_EXPECT_EQ(test, extent_one(SZ_1G + SZ_2M, 18, 0), PERSIST_REFUSE_ALIGN);
 	KUNIT_EXPECT_EQ(test, extent_one(SZ_1G + 8, 0, 0), PERSIST_REFUSE_ALIGN);
+	/* A run holds at least one granule and ends in the block it starts in. */
+	KUNIT_EXPECT_EQ(test, extent_run(SZ_1G, 0, 9, 0), PERSIST_REFUSE_LENGTH);
+	KUNIT_EXPECT_EQ(test, extent_run(SZ_1G, 512, 9, 0), PERSIST_ADOPT);
+	KUNIT_EXPECT_EQ(test, extent_run(SZ_1G, 513, 9, 0), PERSIST_REFUSE_LENGTH);
+	KUNIT_EXPECT_EQ(test, extent_run(SZ_1G + SZ_2M, 511, 9, PERSIST_ALLOC_SER_HVO),
+			PERSIST_ADOPT);
+	KUNIT_EXPECT_EQ(test, extent_run(SZ_1G + SZ_2M, 512, 9, 0), PERSIST_REFUSE_LENGTH);
+	KUNIT_EXPECT_EQ(test, extent_run(SZ_1G, 262144, 0, 0), PERSIST_ADOPT);
+	KUNIT_EXPECT_EQ(test, extent_run(SZ_1G + SZ_4K, 262144, 0, 0), PERSIST_REFUSE_LENGTH);
+	KUNIT_EXPECT_EQ(test, extent_run(SZ_1G, U32_MAX, 0, 0), PERSIST_REFUSE_LENGTH);
+	KUNIT_EXPECT_EQ(test, extent_run(SZ_1G, U32_MAX, 18, 0), PERSIST_REFUSE_LENGTH);
+	KUNIT_EXPECT_EQ(test, extent_run(SZ_1G, 2, 18, PERSIST_ALLOC_SER_HVO),
+			PERSIST_REFUSE_LENGTH);
+	KUNIT_EXPECT_EQ(test, extent_run(SZ_1G, 2, 0, PERSIST_ALLOC_SER_HWPOISON),
+			PERSIST_REFUSE_LENGTH);
+	KUNIT_EXPECT_EQ(test, extent_run(SZ_1G, 0, 0, PERSIST_ALLOC_SER_HWPOISON),
+			PERSIST_REFUSE_LENGTH);
 	KUNIT_EXPECT_STREQ(test, persist_verdict_str(PERSIST_REFUSE_OVERLAP),
 			   "overlapping another extent");
 	KUNIT_EXPECT_STREQ(test, persist_verdict_str(1000), "refused");
@@ -1002,35 +1027,44 @@ static void block_dirty_chunks_scrubbed_once(struct kunit *test)
  * knows its index, with the fields it was preserved with, and every
  * outgoing block entry is a pool block that knows its index: the
  * handover kept up to date at each change is the one a full walk would
- * write. Returns the number of extents; persist_state_lock held.
+ * write. A frozen handover holds runs: each granule of a run is such an
+ * extent. Returns the number of extents; persist_state_lock held.
  */
 static unsigned long check_outgoing(struct kunit *test)
 {
 	const struct persist_alloc_block_ser *blocks;
 	const struct persist_alloc_extent_ser *ext;
+	bool frozen = persist_kho_frozen();
 	const struct persist_alloc_ser *ser;
-	unsigned long i, nr_blocks = 0;
+	unsigned long i, n = 0, nr_blocks = 0;
 	struct persist_extent *e;
 	struct persist_block *blk;
+	u32 k;
 	int nid;
 
 	ser = persist_kho_outgoing(&ext);
 	blocks = (const void *)(ser + 1);
 	for (i = 0; i < ser->nr_extents; i++) {
-		e = xa_load(&persist_extents, PHYS_PFN(ext[i].phys));
 		/* No assertion with the lock held: a failure must not abort. */
-		KUNIT_EXPECT_NOT_NULL(test, e);
-		if (!e)
-			continue;
-		KUNIT_EXPECT_TRUE(test, e->preserved);
-		KUNIT_EXPECT_EQ(test, e->ser_idx, i);
-		KUNIT_EXPECT_EQ(test, ext[i].owner, e->owner);
-		KUNIT_EXPECT_EQ(test, ext[i].order, e->order);
-		KUNIT_EXPECT_EQ(test, !!(ext[i].flags & PERSIST_ALLOC_SER_HVO),
-				!!(e->flags & PERSIST_ALLOC_HVO));
-		KUNIT_EXPECT_EQ(test, !!(ext[i].flags & PERSIST_ALLOC_SER_NO_DIRECT_MAP),
-				!!(e->flags & PERSIST_ALLOC_NO_DIRECT_MAP));
 		KUNIT_EXPECT_EQ(test, persist_check_extent(&ext[i]), PERSIST_ADOPT);
+		if (!frozen)
+			KUNIT_EXPECT_EQ(test, ext[i].nr, 1);
+		for (k = 0; k < ext[i].nr && k < PERSIST_BLOCK_PAGES; k++, n++) {
+			e = xa_load(&persist_extents,
+				    PHYS_PFN(ext[i].phys) + ((unsigned long)k << ext[i].order));
+			KUNIT_EXPECT_NOT_NULL(test, e);
+			if (!e)
+				continue;
+			KUNIT_EXPECT_TRUE(test, e->preserved);
+			if (!frozen)
+				KUNIT_EXPECT_EQ(test, e->ser_idx, i);
+			KUNIT_EXPECT_EQ(test, ext[i].owner, e->owner);
+			KUNIT_EXPECT_EQ(test, ext[i].order, e->order);
+			KUNIT_EXPECT_EQ(test, !!(ext[i].flags & PERSIST_ALLOC_SER_HVO),
+					!!(e->flags & PERSIST_ALLOC_HVO));
+			KUNIT_EXPECT_EQ(test, !!(ext[i].flags & PERSIST_ALLOC_SER_NO_DIRECT_MAP),
+					!!(e->flags & PERSIST_ALLOC_NO_DIRECT_MAP));
+		}
 	}
 	for_each_node(nid) {
 		if (persist_pools[nid])
@@ -1045,7 +1079,7 @@ static unsigned long check_outgoing(struct kunit *test)
 		KUNIT_EXPECT_EQ(test, blk->ser_idx, i);
 		KUNIT_EXPECT_EQ(test, blocks[i].nid, blk->pool->nid);
 	}
-	return ser->nr_extents;
+	return n;
 }
 
 /* How often @folio is in the outgoing extents; persist_state_lock held. */
@@ -1053,10 +1087,12 @@ static unsigned long out_count(struct folio *folio, u64 *owner)
 {
 	const struct persist_alloc_extent_ser *ext;
 	const struct persist_alloc_ser *ser = persist_kho_outgoing(&ext);
+	u64 phys = PFN_PHYS(folio_pfn(folio));
 	unsigned long i, n = 0;
 
 	for (i = 0; i < ser->nr_extents; i++) {
-		if (ext[i].phys == PFN_PHYS(folio_pfn(folio))) {
+		if (phys >= ext[i].phys &&
+		    phys - ext[i].phys < ((u64)ext[i].nr << (ext[i].order + PAGE_SHIFT))) {
 			*owner = ext[i].owner;
 			n++;
 		}
@@ -1183,6 +1219,107 @@ static void kho_freeze_refuses_changes(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, persist_alloc_unpreserve(b), 0);
 	KUNIT_EXPECT_EQ(test, persist_free_folio(a), 0);
 	KUNIT_EXPECT_EQ(test, persist_free_folio(b), 0);
+}
+
+#define RUN_TEST_FOLIOS	16
+#define RUN_TEST_OWNER	0xf01d
+
+/* Entries of @owner in the outgoing handover, and their granules. */
+static unsigned long out_runs(u64 owner, unsigned long *granules)
+{
+	const struct persist_alloc_extent_ser *ext;
+	const struct persist_alloc_ser *ser = persist_kho_outgoing(&ext);
+	unsigned long i, n = 0;
+
+	*granules = 0;
+	for (i = 0; i < ser->nr_extents; i++) {
+		if (ext[i].owner != owner)
+			continue;
+		*granules += ext[i].nr;
+		n++;
+	}
+	return n;
+}
+
+static int cmp_folio_pfn(const void *a, const void *b)
+{
+	unsigned long x = folio_pfn(*(struct folio **)a), y = folio_pfn(*(struct folio **)b);
+
+	return x < y ? -1 : x > y;
+}
+
+/*
+ * Freezing folds granules preserved one after the other, following each
+ * other in memory, under one owner, into runs; a granule of another owner
+ * in between ends a run. A cancel unfolds them: one entry per extent again,
+ * each extent knowing its index, so that unpreserving works as before.
+ */
+static void kho_freeze_folds_runs(struct kunit *test)
+{
+	const struct persist_alloc_extent_ser *ext;
+	unsigned long i, runs, granules, base, expect = 0;
+	int nid = pool_node(test);
+	struct folio **folios;
+	u64 owner;
+
+	mutex_lock(&persist_state_lock);
+	if (!persist_kho_outgoing(&ext)) {
+		mutex_unlock(&persist_state_lock);
+		kunit_skip(test, "no KHO: nothing is handed over");
+	}
+	base = check_outgoing(test);
+	mutex_unlock(&persist_state_lock);
+
+	folios = kunit_kcalloc(test, RUN_TEST_FOLIOS, sizeof(*folios), GFP_KERNEL);
+	KUNIT_ASSERT_NOT_NULL(test, folios);
+	for (i = 0; i < RUN_TEST_FOLIOS; i++) {
+		folios[i] = persist_alloc_folio(nid, PERSIST_ORDER_4K, 0);
+		KUNIT_ASSERT_FALSE(test, IS_ERR(folios[i]));
+	}
+	sort(folios, RUN_TEST_FOLIOS, sizeof(*folios), cmp_folio_pfn, NULL);
+	/* Preserved in memory order; the fifth under another owner. */
+	for (i = 0; i < RUN_TEST_FOLIOS; i++) {
+		KUNIT_ASSERT_EQ(test, persist_alloc_preserve(folios[i], RUN_TEST_OWNER + (i == 4)),
+				0);
+		if (i == 4)
+			continue;
+		if (!i || i == 5 || folio_pfn(folios[i]) != folio_pfn(folios[i - 1]) + 1)
+			expect++;
+	}
+	/* Out of a fresh pool most of them follow each other. */
+	KUNIT_ASSERT_LT(test, expect, RUN_TEST_FOLIOS - 1);
+	mutex_lock(&persist_state_lock);
+	KUNIT_EXPECT_EQ(test, out_runs(RUN_TEST_OWNER, &granules), RUN_TEST_FOLIOS - 1);
+	mutex_unlock(&persist_state_lock);
+
+	persist_kho_freeze();
+	mutex_lock(&persist_state_lock);
+	runs = out_runs(RUN_TEST_OWNER, &granules);
+	KUNIT_EXPECT_EQ(test, runs, expect);
+	KUNIT_EXPECT_EQ(test, granules, RUN_TEST_FOLIOS - 1);
+	KUNIT_EXPECT_EQ(test, out_runs(RUN_TEST_OWNER + 1, &granules), 1);
+	KUNIT_EXPECT_EQ(test, granules, 1);
+	KUNIT_EXPECT_EQ(test, check_outgoing(test), base + RUN_TEST_FOLIOS);
+	mutex_unlock(&persist_state_lock);
+
+	persist_kho_unfreeze();
+	mutex_lock(&persist_state_lock);
+	KUNIT_EXPECT_EQ(test, out_runs(RUN_TEST_OWNER, &granules), RUN_TEST_FOLIOS - 1);
+	KUNIT_EXPECT_EQ(test, check_outgoing(test), base + RUN_TEST_FOLIOS);
+	mutex_unlock(&persist_state_lock);
+	/* Unpreserving from the middle of a run that was: exact again. */
+	KUNIT_EXPECT_EQ(test, persist_alloc_unpreserve(folios[2]), 0);
+	mutex_lock(&persist_state_lock);
+	KUNIT_EXPECT_EQ(test, check_outgoing(test), base + RUN_TEST_FOLIOS - 1);
+	KUNIT_EXPECT_EQ(test, out_count(folios[2], &owner), 0);
+	mutex_unlock(&persist_state_lock);
+	for (i = 0; i < RUN_TEST_FOLIOS; i++) {
+		persist_alloc_unpreserve(folios[i]);
+		KUNIT_EXPECT_EQ(test, persist_free_folio(folios[i]), 0);
+	}
+	mutex_lock(&persist_state_lock);
+	KUNIT_EXPECT_EQ(test, check_outgoing(test), base);
+	mutex_unlock(&persist_state_lock);
 }
 
 struct pool_counts {
@@ -1373,6 +1510,7 @@ static struct kunit_case persist_kho_cases[] = {
 	KUNIT_CASE(adopt_extent_checks_every_field),
 	KUNIT_CASE(kho_handover_follows_preserve),
 	KUNIT_CASE(kho_freeze_refuses_changes),
+	KUNIT_CASE(kho_freeze_folds_runs),
 	{}
 };
 

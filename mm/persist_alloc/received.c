@@ -14,8 +14,8 @@
  *
  * ``extents``
  *   the handed-over extent array byte for byte as received: entries of
- *   ``struct persist_alloc_extent_ser`` (see the KHO ABI header), as many
- *   as the array had room for. Failed pages (PERSIST_ALLOC_SER_HWPOISON)
+ *   ``struct persist_alloc_extent_ser`` (see the KHO ABI header), each a
+ *   run of granules, as many as the array had room for. Failed pages (PERSIST_ALLOC_SER_HWPOISON)
  *   are entries too. Empty if no block was adopted or the array could not
  *   be restored: then every extent the head counts was refused.
  *
@@ -23,14 +23,15 @@
  *   one line per handed-over block, in the order of the blob, then one per
  *   entry of ``extents``: ``block <i> <verdict>`` and ``extent <i>
  *   <verdict>``, where the verdict is ``adopted`` or why it was refused, in
- *   the words of the boot lines.
+ *   the words of the boot lines. The verdict on a run is that on the run
+ *   as a whole, or on the first of its granules that was refused.
  *
  * The blocks themselves are in the head blob, which KHO keeps for its
  * debugfs (``/sys/kernel/debug/kho/in/sub_fdts/persist-alloc``, see
  * kho_restore_subtree_done()). What became of an adopted extent since
  * (still pending, restored by its owner, freed) is in ``allocations``.
  * Nothing is kept without CONFIG_DEBUG_FS; with it, 25 bytes per
- * handed-over extent for the life of the kernel.
+ * handed-over run for the life of the kernel.
  */
 
 #include <linux/debugfs.h>

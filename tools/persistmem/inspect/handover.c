@@ -400,6 +400,44 @@ static const struct alloc *find_alloc(const struct alloc *a, unsigned long nr, _
 	return a ? bsearch(&key, a, nr, sizeof(*a), alloc_cmp) : NULL;
 }
 
+/* Granules of a run, if it is one that fits in its 1 GiB block; else 1. */
+static __u64 run_granules(const struct pa_extent_ser *e)
+{
+	__u64 bytes = extent_bytes(e->order);
+
+	if (!bytes || !e->nr || (e->flags & PA_SER_HWPOISON) ||
+	    (e->phys & ((1ull << 30) - 1)) + e->nr * bytes > (1ull << 30))
+		return 1;
+	return e->nr;
+}
+
+/* Replace each received run by its granules, which keep its verdict. */
+static void split_runs(struct handover *h)
+{
+	unsigned long i, n = 0;
+	struct extent *g;
+	__u64 k;
+
+	for (i = 0; i < h->nr_ext; i++)
+		n += run_granules(&h->ext[i].ser);
+	g = calloc(n ?: 1, sizeof(*g));
+	if (!g) {
+		warn(h, "no memory for %lu granules: runs shown whole", n);
+		return;
+	}
+	for (i = 0, n = 0; i < h->nr_ext; i++) {
+		for (k = 0; k < run_granules(&h->ext[i].ser); k++, n++) {
+			g[n] = h->ext[i];
+			g[n].ser.phys += k * extent_bytes(h->ext[i].ser.order);
+			g[n].ser.nr = 1;
+			g[n].run = i;
+		}
+	}
+	free(h->ext);
+	h->ext = g;
+	h->nr_ext = n;
+}
+
 /* in: the received extents and what became of each. */
 static void read_received(struct handover *h, const struct alloc *a, unsigned long nr_a)
 {
@@ -425,10 +463,12 @@ static void read_received(struct handover *h, const struct alloc *a, unsigned lo
 		memcpy(&h->ext[i].ser, raw + i * sizeof(struct pa_extent_ser),
 		       sizeof(struct pa_extent_ser));
 	free(raw);
+	h->nr_runs = h->nr_ext;
 	if (h->nr_ext < h->pa_nr_extents)
 		warn(h, "persist-alloc counts %llu extents, %lu were received",
 		     h->pa_nr_extents, h->nr_ext);
 	read_verdicts(h);
+	split_runs(h);
 	for (i = 0; i < h->nr_ext; i++) {
 		struct extent *e = &h->ext[i];
 		const struct alloc *x = find_alloc(a, nr_a, e->ser.phys);
@@ -504,7 +544,8 @@ static void gmem_extents(struct handover *h, struct lu_file *f)
 
 		if (e->ser.owner != owner || (e->ser.flags & PA_SER_HWPOISON))
 			continue;
-		f->nr_ext++;
+		if (!f->nr_ext++ || e->run != h->ext[i - 1].run)
+			f->nr_runs++;
 		f->bytes += extent_bytes(e->ser.order);
 		f->order = e->ser.order;
 		if (!e->verdict[0])

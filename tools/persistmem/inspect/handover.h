@@ -23,7 +23,7 @@
 #define KHO_PROP_DATA		"preserved-data"
 #define KHO_PROP_SIZE		"blob-size"
 #define PA_NAME			"persist-alloc"
-#define PA_COMPATIBLE		"persist-alloc-v3"
+#define PA_COMPATIBLE		"persist-alloc-v4"
 #define PA_RANGES_NAME		"persist-alloc-ranges"
 #define PA_RANGES_MAGIC		0x7065727369737431ULL
 #define PA_SER_NO_DIRECT_MAP	BIT(0)
@@ -32,7 +32,7 @@
 #define PA_BLOCK_SER_HVO_1G	BIT(0)
 #define LUO_NAME		"LUO"
 #define LUO_COMPATIBLE		"luo-v5"
-#define GMEM_COMPATIBLE		"guest-memfd-persist-v1"
+#define GMEM_COMPATIBLE		"guest-memfd-persist-v2"
 #define GMEM_OWNER(phys)	(0x676d656d00000000ULL ^ (__u64)(phys))
 
 struct pa_ser {			/* struct persist_alloc_ser */
@@ -54,8 +54,9 @@ struct pa_block_ser {		/* struct persist_alloc_block_ser */
 struct pa_extent_ser {		/* struct persist_alloc_extent_ser */
 	__u64 phys;
 	__u64 owner;
-	__u32 order;
-	__u32 flags;
+	__u32 nr;
+	__u16 order;
+	__u16 flags;
 } __packed;
 
 struct luo_ser_head {		/* struct luo_ser */
@@ -86,9 +87,13 @@ struct block {
 	char verdict[96];
 };
 
-/* A handed-over extent (in) or one that will be handed over (out). */
+/*
+ * A handed-over extent (in) or one that will be handed over (out). A
+ * received run of granules is shown as its granules, each a run of one.
+ */
 struct extent {
 	struct pa_extent_ser ser;
+	unsigned long run;	/* in: the handover entry it came from */
 	char verdict[96];	/* in: "adopted" or why not; out: "" */
 	char now[16];		/* pending, restored, preserved, quarantined, freed */
 };
@@ -100,7 +105,7 @@ struct lu_file {
 	char state[32];
 	/* guest_memfd: the extents under its owner key */
 	bool gmem;
-	unsigned long nr_ext, nr_pending, nr_restored, nr_refused;
+	unsigned long nr_ext, nr_runs, nr_pending, nr_restored, nr_refused;
 	__u64 bytes;
 	unsigned int order;
 };
@@ -128,6 +133,7 @@ struct handover {
 	unsigned long nr_blocks;
 	struct extent *ext;
 	unsigned long nr_ext;
+	unsigned long nr_runs;			/* in: entries received */
 	/* LUO */
 	bool luo_decoded, sessions_read;
 	__u64 liveupdate_num;

@@ -34,8 +34,8 @@ static void count_extents(const struct handover *h, struct counts *c)
 
 	memset(c, 0, sizeof(*c));
 	/* Counted by the head but not received (no array): refused all the same. */
-	if (!h->out && h->pa_nr_extents > h->nr_ext)
-		c->refused = h->pa_nr_extents - h->nr_ext;
+	if (!h->out && h->pa_nr_extents > h->nr_runs)
+		c->refused = h->pa_nr_extents - h->nr_runs;
 	for (i = 0; i < h->nr_ext; i++) {
 		const struct extent *e = &h->ext[i];
 
@@ -145,8 +145,9 @@ static void print_table(const struct handover *h, bool all_extents)
 			       bytes_str(c.bytes, size, sizeof(size)));
 		else
 			printf("persist_alloc extents: %llu handed over (%s): ",
-			       h->pa_nr_extents > h->nr_ext ? h->pa_nr_extents - c.failed :
-			       h->nr_ext - c.failed, bytes_str(c.bytes, size, sizeof(size)));
+			       h->nr_ext - c.failed +
+			       (h->pa_nr_extents > h->nr_runs ? h->pa_nr_extents - h->nr_runs : 0),
+			       bytes_str(c.bytes, size, sizeof(size)));
 		if (!h->out) {
 			printf("%lu adopted (%lu pending, %lu restored, ", c.adopted, c.pending,
 			       c.restored);
@@ -242,6 +243,8 @@ static void json_persist_alloc(const struct handover *h)
 	printf(",\"persist_alloc\":{\"compatible\":\"%s\"", PA_COMPATIBLE);
 	jnum("nr_blocks", h->pa_nr_blocks);
 	jnum("nr_extents", h->pa_nr_extents);
+	if (!h->out)
+		jnum("nr_runs_received", h->nr_runs);
 	printf(",\"blocks\":[");
 	for (i = 0; i < h->nr_blocks; i++) {
 		printf("%s{\"phys\":%llu", i ? "," : "", h->blocks[i].ser.phys);
@@ -298,6 +301,7 @@ static void json_session(const struct handover *h, const struct session *s)
 			jnum("pending", f->nr_pending);
 			jnum("restored", f->nr_restored);
 			jnum("refused", f->nr_refused);
+			jnum("runs", f->nr_runs);
 		}
 		printf("}");
 	}

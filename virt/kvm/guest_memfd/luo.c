@@ -13,8 +13,10 @@
  *   - the size, the GUEST_MEMFD_FLAG_* flags, the granule and the
  *     GUEST_MEMFD_PERSIST_* attributes of the file;
  *   - the type of the VM that created it;
- *   - every allocated granule, its memory untouched, as one record of
- *     index and physical address (include/linux/kho/abi/guest_memfd_persist.h).
+ *   - every allocated granule, its memory untouched, as runs of granules
+ *     that follow each other in the file and in memory, one record of
+ *     index, physical address and length per run
+ *     (include/linux/kho/abi/guest_memfd_persist.h).
  *     The granules stay out of the direct map across the kexec if they were.
  *
  * What is not preserved, and must be redone by the VMM after retrieve:
@@ -33,8 +35,8 @@
  *     granules are unpreserved, the waiters go on, and the file works as
  *     before.
  *   - retrieve (next kernel) checks the whole description against the
- *     rules of a creation, then rebuilds the inode from the extents, one
- *     persist_alloc restore per granule, O(extents), each checked to have
+ *     rules of a creation, then rebuilds the inode from the runs, one
+ *     persist_alloc restore per granule, O(granules), each checked to have
  *     the file's attributes, and returns a file. A retrieve that fails
  *     changes nothing: the granules stay pending, their memory untouched,
  *     and the retrieve can be tried again.
@@ -50,7 +52,6 @@
 #include <linux/file.h>
 #include <linux/kexec_handover.h>
 #include <linux/kho/abi/guest_memfd_persist.h>
-#include <linux/kho/abi/persist_alloc.h>
 #include <linux/ktime.h>
 #include <linux/kvm_host.h>
 #include <linux/liveupdate.h>
@@ -68,7 +69,7 @@
 /* The handover layout is a contract with the next kernel: see the ABI header. */
 static_assert(sizeof(struct guest_memfd_persist_ser) == 48);
 static_assert(offsetof(struct guest_memfd_persist_ser, persist_flags) == 40);
-static_assert(sizeof(struct guest_memfd_persist_extent_ser) == 16);
+static_assert(sizeof(struct guest_memfd_persist_extent_ser) == 24);
 
 static DECLARE_FAULT_ATTR(fail_kvm_gmem_persist_freeze);
 static DECLARE_FAULT_ATTR(fail_kvm_gmem_persist_retrieve);
@@ -81,12 +82,54 @@ static bool kvm_gmem_luo_mounted;
 					 GUEST_MEMFD_FLAG_INIT_SHARED | \
 					 GUEST_MEMFD_FLAG_PERSIST)
 
-/* Bytes of handover records of one file: its own and persist_alloc's. */
+/*
+ * Bytes of the file's own handover records, as written: its description
+ * and its runs. The persist_alloc entries of its granules are counted from
+ * persist_alloc's handover, where runs of all owners are folded together.
+ */
 static u64 kvm_gmem_persist_meta_bytes(u64 nr_extents)
 {
 	return sizeof(struct guest_memfd_persist_ser) +
-	       nr_extents * (sizeof(struct guest_memfd_persist_extent_ser) +
-			     sizeof(struct persist_alloc_extent_ser));
+	       nr_extents * sizeof(struct guest_memfd_persist_extent_ser);
+}
+
+/* Whether granule @folio at page offset @index continues the run @e. */
+static bool kvm_gmem_luo_run_continues(const struct guest_memfd_persist_extent_ser *e,
+				       pgoff_t index, struct folio *folio)
+{
+	u64 pages = e->nr << e->order;
+
+	return e->index + pages == index && e->pfn + pages == folio_pfn(folio);
+}
+
+/* Runs the granules of @p make; called with p->lock held. */
+static u64 kvm_gmem_luo_count_runs(struct kvm_gmem_persist *p)
+{
+	struct guest_memfd_persist_extent_ser run = {};
+	struct folio *folio;
+	unsigned long g;
+	u64 n = 0;
+
+	xa_for_each(&p->granules, g, folio) {
+		if (xa_is_value(folio))
+			continue;
+		if (n && kvm_gmem_luo_run_continues(&run, g << p->order, folio)) {
+			run.nr++;
+			continue;
+		}
+		run.pfn = folio_pfn(folio);
+		run.order = p->order;
+		run.index = g << p->order;
+		run.nr = 1;
+		n++;
+	}
+	return n;
+}
+
+/* Page frame of granule @k of the run @e. */
+static unsigned long kvm_gmem_luo_run_pfn(const struct guest_memfd_persist_extent_ser *e, u64 k)
+{
+	return e->pfn + (k << e->order);
 }
 
 static struct kvm_gmem_persist *kvm_gmem_persist_of(struct file *file)
@@ -162,8 +205,9 @@ static int kvm_gmem_luo_freeze(struct liveupdate_file_op_args *args)
 	struct guest_memfd_persist_extent_ser *extents = NULL;
 	struct guest_memfd_persist_ser *ser;
 	u64 owner, start = ktime_get_ns();
-	unsigned long g, i = 0;
+	unsigned long g, i = 0, done = 0;
 	struct folio *folio;
+	u64 nr_runs = 0;
 	int err = 0;
 
 	if (WARN_ON_ONCE(!args->serialized_data))
@@ -179,8 +223,10 @@ static int kvm_gmem_luo_freeze(struct liveupdate_file_op_args *args)
 		err = -ENOMEM;
 		goto out;
 	}
-	if (p->nr_granules) {
-		extents = vmalloc_array(p->nr_granules, sizeof(*extents));
+	/* Counted first, so that the array handed over is no larger than needed. */
+	nr_runs = kvm_gmem_luo_count_runs(p);
+	if (nr_runs) {
+		extents = vmalloc_array(nr_runs, sizeof(*extents));
 		if (!extents) {
 			err = -ENOMEM;
 			goto out;
@@ -193,19 +239,25 @@ static int kvm_gmem_luo_freeze(struct liveupdate_file_op_args *args)
 			continue;
 		err = persist_alloc_preserve(folio, owner);
 		if (err) {
-			kvm_gmem_luo_unpreserve_granules(p, i);
+			kvm_gmem_luo_unpreserve_granules(p, done);
 			goto out;
+		}
+		done++;
+		if (i && kvm_gmem_luo_run_continues(&extents[i - 1], g << p->order, folio)) {
+			extents[i - 1].nr++;
+			continue;
 		}
 		extents[i].pfn = folio_pfn(folio);
 		extents[i].order = p->order;
 		extents[i].index = g << p->order;
+		extents[i].nr = 1;
 		i++;
 	}
 
 	if (extents) {
 		err = kho_preserve_vmalloc(extents, &ser->extents);
 		if (err) {
-			kvm_gmem_luo_unpreserve_granules(p, i);
+			kvm_gmem_luo_unpreserve_granules(p, done);
 			goto out;
 		}
 	}
@@ -236,7 +288,8 @@ static void kvm_gmem_luo_unfreeze(struct liveupdate_file_op_args *args)
 	struct kvm_gmem_persist *p = kvm_gmem_persist(inode);
 	struct guest_memfd_persist_ser *ser = phys_to_virt(args->serialized_data);
 	struct guest_memfd_persist_extent_ser *extents;
-	u64 i;
+	struct folio *folio;
+	u64 i, k;
 
 	mutex_lock(&p->lock);
 	extents = p->extents;
@@ -244,8 +297,12 @@ static void kvm_gmem_luo_unfreeze(struct liveupdate_file_op_args *args)
 	if (ser->nr_extents)
 		kho_unpreserve_vmalloc(&ser->extents);
 	/* By the granules recorded: a punched one may have been put back since. */
-	for (i = 0; i < ser->nr_extents; i++)
-		WARN_ON_ONCE(persist_alloc_unpreserve(pfn_folio(extents[i].pfn)));
+	for (i = 0; i < ser->nr_extents; i++) {
+		for (k = 0; k < extents[i].nr; k++) {
+			folio = pfn_folio(kvm_gmem_luo_run_pfn(&extents[i], k));
+			WARN_ON_ONCE(persist_alloc_unpreserve(folio));
+		}
+	}
 	ser->nr_extents = 0;
 	WRITE_ONCE(p->frozen, false);
 	mutex_unlock(&p->lock);
@@ -312,25 +369,41 @@ static u64 kvm_gmem_luo_capacity(const struct guest_memfd_persist_ser *ser)
 	       sizeof(struct guest_memfd_persist_extent_ser);
 }
 
-/* Give back to the pool the granules of @extents not taken by a file. */
-static void kvm_gmem_luo_release(const struct guest_memfd_persist_extent_ser *extents,
+/*
+ * Give back to the pool the granules of @extents not taken by a file. The
+ * runs may be what a retrieve refused: persist_alloc releases only what it
+ * holds pending for @owner, and no more granules are tried than the file
+ * has; of a description that does not hold, only the first granule of
+ * each run.
+ */
+static void kvm_gmem_luo_release(const struct guest_memfd_persist_ser *ser,
+				 const struct guest_memfd_persist_extent_ser *extents,
 				 u64 nr, u64 owner)
 {
-	u64 i;
+	bool valid = !kvm_gmem_persist_check_ser(ser);
+	u64 left = valid ? ser->size >> (ser->order + PAGE_SHIFT) : nr;
+	u64 i, k;
 
 	for (i = 0; i < nr; i++) {
-		int err = persist_alloc_release(PFN_PHYS(extents[i].pfn), owner);
+		for (k = 0; k < extents[i].nr && (valid || !k); k++) {
+			u64 pfn = kvm_gmem_luo_run_pfn(&extents[i], k);
+			int err;
 
-		if (err && err != -ENOENT)
-			pr_warn("granule at pfn %#llx not released: %pe\n",
-				(u64)extents[i].pfn, ERR_PTR(err));
-		cond_resched();
+			if (!left--)
+				return;
+			err = persist_alloc_release(PFN_PHYS(pfn), owner);
+			if (err && err != -ENOENT)
+				pr_warn("granule at pfn %#llx not released: %pe\n", pfn,
+					ERR_PTR(err));
+			cond_resched();
+		}
 	}
 }
 
 /*
- * Every extent in the array, of the file's granule, inside the file,
- * sorted by index without overlap, aligned in the file and in memory.
+ * Every run in the array of at least one granule of the file's order,
+ * inside the file and inside the page frames, sorted by index without
+ * overlap, aligned in the file and in memory.
  */
 static int kvm_gmem_luo_check_extents(const struct guest_memfd_persist_ser *ser,
 				      const struct guest_memfd_persist_extent_ser *extents,
@@ -345,9 +418,35 @@ static int kvm_gmem_luo_check_extents(const struct guest_memfd_persist_ser *ser,
 		u64 pfn = e->pfn;
 
 		if (e->order != ser->order || e->index < next || e->index >= end ||
-		    !IS_ALIGNED(e->index, pages) || !IS_ALIGNED(pfn, pages))
+		    !IS_ALIGNED(e->index, pages) || !IS_ALIGNED(pfn, pages) ||
+		    !e->nr || e->nr > (end - e->index) >> ser->order ||
+		    e->nr > ((1ULL << 52) - pfn) >> ser->order)
 			return -EINVAL;
-		next = e->index + pages;
+		next = e->index + (e->nr << ser->order);
+	}
+	return 0;
+}
+
+/* Restore the granules of the checked run @e into @inode, in order. */
+static int kvm_gmem_luo_restore_run(struct inode *inode,
+				    const struct guest_memfd_persist_extent_ser *e, u64 owner)
+{
+	struct folio *folio;
+	int err;
+	u64 k;
+
+	for (k = 0; k < e->nr; k++) {
+		if (should_fail(&fail_kvm_gmem_persist_retrieve, 1))
+			return -ENOMEM;
+		folio = persist_alloc_restore(PFN_PHYS(kvm_gmem_luo_run_pfn(e, k)), owner);
+		if (IS_ERR(folio))
+			return PTR_ERR(folio);
+		err = kvm_gmem_persist_adopt(inode, e->index + (k << e->order), folio);
+		if (err) {
+			kvm_gmem_persist_unrestore(folio, owner);
+			return err;
+		}
+		cond_resched();
 	}
 	return 0;
 }
@@ -384,26 +483,8 @@ VISIBLE_IF_KUNIT int kvm_gmem_luo_restore(struct inode *inode,
 	if (err)
 		return err;
 
-	for (i = 0; i < ser->nr_extents; i++) {
-		const struct guest_memfd_persist_extent_ser *e = &extents[i];
-		struct folio *folio;
-
-		if (should_fail(&fail_kvm_gmem_persist_retrieve, 1)) {
-			err = -ENOMEM;
-			break;
-		}
-		folio = persist_alloc_restore(PFN_PHYS(e->pfn), owner);
-		if (IS_ERR(folio)) {
-			err = PTR_ERR(folio);
-			break;
-		}
-		err = kvm_gmem_persist_adopt(inode, e->index, folio);
-		if (err) {
-			kvm_gmem_persist_unrestore(folio, owner);
-			break;
-		}
-		cond_resched();
-	}
+	for (i = 0; i < ser->nr_extents && !err; i++)
+		err = kvm_gmem_luo_restore_run(inode, &extents[i], owner);
 	if (err)
 		kvm_gmem_persist_disown(inode, owner);
 	return err;
@@ -499,7 +580,8 @@ static void kvm_gmem_luo_finish(struct liveupdate_file_op_args *args)
 	if (IS_ERR(extents))
 		pr_err("extent list lost: %llu granules stay unused\n", ser->nr_extents);
 	else if (extents)
-		kvm_gmem_luo_release(extents, min(ser->nr_extents, kvm_gmem_luo_capacity(ser)),
+		kvm_gmem_luo_release(ser, extents,
+				     min(ser->nr_extents, kvm_gmem_luo_capacity(ser)),
 				     GUEST_MEMFD_PERSIST_OWNER(args->serialized_data));
 	kvm_gmem_luo_put_extents(args);
 	kho_restore_free(ser);

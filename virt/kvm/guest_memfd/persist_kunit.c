@@ -244,19 +244,25 @@ struct crafted_case {
 
 /*
  * Descriptions a damaged or hostile handover could hold, for a file of
- * four 2 MiB granules: each is refused before any granule is taken.
+ * four 2 MiB granules: each is refused before any granule is taken. A
+ * record is { pfn, order, index, number of granules }.
  */
 static const struct crafted_case crafted_cases[] = {
 	{ "more extents than the array", 3, 2,
-	  { { 512, 9, 0 }, { 1024, 9, 512 }, { 1536, 9, 1024 } } },
+	  { { 512, 9, 0, 1 }, { 1024, 9, 512, 1 }, { 1536, 9, 1024, 1 } } },
 	{ "more extents than granules", 5, 8, {} },
-	{ "order not the file's", 1, 1, { { 512, 0, 0 } } },
-	{ "unsorted", 2, 2, { { 512, 9, 512 }, { 1024, 9, 0 } } },
-	{ "overlapping", 2, 2, { { 512, 9, 512 }, { 1024, 9, 512 } } },
-	{ "index not aligned", 1, 1, { { 512, 9, 1 } } },
-	{ "index past the end", 1, 1, { { 512, 9, 2048 } } },
-	{ "index far past the end", 1, 1, { { 512, 9, ~0ULL << 9 } } },
-	{ "pfn not aligned", 1, 1, { { 513, 9, 0 } } },
+	{ "order not the file's", 1, 1, { { 512, 0, 0, 1 } } },
+	{ "unsorted", 2, 2, { { 512, 9, 512, 1 }, { 1024, 9, 0, 1 } } },
+	{ "overlapping", 2, 2, { { 512, 9, 512, 1 }, { 1024, 9, 512, 1 } } },
+	{ "index not aligned", 1, 1, { { 512, 9, 1, 1 } } },
+	{ "index past the end", 1, 1, { { 512, 9, 2048, 1 } } },
+	{ "index far past the end", 1, 1, { { 512, 9, ~0ULL << 9, 1 } } },
+	{ "pfn not aligned", 1, 1, { { 513, 9, 0, 1 } } },
+	{ "run of no granule", 1, 1, { { 512, 9, 0, 0 } } },
+	{ "run past the end", 1, 1, { { 512, 9, 1024, 3 } } },
+	{ "run far past the end", 1, 1, { { 512, 9, 0, ~0ULL } } },
+	{ "run overlapping the next", 2, 2, { { 512, 9, 0, 2 }, { 4096, 9, 512, 1 } } },
+	{ "run past the last page frame", 1, 1, { { (1ULL << 52) - 512, 9, 0, 2 } } },
 };
 
 static void crafted_descriptions_are_refused(struct kunit *test)
@@ -284,7 +290,7 @@ static void crafted_descriptions_are_refused(struct kunit *test)
 	/* Well formed, but naming memory nobody handed over: taken by no one. */
 	folio = persist_alloc_folio(NUMA_NO_NODE, PERSIST_ORDER_2M, 0);
 	KUNIT_ASSERT_FALSE(test, IS_ERR(folio));
-	one = (struct guest_memfd_persist_extent_ser) { folio_pfn(folio), 9, 512 };
+	one = (struct guest_memfd_persist_extent_ser) { folio_pfn(folio), 9, 512, 1 };
 	ser.nr_extents = 1;
 	KUNIT_EXPECT_EQ(test, kvm_gmem_luo_restore(inode, &ser, &one, 1, 1), -ENOENT);
 	KUNIT_EXPECT_EQ(test, kvm_gmem_persist(inode)->nr_granules, 0);

@@ -17,7 +17,8 @@
  * the physical address of one ``struct guest_memfd_persist_ser``, allocated
  * with kho_alloc_preserve(). It describes the file and points to an array
  * of ``nr_extents`` ``struct guest_memfd_persist_extent_ser``, preserved as
- * KHO vmalloc memory: one record per granule of the file, not per page.
+ * KHO vmalloc memory: one record per run of granules that follow each
+ * other both in the file and in memory, not per granule, not per page.
  *
  * The granules themselves are persist_alloc extents, handed over by
  * persist_alloc under the owner key ``GUEST_MEMFD_PERSIST_OWNER(phys)``,
@@ -27,24 +28,30 @@
  * This interface is a contract. Any modification to the structure layout
  * constitutes a breaking change. Such changes require incrementing the
  * version number in the GUEST_MEMFD_PERSIST_LUO_COMPATIBLE string.
+ *
+ * Version 2: a record describes ``nr`` granules instead of one, and grew
+ * from 16 to 24 bytes.
  */
 
 /* The compatible string of the LUO file handler. */
-#define GUEST_MEMFD_PERSIST_LUO_COMPATIBLE	"guest-memfd-persist-v1"
+#define GUEST_MEMFD_PERSIST_LUO_COMPATIBLE	"guest-memfd-persist-v2"
 
 /* persist_alloc owner key of the granules of one file: "gmem" << 32 | ... */
 #define GUEST_MEMFD_PERSIST_OWNER(phys)	(0x676d656d00000000ULL ^ (u64)(phys))
 
 /**
- * struct guest_memfd_persist_extent_ser - one granule of the file
- * @pfn:   page frame number of the granule, aligned to its size
- * @order: page order of the granule: 0, 9 or 18; the file's granule order
- * @index: page offset of the granule in the file, aligned to its size
+ * struct guest_memfd_persist_extent_ser - a run of granules of the file
+ * @pfn:   page frame number of the first granule, aligned to its size
+ * @order: page order of the granules: 0, 9 or 18; the file's granule order
+ * @index: page offset of the first granule in the file, aligned to its size
+ * @nr:    number of granules, at least one; granule k of the run is at page
+ *         frame @pfn + (k << @order) and at page offset @index + (k << @order)
  */
 struct guest_memfd_persist_extent_ser {
 	u64 pfn:52;
 	u64 order:12;
 	u64 index;
+	u64 nr;
 } __packed;
 
 /**
@@ -53,7 +60,8 @@ struct guest_memfd_persist_extent_ser {
  * @flags:         GUEST_MEMFD_FLAG_* flags it was created with
  * @nr_extents:    number of entries in @extents
  * @extents:       KHO vmalloc descriptor of the array of
- *                 struct guest_memfd_persist_extent_ser, sorted by index;
+ *                 struct guest_memfd_persist_extent_ser, sorted by index,
+ *                 not overlapping;
  *                 empty when @nr_extents is zero
  * @persist_flags: GUEST_MEMFD_PERSIST_* attributes it was created with
  * @order:         page order of its granule: 0, 9 or 18

@@ -16,7 +16,9 @@
  * is one ``struct persist_alloc_ser``, followed by ``nr_blocks`` entries of
  * ``struct persist_alloc_block_ser``. The extents are a separate array of
  * ``nr_extents`` ``struct persist_alloc_extent_ser``, preserved as KHO
- * vmalloc memory and described by ``extents``.
+ * vmalloc memory and described by ``extents``. An entry is a run: granules
+ * of one order, one owner and one set of attributes that follow each other
+ * in memory, inside one block.
  *
  * Every block is also preserved with KHO as one 1 GiB range, so the next
  * kernel keeps the whole pool out of its early allocations and out of the
@@ -30,13 +32,17 @@
  * A version 2 receiver would refuse them one by one and so reuse the
  * pages; it refuses a version 3 handover as a whole instead.
  *
+ * Version 4: an extent entry describes ``nr`` granules instead of one, and
+ * its order and flags shrank to 16 bits to make room for the count. A
+ * version 3 receiver would read the count as an order.
+ *
  * This interface is a contract. Any modification to the structure layout
  * constitutes a breaking change. Such changes require incrementing the
  * version number in the PERSIST_ALLOC_KHO_COMPATIBLE string.
  */
 
 /* The compatibility string, stored in struct persist_alloc_ser. */
-#define PERSIST_ALLOC_KHO_COMPATIBLE	"persist-alloc-v3"
+#define PERSIST_ALLOC_KHO_COMPATIBLE	"persist-alloc-v4"
 /* Name of the KHO subtree. */
 #define PERSIST_ALLOC_KHO_NAME		"persist-alloc"
 
@@ -47,8 +53,9 @@
 					 PERSIST_ALLOC_SER_HVO)
 /*
  * Not an extent but a 4 KiB page that had a memory failure (order 0, no
- * other flag, owner 0). It may lie inside a listed extent; the receiver
- * must never hand it out, and marks the folio restored around it.
+ * other flag, owner 0, a run of one). It may lie inside a listed extent;
+ * the receiver must never hand it out, and marks the folio restored
+ * around it.
  */
 #define PERSIST_ALLOC_SER_HWPOISON	BIT(2)
 
@@ -72,17 +79,21 @@ struct persist_alloc_block_ser {
 } __packed;
 
 /**
- * struct persist_alloc_extent_ser - one preserved granule
- * @phys:  physical address, aligned to its size, inside a block
- * @owner: key chosen by the consumer that preserved it
- * @order: 0, 9 or 18
- * @flags: PERSIST_ALLOC_SER_* attributes
+ * struct persist_alloc_extent_ser - a run of preserved granules
+ * @phys:  physical address of the first granule, aligned to the granule
+ *         size, inside a block
+ * @owner: key chosen by the consumer that preserved them
+ * @nr:    number of granules, at least one; the run ends inside the block
+ *         of @phys, so a 1 GiB granule is always a run of one
+ * @order: order of each granule: 0, 9 or 18
+ * @flags: PERSIST_ALLOC_SER_* attributes of each granule
  */
 struct persist_alloc_extent_ser {
 	u64 phys;
 	u64 owner;
-	u32 order;
-	u32 flags;
+	u32 nr;
+	u16 order;
+	u16 flags;
 } __packed;
 
 /**

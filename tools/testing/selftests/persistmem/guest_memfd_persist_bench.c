@@ -12,9 +12,8 @@
  *    (MADV_NOHUGEPAGE);
  *  - gmem_baseline_memfd_luo_thp: the same with shmem THP (shmem_enabled
  *    set to advise, MADV_HUGEPAGE): 2 MiB folios, upstream's strongest.
- * Two more files ride along: a 1 GiB file of 1 GiB granules, whose
- * metadata subtracted from gmem_1g's gives the cost of one more GiB
- * without the per-file part, and a last 4 KiB file whose freeze fails on
+ * Two more files ride along: a 1 GiB file of 1 GiB granules, retrieved
+ * first to warm the path up, and a last 4 KiB file whose freeze fails on
  * purpose (below).
  *
  * Stage 1 times the allocation (fallocate; page faults for the memfd) and
@@ -23,10 +22,14 @@
  * fault injection (fail_kvm_gmem_persist_freeze) fails the freeze of the
  * last file, so reboot() freezes every set, LUO unfreezes them and the
  * reboot fails; tracepoint kvm_gmem_persist_freeze has reported each
- * file's freeze time and handover metadata. The real kexec follows.
- * Stage 2 times the retrieve ioctl in userspace and, with tracepoint
- * kvm_gmem_persist_retrieve, inside the handler; checks each file's size,
- * links it into a new VM of its type and finishes the session.
+ * file's freeze time and the runs it wrote. The real kexec follows.
+ * Stage 2 measures each file's handover metadata as received: its own
+ * records (tracepoint kvm_gmem_persist_retrieve: description and runs as
+ * read) and its entries in the persist_alloc extent array the new kernel
+ * keeps in debugfs, found by the file's owner key. It times the retrieve
+ * ioctl in userspace and, with the tracepoint, inside the handler; checks
+ * each file's size, links it into a new VM of its type and finishes the
+ * session.
  *
  * memfd_luo's freeze only records the file position, so its preserve ioctl
  * is its preserve+freeze cost. Its metadata is computed, not traced: one
@@ -41,6 +44,7 @@
  * under QEMU TCG: compare ratios, not absolute values.
  */
 #define _GNU_SOURCE
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -89,6 +93,7 @@ struct gmem_set {
 	double preserve_us, retrieve_us;
 	uint64_t trace[NR_TK];		/* freeze (stage 1), retrieve (stage 2) */
 	bool traced;
+	long pa_bytes;			/* its persist_alloc entries, received */
 };
 
 #define SET(_name, _size, _granule, _pflags, _nid, _protected, _table) {	\
@@ -312,16 +317,6 @@ static void setup_memfd(struct memfd_set *m, int session, int token)
 	figure(m->name, per_gib(m->nr_folios, SET_SIZE), "extents_per_gib");
 }
 
-static struct gmem_set *find_set(const char *name)
-{
-	int i;
-
-	for (i = 0; i < NR_SETS; i++)
-		if (!strcmp(sets[i].name, name))
-			return &sets[i];
-	vt_fatal("no set %s", name);
-}
-
 /*
  * Give the n-th line of tracepoint @event to the n-th file: LUO freezes in
  * preservation order and stage 2 retrieves in that order too. Size and
@@ -363,7 +358,6 @@ static void take_trace(const char *event)
 
 static void report_freeze(void)
 {
-	struct gmem_set *big = find_set("gmem_1g"), *small = find_set("gmem_1g_small");
 	int i, k;
 
 	for (i = 0; i < NR_SETS; i++) {
@@ -377,32 +371,62 @@ static void report_freeze(void)
 		figure(s->name, freeze, "us_per_gib_freeze");
 		figure(s->name, per_gib(s->preserve_us, s->size) + freeze,
 		       "us_per_gib_preserve_freeze");
-		figure(s->name, meta, "metadata_bytes_per_gib");
-		figure(s->name, per_gib(s->trace[TK_EXTENTS], s->size), "extents_per_gib");
-		for (k = 0; k < NR_MEMFDS; k++) {
-			const struct memfd_set *m = &memfds[k];
-
-			ratio(s->name, per_gib(m->preserve_us, SET_SIZE),
-			      per_gib(s->preserve_us, s->size) + freeze,
-			      "faster_preserve_freeze_than", m);
-			ratio(s->name, per_gib(m->meta_bytes, SET_SIZE), meta,
-			      "less_metadata_than", m);
-		}
-	}
-
-	/* One more GiB of 1 GiB granules, without the per-file part. */
-	if (big->traced && small->traced) {
-		double added = ((double)big->trace[TK_META] - small->trace[TK_META]) *
-			       PT_GIB / (big->size - small->size);
-
-		figure(big->name, added, "metadata_bytes_per_added_gib");
-		figure(big->name, big->trace[TK_META] - added * big->size / PT_GIB,
-		       "metadata_bytes_per_file");
+		figure(s->name, meta, "metadata_bytes_per_gib_own");
+		figure(s->name, per_gib(s->trace[TK_EXTENTS], s->size), "runs_per_gib");
 		for (k = 0; k < NR_MEMFDS; k++)
-			ratio(big->name,
-			      per_gib(memfds[k].nr_folios * MEMFD_FOLIO_SER_BYTES, SET_SIZE),
-			      added, "less_metadata_per_added_gib_than", &memfds[k]);
+			ratio(s->name, per_gib(memfds[k].preserve_us, SET_SIZE),
+			      per_gib(s->preserve_us, s->size) + freeze,
+			      "faster_preserve_freeze_than", &memfds[k]);
 	}
+}
+
+/* Mirror of struct persist_alloc_extent_ser (include/linux/kho/abi/persist_alloc.h). */
+struct received_run {
+	uint64_t phys, owner;
+	uint32_t nr;
+	uint16_t order, flags;
+};
+
+static_assert(sizeof(struct received_run) == 24, "no padding");
+
+#define GMEM_OWNER(data)	(0x676d656d00000000ULL ^ (data))
+#define RECEIVED_RUNS	"/sys/kernel/debug/persist_alloc/received/extents"
+#define LU_SESSIONS	"/sys/kernel/debug/liveupdate/sessions"
+
+/*
+ * Stage 2, before any retrieve: the bytes of each set's entries in the
+ * persist_alloc handover as received, found by the owner key the file's
+ * data handle gives (liveupdate/sessions lists the handles by token).
+ */
+static void measure_received(void)
+{
+	char line[512], compat[64], state[32];
+	unsigned long long token, data;
+	struct received_run r;
+	FILE *f;
+	int fd, i;
+
+	f = fopen(LU_SESSIONS, "r");
+	if (!vt_result(!!f, "%s readable: %s", LU_SESSIONS, err_str(f ? 0 : errno)))
+		return;
+	while (fgets(line, sizeof(line), f)) {
+		if (line[0] != '\t' ||
+		    sscanf(line + 1, "%llu %63s %llx %31s", &token, compat, &data, state) != 4 ||
+		    !token || token > NR_SETS)
+			continue;
+		fd = open(RECEIVED_RUNS, O_RDONLY);
+		if (fd < 0)
+			break;
+		sets[token - 1].pa_bytes = 0;
+		while (read(fd, &r, sizeof(r)) == sizeof(r))
+			if (r.owner == GMEM_OWNER(data))
+				sets[token - 1].pa_bytes += sizeof(r);
+		close(fd);
+	}
+	fclose(f);
+	for (i = 0; i < NR_SETS; i++)
+		vt_result(sets[i].pa_bytes > 0, "%s: %ld bytes of persist_alloc runs received",
+			  sets[i].name, sets[i].pa_bytes);
 }
 
 /* Freeze every file in a kexec that the last file's freeze cancels. */
@@ -514,8 +538,11 @@ static void report_retrieve(void)
 			continue;
 		figure(s->name, per_gib(s->trace[TK_NS] / 1000.0, s->size),
 		       "us_per_gib_retrieve_kernel");
-		figure(s->name, per_gib(s->trace[TK_META], s->size),
-		       "metadata_bytes_per_gib_retrieved");
+		/* Its own records and persist_alloc's, both as received. */
+		figure(s->name, per_gib(s->trace[TK_META] + s->pa_bytes, s->size),
+		       "metadata_bytes_per_gib");
+		figure(s->name, per_gib(s->pa_bytes, s->size),
+		       "metadata_bytes_per_gib_persist_alloc");
 	}
 }
 
@@ -581,6 +608,7 @@ static void stage2(void)
 	vt_result(!ret, "tracepoints kvm_gmem_persist enabled: %s", err_str(ret));
 	session = vt_session(SESSION, false);
 	wait_prebuilt();
+	measure_received();
 
 	for (i = 0; i < NR_SETS; i++)
 		sets[i].fd = retrieve(session, i + 1, sets[i].name, sets[i].size,

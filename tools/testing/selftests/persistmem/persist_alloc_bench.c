@@ -15,7 +15,8 @@
  *    with and without HVO), and (scaled from 256 MiB) as 4 KiB folios,
  *    and a 1 GiB memfd with memfd_luo.
  * Generation 2: restore each set, retrieve the memfd, and the size of the
- * handover as the new kernel received it.
+ * handover as the new kernel received it: per set, the bytes of its
+ * entries in the extent array received (runs of granules).
  *
  * Per-set times are the time spent inside the persist_alloc calls, as the
  * test consumer measures it; memfd_luo times are its ioctls'. Each figure
@@ -24,6 +25,7 @@
  * measured under QEMU TCG: compare ratios, not absolute values.
  */
 #define _GNU_SOURCE
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -37,6 +39,7 @@
 #define HUGETLB_1G	"/sys/kernel/mm/hugepages/hugepages-1048576kB/nr_hugepages"
 #define API_NS		"/sys/kernel/debug/persist_alloc/test_api_ns"
 #define KHO_IN_BLOB	"/sys/kernel/debug/kho/in/sub_fdts/persist-alloc"
+#define RECEIVED	"/sys/kernel/debug/persist_alloc/received/extents"
 #define SESSION		"bench"
 #define MEMFD_TOKEN	1
 #define OWNER_1G	1
@@ -216,17 +219,53 @@ static void generation1(void)
 	memfd_preserve();
 }
 
+/* Mirror of struct persist_alloc_extent_ser (include/linux/kho/abi/persist_alloc.h). */
+struct received_run {
+	uint64_t phys, owner;
+	uint32_t nr;
+	uint16_t order, flags;
+};
+
+static_assert(sizeof(struct received_run) == 24, "no padding");
+
+/*
+ * Bytes of the handover entries of @owner, as received: the extent array
+ * the new kernel keeps in debugfs, byte for byte.
+ */
+static long received_bytes(uint64_t owner, unsigned long *granules)
+{
+	struct received_run r;
+	long bytes = 0;
+	int fd = open(RECEIVED, O_RDONLY);
+
+	*granules = 0;
+	if (fd < 0)
+		return -1;
+	while (read(fd, &r, sizeof(r)) == sizeof(r)) {
+		if (r.owner != owner)
+			continue;
+		bytes += sizeof(r);
+		*granules += r.nr;
+	}
+	close(fd);
+	return bytes;
+}
+
 static void restore_set(const char *name, unsigned int owner, double scale,
 			unsigned long long set_bytes, unsigned long nr)
 {
+	unsigned long granules;
 	char cmd[32];
 	int fd = pt_open();
+	long bytes;
 
 	snprintf(cmd, sizeof(cmd), "restore-all %u", owner);
 	timed_cmd(fd, name, cmd);
 	report_figure(name, api_us() * scale, "us_per_gib_restore");
-	/* One struct persist_alloc_extent_ser (24 bytes) per extent. */
-	report_figure(name, nr * 24.0 * PT_GIB / set_bytes, "metadata_bytes_per_gib");
+	bytes = received_bytes(owner, &granules);
+	vt_result(bytes > 0 && granules == nr, "%s: %lu of %lu granules in %ld bytes received",
+		  name, granules, nr, bytes);
+	report_figure(name, bytes * (double)PT_GIB / set_bytes, "metadata_bytes_per_gib");
 	vt_result(!pt_cmd(fd, "free-all"), "%s: restored set freed", name);
 	close(fd);
 }

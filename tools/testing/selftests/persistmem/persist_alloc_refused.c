@@ -42,7 +42,7 @@
 #define ADOPTED_MSG \
 	"persist_alloc: adopted 2 of 2 handed-over blocks and 1 of 2 extents"
 #define REFUSED_MSG \
-	"persist_alloc: handover refused: not persist-alloc-v3; 2 of its 2 blocks will be zeroed"
+	"persist_alloc: handover refused: not persist-alloc-v4; 2 of its 2 blocks will be zeroed"
 #define NOMEM_MSG \
 	"order 9 refused: lost to an allocation failure"
 #define CHAIN_MSG \
