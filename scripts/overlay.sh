@@ -136,7 +136,8 @@ sort -u "$tmp/owned" | comm -23 "$tmp/all" - > "$tmp/orphans"
 unset GIT_INDEX_FILE
 cd "$TREE"
 old=$(git rev-parse HEAD)
-if [ "$old" = "$head" ]; then
+# Edits made directly in the tree (a throw-away experiment) are discarded too.
+if [ "$old" = "$head" ] && git diff --quiet HEAD; then
 	echo "overlay: up to date ($npatches patches, $ncomp components)"
 	exit 0
 fi

@@ -25,12 +25,14 @@
  * are pools again. An entry of the handover is a run of granules: the run
  * as a whole must have a known order and flags, HVO only on huge
  * granules, be naturally aligned, hold at least one granule and end in the
- * block it starts in, or it is refused whole. Each of its granules must
- * then lie inside an accepted block, not overlap an extent adopted before,
- * and, in a block flagged as one 1 GiB HVO extent, be exactly that extent;
- * a granule that fails is refused alone and the rest of its run adopted,
- * as if each granule were an entry of its own. A refused extent's memory
- * is simply not claimed: it is free, dirty memory of its block (see
+ * block it starts in, or it is refused whole. Its granules are then
+ * adopted in order; each must lie inside an accepted block, not overlap an
+ * extent adopted before, and, in a block flagged as one 1 GiB HVO extent,
+ * be exactly that extent. The first granule that fails ends the run: it
+ * and the granules after it are refused, those before it stay adopted.
+ * So a handed-over count drives no more work than the blocks can hold,
+ * plus one refusal per run. A refused extent's memory is simply not
+ * claimed: it is free, dirty memory of its block (see
  * "Scrubbing"), zeroed before anyone gets it. A pre-HVO'd block whose
  * extent was refused is held by a quarantined extent: nobody restores it,
  * it is not handed over again, and the kernel after next gets it back as
@@ -227,7 +229,7 @@ enum persist_verdict persist_check_extent(const struct persist_alloc_extent_ser 
 	if (!IS_ALIGNED(e->phys, PAGE_SIZE << e->order))
 		return PERSIST_REFUSE_ALIGN;
 	/* At most 2^32 granules of at most 2^30 bytes: no overflow. */
-	if (!e->nr || (e->phys % PERSIST_BLOCK_SIZE) +
+	if (!e->nr || (e->phys & (PERSIST_BLOCK_SIZE - 1)) +
 		      ((u64)e->nr << (e->order + PAGE_SHIFT)) > PERSIST_BLOCK_SIZE)
 		return PERSIST_REFUSE_LENGTH;
 	return PERSIST_ADOPT;
@@ -584,21 +586,24 @@ static enum persist_verdict __init adopt_extent(const struct persist_alloc_exten
 }
 
 /*
- * Adopt the granules of the run @s one by one. A run whose fields do not
- * hold is refused whole; a granule refused where it lies is refused alone.
- * Counts the granules in @listed and those adopted in @good.
+ * Adopt the granules of the run @s in order, up to the first that is
+ * refused: the run is refused from there. A run whose fields do not hold
+ * is refused whole. Counts granules in @listed, adopted ones in @good,
+ * refusal lines in @refused; sets @at to the first refused granule (the
+ * run's length if none was).
  *
- * Return: PERSIST_ADOPT, or the verdict on the run or on its first refused
+ * Return: PERSIST_ADOPT, or the verdict on the run or its first refused
  * granule.
  */
 static enum persist_verdict __init adopt_run(const struct persist_alloc_extent_ser *s,
 					     unsigned long *listed, unsigned long *good,
-					     unsigned long *refused)
+					     unsigned long *refused, u32 *at)
 {
 	struct persist_alloc_extent_ser one = *s;
-	enum persist_verdict v, first = PERSIST_ADOPT;
+	enum persist_verdict v;
 	u32 k;
 
+	*at = 0;
 	v = persist_check_extent(s);
 	if (v != PERSIST_ADOPT) {
 		(*listed)++;
@@ -612,17 +617,15 @@ static enum persist_verdict __init adopt_run(const struct persist_alloc_extent_s
 	for (k = 0; k < s->nr; k++) {
 		one.phys = s->phys + ((u64)k << (s->order + PAGE_SHIFT));
 		v = adopt_extent(&one, false);
-		if (v == PERSIST_ADOPT) {
-			(*good)++;
-			continue;
-		}
-		if (first == PERSIST_ADOPT)
-			first = v;
-		if ((*refused)++ < REFUSED_EXTENT_LINES)
-			pr_err("handover: extent %#llx order %u refused: %s\n", one.phys,
-			       one.order, persist_verdict_str(v));
+		if (v != PERSIST_ADOPT)
+			break;
+		(*good)++;
 	}
-	return first;
+	*at = k;
+	if (v != PERSIST_ADOPT && (*refused)++ < REFUSED_EXTENT_LINES)
+		pr_err("handover: extent %#llx order %u refused: %s; %u more of its run with it\n",
+		       one.phys, one.order, persist_verdict_str(v), s->nr - k - 1);
+	return v;
 }
 
 /* A failed page: quarantined again, or marking the folio around it. */
@@ -780,6 +783,7 @@ unsigned long __init persist_kho_adopt(void)
 	unsigned long i, nr_blocks, nr_ext = 0, listed = 0, good = 0, refused = 0;
 	struct persist_alloc_extent_ser *ext = NULL;
 	u8 *verdict = NULL;
+	u32 *at = NULL;
 	struct persist_alloc_ser *ser;
 	phys_addr_t phys;
 	size_t size;
@@ -792,7 +796,7 @@ unsigned long __init persist_kho_adopt(void)
 	release_blob(PERSIST_ALLOC_KHO_RANGES_NAME);
 	if (!handover_understood || kho_retrieve_subtree(PERSIST_ALLOC_KHO_NAME, &phys, &size)) {
 		release_blob(PERSIST_ALLOC_KHO_NAME);
-		persist_received_keep(NULL, 0, NULL, handover_verdict, nr_handover_blocks);
+		persist_received_keep(NULL, 0, NULL, NULL, handover_verdict, nr_handover_blocks);
 		return 0;
 	}
 	ser = phys_to_virt(phys);
@@ -811,19 +815,24 @@ unsigned long __init persist_kho_adopt(void)
 				       ser->nr_extents, ser->extents.total_pages,
 				       ser->nr_extents - nr_ext);
 			/* Kept with the array for debugfs; no verdicts, no array. */
-			if (IS_ENABLED(CONFIG_DEBUG_FS))
+			if (IS_ENABLED(CONFIG_DEBUG_FS)) {
 				verdict = kvcalloc(nr_ext, sizeof(*verdict), GFP_KERNEL);
+				at = kvcalloc(nr_ext, sizeof(*at), GFP_KERNEL);
+			}
 		}
 	}
 	for (i = 0; i < nr_ext; i++) {
 		enum persist_verdict v;
+		u32 k;
 
 		/* Failed pages after the extents they may lie in. */
 		if (ext[i].flags & PERSIST_ALLOC_SER_HWPOISON)
 			continue;
-		v = adopt_run(&ext[i], &listed, &good, &refused);
+		v = adopt_run(&ext[i], &listed, &good, &refused, &k);
 		if (verdict)
 			verdict[i] = v;
+		if (at)
+			at[i] = k;
 	}
 	quarantine_hvo_blocks();
 	/* Failed pages last: a quarantined 1 GiB extent already holds its own. */
@@ -853,7 +862,7 @@ unsigned long __init persist_kho_adopt(void)
 	listed += ser->nr_extents - nr_ext;
 	pr_info("adopted %lu of %lu handed-over blocks and %lu of %lu extents in %llu runs\n",
 		nr_blocks, nr_handover_blocks, good, listed, ser->nr_extents);
-	persist_received_keep(ext, nr_ext, verdict, handover_verdict, nr_handover_blocks);
+	persist_received_keep(ext, nr_ext, verdict, at, handover_verdict, nr_handover_blocks);
 	release_blob(PERSIST_ALLOC_KHO_NAME);
 	if (good)
 		persist_prebuild_start();

@@ -156,7 +156,8 @@ struct persist_pool {
  *               release
  * @quarantined: held so that nobody uses its memory: it is never restored
  *               and never handed over
- * @ser_idx:     while preserved, its entry in the outgoing handover
+ * @ser_idx:     while preserved and the handover not frozen, its entry in
+ *               the outgoing handover
  */
 struct persist_extent {
 	unsigned long pfn;
@@ -262,6 +263,7 @@ void persist_uncharge(struct folio *folio);
 enum {
 	PERSIST_TEST_CORRUPT_VERSION = 1,
 	PERSIST_TEST_CORRUPT_EXTENT,
+	PERSIST_TEST_CORRUPT_RUN,
 };
 
 extern int persist_kho_test_corrupt;
@@ -336,7 +338,8 @@ unsigned long persist_kho_adopt(void);
 
 /* received.c */
 void persist_received_keep(struct persist_alloc_extent_ser *ext, unsigned long nr_ext,
-			   u8 *ext_verdict, const u8 *blk_verdict, unsigned long nr_blk);
+			   u8 *ext_verdict, u32 *ext_at, const u8 *blk_verdict,
+			   unsigned long nr_blk);
 void persist_handover_scrub_wait(void);
 
 unsigned long persist_hvo_saved(unsigned int order);

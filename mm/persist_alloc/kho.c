@@ -20,8 +20,9 @@
  *   entry when it joins or leaves a pool, an extent's entry when its folio
  *   is preserved or unpreserved (the extent array grows ahead of time; the
  *   new array is preserved before the old one is dropped). At kexec the
- *   handover is already complete, and nothing in the blackout depends on
- *   how much was preserved.
+ *   handover is already complete: the blackout only folds its entries
+ *   into runs (below), one pass over what is preserved, never over the
+ *   pools or the extents ever allocated.
  *
  * The handover is frozen with the live update (a LUO freeze notifier, run
  * after every preserved file froze). Freezing folds entries that follow
@@ -320,6 +321,28 @@ int persist_kho_test_corrupt;
 /* What the damage overwrites, for a cancel to put back. */
 static struct persist_alloc_ser frozen_header;
 static struct persist_alloc_extent_ser frozen_ext0;
+/* Where PERSIST_TEST_CORRUPT_RUN inserted its entry, or -1. */
+static long frozen_inserted = -1;
+
+/*
+ * List the second granule of the first run of more than one alone, just
+ * before that run: the next kernel adopts it, then the run's first granule,
+ * and refuses the run from its second granule on, which overlaps.
+ */
+static void test_corrupt_run(struct persist_alloc_ser *ser, struct persist_alloc_extent_ser *ext)
+{
+	unsigned long i;
+
+	for (i = 0; i < ser->nr_extents && ext[i].nr < 2; i++)
+		;
+	if (i == ser->nr_extents || ser->nr_extents == out_ext_cap)
+		return;
+	memmove(&ext[i + 1], &ext[i], (ser->nr_extents - i) * sizeof(*ext));
+	ext[i].nr = 1;
+	ext[i].phys += PAGE_SIZE << ext[i].order;
+	ser->nr_extents++;
+	frozen_inserted = i;
+}
 
 static void test_corrupt(struct persist_alloc_ser *ser, struct persist_alloc_extent_ser *ext)
 {
@@ -335,12 +358,21 @@ static void test_corrupt(struct persist_alloc_ser *ser, struct persist_alloc_ext
 		if (ser->nr_extents)
 			ext[0].phys = 0;
 		break;
+	case PERSIST_TEST_CORRUPT_RUN:
+		test_corrupt_run(ser, ext);
+		break;
 	}
 }
 
 /* A damage done on request does not outlive the cancel. */
 static void test_repair(struct persist_alloc_ser *ser, struct persist_alloc_extent_ser *ext)
 {
+	if (frozen_inserted >= 0) {
+		memmove(&ext[frozen_inserted], &ext[frozen_inserted + 1],
+			(ser->nr_extents - frozen_inserted - 1) * sizeof(*ext));
+		memset(&ext[ser->nr_extents - 1], 0, sizeof(*ext));
+		frozen_inserted = -1;
+	}
 	*ser = frozen_header;
 	if (ser->nr_extents)
 		ext[0] = frozen_ext0;

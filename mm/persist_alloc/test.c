@@ -17,8 +17,9 @@
  *   restore <phys> <owner>        take a handed-over folio into a free slot
  *   restore-all <owner>           restore every extent pending for <owner>
  *   release <phys> <owner>        give a handed-over folio back unused
- *   corrupt-handover <what>       damage the next handover: "version" or
- *                                 "extent", to test that it is refused
+ *   corrupt-handover <what>       damage the next handover: "version",
+ *                                 "extent" or "run", to test that it is
+ *                                 refused
  *   unmapped <phys> <nr_pages>    0 if no page of the range is in the
  *                                 kernel direct map, -EEXIST if one is,
  *                                 -EINVAL if it is not all in the pools
@@ -395,6 +396,10 @@ static int test_command(struct persist_test *t, char *c)
 	}
 	if (!strcmp(c, "corrupt-handover extent")) {
 		persist_kho_test_corrupt = PERSIST_TEST_CORRUPT_EXTENT;
+		return 0;
+	}
+	if (!strcmp(c, "corrupt-handover run")) {
+		persist_kho_test_corrupt = PERSIST_TEST_CORRUPT_RUN;
 		return 0;
 	}
 	if (sscanf(c, "unmapped %llx %lu", &phys, &count) == 2)

@@ -9,7 +9,8 @@
 
 /*
  * One persistent guest_memfd handed over: its size, granule order, number
- * of granules, bytes of handover records (its own and persist_alloc's) and
+ * of runs of granules, bytes of its own handover records (its description
+ * and runs; persist_alloc's entries are in persist_alloc's handover) and
  * the time the step took.
  */
 DECLARE_EVENT_CLASS(kvm_gmem_persist_file,

@@ -400,22 +400,32 @@ static const struct alloc *find_alloc(const struct alloc *a, unsigned long nr, _
 	return a ? bsearch(&key, a, nr, sizeof(*a), alloc_cmp) : NULL;
 }
 
-/* Granules of a run, if it is one that fits in its 1 GiB block; else 1. */
+/*
+ * Granules of a run the kernel checks as a whole and then adopts granule
+ * by granule (persist_check_extent()); 1 for a failed page or a run it
+ * refuses whole.
+ */
 static __u64 run_granules(const struct pa_extent_ser *e)
 {
 	__u64 bytes = extent_bytes(e->order);
 
-	if (!bytes || !e->nr || (e->flags & PA_SER_HWPOISON) ||
+	if (!bytes || !e->nr || (e->flags & ~(__u16)(PA_SER_NO_DIRECT_MAP | PA_SER_HVO)) ||
+	    ((e->flags & PA_SER_HVO) && !e->order) || (e->phys & (bytes - 1)) ||
 	    (e->phys & ((1ull << 30) - 1)) + e->nr * bytes > (1ull << 30))
 		return 1;
 	return e->nr;
 }
 
-/* Replace each received run by its granules, which keep its verdict. */
+/*
+ * Replace each received run by its granules. A run refused from one of
+ * its granules on ("<verdict> from granule <k>") had its first k granules
+ * adopted; the others share its verdict.
+ */
 static void split_runs(struct handover *h)
 {
-	unsigned long i, n = 0;
+	unsigned long i, n = 0, at;
 	struct extent *g;
+	char *from;
 	__u64 k;
 
 	for (i = 0; i < h->nr_ext; i++)
@@ -426,11 +436,19 @@ static void split_runs(struct handover *h)
 		return;
 	}
 	for (i = 0, n = 0; i < h->nr_ext; i++) {
+		at = 0;
+		from = strstr(h->ext[i].verdict, " from granule ");
+		if (from) {
+			at = strtoul(from + strlen(" from granule "), NULL, 10);
+			*from = 0;
+		}
 		for (k = 0; k < run_granules(&h->ext[i].ser); k++, n++) {
 			g[n] = h->ext[i];
 			g[n].ser.phys += k * extent_bytes(h->ext[i].ser.order);
 			g[n].ser.nr = 1;
 			g[n].run = i;
+			if (k < at)
+				snprintf(g[n].verdict, sizeof(g[n].verdict), "adopted");
 		}
 	}
 	free(h->ext);

@@ -371,10 +371,12 @@ static u64 kvm_gmem_luo_capacity(const struct guest_memfd_persist_ser *ser)
 
 /*
  * Give back to the pool the granules of @extents not taken by a file. The
- * runs may be what a retrieve refused: persist_alloc releases only what it
- * holds pending for @owner, and no more granules are tried than the file
- * has; of a description that does not hold, only the first granule of
- * each run.
+ * runs may be what a retrieve refused, so none is trusted: persist_alloc
+ * releases only what it holds pending for @owner, a run is followed only
+ * while it does, and no more granules are tried than the file has. If the
+ * file's description itself does not hold, its granule size is unknown:
+ * only the first granule of each run is released, the others stay pending
+ * until the next kexec, which scrubs them.
  */
 static void kvm_gmem_luo_release(const struct guest_memfd_persist_ser *ser,
 				 const struct guest_memfd_persist_extent_ser *extents,
@@ -385,17 +387,23 @@ static void kvm_gmem_luo_release(const struct guest_memfd_persist_ser *ser,
 	u64 i, k;
 
 	for (i = 0; i < nr; i++) {
+		if (valid && extents[i].order != ser->order)
+			continue;
 		for (k = 0; k < extents[i].nr && (valid || !k); k++) {
-			u64 pfn = kvm_gmem_luo_run_pfn(&extents[i], k);
+			/* Shifted by an order checked valid: k is 0 otherwise. */
+			u64 pfn = extents[i].pfn + (k ? k << ser->order : 0);
 			int err;
 
 			if (!left--)
 				return;
 			err = persist_alloc_release(PFN_PHYS(pfn), owner);
+			cond_resched();
 			if (err && err != -ENOENT)
 				pr_warn("granule at pfn %#llx not released: %pe\n", pfn,
 					ERR_PTR(err));
-			cond_resched();
+			/* Not a granule held for this file: neither is the rest of the run. */
+			if (err == -ENOENT || err == -EPERM)
+				break;
 		}
 	}
 }
@@ -464,8 +472,8 @@ static int kvm_gmem_luo_restore_run(struct inode *inode,
  * attributes. All or nothing: on failure the granules taken go back to
  * pending, their memory untouched, and @inode holds none.
  *
- * Return: 0; -EINVAL for a description that does not hold (more extents
- * than the array, a misplaced, misaligned or disagreeing extent);
+ * Return: 0; -EINVAL for a description that does not hold (more runs than
+ * the array, a misplaced, misaligned, empty, overlong or disagreeing run);
  * -ENOENT or -EPERM for memory persist_alloc does not hold for @owner;
  * -ENOMEM.
  */

@@ -16,6 +16,12 @@
  *     only that extent is refused (its memory comes back free and zeroed),
  *     the blocks and the other extent are adopted, and the command line
  *     is set aside for the handed-over pools;
+ *   persist_alloc_refused_run      four 2 MiB folios that follow each other
+ *     are handed over as one run, and the second of them is also listed
+ *     alone before it: the next kernel adopts that one and the run's
+ *     first granule, then refuses the run from its second granule on (it
+ *     overlaps), not only that granule: its third and fourth are refused
+ *     too, and the debugfs verdicts say from which granule;
  *   persist_alloc_refused_nomem    nothing is damaged, but the second
  *     kernel boots with fail_persist_alloc= failing its first fallible
  *     step, the record of the first extent: that extent alone is lost, as
@@ -49,6 +55,12 @@
 	"persist_alloc: adopted 1 of 1 handed-over blocks and 0 of 0 extents"
 #define CARVED_MSG \
 	"persist_alloc: 1 GiB carved after kexec: zeroed before first use"
+#define RUN_MSG \
+	"refused: overlapping another extent; 2 more of its run with it"
+#define RUN_ADOPTED_MSG \
+	"persist_alloc: adopted 2 of 2 handed-over blocks and 2 of 5 extents in 2 runs"
+#define RUN_VERDICTS	"/sys/kernel/debug/persist_alloc/received/verdicts"
+#define RUN_FOLIOS	4
 #define SEED		7
 #define WORDS_2M	(2 * PT_MIB / 8)
 
@@ -93,6 +105,66 @@ static void generation1(int fd, const char *what)
 		 "persist_alloc=0:1G vmtest.memtotal=%llu vmtest.p2m=%#llx vmtest.p1g=%#llx%s",
 		 mem_total(), p2m, p1g, what ? "" : " fail_persist_alloc=1,100,0,1");
 	vt_next_args(args);
+}
+
+/*
+ * Four 2 MiB folios in a row on node 0, preserved in memory order under
+ * one owner, so that the handover folds them into one run.
+ */
+static void generation1_run(int fd)
+{
+	unsigned long long phys[RUN_FOLIOS];
+	char args[128];
+	int i, ret;
+
+	for (i = 0; i < RUN_FOLIOS; i++) {
+		ret = pt_cmd(fd, "alloc 0 9 0");
+		phys[i] = ret ? 0 : pt_slot_phys(fd, i);
+		vt_result(!ret, "gen 1: 2 MiB folio %d on node 0 at %#llx (ret %d)", i, phys[i],
+			  ret);
+	}
+	for (i = 1; i < RUN_FOLIOS; i++)
+		if (phys[i] != phys[0] + i * 2 * PT_MIB)
+			vt_fatal("gen 1: folio %d at %#llx, not after %#llx", i, phys[i], phys[0]);
+	vt_result(pt_pattern(fd, 0, 9, SEED, PT_FILL), "gen 1: the first folio filled");
+	for (i = 0; i < RUN_FOLIOS; i++)
+		vt_result(!pt_cmd(fd, "preserve %d 7", i), "gen 1: folio %d preserved", i);
+	ret = pt_cmd(fd, "corrupt-handover run");
+	vt_result(!ret, "gen 1: handover to be damaged: run (ret %d)", ret);
+	snprintf(args, sizeof(args), "vmtest.p2m=%#llx", phys[0]);
+	vt_next_args(args);
+}
+
+static void generation2_run(int fd)
+{
+	unsigned long long p2m;
+	char buf[64], verdicts[512] = "";
+	int i, ret, vfd;
+	ssize_t len;
+
+	p2m = strtoull(vt_cmdline_value("vmtest.p2m", buf, sizeof(buf)) ?: "0", NULL, 0);
+	vt_result(vt_dmesg_contains(RUN_MSG), "gen 2: the kernel log says '%s'", RUN_MSG);
+	vt_result(vt_dmesg_contains(RUN_ADOPTED_MSG), "gen 2: the kernel log says '%s'",
+		  RUN_ADOPTED_MSG);
+	vfd = open(RUN_VERDICTS, O_RDONLY);
+	len = vfd < 0 ? -1 : read(vfd, verdicts, sizeof(verdicts) - 1);
+	if (vfd >= 0)
+		close(vfd);
+	vt_result(len > 0 && strstr(verdicts, "extent 0 adopted\n") &&
+		  strstr(verdicts, "extent 1 overlapping another extent from granule 1\n"),
+		  "gen 2: the verdicts say the run was refused from its second granule");
+	vt_result(pt_node_stat(0, "pending_bytes") == 2 * 2 * PT_MIB,
+		  "gen 2: two 2 MiB extents pending on node 0 (%llu bytes)",
+		  pt_node_stat(0, "pending_bytes"));
+	for (i = 0; i < RUN_FOLIOS; i++) {
+		ret = pt_cmd(fd, "restore %llx 7", p2m + i * 2 * PT_MIB);
+		vt_result(ret == (i < 2 ? 0 : -ENOENT),
+			  "gen 2: granule %d of the run: restore returns %d, expected %d",
+			  i, ret, i < 2 ? 0 : -ENOENT);
+	}
+	vt_result(pt_pattern(fd, 0, 9, SEED, PT_CHECK),
+		  "gen 2: the adopted first granule holds its pattern");
+	vt_result(!pt_cmd(fd, "free-all"), "gen 2: freed");
 }
 
 static void generation2_extent(int fd, unsigned long long p2m, unsigned long long p1g,
@@ -240,14 +312,20 @@ int main(int argc, char **argv)
 	bool chain = !strcmp(basename(argv[0]), "persist_alloc_refused_chain");
 	bool version = chain || !strcmp(basename(argv[0]), "persist_alloc_refused_version");
 	bool nomem = !strcmp(basename(argv[0]), "persist_alloc_refused_nomem");
+	bool run = !strcmp(basename(argv[0]), "persist_alloc_refused_run");
 	int gen = vt_stage(argc, argv, chain ? 3 : 2);
 	int fd = pt_open();
 
 	if (gen == 1) {
-		generation1(fd, version ? "version" : nomem ? NULL : "extent");
+		if (run)
+			generation1_run(fd);
+		else
+			generation1(fd, version ? "version" : nomem ? NULL : "extent");
 		vt_hold();
 	}
-	if (gen == 2) {
+	if (gen == 2 && run) {
+		generation2_run(fd);
+	} else if (gen == 2) {
 		generation2(fd, version, nomem);
 		if (chain)
 			vt_hold();
