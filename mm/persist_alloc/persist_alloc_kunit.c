@@ -1102,13 +1102,11 @@ static unsigned long out_count(struct folio *folio, u64 *owner)
 
 #define KHO_TEST_FOLIOS	300
 
-static void kho_handover_follows_preserve(struct kunit *test)
+/* The extents handed over before a case starts; skips it without KHO. */
+static unsigned long outgoing_base(struct kunit *test)
 {
 	const struct persist_alloc_extent_ser *ext;
-	int nid = pool_node(test);
-	struct folio **folios;
-	unsigned long i, base;
-	u64 owner = 0;
+	unsigned long base;
 
 	mutex_lock(&persist_state_lock);
 	if (!persist_kho_outgoing(&ext)) {
@@ -1117,6 +1115,17 @@ static void kho_handover_follows_preserve(struct kunit *test)
 	}
 	base = check_outgoing(test);
 	mutex_unlock(&persist_state_lock);
+	return base;
+}
+
+static void kho_handover_follows_preserve(struct kunit *test)
+{
+	int nid = pool_node(test);
+	struct folio **folios;
+	unsigned long i, base;
+	u64 owner = 0;
+
+	base = outgoing_base(test);
 
 	folios = kunit_kcalloc(test, KHO_TEST_FOLIOS, sizeof(*folios), GFP_KERNEL);
 	KUNIT_ASSERT_NOT_NULL(test, folios);
@@ -1256,19 +1265,12 @@ static int cmp_folio_pfn(const void *a, const void *b)
  */
 static void kho_freeze_folds_runs(struct kunit *test)
 {
-	const struct persist_alloc_extent_ser *ext;
 	unsigned long i, runs, granules, base, expect = 0;
 	int nid = pool_node(test);
 	struct folio **folios;
 	u64 owner;
 
-	mutex_lock(&persist_state_lock);
-	if (!persist_kho_outgoing(&ext)) {
-		mutex_unlock(&persist_state_lock);
-		kunit_skip(test, "no KHO: nothing is handed over");
-	}
-	base = check_outgoing(test);
-	mutex_unlock(&persist_state_lock);
+	base = outgoing_base(test);
 
 	folios = kunit_kcalloc(test, RUN_TEST_FOLIOS, sizeof(*folios), GFP_KERNEL);
 	KUNIT_ASSERT_NOT_NULL(test, folios);
