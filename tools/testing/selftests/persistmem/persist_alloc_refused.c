@@ -21,7 +21,7 @@
  *     alone before it: the next kernel adopts that one and the run's
  *     first granule, then refuses the run from its second granule on (it
  *     overlaps), not only that granule: its third and fourth are refused
- *     too, and the debugfs verdicts say from which granule;
+ *     too, and the debugfs verdicts and pm-inspect say from which granule;
  *   persist_alloc_refused_nomem    nothing is damaged, but the second
  *     kernel boots with fail_persist_alloc= failing its first fallible
  *     step, the record of the first extent: that extent alone is lost, as
@@ -44,6 +44,7 @@
 #include <unistd.h>
 
 #include "persist_test.h"
+#include "pmvm.h"
 
 #define ADOPTED_MSG \
 	"persist_alloc: adopted 2 of 2 handed-over blocks and 1 of 2 extents"
@@ -135,8 +136,24 @@ static void generation1_run(int fd)
 	vt_next_args(args);
 }
 
+/* Whether pm-inspect's JSON gives the 2 MiB granule at @phys this verdict. */
+static bool run_granule_says(const char *json, unsigned long long phys, const char *verdict)
+{
+	char want[160];
+
+	snprintf(want, sizeof(want),
+		 "{\"phys\":%llu,\"order\":9,\"owner\":7,\"flags\":0,\"verdict\":\"%s\"",
+		 phys, verdict);
+	if (strstr(json, want))
+		return true;
+	vt_diag("pm-inspect: missing %s", want);
+	return false;
+}
+
 static void generation2_run(int fd)
 {
+	static const char *const json[] = { "--json", NULL };
+	static char out[64 * 1024];
 	unsigned long long p2m;
 	char buf[64], verdicts[512] = "";
 	int i, ret, vfd;
@@ -153,6 +170,11 @@ static void generation2_run(int fd)
 	vt_result(len > 0 && strstr(verdicts, "extent 0 adopted\n") &&
 		  strstr(verdicts, "extent 1 overlapping another extent from granule 1\n"),
 		  "gen 2: the verdicts say the run was refused from its second granule");
+	/* pm-inspect shows the run as its granules, each with its own verdict. */
+	vt_result(pmvm_inspect(json, out, sizeof(out)) == 0 &&
+		  run_granule_says(out, p2m, "adopted") &&
+		  run_granule_says(out, p2m + 6 * PT_MIB, "overlapping another extent"),
+		  "gen 2: pm-inspect: the run's first granule adopted, its last refused");
 	vt_result(pt_node_stat(0, "pending_bytes") == 2 * 2 * PT_MIB,
 		  "gen 2: two 2 MiB extents pending on node 0 (%llu bytes)",
 		  pt_node_stat(0, "pending_bytes"));
