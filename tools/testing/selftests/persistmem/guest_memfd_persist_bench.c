@@ -44,7 +44,6 @@
  * under QEMU TCG: compare ratios, not absolute values.
  */
 #define _GNU_SOURCE
-#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -380,17 +379,7 @@ static void report_freeze(void)
 	}
 }
 
-/* Mirror of struct persist_alloc_extent_ser (include/linux/kho/abi/persist_alloc.h). */
-struct received_run {
-	uint64_t phys, owner;
-	uint32_t nr;
-	uint16_t order, flags;
-};
-
-static_assert(sizeof(struct received_run) == 24, "no padding");
-
 #define GMEM_OWNER(data)	(0x676d656d00000000ULL ^ (data))
-#define RECEIVED_RUNS	"/sys/kernel/debug/persist_alloc/received/extents"
 #define LU_SESSIONS	"/sys/kernel/debug/liveupdate/sessions"
 
 /*
@@ -402,9 +391,9 @@ static void measure_received(void)
 {
 	char line[512], compat[64], state[32];
 	unsigned long long token, data;
-	struct received_run r;
+	unsigned long granules;
 	FILE *f;
-	int fd, i;
+	int i;
 
 	f = fopen(LU_SESSIONS, "r");
 	if (!vt_result(!!f, "%s readable: %s", LU_SESSIONS, err_str(f ? 0 : errno)))
@@ -414,14 +403,7 @@ static void measure_received(void)
 		    sscanf(line + 1, "%llu %63s %llx %31s", &token, compat, &data, state) != 4 ||
 		    !token || token > NR_SETS)
 			continue;
-		fd = open(RECEIVED_RUNS, O_RDONLY);
-		if (fd < 0)
-			break;
-		sets[token - 1].pa_bytes = 0;
-		while (read(fd, &r, sizeof(r)) == sizeof(r))
-			if (r.owner == GMEM_OWNER(data))
-				sets[token - 1].pa_bytes += sizeof(r);
-		close(fd);
+		sets[token - 1].pa_bytes = pt_received_bytes(GMEM_OWNER(data), &granules);
 	}
 	fclose(f);
 	for (i = 0; i < NR_SETS; i++)

@@ -25,7 +25,6 @@
  * measured under QEMU TCG: compare ratios, not absolute values.
  */
 #define _GNU_SOURCE
-#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -39,7 +38,6 @@
 #define HUGETLB_1G	"/sys/kernel/mm/hugepages/hugepages-1048576kB/nr_hugepages"
 #define API_NS		"/sys/kernel/debug/persist_alloc/test_api_ns"
 #define KHO_IN_BLOB	"/sys/kernel/debug/kho/in/sub_fdts/persist-alloc"
-#define RECEIVED	"/sys/kernel/debug/persist_alloc/received/extents"
 #define SESSION		"bench"
 #define MEMFD_TOKEN	1
 #define OWNER_1G	1
@@ -219,38 +217,6 @@ static void generation1(void)
 	memfd_preserve();
 }
 
-/* Mirror of struct persist_alloc_extent_ser (include/linux/kho/abi/persist_alloc.h). */
-struct received_run {
-	uint64_t phys, owner;
-	uint32_t nr;
-	uint16_t order, flags;
-};
-
-static_assert(sizeof(struct received_run) == 24, "no padding");
-
-/*
- * Bytes of the handover entries of @owner, as received: the extent array
- * the new kernel keeps in debugfs, byte for byte.
- */
-static long received_bytes(uint64_t owner, unsigned long *granules)
-{
-	struct received_run r;
-	long bytes = 0;
-	int fd = open(RECEIVED, O_RDONLY);
-
-	*granules = 0;
-	if (fd < 0)
-		return -1;
-	while (read(fd, &r, sizeof(r)) == sizeof(r)) {
-		if (r.owner != owner)
-			continue;
-		bytes += sizeof(r);
-		*granules += r.nr;
-	}
-	close(fd);
-	return bytes;
-}
-
 static void restore_set(const char *name, unsigned int owner, double scale,
 			unsigned long long set_bytes, unsigned long nr)
 {
@@ -262,7 +228,7 @@ static void restore_set(const char *name, unsigned int owner, double scale,
 	snprintf(cmd, sizeof(cmd), "restore-all %u", owner);
 	timed_cmd(fd, name, cmd);
 	report_figure(name, api_us() * scale, "us_per_gib_restore");
-	bytes = received_bytes(owner, &granules);
+	bytes = pt_received_bytes(owner, &granules);
 	vt_result(bytes > 0 && granules == nr, "%s: %lu of %lu granules in %ld bytes received",
 		  name, granules, nr, bytes);
 	report_figure(name, bytes * (double)PT_GIB / set_bytes, "metadata_bytes_per_gib");

@@ -2,6 +2,7 @@
 /*
  * Client side of the persist_alloc test consumer, for the vmtests.
  */
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -65,6 +66,39 @@ unsigned long long pt_slot_phys(int fd, unsigned int slot)
 		if (s[i].slot == slot)
 			return (unsigned long long)s[i].pfn * 4096;
 	vt_fatal("slot %u is not in use", slot);
+}
+
+/* Mirror of struct persist_alloc_extent_ser (include/linux/kho/abi/persist_alloc.h). */
+struct pt_received_run {
+	uint64_t phys, owner;
+	uint32_t nr;
+	uint16_t order, flags;
+};
+
+static_assert(sizeof(struct pt_received_run) == 24, "no padding");
+
+/*
+ * Bytes of the handover entries of @owner as the new kernel received them
+ * (debugfs persist_alloc/received/extents, byte for byte), and in
+ * @granules the granules they cover; -1 if there is no such file.
+ */
+long pt_received_bytes(uint64_t owner, unsigned long *granules)
+{
+	struct pt_received_run r;
+	long bytes = 0;
+	int fd = open("/sys/kernel/debug/persist_alloc/received/extents", O_RDONLY);
+
+	*granules = 0;
+	if (fd < 0)
+		return -1;
+	while (read(fd, &r, sizeof(r)) == sizeof(r)) {
+		if (r.owner != owner)
+			continue;
+		bytes += sizeof(r);
+		*granules += r.nr;
+	}
+	close(fd);
+	return bytes;
 }
 
 unsigned long long pt_node_stat(int nid, const char *name)

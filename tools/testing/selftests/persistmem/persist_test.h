@@ -42,6 +42,7 @@ int pt_slots(int fd, struct pt_slot *s, int max);
 unsigned long long pt_slot_phys(int fd, unsigned int slot);
 /* /sys/kernel/mm/persist_alloc/node<nid>/<name> */
 unsigned long long pt_node_stat(int nid, const char *name);
+long pt_received_bytes(uint64_t owner, unsigned long *granules);
 int pt_node_write(int nid, const char *name, const char *val);
 
 #define PT_CHECK_ZERO	1	/* the folio must read as zero */
