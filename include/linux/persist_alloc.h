@@ -52,6 +52,9 @@ int persist_alloc_unpreserve(struct folio *folio);
 struct folio *persist_alloc_restore(phys_addr_t phys, u64 owner);
 int persist_alloc_release(phys_addr_t phys, u64 owner);
 int persist_alloc_unrestore(struct folio *folio, u64 owner);
+int persist_alloc_claim(phys_addr_t phys, unsigned int order, unsigned long nr,
+			unsigned long flags, u64 owner);
+void persist_alloc_unclaim(phys_addr_t phys, unsigned int order, unsigned long nr, u64 owner);
 long persist_folio_flags(struct folio *folio);
 int persist_folio_charge(struct folio *folio);
 bool persist_alloc_owns_pfn(unsigned long pfn);
@@ -109,6 +112,17 @@ static inline int persist_alloc_release(phys_addr_t phys, u64 owner)
 static inline int persist_alloc_unrestore(struct folio *folio, u64 owner)
 {
 	return -EINVAL;
+}
+
+static inline int persist_alloc_claim(phys_addr_t phys, unsigned int order,
+				      unsigned long nr, unsigned long flags, u64 owner)
+{
+	return -ENOENT;
+}
+
+static inline void persist_alloc_unclaim(phys_addr_t phys, unsigned int order,
+					 unsigned long nr, u64 owner)
+{
 }
 
 static inline int persist_folio_charge(struct folio *folio)

@@ -8,7 +8,8 @@
  * "zero", or "-"; owner the key it is preserved under (0 if none) and
  * state one of
  * "allocated", "preserved" (for the next kexec), "pending" (handed over
- * by the previous kernel, not restored yet) or "quarantined" (held out of
+ * by the previous kernel, not restored yet), "claimed" (pending, claimed
+ * by its owner, to be restored at first use) or "quarantined" (held out of
  * use for good: a refused 1 GiB HVO extent, a page that had a memory
  * failure).
  *
@@ -61,7 +62,8 @@ static int allocations_show(struct seq_file *m, void *v)
 		seq_printf(m, "%pa %u %d ", &phys, ext->order, ext->blk->pool->nid);
 		persist_show_flags(m, ext->flags);
 		seq_printf(m, " %llu %s\n", ext->owner,
-			   ext->quarantined ? "quarantined" : ext->pending ? "pending" :
+			   ext->quarantined ? "quarantined" : ext->claimed && ext->pending ? "claimed" :
+			   ext->pending ? "pending" :
 			   ext->preserved ? "preserved" : "allocated");
 	}
 	xa_unlock(&persist_extents);

@@ -118,7 +118,7 @@ struct persist_scrub {
  * @no_direct_map_pages: allocated pages removed from the direct map
  * @vmemmap_saved: bytes of struct pages freed by HVO
  * @preserved_pages: allocated pages to be handed over at the next kexec
- * @pending_pages: handed-over pages not restored yet
+ * @pending_pages: handed-over pages not restored or claimed yet
  * @built_pages: of @pending_pages, those whose folio is built
  */
 struct persist_pool {
@@ -148,6 +148,9 @@ struct persist_pool {
  * @owner:       key of the consumer that preserved it
  * @preserved:   to be handed over at the next kexec
  * @pending:     handed over by the previous kernel, not restored yet
+ * @claimed:     pending, and claimed by its owner (claim.c): not counted
+ *               in the pool's pending pages any more; stays set once the
+ *               owner restores it, until it is freed
  * @prehvo:      pending, and its vmemmap was optimized at boot
  * @restoring:   taken from pending by persist_alloc_restore(), its folio
  *               not built yet
@@ -167,6 +170,7 @@ struct persist_extent {
 	u64 owner;
 	bool preserved;
 	bool pending;
+	bool claimed;
 	bool prehvo;
 	bool restoring;
 	bool building;

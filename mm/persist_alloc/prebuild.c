@@ -153,7 +153,8 @@ void persist_prebuild_put(struct persist_extent *ext, struct folio *folio)
 	ext->building = false;
 	if (!IS_ERR(folio)) {
 		ext->built = true;
-		persist_account_state(ext, &ext->blk->pool->built_pages, 1);
+		if (!ext->claimed)
+			persist_account_state(ext, &ext->blk->pool->built_pages, 1);
 	}
 	WRITE_ONCE(prebuild_seq, prebuild_seq + 1);
 	mutex_unlock(&persist_state_lock);

@@ -1,9 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * KUnit tests for building handed-over folios at boot (prebuild.c), on a
- * real pool (scripts/kunit.sh boots with persist_alloc=2G). A folio is
- * made to look handed over as adoption leaves it: its struct pages single
- * pages again, its extent pending for an owner.
+ * KUnit tests for handed-over folios: building them at boot (prebuild.c)
+ * and claiming runs of them (claim.c), on a real pool (scripts/kunit.sh
+ * boots with persist_alloc=2G). A folio is made to look handed over as
+ * adoption leaves it: its struct pages single pages again, its extent
+ * pending for an owner.
  */
 #include <kunit/test.h>
 #include <linux/completion.h>
@@ -253,10 +254,87 @@ static void prebuild_restore_waits_for_worker(struct kunit *test)
 		KUNIT_EXPECT_EQ(test, persist_free_folio(call.folio), 0);
 }
 
+/* Whether the extent at @pfn is claimed. */
+static bool claimed(unsigned long pfn)
+{
+	return READ_ONCE(extent_at(pfn)->claimed);
+}
+
+/*
+ * Three handed-over 2 MiB granules in a row, as a file's run: a claim that
+ * names one granule wrongly (owner, order, attributes, one more granule
+ * than handed over, a hostile length) claims none of them and moves no
+ * counter. A good claim takes them all out of the pending counts once;
+ * restore and unrestore keep them claimed, unclaim makes them pending
+ * again, and only their owner releases them.
+ */
+static void claim_run_all_or_nothing(struct kunit *test)
+{
+	int nid = prebuild_pool_node(test);
+	unsigned long pending = pool_pages(nid, false), pfn[3];
+	struct folio *folio;
+	phys_addr_t phys;
+	int i;
+
+	for (i = 0; i < 3; i++)
+		pfn[i] = handed_over(test, nid, PERSIST_ORDER_2M, 0);
+	if (pfn[1] != pfn[0] + 512 || pfn[2] != pfn[1] + 512)
+		kunit_skip(test, "granules not in a row: %#lx %#lx %#lx", pfn[0], pfn[1], pfn[2]);
+	phys = PFN_PHYS(pfn[0]);
+	KUNIT_ASSERT_EQ(test, pool_pages(nid, false), pending + 3 * 512);
+
+	KUNIT_EXPECT_EQ(test, persist_alloc_claim(phys, 9, 3, 0, OWNER + 1), -EPERM);
+	KUNIT_EXPECT_EQ(test, persist_alloc_claim(phys, 9, 3, PERSIST_ALLOC_NO_DIRECT_MAP, OWNER),
+			-EINVAL);
+	KUNIT_EXPECT_EQ(test, persist_alloc_claim(phys, 0, 3, 0, OWNER), -EINVAL);
+	KUNIT_EXPECT_EQ(test, persist_alloc_claim(phys, 9, 4, 0, OWNER), -ENOENT);
+	KUNIT_EXPECT_EQ(test, persist_alloc_claim(phys, 9, 0, 0, OWNER), -EINVAL);
+	KUNIT_EXPECT_EQ(test, persist_alloc_claim(phys, 9, ULONG_MAX, 0, OWNER), -EINVAL);
+	KUNIT_EXPECT_EQ(test, persist_alloc_claim(phys + PAGE_SIZE, 9, 1, 0, OWNER), -EINVAL);
+	KUNIT_EXPECT_EQ(test, persist_alloc_claim(phys, 9, 1, PERSIST_ALLOC_ZERO, OWNER), -EINVAL);
+	/* The last granule another file's: the first two are not taken either. */
+	extent_at(pfn[2])->owner = OWNER + 1;
+	KUNIT_EXPECT_EQ(test, persist_alloc_claim(phys, 9, 3, 0, OWNER), -EPERM);
+	extent_at(pfn[2])->owner = OWNER;
+	for (i = 0; i < 3; i++)
+		KUNIT_EXPECT_FALSE(test, claimed(pfn[i]));
+	KUNIT_EXPECT_EQ(test, pool_pages(nid, false), pending + 3 * 512);
+
+	KUNIT_EXPECT_EQ(test, persist_alloc_claim(phys, 9, 3, 0, OWNER), 0);
+	KUNIT_EXPECT_EQ(test, pool_pages(nid, false), pending);
+	KUNIT_EXPECT_EQ(test, persist_alloc_claim(phys + SZ_2M, 9, 1, 0, OWNER), -EBUSY);
+	/* Another owner can neither take nor release what is claimed. */
+	KUNIT_EXPECT_EQ(test, PTR_ERR(persist_alloc_restore(phys, OWNER + 1)), -EPERM);
+	KUNIT_EXPECT_EQ(test, persist_alloc_release(phys, OWNER + 1), -EPERM);
+
+	/* Restored at first use, handed back: claimed still, counted nowhere. */
+	folio = persist_alloc_restore(phys + SZ_2M, OWNER);
+	KUNIT_ASSERT_FALSE(test, IS_ERR(folio));
+	KUNIT_EXPECT_EQ(test, persist_alloc_unrestore(folio, OWNER), 0);
+	KUNIT_EXPECT_TRUE(test, claimed(pfn[1]));
+	KUNIT_EXPECT_EQ(test, pool_pages(nid, false), pending);
+
+	/* Undone by its owner only; then pending again, all three. */
+	persist_alloc_unclaim(phys, 9, 3, OWNER + 1);
+	KUNIT_EXPECT_TRUE(test, claimed(pfn[0]));
+	persist_alloc_unclaim(phys, 9, 3, OWNER);
+	for (i = 0; i < 3; i++)
+		KUNIT_EXPECT_FALSE(test, claimed(pfn[i]));
+	KUNIT_EXPECT_EQ(test, pool_pages(nid, false), pending + 3 * 512);
+
+	KUNIT_EXPECT_EQ(test, persist_alloc_claim(phys, 9, 3, 0, OWNER), 0);
+	for (i = 0; i < 3; i++)
+		KUNIT_EXPECT_EQ(test, persist_alloc_release(PFN_PHYS(pfn[i]), OWNER), 0);
+	KUNIT_EXPECT_EQ(test, pool_pages(nid, false), pending);
+	KUNIT_EXPECT_EQ(test, pool_pages(nid, true), 0);
+	KUNIT_EXPECT_EQ(test, persist_alloc_claim(phys, 9, 1, 0, OWNER), -ENOENT);
+}
+
 static struct kunit_case persist_prebuild_cases[] = {
 	KUNIT_CASE(prebuild_builds_pending_folios),
 	KUNIT_CASE(prebuild_restore_waits_for_worker),
 	KUNIT_CASE(prebuild_looks_at_unbuilt_only),
+	KUNIT_CASE(claim_run_all_or_nothing),
 	{}
 };
 

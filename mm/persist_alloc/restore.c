@@ -23,8 +23,11 @@ static void pend_again(struct persist_extent *ext)
 	lockdep_assert_held(&persist_state_lock);
 	ext->pending = true;
 	ext->built = true;
-	persist_account_state(ext, &ext->blk->pool->pending_pages, 1);
-	persist_account_state(ext, &ext->blk->pool->built_pages, 1);
+	/* Claimed: its owner still has it, as before the restore. */
+	if (!ext->claimed) {
+		persist_account_state(ext, &ext->blk->pool->pending_pages, 1);
+		persist_account_state(ext, &ext->blk->pool->built_pages, 1);
+	}
 	if (ext->flags & PERSIST_ALLOC_HVO)
 		persist_account(ext->blk->pool, ext->order, PERSIST_ALLOC_HVO, -1);
 }
@@ -52,6 +55,9 @@ static struct persist_extent *take_pending(phys_addr_t phys, u64 owner, int *err
 	ext->restoring = true;
 	/* No worker is to look at it any more. */
 	xa_clear_mark(&persist_extents, ext->pfn, PERSIST_EXT_UNBUILT);
+	/* A claim took it out of the counters already. */
+	if (ext->claimed)
+		return ext;
 	/* One round trip of the pool lock for both counters. */
 	spin_lock(&pool->lock);
 	pool->pending_pages -= 1UL << ext->order;
@@ -107,7 +113,8 @@ struct folio *persist_alloc_restore(phys_addr_t phys, u64 owner)
 			ext->restoring = false;
 			ext->pending = true;
 			mutex_unlock(&persist_state_lock);
-			persist_account_state(ext, &ext->blk->pool->pending_pages, 1);
+			if (!ext->claimed)
+				persist_account_state(ext, &ext->blk->pool->pending_pages, 1);
 			return folio;
 		}
 	}

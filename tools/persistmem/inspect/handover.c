@@ -572,7 +572,8 @@ static void gmem_extents(struct handover *h, struct lu_file *f)
 			f->nr_refused++;
 		else if (!strcmp(e->now, "pending"))
 			f->nr_pending++;
-		else if (!strcmp(e->now, "restored") || !strcmp(e->now, "preserved"))
+		else if (!strcmp(e->now, "restored") || !strcmp(e->now, "preserved") ||
+			 !strcmp(e->now, "claimed"))
 			f->nr_restored++;
 	}
 }

@@ -35,11 +35,12 @@
  *     granules are unpreserved, the waiters go on, and the file works as
  *     before.
  *   - retrieve (next kernel) checks the whole description against the
- *     rules of a creation, then rebuilds the inode from the runs, one
- *     persist_alloc restore per granule, O(granules), each checked to have
- *     the file's attributes, and returns a file. A retrieve that fails
- *     changes nothing: the granules stay pending, their memory untouched,
- *     and the retrieve can be tried again.
+ *     rules of a creation, claims the runs from persist_alloc, which checks
+ *     every granule to be the file's with the file's attributes, and
+ *     returns a file: O(runs). Each granule enters the file at its first
+ *     use (see "Lazy adoption of retrieved granules"). A retrieve that
+ *     fails changes nothing: the granules stay pending, their memory
+ *     untouched, and the retrieve can be tried again.
  *   - finish releases what was not retrieved: persist_alloc zeroes those
  *     granules and gives them back to the pool.
  */
@@ -155,12 +156,17 @@ static int kvm_gmem_luo_preserve(struct liveupdate_file_op_args *args)
 	struct inode *inode = file_inode(args->file);
 	struct kvm_gmem_persist *p = kvm_gmem_persist_of(args->file);
 	struct guest_memfd_persist_ser *ser;
+	int err;
 
 	if (!p)
 		return -EOPNOTSUPP;
 	/* A file that lost its memory to another VM hands nothing over. */
 	if (kvm_gmem_file_revoked(args->file))
 		return -EPERM;
+	/* The freeze hands over the file's granules: those still claimed join. */
+	err = kvm_gmem_persist_lazy_adopt_all(inode);
+	if (err)
+		return err;
 
 	ser = kho_alloc_preserve(sizeof(*ser));
 	if (IS_ERR(ser))
@@ -221,6 +227,11 @@ static int kvm_gmem_luo_freeze(struct liveupdate_file_op_args *args)
 	mutex_lock(&p->lock);
 	if (should_fail(&fail_kvm_gmem_persist_freeze, 1)) {
 		err = -ENOMEM;
+		goto out;
+	}
+	/* Adopted at preserve; nothing claims granules into a live file since. */
+	if (WARN_ON_ONCE(p->lazy)) {
+		err = -EBUSY;
 		goto out;
 	}
 	/* Counted first, so that the array handed over is no larger than needed. */
@@ -435,47 +446,24 @@ static int kvm_gmem_luo_check_extents(const struct guest_memfd_persist_ser *ser,
 	return 0;
 }
 
-/* Restore the granules of the checked run @e into @inode, in order. */
-static int kvm_gmem_luo_restore_run(struct inode *inode,
-				    const struct guest_memfd_persist_extent_ser *e, u64 owner)
-{
-	struct folio *folio;
-	int err;
-	u64 k;
-
-	for (k = 0; k < e->nr; k++) {
-		if (should_fail(&fail_kvm_gmem_persist_retrieve, 1))
-			return -ENOMEM;
-		folio = persist_alloc_restore(PFN_PHYS(kvm_gmem_luo_run_pfn(e, k)), owner);
-		if (IS_ERR(folio))
-			return PTR_ERR(folio);
-		err = kvm_gmem_persist_adopt(inode, e->index + (k << e->order), folio);
-		if (err) {
-			kvm_gmem_persist_unrestore(folio, owner);
-			return err;
-		}
-		cond_resched();
-	}
-	return 0;
-}
-
 /**
- * kvm_gmem_luo_restore - rebuild the granules of a handed-over file
+ * kvm_gmem_luo_restore - give a retrieved file the granules handed over
  * @inode:    the new inode, set up with the file's granule and attributes
  * @ser:      the file's description, checked by kvm_gmem_persist_check_ser()
  * @extents:  its extent array, as restored
  * @capacity: how many entries @extents holds
  * @owner:    the persist_alloc key of the file's granules
  *
- * The whole description is checked before any granule is taken; each
- * granule must then be a pending extent of @owner with the file's
- * attributes. All or nothing: on failure the granules taken go back to
- * pending, their memory untouched, and @inode holds none.
+ * The whole description is checked, then every granule of every run is
+ * claimed from persist_alloc, which checks that each is a pending extent
+ * of @owner with the file's order and attributes. The granules enter the
+ * file at first use (lazy.c): O(runs) here, whatever the file's size. All
+ * or nothing: on failure no granule is claimed and @inode holds none.
  *
  * Return: 0; -EINVAL for a description that does not hold (more runs than
- * the array, a misplaced, misaligned, empty, overlong or disagreeing run);
- * -ENOENT or -EPERM for memory persist_alloc does not hold for @owner;
- * -ENOMEM.
+ * the array, a misplaced, misaligned, empty, overlong or disagreeing run)
+ * or a granule without the file's attributes; -ENOENT or -EPERM for
+ * memory persist_alloc does not hold for @owner; -ENOMEM.
  */
 VISIBLE_IF_KUNIT int kvm_gmem_luo_restore(struct inode *inode,
 					  const struct guest_memfd_persist_ser *ser,
@@ -483,18 +471,18 @@ VISIBLE_IF_KUNIT int kvm_gmem_luo_restore(struct inode *inode,
 					  u64 capacity, u64 owner)
 {
 	int err;
-	u64 i;
 
 	err = kvm_gmem_persist_check_ser(ser);
 	if (!err)
 		err = kvm_gmem_luo_check_extents(ser, extents, capacity);
 	if (err)
 		return err;
-
-	for (i = 0; i < ser->nr_extents && !err; i++)
-		err = kvm_gmem_luo_restore_run(inode, &extents[i], owner);
-	if (err)
+	err = kvm_gmem_persist_lazy_claim(inode, extents, ser->nr_extents, owner);
+	/* Fails as the file's creation after it may: every claim is undone. */
+	if (!err && should_fail(&fail_kvm_gmem_persist_retrieve, 1)) {
 		kvm_gmem_persist_disown(inode, owner);
+		err = -ENOMEM;
+	}
 	return err;
 }
 EXPORT_SYMBOL_IF_KUNIT(kvm_gmem_luo_restore);

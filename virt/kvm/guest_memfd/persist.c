@@ -490,7 +490,8 @@ static struct folio *kvm_gmem_persist_alloc_policy(struct inode *inode,
 /*
  * Allocate granule @g, which was not: its slot is claimed under the file's
  * lock, the granule allocated and zeroed without it (so that faults on
- * other granules go on meanwhile) and put in if the claim still holds.
+ * other granules go on meanwhile) and put in if the claim still holds. A
+ * granule the retrieve claimed is adopted instead, under the lock.
  * Returns the folio with a reference for the caller; NULL if someone else
  * filled the slot first or a punch-hole took the claim away (look again);
  * ERR_PTR(-EBUSY) while frozen; ERR_PTR(-ENOMEM).
@@ -506,6 +507,12 @@ static struct folio *kvm_gmem_persist_alloc(struct inode *inode,
 	if (p->frozen) {
 		mutex_unlock(&p->lock);
 		return ERR_PTR(-EBUSY);
+	}
+	/* Handed over and claimed by the retrieve: its first use adopts it. */
+	folio = kvm_gmem_persist_lazy_adopt(inode, g);
+	if (folio) {
+		mutex_unlock(&p->lock);
+		return folio;
 	}
 	err = xa_insert(&p->granules, g, KVM_GMEM_PERSIST_CLAIM, GFP_KERNEL_ACCOUNT);
 	mutex_unlock(&p->lock);
@@ -713,6 +720,7 @@ static void kvm_gmem_persist_destroy(struct inode *inode)
 	unsigned long g;
 
 	WARN_ON_ONCE(p->frozen);
+	kvm_gmem_persist_lazy_drop(inode, false);
 	/* The page cache was emptied when the inode was evicted. */
 	xa_for_each(&p->granules, g, folio) {
 		if (WARN_ON_ONCE(xa_is_value(folio)))
@@ -803,6 +811,16 @@ static int kvm_gmem_persist_zero_part(struct inode *inode, pgoff_t start, pgoff_
 
 	filemap_invalidate_lock(mapping);
 	folio = kvm_gmem_persist_lookup(p, start >> p->order);
+	if (!folio) {
+		/* Claimed by the retrieve: its other pages are the guest's. */
+		mutex_lock(&p->lock);
+		folio = kvm_gmem_persist_lazy_adopt(inode, start >> p->order);
+		mutex_unlock(&p->lock);
+		if (IS_ERR(folio)) {
+			filemap_invalidate_unlock(mapping);
+			return PTR_ERR(folio);
+		}
+	}
 	if (IS_ERR_OR_NULL(folio)) {
 		/* Not allocated (or being allocated, zeroed): nothing to zero. */
 		filemap_invalidate_unlock(mapping);
@@ -879,6 +897,7 @@ long kvm_gmem_persist_punch_hole(struct inode *inode, pgoff_t start, pgoff_t end
 	pgoff_t first = round_up(start, 1UL << p->order);
 	pgoff_t last = round_down(end, 1UL << p->order);
 	struct folio_batch batch;
+	unsigned long g;
 	long ret = 0;
 	unsigned int i;
 
@@ -902,7 +921,10 @@ long kvm_gmem_persist_punch_hole(struct inode *inode, pgoff_t start, pgoff_t end
 			ret = kvm_gmem_persist_wait_thaw(p, false);
 			continue;
 		}
+		g = start >> p->order;
 		start = kvm_gmem_persist_take(inode, start, end, &batch);
+		/* Claimed, never used: nothing maps them, back to the pool. */
+		ret = kvm_gmem_persist_lazy_release(inode, g, start >> p->order);
 		mutex_unlock(&p->lock);
 		filemap_invalidate_unlock(mapping);
 		/* Claims taken away: their allocators look again. */
@@ -1053,10 +1075,10 @@ int kvm_gmem_persist_unrestore(struct folio *folio, u64 owner)
  * @inode: a persistent guest_memfd inode being rebuilt, never exposed
  * @owner: the key its granules were restored with
  *
- * Every granule leaves the file and becomes pending again in persist_alloc,
- * its memory untouched, for a later retrieve to take or a finish to
- * release. A granule persist_alloc cannot take back stays in the file, to
- * be zeroed and freed with it.
+ * Every granule, adopted or only claimed, leaves the file and becomes
+ * pending again in persist_alloc, its memory untouched, for a later
+ * retrieve to take or a finish to release. A granule persist_alloc cannot
+ * take back stays in the file, to be zeroed and freed with it.
  */
 void kvm_gmem_persist_disown(struct inode *inode, u64 owner)
 {
@@ -1077,4 +1099,6 @@ void kvm_gmem_persist_disown(struct inode *inode, u64 owner)
 		p->nr_granules--;
 		cond_resched();
 	}
+	/* Last: the claims of the runs cover the granules handed back above. */
+	kvm_gmem_persist_lazy_drop(inode, true);
 }

@@ -15,6 +15,7 @@
 
 struct guest_memfd_persist_ser;
 struct guest_memfd_persist_extent_ser;
+struct kvm_gmem_persist_lazy;
 struct liveupdate_file_ops;
 
 /**
@@ -34,6 +35,8 @@ struct liveupdate_file_ops;
  * @frozen:        preserved for a live update that is under way: no granule
  *                 may be added or removed
  * @extents:       while @frozen, the extent array handed over (vmalloc)
+ * @lazy:          granules a retrieve claimed that are not in @granules
+ *                 yet, adopted at first use (lazy.c); NULL if none
  * @wait:          where faults wait while @frozen, or while another task
  *                 allocates the granule they need
  */
@@ -48,6 +51,7 @@ struct kvm_gmem_persist {
 	struct mem_cgroup *memcg;
 	bool frozen;
 	struct guest_memfd_persist_extent_ser *extents;
+	struct kvm_gmem_persist_lazy *lazy;
 	wait_queue_head_t wait;
 };
 
@@ -106,6 +110,13 @@ bool kvm_gmem_persist_pinned(struct inode *inode);
 int kvm_gmem_persist_unrestore(struct folio *folio, u64 owner);
 void kvm_gmem_persist_disown(struct inode *inode, u64 owner);
 void kvm_gmem_persist_thaw(struct inode *inode);
+int kvm_gmem_persist_lazy_claim(struct inode *inode,
+				const struct guest_memfd_persist_extent_ser *extents,
+				u64 nr, u64 owner);
+struct folio *kvm_gmem_persist_lazy_adopt(struct inode *inode, unsigned long g);
+int kvm_gmem_persist_lazy_adopt_all(struct inode *inode);
+int kvm_gmem_persist_lazy_release(struct inode *inode, unsigned long first, unsigned long end);
+void kvm_gmem_persist_lazy_drop(struct inode *inode, bool keep);
 int kvm_gmem_persist_check_ser(const struct guest_memfd_persist_ser *ser);
 #if IS_ENABLED(CONFIG_KUNIT)
 int kvm_gmem_luo_restore(struct inode *inode, const struct guest_memfd_persist_ser *ser,

@@ -27,9 +27,12 @@
  * records (tracepoint kvm_gmem_persist_retrieve: description and runs as
  * read) and its entries in the persist_alloc extent array the new kernel
  * keeps in debugfs, found by the file's owner key. It times the retrieve
- * ioctl in userspace and, with the tracepoint, inside the handler; checks
- * each file's size, links it into a new VM of its type and finishes the
- * session.
+ * ioctl in userspace and, with the tracepoint, inside the handler; then
+ * the first use of every granule: an fallocate() of the whole file, which
+ * puts into the file each granule the retrieve only claimed (for
+ * memfd_luo, whose retrieve put every folio in the page cache, it walks
+ * them). It checks each file's size, links it into a new VM of its type
+ * and finishes the session.
  *
  * memfd_luo's freeze only records the file position, so its preserve ioctl
  * is its preserve+freeze cost. Its metadata is computed, not traced: one
@@ -89,7 +92,7 @@ struct gmem_set {
 	bool protected_vm;		/* belongs to a KVM_X86_SW_PROTECTED_VM */
 	bool table;			/* a set of the table, not a helper file */
 	int fd;
-	double preserve_us, retrieve_us;
+	double preserve_us, retrieve_us, use_us;
 	uint64_t trace[NR_TK];		/* freeze (stage 1), retrieve (stage 2) */
 	bool traced;
 	long pa_bytes;			/* its persist_alloc entries, received */
@@ -127,7 +130,7 @@ struct memfd_set {
 	const char *suffix;		/* of the ratio keys against it */
 	bool thp;
 	int fd;
-	double alloc_us, preserve_us, retrieve_us;
+	double alloc_us, preserve_us, retrieve_us, use_us;
 	unsigned long long nr_folios, meta_bytes;
 };
 
@@ -499,6 +502,49 @@ static int retrieve(int session, int token, const char *name,
 	return fd;
 }
 
+/* fallocate() the whole of @fd, timed: what the first use of every granule costs. */
+static double first_use(int fd, const char *name, unsigned long long size)
+{
+	uint64_t t0;
+	int ret;
+
+	if (fd < 0)
+		return 0;
+	t0 = vt_now_ns();
+	ret = fallocate(fd, FALLOC_FL_KEEP_SIZE, 0, size) ? -errno : 0;
+	t0 = vt_now_ns() - t0;
+	vt_result(!ret, "%s: every granule used after the retrieve: %s", name, err_str(ret));
+	return ret ? 0 : t0 / 1000.0;
+}
+
+static void report_first_use(void)
+{
+	double theirs[NR_MEMFDS];
+	int i, k;
+
+	for (k = 0; k < NR_MEMFDS; k++) {
+		struct memfd_set *m = &memfds[k];
+
+		m->use_us = first_use(m->fd, m->name, SET_SIZE);
+		theirs[k] = per_gib(m->retrieve_us + m->use_us, SET_SIZE);
+		figure(m->name, per_gib(m->use_us, SET_SIZE), "us_per_gib_first_use");
+		figure(m->name, theirs[k], "us_per_gib_retrieve_use");
+	}
+	for (i = 0; i < NR_SETS; i++) {
+		struct gmem_set *s = &sets[i];
+		double us;
+
+		s->use_us = first_use(s->fd, s->name, s->size);
+		if (!s->table || s->fd < 0)
+			continue;
+		us = per_gib(s->retrieve_us + s->use_us, s->size);
+		figure(s->name, per_gib(s->use_us, s->size), "us_per_gib_first_use");
+		figure(s->name, us, "us_per_gib_retrieve_use");
+		for (k = 0; k < NR_MEMFDS; k++)
+			ratio(s->name, theirs[k], us, "faster_retrieve_use_than", &memfds[k]);
+	}
+}
+
 static void report_retrieve(void)
 {
 	int i, k;
@@ -602,6 +648,7 @@ static void stage2(void)
 	if (!ret)
 		take_trace("kvm_gmem_persist_retrieve:");
 	report_retrieve();
+	report_first_use();
 
 	link_all();
 	ret = luo_session_finish(session);

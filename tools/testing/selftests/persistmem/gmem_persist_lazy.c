@@ -1,0 +1,229 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * gmem_persist_lazy: a retrieve claims a file's granules and each enters
+ * the file at its first use; what is never used is neither lost nor kept.
+ *
+ * Generation 1 fills two persistent guest_memfds (2 MiB granules,
+ * MMAP|INIT_SHARED, node 0), A of 32 MiB and B of 16 MiB, with patterns
+ * and preserves both.
+ *
+ * Generation 2 retrieves both. Nothing may be pending any more, and every
+ * granule must be claimed, none adopted yet: the retrieve did O(runs)
+ * work. Then, on granules nobody has touched:
+ *   - a punch-hole of granule 3 of A gives it back to the pool (free_bytes
+ *     rises by 2 MiB);
+ *   - a punch-hole of 8 KiB inside granule 5 of A adopts that granule and
+ *     zeroes only those pages;
+ *   - a read of granule 7 of A through a mapping adopts it alone and finds
+ *     the pattern;
+ *   - the close of B, never mapped, gives its 16 MiB back once the session
+ *     is finished (LUO holds a retrieved file until then).
+ * A is then preserved again, untouched granules included, and generation
+ * 3 must find A's pattern everywhere but in the two holes, which read
+ * zero.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "gmem_vm.h"
+#include "persist_test.h"
+
+#define SESSION1	"gmem-persist-lazy"
+#define SESSION2	"gmem-persist-lazy-2"
+#define TOKEN_A		0x6c617a7941ull
+#define TOKEN_B		0x6c617a7942ull
+#define GRANULE		(2 * GVM_MIB)
+#define SIZE_A		(32 * GVM_MIB)
+#define SIZE_B		(16 * GVM_MIB)
+#define NR_A		((int)(SIZE_A / GRANULE))
+#define NR_B		((int)(SIZE_B / GRANULE))
+#define NODE		0
+#define SEED_A		0x1a2f0000ull
+#define SEED_B		0x1a2f1000ull
+#define PUNCHED		3		/* granule of A punched whole */
+#define PART		5		/* granule of A punched in part */
+#define PART_OFF	(PART * GRANULE + 8192)
+#define PART_LEN	8192
+#define READ		7		/* granule of A read */
+#define FLAGS		(GUEST_MEMFD_FLAG_PERSIST | GUEST_MEMFD_FLAG_MMAP | \
+			 GUEST_MEMFD_FLAG_INIT_SHARED)
+
+static void *map_file(int fd, uint64_t size)
+{
+	void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+
+	if (p == MAP_FAILED)
+		vt_fatal("mmap guest_memfd: %s", strerror(errno));
+	return p;
+}
+
+static void create_filled(int vm, int session, uint64_t size, uint64_t seed, uint64_t token)
+{
+	int fd = gvm_create_gmem(vm, size, FLAGS, GRANULE, 0), ret;
+	void *p;
+
+	if (fd < 0)
+		vt_fatal("KVM_CREATE_GUEST_MEMFD: %s", strerror(-fd));
+	p = map_file(fd, size);
+	ret = gvm_mbind_node(p, size, NODE);
+	if (ret)
+		vt_fatal("mbind to node %d: %s", NODE, strerror(-ret));
+	vt_fill_pattern(p, size, seed, 0);
+	munmap(p, size);
+	ret = luo_session_preserve_fd(session, fd, token);
+	vt_result(!ret, "gen 1: file of %llu MiB preserved (ret %d)",
+		  (unsigned long long)size >> 20, ret);
+}
+
+static void stage1(void)
+{
+	int vm = gvm_create_vm(KVM_X86_DEFAULT_VM), session;
+
+	if (vm < 0)
+		vt_fatal("create VM: %s", strerror(-vm));
+	session = vt_session(SESSION1, true);
+	create_filled(vm, session, SIZE_A, SEED_A, TOKEN_A);
+	create_filled(vm, session, SIZE_B, SEED_B, TOKEN_B);
+	vt_hold();
+}
+
+/* 2 MiB extents of NODE in state @state, from the allocator's debugfs list. */
+static int count_state(const char *want)
+{
+	FILE *f = fopen(PT_ALLOCATIONS, "r");
+	unsigned long long addr, owner;
+	char flags[64], state[32];
+	unsigned int order;
+	int nid, n = 0;
+
+	if (!f)
+		vt_fatal("open %s: %s", PT_ALLOCATIONS, strerror(errno));
+	while (fscanf(f, "%llx %u %d %63s %llu %31s", &addr, &order, &nid, flags, &owner,
+		      state) == 6)
+		n += order == 9 && nid == NODE && !strcmp(state, want);
+	fclose(f);
+	return n;
+}
+
+static long long freed_since(unsigned long long avail)
+{
+	return (long long)(pt_node_stat(NODE, "free_bytes") - avail);
+}
+
+/* The first @len bytes at @p are zero: -1, or the offset of the first that is not. */
+static long long first_nonzero(const unsigned char *p, size_t len)
+{
+	size_t i;
+
+	for (i = 0; i < len; i++)
+		if (p[i])
+			return i;
+	return -1;
+}
+
+static void stage2(void)
+{
+	int session = vt_session(SESSION1, false), a, b, next, ret, claimed;
+	unsigned long long avail = pt_node_stat(NODE, "free_bytes");
+	long long bad;
+	void *p;
+
+	vt_result(pt_node_stat(NODE, "pending_bytes") == SIZE_A + SIZE_B,
+		  "gen 2: node %d pending_bytes %llu before the retrieves", NODE,
+		  pt_node_stat(NODE, "pending_bytes"));
+	a = gvm_retrieve(session, TOKEN_A, SIZE_A, "A");
+	b = gvm_retrieve(session, TOKEN_B, SIZE_B, "B");
+	claimed = count_state("claimed");
+	vt_result(claimed == NR_A + NR_B && pt_node_stat(NODE, "pending_bytes") == 0,
+		  "gen 2: retrieves claimed every granule and adopted none: %d claimed of %d, pending %llu",
+		  claimed, NR_A + NR_B, pt_node_stat(NODE, "pending_bytes"));
+
+	ret = fallocate(a, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, PUNCHED * GRANULE, GRANULE);
+	vt_result(!ret && freed_since(avail) == GRANULE && count_state("claimed") == claimed - 1,
+		  "gen 2: punch of an unused granule gave it back: ret %d, freed %lld, claimed %d",
+		  ret ? -errno : 0, freed_since(avail), count_state("claimed"));
+
+	ret = fallocate(a, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, PART_OFF, PART_LEN);
+	vt_result(!ret && freed_since(avail) == GRANULE && count_state("claimed") == claimed - 2,
+		  "gen 2: punch of part of an unused granule adopted it: ret %d, freed %lld, claimed %d",
+		  ret ? -errno : 0, freed_since(avail), count_state("claimed"));
+
+	p = map_file(a, SIZE_A);
+	bad = vt_check_pattern((char *)p + READ * GRANULE, GRANULE, SEED_A, READ * GRANULE);
+	vt_result(bad < 0 && count_state("claimed") == claimed - 3,
+		  "gen 2: a read adopted its granule alone, pattern intact: first bad %lld, claimed %d",
+		  bad, count_state("claimed"));
+	munmap(p, SIZE_A);
+
+	/* LUO holds a retrieved file until its session finishes. */
+	ret = luo_session_finish(session);
+	vt_result(!ret && freed_since(avail) == GRANULE,
+		  "gen 2: finish released nothing of the retrieved files: ret %d, freed %lld", ret,
+		  freed_since(avail));
+	close(session);
+	close(b);
+	vt_result(freed_since(avail) == GRANULE + SIZE_B &&
+		  count_state("claimed") == NR_A - 3,
+		  "gen 2: close of an unused file gave its %llu MiB back: freed %lld, claimed %d",
+		  SIZE_B >> 20, freed_since(avail), count_state("claimed"));
+
+	next = vt_session(SESSION2, true);
+	ret = luo_session_preserve_fd(next, a, TOKEN_A);
+	vt_result(!ret && count_state("claimed") == 0,
+		  "gen 2: A preserved again with its unused granules: ret %d, claimed %d", ret,
+		  count_state("claimed"));
+	vt_hold();
+}
+
+static int stage3(void)
+{
+	int session = vt_session(SESSION2, false), a, g, wrong = 0;
+	long long bad;
+	char *p;
+
+	a = luo_session_retrieve_fd(session, TOKEN_A);
+	if (a < 0)
+		vt_fatal("gen 3: retrieve A: %s", strerror(-a));
+	p = map_file(a, SIZE_A);
+	for (g = 0; g < NR_A; g++) {
+		uint64_t off = (uint64_t)g * GRANULE;
+
+		if (g == PUNCHED) {
+			bad = first_nonzero((unsigned char *)p + off, GRANULE);
+		} else if (g == PART) {
+			bad = vt_check_pattern(p + off, PART_OFF - off, SEED_A, off);
+			if (bad < 0)
+				bad = first_nonzero((unsigned char *)p + PART_OFF, PART_LEN);
+			if (bad < 0)
+				bad = vt_check_pattern(p + PART_OFF + PART_LEN,
+						       off + GRANULE - PART_OFF - PART_LEN, SEED_A,
+						       PART_OFF + PART_LEN);
+		} else {
+			bad = vt_check_pattern(p + off, GRANULE, SEED_A, off);
+		}
+		if (bad >= 0 && !wrong++)
+			vt_result(false, "gen 3: granule %d of A wrong at offset %lld", g, bad);
+	}
+	vt_result(!wrong, "gen 3: A's pattern across two kexecs, holes zero (%d granules wrong)",
+		  wrong);
+	munmap(p, SIZE_A);
+	vt_result(!luo_session_finish(session), "gen 3: finish");
+	close(a);
+	close(session);
+	return vt_finish();
+}
+
+int main(int argc, char **argv)
+{
+	int gen = vt_stage(argc, argv, 3);
+
+	if (gen == 1)
+		stage1();
+	if (gen == 2)
+		stage2();
+	return stage3();
+}

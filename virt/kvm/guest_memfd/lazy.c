@@ -1,0 +1,352 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * Persistent guest_memfd: granules of a retrieved file adopted at first use.
+ */
+
+/**
+ * DOC: Lazy adoption of retrieved granules
+ *
+ * A retrieve checks the file's runs and claims them from persist_alloc
+ * (persist_alloc_claim()): every granule is checked there, to be pending
+ * for this file with the file's granule size and attributes, and a run
+ * that does not check out makes the retrieve fail, changing nothing. The
+ * retrieve puts no granule into the file: besides persist_alloc's check,
+ * its work is O(runs), whatever the file's size.
+ *
+ * A claimed granule is the file's. It enters the file's granules, the page
+ * cache and its memory cgroup at first use, by whatever path first needs
+ * it (a KVM fault, a host fault, a pin, an fallocate, a partial
+ * punch-hole), under the file's lock, as an allocation would; the charge
+ * can fail there as an allocation's would. Until then it is reachable
+ * through this file only: no mapping, pin or page cache entry of it
+ * exists. A punch-hole gives a claimed granule back to persist_alloc
+ * unused, zeroed before anyone gets it again, and so does the last close
+ * of the file. Preserving the file for the next kexec adopts what is left
+ * first, so that the freeze sees every granule (that costs the preserve,
+ * outside the blackout).
+ */
+
+#define pr_fmt(fmt) "kvm_gmem_persist: " fmt
+
+#include <linux/bitmap.h>
+#include <linux/bsearch.h>
+#include <linux/kho/abi/guest_memfd_persist.h>
+#include <linux/persist_alloc.h>
+#include <linux/slab.h>
+
+#include "persist.h"
+
+/**
+ * struct kvm_gmem_lazy_run - a claimed run of a retrieved file
+ * @index: granule number of its first granule in the file
+ * @pfn:   page frame of its first granule
+ * @nr:    number of granules
+ * @bit:   bit of its first granule in kvm_gmem_persist_lazy.unused
+ */
+struct kvm_gmem_lazy_run {
+	pgoff_t index;
+	unsigned long pfn;
+	unsigned long nr;
+	unsigned long bit;
+};
+
+/**
+ * struct kvm_gmem_persist_lazy - what a retrieve claimed and nothing used yet
+ * @owner:     the persist_alloc key the granules were claimed with
+ * @nr_runs:   number of @runs
+ * @nr_unused: granules still claimed, not in the file's granules
+ * @unused:    one bit per granule of @runs, in order: set while claimed
+ * @runs:      the runs, sorted by index
+ */
+struct kvm_gmem_persist_lazy {
+	u64 owner;
+	unsigned long nr_runs;
+	unsigned long nr_unused;
+	unsigned long *unused;
+	struct kvm_gmem_lazy_run runs[] __counted_by(nr_runs);
+};
+
+static void kvm_gmem_lazy_free(struct kvm_gmem_persist *p)
+{
+	struct kvm_gmem_persist_lazy *lazy = p->lazy;
+
+	p->lazy = NULL;
+	if (lazy) {
+		kvfree(lazy->unused);
+		kvfree(lazy);
+	}
+}
+
+static int kvm_gmem_lazy_cmp(const void *key, const void *elt)
+{
+	const struct kvm_gmem_lazy_run *run = elt;
+	pgoff_t index = *(const pgoff_t *)key;
+
+	if (index < run->index)
+		return -1;
+	return index >= run->index + run->nr ? 1 : 0;
+}
+
+/*
+ * The run holding granule @g of @p, and in @bit its bit, if @g is claimed
+ * and unused; called with p->lock held.
+ */
+static struct kvm_gmem_lazy_run *kvm_gmem_lazy_find(struct kvm_gmem_persist *p,
+						    unsigned long g, unsigned long *bit)
+{
+	struct kvm_gmem_persist_lazy *lazy = p->lazy;
+	struct kvm_gmem_lazy_run *run;
+
+	lockdep_assert_held(&p->lock);
+	if (!lazy)
+		return NULL;
+	run = bsearch(&g, lazy->runs, lazy->nr_runs, sizeof(*run), kvm_gmem_lazy_cmp);
+	if (!run)
+		return NULL;
+	*bit = run->bit + g - run->index;
+	return test_bit(*bit, lazy->unused) ? run : NULL;
+}
+
+static unsigned long kvm_gmem_lazy_pfn(struct kvm_gmem_persist *p,
+				       const struct kvm_gmem_lazy_run *run, unsigned long g)
+{
+	return run->pfn + ((g - run->index) << p->order);
+}
+
+/* Mark bit @bit used; the last one frees the lazy state. */
+static void kvm_gmem_lazy_used(struct kvm_gmem_persist *p, unsigned long bit)
+{
+	clear_bit(bit, p->lazy->unused);
+	if (!--p->lazy->nr_unused)
+		kvm_gmem_lazy_free(p);
+}
+
+static void kvm_gmem_lazy_unclaim(struct kvm_gmem_persist *p, unsigned long nr_runs)
+{
+	const struct kvm_gmem_lazy_run *run;
+	unsigned long i;
+
+	for (i = 0; i < nr_runs; i++) {
+		run = &p->lazy->runs[i];
+		persist_alloc_unclaim(PFN_PHYS(run->pfn), p->order, run->nr, p->lazy->owner);
+	}
+}
+
+/**
+ * kvm_gmem_persist_lazy_claim - claim the runs of a file being retrieved
+ * @inode:   the new inode, set up with the file's granule and attributes,
+ *           holding no granule
+ * @extents: its runs, checked by the caller: each of the file's order,
+ *           sorted by index without overlap, inside the file
+ * @nr:      number of @extents
+ * @owner:   the persist_alloc key of the file's granules
+ *
+ * Every granule of every run must be pending for @owner with the file's
+ * attributes; all are claimed or none. O(@nr) allocations and one pass
+ * of persist_alloc over each run; no granule is restored.
+ *
+ * Return: 0; the error of persist_alloc_claim() for the first run that
+ * fails, with nothing claimed; -ENOMEM.
+ */
+int kvm_gmem_persist_lazy_claim(struct inode *inode,
+				const struct guest_memfd_persist_extent_ser *extents,
+				u64 nr, u64 owner)
+{
+	struct kvm_gmem_persist *p = kvm_gmem_persist(inode);
+	unsigned long attrs = p->alloc_flags & (PERSIST_ALLOC_NO_DIRECT_MAP | PERSIST_ALLOC_HVO);
+	struct kvm_gmem_persist_lazy *lazy;
+	unsigned long bits = 0;
+	int err = 0;
+	u64 i;
+
+	if (!nr)
+		return 0;
+	if (WARN_ON_ONCE(p->lazy || p->nr_granules))
+		return -EINVAL;
+	lazy = kvzalloc(struct_size(lazy, runs, nr), GFP_KERNEL_ACCOUNT);
+	if (!lazy)
+		return -ENOMEM;
+	lazy->nr_runs = nr;
+	lazy->owner = owner;
+	for (i = 0; i < nr; i++) {
+		lazy->runs[i] = (struct kvm_gmem_lazy_run) {
+			.index = extents[i].index >> p->order,
+			.pfn = extents[i].pfn,
+			.nr = extents[i].nr,
+			.bit = bits,
+		};
+		bits += extents[i].nr;
+	}
+	lazy->unused = kvcalloc(BITS_TO_LONGS(bits), sizeof(long), GFP_KERNEL_ACCOUNT);
+	if (!lazy->unused) {
+		kvfree(lazy);
+		return -ENOMEM;
+	}
+
+	mutex_lock(&p->lock);
+	p->lazy = lazy;
+	for (i = 0; i < nr && !err; i++) {
+		err = persist_alloc_claim(PFN_PHYS(lazy->runs[i].pfn), p->order,
+					  lazy->runs[i].nr, attrs, owner);
+		cond_resched();
+	}
+	if (err) {
+		kvm_gmem_lazy_unclaim(p, i - 1);
+		kvm_gmem_lazy_free(p);
+	} else {
+		bitmap_set(lazy->unused, 0, bits);
+		lazy->nr_unused = bits;
+	}
+	mutex_unlock(&p->lock);
+	return err;
+}
+
+/**
+ * kvm_gmem_persist_lazy_adopt - put a claimed granule into its file
+ * @inode: a persistent guest_memfd inode
+ * @g:     granule number
+ *
+ * Called with the file's lock held, by what first needs granule @g. The
+ * granule is restored from persist_alloc, charged to the file's memory
+ * cgroup and put in the file's granules and page cache, as an allocated
+ * one would be.
+ *
+ * Return: the granule's folio with a reference for the caller; NULL if
+ * @g is not a claimed, unused granule of the file; ERR_PTR(-ENOMEM) (the
+ * memory cgroup's limit included), the granule still claimed.
+ */
+struct folio *kvm_gmem_persist_lazy_adopt(struct inode *inode, unsigned long g)
+{
+	struct kvm_gmem_persist *p = kvm_gmem_persist(inode);
+	struct kvm_gmem_lazy_run *run;
+	struct folio *folio;
+	unsigned long bit;
+	u64 owner;
+	int err;
+
+	run = kvm_gmem_lazy_find(p, g, &bit);
+	if (!run)
+		return NULL;
+	owner = p->lazy->owner;
+	folio = persist_alloc_restore(PFN_PHYS(kvm_gmem_lazy_pfn(p, run, g)), owner);
+	if (IS_ERR(folio))
+		return folio;
+	err = kvm_gmem_persist_adopt(inode, g << p->order, folio);
+	if (err) {
+		/* Claimed again, as it was: a later use tries again. */
+		kvm_gmem_persist_unrestore(folio, owner);
+		return ERR_PTR(err);
+	}
+	kvm_gmem_lazy_used(p, bit);
+	folio_get(folio);
+	return folio;
+}
+
+/**
+ * kvm_gmem_persist_lazy_adopt_all - adopt every granule still claimed
+ * @inode: a persistent guest_memfd inode
+ *
+ * For a preserve: the freeze hands over the file's granules only.
+ *
+ * Return: 0, or the error of the first granule that could not be adopted.
+ */
+int kvm_gmem_persist_lazy_adopt_all(struct inode *inode)
+{
+	struct kvm_gmem_persist *p = kvm_gmem_persist(inode);
+	struct kvm_gmem_lazy_run *run;
+	struct folio *folio;
+	unsigned long i, k;
+	int err = 0;
+
+	mutex_lock(&p->lock);
+	for (i = 0; p->lazy && i < p->lazy->nr_runs && !err; i++) {
+		run = &p->lazy->runs[i];
+		for (k = 0; k < run->nr; k++) {
+			folio = kvm_gmem_persist_lazy_adopt(inode, run->index + k);
+			if (IS_ERR(folio)) {
+				err = PTR_ERR(folio);
+				break;
+			}
+			if (folio)
+				folio_put(folio);
+			/* The last one freed the runs. */
+			if (!p->lazy)
+				break;
+			cond_resched();
+		}
+	}
+	mutex_unlock(&p->lock);
+	return err;
+}
+
+/**
+ * kvm_gmem_persist_lazy_release - give claimed granules of a range back
+ * @inode: a persistent guest_memfd inode
+ * @first: first granule number
+ * @end:   granule number past the range
+ *
+ * Called with the file's lock held, by a punch-hole: the claimed, unused
+ * granules of the range go back to the pool, zeroed before anyone gets
+ * them again. They were never mapped or pinned.
+ *
+ * Return: 0, or the error of persist_alloc_release(): that granule and
+ * the rest of the range stay claimed.
+ */
+int kvm_gmem_persist_lazy_release(struct inode *inode, unsigned long first, unsigned long end)
+{
+	struct kvm_gmem_persist *p = kvm_gmem_persist(inode);
+	struct kvm_gmem_lazy_run *run;
+	unsigned long g, bit;
+	int err;
+
+	lockdep_assert_held(&p->lock);
+	for (g = first; g < end && p->lazy; g++) {
+		run = kvm_gmem_lazy_find(p, g, &bit);
+		if (!run)
+			continue;
+		err = persist_alloc_release(PFN_PHYS(kvm_gmem_lazy_pfn(p, run, g)),
+					    p->lazy->owner);
+		if (err)
+			return err;
+		kvm_gmem_lazy_used(p, bit);
+		cond_resched();
+	}
+	return 0;
+}
+
+/**
+ * kvm_gmem_persist_lazy_drop - let go of what a file still has claimed
+ * @inode: a persistent guest_memfd inode
+ * @keep:  true for a retrieve that failed: the granules become pending
+ *         again, their memory untouched, for the retrieve to be retried;
+ *         false for a file that goes away: they go back to the pool
+ *
+ * A granule that cannot be released stays claimed, out of use, until the
+ * next kexec, which does not hand it over.
+ */
+void kvm_gmem_persist_lazy_drop(struct inode *inode, bool keep)
+{
+	struct kvm_gmem_persist *p = kvm_gmem_persist(inode);
+	unsigned long g, bit, i, left;
+	struct kvm_gmem_lazy_run *run;
+	int err;
+
+	mutex_lock(&p->lock);
+	if (keep && p->lazy)
+		kvm_gmem_lazy_unclaim(p, p->lazy->nr_runs);
+	for (i = 0; !keep && p->lazy && i < p->lazy->nr_runs; i++) {
+		run = &p->lazy->runs[i];
+		for (g = run->index, left = run->nr; left; g++, left--) {
+			if (!kvm_gmem_lazy_find(p, g, &bit))
+				continue;
+			err = persist_alloc_release(PFN_PHYS(kvm_gmem_lazy_pfn(p, run, g)),
+						    p->lazy->owner);
+			if (err)
+				pr_warn_ratelimited("claimed granule at pfn %#lx not released: %pe\n",
+						    kvm_gmem_lazy_pfn(p, run, g), ERR_PTR(err));
+			cond_resched();
+		}
+	}
+	kvm_gmem_lazy_free(p);
+	mutex_unlock(&p->lock);
+}
