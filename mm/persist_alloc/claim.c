@@ -95,10 +95,16 @@ static bool claim_run_valid(phys_addr_t phys, unsigned int order, unsigned long 
 }
 
 /*
- * Walk the extents of the run of @nr granules of @order from @pfn, with
- * persist_state_lock held (no extent of the run can come or go), one step
- * of the xarray each: @step sets or clears the claim of each, or fails.
- * Returns 0 or the first error, and in @done how many were set.
+ * Look up the extent at each granule of the run of @nr granules of @order
+ * from @pfn, with persist_state_lock held: @step sets or clears the claim
+ * of each, or fails. One lookup per granule, at the index where it must
+ * start, under one RCU read section: a walk of the indexes in between
+ * would look at every empty slot of the xarray. The lock is let go every
+ * 1024 granules, so that a long run does not hold up every allocation,
+ * free and restore: what is claimed so far stays so (nothing but its
+ * owner touches a claimed extent), and each granule is checked when the
+ * walk reaches it. Returns 0 or the first error, and in @done how many
+ * steps succeeded.
  */
 static int claim_walk(unsigned long pfn, unsigned int order, unsigned long nr,
 		      int (*step)(struct persist_extent *ext, unsigned long at, void *arg,
@@ -106,23 +112,28 @@ static int claim_walk(unsigned long pfn, unsigned int order, unsigned long nr,
 		      void *arg, unsigned long *done)
 {
 	XA_STATE(xas, &persist_extents, pfn);
-	unsigned long last = pfn + (nr << order) - 1, k = 0;
 	struct claim_count c = {};
 	struct persist_extent *ext;
+	unsigned long k, at;
 	int err = 0;
 
 	lockdep_assert_held(&persist_state_lock);
 	rcu_read_lock();
-	xas_for_each(&xas, ext, last) {
-		if (xas_retry(&xas, ext))
-			continue;
-		err = step(ext, pfn + (k << order), arg, &c);
+	for (k = 0; k < nr; k++) {
+		at = pfn + (k << order);
+		xas_set(&xas, at);
+		do {
+			ext = xas_load(&xas);
+		} while (xas_retry(&xas, ext));
+		err = step(ext, at, arg, &c);
 		if (err)
 			break;
-		if (!(++k % 1024)) {
-			xas_pause(&xas);
+		if (!((k + 1) % 1024)) {
 			rcu_read_unlock();
+			claim_flush(&c);
+			mutex_unlock(&persist_state_lock);
 			cond_resched();
+			mutex_lock(&persist_state_lock);
 			rcu_read_lock();
 		}
 	}
@@ -154,15 +165,15 @@ static int claim_step(struct persist_extent *ext, unsigned long at, void *arg,
 
 /*
  * Give up the claim of @ext if it is a claimed, pending extent of the
- * owner; wherever it lies in the run, as granules released since leave
- * gaps.
+ * owner at @at; granules released since leave gaps in the run.
  */
 static int unclaim_step(struct persist_extent *ext, unsigned long at, void *arg,
 			struct claim_count *c)
 {
 	const struct claim_want *w = arg;
 
-	if (ext->order == w->order && ext->owner == w->owner && ext->pending && ext->claimed) {
+	if (ext && ext->pfn == at && ext->order == w->order && ext->owner == w->owner &&
+	    ext->pending && ext->claimed) {
 		ext->claimed = false;
 		claim_account(c, ext, 1);
 	}
@@ -183,11 +194,12 @@ static int unclaim_step(struct persist_extent *ext, unsigned long at, void *arg,
  * first used or to give back with persist_alloc_release(). O(@nr) under
  * one lock, no folio built.
  *
- * Return: 0; -EINVAL for a run that is empty, misaligned or outside the
- * page frames, or a granule of another order or other attributes;
- * -ENOENT if a granule is not a pending handed-over extent (refused at
- * boot, restored already); -EPERM if one belongs to another owner;
- * -EBUSY if one is claimed already. Nothing is claimed on error.
+ * Return: 0; -EINVAL for a run that is empty, misaligned or past the
+ * largest page frame number, for @flags other than those two, or for a
+ * granule of another order or other attributes; -ENOENT if a granule is
+ * not a pending handed-over extent (refused at boot, restored already);
+ * -EPERM if one belongs to another owner; -EBUSY if one is claimed
+ * already. Nothing is claimed on error.
  */
 int persist_alloc_claim(phys_addr_t phys, unsigned int order, unsigned long nr,
 			unsigned long flags, u64 owner)
@@ -201,9 +213,6 @@ int persist_alloc_claim(phys_addr_t phys, unsigned int order, unsigned long nr,
 		return -EINVAL;
 	mutex_lock(&persist_state_lock);
 	err = claim_walk(pfn, order, nr, claim_step, &w, &done);
-	/* A granule missing at the end of the run, or in it. */
-	if (!err && done != nr)
-		err = -ENOENT;
 	if (err && done)
 		claim_walk(pfn, order, done, unclaim_step, &w, &undone);
 	mutex_unlock(&persist_state_lock);

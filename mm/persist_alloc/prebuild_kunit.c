@@ -264,14 +264,15 @@ static bool claimed(unsigned long pfn)
  * Three handed-over 2 MiB granules in a row, as a file's run: a claim that
  * names one granule wrongly (owner, order, attributes, one more granule
  * than handed over, a hostile length) claims none of them and moves no
- * counter. A good claim takes them all out of the pending counts once;
- * restore and unrestore keep them claimed, unclaim makes them pending
- * again, and only their owner releases them.
+ * counter. A good claim takes them all out of the pending and built
+ * counts once; restore and unrestore keep them claimed, unclaim makes them
+ * pending again, and only their owner releases them.
  */
 static void claim_run_all_or_nothing(struct kunit *test)
 {
 	int nid = prebuild_pool_node(test);
 	unsigned long pending = pool_pages(nid, false), pfn[3];
+	struct persist_prebuild_stats st;
 	struct folio *folio;
 	phys_addr_t phys;
 	int i;
@@ -281,7 +282,9 @@ static void claim_run_all_or_nothing(struct kunit *test)
 	if (pfn[1] != pfn[0] + 512 || pfn[2] != pfn[1] + 512)
 		kunit_skip(test, "granules not in a row: %#lx %#lx %#lx", pfn[0], pfn[1], pfn[2]);
 	phys = PFN_PHYS(pfn[0]);
+	persist_prebuild_node(nid, &st);
 	KUNIT_ASSERT_EQ(test, pool_pages(nid, false), pending + 3 * 512);
+	KUNIT_ASSERT_EQ(test, pool_pages(nid, true), 3 * 512);
 
 	KUNIT_EXPECT_EQ(test, persist_alloc_claim(phys, 9, 3, 0, OWNER + 1), -EPERM);
 	KUNIT_EXPECT_EQ(test, persist_alloc_claim(phys, 9, 3, PERSIST_ALLOC_NO_DIRECT_MAP, OWNER),
@@ -300,8 +303,11 @@ static void claim_run_all_or_nothing(struct kunit *test)
 		KUNIT_EXPECT_FALSE(test, claimed(pfn[i]));
 	KUNIT_EXPECT_EQ(test, pool_pages(nid, false), pending + 3 * 512);
 
+	KUNIT_EXPECT_EQ(test, pool_pages(nid, true), 3 * 512);
+
 	KUNIT_EXPECT_EQ(test, persist_alloc_claim(phys, 9, 3, 0, OWNER), 0);
 	KUNIT_EXPECT_EQ(test, pool_pages(nid, false), pending);
+	KUNIT_EXPECT_EQ(test, pool_pages(nid, true), 0);
 	KUNIT_EXPECT_EQ(test, persist_alloc_claim(phys + SZ_2M, 9, 1, 0, OWNER), -EBUSY);
 	/* Another owner can neither take nor release what is claimed. */
 	KUNIT_EXPECT_EQ(test, PTR_ERR(persist_alloc_restore(phys, OWNER + 1)), -EPERM);
@@ -321,6 +327,7 @@ static void claim_run_all_or_nothing(struct kunit *test)
 	for (i = 0; i < 3; i++)
 		KUNIT_EXPECT_FALSE(test, claimed(pfn[i]));
 	KUNIT_EXPECT_EQ(test, pool_pages(nid, false), pending + 3 * 512);
+	KUNIT_EXPECT_EQ(test, pool_pages(nid, true), 3 * 512);
 
 	KUNIT_EXPECT_EQ(test, persist_alloc_claim(phys, 9, 3, 0, OWNER), 0);
 	for (i = 0; i < 3; i++)
@@ -330,11 +337,49 @@ static void claim_run_all_or_nothing(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, persist_alloc_claim(phys, 9, 1, 0, OWNER), -ENOENT);
 }
 
+#define NR_LONG	2100
+
+/*
+ * A run longer than the claim's batch (the state lock is let go every
+ * 1024 granules): one granule missing at its end undoes the claim of the
+ * 2100 before it, across the batches; the run itself is claimed whole.
+ */
+static void claim_long_run_across_batches(struct kunit *test)
+{
+	int nid = prebuild_pool_node(test);
+	unsigned long pending = pool_pages(nid, false), i, *pfn;
+	phys_addr_t phys;
+
+	pfn = kunit_kcalloc(test, NR_LONG, sizeof(*pfn), GFP_KERNEL);
+	KUNIT_ASSERT_NOT_NULL(test, pfn);
+	for (i = 0; i < NR_LONG; i++)
+		pfn[i] = handed_over(test, nid, PERSIST_ORDER_4K, 0);
+	for (i = 1; i < NR_LONG; i++)
+		if (pfn[i] != pfn[0] + i)
+			break;
+	if (i < NR_LONG)
+		kunit_skip(test, "4 KiB granules not in a row at %lu", i);
+	phys = PFN_PHYS(pfn[0]);
+
+	KUNIT_EXPECT_EQ(test, persist_alloc_claim(phys, 0, NR_LONG + 1, 0, OWNER), -ENOENT);
+	KUNIT_EXPECT_FALSE(test, claimed(pfn[0]));
+	KUNIT_EXPECT_FALSE(test, claimed(pfn[1500]));
+	KUNIT_EXPECT_EQ(test, pool_pages(nid, false), pending + NR_LONG);
+	KUNIT_EXPECT_EQ(test, persist_alloc_claim(phys, 0, NR_LONG, 0, OWNER), 0);
+	KUNIT_EXPECT_TRUE(test, claimed(pfn[NR_LONG - 1]));
+	KUNIT_EXPECT_EQ(test, pool_pages(nid, false), pending);
+	for (i = 0; i < NR_LONG; i++)
+		KUNIT_EXPECT_EQ(test, persist_alloc_release(PFN_PHYS(pfn[i]), OWNER), 0);
+	KUNIT_EXPECT_EQ(test, pool_pages(nid, false), pending);
+	KUNIT_EXPECT_EQ(test, pool_pages(nid, true), 0);
+}
+
 static struct kunit_case persist_prebuild_cases[] = {
 	KUNIT_CASE(prebuild_builds_pending_folios),
 	KUNIT_CASE(prebuild_restore_waits_for_worker),
 	KUNIT_CASE(prebuild_looks_at_unbuilt_only),
 	KUNIT_CASE(claim_run_all_or_nothing),
+	KUNIT_CASE(claim_long_run_across_batches),
 	{}
 };
 

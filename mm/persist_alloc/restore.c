@@ -112,9 +112,10 @@ struct folio *persist_alloc_restore(phys_addr_t phys, u64 owner)
 			mutex_lock(&persist_state_lock);
 			ext->restoring = false;
 			ext->pending = true;
-			mutex_unlock(&persist_state_lock);
+			/* Under the lock: pending again, it may be claimed at once. */
 			if (!ext->claimed)
 				persist_account_state(ext, &ext->blk->pool->pending_pages, 1);
+			mutex_unlock(&persist_state_lock);
 			return folio;
 		}
 	}
@@ -145,7 +146,7 @@ EXPORT_SYMBOL_GPL(persist_alloc_restore);
  *
  * Return: 0; -ENOENT or -EPERM as persist_alloc_restore(); -ENOMEM or
  * -EBUSY if it could not be freed (an HVO folio's vmemmap, a transient
- * reference): it stays pending then, as it was.
+ * reference): it stays pending then, as it was (and claimed, if it was).
  */
 int persist_alloc_release(phys_addr_t phys, u64 owner)
 {

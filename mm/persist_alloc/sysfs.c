@@ -22,7 +22,8 @@
  * ``preserved_bytes``
  *   allocated bytes to be handed over at the next kexec.
  * ``pending_bytes``
- *   bytes handed over by the previous kernel that no owner restored yet.
+ *   bytes handed over by the previous kernel that no owner restored or
+ *   claimed yet (see "Claiming handed-over runs").
  * ``pending_built_bytes``
  *   of ``pending_bytes``, those whose folios are built already, so that
  *   restoring them costs O(1) per folio (see "Prebuilding").

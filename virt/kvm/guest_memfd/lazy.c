@@ -13,17 +13,19 @@
  * retrieve puts no granule into the file: besides persist_alloc's check,
  * its work is O(runs), whatever the file's size.
  *
- * A claimed granule is the file's. It enters the file's granules, the page
- * cache and its memory cgroup at first use, by whatever path first needs
- * it (a KVM fault, a host fault, a pin, an fallocate, a partial
+ * A claimed granule is the inode's. It enters the inode's granules, the
+ * page cache and its memory cgroup at first use, by whatever path first
+ * needs it (a KVM fault, a host fault, a pin, an fallocate, a partial
  * punch-hole), under the file's lock, as an allocation would; the charge
  * can fail there as an allocation's would. Until then it is reachable
- * through this file only: no mapping, pin or page cache entry of it
- * exists. A punch-hole gives a claimed granule back to persist_alloc
- * unused, zeroed before anyone gets it again, and so does the last close
- * of the file. Preserving the file for the next kexec adopts what is left
- * first, so that the freeze sees every granule (that costs the preserve,
- * outside the blackout).
+ * through the inode's files only: no mapping, pin or page cache entry of
+ * it exists. A punch-hole gives a claimed granule back to persist_alloc
+ * unused, zeroed before anyone gets it again, and so does the eviction of
+ * the inode (its last file closed, and LUO's hold on it gone with its
+ * session). Preserving the file for the next kexec adopts what is left
+ * first, so that the freeze sees every granule: that costs the preserve,
+ * outside the blackout, and may fail there with -ENOMEM as the charges
+ * are made.
  */
 
 #define pr_fmt(fmt) "kvm_gmem_persist: " fmt
@@ -32,9 +34,13 @@
 #include <linux/bsearch.h>
 #include <linux/kho/abi/guest_memfd_persist.h>
 #include <linux/persist_alloc.h>
+#include <linux/sched/signal.h>
 #include <linux/slab.h>
 
 #include "persist.h"
+
+/* Granules preserve adopts per hold of the file's lock. */
+#define KVM_GMEM_LAZY_BATCH	64
 
 /**
  * struct kvm_gmem_lazy_run - a claimed run of a retrieved file
@@ -51,33 +57,27 @@ struct kvm_gmem_lazy_run {
 };
 
 /**
- * struct kvm_gmem_persist_lazy - what a retrieve claimed and nothing used yet
+ * struct kvm_gmem_persist_lazy - what a retrieve claimed
  * @owner:     the persist_alloc key the granules were claimed with
  * @nr_runs:   number of @runs
+ * @nr_bits:   granules of all @runs
  * @nr_unused: granules still claimed, not in the file's granules
  * @unused:    one bit per granule of @runs, in order: set while claimed
- * @runs:      the runs, sorted by index
+ * @runs:      the runs, sorted by index (and so by bit)
+ *
+ * Kept for the inode's life once made: a failed retrieve gives back
+ * through the runs what it adopted too.
  */
 struct kvm_gmem_persist_lazy {
 	u64 owner;
 	unsigned long nr_runs;
+	unsigned long nr_bits;
 	unsigned long nr_unused;
 	unsigned long *unused;
 	struct kvm_gmem_lazy_run runs[] __counted_by(nr_runs);
 };
 
-static void kvm_gmem_lazy_free(struct kvm_gmem_persist *p)
-{
-	struct kvm_gmem_persist_lazy *lazy = p->lazy;
-
-	p->lazy = NULL;
-	if (lazy) {
-		kvfree(lazy->unused);
-		kvfree(lazy);
-	}
-}
-
-static int kvm_gmem_lazy_cmp(const void *key, const void *elt)
+static int kvm_gmem_lazy_cmp_index(const void *key, const void *elt)
 {
 	const struct kvm_gmem_lazy_run *run = elt;
 	pgoff_t index = *(const pgoff_t *)key;
@@ -85,6 +85,16 @@ static int kvm_gmem_lazy_cmp(const void *key, const void *elt)
 	if (index < run->index)
 		return -1;
 	return index >= run->index + run->nr ? 1 : 0;
+}
+
+static int kvm_gmem_lazy_cmp_bit(const void *key, const void *elt)
+{
+	const struct kvm_gmem_lazy_run *run = elt;
+	unsigned long bit = *(const unsigned long *)key;
+
+	if (bit < run->bit)
+		return -1;
+	return bit >= run->bit + run->nr ? 1 : 0;
 }
 
 /*
@@ -98,13 +108,34 @@ static struct kvm_gmem_lazy_run *kvm_gmem_lazy_find(struct kvm_gmem_persist *p,
 	struct kvm_gmem_lazy_run *run;
 
 	lockdep_assert_held(&p->lock);
-	if (!lazy)
+	if (!lazy || !lazy->nr_unused)
 		return NULL;
-	run = bsearch(&g, lazy->runs, lazy->nr_runs, sizeof(*run), kvm_gmem_lazy_cmp);
+	run = bsearch(&g, lazy->runs, lazy->nr_runs, sizeof(*run), kvm_gmem_lazy_cmp_index);
 	if (!run)
 		return NULL;
 	*bit = run->bit + g - run->index;
 	return test_bit(*bit, lazy->unused) ? run : NULL;
+}
+
+/*
+ * Granule number of the first unused granule from bit *@from on, or -1UL;
+ * *@from becomes its bit. Bits are only ever cleared, so a walk goes on
+ * from there.
+ */
+static unsigned long kvm_gmem_lazy_next(struct kvm_gmem_persist *p, unsigned long *from)
+{
+	struct kvm_gmem_persist_lazy *lazy = p->lazy;
+	struct kvm_gmem_lazy_run *run;
+	unsigned long bit;
+
+	if (!lazy || !lazy->nr_unused)
+		return -1UL;
+	bit = find_next_bit(lazy->unused, lazy->nr_bits, *from);
+	if (bit >= lazy->nr_bits)
+		return -1UL;
+	*from = bit;
+	run = bsearch(&bit, lazy->runs, lazy->nr_runs, sizeof(*run), kvm_gmem_lazy_cmp_bit);
+	return run->index + bit - run->bit;
 }
 
 static unsigned long kvm_gmem_lazy_pfn(struct kvm_gmem_persist *p,
@@ -113,12 +144,23 @@ static unsigned long kvm_gmem_lazy_pfn(struct kvm_gmem_persist *p,
 	return run->pfn + ((g - run->index) << p->order);
 }
 
-/* Mark bit @bit used; the last one frees the lazy state. */
-static void kvm_gmem_lazy_used(struct kvm_gmem_persist *p, unsigned long bit)
+/*
+ * Give claimed granule @g (bit @bit of @run) back to the pool: restored,
+ * then freed as a granule of the file would be, or left to the reaper
+ * while someone holds a reference. Called with p->lock held.
+ */
+static int kvm_gmem_lazy_discard(struct kvm_gmem_persist *p, struct kvm_gmem_lazy_run *run,
+				 unsigned long g, unsigned long bit)
 {
+	struct folio *folio;
+
+	folio = persist_alloc_restore(PFN_PHYS(kvm_gmem_lazy_pfn(p, run, g)), p->lazy->owner);
+	if (IS_ERR(folio))
+		return PTR_ERR(folio);
+	kvm_gmem_persist_discard(folio);
 	clear_bit(bit, p->lazy->unused);
-	if (!--p->lazy->nr_unused)
-		kvm_gmem_lazy_free(p);
+	p->lazy->nr_unused--;
+	return 0;
 }
 
 static void kvm_gmem_lazy_unclaim(struct kvm_gmem_persist *p, unsigned long nr_runs)
@@ -129,6 +171,7 @@ static void kvm_gmem_lazy_unclaim(struct kvm_gmem_persist *p, unsigned long nr_r
 	for (i = 0; i < nr_runs; i++) {
 		run = &p->lazy->runs[i];
 		persist_alloc_unclaim(PFN_PHYS(run->pfn), p->order, run->nr, p->lazy->owner);
+		cond_resched();
 	}
 }
 
@@ -142,11 +185,12 @@ static void kvm_gmem_lazy_unclaim(struct kvm_gmem_persist *p, unsigned long nr_r
  * @owner:   the persist_alloc key of the file's granules
  *
  * Every granule of every run must be pending for @owner with the file's
- * attributes; all are claimed or none. O(@nr) allocations and one pass
- * of persist_alloc over each run; no granule is restored.
+ * attributes; all are claimed or none. O(@nr) here, and persist_alloc's
+ * check of each granule; no granule is restored.
  *
  * Return: 0; the error of persist_alloc_claim() for the first run that
- * fails, with nothing claimed; -ENOMEM.
+ * fails (-EINVAL, -ENOENT, -EPERM or -EBUSY), with nothing claimed;
+ * -ENOMEM.
  */
 int kvm_gmem_persist_lazy_claim(struct inode *inode,
 				const struct guest_memfd_persist_extent_ser *extents,
@@ -177,6 +221,7 @@ int kvm_gmem_persist_lazy_claim(struct inode *inode,
 		};
 		bits += extents[i].nr;
 	}
+	lazy->nr_bits = bits;
 	lazy->unused = kvcalloc(BITS_TO_LONGS(bits), sizeof(long), GFP_KERNEL_ACCOUNT);
 	if (!lazy->unused) {
 		kvfree(lazy);
@@ -192,7 +237,9 @@ int kvm_gmem_persist_lazy_claim(struct inode *inode,
 	}
 	if (err) {
 		kvm_gmem_lazy_unclaim(p, i - 1);
-		kvm_gmem_lazy_free(p);
+		p->lazy = NULL;
+		kvfree(lazy->unused);
+		kvfree(lazy);
 	} else {
 		bitmap_set(lazy->unused, 0, bits);
 		lazy->nr_unused = bits;
@@ -213,7 +260,9 @@ int kvm_gmem_persist_lazy_claim(struct inode *inode,
  *
  * Return: the granule's folio with a reference for the caller; NULL if
  * @g is not a claimed, unused granule of the file; ERR_PTR(-ENOMEM) (the
- * memory cgroup's limit included), the granule still claimed.
+ * memory cgroup's limit included) or another error of
+ * persist_alloc_restore() or kvm_gmem_persist_adopt(), the granule still
+ * claimed, to be tried again.
  */
 struct folio *kvm_gmem_persist_lazy_adopt(struct inode *inode, unsigned long g)
 {
@@ -233,11 +282,16 @@ struct folio *kvm_gmem_persist_lazy_adopt(struct inode *inode, unsigned long g)
 		return folio;
 	err = kvm_gmem_persist_adopt(inode, g << p->order, folio);
 	if (err) {
-		/* Claimed again, as it was: a later use tries again. */
+		/*
+		 * Claimed again, as it was: a later use tries again. Should
+		 * someone hold a reference past the wait, the granule is lost
+		 * to the file (its uses fail) and stays out of the pool.
+		 */
 		kvm_gmem_persist_unrestore(folio, owner);
 		return ERR_PTR(err);
 	}
-	kvm_gmem_lazy_used(p, bit);
+	clear_bit(bit, p->lazy->unused);
+	p->lazy->nr_unused--;
 	folio_get(folio);
 	return folio;
 }
@@ -246,36 +300,39 @@ struct folio *kvm_gmem_persist_lazy_adopt(struct inode *inode, unsigned long g)
  * kvm_gmem_persist_lazy_adopt_all - adopt every granule still claimed
  * @inode: a persistent guest_memfd inode
  *
- * For a preserve: the freeze hands over the file's granules only.
+ * For a preserve: the freeze hands over the file's granules only. The
+ * file's lock is let go every few granules, so that faults of a running
+ * guest go on meanwhile.
  *
- * Return: 0, or the error of the first granule that could not be adopted.
+ * Return: 0; -EINTR if a fatal signal came; or the error of the first
+ * granule that could not be adopted.
  */
 int kvm_gmem_persist_lazy_adopt_all(struct inode *inode)
 {
 	struct kvm_gmem_persist *p = kvm_gmem_persist(inode);
-	struct kvm_gmem_lazy_run *run;
+	unsigned long g, from = 0;
 	struct folio *folio;
-	unsigned long i, k;
-	int err = 0;
+	int err = 0, n;
 
-	mutex_lock(&p->lock);
-	for (i = 0; p->lazy && i < p->lazy->nr_runs && !err; i++) {
-		run = &p->lazy->runs[i];
-		for (k = 0; k < run->nr; k++) {
-			folio = kvm_gmem_persist_lazy_adopt(inode, run->index + k);
-			if (IS_ERR(folio)) {
+	while (!err) {
+		mutex_lock(&p->lock);
+		for (n = 0; n < KVM_GMEM_LAZY_BATCH && !err; n++) {
+			g = kvm_gmem_lazy_next(p, &from);
+			if (g == -1UL)
+				break;
+			folio = kvm_gmem_persist_lazy_adopt(inode, g);
+			if (IS_ERR(folio))
 				err = PTR_ERR(folio);
-				break;
-			}
-			if (folio)
+			else if (folio)
 				folio_put(folio);
-			/* The last one freed the runs. */
-			if (!p->lazy)
-				break;
-			cond_resched();
 		}
+		mutex_unlock(&p->lock);
+		if (n < KVM_GMEM_LAZY_BATCH)
+			break;
+		if (fatal_signal_pending(current))
+			err = -EINTR;
+		cond_resched();
 	}
-	mutex_unlock(&p->lock);
 	return err;
 }
 
@@ -287,66 +344,90 @@ int kvm_gmem_persist_lazy_adopt_all(struct inode *inode)
  *
  * Called with the file's lock held, by a punch-hole: the claimed, unused
  * granules of the range go back to the pool, zeroed before anyone gets
- * them again. They were never mapped or pinned.
+ * them again. They were never mapped or pinned. Only the runs that meet
+ * the range are looked at, and only their unused granules.
  *
- * Return: 0, or the error of persist_alloc_release(): that granule and
+ * Return: 0, or the error of persist_alloc_restore(): that granule and
  * the rest of the range stay claimed.
  */
 int kvm_gmem_persist_lazy_release(struct inode *inode, unsigned long first, unsigned long end)
 {
 	struct kvm_gmem_persist *p = kvm_gmem_persist(inode);
+	struct kvm_gmem_persist_lazy *lazy = p->lazy;
 	struct kvm_gmem_lazy_run *run;
-	unsigned long g, bit;
+	unsigned long bit, stop;
 	int err;
 
 	lockdep_assert_held(&p->lock);
-	for (g = first; g < end && p->lazy; g++) {
-		run = kvm_gmem_lazy_find(p, g, &bit);
-		if (!run)
+	if (!lazy || !lazy->nr_unused)
+		return 0;
+	for (run = lazy->runs; run < lazy->runs + lazy->nr_runs && run->index < end; run++) {
+		if (run->index + run->nr <= first)
 			continue;
-		err = persist_alloc_release(PFN_PHYS(kvm_gmem_lazy_pfn(p, run, g)),
-					    p->lazy->owner);
-		if (err)
-			return err;
-		kvm_gmem_lazy_used(p, bit);
-		cond_resched();
+		bit = run->bit + (first > run->index ? first - run->index : 0);
+		stop = run->bit + min(end - run->index, run->nr);
+		for_each_set_bit_from(bit, lazy->unused, stop) {
+			err = kvm_gmem_lazy_discard(p, run, run->index + bit - run->bit, bit);
+			if (err)
+				return err;
+			cond_resched();
+		}
 	}
 	return 0;
 }
 
 /**
+ * kvm_gmem_persist_lazy_unused - whether a file has claimed granules unused
+ * @p: the persistent backing of a guest_memfd inode, its lock held
+ *
+ * Return: true if some granule a retrieve claimed is not in the file yet.
+ */
+bool kvm_gmem_persist_lazy_unused(struct kvm_gmem_persist *p)
+{
+	lockdep_assert_held(&p->lock);
+	return p->lazy && p->lazy->nr_unused;
+}
+
+/**
  * kvm_gmem_persist_lazy_drop - let go of what a file still has claimed
  * @inode: a persistent guest_memfd inode
- * @keep:  true for a retrieve that failed: the granules become pending
- *         again, their memory untouched, for the retrieve to be retried;
- *         false for a file that goes away: they go back to the pool
+ * @keep:  true for a retrieve that failed: the granules, those it adopted
+ *         and handed back included, become pending again, their memory
+ *         untouched, for the retrieve to be retried; false for an inode
+ *         that goes away: its unused granules go back to the pool
  *
- * A granule that cannot be released stays claimed, out of use, until the
- * next kexec, which does not hand it over.
+ * A granule that cannot be restored to be freed stays claimed, out of
+ * use, until the next kexec, which does not hand it over; it is reported.
  */
 void kvm_gmem_persist_lazy_drop(struct inode *inode, bool keep)
 {
 	struct kvm_gmem_persist *p = kvm_gmem_persist(inode);
-	unsigned long g, bit, i, left;
+	struct kvm_gmem_persist_lazy *lazy;
 	struct kvm_gmem_lazy_run *run;
+	unsigned long bit;
 	int err;
 
 	mutex_lock(&p->lock);
-	if (keep && p->lazy)
-		kvm_gmem_lazy_unclaim(p, p->lazy->nr_runs);
-	for (i = 0; !keep && p->lazy && i < p->lazy->nr_runs; i++) {
-		run = &p->lazy->runs[i];
-		for (g = run->index, left = run->nr; left; g++, left--) {
-			if (!kvm_gmem_lazy_find(p, g, &bit))
-				continue;
-			err = persist_alloc_release(PFN_PHYS(kvm_gmem_lazy_pfn(p, run, g)),
-						    p->lazy->owner);
+	lazy = p->lazy;
+	if (lazy && keep)
+		kvm_gmem_lazy_unclaim(p, lazy->nr_runs);
+	for (run = lazy ? lazy->runs : NULL; !keep && run && run < lazy->runs + lazy->nr_runs;
+	     run++) {
+		bit = run->bit;
+		for_each_set_bit_from(bit, lazy->unused, run->bit + run->nr) {
+			err = kvm_gmem_lazy_discard(p, run, run->index + bit - run->bit, bit);
 			if (err)
 				pr_warn_ratelimited("claimed granule at pfn %#lx not released: %pe\n",
-						    kvm_gmem_lazy_pfn(p, run, g), ERR_PTR(err));
+						    kvm_gmem_lazy_pfn(p, run,
+								      run->index + bit - run->bit),
+						    ERR_PTR(err));
 			cond_resched();
 		}
 	}
-	kvm_gmem_lazy_free(p);
+	p->lazy = NULL;
 	mutex_unlock(&p->lock);
+	if (lazy) {
+		kvfree(lazy->unused);
+		kvfree(lazy);
+	}
 }

@@ -230,7 +230,7 @@ static int kvm_gmem_luo_freeze(struct liveupdate_file_op_args *args)
 		goto out;
 	}
 	/* Adopted at preserve; nothing claims granules into a live file since. */
-	if (WARN_ON_ONCE(p->lazy)) {
+	if (WARN_ON_ONCE(kvm_gmem_persist_lazy_unused(p))) {
 		err = -EBUSY;
 		goto out;
 	}

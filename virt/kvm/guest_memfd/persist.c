@@ -712,6 +712,19 @@ static int kvm_gmem_persist_free(struct folio *folio)
 	return 0;
 }
 
+/**
+ * kvm_gmem_persist_discard - give a granule out of every file back to the pool
+ * @folio: a granule of persist_alloc no file holds any more
+ *
+ * Freed now, or by the reaper once the last reference is gone (or once its
+ * struct pages can be had for an HVO granule). Never fails, never waits.
+ */
+void kvm_gmem_persist_discard(struct folio *folio)
+{
+	if (kvm_gmem_persist_free(folio))
+		kvm_gmem_persist_orphan(folio);
+}
+
 /* Free the persistent backing of a dying inode, which has no file left. */
 static void kvm_gmem_persist_destroy(struct inode *inode)
 {
@@ -725,9 +738,7 @@ static void kvm_gmem_persist_destroy(struct inode *inode)
 	xa_for_each(&p->granules, g, folio) {
 		if (WARN_ON_ONCE(xa_is_value(folio)))
 			continue;
-		/* Nothing to return it to: the reaper tries again. */
-		if (kvm_gmem_persist_free(folio))
-			kvm_gmem_persist_orphan(folio);
+		kvm_gmem_persist_discard(folio);
 		cond_resched();
 	}
 	xa_destroy(&p->granules);
@@ -810,16 +821,16 @@ static int kvm_gmem_persist_zero_part(struct inode *inode, pgoff_t start, pgoff_
 	int err = 0;
 
 	filemap_invalidate_lock(mapping);
+	/* Under the file's lock: a KVM fault adopts a claimed granule with it only. */
+	mutex_lock(&p->lock);
 	folio = kvm_gmem_persist_lookup(p, start >> p->order);
-	if (!folio) {
-		/* Claimed by the retrieve: its other pages are the guest's. */
-		mutex_lock(&p->lock);
+	/* Claimed by the retrieve: its other pages are the guest's. */
+	if (!folio)
 		folio = kvm_gmem_persist_lazy_adopt(inode, start >> p->order);
-		mutex_unlock(&p->lock);
-		if (IS_ERR(folio)) {
-			filemap_invalidate_unlock(mapping);
-			return PTR_ERR(folio);
-		}
+	mutex_unlock(&p->lock);
+	if (IS_ERR(folio) && folio != ERR_PTR(-EAGAIN)) {
+		filemap_invalidate_unlock(mapping);
+		return PTR_ERR(folio);
 	}
 	if (IS_ERR_OR_NULL(folio)) {
 		/* Not allocated (or being allocated, zeroed): nothing to zero. */
@@ -885,10 +896,16 @@ static pgoff_t kvm_gmem_persist_take(struct inode *inode, pgoff_t start, pgoff_t
  * batch at a time, and freed (waiting for transient references) without
  * them.
  *
+ * Granules a retrieve claimed and nothing used yet go back to the pool
+ * unused (see "Lazy adoption of retrieved granules"); a part of one is
+ * adopted first, then zeroed.
+ *
  * Return: 0; -EINTR if a signal came while waiting for the thaw; -ENOMEM
  * if an HVO granule could not get its struct pages back (it stays in the
  * file if its place is still free) or a part could not be mapped to be
- * zeroed; -EHWPOISON for a part of a granule with a failed page.
+ * zeroed; -EHWPOISON for a part of a granule with a failed page; the
+ * error of persist_alloc_restore() for a claimed granule that could not
+ * be taken to be freed or zeroed (it stays claimed).
  */
 long kvm_gmem_persist_punch_hole(struct inode *inode, pgoff_t start, pgoff_t end)
 {

@@ -116,7 +116,9 @@ int kvm_gmem_persist_lazy_claim(struct inode *inode,
 struct folio *kvm_gmem_persist_lazy_adopt(struct inode *inode, unsigned long g);
 int kvm_gmem_persist_lazy_adopt_all(struct inode *inode);
 int kvm_gmem_persist_lazy_release(struct inode *inode, unsigned long first, unsigned long end);
+bool kvm_gmem_persist_lazy_unused(struct kvm_gmem_persist *p);
 void kvm_gmem_persist_lazy_drop(struct inode *inode, bool keep);
+void kvm_gmem_persist_discard(struct folio *folio);
 int kvm_gmem_persist_check_ser(const struct guest_memfd_persist_ser *ser);
 #if IS_ENABLED(CONFIG_KUNIT)
 int kvm_gmem_luo_restore(struct inode *inode, const struct guest_memfd_persist_ser *ser,
