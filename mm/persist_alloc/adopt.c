@@ -559,7 +559,7 @@ static enum persist_verdict __init adopt_extent(const struct persist_alloc_exten
 	if (!(ext->flags & PERSIST_ALLOC_NO_DIRECT_MAP) && !quarantine)
 		err = set_direct_map_valid_noflush(pfn_to_page(ext->pfn), nr, true);
 	if (!err)
-		err = xa_insert(&persist_extents, ext->pfn, ext, GFP_KERNEL);
+		err = persist_extent_insert(ext);
 	if (err) {
 		if (!(ext->flags & PERSIST_ALLOC_NO_DIRECT_MAP) && !quarantine)
 			set_direct_map_valid_noflush(pfn_to_page(ext->pfn), nr, false);

@@ -97,9 +97,9 @@ static bool claim_run_valid(phys_addr_t phys, unsigned int order, unsigned long 
 /*
  * Look up the extent at each granule of the run of @nr granules of @order
  * from @pfn, with persist_state_lock held: @step sets or clears the claim
- * of each, or fails. One lookup per granule, at the index where it must
- * start, under one RCU read section: a walk of the indexes in between
- * would look at every empty slot of the xarray. The lock is let go every
+ * of each, or fails. The run is a run of indexes of the xarray of its
+ * order (persist_extent_index()), walked one slot to the next under one
+ * RCU read section. The lock is let go every
  * 1024 granules, so that a long run does not hold up every allocation,
  * free and restore: what is claimed so far stays so (nothing but its
  * owner touches a claimed extent), and each granule is checked when the
@@ -111,21 +111,22 @@ static int claim_walk(unsigned long pfn, unsigned int order, unsigned long nr,
 				  struct claim_count *c),
 		      void *arg, unsigned long *done)
 {
-	XA_STATE(xas, &persist_extents, pfn);
+	struct xarray *index = persist_extent_index(order);
+	unsigned long first = index == &persist_extents ? pfn : pfn >> order, k;
+	XA_STATE(xas, index, first);
 	struct claim_count c = {};
 	struct persist_extent *ext;
-	unsigned long k, at;
+	bool fresh = true;
 	int err = 0;
 
 	lockdep_assert_held(&persist_state_lock);
 	rcu_read_lock();
 	for (k = 0; k < nr; k++) {
-		at = pfn + (k << order);
-		xas_set(&xas, at);
-		do {
+		ext = fresh ? xas_load(&xas) : xas_next(&xas);
+		while (xas_retry(&xas, ext))
 			ext = xas_load(&xas);
-		} while (xas_retry(&xas, ext));
-		err = step(ext, at, arg, &c);
+		fresh = false;
+		err = step(ext, pfn + (k << order), arg, &c);
 		if (err)
 			break;
 		if (!((k + 1) % 1024)) {
@@ -135,6 +136,8 @@ static int claim_walk(unsigned long pfn, unsigned int order, unsigned long nr,
 			cond_resched();
 			mutex_lock(&persist_state_lock);
 			rcu_read_lock();
+			xas_set(&xas, first + k + 1);
+			fresh = true;
 		}
 	}
 	rcu_read_unlock();

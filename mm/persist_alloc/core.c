@@ -67,6 +67,53 @@ early_initcall(persist_fault_init);
 
 /* Allocated granules by first pfn. */
 DEFINE_XARRAY(persist_extents);
+/*
+ * The 2 MiB and 1 GiB ones again, by granule number (pfn >> order), so
+ * that a run of them is a run of indexes: a walk of a run steps from one
+ * slot to the next instead of looking up each from the root.
+ */
+static DEFINE_XARRAY(persist_extents_2m);
+static DEFINE_XARRAY(persist_extents_1g);
+
+/**
+ * persist_extent_index - the xarray that holds a run of extents of @order
+ * @order: PERSIST_ORDER_*
+ *
+ * Return: persist_extents for 4 KiB granules, indexed by pfn; for larger
+ * ones their own, indexed by pfn >> @order.
+ */
+struct xarray *persist_extent_index(unsigned int order)
+{
+	if (order == PERSIST_ORDER_2M)
+		return &persist_extents_2m;
+	if (order == PERSIST_ORDER_1G)
+		return &persist_extents_1g;
+	return &persist_extents;
+}
+
+/* Record @ext in persist_extents and in the index of its order. */
+int persist_extent_insert(struct persist_extent *ext)
+{
+	struct xarray *index = persist_extent_index(ext->order);
+	int err = xa_insert(&persist_extents, ext->pfn, ext, GFP_KERNEL);
+
+	if (err || index == &persist_extents)
+		return err;
+	err = xa_insert(index, ext->pfn >> ext->order, ext, GFP_KERNEL);
+	if (err)
+		xa_erase(&persist_extents, ext->pfn);
+	return err;
+}
+
+/* Undo persist_extent_insert(). */
+void persist_extent_erase(struct persist_extent *ext)
+{
+	struct xarray *index = persist_extent_index(ext->order);
+
+	xa_erase(&persist_extents, ext->pfn);
+	if (index != &persist_extents)
+		xa_erase(index, ext->pfn >> ext->order);
+}
 /* Serializes changes of an extent's state: free, preserve, restore. */
 DEFINE_MUTEX(persist_state_lock);
 
@@ -271,7 +318,7 @@ static struct folio *alloc_on_node(int nid, unsigned int order, unsigned long fl
 		if (err)
 			goto undo_folio;
 	}
-	err = persist_fault() ? -ENOMEM : xa_insert(&persist_extents, ext->pfn, ext, GFP_KERNEL);
+	err = persist_fault() ? -ENOMEM : persist_extent_insert(ext);
 	if (err)
 		goto undo_direct_map;
 	/*
@@ -430,7 +477,7 @@ int persist_free_folio(struct folio *folio)
 			folio_ref_unfreeze(folio, 1);
 	}
 	if (!err)
-		xa_erase(&persist_extents, pfn);
+		persist_extent_erase(ext);
 	mutex_unlock(&persist_state_lock);
 	if (err)
 		return err;

@@ -199,7 +199,7 @@ static struct persist_extent *quarantine_ext(struct persist_block *blk, unsigned
 /* Record @ext, claimed in its block; without a record the claim alone holds it. */
 static void quarantine_insert(struct persist_extent *ext)
 {
-	if (xa_insert(&persist_extents, ext->pfn, ext, GFP_KERNEL)) {
+	if (persist_extent_insert(ext)) {
 		pr_err("page %#lx held without a record: out of memory\n", ext->pfn);
 		kfree(ext);
 	}

@@ -208,6 +208,9 @@ extern struct mutex persist_resize_lock;
 extern struct mutex persist_state_lock;
 extern struct xarray persist_blocks;
 extern struct xarray persist_extents;
+struct xarray *persist_extent_index(unsigned int order);
+int persist_extent_insert(struct persist_extent *ext);
+void persist_extent_erase(struct persist_extent *ext);
 extern struct dentry *persist_debugfs_root;
 
 /*
