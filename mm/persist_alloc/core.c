@@ -114,7 +114,8 @@ void persist_extent_erase(struct persist_extent *ext)
 	if (index != &persist_extents)
 		xa_erase(index, ext->pfn >> ext->order);
 }
-/* Serializes changes of an extent's state: free, preserve, restore. */
+
+/* Serializes changes of an extent's state: free, preserve, restore, claim. */
 DEFINE_MUTEX(persist_state_lock);
 
 /* Attribute counters of @pool for a granule coming (@sign 1) or going (-1). */

@@ -62,7 +62,8 @@ static int allocations_show(struct seq_file *m, void *v)
 		seq_printf(m, "%pa %u %d ", &phys, ext->order, ext->blk->pool->nid);
 		persist_show_flags(m, ext->flags);
 		seq_printf(m, " %llu %s\n", ext->owner,
-			   ext->quarantined ? "quarantined" : ext->claimed && ext->pending ? "claimed" :
+			   ext->quarantined ? "quarantined" :
+			   ext->claimed && ext->pending ? "claimed" :
 			   ext->pending ? "pending" :
 			   ext->preserved ? "preserved" : "allocated");
 	}

@@ -204,7 +204,7 @@ struct persist_request {
 
 extern struct persist_pool *persist_pools[MAX_NUMNODES];
 extern struct mutex persist_resize_lock;
-/* Serializes changes of an extent's state: free, preserve, restore. */
+/* Serializes changes of an extent's state: free, preserve, restore, claim. */
 extern struct mutex persist_state_lock;
 extern struct xarray persist_blocks;
 extern struct xarray persist_extents;

@@ -91,22 +91,10 @@ static void stage1(void)
 	vt_hold();
 }
 
-/* 2 MiB extents of NODE in state @state, from the allocator's debugfs list. */
+/* 2 MiB extents of NODE in state @want. */
 static int count_state(const char *want)
 {
-	FILE *f = fopen(PT_ALLOCATIONS, "r");
-	unsigned long long addr, owner;
-	char flags[64], state[32];
-	unsigned int order;
-	int nid, n = 0;
-
-	if (!f)
-		vt_fatal("open %s: %s", PT_ALLOCATIONS, strerror(errno));
-	while (fscanf(f, "%llx %u %d %63s %llu %31s", &addr, &order, &nid, flags, &owner,
-		      state) == 6)
-		n += order == 9 && nid == NODE && !strcmp(state, want);
-	fclose(f);
-	return n;
+	return pt_extents(NODE, 9, want, NULL, 0);
 }
 
 static long long freed_since(unsigned long long avail)

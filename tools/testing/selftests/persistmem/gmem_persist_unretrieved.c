@@ -87,29 +87,6 @@ static void stage1(void)
 }
 
 /*
- * Physical addresses of NODE's pending 2 MiB extents, from the allocator's
- * debugfs list ("<phys> <order> <nid> <flags> <owner> <state>").
- */
-static int pending_extents(unsigned long long *phys, int max)
-{
-	FILE *f = fopen(PT_ALLOCATIONS, "r");
-	unsigned long long addr, owner;
-	char flags[64], state[32];
-	unsigned int order;
-	int nid, n = 0;
-
-	if (!f)
-		vt_fatal("gen 2: open %s: %s", PT_ALLOCATIONS, strerror(errno));
-	while (fscanf(f, "%llx %u %d %63s %llu %31s", &addr, &order, &nid, flags, &owner,
-		      state) == 6) {
-		if (order == 9 && nid == NODE && !strcmp(state, "pending") && n < max)
-			phys[n++] = addr;
-	}
-	fclose(f);
-	return n;
-}
-
-/*
  * The granules finish released must read zero to whoever gets them next.
  * The allocator's test consumer allocates without PERSIST_ALLOC_ZERO, so
  * what it reads is what finish left: take 2 MiB granules of NODE until
@@ -167,7 +144,7 @@ static int stage2(void)
 	vt_result(bad < 0, "gen 2: file 0 intact (first bad offset %lld)", bad);
 	munmap(p, SIZE);
 
-	nr = pending_extents(released, SIZE / GRANULE);
+	nr = pt_extents(NODE, 9, "pending", released, SIZE / GRANULE);
 	vt_result(nr == SIZE / GRANULE, "gen 2: %d granules of file 1 pending, expected %llu",
 		  nr, SIZE / GRANULE);
 	pending = pt_node_stat(NODE, "pending_bytes");

@@ -82,6 +82,29 @@ static_assert(sizeof(struct pt_received_run) == 24, "no padding");
  * (debugfs persist_alloc/received/extents, byte for byte), and in
  * @granules the granules they cover; -1 if there is no such file.
  */
+int pt_extents(int nid, unsigned int order, const char *state, unsigned long long *phys,
+	       int max)
+{
+	FILE *f = fopen(PT_ALLOCATIONS, "r");
+	unsigned long long addr, owner;
+	char flags[64], now[32];
+	unsigned int o;
+	int n = 0, node;
+
+	if (!f)
+		vt_fatal("open %s: %s", PT_ALLOCATIONS, strerror(errno));
+	while (fscanf(f, "%llx %u %d %63s %llu %31s", &addr, &o, &node, flags, &owner,
+		      now) == 6) {
+		if (o != order || node != nid || strcmp(now, state))
+			continue;
+		if (phys && n < max)
+			phys[n] = addr;
+		n++;
+	}
+	fclose(f);
+	return n;
+}
+
 long pt_received_bytes(uint64_t owner, unsigned long *granules)
 {
 	struct pt_received_run r;

@@ -43,6 +43,13 @@ unsigned long long pt_slot_phys(int fd, unsigned int slot);
 /* /sys/kernel/mm/persist_alloc/node<nid>/<name> */
 unsigned long long pt_node_stat(int nid, const char *name);
 long pt_received_bytes(uint64_t owner, unsigned long *granules);
+/*
+ * Extents of @order on node @nid in state @state ("pending", "claimed",
+ * ...), from debugfs allocations: their physical addresses in @phys (at
+ * most @max, @phys may be NULL); returns how many there are.
+ */
+int pt_extents(int nid, unsigned int order, const char *state, unsigned long long *phys,
+	       int max);
 int pt_node_write(int nid, const char *name, const char *val);
 
 #define PT_CHECK_ZERO	1	/* the folio must read as zero */
