@@ -98,8 +98,8 @@ static bool claim_run_valid(phys_addr_t phys, unsigned int order, unsigned long 
  * Look up the extent at each granule of the run of @nr granules of @order
  * from @pfn, with persist_state_lock held: @step sets or clears the claim
  * of each, or fails. The run is a run of indexes of the xarray of its
- * order (persist_extent_index()), walked one slot to the next under one
- * RCU read section. The lock is let go every
+ * order (persist_extent_index()), walked one slot to the next under RCU.
+ * The lock (and the RCU read section) is let go every
  * 1024 granules, so that a long run does not hold up every allocation,
  * free and restore: what is claimed so far stays so (nothing but its
  * owner touches a claimed extent), and each granule is checked when the
@@ -123,13 +123,16 @@ static int claim_walk(unsigned long pfn, unsigned int order, unsigned long nr,
 	rcu_read_lock();
 	for (k = 0; k < nr; k++) {
 		ext = fresh ? xas_load(&xas) : xas_next(&xas);
+		/* A slot reserved by an insert under way: no extent yet. */
+		if (xa_is_zero(ext))
+			ext = NULL;
 		while (xas_retry(&xas, ext))
 			ext = xas_load(&xas);
 		fresh = false;
 		err = step(ext, pfn + (k << order), arg, &c);
 		if (err)
 			break;
-		if (!((k + 1) % 1024)) {
+		if (!((k + 1) % 1024) && k + 1 < nr) {
 			rcu_read_unlock();
 			claim_flush(&c);
 			mutex_unlock(&persist_state_lock);
@@ -167,19 +170,22 @@ static int claim_step(struct persist_extent *ext, unsigned long at, void *arg,
 }
 
 /*
- * Give up the claim of @ext if it is a claimed, pending extent of the
- * owner at @at; granules released since leave gaps in the run.
+ * Give up the claim of @ext if it is a claimed extent of the owner at @at;
+ * granules released since leave gaps in the run. A pending one goes back
+ * into the pending counters; one the owner restored is in none, and is
+ * counted there if it is ever handed back pending.
  */
 static int unclaim_step(struct persist_extent *ext, unsigned long at, void *arg,
 			struct claim_count *c)
 {
 	const struct claim_want *w = arg;
 
-	if (ext && ext->pfn == at && ext->order == w->order && ext->owner == w->owner &&
-	    ext->pending && ext->claimed) {
-		ext->claimed = false;
+	if (!ext || ext->pfn != at || ext->order != w->order || ext->owner != w->owner ||
+	    !ext->claimed || ext->restoring)
+		return 0;
+	ext->claimed = false;
+	if (ext->pending)
 		claim_account(c, ext, 1);
-	}
 	return 0;
 }
 
@@ -232,9 +238,10 @@ EXPORT_SYMBOL_GPL(persist_alloc_claim);
  *
  * For an owner that claimed the run with persist_alloc_claim() and could
  * not go on: the granules it has not restored become pending again, for
- * a later claim or a release. Granules restored since are the owner's
- * and are left alone; so is anything that is not a claimed extent of
- * @owner.
+ * a later claim or a release. Granules restored since stay the owner's,
+ * no longer claimed: handed back with persist_alloc_unrestore(), they are
+ * pending as any other. Anything that is not a claimed extent of @owner
+ * is left alone.
  */
 void persist_alloc_unclaim(phys_addr_t phys, unsigned int order, unsigned long nr, u64 owner)
 {

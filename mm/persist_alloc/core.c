@@ -91,18 +91,30 @@ struct xarray *persist_extent_index(unsigned int order)
 	return &persist_extents;
 }
 
-/* Record @ext in persist_extents and in the index of its order. */
+/*
+ * Record @ext in persist_extents and in the index of its order. Its slot
+ * in the index is reserved first: once it is in persist_extents, where
+ * memory failures find it, nothing can fail any more.
+ */
 int persist_extent_insert(struct persist_extent *ext)
 {
 	struct xarray *index = persist_extent_index(ext->order);
-	int err = xa_insert(&persist_extents, ext->pfn, ext, GFP_KERNEL);
+	unsigned long g = ext->pfn >> ext->order;
+	int err;
 
-	if (err || index == &persist_extents)
-		return err;
-	err = xa_insert(index, ext->pfn >> ext->order, ext, GFP_KERNEL);
+	if (index == &persist_extents)
+		return xa_insert(&persist_extents, ext->pfn, ext, GFP_KERNEL);
+	err = xa_reserve(index, g, GFP_KERNEL);
 	if (err)
-		xa_erase(&persist_extents, ext->pfn);
-	return err;
+		return err;
+	err = xa_insert(&persist_extents, ext->pfn, ext, GFP_KERNEL);
+	if (err) {
+		xa_release(index, g);
+		return err;
+	}
+	/* Into the reserved slot: allocates nothing. */
+	xa_store(index, g, ext, GFP_KERNEL);
+	return 0;
 }
 
 /* Undo persist_extent_insert(). */
@@ -419,7 +431,8 @@ EXPORT_SYMBOL_GPL(persist_alloc_folio);
  *         reference left
  *
  * The vmemmap of an HVO folio is restored, unless it is a 1 GiB one, which
- * is kept optimized for the next; the direct map (with the folio zeroed)
+ * is kept optimized for the next (not one handed over by the previous
+ * kernel, whose block is dirty); the direct map (with the folio zeroed)
  * if it was removed. May sleep.
  *
  * Folios handed over by the previous kernel are not zeroed here: their
@@ -471,7 +484,7 @@ int persist_free_folio(struct folio *folio)
 	 * back off. A failure from now on is found when the block is taken.
 	 */
 	keep = persist_hvo_keeps(ext->order, ext->flags) &&
-	       !persist_hwpoison_in(pfn, 1UL << ext->order);
+	       !persist_hwpoison_in(pfn, 1UL << ext->order) && !persist_block_dirty(ext->blk);
 	if (!err && (ext->flags & PERSIST_ALLOC_HVO) && !keep) {
 		err = persist_hvo_restore_frozen(folio);
 		if (err)

@@ -364,6 +364,21 @@ static inline bool persist_hvo_keeps(unsigned int order, unsigned long flags)
 	return order == PERSIST_ORDER_1G && (flags & PERSIST_ALLOC_HVO);
 }
 
+/*
+ * Whether @blk may hold data of the previous kernel (scrub.c): a 1 GiB
+ * folio freed from it is not kept whole, since taking a kept folio does
+ * not scrub, but goes back to its block, whose next allocation does.
+ */
+static inline bool persist_block_dirty(struct persist_block *blk)
+{
+	bool dirty;
+
+	spin_lock(&blk->pool->lock);
+	dirty = !bitmap_empty(blk->dirty, PERSIST_BLOCK_CHUNKS);
+	spin_unlock(&blk->pool->lock);
+	return dirty;
+}
+
 void persist_hvo_keep(struct persist_block *blk, struct folio *folio, unsigned long flags);
 struct folio *persist_hvo_take_kept(struct persist_pool *pool, unsigned long flags,
 				    struct persist_block **blkp);

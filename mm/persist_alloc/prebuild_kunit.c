@@ -254,6 +254,16 @@ static void prebuild_restore_waits_for_worker(struct kunit *test)
 		KUNIT_EXPECT_EQ(test, persist_free_folio(call.folio), 0);
 }
 
+/* Give back @nr granules handed over by handed_over(), then skip. */
+static void release_and_skip(struct kunit *test, const unsigned long *pfn, unsigned long nr)
+{
+	unsigned long i;
+
+	for (i = 0; i < nr; i++)
+		KUNIT_EXPECT_EQ(test, persist_alloc_release(PFN_PHYS(pfn[i]), OWNER), 0);
+	kunit_skip(test, "granules not in a row");
+}
+
 /* Whether the extent at @pfn is claimed. */
 static bool claimed(unsigned long pfn)
 {
@@ -280,7 +290,7 @@ static void claim_run_all_or_nothing(struct kunit *test)
 	for (i = 0; i < 3; i++)
 		pfn[i] = handed_over(test, nid, PERSIST_ORDER_2M, 0);
 	if (pfn[1] != pfn[0] + 512 || pfn[2] != pfn[1] + 512)
-		kunit_skip(test, "granules not in a row: %#lx %#lx %#lx", pfn[0], pfn[1], pfn[2]);
+		release_and_skip(test, pfn, 3);
 	phys = PFN_PHYS(pfn[0]);
 	persist_prebuild_node(nid, &st);
 	KUNIT_ASSERT_EQ(test, pool_pages(nid, false), pending + 3 * 512);
@@ -358,7 +368,7 @@ static void claim_long_run_across_batches(struct kunit *test)
 		if (pfn[i] != pfn[0] + i)
 			break;
 	if (i < NR_LONG)
-		kunit_skip(test, "4 KiB granules not in a row at %lu", i);
+		release_and_skip(test, pfn, NR_LONG);
 	phys = PFN_PHYS(pfn[0]);
 
 	KUNIT_EXPECT_EQ(test, persist_alloc_claim(phys, 0, NR_LONG + 1, 0, OWNER), -ENOENT);

@@ -241,7 +241,10 @@ int kvm_gmem_persist_lazy_claim(struct inode *inode,
 		kvfree(lazy->unused);
 		kvfree(lazy);
 	} else {
-		bitmap_set(lazy->unused, 0, bits);
+		/* Not bitmap_set(): a count of bits may not fit its unsigned int. */
+		memset(lazy->unused, 0xff, BITS_TO_LONGS(bits) * sizeof(long));
+		if (bits % BITS_PER_LONG)
+			lazy->unused[bits / BITS_PER_LONG] = BITMAP_LAST_WORD_MASK(bits);
 		lazy->nr_unused = bits;
 	}
 	mutex_unlock(&p->lock);
@@ -327,7 +330,7 @@ int kvm_gmem_persist_lazy_adopt_all(struct inode *inode)
 				folio_put(folio);
 		}
 		mutex_unlock(&p->lock);
-		if (n < KVM_GMEM_LAZY_BATCH)
+		if (err || n < KVM_GMEM_LAZY_BATCH)
 			break;
 		if (fatal_signal_pending(current))
 			err = -EINTR;
@@ -337,40 +340,60 @@ int kvm_gmem_persist_lazy_adopt_all(struct inode *inode)
 }
 
 /**
- * kvm_gmem_persist_lazy_release - give claimed granules of a range back
+ * kvm_gmem_persist_lazy_release - take claimed granules of a range out
  * @inode: a persistent guest_memfd inode
  * @first: first granule number
- * @end:   granule number past the range
+ * @end:   granule number past the range; set to where this call stopped
+ * @out:   the granules taken, restored, for kvm_gmem_persist_discard()
  *
  * Called with the file's lock held, by a punch-hole: the claimed, unused
- * granules of the range go back to the pool, zeroed before anyone gets
- * them again. They were never mapped or pinned. Only the runs that meet
- * the range are looked at, and only their unused granules.
+ * granules of the range leave the file, as many as @out has room for, so
+ * that the caller frees them once it lets its locks go. They were never
+ * mapped or pinned. Only the runs that meet the range are looked at, and
+ * only their unused granules.
  *
- * Return: 0, or the error of persist_alloc_restore(): that granule and
- * the rest of the range stay claimed.
+ * Return: 0, or the error of persist_alloc_restore() (*@end is then the
+ * granule that failed, which stays claimed with the rest of the range).
  */
-int kvm_gmem_persist_lazy_release(struct inode *inode, unsigned long first, unsigned long end)
+int kvm_gmem_persist_lazy_release(struct inode *inode, unsigned long first,
+				  unsigned long *end, struct folio_batch *out)
 {
 	struct kvm_gmem_persist *p = kvm_gmem_persist(inode);
 	struct kvm_gmem_persist_lazy *lazy = p->lazy;
+	unsigned long bit, stop, lo = 0, hi, mid, g;
 	struct kvm_gmem_lazy_run *run;
-	unsigned long bit, stop;
-	int err;
+	struct folio *folio;
 
 	lockdep_assert_held(&p->lock);
 	if (!lazy || !lazy->nr_unused)
 		return 0;
-	for (run = lazy->runs; run < lazy->runs + lazy->nr_runs && run->index < end; run++) {
-		if (run->index + run->nr <= first)
-			continue;
+	/* The first run that ends past @first. */
+	for (hi = lazy->nr_runs; lo < hi;) {
+		mid = lo + (hi - lo) / 2;
+		if (lazy->runs[mid].index + lazy->runs[mid].nr <= first)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	for (run = lazy->runs + lo; run < lazy->runs + lazy->nr_runs && run->index < *end;
+	     run++) {
 		bit = run->bit + (first > run->index ? first - run->index : 0);
-		stop = run->bit + min(end - run->index, run->nr);
+		stop = run->bit + min(*end - run->index, run->nr);
 		for_each_set_bit_from(bit, lazy->unused, stop) {
-			err = kvm_gmem_lazy_discard(p, run, run->index + bit - run->bit, bit);
-			if (err)
-				return err;
-			cond_resched();
+			g = run->index + bit - run->bit;
+			if (!folio_batch_space(out)) {
+				*end = g;
+				return 0;
+			}
+			folio = persist_alloc_restore(PFN_PHYS(kvm_gmem_lazy_pfn(p, run, g)),
+						      lazy->owner);
+			if (IS_ERR(folio)) {
+				*end = g;
+				return PTR_ERR(folio);
+			}
+			clear_bit(bit, lazy->unused);
+			lazy->nr_unused--;
+			folio_batch_add(out, folio);
 		}
 	}
 	return 0;

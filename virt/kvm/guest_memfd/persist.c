@@ -913,8 +913,8 @@ long kvm_gmem_persist_punch_hole(struct inode *inode, pgoff_t start, pgoff_t end
 	struct address_space *mapping = inode->i_mapping;
 	pgoff_t first = round_up(start, 1UL << p->order);
 	pgoff_t last = round_down(end, 1UL << p->order);
-	struct folio_batch batch;
-	unsigned long g;
+	struct folio_batch batch, unused;
+	unsigned long g, stop;
 	long ret = 0;
 	unsigned int i;
 
@@ -929,6 +929,7 @@ long kvm_gmem_persist_punch_hole(struct inode *inode, pgoff_t start, pgoff_t end
 	end = last;
 
 	folio_batch_init(&batch);
+	folio_batch_init(&unused);
 	while (start < end && !ret) {
 		filemap_invalidate_lock(mapping);
 		mutex_lock(&p->lock);
@@ -940,12 +941,18 @@ long kvm_gmem_persist_punch_hole(struct inode *inode, pgoff_t start, pgoff_t end
 		}
 		g = start >> p->order;
 		start = kvm_gmem_persist_take(inode, start, end, &batch);
-		/* Claimed, never used: nothing maps them, back to the pool. */
-		ret = kvm_gmem_persist_lazy_release(inode, g, start >> p->order);
+		/* Claimed, never used: nothing maps them; freed below. */
+		stop = start >> p->order;
+		ret = kvm_gmem_persist_lazy_release(inode, g, &stop, &unused);
+		start = min_t(pgoff_t, start, stop << p->order);
 		mutex_unlock(&p->lock);
 		filemap_invalidate_unlock(mapping);
 		/* Claims taken away: their allocators look again. */
 		wake_up_all(&p->wait);
+
+		for (i = 0; i < folio_batch_count(&unused); i++)
+			kvm_gmem_persist_discard(unused.folios[i]);
+		folio_batch_reinit(&unused);
 
 		for (i = 0; i < folio_batch_count(&batch); i++) {
 			struct folio *folio = batch.folios[i];

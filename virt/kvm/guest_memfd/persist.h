@@ -14,6 +14,7 @@
 #include "../guest_memfd.h"
 
 struct guest_memfd_persist_ser;
+struct folio_batch;
 struct guest_memfd_persist_extent_ser;
 struct kvm_gmem_persist_lazy;
 struct liveupdate_file_ops;
@@ -115,7 +116,8 @@ int kvm_gmem_persist_lazy_claim(struct inode *inode,
 				u64 nr, u64 owner);
 struct folio *kvm_gmem_persist_lazy_adopt(struct inode *inode, unsigned long g);
 int kvm_gmem_persist_lazy_adopt_all(struct inode *inode);
-int kvm_gmem_persist_lazy_release(struct inode *inode, unsigned long first, unsigned long end);
+int kvm_gmem_persist_lazy_release(struct inode *inode, unsigned long first,
+				  unsigned long *end, struct folio_batch *out);
 bool kvm_gmem_persist_lazy_unused(struct kvm_gmem_persist *p);
 void kvm_gmem_persist_lazy_drop(struct inode *inode, bool keep);
 void kvm_gmem_persist_discard(struct folio *folio);
