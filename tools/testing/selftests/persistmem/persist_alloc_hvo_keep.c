@@ -3,7 +3,7 @@
  * persist_alloc_hvo_keep: a freed 1 GiB HVO folio is kept optimized for
  * the next one, and gives way whenever the pool needs its block otherwise.
  *
- * One kernel (persist_alloc=0:1G,1:1G), through the test consumer:
+ * Generation 1 (persist_alloc=0:1G,1:1G), through the test consumer:
  *  - node 0: a 1 GiB HVO folio, filled and freed, is kept
  *    (hvo_free_bytes, free_bytes); the next 1 GiB HVO folio is the same
  *    one; a 2 MiB folio with no other room takes the block back;
@@ -13,7 +13,15 @@
  *    handing the failed page out: the page ends up quarantined, the rest
  *    of the block free for smaller folios;
  *  - node 1: a kept block is given back to the buddy allocator by a
- *    shrink, with its struct pages restored first.
+ *    shrink, with its struct pages restored first;
+ *  - node 1, grown by a block again: a 1 GiB HVO folio is filled and
+ *    preserved.
+ *
+ * Generation 2 restores that folio, finds its pattern and frees it. It
+ * holds the previous kernel's data and its block is dirty: it must not be
+ * kept. The next 1 GiB HVO folio, asked without PERSIST_ALLOC_ZERO, is
+ * the same memory and must read zero: a kept folio is handed out without
+ * a scrub, and would carry the previous kernel's data to a new owner.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -26,6 +34,8 @@
 #define CORRUPT_PFN	"/sys/kernel/debug/hwpoison/corrupt-pfn"
 #define SEED		0x6b657074
 #define BAD_PAGE	4242	/* struct page in the shared read-only vmemmap */
+#define OWNER		4711
+#define HANDOVER_SEED	0x68616e64
 #define HELD_MSG	"in a free 1 GiB HVO block, held back when the block is next taken"
 
 /* A 1 GiB HVO folio on @nid into slot 0; its physical address, or 0. */
@@ -124,14 +134,59 @@ static void shrink_kept(int fd)
 		  "shrink: the kept block went back to the buddy allocator (%d)", ret);
 }
 
+/* Generation 1: a 1 GiB HVO folio on node 1, filled and preserved. */
+static void hand_over(int fd)
+{
+	int ret = pt_node_write(1, "grow", "1");
+
+	if (!vt_result(!ret && pt_node_stat(1, "total_bytes") == PT_GIB,
+		       "handover: node 1 grown by a block (%d)", ret) ||
+	    !alloc_hvo_1g(fd, 1, 0, "handover"))
+		return;
+	vt_result(pt_pattern(fd, 0, 18, HANDOVER_SEED, PT_FILL | PT_SAMPLE) &&
+		  !pt_cmd(fd, "preserve 0 %d", OWNER),
+		  "handover: 1 GiB HVO folio filled and preserved as owner %d", OWNER);
+}
+
+/* Generation 2: the handed-over folio, freed, is not kept with its data. */
+static void freed_after_handover(int fd)
+{
+	unsigned long long phys, again;
+	int ret;
+
+	if (!vt_result(pt_extents(1, 18, "pending", &phys, 1) == 1,
+		       "gen 2: the 1 GiB HVO folio is pending on node 1"))
+		return;
+	ret = pt_cmd(fd, "restore %llx %d", phys, OWNER);
+	if (!vt_result(!ret && pt_slot_phys(fd, 0) == phys,
+		       "gen 2: restored by its owner (%d)", ret))
+		return;
+	vt_result(pt_pattern(fd, 0, 18, HANDOVER_SEED, PT_CHECK | PT_SAMPLE),
+		  "gen 2: the previous kernel's pattern is there");
+	ret = pt_cmd(fd, "free 0");
+	vt_result(!ret && !pt_node_stat(1, "hvo_free_bytes") &&
+		  pt_node_stat(1, "free_bytes") == PT_GIB,
+		  "gen 2: freed (%d), not kept: its block is dirty (hvo_free_bytes %llu)", ret,
+		  pt_node_stat(1, "hvo_free_bytes"));
+	again = alloc_hvo_1g(fd, 1, 0, "gen 2: again, not zeroed");
+	vt_result(again == phys, "gen 2: the same memory again (%#llx, was %#llx)", again, phys);
+	vt_result(again && pt_pattern(fd, 0, 18, 0, PT_CHECK_ZERO | PT_SAMPLE),
+		  "gen 2: it reads zero: nothing of the previous kernel reaches its new owner");
+	vt_result(!pt_cmd(fd, "free-all"), "gen 2: freed");
+}
+
 int main(int argc, char **argv)
 {
-	int fd;
+	int gen = vt_stage(argc, argv, 2);
+	int fd = pt_open();
 
-	vt_stage(argc, argv, 1);
-	fd = pt_open();
-	keep_and_reuse(fd);
-	failure_in_kept_block(fd);
-	shrink_kept(fd);
+	if (gen == 1) {
+		keep_and_reuse(fd);
+		failure_in_kept_block(fd);
+		shrink_kept(fd);
+		hand_over(fd);
+		vt_hold();
+	}
+	freed_after_handover(fd);
 	return vt_finish();
 }
