@@ -3,9 +3,9 @@
  * gmem_persist_lazy: a retrieve claims a file's granules and each enters
  * the file at its first use; what is never used is neither lost nor kept.
  *
- * Generation 1 fills two persistent guest_memfds (2 MiB granules,
- * MMAP|INIT_SHARED, node 0), A of 32 MiB and B of 16 MiB, with patterns
- * and preserves both.
+ * Generation 1 fills three persistent guest_memfds (MMAP|INIT_SHARED,
+ * node 0), A of 32 MiB and B of 16 MiB in 2 MiB granules and C of 16 MiB
+ * in 4 KiB granules, with patterns and preserves them.
  *
  * Generation 2 retrieves both. Nothing may be pending any more, and every
  * granule must be claimed, none adopted yet: the retrieve did O(runs)
@@ -18,13 +18,20 @@
  *     the pattern;
  *   - the close of B, never mapped, gives its 16 MiB back once the session
  *     is finished (LUO holds a retrieved file until then).
- * A is then preserved again, untouched granules included, and generation
- * 3 must find A's pattern everywhere but in the two holes, which read
- * zero.
+ * A is then preserved again, untouched granules included. C is linked
+ * into a new VM whose vCPU writes the first half of it in 1 MiB runs,
+ * over and over, each 4 KiB page a granule it adopts at its fault, while
+ * C is preserved again: the preserve adopts every granule still claimed,
+ * letting the file's lock go between batches, so that vCPU faults and
+ * preserve adopt from the same runs at once. The vCPU must never fail,
+ * nothing may stay claimed. Generation 3 must find A's pattern everywhere
+ * but in the two holes, which read zero, and in C the vCPU's pattern in
+ * the first half and the first kernel's in the second.
  */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -36,14 +43,20 @@
 #define SESSION2	"gmem-persist-lazy-2"
 #define TOKEN_A		0x6c617a7941ull
 #define TOKEN_B		0x6c617a7942ull
+#define TOKEN_C		0x6c617a7943ull
 #define GRANULE		(2 * GVM_MIB)
 #define SIZE_A		(32 * GVM_MIB)
 #define SIZE_B		(16 * GVM_MIB)
 #define NR_A		((int)(SIZE_A / GRANULE))
 #define NR_B		((int)(SIZE_B / GRANULE))
+#define PAGE		4096ull
+#define SIZE_C		(16 * GVM_MIB)
+#define HALF_C		(SIZE_C / 2)	/* written by the vCPU in generation 2 */
+#define RUN		GVM_MIB
 #define NODE		0
 #define SEED_A		0x1a2f0000ull
 #define SEED_B		0x1a2f1000ull
+#define SEED_C		0x1a2f2000ull
 #define PUNCHED		3		/* granule of A punched whole */
 #define PART		5		/* granule of A punched in part */
 #define PART_OFF	(PART * GRANULE + 8192)
@@ -61,9 +74,10 @@ static void *map_file(int fd, uint64_t size)
 	return p;
 }
 
-static void create_filled(int vm, int session, uint64_t size, uint64_t seed, uint64_t token)
+static void create_filled(int vm, int session, uint64_t size, uint64_t granule, uint64_t seed,
+			  uint64_t token)
 {
-	int fd = gvm_create_gmem(vm, size, FLAGS, GRANULE, 0), ret;
+	int fd = gvm_create_gmem(vm, size, FLAGS, granule, 0), ret;
 	void *p;
 
 	if (fd < 0)
@@ -86,8 +100,9 @@ static void stage1(void)
 	if (vm < 0)
 		vt_fatal("create VM: %s", strerror(-vm));
 	session = vt_session(SESSION1, true);
-	create_filled(vm, session, SIZE_A, SEED_A, TOKEN_A);
-	create_filled(vm, session, SIZE_B, SEED_B, TOKEN_B);
+	create_filled(vm, session, SIZE_A, GRANULE, SEED_A, TOKEN_A);
+	create_filled(vm, session, SIZE_B, GRANULE, SEED_B, TOKEN_B);
+	create_filled(vm, session, SIZE_C, PAGE, SEED_C, TOKEN_C);
 	vt_hold();
 }
 
@@ -113,18 +128,106 @@ static long long first_nonzero(const unsigned char *p, size_t len)
 	return -1;
 }
 
+static uint32_t vcpu_seed(void)
+{
+	return gvm_seed(0x1a2f3000u);
+}
+
+struct vcpu_worker {
+	struct gvm g;
+	pthread_t thread;
+	int stop;		/* set by the main thread */
+	uint64_t done;		/* bytes written, set by the worker */
+	char why[300];
+};
+
+/* The vCPU fills [0, HALF_C) of C one run at a time, over and over. */
+static void *vcpu_fill(void *arg)
+{
+	struct vcpu_worker *w = arg;
+	struct gvm_result r;
+	uint64_t at;
+
+	while (!__atomic_load_n(&w->stop, __ATOMIC_SEQ_CST)) {
+		at = __atomic_load_n(&w->done, __ATOMIC_SEQ_CST) % HALF_C;
+		if (!gvm_run(&w->g, GVM_FILL, vcpu_seed(), at, RUN, &r)) {
+			snprintf(w->why, sizeof(w->why), "vCPU at %#llx: %s",
+				 (unsigned long long)at, r.why);
+			break;
+		}
+		__atomic_add_fetch(&w->done, RUN, __ATOMIC_SEQ_CST);
+	}
+	return NULL;
+}
+
+/* Until @w has written @min bytes in all; false if it failed or hung. */
+static bool vcpu_wait(struct vcpu_worker *w, uint64_t min)
+{
+	int i;
+
+	for (i = 0; i < 6000 && !w->why[0]; i++) {
+		if (__atomic_load_n(&w->done, __ATOMIC_SEQ_CST) >= min)
+			return true;
+		usleep(10 * 1000);
+	}
+	return false;
+}
+
+/* C preserved again while a vCPU adopts its granules by faults. */
+static void preserve_running(int next, int c)
+{
+	struct vcpu_worker w = { 0 };
+	uint64_t before, after;
+	const char *what;
+	int lc, ret;
+
+	ret = gvm_create(&w.g, KVM_X86_DEFAULT_VM);
+	if (ret)
+		vt_fatal("create VM: %s", strerror(-ret));
+	lc = gvm_link(w.g.vm, c);
+	if (lc < 0)
+		vt_fatal("link C into a new VM: %s", strerror(-lc));
+	ret = gvm_set_gmem(&w.g, lc, SIZE_C, false, &what);
+	if (ret)
+		vt_fatal("%s: %s", what, strerror(-ret));
+	ret = pthread_create(&w.thread, NULL, vcpu_fill, &w);
+	if (ret)
+		vt_fatal("pthread_create: %s", strerror(ret));
+	if (!vcpu_wait(&w, RUN))
+		vt_fatal("gen 2: the vCPU made no progress: %s", w.why[0] ? w.why : "timeout");
+
+	before = __atomic_load_n(&w.done, __ATOMIC_SEQ_CST);
+	ret = luo_session_preserve_fd(next, c, TOKEN_C);
+	after = __atomic_load_n(&w.done, __ATOMIC_SEQ_CST);
+	vt_result(!ret && !pt_extents(NODE, 0, "claimed", NULL, 0),
+		  "gen 2: C preserved again while its vCPU ran (%llu KiB written meanwhile): ret %d, %d granules claimed",
+		  (unsigned long long)(after - before) >> 10, ret,
+		  pt_extents(NODE, 0, "claimed", NULL, 0));
+	/* One whole pass after the preserve: all of [0, HALF_C) holds the pattern. */
+	vt_result(vcpu_wait(&w, after + HALF_C + RUN),
+		  "gen 2: the vCPU ran on after the preserve, never failing (%s)",
+		  w.why[0] ? w.why : "no error");
+	__atomic_store_n(&w.stop, 1, __ATOMIC_SEQ_CST);
+	pthread_join(w.thread, NULL);
+	vt_result(!w.why[0], "gen 2: the vCPU stopped without an error (%s)",
+		  w.why[0] ? w.why : "none");
+	gvm_destroy(&w.g);
+	close(lc);
+}
+
 static void stage2(void)
 {
-	int session = vt_session(SESSION1, false), a, b, next, ret, claimed;
+	int session = vt_session(SESSION1, false), a, b, c, next, ret, claimed;
 	unsigned long long avail = pt_node_stat(NODE, "free_bytes");
 	long long bad;
 	void *p;
 
-	vt_result(pt_node_stat(NODE, "pending_bytes") == SIZE_A + SIZE_B,
+	vt_result(pt_node_stat(NODE, "pending_bytes") == SIZE_A + SIZE_B + SIZE_C,
 		  "gen 2: node %d pending_bytes %llu before the retrieves", NODE,
 		  pt_node_stat(NODE, "pending_bytes"));
 	a = gvm_retrieve(session, TOKEN_A, SIZE_A, "A");
 	b = gvm_retrieve(session, TOKEN_B, SIZE_B, "B");
+	c = gvm_retrieve(session, TOKEN_C, SIZE_C, "C");
 	claimed = count_state("claimed");
 	vt_result(claimed == NR_A + NR_B && pt_node_stat(NODE, "pending_bytes") == 0,
 		  "gen 2: retrieves claimed every granule and adopted none: %d claimed of %d, pending %llu",
@@ -164,7 +267,38 @@ static void stage2(void)
 	vt_result(!ret && count_state("claimed") == 0,
 		  "gen 2: A preserved again with its unused granules: ret %d, claimed %d", ret,
 		  count_state("claimed"));
+	preserve_running(next, c);
 	vt_hold();
+}
+
+/* C: the vCPU's pattern in [0, HALF_C), the first kernel's after it. */
+static void check_c(int session)
+{
+	uint64_t page, i;
+	long long bad = -1;
+	uint32_t *w;
+	char *p;
+	int c;
+
+	c = luo_session_retrieve_fd(session, TOKEN_C);
+	if (c < 0)
+		vt_fatal("gen 3: retrieve C: %s", strerror(-c));
+	p = map_file(c, SIZE_C);
+	for (page = 0; page < HALF_C / PAGE && bad < 0; page++) {
+		w = (uint32_t *)(p + page * PAGE);
+		for (i = 0; i < PAGE / 4; i++)
+			if (w[i] != gvm_value(vcpu_seed(), page)) {
+				bad = page * PAGE + i * 4;
+				break;
+			}
+	}
+	if (bad < 0)
+		bad = vt_check_pattern(p + HALF_C, SIZE_C - HALF_C, SEED_C, HALF_C);
+	vt_result(bad < 0,
+		  "gen 3: C holds what its vCPU wrote during the preserve and the rest as it was (first bad %lld)",
+		  bad);
+	munmap(p, SIZE_C);
+	close(c);
 }
 
 static int stage3(void)
@@ -199,6 +333,7 @@ static int stage3(void)
 	vt_result(!wrong, "gen 3: A's pattern across two kexecs, holes zero (%d granules wrong)",
 		  wrong);
 	munmap(p, SIZE_A);
+	check_c(session);
 	vt_result(!luo_session_finish(session), "gen 3: finish");
 	close(a);
 	close(session);
