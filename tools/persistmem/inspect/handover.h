@@ -32,7 +32,7 @@
 #define PA_BLOCK_SER_HVO_1G	BIT(0)
 #define LUO_NAME		"LUO"
 #define LUO_COMPATIBLE		"luo-v5"
-#define GMEM_COMPATIBLE		"guest-memfd-persist-v2"
+#define GMEM_COMPATIBLE		"guest-memfd-persist-v3"
 #define GMEM_OWNER(phys)	(0x676d656d00000000ULL ^ (__u64)(phys))
 
 struct pa_ser {			/* struct persist_alloc_ser */

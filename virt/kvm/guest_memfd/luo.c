@@ -168,7 +168,7 @@ static int kvm_gmem_luo_preserve(struct liveupdate_file_op_args *args)
 	if (err)
 		return err;
 
-	ser = kho_alloc_preserve(sizeof(*ser));
+	ser = kho_alloc_preserve(GUEST_MEMFD_PERSIST_SER_BYTES);
 	if (IS_ERR(ser))
 		return PTR_ERR(ser);
 
@@ -234,9 +234,14 @@ static int kvm_gmem_luo_freeze(struct liveupdate_file_op_args *args)
 		err = -EBUSY;
 		goto out;
 	}
-	/* Counted first, so that the array handed over is no larger than needed. */
+	/*
+	 * Counted first: a few runs are written after the description, in its
+	 * page; more go to an array no larger than needed.
+	 */
 	nr_runs = kvm_gmem_luo_count_runs(p);
-	if (nr_runs) {
+	if (nr_runs <= GUEST_MEMFD_PERSIST_INLINE_RUNS) {
+		extents = ser->runs;
+	} else {
 		extents = vmalloc_array(nr_runs, sizeof(*extents));
 		if (!extents) {
 			err = -ENOMEM;
@@ -265,22 +270,23 @@ static int kvm_gmem_luo_freeze(struct liveupdate_file_op_args *args)
 		i++;
 	}
 
-	if (extents) {
+	if (extents != ser->runs) {
 		err = kho_preserve_vmalloc(extents, &ser->extents);
 		if (err) {
 			kvm_gmem_luo_unpreserve_granules(p, done);
 			goto out;
 		}
+		/* LUO does not keep a freeze's private_data: the file does. */
+		p->extents = extents;
 	}
 	ser->nr_extents = i;
-	/* LUO does not keep a freeze's private_data: the file does. */
-	p->extents = extents;
 	WRITE_ONCE(p->frozen, true);
 out:
 	mutex_unlock(&p->lock);
 	filemap_invalidate_unlock(inode->i_mapping);
 	if (err) {
-		vfree(extents);
+		if (extents != ser->runs)
+			vfree(extents);
 		return err;
 	}
 	trace_kvm_gmem_persist_freeze(ser->size, p->order, ser->nr_extents,
@@ -303,10 +309,10 @@ static void kvm_gmem_luo_unfreeze(struct liveupdate_file_op_args *args)
 	u64 i, k;
 
 	mutex_lock(&p->lock);
-	extents = p->extents;
-	p->extents = NULL;
-	if (ser->nr_extents)
+	extents = p->extents ?: ser->runs;
+	if (p->extents)
 		kho_unpreserve_vmalloc(&ser->extents);
+	p->extents = NULL;
 	/* By the granules recorded: a punched one may have been put back since. */
 	for (i = 0; i < ser->nr_extents; i++) {
 		for (k = 0; k < extents[i].nr; k++) {
@@ -318,7 +324,8 @@ static void kvm_gmem_luo_unfreeze(struct liveupdate_file_op_args *args)
 	WRITE_ONCE(p->frozen, false);
 	mutex_unlock(&p->lock);
 	kvm_gmem_persist_thaw(inode);
-	vfree(extents);
+	if (extents != ser->runs)
+		vfree(extents);
 }
 
 /**
@@ -345,26 +352,38 @@ int kvm_gmem_persist_check_ser(const struct guest_memfd_persist_ser *ser)
 	return 0;
 }
 
+/* Whether the runs of @ser are in its own page: then it has no array. */
+static bool kvm_gmem_luo_inline(const struct guest_memfd_persist_ser *ser)
+{
+	return ser->nr_extents <= GUEST_MEMFD_PERSIST_INLINE_RUNS;
+}
+
 /*
- * The extent list of a handed-over file. KHO restores a vmalloc area only
- * once: what a failed retrieve restored stays in the file's private data,
- * for the next retrieve and for finish; ERR_PTR(-EINVAL) records a list
- * that could not be restored.
+ * The extent list of a handed-over file: its inline runs, or its array.
+ * KHO restores a vmalloc area only once: what a failed retrieve restored
+ * stays in the file's private data, for the next retrieve and for finish;
+ * ERR_PTR(-EINVAL) records a list that could not be restored, or inline
+ * runs that come with an array too.
  */
-static struct guest_memfd_persist_extent_ser *
-kvm_gmem_luo_extents(struct liveupdate_file_op_args *args,
-		     const struct guest_memfd_persist_ser *ser)
+VISIBLE_IF_KUNIT struct guest_memfd_persist_extent_ser *
+kvm_gmem_luo_extents(struct liveupdate_file_op_args *args, struct guest_memfd_persist_ser *ser)
 {
 	struct guest_memfd_persist_extent_ser *extents = args->private_data;
 
 	if (extents || !ser->nr_extents)
 		return extents;
+	if (kvm_gmem_luo_inline(ser)) {
+		if (!PAGE_ALIGNED(ser) || ser->extents.first.phys || ser->extents.total_pages)
+			return ERR_PTR(-EINVAL);
+		return ser->runs;
+	}
 	extents = kho_restore_vmalloc(&ser->extents);
 	if (!extents)
 		extents = ERR_PTR(-EINVAL);
 	args->private_data = extents;
 	return extents;
 }
+EXPORT_SYMBOL_IF_KUNIT(kvm_gmem_luo_extents);
 
 static void kvm_gmem_luo_put_extents(struct liveupdate_file_op_args *args)
 {
@@ -376,6 +395,8 @@ static void kvm_gmem_luo_put_extents(struct liveupdate_file_op_args *args)
 /* Entries the restored extent array holds, whatever nr_extents claims. */
 static u64 kvm_gmem_luo_capacity(const struct guest_memfd_persist_ser *ser)
 {
+	if (kvm_gmem_luo_inline(ser))
+		return GUEST_MEMFD_PERSIST_INLINE_RUNS;
 	return (u64)ser->extents.total_pages * PAGE_SIZE /
 	       sizeof(struct guest_memfd_persist_extent_ser);
 }

@@ -17,6 +17,7 @@ struct guest_memfd_persist_ser;
 struct folio_batch;
 struct guest_memfd_persist_extent_ser;
 struct kvm_gmem_persist_lazy;
+struct liveupdate_file_op_args;
 struct liveupdate_file_ops;
 
 /**
@@ -127,6 +128,8 @@ int kvm_gmem_luo_restore(struct inode *inode, const struct guest_memfd_persist_s
 			 const struct guest_memfd_persist_extent_ser *extents,
 			 u64 capacity, u64 owner);
 extern const struct liveupdate_file_ops kvm_gmem_luo_file_ops;
+struct guest_memfd_persist_extent_ser *
+kvm_gmem_luo_extents(struct liveupdate_file_op_args *args, struct guest_memfd_persist_ser *ser);
 #endif
 void kvm_gmem_persist_init(void);
 void kvm_gmem_persist_exit(void);

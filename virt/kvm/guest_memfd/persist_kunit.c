@@ -449,6 +449,41 @@ static void frozen_inode_keeps_its_granules(struct kunit *test)
 }
 
 /*
+ * A description with few runs holds them in its own page: they are used
+ * there only if no array is described as well and the page is whole.
+ */
+static void inline_runs_are_checked(struct kunit *test)
+{
+	struct liveupdate_file_op_args args = {};
+	struct guest_memfd_persist_ser *ser;
+	void *page;
+
+	page = kunit_kzalloc(test, GUEST_MEMFD_PERSIST_SER_BYTES, GFP_KERNEL);
+	KUNIT_ASSERT_NOT_NULL(test, page);
+	KUNIT_ASSERT_TRUE(test, PAGE_ALIGNED(page));
+	ser = page;
+	*ser = good_ser();
+	KUNIT_EXPECT_PTR_EQ(test, kvm_gmem_luo_extents(&args, ser), &ser->runs[0]);
+	ser->nr_extents = GUEST_MEMFD_PERSIST_INLINE_RUNS;
+	KUNIT_EXPECT_PTR_EQ(test, kvm_gmem_luo_extents(&args, ser), &ser->runs[0]);
+	KUNIT_EXPECT_LE(test, (unsigned long)&ser->runs[GUEST_MEMFD_PERSIST_INLINE_RUNS],
+			(unsigned long)page + GUEST_MEMFD_PERSIST_SER_BYTES);
+
+	/* Inline runs and an array: which is the file's is not known. */
+	ser->extents.total_pages = 1;
+	KUNIT_EXPECT_EQ(test, PTR_ERR(kvm_gmem_luo_extents(&args, ser)), -EINVAL);
+	ser->extents.total_pages = 0;
+	ser->extents.first.phys = PAGE_SIZE;
+	KUNIT_EXPECT_EQ(test, PTR_ERR(kvm_gmem_luo_extents(&args, ser)), -EINVAL);
+
+	/* A description that does not start its page would be read past it. */
+	ser = page + 64;
+	*ser = good_ser();
+	KUNIT_EXPECT_EQ(test, PTR_ERR(kvm_gmem_luo_extents(&args, ser)), -EINVAL);
+	KUNIT_EXPECT_NULL(test, args.private_data);
+}
+
+/*
  * Without the vendor module there is no mount to rebuild a file on: the
  * retrieve is -ENODEV and may be tried again once it is loaded.
  */
@@ -477,6 +512,7 @@ static struct kunit_case kvm_gmem_persist_cases[] = {
 	KUNIT_CASE(mapping_order_follows_slot_alignment),
 	KUNIT_CASE(handover_held_to_creation_rules),
 	KUNIT_CASE(crafted_descriptions_are_refused),
+	KUNIT_CASE(inline_runs_are_checked),
 	KUNIT_CASE(restored_granule_has_file_attributes),
 	KUNIT_CASE(frozen_inode_keeps_its_granules),
 	KUNIT_CASE(retrieve_needs_kvm_loaded),

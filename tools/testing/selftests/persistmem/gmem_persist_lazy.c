@@ -5,7 +5,12 @@
  *
  * Generation 1 fills three persistent guest_memfds (MMAP|INIT_SHARED,
  * node 0), A of 32 MiB and B of 16 MiB in 2 MiB granules and C of 16 MiB
- * in 4 KiB granules, with patterns and preserves them.
+ * in 4 KiB granules, with patterns and preserves them. C's granules are
+ * allocated even pages first, so that no two neighbours in the file are
+ * neighbours in memory: 4096 runs, more than fit in the description's
+ * page, handed over in a KHO vmalloc array; A and B have a few runs each,
+ * written in their descriptions' pages. Generation 2 checks the run
+ * counts as the retrieves read them (tracepoint).
  *
  * Generation 2 retrieves both. Nothing may be pending any more, and every
  * granule must be claimed, none adopted yet: the retrieve did O(runs)
@@ -82,6 +87,17 @@ static void create_filled(int vm, int session, uint64_t size, uint64_t granule, 
 
 	if (fd < 0)
 		vt_fatal("KVM_CREATE_GUEST_MEMFD: %s", strerror(-fd));
+	if (granule == PAGE) {
+		uint64_t off;
+
+		ret = gvm_bind_task(NODE);
+		for (off = 0; off < 2 * size && !ret; off += 2 * PAGE)
+			if (fallocate(fd, FALLOC_FL_KEEP_SIZE, off % size + (off >= size) * PAGE, PAGE))
+				ret = -errno;
+		gvm_bind_task(-1);
+		if (ret)
+			vt_fatal("fallocate of C, even pages first: %s", strerror(-ret));
+	}
 	p = map_file(fd, size);
 	ret = gvm_mbind_node(p, size, NODE);
 	if (ret)
@@ -126,6 +142,24 @@ static long long first_nonzero(const unsigned char *p, size_t len)
 		if (p[i])
 			return i;
 	return -1;
+}
+
+/*
+ * The runs each retrieve read: A and B a few, inline; C one per granule,
+ * from its array.
+ */
+static void check_runs(void)
+{
+	static const char *const keys[] = { "size", "nr_extents" };
+	uint64_t v[3 * 2];
+	int n = vt_trace_values("kvm_gmem_persist_retrieve:", keys, 2, v, 3);
+
+	vt_result(n == 3 && v[0] == SIZE_A && v[1] <= 4 && v[2] == SIZE_B && v[3] <= 4 &&
+		  v[4] == SIZE_C && v[5] == SIZE_C / PAGE,
+		  "gen 2: retrieves read %d files: A in %llu runs, B in %llu, C in %llu (expected %llu)",
+		  n, n > 0 ? (unsigned long long)v[1] : 0ull,
+		  n > 1 ? (unsigned long long)v[3] : 0ull,
+		  n > 2 ? (unsigned long long)v[5] : 0ull, SIZE_C / PAGE);
 }
 
 static uint32_t vcpu_seed(void)
@@ -225,9 +259,13 @@ static void stage2(void)
 	vt_result(pt_node_stat(NODE, "pending_bytes") == SIZE_A + SIZE_B + SIZE_C,
 		  "gen 2: node %d pending_bytes %llu before the retrieves", NODE,
 		  pt_node_stat(NODE, "pending_bytes"));
+	ret = vt_trace_start("kvm_gmem_persist");
+	if (ret)
+		vt_fatal("trace kvm_gmem_persist: %s", strerror(-ret));
 	a = gvm_retrieve(session, TOKEN_A, SIZE_A, "A");
 	b = gvm_retrieve(session, TOKEN_B, SIZE_B, "B");
 	c = gvm_retrieve(session, TOKEN_C, SIZE_C, "C");
+	check_runs();
 	claimed = count_state("claimed");
 	vt_result(claimed == NR_A + NR_B && pt_node_stat(NODE, "pending_bytes") == 0,
 		  "gen 2: retrieves claimed every granule and adopted none: %d claimed of %d, pending %llu",

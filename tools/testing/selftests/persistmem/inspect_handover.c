@@ -147,11 +147,11 @@ static void stage1(void)
 	ok &= has("{\"phys\":%llu,\"order\":9,\"owner\":%llu,", pt_slot_phys(pt, 1), OWNER);
 	vt_result(ok, "gen 1: 2 blocks, and the consumer's 2 extents preserved so far");
 	vt_result(has("{\"name\":\"inspect-a\",\"state\":\"preserved\",\"nr_files\":2,") &&
-		  has("\"token\":1,\"compatible\":\"guest-memfd-persist-v2\",") &&
+		  has("\"token\":1,\"compatible\":\"guest-memfd-persist-v3\",") &&
 		  has("\"token\":2,\"compatible\":\"memfd-v2\","),
 		  "gen 1: session inspect-a: a guest_memfd and a memfd");
 	vt_result(has("{\"name\":\"inspect b\",\"state\":\"preserved\",\"nr_files\":1,") &&
-		  has("\"token\":3,\"compatible\":\"guest-memfd-persist-v2\","),
+		  has("\"token\":3,\"compatible\":\"guest-memfd-persist-v3\","),
 		  "gen 1: session \"inspect b\" (name unescaped): a guest_memfd");
 	show_table(table_out);
 
