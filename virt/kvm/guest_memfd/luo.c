@@ -270,9 +270,12 @@ static int kvm_gmem_luo_freeze(struct liveupdate_file_op_args *args)
 		i++;
 	}
 
+	/* What a cancelled freeze described must not be read as this one's. */
+	memset(&ser->extents, 0, sizeof(ser->extents));
 	if (extents != ser->runs) {
 		err = kho_preserve_vmalloc(extents, &ser->extents);
 		if (err) {
+			memset(&ser->extents, 0, sizeof(ser->extents));
 			kvm_gmem_luo_unpreserve_granules(p, done);
 			goto out;
 		}
@@ -312,6 +315,7 @@ static void kvm_gmem_luo_unfreeze(struct liveupdate_file_op_args *args)
 	extents = p->extents ?: ser->runs;
 	if (p->extents)
 		kho_unpreserve_vmalloc(&ser->extents);
+	memset(&ser->extents, 0, sizeof(ser->extents));
 	p->extents = NULL;
 	/* By the granules recorded: a punched one may have been put back since. */
 	for (i = 0; i < ser->nr_extents; i++) {
@@ -359,23 +363,28 @@ static bool kvm_gmem_luo_inline(const struct guest_memfd_persist_ser *ser)
 }
 
 /*
- * The extent list of a handed-over file: its inline runs, or its array.
- * KHO restores a vmalloc area only once: what a failed retrieve restored
- * stays in the file's private data, for the next retrieve and for finish;
- * ERR_PTR(-EINVAL) records a list that could not be restored, or inline
- * runs that come with an array too.
+ * The extent list of a handed-over file: its inline runs, its array, or
+ * NULL for a file without granules. KHO restores a vmalloc area only
+ * once: what a failed retrieve restored stays in the file's private data,
+ * for the next retrieve and for finish, and ERR_PTR(-EINVAL) there
+ * records an array that could not be restored. ERR_PTR(-EINVAL) is also
+ * returned, each time, for a description that does not start its page
+ * (its inline runs would be read past it) and for one whose runs are
+ * inline, or that has none, but that describes an array as well.
  */
 VISIBLE_IF_KUNIT struct guest_memfd_persist_extent_ser *
 kvm_gmem_luo_extents(struct liveupdate_file_op_args *args, struct guest_memfd_persist_ser *ser)
 {
 	struct guest_memfd_persist_extent_ser *extents = args->private_data;
 
-	if (extents || !ser->nr_extents)
+	if (extents)
 		return extents;
+	if (!PAGE_ALIGNED(ser))
+		return ERR_PTR(-EINVAL);
 	if (kvm_gmem_luo_inline(ser)) {
-		if (!PAGE_ALIGNED(ser) || ser->extents.first.phys || ser->extents.total_pages)
+		if (ser->extents.first.phys || ser->extents.total_pages)
 			return ERR_PTR(-EINVAL);
-		return ser->runs;
+		return ser->nr_extents ? ser->runs : NULL;
 	}
 	extents = kho_restore_vmalloc(&ser->extents);
 	if (!extents)
@@ -523,6 +532,12 @@ static int kvm_gmem_luo_rebuild(struct liveupdate_file_op_args *args)
 	struct file *file;
 	int err;
 
+	/* Allocated as a page: its inline runs are read up to its end. */
+	if (!PAGE_ALIGNED(args->serialized_data)) {
+		pr_err("refusing file: description at %#llx does not start a page\n",
+		       args->serialized_data);
+		return -EINVAL;
+	}
 	err = kvm_gmem_persist_check_ser(ser);
 	if (err) {
 		pr_err("refusing file: size %llu flags %#llx order %u extents %llu\n",

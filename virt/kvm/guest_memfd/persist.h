@@ -36,7 +36,8 @@ struct liveupdate_file_ops;
  *                 retrieved it after kexec: every granule is charged to it
  * @frozen:        preserved for a live update that is under way: no granule
  *                 may be added or removed
- * @extents:       while @frozen, the extent array handed over (vmalloc)
+ * @extents:       while @frozen, the extent array handed over (vmalloc);
+ *                 NULL when the runs are in the description's page
  * @lazy:          granules a retrieve claimed that are not in @granules
  *                 yet, adopted at first use (lazy.c); NULL if none
  * @wait:          where faults wait while @frozen, or while another task

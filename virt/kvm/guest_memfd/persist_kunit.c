@@ -475,10 +475,17 @@ static void inline_runs_are_checked(struct kunit *test)
 	ser->extents.total_pages = 0;
 	ser->extents.first.phys = PAGE_SIZE;
 	KUNIT_EXPECT_EQ(test, PTR_ERR(kvm_gmem_luo_extents(&args, ser)), -EINVAL);
+	/* No runs at all, and yet an array. */
+	ser->nr_extents = 0;
+	KUNIT_EXPECT_EQ(test, PTR_ERR(kvm_gmem_luo_extents(&args, ser)), -EINVAL);
+	ser->extents.first.phys = 0;
+	KUNIT_EXPECT_NULL(test, kvm_gmem_luo_extents(&args, ser));
 
 	/* A description that does not start its page would be read past it. */
 	ser = page + 64;
 	*ser = good_ser();
+	KUNIT_EXPECT_EQ(test, PTR_ERR(kvm_gmem_luo_extents(&args, ser)), -EINVAL);
+	ser->nr_extents = GUEST_MEMFD_PERSIST_INLINE_RUNS + 1;
 	KUNIT_EXPECT_EQ(test, PTR_ERR(kvm_gmem_luo_extents(&args, ser)), -EINVAL);
 	KUNIT_EXPECT_NULL(test, args.private_data);
 }

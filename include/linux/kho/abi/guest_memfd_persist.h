@@ -20,8 +20,8 @@
  * ``struct guest_memfd_persist_extent_ser``: one per run of granules that
  * follow each other both in the file and in memory, not per granule, not
  * per page. Up to ``GUEST_MEMFD_PERSIST_INLINE_RUNS`` records follow the
- * description in its own allocation; more are an array preserved as KHO
- * vmalloc memory.
+ * description in its own allocation, which starts a page; more are an
+ * array preserved as KHO vmalloc memory.
  *
  * The granules themselves are persist_alloc extents, handed over by
  * persist_alloc under the owner key ``GUEST_MEMFD_PERSIST_OWNER(phys)``,
@@ -70,7 +70,8 @@ struct guest_memfd_persist_extent_ser {
  *                 GUEST_MEMFD_PERSIST_INLINE_RUNS, in @extents otherwise
  * @extents:       KHO vmalloc descriptor of the array of @nr_extents
  *                 struct guest_memfd_persist_extent_ser when there are more
- *                 than GUEST_MEMFD_PERSIST_INLINE_RUNS; empty otherwise
+ *                 than GUEST_MEMFD_PERSIST_INLINE_RUNS; all zero otherwise,
+ *                 and a reader refuses a description that breaks this
  * @persist_flags: GUEST_MEMFD_PERSIST_* attributes it was created with
  * @order:         page order of its granule: 0, 9 or 18
  * @vm_type:       type of the VM that created it; only a VM of that type

@@ -14,7 +14,14 @@
  * vCPU verifies what it wrote and fills the rest (new granules), a granule
  * is punched out (back to the pool) and allocated again (zeroed), the
  * second file kept its content, and the session takes a third file.
- * Generation 2, after a real kexec, retrieves all three, links the first
+ * A file D of 256 granules of 4 KiB, allocated even pages first so that
+ * each granule is a run of its own, is preserved between the two: frozen
+ * with more runs than fit in its description's page, its runs go to a
+ * KHO vmalloc array, which the cancel takes back. Its second half is then
+ * punched out, leaving 128 runs, which the real freeze writes in the
+ * description's page: the array the cancelled freeze described must not
+ * be described any more.
+ * Generation 2, after a real kexec, retrieves all four, links the first
  * into a new VM whose vCPU verifies every byte, and checks the others.
  */
 #define _GNU_SOURCE
@@ -38,12 +45,16 @@
 #define TOKEN_A		0x63616e6301ull
 #define TOKEN_B		0x63616e6302ull
 #define TOKEN_C		0x63616e6303ull
+#define TOKEN_D		0x63616e6304ull
 #define SIZE_A		(64 * GVM_MIB)
 #define SIZE_B		(4 * GVM_MIB)
 #define SIZE_C		(2 * GVM_MIB)
+#define SIZE_D		(1 * GVM_MIB)
+#define PAGE		4096ull
 #define GRANULE		(2 * GVM_MIB)
 #define SEED_B		0xb0b0ull
 #define SEED_C		0xc0c0ull
+#define SEED_D		0xd0d0ull
 #define ESCAPED		"gmem_cancel.escaped"
 #define SHARED_FLAGS	(GUEST_MEMFD_FLAG_PERSIST | GUEST_MEMFD_FLAG_MMAP | \
 			 GUEST_MEMFD_FLAG_INIT_SHARED)
@@ -70,6 +81,39 @@ static int filled_file(int vm, uint64_t size, uint64_t seed)
 	return fd;
 }
 
+/* D: 4 KiB granules, even pages allocated first, filled with its pattern. */
+static int interleaved_file(int vm)
+{
+	int fd = gvm_create_gmem(vm, SIZE_D, SHARED_FLAGS, PAGE, 0);
+	uint64_t off, at;
+
+	if (fd < 0)
+		vt_fatal("KVM_CREATE_GUEST_MEMFD of D: %s", strerror(-fd));
+	for (off = 0; off < 2 * SIZE_D; off += 2 * PAGE) {
+		at = off < SIZE_D ? off : off - SIZE_D + PAGE;
+		if (fallocate(fd, FALLOC_FL_KEEP_SIZE, at, PAGE))
+			vt_fatal("fallocate of D at %#llx: %s", (unsigned long long)at,
+				 strerror(errno));
+	}
+	vt_fill_file(fd, SIZE_D, SEED_D);
+	return fd;
+}
+
+/* The runs the cancelled freeze of D wrote, from its tracepoint line. */
+static void check_d_frozen_runs(void)
+{
+	static const char *const keys[] = { "size", "nr_extents" };
+	uint64_t v[4 * 2], runs = 0;
+	int n = vt_trace_values("kvm_gmem_persist_freeze:", keys, 2, v, 4), i;
+
+	for (i = 0; i < n && i < 4; i++)
+		if (v[2 * i] == SIZE_D)
+			runs = v[2 * i + 1];
+	vt_result(runs == SIZE_D / PAGE,
+		  "gen 1: the cancelled freeze wrote D's %llu runs, more than its page holds",
+		  (unsigned long long)runs);
+}
+
 static bool file_has(int fd, uint64_t size, uint64_t seed, const char *what)
 {
 	long long bad;
@@ -91,9 +135,9 @@ static void cancelled_kexec(void)
 	int ret, err;
 
 	/* Flagged, so that stage 1 knows should this kernel boot after all. */
-	gvm_arm_failing_kexec(2, ESCAPED "=1");
+	gvm_arm_failing_kexec(3, ESCAPED "=1");
 
-	vt_diag("gen 1: reboot(LINUX_REBOOT_CMD_KEXEC) with the 2nd freeze failing");
+	vt_diag("gen 1: reboot(LINUX_REBOOT_CMD_KEXEC) with the 3rd freeze failing");
 	ret = reboot(RB_KEXEC);
 	err = errno;
 	vt_result(ret < 0, "gen 1: reboot(KEXEC) fails when a freeze fails (%s)",
@@ -123,7 +167,7 @@ static void stage1(void)
 {
 	uint64_t quarter = SIZE_A / 4, last = SIZE_A - GRANULE;
 	unsigned long long free0;
-	int session, a, b, c, ret;
+	int session, a, b, c, d, ret;
 	const char *what;
 	struct gvm g;
 	char buf[8];
@@ -141,16 +185,23 @@ static void stage1(void)
 		vt_fatal("%s: %s", what, strerror(-ret));
 	gvm_point(&g, GVM_FILL, seed_a(), 0, quarter, "gen 1: first quarter before preserve");
 	b = filled_file(g.vm, SIZE_B, SEED_B);
+	d = interleaved_file(g.vm);
 
 	session = vt_session(SESSION, true);
 	ret = luo_session_preserve_fd(session, a, TOKEN_A);
 	vt_result(!ret, "gen 1: VM's file preserved first (ret %d)", ret);
+	ret = luo_session_preserve_fd(session, d, TOKEN_D);
+	vt_result(!ret, "gen 1: D, 256 runs, preserved next (ret %d)", ret);
 	ret = luo_session_preserve_fd(session, b, TOKEN_B);
 	vt_result(!ret, "gen 1: second file preserved (ret %d)", ret);
 	gvm_point(&g, GVM_FILL, seed_a(), quarter, quarter,
 		  "gen 1: second quarter between preserve and freeze");
 
+	ret = vt_trace_start("kvm_gmem_persist");
+	if (ret)
+		vt_fatal("trace kvm_gmem_persist: %s", strerror(-ret));
 	cancelled_kexec();
+	check_d_frozen_runs();
 
 	/* Thawed: old granules, new granules, fallocate and punch-hole all work. */
 	gvm_point(&g, GVM_VERIFY, seed_a(), 0, 2 * quarter, "gen 1: after the cancelled kexec");
@@ -170,6 +221,10 @@ static void stage1(void)
 	gvm_point(&g, GVM_FILL, seed_a(), last, GRANULE, "gen 1: last granule written again");
 	gvm_point(&g, GVM_VERIFY, seed_a(), 0, SIZE_A, "gen 1: whole file");
 	file_has(b, SIZE_B, SEED_B, "gen 1: second file after the cancelled kexec");
+	file_has(d, SIZE_D, SEED_D, "gen 1: D after the cancelled kexec");
+	ret = fallocate(d, FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE, SIZE_D / 2, SIZE_D / 2);
+	vt_result(!ret, "gen 1: D's second half punched out: 128 runs left (%s)",
+		  ret ? strerror(errno) : "ok");
 
 	c = filled_file(g.vm, SIZE_C, SEED_C);
 	ret = luo_session_preserve_fd(session, c, TOKEN_C);
@@ -177,15 +232,34 @@ static void stage1(void)
 	vt_hold();
 }
 
+/* D: its first half as written, its second half a hole. */
+static void check_d(int d)
+{
+	long long bad = -1;
+	void *p;
+
+	p = mmap(NULL, SIZE_D, PROT_READ, MAP_SHARED, d, 0);
+	if (p == MAP_FAILED) {
+		vt_result(false, "gen 2: mmap D: %s", strerror(errno));
+		return;
+	}
+	bad = vt_check_pattern(p, SIZE_D / 2, SEED_D, 0);
+	vt_result(bad < 0 && is_zero((char *)p + SIZE_D / 2, SIZE_D / 2),
+		  "gen 2: D's first half intact (first bad %lld), its second half zero", bad);
+	munmap(p, SIZE_D);
+}
+
 static int stage2(void)
 {
-	int session = vt_session(SESSION, false), a, la, b, c, ret;
+	int session = vt_session(SESSION, false), a, la, b, c, d, ret;
 	const char *what;
 	struct gvm g;
 
 	a = gvm_retrieve(session, TOKEN_A, SIZE_A, "VM's file");
 	b = gvm_retrieve(session, TOKEN_B, SIZE_B, "second file");
 	c = gvm_retrieve(session, TOKEN_C, SIZE_C, "third file");
+	d = gvm_retrieve(session, TOKEN_D, SIZE_D, "D, frozen with an array, then without");
+	check_d(d);
 
 	ret = gvm_create(&g, KVM_X86_DEFAULT_VM);
 	if (ret)
@@ -207,6 +281,7 @@ static int stage2(void)
 	close(a);
 	close(b);
 	close(c);
+	close(d);
 	close(session);
 	return vt_finish();
 }
