@@ -84,17 +84,13 @@ static int filled_file(int vm, uint64_t size, uint64_t seed)
 /* D: 4 KiB granules, even pages allocated first, filled with its pattern. */
 static int interleaved_file(int vm)
 {
-	int fd = gvm_create_gmem(vm, SIZE_D, SHARED_FLAGS, PAGE, 0);
-	uint64_t off, at;
+	int fd = gvm_create_gmem(vm, SIZE_D, SHARED_FLAGS, PAGE, 0), ret;
 
 	if (fd < 0)
 		vt_fatal("KVM_CREATE_GUEST_MEMFD of D: %s", strerror(-fd));
-	for (off = 0; off < 2 * SIZE_D; off += 2 * PAGE) {
-		at = off < SIZE_D ? off : off - SIZE_D + PAGE;
-		if (fallocate(fd, FALLOC_FL_KEEP_SIZE, at, PAGE))
-			vt_fatal("fallocate of D at %#llx: %s", (unsigned long long)at,
-				 strerror(errno));
-	}
+	ret = gvm_fallocate_interleaved(fd, SIZE_D, PAGE);
+	if (ret)
+		vt_fatal("fallocate of D, even pages first: %s", strerror(-ret));
 	vt_fill_file(fd, SIZE_D, SEED_D);
 	return fd;
 }

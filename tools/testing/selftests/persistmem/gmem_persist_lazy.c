@@ -88,14 +88,7 @@ static void create_filled(int vm, int session, uint64_t size, uint64_t granule, 
 	if (fd < 0)
 		vt_fatal("KVM_CREATE_GUEST_MEMFD: %s", strerror(-fd));
 	if (granule == PAGE) {
-		uint64_t off, at;
-
-		ret = gvm_bind_task(NODE);
-		for (off = 0; off < 2 * size && !ret; off += 2 * PAGE) {
-			at = off < size ? off : off - size + PAGE;
-			if (fallocate(fd, FALLOC_FL_KEEP_SIZE, at, PAGE))
-				ret = -errno;
-		}
+		ret = gvm_bind_task(NODE) ?: gvm_fallocate_interleaved(fd, size, PAGE);
 		gvm_bind_task(-1);
 		if (ret)
 			vt_fatal("fallocate of C, even pages first: %s", strerror(-ret));

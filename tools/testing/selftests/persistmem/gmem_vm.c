@@ -552,6 +552,18 @@ int gvm_bind_task(int node)
 	return ret ? -errno : 0;
 }
 
+int gvm_fallocate_interleaved(int fd, uint64_t size, uint64_t granule)
+{
+	uint64_t off, at;
+
+	for (off = 0; off < 2 * size; off += 2 * granule) {
+		at = off < size ? off : off - size + granule;
+		if (fallocate(fd, FALLOC_FL_KEEP_SIZE, at, granule))
+			return -errno;
+	}
+	return 0;
+}
+
 static int gvm_fail_write(const char *attr, const char *name, const char *val)
 {
 	char path[160];

@@ -129,5 +129,11 @@ long long gvm_vm_stat(struct gvm *g, const char *name);
 /* Memory policy helpers (raw syscalls, no libnuma): 0 or -errno. */
 int gvm_mbind_node(void *addr, size_t len, int node);
 int gvm_bind_task(int node);	/* node < 0: back to MPOL_DEFAULT */
+/*
+ * Allocate the @size bytes of persistent guest_memfd @fd, of @granule
+ * granules, even granules first: no two neighbours in the file are
+ * neighbours in memory, so each granule is a run of its own. 0 or -errno.
+ */
+int gvm_fallocate_interleaved(int fd, uint64_t size, uint64_t granule);
 
 #endif /* _PERSISTMEM_GMEM_VM_H */
