@@ -71,11 +71,20 @@ static const char *session_name(int gen)
 	return name;
 }
 
+/* Bytes of @granule granules allocated from both nodes' pools. */
+static unsigned long long allocated(unsigned long long granule)
+{
+	const char *stat = granule == GVM_GIB ? "allocated_1g_bytes" : "allocated_2m_bytes";
+
+	return pt_node_stat(0, stat) + pt_node_stat(1, stat);
+}
+
 /* Create a file of @size in @granule granules, allocate it, preserve it. */
 static void preserve_file(int vm, int session, unsigned long long size,
 			  unsigned long long granule, int token)
 {
 	int fd = gvm_create_gmem(vm, size, GUEST_MEMFD_FLAG_PERSIST, granule, 0), ret;
+	unsigned long long before = allocated(granule);
 
 	if (fd < 0)
 		vt_fatal("KVM_CREATE_GUEST_MEMFD of %llu bytes: %s", size, strerror(-fd));
@@ -83,10 +92,9 @@ static void preserve_file(int vm, int session, unsigned long long size,
 		vt_fatal("fallocate of %llu bytes in %llu byte granules: %s", size, granule,
 			 strerror(errno));
 	ret = luo_session_preserve_fd(session, fd, token);
-	if (ret)
-		vt_fatal("preserve %llu bytes: %s", size, strerror(-ret));
-	vt_result(true, "preserved %llu MiB in %llu KiB granules as token %d", size >> 20,
-		  granule >> 10, token);
+	vt_result(!ret && allocated(granule) - before == size,
+		  "%llu MiB in %llu KiB granules, all from the pools (%llu MiB), preserved as token %d (%d)",
+		  size >> 20, granule >> 10, (allocated(granule) - before) >> 20, token, ret);
 }
 
 /* Preserve the files generation @gen + 1 retrieves, and a warm-up file. */
