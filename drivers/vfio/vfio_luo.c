@@ -27,19 +27,37 @@
  * leaves its bus mastering on: DMA the device has under way goes on
  * through the same page table while the kernel is replaced.
  *
- * The next kernel cannot give the device back to user space yet: retrieve
- * checks the record and refuses it. Finish then blocks the device's handed
- * over translation (iommu_live_update_release_device()) before the
- * iommufd's finish, which comes after it, releases the page table, and
- * clears its bus mastering: its DMA faults from then on.
+ * In the next kernel the device is still a bus master and still translated
+ * through its page table. Retrieve gives it back to user space as the cdev
+ * file of a device bound and attached as before, without a reset and
+ * without a moment of blocked DMA: it finds the PCI function the record
+ * names, which vfio-pci must be bound to by then, and the iommufd of the
+ * record's token, which user space must have retrieved first; it binds the
+ * device to that iommufd under its old device ID while the device keeps its
+ * translation (iommufd_luo_device_bind()), opens it with no reset and its
+ * bus mastering kept, makes its HWPT adopt the handed-over page table under
+ * its old ID (iommufd_luo_hwpt_restore()) and attaches it there, where the
+ * IOMMU driver takes the translation over as it is. A retrieve that fails
+ * before it opens the device changes nothing and can be tried again (with
+ * vfio-pci bound, or once the iommufd is retrieved); one that fails later
+ * closes the device again, reset and no longer translated, and a retry
+ * fails. Either way finish then treats the device as not retrieved.
+ *
+ * Finish of a device nobody retrieved blocks its handed-over translation
+ * (iommu_live_update_release_device()) before the iommufd's finish, which
+ * comes after it, releases the page table, and clears its bus mastering:
+ * its DMA faults from then on.
  */
 
 #define pr_fmt(fmt) "vfio_luo: " fmt
 
 #include <linux/iommu.h>
 #include <linux/iommufd.h>
+#include <linux/anon_inodes.h>
+#include <linux/file.h>
 #include <linux/iommufd_luo.h>
 #include <linux/kexec_handover.h>
+#include <linux/kho/abi/iommufd_persist.h>
 #include <linux/kho/abi/vfio_persist.h>
 #include <linux/liveupdate.h>
 #include <linux/pci.h>
@@ -182,16 +200,141 @@ static int vfio_luo_check(const struct vfio_persist_ser *ser)
 	return 0;
 }
 
+static const char *const vfio_luo_iommufd_compat[] = {
+	IOMMUFD_PERSIST_LUO_COMPATIBLE, NULL
+};
+
+/* The registered VFIO PCI device of the record's function, if the IDs match */
+static struct vfio_device *vfio_luo_find(const struct vfio_persist_ser *ser)
+{
+	struct vfio_device *device = NULL;
+	struct pci_dev *pdev;
+
+	pdev = pci_get_domain_bus_and_slot(ser->segment, ser->bus, ser->devfn);
+	if (!pdev)
+		return NULL;
+	if (pdev->vendor == ser->vendor && pdev->device == ser->device)
+		device = vfio_device_get_from_dev(&pdev->dev);
+	pci_dev_put(pdev);
+	if (device && device->ops->bind_iommufd != vfio_iommufd_physical_bind) {
+		vfio_device_put_registration(device);
+		device = NULL;
+	}
+	return device;
+}
+
+/* Bind, open and attach @df's device as the record says; dev_set->lock held */
+static int vfio_luo_open(struct vfio_device_file *df,
+			 const struct vfio_persist_ser *ser)
+{
+	struct vfio_device *device = df->device;
+	u32 pt_id = ser->hwpt_id;
+	int rc;
+
+	device->luo_dev_id = ser->dev_id;
+	rc = vfio_df_open(df);
+	device->luo_dev_id = 0;
+	if (rc)
+		return rc;
+	rc = iommufd_luo_hwpt_restore(device->iommufd_device, ser->hwpt_id);
+	if (!rc)
+		rc = device->ops->attach_ioas(device, &pt_id);
+	if (!rc && pt_id != ser->hwpt_id)
+		rc = -EINVAL;
+	if (rc) {
+		vfio_df_close(df);
+		return rc;
+	}
+	device->cdev_opened = true;
+	/* Paired with smp_load_acquire() in vfio_device_fops' checks */
+	smp_store_release(&df->access_granted, true);
+	return 0;
+}
+
+static int vfio_luo_take(struct liveupdate_file_op_args *args,
+			 struct vfio_device *device,
+			 const struct vfio_persist_ser *ser)
+{
+	struct vfio_device_file *df;
+	struct iommufd_ctx *ictx;
+	struct file *file;
+	int rc;
+
+	rc = liveupdate_session_retrieve(args, ser->iommufd_token,
+					 vfio_luo_iommufd_compat, &file);
+	if (rc)
+		return rc;
+	ictx = iommufd_ctx_from_file(file);
+	fput(file);
+	if (IS_ERR(ictx))
+		return PTR_ERR(ictx);
+
+	df = vfio_allocate_device_file(device);
+	if (IS_ERR(df)) {
+		rc = PTR_ERR(df);
+		goto err_ictx;
+	}
+	/* As a cdev open makes it; its release puts this registration */
+	if (!vfio_device_try_get_registration(device)) {
+		kfree(df);
+		rc = -ENODEV;
+		goto err_ictx;
+	}
+	file = anon_inode_getfile_fmode("[vfio-device]", &vfio_device_fops, df,
+					O_RDWR, FMODE_PREAD | FMODE_PWRITE);
+	if (IS_ERR(file)) {
+		vfio_device_put_registration(device);
+		kfree(df);
+		rc = PTR_ERR(file);
+		goto err_ictx;
+	}
+	file->f_mapping = device->inode->i_mapping;
+
+	rc = vfio_device_block_group(device);
+	if (rc)
+		goto err_file;
+	mutex_lock(&device->dev_set->lock);
+	df->iommufd = ictx;
+	rc = vfio_luo_open(df, ser);
+	if (rc)
+		df->iommufd = NULL;
+	mutex_unlock(&device->dev_set->lock);
+	if (rc) {
+		vfio_device_unblock_group(device);
+		goto err_file;
+	}
+	args->file = file;
+	return 0;
+
+err_file:
+	fput(file);
+err_ictx:
+	iommufd_ctx_put(ictx);
+	return rc;
+}
+
 static int vfio_luo_retrieve(struct liveupdate_file_op_args *args)
 {
 	const struct vfio_persist_ser *ser = phys_to_virt(args->serialized_data);
+	struct vfio_device *device;
 	int rc = vfio_luo_check(ser);
 
-	pr_err("%04x:%02x:%02x.%d [%04x:%04x]: %s\n", ser->segment, ser->bus,
-	       PCI_SLOT(ser->devfn), PCI_FUNC(ser->devfn), ser->vendor,
-	       ser->device, rc ? "record refused" :
-	       "refused: this kernel cannot take a live device over");
-	return rc ?: -EOPNOTSUPP;
+	device = rc ? NULL : vfio_luo_find(ser);
+	if (device) {
+		rc = vfio_luo_take(args, device, ser);
+		if (!rc)
+			dev_info(device->dev, "retrieved: device %u on HWPT %u, its DMA never stopped\n",
+				 ser->dev_id, ser->hwpt_id);
+		vfio_device_put_registration(device);
+	} else if (!rc) {
+		rc = -ENODEV;
+	}
+	if (rc)
+		pr_err("%04x:%02x:%02x.%d [%04x:%04x]: not retrieved: %pe\n",
+		       ser->segment, ser->bus, PCI_SLOT(ser->devfn),
+		       PCI_FUNC(ser->devfn), ser->vendor, ser->device,
+		       ERR_PTR(rc));
+	return rc;
 }
 
 /*
@@ -234,6 +377,7 @@ static const struct liveupdate_file_ops vfio_luo_file_ops = {
 	.retrieve = vfio_luo_retrieve,
 	.finish = vfio_luo_finish,
 	.owner = THIS_MODULE,
+	.retrieve_retry = true,
 };
 
 static struct liveupdate_file_handler vfio_luo_handler = {

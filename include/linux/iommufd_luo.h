@@ -6,9 +6,12 @@
 #ifndef __LINUX_IOMMUFD_LUO_H
 #define __LINUX_IOMMUFD_LUO_H
 
+#include <linux/err.h>
 #include <linux/errno.h>
 #include <linux/types.h>
 
+struct device;
+struct iommufd_ctx;
 struct iommufd_device;
 struct liveupdate_file_op_args;
 
@@ -28,10 +31,26 @@ struct iommufd_luo_device {
 int iommufd_luo_device_check(struct iommufd_device *idev,
 			     struct liveupdate_file_op_args *args,
 			     struct iommufd_luo_device *out);
+struct iommufd_device *iommufd_luo_device_bind(struct iommufd_ctx *ictx,
+					       struct device *dev, u32 dev_id);
+int iommufd_luo_hwpt_restore(struct iommufd_device *idev, u32 hwpt_id);
 #else
 static inline int iommufd_luo_device_check(struct iommufd_device *idev,
 					   struct liveupdate_file_op_args *args,
 					   struct iommufd_luo_device *out)
+{
+	return -EOPNOTSUPP;
+}
+
+static inline struct iommufd_device *
+iommufd_luo_device_bind(struct iommufd_ctx *ictx, struct device *dev,
+			u32 dev_id)
+{
+	return ERR_PTR(-EOPNOTSUPP);
+}
+
+static inline int iommufd_luo_hwpt_restore(struct iommufd_device *idev,
+					   u32 hwpt_id)
 {
 	return -EOPNOTSUPP;
 }

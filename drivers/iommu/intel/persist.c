@@ -32,6 +32,7 @@
 
 #define pr_fmt(fmt)	"DMAR: " fmt
 
+#include <linux/crash_dump.h>
 #include <linux/debugfs.h>
 #include <linux/kexec_handover.h>
 #include <linux/kho/abi/intel_iommu_persist.h>
@@ -529,6 +530,133 @@ bool intel_iommu_live_update_release(struct device *dev)
 
 	return info && intel_context_release_copied(info->iommu, info->bus,
 						    info->devfn);
+}
+
+/**
+ * intel_iommu_live_update_kept - Whether a device still has its handed-over
+ * translation
+ * @dev: The device, in the kernel a live update booted
+ *
+ * Return: true while @dev translates through the context entry the previous
+ * kernel handed over: no domain of this kernel was attached to it and it
+ * was not blocked or released since.
+ */
+bool intel_iommu_live_update_kept(struct device *dev)
+{
+	struct device_domain_info *info = dev_iommu_priv_get(dev);
+
+	return info && !is_kdump_kernel() && !sm_supported(info->iommu) &&
+	       context_copied(info->iommu, info->bus, info->devfn);
+}
+
+/* The domain ID of @info's handed-over entry if it uses @domain's table */
+static u16 intel_persist_kept_did(struct dmar_domain *domain,
+				  struct device_domain_info *info)
+{
+	struct intel_iommu *iommu = info->iommu;
+	struct pt_iommu_vtdss_hw_info pt_info;
+	struct context_entry *ctx;
+	u16 did = 0;
+
+	if (!intel_iommu_live_update_kept(info->dev) ||
+	    !intel_domain_is_ss_paging(domain) ||
+	    !iommu_persist_tables_of(&domain->iommu))
+		return 0;
+	pt_iommu_vtdss_hw_info(&domain->sspt, &pt_info);
+	spin_lock(&iommu->lock);
+	/* Without alloc, the lookup hides copied entries */
+	ctx = iommu_context_addr(iommu, info->bus, info->devfn, 1);
+	if (ctx && context_present(ctx) &&
+	    context_copied(iommu, info->bus, info->devfn) &&
+	    (ctx->lo & VTD_PAGE_MASK) == pt_info.ssptptr &&
+	    (ctx->hi & 7) == pt_info.aw)
+		did = context_domain_id(ctx);
+	spin_unlock(&iommu->lock);
+	return did;
+}
+
+/**
+ * intel_iommu_live_update_attach - Attach a domain to a unit for a device
+ * @domain: A domain being attached to @info's device
+ * @info:   The device
+ *
+ * As domain_attach_iommu(), except for a persistent domain that adopted the
+ * page table a live update handed over for the device, attached for the
+ * first time to its unit: it takes the domain ID the handed-over context
+ * entry uses, which intel_iommu_live_update_adopt() reserved, so that the
+ * entry can be kept as it is (intel_iommu_live_update_keep_entry()). The
+ * domain ID is freed with the domain's attachment, as any.
+ *
+ * Return: 0, or the error of domain_attach_iommu().
+ */
+int intel_iommu_live_update_attach(struct dmar_domain *domain,
+				   struct device_domain_info *info)
+{
+	struct intel_iommu *iommu = info->iommu;
+	u16 did = intel_persist_kept_did(domain, info);
+	struct iommu_domain_info *di;
+
+	if (!did)
+		return domain_attach_iommu(domain, iommu);
+	di = kzalloc_obj(*di);
+	if (!di)
+		return -ENOMEM;
+	di->refcnt = 1;
+	di->did = did;
+	di->iommu = iommu;
+	mutex_lock(&iommu->did_lock);
+	if (!ida_exists(&iommu->domain_ida, did) ||
+	    xa_load(&domain->iommu_array, iommu->seq_id) ||
+	    xa_insert(&domain->iommu_array, iommu->seq_id, di, GFP_KERNEL)) {
+		kfree(di);
+		di = NULL;
+	}
+	mutex_unlock(&iommu->did_lock);
+	if (!di)
+		return domain_attach_iommu(domain, iommu);
+	dev_info(info->dev, "live update: domain ID %u taken over\n", did);
+	return 0;
+}
+
+/**
+ * intel_iommu_live_update_keep_entry - Keep a handed-over context entry
+ * @iommu:       The unit, its lock held
+ * @context:     The device's context entry
+ * @bus:         Its bus number
+ * @devfn:       Its device and function number
+ * @did:         Domain ID of the domain being attached
+ * @pt:          The domain's page table
+ * @translation: The translation type the entry must have
+ *
+ * A copied entry that already says what the attach would write stays as it
+ * is, no longer marked copied: the device's DMA under way is translated
+ * without a gap. One line says so.
+ *
+ * Return: true if the entry was kept.
+ */
+bool intel_iommu_live_update_keep_entry(struct intel_iommu *iommu,
+					struct context_entry *context,
+					u8 bus, u8 devfn, u16 did,
+					const struct pt_iommu_vtdss_hw_info *pt,
+					int translation)
+{
+	struct context_entry want = {};
+
+	assert_spin_locked(&iommu->lock);
+	if (is_kdump_kernel() || !context_copied(iommu, bus, devfn))
+		return false;
+	context_set_domain_id(&want, did);
+	context_set_address_root(&want, pt->ssptptr);
+	context_set_address_width(&want, pt->aw);
+	context_set_translation_type(&want, translation);
+	context_set_fault_enable(&want);
+	context_set_present(&want);
+	if (want.lo != context->lo || want.hi != context->hi)
+		return false;
+	clear_context_copied(iommu, bus, devfn);
+	pr_info("%s: live update: %02x:%02x.%d keeps its context entry\n",
+		iommu->name, bus, PCI_SLOT(devfn), PCI_FUNC(devfn));
+	return true;
 }
 
 static int __init intel_persist_in_free(void)

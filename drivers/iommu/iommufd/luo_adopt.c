@@ -399,8 +399,34 @@ iommufd_luo_pending_get(struct iommufd_luo_incoming *in, u32 id)
 }
 
 /**
+ * iommufd_luo_pending_ioas - The IOAS of a table no HWPT adopted yet
+ * @ictx:    The retrieved iommufd
+ * @id:      ID of the HWPT the table had
+ * @ioas_id: Receives the ID of the IOAS it maps
+ *
+ * Return: 0, or -ENOENT if no table of @id waits for its HWPT.
+ */
+int iommufd_luo_pending_ioas(struct iommufd_ctx *ictx, u32 id, u32 *ioas_id)
+{
+	struct iommufd_luo_incoming *in = ictx->luo_incoming;
+	unsigned int i;
+
+	if (!in)
+		return -ENOENT;
+	guard(mutex)(&in->lock);
+	for (i = 0; i < in->nr; i++) {
+		if (in->hwpts[i].id == id && in->hwpts[i].nr) {
+			*ioas_id = in->hwpts[i].ioas_id;
+			return 0;
+		}
+	}
+	return -ENOENT;
+}
+
+/**
  * iommufd_luo_hwpt_adopt - Give a new persistent HWPT its handed-over table
- * @ictx:        The retrieved iommufd
+ * @idev:        The device the HWPT is allocated for, bound to the retrieved
+ *               iommufd
  * @hwpt_paging: The HWPT, allocated with IOMMU_HWPT_ALLOC_PERSIST on the
  *               IOAS the table maps, not added to it yet
  * @id:          ID the HWPT had, from iommufd_luo_adopt_id()
@@ -410,15 +436,17 @@ iommufd_luo_pending_get(struct iommufd_luo_incoming *in, u32 id)
  * every area translated to the memory of its file, which is pinned as any
  * mapping's. On success the HWPT has its old ID and its IOAS the domain.
  * On a failure before the tables were taken over nothing changed; after,
- * the tables go with the domain when the HWPT is destroyed.
+ * the tables go with the domain when the HWPT is destroyed, and @idev's
+ * device, if it still translates through them, is blocked first.
  *
  * Return: 0; -EBUSY if another adoption of @id runs; -EINVAL if the table
  * was adopted already, maps another IOAS or does not match it; the errors
  * of iommu_persist_tables_adopt() or of pinning.
  */
-int iommufd_luo_hwpt_adopt(struct iommufd_ctx *ictx,
+int iommufd_luo_hwpt_adopt(struct iommufd_device *idev,
 			   struct iommufd_hwpt_paging *hwpt_paging, u32 id)
 {
+	struct iommufd_ctx *ictx = idev->ictx;
 	struct iommufd_ioas *ioas = hwpt_paging->ioas;
 	struct iommufd_luo_adoption ad = {
 		.iommu_table = iommupt_from_domain(hwpt_paging->common.domain),
@@ -455,8 +483,11 @@ int iommufd_luo_hwpt_adopt(struct iommufd_ctx *ictx,
 	}
 	p->busy = false;
 	mutex_unlock(&in->lock);
-	if (rc)
+	if (rc) {
+		if (ad.adopted && iommu_live_update_release_device(idev->dev))
+			dev_err(idev->dev, "handed-over DMA blocked: its page table was refused\n");
 		return rc;
+	}
 
 	/* Into the slot kept for it: iommufd_object_finalize() fills it. */
 	xa_erase(&ictx->objects, hwpt_paging->common.obj.id);

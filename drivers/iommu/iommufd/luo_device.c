@@ -15,6 +15,14 @@
  * paging HWPT of it and to nothing else. The answer names the binding by
  * the iommufd's token and the object IDs, which the retrieved iommufd
  * gives back.
+ *
+ * In the next kernel the device still translates through the handed-over
+ * page table. The driver that retrieves it binds it to the retrieved
+ * iommufd under its old ID without blocking it first
+ * (iommufd_luo_device_bind()), has its HWPT adopt that page table under its
+ * old ID (iommufd_luo_hwpt_restore()) and attaches it there: the IOMMU
+ * driver takes the translation over as it is, and the device's DMA never
+ * stops.
  */
 
 #include <linux/iommu.h>
@@ -74,3 +82,73 @@ int iommufd_luo_device_check(struct iommufd_device *idev,
 	return rc;
 }
 EXPORT_SYMBOL_NS_GPL(iommufd_luo_device_check, "IOMMUFD");
+
+/**
+ * iommufd_luo_device_bind - Bind a device a live update handed over
+ * @ictx:   The retrieved iommufd the device was bound to
+ * @dev:    The device, alone in its group, still translated through the
+ *          page table the previous kernel handed over
+ * @dev_id: The device's ID in the preserving kernel's iommufd
+ *
+ * As iommufd_device_bind(), except that the device keeps its translation
+ * until it is attached, and gets @dev_id back.
+ *
+ * Return: the binding, or ERR_PTR: -EEXIST if @dev_id is in use in @ictx,
+ * -EINVAL if @dev no longer has a handed-over translation, -EBUSY if it is
+ * owned already, or the errors of iommufd_device_bind().
+ */
+struct iommufd_device *iommufd_luo_device_bind(struct iommufd_ctx *ictx,
+					       struct device *dev, u32 dev_id)
+{
+	return iommufd_device_bind_live_update(ictx, dev, dev_id);
+}
+EXPORT_SYMBOL_NS_GPL(iommufd_luo_device_bind, "IOMMUFD");
+
+/**
+ * iommufd_luo_hwpt_restore - Make the HWPT a handed-over device goes back to
+ * @idev:    The device, bound by iommufd_luo_device_bind()
+ * @hwpt_id: ID of the persistent HWPT it was attached to
+ *
+ * If no HWPT adopted the page table of @hwpt_id yet, one is allocated for
+ * @idev on the table's IOAS and adopts it under @hwpt_id, as
+ * IOMMU_HWPT_DATA_PERSIST_ADOPT does. The caller then attaches @idev to
+ * @hwpt_id.
+ *
+ * Return: 0 once @hwpt_id is a persistent paging HWPT; -EINVAL if it is
+ * another object or none; the errors of the adoption.
+ */
+int iommufd_luo_hwpt_restore(struct iommufd_device *idev, u32 hwpt_id)
+{
+	struct iommufd_ctx *ictx = idev->ictx;
+	struct iommufd_hwpt_paging *hwpt_paging;
+	struct iommufd_object *obj;
+	struct iommufd_ioas *ioas;
+	u32 ioas_id;
+	int rc = 0;
+
+	if (!iommufd_luo_pending_ioas(ictx, hwpt_id, &ioas_id)) {
+		ioas = iommufd_get_ioas(ictx, ioas_id);
+		if (IS_ERR(ioas))
+			return PTR_ERR(ioas);
+		mutex_lock(&ioas->mutex);
+		hwpt_paging = iommufd_hwpt_paging_adopt(ioas, idev, hwpt_id);
+		if (IS_ERR(hwpt_paging))
+			rc = PTR_ERR(hwpt_paging);
+		else
+			iommufd_object_finalize(ictx, &hwpt_paging->common.obj);
+		mutex_unlock(&ioas->mutex);
+		iommufd_put_object(ictx, &ioas->obj);
+		if (rc)
+			return rc;
+	}
+
+	obj = iommufd_get_object(ictx, hwpt_id, IOMMUFD_OBJ_HWPT_PAGING);
+	if (IS_ERR(obj))
+		return -EINVAL;
+	hwpt_paging = container_of(obj, struct iommufd_hwpt_paging, common.obj);
+	if (!iommufd_hwpt_domain_is_persistent(hwpt_paging->common.domain))
+		rc = -EINVAL;
+	iommufd_put_object(ictx, obj);
+	return rc;
+}
+EXPORT_SYMBOL_NS_GPL(iommufd_luo_hwpt_restore, "IOMMUFD");

@@ -108,7 +108,7 @@ int edu_open(struct edu *e)
 	return edu_open_nth(e, 0);
 }
 
-int edu_open_nth(struct edu *e, unsigned int nth)
+int edu_probe_vfio(struct edu *e, unsigned int nth)
 {
 	char path[256];
 	int ret;
@@ -120,9 +120,12 @@ int edu_open_nth(struct edu *e, unsigned int nth)
 		return ret;
 	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/driver_override", e->bdf);
 	ret = vt_write_file(path, "vfio-pci");
-	if (!ret)
-		ret = vt_write_file("/sys/bus/pci/drivers_probe", e->bdf);
-	return ret ?: open_cdev(e);
+	return ret ?: vt_write_file("/sys/bus/pci/drivers_probe", e->bdf);
+}
+
+int edu_open_nth(struct edu *e, unsigned int nth)
+{
+	return edu_probe_vfio(e, nth) ?: open_cdev(e);
 }
 
 static int region(struct edu *e, unsigned int index, struct vfio_region_info *info)
@@ -178,20 +181,13 @@ int edu_open_sysfs(struct edu *e, unsigned int nth)
 	return 0;
 }
 
-int edu_bind(struct edu *e, int iommufd)
+/* Map BAR0 of the bound device file and find its config region. */
+static int map_regions(struct edu *e)
 {
-	struct vfio_device_bind_iommufd bind = {
-		.argsz = sizeof(bind),
-		.iommufd = iommufd,
-	};
 	struct vfio_region_info info;
-	uint16_t cmd;
 	void *bar;
 	int ret;
 
-	if (ioctl(e->fd, VFIO_DEVICE_BIND_IOMMUFD, &bind))
-		return -errno;
-	e->devid = bind.out_devid;
 	ret = region(e, VFIO_PCI_BAR0_REGION_INDEX, &info);
 	if (ret)
 		return ret;
@@ -206,6 +202,31 @@ int edu_bind(struct edu *e, int iommufd)
 	if (ret)
 		return ret;
 	e->config = info.offset;
+	return 0;
+}
+
+int edu_use_fd(struct edu *e, int fd, uint32_t devid)
+{
+	e->fd = fd;
+	e->devid = devid;
+	return map_regions(e);
+}
+
+int edu_bind(struct edu *e, int iommufd)
+{
+	struct vfio_device_bind_iommufd bind = {
+		.argsz = sizeof(bind),
+		.iommufd = iommufd,
+	};
+	uint16_t cmd;
+	int ret;
+
+	if (ioctl(e->fd, VFIO_DEVICE_BIND_IOMMUFD, &bind))
+		return -errno;
+	e->devid = bind.out_devid;
+	ret = map_regions(e);
+	if (ret)
+		return ret;
 	ret = edu_command(e, &cmd);
 	if (ret)
 		return ret;

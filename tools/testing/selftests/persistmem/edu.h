@@ -38,6 +38,14 @@ struct edu {
 int edu_open(struct edu *e);
 /* The same for the @nth edu device by PCI address (edu_open(): 0). */
 int edu_open_nth(struct edu *e, unsigned int nth);
+/* Bind the @nth edu device to vfio-pci, without opening its cdev. */
+int edu_probe_vfio(struct edu *e, unsigned int nth);
+/*
+ * A device file bound already (a cdev a live update gave back) into @e,
+ * as device @devid of its iommufd: map BAR0, find the config region, and
+ * change nothing.
+ */
+int edu_use_fd(struct edu *e, int fd, uint32_t devid);
 /*
  * The @nth edu device without a driver, through sysfs: @e->fd is its
  * config space, @e->bar its BAR0 (resource0). For a device a live update

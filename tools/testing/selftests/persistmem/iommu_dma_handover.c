@@ -17,11 +17,18 @@
  * Generation 2 boots with the VT-d unit still translating: one boot line
  * says it kept the device's translation, no DMA fault was logged, the
  * device is still a bus master, and the retrieved guest_memfd holds the
- * buffer in its second granule, where the IOVA maps. The device itself
- * cannot be taken back by this kernel (retrieve refused, EOPNOTSUPP), so
- * finishing the session blocks its translation and clears its bus
- * mastering before the page table goes; DMA the device is made to do after
+ * buffer in its second granule, where the IOVA maps. Nobody takes the
+ * device back (no driver is bound to it, so its retrieve fails with
+ * ENODEV), so finishing the session blocks its translation and clears its
+ * bus mastering before the page table goes; DMA the device is made to do after
  * that faults and does not reach the memory.
+ *
+ * Run as iommu_dma_stolen, generation 2 opens the device's cdev as any
+ * process with access to it could, instead of retrieving it, and binds it
+ * to an iommufd of its own without attaching it anywhere: the device must
+ * be blocked from then on. Made a bus master, its DMA to the IOVA the
+ * handed-over table maps faults and does not reach the guest's memory, and
+ * the device can no longer be retrieved.
  *
  * Run as iommu_dma_refused, generation 1 damages the device's VT-d record
  * (its page table outside the pools, through a test-only debugfs knob):
@@ -61,12 +68,17 @@
 #define BLOCKED		"handed-over DMA blocked: not retrieved "
 #define DAMAGE_KNOB	"/sys/kernel/debug/intel_iommu_persist_damage"
 
-static bool refused_run(void)
+static bool run_is(const char *test)
 {
 	char name[64];
 
 	return vt_cmdline_value("vmtest.test", name, sizeof(name)) &&
-	       !strcmp(name, "iommu_dma_refused");
+	       !strcmp(name, test);
+}
+
+static bool refused_run(void)
+{
+	return run_is("iommu_dma_refused");
 }
 
 static unsigned int dmar_faults(void)
@@ -214,7 +226,7 @@ static int stage2(void)
 		  "gen 2: the first granule is intact");
 
 	fd = luo_session_retrieve_fd(session, TOKEN_EDU);
-	vt_result(fd == -EOPNOTSUPP, "gen 2: the device cannot be taken back yet (%s)",
+	vt_result(fd == -ENODEV, "gen 2: not bound to vfio-pci, it cannot be retrieved (%s)",
 		  fd < 0 ? strerror(-fd) : "retrieved");
 	if (fd >= 0)
 		close(fd);
@@ -233,9 +245,63 @@ static int stage2(void)
 	return vt_finish();
 }
 
+/* Someone else binds the handed-over device: it is blocked, not theirs. */
+static int stage2_stolen(void)
+{
+	int session = vt_session(SESSION, false), gfd, fd, ret;
+	unsigned int faults;
+	struct iofd io;
+	uint8_t *mem;
+	struct edu e;
+
+	vt_result(vt_dmesg_contains(KEPT_LINE), "gen 2: boot line '%s'", KEPT_LINE);
+	gfd = gvm_retrieve(session, TOKEN_GMEM, GMEM_SIZE, "guest_memfd");
+	mem = mmap(NULL, GMEM_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, gfd, 0);
+	if (mem == MAP_FAILED)
+		vt_fatal("gen 2: mmap guest_memfd: %s", strerror(errno));
+	memset(mem + GRANULE, 0, EDU_DMA_MAX);
+
+	faults = dmar_faults();
+	ret = edu_open(&e);
+	if (!ret)
+		ret = iofd_open(&io);
+	if (!ret)
+		ret = edu_bind(&e, io.fd);
+	vt_result(!ret, "gen 2: %s opened and bound to another iommufd, not attached (%s)",
+		  e.bdf, ret ? strerror(-ret) : "ok");
+	if (ret)
+		vt_fatal("gen 2: nothing more to check");
+	ret = edu_dma_start(&e, IOVA_TARGET, 0, EDU_DMA_MAX, true);
+	if (!ret)
+		ret = edu_dma_wait(&e, DMA_MS);
+	vt_result(!ret, "gen 2: the new owner runs a DMA to the handed-over IOVA (%s)",
+		  ret ? strerror(-ret) : "ok");
+	usleep(200000);
+	vt_result(dmar_faults() > faults, "gen 2: it faults (%u DMAR faults logged)",
+		  dmar_faults() - faults);
+	vt_result(zeroed(mem + GRANULE, EDU_DMA_MAX),
+		  "gen 2: and does not reach the guest memory that IOVA mapped");
+
+	fd = luo_session_retrieve_fd(session, TOKEN_EDU);
+	vt_result(fd < 0, "gen 2: the device can no longer be retrieved (%s)",
+		  fd < 0 ? strerror(-fd) : "retrieved");
+	if (fd >= 0)
+		close(fd);
+	ret = luo_session_finish(session);
+	vt_result(!ret, "gen 2: session finished (%s)", ret ? strerror(-ret) : "ok");
+	munmap(mem, GMEM_SIZE);
+	close(gfd);
+	close(session);
+	edu_close(&e);
+	close(io.fd);
+	return vt_finish();
+}
+
 int main(int argc, char **argv)
 {
 	if (vt_stage(argc, argv, 2) == 1)
 		stage1();
+	if (run_is("iommu_dma_stolen"))
+		return stage2_stolen();
 	return refused_run() ? stage2_refused() : stage2();
 }
