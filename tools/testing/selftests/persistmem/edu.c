@@ -10,9 +10,11 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -33,6 +35,8 @@
 #define REG_DMA_CMD	0x98
 #define DMA_RUN		1u
 #define DMA_TO_RAM	2u
+#define REG_IRQ_RAISE	0x60
+#define REG_IRQ_ACK	0x64
 
 static unsigned long sysfs_hex(const char *dir, const char *name)
 {
@@ -289,6 +293,46 @@ int edu_on_persistent_gmem(struct edu *e, struct iofd *io, uint32_t *hwpt,
 uint32_t edu_read32(struct edu *e, unsigned int reg)
 {
 	return __atomic_load_n((uint32_t *)(e->bar + reg), __ATOMIC_RELAXED);
+}
+
+int edu_msi_eventfd(struct edu *e)
+{
+	char buf[sizeof(struct vfio_irq_set) + sizeof(int32_t)];
+	struct vfio_irq_set *set = (struct vfio_irq_set *)buf;
+	int32_t efd;
+
+	efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (efd < 0)
+		return -errno;
+	memset(buf, 0, sizeof(buf));
+	set->argsz = sizeof(buf);
+	set->flags = VFIO_IRQ_SET_DATA_EVENTFD | VFIO_IRQ_SET_ACTION_TRIGGER;
+	set->index = VFIO_PCI_MSI_IRQ_INDEX;
+	set->count = 1;
+	memcpy(set->data, &efd, sizeof(efd));
+	if (ioctl(e->fd, VFIO_DEVICE_SET_IRQS, set)) {
+		int ret = -errno;
+
+		close(efd);
+		return ret;
+	}
+	return efd;
+}
+
+int edu_irq_raise(struct edu *e, int efd, int ms)
+{
+	struct pollfd pfd = { .fd = efd, .events = POLLIN };
+	uint64_t count;
+	int ret;
+
+	__atomic_store_n((uint32_t *)(e->bar + REG_IRQ_RAISE), 1, __ATOMIC_RELAXED);
+	ret = poll(&pfd, 1, ms);
+	__atomic_store_n((uint32_t *)(e->bar + REG_IRQ_ACK), 1, __ATOMIC_RELAXED);
+	if (ret < 0)
+		return -errno;
+	if (!ret || read(efd, &count, sizeof(count)) != sizeof(count))
+		return -ETIMEDOUT;
+	return 0;
 }
 
 static void write64(struct edu *e, unsigned int reg, uint64_t val)

@@ -81,6 +81,13 @@ int edu_set_command(struct edu *e, uint16_t cmd);
 int edu_dma_start(struct edu *e, uint64_t iova, uint32_t off, uint32_t len, bool to_ram);
 /* Wait up to @ms milliseconds for the DMA to end: 0, or -ETIMEDOUT. */
 int edu_dma_wait(struct edu *e, int ms);
+/*
+ * The device's MSI signalled to a new eventfd through VFIO_DEVICE_SET_IRQS:
+ * the eventfd, or -errno.
+ */
+int edu_msi_eventfd(struct edu *e);
+/* Make the device raise its interrupt; wait up to @ms ms for @efd: 0 or -errno. */
+int edu_irq_raise(struct edu *e, int efd, int ms);
 void edu_close(struct edu *e);
 
 #endif

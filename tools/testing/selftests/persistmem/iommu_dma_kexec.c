@@ -130,6 +130,18 @@ static __noreturn void preserve_and_hold(int gen, int gfd, int iommufd,
 	vt_hold_then(dma_at_kexec, e);
 }
 
+/* Interrupts: set up through the device file, one raised reaches user space */
+static void check_msi(struct edu *e, int gen)
+{
+	int efd = edu_msi_eventfd(e), ret;
+
+	ret = efd < 0 ? efd : edu_irq_raise(e, efd, DMA_MS);
+	vt_result(!ret, "gen %d: MSI set up through the file: an interrupt reaches its eventfd (%s)",
+		  gen, ret ? strerror(-ret) : "ok");
+	if (efd >= 0)
+		close(efd);
+}
+
 static void stage1(void)
 {
 	static struct edu e;
@@ -145,6 +157,7 @@ static void stage1(void)
 	vt_result(!ret && !dmar_faults(),
 		  "gen 1: the device loads its buffer from the first granule (%s)",
 		  ret ? strerror(-ret) : "ok");
+	check_msi(&e, 1);
 	preserve_and_hold(1, gfd, io.fd, &e, io.ioas, hwpt);
 }
 
@@ -223,6 +236,7 @@ static int stage_next(int gen)
 	if (ret)
 		vt_fatal("gen %d: nothing more to check", gen);
 	vt_result(bus_master(&e), "gen %d: still a bus master", gen);
+	check_msi(&e, gen);
 
 	destroy.id = old_hwpt;
 	ret = ioctl(iommufd, IOMMU_DESTROY, &destroy) ? -errno : 0;
