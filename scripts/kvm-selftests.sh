@@ -7,12 +7,13 @@
 #
 #   $TREE/tools/testing/selftests/kvm    ->  $BUILD/kvm-selftests/<test>
 #   $TREE/tools/testing/selftests/iommu  ->  $BUILD/kvm-selftests/<test>
+#   $TREE/tools/testing/selftests/vfio   ->  $BUILD/kvm-selftests/<test>
 #
 # Nothing is written into the source tree. scripts/vmtest.py packs every
 # binary found there as /tests/kvm/<test>. A test that does not build is
 # left out (its previous binary removed), so that its vmtest fails instead
-# of running stale code. KVM_SELFTESTS="a b" and IOMMU_SELFTESTS="a b"
-# build other tests.
+# of running stale code. KVM_SELFTESTS="a b", IOMMU_SELFTESTS="a b" and
+# VFIO_SELFTESTS="a b" build other tests.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -24,6 +25,8 @@ OUT=$BUILD/kvm-selftests
 TESTS=${KVM_SELFTESTS:-guest_memfd_test guest_memfd_persist_test}
 IOMMU_SRC=$TREE/tools/testing/selftests/iommu
 IOMMU_TESTS=${IOMMU_SELFTESTS:-iommufd iommufd_persist}
+VFIO_SRC=$TREE/tools/testing/selftests/vfio
+VFIO_TESTS=${VFIO_SELFTESTS:-vfio_iommufd_setup_test vfio_pci_device_test vfio_dma_mapping_test}
 
 die() { echo "kvm-selftests: $*" >&2; exit 1; }
 
@@ -45,5 +48,10 @@ for t in $IOMMU_TESTS; do
 	make -s -C "$IOMMU_SRC" OUTPUT="$OUT" KHDR_INCLUDES="-isystem $HDR" \
 		LDFLAGS=-static "$OUT/$t" || failed+=("$t")
 done
+for t in $VFIO_TESTS; do
+	rm -f "$OUT/$t"
+	make -s -C "$VFIO_SRC" OUTPUT="$OUT" KHDR_INCLUDES="-isystem $HDR" \
+		LDFLAGS="-static -pthread" "$OUT/$t" || failed+=("$t")
+done
 [ ${#failed[@]} = 0 ] || die "not built: ${failed[*]} (their vmtests will fail)"
-echo "kvm-selftests: $TESTS $IOMMU_TESTS in $OUT"
+echo "kvm-selftests: $TESTS $IOMMU_TESTS $VFIO_TESTS in $OUT"

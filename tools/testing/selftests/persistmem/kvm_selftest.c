@@ -7,6 +7,8 @@
  * names the selftest; the kernel parameter vmtest.kvm=<name> overrides it.
  * vmtest.kvm_args=<a>,<b>,... passes arguments to it (a kselftest harness
  * filter such as -T,<test> for a test the vmtest kernel cannot run).
+ * vmtest.vfio_edu=1 binds the first edu device to vfio-pci and names it to
+ * a VFIO selftest (tools/testing/selftests/vfio) in VFIO_SELFTESTS_BDF.
  *
  * The selftest runs with stdout and stderr on one pipe. Each of its result
  * lines ("ok N ..." / "not ok N ...", as the kselftest harness prints them)
@@ -26,6 +28,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "edu.h"
 #include "vmtest.h"
 
 #define KVM_DIR		"/tests/kvm"
@@ -110,6 +113,14 @@ int main(int argc, char **argv)
 		vt_fatal("%s: %s (scripts/kvm-selftests.sh builds it into build/kvm-selftests)",
 			 path, strerror(errno));
 
+	if (vt_cmdline_value("vmtest.vfio_edu", line, sizeof(line))) {
+		struct edu e;
+		int ret = edu_probe_vfio(&e, 0);
+
+		if (ret)
+			vt_fatal("edu on vfio-pci: %s", strerror(-ret));
+		setenv("VFIO_SELFTESTS_BDF", e.bdf, 1);
+	}
 	vt_cmdline_value("vmtest.kvm_args", args, sizeof(args));
 	vt_diag("running %s %s", path, args);
 	pid = spawn(path, args, &fd);
