@@ -12,8 +12,10 @@
  * (iommu_live_update_freeze_device()), and to forget it again if the kexec
  * is cancelled. In the next kernel, a device whose translation was handed
  * over and that nobody takes over is blocked before the memory its page
- * table maps is released (iommu_live_update_release_device()). An IOMMU
- * driver opts in through the live_update_* ops of struct iommu_ops.
+ * table maps is released (iommu_live_update_release_device()), and a
+ * device whose handed-over table is adopted for another device is blocked
+ * first (iommu_live_update_release_table()). An IOMMU driver opts in
+ * through the live_update_* ops of struct iommu_ops.
  */
 
 #include <linux/device.h>
@@ -78,3 +80,27 @@ bool iommu_live_update_release_device(struct device *dev)
 	return ops->live_update_release && ops->live_update_release(dev);
 }
 EXPORT_SYMBOL_GPL(iommu_live_update_release_device);
+
+/**
+ * iommu_live_update_release_table - Block the other users of a handed-over table
+ * @dev: The device a domain adopting the table is allocated for
+ * @top: Physical address of the table's top level
+ *
+ * A handed-over table adopted for @dev must not go on translating another
+ * device's DMA: the domain that adopts it knows @dev only, and would free
+ * the table or unmap from it without flushing that device's IOTLB. Every
+ * other device still translating through the table at @top is blocked.
+ *
+ * Return: the number of devices blocked.
+ */
+int iommu_live_update_release_table(struct device *dev, phys_addr_t top)
+{
+	const struct iommu_ops *ops;
+
+	if (!dev->iommu || !dev->iommu->iommu_dev)
+		return 0;
+	ops = dev_iommu_ops(dev);
+	return ops->live_update_release_table ?
+	       ops->live_update_release_table(dev, top) : 0;
+}
+EXPORT_SYMBOL_GPL(iommu_live_update_release_table);

@@ -16,7 +16,9 @@
  * next kernel can take over without a reset: a PCI function alone in its
  * IOMMU group, bound through this cdev to an iommufd preserved in the same
  * session and attached to a persistent paging HWPT of it, without PASID
- * (-EINVAL otherwise, nothing changed). From preserve until unpreserve the
+ * (-EINVAL otherwise, nothing changed), and the only device preserved on
+ * that HWPT (-EBUSY otherwise): a handed-over page table must have one user,
+ * whose retrieve takes it over. From preserve until unpreserve the
  * device's attachment cannot change: VFIO_DEVICE_ATTACH_IOMMUFD_PT and
  * VFIO_DEVICE_DETACH_IOMMUFD_PT get -EBUSY.
  *
@@ -70,7 +72,27 @@
 struct vfio_luo {
 	struct vfio_device *device;
 	struct vfio_persist_ser *ser;
+	struct iommufd_ctx *ictx;
+	struct list_head node;
 };
+
+/* The preserved devices, to keep one per HWPT */
+static LIST_HEAD(vfio_luo_preserved);
+static DEFINE_MUTEX(vfio_luo_lock);
+
+/* Add @luo unless another device is preserved on its HWPT */
+static int vfio_luo_add(struct vfio_luo *luo)
+{
+	struct vfio_luo *other;
+
+	guard(mutex)(&vfio_luo_lock);
+	list_for_each_entry(other, &vfio_luo_preserved, node)
+		if (other->ictx == luo->ictx &&
+		    other->ser->hwpt_id == luo->ser->hwpt_id)
+			return -EBUSY;
+	list_add(&luo->node, &vfio_luo_preserved);
+	return 0;
+}
 
 static bool vfio_luo_can_preserve(struct liveupdate_file_handler *handler,
 				  struct file *file)
@@ -133,11 +155,17 @@ static int vfio_luo_preserve(struct liveupdate_file_op_args *args)
 		return PTR_ERR(ser);
 	}
 
+	luo->device = device;
+	luo->ser = ser;
 	mutex_lock(&device->dev_set->lock);
 	if (device->luo_preserved)
 		rc = -EBUSY;
 	else
 		rc = vfio_luo_record(args, df, ser);
+	if (!rc) {
+		luo->ictx = df->iommufd;
+		rc = vfio_luo_add(luo);
+	}
 	if (!rc)
 		device->luo_preserved = true;
 	mutex_unlock(&device->dev_set->lock);
@@ -147,8 +175,6 @@ static int vfio_luo_preserve(struct liveupdate_file_op_args *args)
 		return rc;
 	}
 
-	luo->device = device;
-	luo->ser = ser;
 	args->serialized_data = virt_to_phys(ser);
 	args->private_data = luo;
 	return 0;
@@ -160,6 +186,9 @@ static void vfio_luo_unpreserve(struct liveupdate_file_op_args *args)
 
 	mutex_lock(&luo->device->dev_set->lock);
 	luo->device->luo_preserved = false;
+	mutex_lock(&vfio_luo_lock);
+	list_del(&luo->node);
+	mutex_unlock(&vfio_luo_lock);
 	mutex_unlock(&luo->device->dev_set->lock);
 	kho_unpreserve_free(luo->ser);
 	kfree(luo);
@@ -242,6 +271,8 @@ static int vfio_luo_open(struct vfio_device_file *df,
 	if (!rc && pt_id != ser->hwpt_id)
 		rc = -EINVAL;
 	if (rc) {
+		/* Blocked before the close resets it: no retry, no stale DMA */
+		iommu_live_update_release_device(device->dev);
 		vfio_df_close(df);
 		return rc;
 	}
@@ -323,7 +354,7 @@ static int vfio_luo_retrieve(struct liveupdate_file_op_args *args)
 	if (device) {
 		rc = vfio_luo_take(args, device, ser);
 		if (!rc)
-			dev_info(device->dev, "retrieved: device %u on HWPT %u, its DMA never stopped\n",
+			dev_info(device->dev, "retrieved: device %u on HWPT %u, not reset\n",
 				 ser->dev_id, ser->hwpt_id);
 		vfio_device_put_registration(device);
 	} else if (!rc) {
@@ -337,10 +368,25 @@ static int vfio_luo_retrieve(struct liveupdate_file_op_args *args)
 	return rc;
 }
 
+/* Whether a VFIO driver has @pdev open, bound by some owner */
+static bool vfio_luo_in_use(struct pci_dev *pdev)
+{
+	struct vfio_device *device = vfio_device_get_from_dev(&pdev->dev);
+	bool open;
+
+	if (!device)
+		return false;
+	mutex_lock(&device->dev_set->lock);
+	open = device->open_count;
+	mutex_unlock(&device->dev_set->lock);
+	vfio_device_put_registration(device);
+	return open;
+}
+
 /*
- * The handed-over device nobody took: its translation blocked, if its IOMMU
- * still had it, and no longer a bus master. Its PCI address and IDs must
- * match the record.
+ * The handed-over device nobody retrieved: its translation blocked, if its
+ * IOMMU still had it, and no longer a bus master unless someone opened it
+ * since (which blocked it). Its PCI address and IDs must match the record.
  */
 static void vfio_luo_release(const struct vfio_persist_ser *ser)
 {
@@ -352,9 +398,14 @@ static void vfio_luo_release(const struct vfio_persist_ser *ser)
 		return;
 	if (pdev->vendor == ser->vendor && pdev->device == ser->device) {
 		blocked = iommu_live_update_release_device(&pdev->dev);
-		pci_clear_master(pdev);
-		pci_info(pdev, "handed-over DMA blocked: not retrieved (%s)\n",
-			 blocked ? "translation torn down" : "its IOMMU had refused it");
+		if (vfio_luo_in_use(pdev)) {
+			pci_info(pdev, "handed-over DMA: not retrieved, opened by another owner\n");
+		} else {
+			pci_clear_master(pdev);
+			pci_info(pdev, "handed-over DMA blocked: not retrieved (%s)\n",
+				 blocked ? "translation torn down" :
+				 "its IOMMU had refused it");
+		}
 	}
 	pci_dev_put(pdev);
 }

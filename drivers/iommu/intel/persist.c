@@ -55,6 +55,10 @@ static DEFINE_MUTEX(intel_persist_lock);
 /* By unit sequence ID: outgoing units, and incoming root tables to free */
 static DEFINE_XARRAY(intel_persist_units);
 static DEFINE_XARRAY(intel_persist_old_roots);
+/* By page table PFN: the unit and device whose copied entry uses it */
+static DEFINE_XARRAY(intel_persist_kept);
+/* By unit sequence ID: the units that kept devices */
+static DEFINE_XARRAY(intel_persist_units_in);
 static struct intel_iommu_persist_ser *intel_persist_out;
 static struct intel_iommu_persist_ser *intel_persist_in;
 
@@ -401,25 +405,35 @@ static int intel_persist_check(struct intel_iommu *iommu,
 		return -EINVAL;
 	if (context_copied(iommu, rec->bus, rec->devfn))
 		return -EEXIST;
-	/* A domain ID names one page table */
-	for (i = 0; &in->devs[i] != rec; i++)
-		if (in->devs[i].reg_base == rec->reg_base &&
-		    in->devs[i].did == rec->did &&
-		    in->devs[i].pgtable != rec->pgtable)
+	/* A domain ID names one page table, which one device uses */
+	for (i = 0; &in->devs[i] != rec; i++) {
+		if (in->devs[i].pgtable == rec->pgtable)
 			return -EEXIST;
+		if (in->devs[i].reg_base == rec->reg_base &&
+		    in->devs[i].did == rec->did)
+			return -EEXIST;
+	}
 	return 0;
 }
 
 static int intel_persist_keep(struct intel_iommu *iommu,
 			      const struct intel_iommu_persist_dev_ser *rec)
 {
+	unsigned long user = (unsigned long)iommu->seq_id << 16 |
+			     PCI_DEVID(rec->bus, rec->devfn);
 	struct context_entry *ctx;
 	int rc;
+
+	rc = xa_insert(&intel_persist_kept, PHYS_PFN(rec->pgtable),
+		       xa_mk_value(user), GFP_KERNEL);
+	if (rc)
+		return rc == -EBUSY ? -EEXIST : rc;
 
 	spin_lock(&iommu->lock);
 	ctx = iommu_context_addr(iommu, rec->bus, rec->devfn, 1);
 	if (!ctx) {
 		spin_unlock(&iommu->lock);
+		xa_erase(&intel_persist_kept, PHYS_PFN(rec->pgtable));
 		return -ENOMEM;
 	}
 	context_clear_entry(ctx);
@@ -461,6 +475,9 @@ int intel_iommu_live_update_adopt(struct intel_iommu *iommu)
 
 	iommu->copied_tables = bitmap_zalloc(BIT_ULL(16), GFP_KERNEL);
 	if (!iommu->copied_tables)
+		return -ENOMEM;
+	if (xa_err(xa_store(&intel_persist_units_in, iommu->seq_id, iommu,
+			    GFP_KERNEL)))
 		return -ENOMEM;
 	if (kho_is_preserved(root, 0) &&
 	    xa_err(xa_store(&intel_persist_old_roots, iommu->seq_id,
@@ -513,6 +530,48 @@ void intel_iommu_live_update_adopted(struct intel_iommu *iommu)
 			kho_restore_free(phys_to_virt(ctx));
 	}
 	kho_restore_free(old);
+}
+
+/**
+ * intel_iommu_live_update_release_table - Block the other users of a table
+ * @dev: The device a domain adopting the handed-over table is allocated for
+ * @top: Physical address of the table
+ *
+ * One device at most was handed over with a table (intel_persist_check()).
+ * If it is another than @dev and still translates through @top, its copied
+ * context entry is torn down.
+ *
+ * Return: the number of devices blocked, 0 or 1.
+ */
+int intel_iommu_live_update_release_table(struct device *dev, phys_addr_t top)
+{
+	struct device_domain_info *info = dev_iommu_priv_get(dev);
+	void *entry = xa_load(&intel_persist_kept, PHYS_PFN(top));
+	struct intel_iommu *iommu;
+	struct context_entry *ctx;
+	unsigned long user;
+	bool block = false;
+	u8 bus, devfn;
+
+	if (!entry)
+		return 0;
+	user = xa_to_value(entry);
+	iommu = xa_load(&intel_persist_units_in, user >> 16);
+	bus = PCI_BUS_NUM(user & 0xffff);
+	devfn = user & 0xff;
+	if (!iommu || (info && info->iommu == iommu && info->bus == bus &&
+		       info->devfn == devfn))
+		return 0;
+	spin_lock(&iommu->lock);
+	ctx = iommu_context_addr(iommu, bus, devfn, 1);
+	block = ctx && context_copied(iommu, bus, devfn) &&
+		(ctx->lo & VTD_PAGE_MASK) == top;
+	spin_unlock(&iommu->lock);
+	if (!block || !intel_context_release_copied(iommu, bus, devfn))
+		return 0;
+	pr_info("%s: live update: %02x:%02x.%d blocked: its page table was adopted for %s\n",
+		iommu->name, bus, PCI_SLOT(devfn), PCI_FUNC(devfn), dev_name(dev));
+	return 1;
 }
 
 /**

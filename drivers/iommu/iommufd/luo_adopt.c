@@ -435,9 +435,12 @@ int iommufd_luo_pending_ioas(struct iommufd_ctx *ictx, u32 id, u32 *ioas_id)
  * against the IOAS: every translation inside an area with its permissions,
  * every area translated to the memory of its file, which is pinned as any
  * mapping's. On success the HWPT has its old ID and its IOAS the domain.
- * On a failure before the tables were taken over nothing changed; after,
- * the tables go with the domain when the HWPT is destroyed, and @idev's
- * device, if it still translates through them, is blocked first.
+ * Any other device that still translates through the handed-over table is
+ * blocked first (iommu_live_update_release_table()): the domain will know
+ * @idev's device only. On a failure before the tables were taken over
+ * nothing else changed; after, the tables go with the domain when the HWPT
+ * is destroyed, and @idev's device, if it still translates through them,
+ * is blocked first.
  *
  * Return: 0; -EBUSY if another adoption of @id runs; -EINVAL if the table
  * was adopted already, maps another IOAS or does not match it; the errors
@@ -463,6 +466,7 @@ int iommufd_luo_hwpt_adopt(struct iommufd_device *idev,
 	if (p->ioas_id != ioas->obj.id) {
 		rc = -EINVAL;
 	} else {
+		iommu_live_update_release_table(idev->dev, p->top);
 		rc = iopt_table_adopt_domain(&ioas->iopt,
 					     hwpt_paging->common.domain,
 					     &iommufd_luo_adopt_ops, &ad);
