@@ -156,6 +156,9 @@ MACHINES = {
     "pc": [],
     "vtd": ["-machine", "q35", "-device", "intel-iommu,intremap=on,x-scalable-mode=off",
             "-device", "edu"],
+    # Two edu on the root bus: two IOMMU groups of one device each.
+    "vtd2": ["-machine", "q35", "-device", "intel-iommu,intremap=on,x-scalable-mode=off",
+             "-device", "edu", "-device", "edu"],
     "vtd-sm": ["-machine", "q35", "-device", "intel-iommu,intremap=on,x-scalable-mode=on",
                "-device", "edu"],
     # Two more edu behind a conventional PCI bridge: one IOMMU group.

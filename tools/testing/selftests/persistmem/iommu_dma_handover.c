@@ -27,8 +27,10 @@
  * process with access to it could, instead of retrieving it, and binds it
  * to an iommufd of its own without attaching it anywhere: the device must
  * be blocked from then on. Made a bus master, its DMA to the IOVA the
- * handed-over table maps faults and does not reach the guest's memory, and
- * the device can no longer be retrieved.
+ * handed-over table maps faults and does not reach the guest's memory.
+ * Closed again, the device cannot be retrieved any more (EINVAL, with its
+ * iommufd retrieved), and finish leaves the bus mastering of the device
+ * its new owner opened again alone.
  *
  * Run as iommu_dma_refused, generation 1 damages the device's VT-d record
  * (its page table outside the pools, through a test-only debugfs knob):
@@ -282,13 +284,26 @@ static int stage2_stolen(void)
 	vt_result(zeroed(mem + GRANULE, EDU_DMA_MAX),
 		  "gen 2: and does not reach the guest memory that IOVA mapped");
 
-	fd = luo_session_retrieve_fd(session, TOKEN_EDU);
-	vt_result(fd < 0, "gen 2: the device can no longer be retrieved (%s)",
-		  fd < 0 ? strerror(-fd) : "retrieved");
-	if (fd >= 0)
-		close(fd);
+	edu_close(&e);
+	fd = luo_session_retrieve_fd(session, TOKEN_IOMMUFD);
+	if (fd < 0)
+		vt_fatal("gen 2: retrieve iommufd: %s", strerror(-fd));
+	ret = luo_session_retrieve_fd(session, TOKEN_EDU);
+	vt_result(ret == -EINVAL, "gen 2: closed again, it cannot be retrieved: EINVAL (%s)",
+		  ret < 0 ? strerror(-ret) : "retrieved");
+	if (ret >= 0)
+		close(ret);
+	close(fd);
+
+	ret = edu_open(&e);
+	if (!ret)
+		ret = edu_bind(&e, io.fd);
+	if (ret)
+		vt_fatal("gen 2: open and bind again: %s", strerror(-ret));
 	ret = luo_session_finish(session);
 	vt_result(!ret, "gen 2: session finished (%s)", ret ? strerror(-ret) : "ok");
+	vt_result(vt_dmesg_contains("handed-over DMA: not retrieved, opened by another owner") &&
+		  bus_master(&e), "gen 2: finish leaves the bus mastering of its owner's device alone");
 	munmap(mem, GMEM_SIZE);
 	close(gfd);
 	close(session);

@@ -109,6 +109,44 @@ static int dma(struct edu *e, uint64_t iova, uint32_t len, bool to_ram)
 	return ret ?: edu_dma_wait(e, DMA_MS);
 }
 
+/*
+ * A second edu, alone in its group too, on the same persistent HWPT: a
+ * handed-over table has one user, so it cannot be preserved with the first.
+ */
+static void second_on_hwpt(int session, struct edu *e, int iommufd, uint32_t hwpt)
+{
+	struct edu e2;
+	uint32_t pt = hwpt;
+	int ret;
+
+	ret = edu_open_nth(&e2, 1);
+	if (!ret)
+		ret = edu_bind(&e2, iommufd);
+	if (!ret)
+		ret = edu_attach(&e2, &pt);
+	if (ret)
+		vt_fatal("gen 1: second edu on HWPT %u: %s", hwpt, strerror(-ret));
+	ret = luo_session_preserve_fd(session, e2.fd, TOKEN_EDU + 1) ? -errno : 0;
+	vt_result(ret == -EBUSY,
+		  "gen 1: %s on the HWPT of preserved %s cannot be preserved: EBUSY (%s)",
+		  e2.bdf, e->bdf, ret ? strerror(-ret) : "preserved");
+	edu_close(&e2);
+}
+
+/* File status flags belong to the open file: set on @a, seen on @b */
+static bool same_file(int a, int b)
+{
+	int fa = fcntl(a, F_GETFL), fb = fcntl(b, F_GETFL);
+	bool same;
+
+	if (fa < 0 || fb < 0 || (fa & O_NONBLOCK) || (fb & O_NONBLOCK) ||
+	    fcntl(a, F_SETFL, fa | O_NONBLOCK))
+		return false;
+	same = fcntl(b, F_GETFL) & O_NONBLOCK;
+	fcntl(a, F_SETFL, fa);
+	return same;
+}
+
 /* Preserve the three files in a new session, pass the IDs on, hold. */
 static __noreturn void preserve_and_hold(int gen, int gfd, int iommufd,
 					 struct edu *e, uint32_t ioas,
@@ -125,6 +163,8 @@ static __noreturn void preserve_and_hold(int gen, int gfd, int iommufd,
 	ret = luo_session_preserve_fd(session, e->fd, TOKEN_EDU) ? -errno : 0;
 	vt_result(!ret, "gen %d: %s preserved as device %u on HWPT %u (%s)", gen,
 		  e->bdf, e->devid, hwpt, ret ? strerror(-ret) : "ok");
+	if (gen == 1)
+		second_on_hwpt(session, e, iommufd, hwpt);
 	snprintf(buf, sizeof(buf), IDS_ARG "=%u,%u,%u", e->devid, ioas, hwpt);
 	vt_next_args(buf);
 	vt_hold_then(dma_at_kexec, e);
@@ -161,6 +201,30 @@ static void stage1(void)
 	preserve_and_hold(1, gfd, io.fd, &e, io.ioas, hwpt);
 }
 
+/*
+ * The careless VMM allocates an object first, which takes the device's old
+ * ID: the retrieve fails with EEXIST, changes nothing, and succeeds once
+ * the ID is free again.
+ */
+static void id_taken(int session, int iommufd, uint32_t old_dev, int gen)
+{
+	struct iommu_ioas_alloc alloc = { .size = sizeof(alloc) };
+	struct iommu_destroy destroy = { .size = sizeof(destroy) };
+	int fd;
+
+	if (ioctl(iommufd, IOMMU_IOAS_ALLOC, &alloc))
+		vt_fatal("gen %d: IOMMU_IOAS_ALLOC: %s", gen, strerror(errno));
+	fd = luo_session_retrieve_fd(session, TOKEN_EDU);
+	vt_result(alloc.out_ioas_id == old_dev && fd == -EEXIST,
+		  "gen %d: a new IOAS took ID %u (device's: %u): retrieve EEXIST (%s)",
+		  gen, alloc.out_ioas_id, old_dev, fd < 0 ? strerror(-fd) : "retrieved");
+	if (fd >= 0)
+		vt_fatal("gen %d: retrieved under another ID", gen);
+	destroy.id = alloc.out_ioas_id;
+	if (ioctl(iommufd, IOMMU_DESTROY, &destroy))
+		vt_fatal("gen %d: IOMMU_DESTROY: %s", gen, strerror(errno));
+}
+
 /* The careless VMM: the device cannot come back before its prerequisites. */
 static void retrieve_too_early(int session, struct edu *e, int gen)
 {
@@ -175,8 +239,8 @@ static void retrieve_too_early(int session, struct edu *e, int gen)
 	if (edu_probe_vfio(e, 0))
 		vt_fatal("gen %d: bind vfio-pci to edu", gen);
 	fd = luo_session_retrieve_fd(session, TOKEN_EDU);
-	vt_result(fd < 0,
-		  "gen %d: retrieve before its iommufd is retrieved fails (%s)", gen,
+	vt_result(fd == -EINVAL,
+		  "gen %d: retrieve before its iommufd is retrieved: EINVAL (%s)", gen,
 		  fd < 0 ? strerror(-fd) : "retrieved");
 	if (fd >= 0)
 		close(fd);
@@ -219,13 +283,15 @@ static int stage_next(int gen)
 	iommufd = luo_session_retrieve_fd(session, TOKEN_IOMMUFD);
 	if (iommufd < 0)
 		vt_fatal("gen %d: retrieve iommufd: %s", gen, strerror(-iommufd));
+	id_taken(session, iommufd, old_dev, gen);
 	fd = luo_session_retrieve_fd(session, TOKEN_EDU);
 	vt_result(fd >= 0, "gen %d: %s retrieved (%s)", gen, e.bdf,
 		  fd < 0 ? strerror(-fd) : "ok");
 	if (fd < 0)
 		vt_fatal("gen %d: nothing more to check", gen);
 	fd2 = luo_session_retrieve_fd(session, TOKEN_EDU);
-	vt_result(fd2 >= 0, "gen %d: retrieved again, the same device (%s)",
+	vt_result(fd2 >= 0 && same_file(fd, fd2),
+		  "gen %d: retrieved again: the same file (%s)",
 		  gen, fd2 < 0 ? strerror(-fd2) : "ok");
 	if (fd2 >= 0)
 		close(fd2);
