@@ -404,7 +404,7 @@ static void vfio_luo_release(const struct vfio_persist_ser *ser)
 			pci_clear_master(pdev);
 			pci_info(pdev, "handed-over DMA blocked: not retrieved (%s)\n",
 				 blocked ? "translation torn down" :
-				 "its IOMMU had refused it");
+				 "no handed-over translation left");
 		}
 	}
 	pci_dev_put(pdev);

@@ -32,6 +32,12 @@
  * iommufd retrieved), and finish leaves the bus mastering of the device
  * its new owner opened again alone.
  *
+ * Run as iommu_dma_adopt_other (two edu), generation 2 adopts the
+ * handed-over page table for the second edu, as IOMMU_HWPT_DATA_PERSIST_ADOPT
+ * allows: the first, which still translated through it, is blocked first
+ * (one line says so) and its DMA faults, while the second's DMA goes
+ * through the adopted table to the guest's memory.
+ *
  * Run as iommu_dma_refused, generation 1 damages the device's VT-d record
  * (its page table outside the pools, through a test-only debugfs knob):
  * generation 2 refuses it in one boot line and keeps the unit enabled
@@ -68,6 +74,7 @@
 #define REFUSED_LINE	"DMAR: dmar0: live update: translation kept for 0 devices, 1 refused"
 #define REFUSED_DEV	"DMAR: dmar0: live update: 00:01.0 refused (-EINVAL)"
 #define BLOCKED		"handed-over DMA blocked: not retrieved "
+#define IDS_ARG		"iommu_dma_handover.ids"
 #define DAMAGE_KNOB	"/sys/kernel/debug/intel_iommu_persist_damage"
 
 static bool run_is(const char *test)
@@ -106,6 +113,7 @@ static void stage1(void)
 	static struct edu e;
 	int session, gfd, ret;
 	struct iofd io;
+	char ids[64];
 	uint8_t *mem;
 	uint32_t hwpt;
 
@@ -121,6 +129,8 @@ static void stage1(void)
 	vt_result(zeroed(mem + GRANULE, EDU_DMA_MAX) && !dmar_faults(),
 		  "gen 1: the second granule is zero, no DMAR fault");
 
+	snprintf(ids, sizeof(ids), IDS_ARG "=%u,%u", io.ioas, hwpt);
+	vt_next_args(ids);
 	session = vt_session(SESSION, true);
 	if (luo_session_preserve_fd(session, gfd, TOKEN_GMEM) ||
 	    luo_session_preserve_fd(session, io.fd, TOKEN_IOMMUFD))
@@ -192,7 +202,7 @@ static int stage2_refused(void)
 
 	ret = luo_session_finish(session);
 	vt_result(!ret, "gen 2: session finished (%s)", ret ? strerror(-ret) : "ok");
-	vt_result(vt_dmesg_contains(BLOCKED "(its IOMMU had refused it)"),
+	vt_result(vt_dmesg_contains(BLOCKED "(no handed-over translation left)"),
 		  "gen 2: finish names the refused device");
 	vt_result(!bus_master(&e), "gen 2: and clears its bus mastering");
 	munmap(mem, GMEM_SIZE);
@@ -244,6 +254,79 @@ static int stage2(void)
 	close(gfd);
 	close(session);
 	edu_close(&e);
+	return vt_finish();
+}
+
+/* The table is adopted for another device: the one it served is blocked. */
+static int stage2_adopt_other(void)
+{
+	int session = vt_session(SESSION, false), gfd, iommufd, ret;
+	uint32_t ioas = 0, hwpt = 0, out = 0;
+	struct edu e, e2;
+	unsigned int faults;
+	uint8_t *mem;
+	char ids[64];
+
+	if (!vt_cmdline_value(IDS_ARG, ids, sizeof(ids)) ||
+	    sscanf(ids, "%u,%u", &ioas, &hwpt) != 2)
+		vt_fatal("gen 2: no %s on the command line", IDS_ARG);
+	vt_result(vt_dmesg_contains(KEPT_LINE), "gen 2: boot line '%s'", KEPT_LINE);
+	gfd = gvm_retrieve(session, TOKEN_GMEM, GMEM_SIZE, "guest_memfd");
+	mem = mmap(NULL, GMEM_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, gfd, 0);
+	if (mem == MAP_FAILED)
+		vt_fatal("gen 2: mmap guest_memfd: %s", strerror(errno));
+	iommufd = luo_session_retrieve_fd(session, TOKEN_IOMMUFD);
+	if (iommufd < 0)
+		vt_fatal("gen 2: retrieve iommufd: %s", strerror(-iommufd));
+	ret = edu_open_sysfs(&e, 0);
+	if (ret)
+		vt_fatal("gen 2: edu through sysfs: %s", strerror(-ret));
+
+	ret = edu_open_nth(&e2, 1);
+	if (!ret)
+		ret = edu_bind(&e2, iommufd);
+	if (!ret)
+		ret = iofd_adopt(iommufd, e2.devid, ioas, IOMMU_HWPT_ALLOC_PERSIST,
+				 hwpt, 0, &out);
+	if (!ret)
+		ret = edu_attach(&e2, &out);
+	vt_result(!ret, "gen 2: HWPT %u's table adopted for %s (%s)", hwpt, e2.bdf,
+		  ret ? strerror(-ret) : "ok");
+	if (ret)
+		vt_fatal("gen 2: nothing more to check");
+	vt_result(vt_dmesg_contains("live update: 00:01.0 blocked: its page table was adopted for 0000:00:02.0"),
+		  "gen 2: %s, which translated through it, is blocked first", e.bdf);
+
+	faults = dmar_faults();
+	memset(mem + GRANULE, 0, EDU_DMA_MAX);
+	ret = edu_dma_start(&e, IOVA_TARGET, 0, EDU_DMA_MAX, true);
+	if (!ret)
+		ret = edu_dma_wait(&e, DMA_MS);
+	usleep(200000);
+	vt_result(!ret && dmar_faults() > faults && zeroed(mem + GRANULE, EDU_DMA_MAX),
+		  "gen 2: its DMA to the IOVA faults and does not reach the memory (%s)",
+		  ret ? strerror(-ret) : "ok");
+	ret = edu_dma_start(&e2, IOVA_GMEM, 0, EDU_DMA_MAX, false);
+	if (!ret)
+		ret = edu_dma_wait(&e2, DMA_MS);
+	if (!ret)
+		ret = edu_dma_start(&e2, IOVA_TARGET, 0, EDU_DMA_MAX, true);
+	if (!ret)
+		ret = edu_dma_wait(&e2, DMA_MS);
+	vt_result(!ret && vt_check_pattern(mem + GRANULE, EDU_DMA_MAX, SEED, 0) < 0,
+		  "gen 2: %s's DMA goes through the adopted table (%s)", e2.bdf,
+		  ret ? strerror(-ret) : "ok");
+
+	ret = luo_session_finish(session);
+	vt_result(!ret, "gen 2: session finished (%s)", ret ? strerror(-ret) : "ok");
+	vt_result(vt_dmesg_contains(BLOCKED "(no handed-over translation left)") &&
+		  !bus_master(&e), "gen 2: and cleared %s's bus mastering", e.bdf);
+	munmap(mem, GMEM_SIZE);
+	edu_close(&e2);
+	edu_close(&e);
+	close(iommufd);
+	close(gfd);
+	close(session);
 	return vt_finish();
 }
 
@@ -318,5 +401,7 @@ int main(int argc, char **argv)
 		stage1();
 	if (run_is("iommu_dma_stolen"))
 		return stage2_stolen();
+	if (run_is("iommu_dma_adopt_other"))
+		return stage2_adopt_other();
 	return refused_run() ? stage2_refused() : stage2();
 }
