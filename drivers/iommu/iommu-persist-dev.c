@@ -82,6 +82,25 @@ bool iommu_live_update_release_device(struct device *dev)
 EXPORT_SYMBOL_GPL(iommu_live_update_release_device);
 
 /**
+ * iommu_live_update_device_kept - Whether a device's translation was handed over
+ * @dev: The device, in the kernel a live update booted
+ *
+ * Return: true while @dev still translates through the page table the
+ * previous kernel handed over: no domain of this kernel was attached to it
+ * and it was not blocked since. Its driver must keep it running, in D0.
+ */
+bool iommu_live_update_device_kept(struct device *dev)
+{
+	const struct iommu_ops *ops;
+
+	if (!dev->iommu || !dev->iommu->iommu_dev)
+		return false;
+	ops = dev_iommu_ops(dev);
+	return ops->live_update_kept && ops->live_update_kept(dev);
+}
+EXPORT_SYMBOL_GPL(iommu_live_update_device_kept);
+
+/**
  * iommu_live_update_release_table - Block the other users of a handed-over table
  * @dev: The device a domain adopting the table is allocated for
  * @top: Physical address of the table's top level

@@ -225,9 +225,29 @@ static void id_taken(int session, int iommufd, uint32_t old_dev, int gen)
 		vt_fatal("gen %d: IOMMU_DESTROY: %s", gen, strerror(errno));
 }
 
+/* The device's runtime PM status: vfio-pci idles a device nobody opened */
+static bool runtime_pm_is(struct edu *e, const char *status)
+{
+	char path[96], buf[32] = "";
+	ssize_t len;
+	int fd;
+
+	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/power/runtime_status",
+		 e->bdf);
+	fd = open(path, O_RDONLY);
+	if (fd < 0)
+		return false;
+	len = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (len > 0 && buf[len - 1] == '\n')
+		buf[len - 1] = '\0';
+	return !strcmp(buf, status);
+}
+
 /* The careless VMM: the device cannot come back before its prerequisites. */
 static void retrieve_too_early(int session, struct edu *e, int gen)
 {
+	struct edu other;
 	int fd;
 
 	fd = luo_session_retrieve_fd(session, TOKEN_EDU);
@@ -236,8 +256,12 @@ static void retrieve_too_early(int session, struct edu *e, int gen)
 		  fd < 0 ? strerror(-fd) : "retrieved");
 	if (fd >= 0)
 		close(fd);
-	if (edu_probe_vfio(e, 0))
+	if (edu_probe_vfio(e, 0) || edu_probe_vfio(&other, 1))
 		vt_fatal("gen %d: bind vfio-pci to edu", gen);
+	usleep(100000);
+	vt_result(runtime_pm_is(e, "active") && runtime_pm_is(&other, "suspended"),
+		  "gen %d: vfio-pci keeps %s active, lets %s idle", gen, e->bdf,
+		  other.bdf);
 	fd = luo_session_retrieve_fd(session, TOKEN_EDU);
 	vt_result(fd == -EINVAL,
 		  "gen %d: retrieve before its iommufd is retrieved: EINVAL (%s)", gen,
