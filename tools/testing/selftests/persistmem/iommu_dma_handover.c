@@ -75,6 +75,8 @@
 #define REFUSED_DEV	"DMAR: dmar0: live update: 00:01.0 refused (-EINVAL)"
 #define BLOCKED		"handed-over DMA blocked: not retrieved "
 #define IDS_ARG		"iommu_dma_handover.ids"
+#define ADOPTED_OTHER	"live update: 00:01.0 blocked: its page table was adopted for 0000:00:02.0"
+#define OTHER_OWNER	"handed-over DMA: not retrieved, opened by another owner"
 #define DAMAGE_KNOB	"/sys/kernel/debug/intel_iommu_persist_damage"
 
 static bool run_is(const char *test)
@@ -294,7 +296,7 @@ static int stage2_adopt_other(void)
 		  ret ? strerror(-ret) : "ok");
 	if (ret)
 		vt_fatal("gen 2: nothing more to check");
-	vt_result(vt_dmesg_contains("live update: 00:01.0 blocked: its page table was adopted for 0000:00:02.0"),
+	vt_result(vt_dmesg_contains(ADOPTED_OTHER),
 		  "gen 2: %s, which translated through it, is blocked first", e.bdf);
 
 	faults = dmar_faults();
@@ -385,8 +387,8 @@ static int stage2_stolen(void)
 		vt_fatal("gen 2: open and bind again: %s", strerror(-ret));
 	ret = luo_session_finish(session);
 	vt_result(!ret, "gen 2: session finished (%s)", ret ? strerror(-ret) : "ok");
-	vt_result(vt_dmesg_contains("handed-over DMA: not retrieved, opened by another owner") &&
-		  bus_master(&e), "gen 2: finish leaves the bus mastering of its owner's device alone");
+	vt_result(vt_dmesg_contains(OTHER_OWNER) && bus_master(&e),
+		  "gen 2: finish leaves the bus mastering of its owner's device alone");
 	munmap(mem, GMEM_SIZE);
 	close(gfd);
 	close(session);

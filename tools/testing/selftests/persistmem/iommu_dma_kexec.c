@@ -176,7 +176,7 @@ static void check_msi(struct edu *e, int gen)
 	int efd = edu_msi_eventfd(e), ret;
 
 	ret = efd < 0 ? efd : edu_irq_raise(e, efd, DMA_MS);
-	vt_result(!ret, "gen %d: MSI set up through the file: an interrupt reaches its eventfd (%s)",
+	vt_result(!ret, "gen %d: MSI set up through the file: an interrupt reaches it (%s)",
 		  gen, ret ? strerror(-ret) : "ok");
 	if (efd >= 0)
 		close(efd);
