@@ -38,7 +38,7 @@
  * device to that iommufd under its old device ID while the device keeps its
  * translation (iommufd_luo_device_bind()), opens it with no reset and its
  * bus mastering kept, makes its HWPT adopt the handed-over page table under
- * its old ID (iommufd_luo_hwpt_restore()) and attaches it there, where the
+ * its old ID and attaches it there (iommufd_luo_device_attach()), where the
  * IOMMU driver takes the translation over as it is. A retrieve that fails
  * before it opens the device changes nothing and can be tried again (with
  * vfio-pci bound, or once the iommufd is retrieved); one that fails later
@@ -47,8 +47,8 @@
  *
  * Finish of a device nobody retrieved blocks its handed-over translation
  * (iommu_live_update_release_device()) before the iommufd's finish, which
- * comes after it, releases the page table, and clears its bus mastering:
- * its DMA faults from then on.
+ * comes after it, releases the page table, and clears its bus mastering
+ * unless an owner drives the device since: its DMA faults from then on.
  */
 
 #define pr_fmt(fmt) "vfio_luo: " fmt
@@ -257,7 +257,6 @@ static int vfio_luo_open(struct vfio_device_file *df,
 			 const struct vfio_persist_ser *ser)
 {
 	struct vfio_device *device = df->device;
-	u32 pt_id = ser->hwpt_id;
 	int rc;
 
 	device->luo_dev_id = ser->dev_id;
@@ -265,17 +264,15 @@ static int vfio_luo_open(struct vfio_device_file *df,
 	device->luo_dev_id = 0;
 	if (rc)
 		return rc;
-	rc = iommufd_luo_hwpt_restore(device->iommufd_device, ser->hwpt_id);
-	if (!rc)
-		rc = device->ops->attach_ioas(device, &pt_id);
-	if (!rc && pt_id != ser->hwpt_id)
-		rc = -EINVAL;
+	rc = iommufd_luo_device_attach(device->iommufd_device, ser->hwpt_id);
 	if (rc) {
 		/* Blocked before the close resets it: no retry, no stale DMA */
 		iommu_live_update_release_device(device->dev);
 		vfio_df_close(df);
 		return rc;
 	}
+	/* As vfio_iommufd_physical_attach_ioas() records an attach */
+	device->iommufd_attached = true;
 	device->cdev_opened = true;
 	/* Paired with smp_load_acquire() in vfio_device_fops' checks */
 	smp_store_release(&df->access_granted, true);
@@ -368,25 +365,38 @@ static int vfio_luo_retrieve(struct liveupdate_file_op_args *args)
 	return rc;
 }
 
-/* Whether a VFIO driver has @pdev open, bound by some owner */
-static bool vfio_luo_in_use(struct pci_dev *pdev)
+/*
+ * Clear the bus mastering of a device nobody drives: no driver, or a VFIO
+ * device nobody opened. With its translation @blocked just now, no owner
+ * had attached a domain to it, so it is cleared whoever drives it.
+ * Return: false if it was left to its owner.
+ */
+static bool vfio_luo_stop(struct pci_dev *pdev, bool blocked)
 {
 	struct vfio_device *device = vfio_device_get_from_dev(&pdev->dev);
-	bool open;
+	bool owned;
 
-	if (!device)
-		return false;
+	if (!device) {
+		owned = READ_ONCE(pdev->dev.driver);
+		if (blocked || !owned)
+			pci_clear_master(pdev);
+		return blocked || !owned;
+	}
+	/* Under the lock an open takes: none slips in before the clear */
 	mutex_lock(&device->dev_set->lock);
-	open = device->open_count;
+	owned = device->open_count;
+	if (blocked || !owned)
+		pci_clear_master(pdev);
 	mutex_unlock(&device->dev_set->lock);
 	vfio_device_put_registration(device);
-	return open;
+	return blocked || !owned;
 }
 
 /*
  * The handed-over device nobody retrieved: its translation blocked, if its
- * IOMMU still had it, and no longer a bus master unless someone opened it
- * since (which blocked it). Its PCI address and IDs must match the record.
+ * IOMMU still had it, and no longer a bus master unless someone drives it
+ * since (which replaced or blocked its translation). Its PCI address and
+ * IDs must match the record.
  */
 static void vfio_luo_release(const struct vfio_persist_ser *ser)
 {
@@ -398,14 +408,12 @@ static void vfio_luo_release(const struct vfio_persist_ser *ser)
 		return;
 	if (pdev->vendor == ser->vendor && pdev->device == ser->device) {
 		blocked = iommu_live_update_release_device(&pdev->dev);
-		if (vfio_luo_in_use(pdev)) {
-			pci_info(pdev, "handed-over DMA: not retrieved, opened by another owner\n");
-		} else {
-			pci_clear_master(pdev);
+		if (!vfio_luo_stop(pdev, blocked))
+			pci_info(pdev, "handed-over DMA: not retrieved, driven by another owner\n");
+		else
 			pci_info(pdev, "handed-over DMA blocked: not retrieved (%s)\n",
 				 blocked ? "translation torn down" :
 				 "no handed-over translation left");
-		}
 	}
 	pci_dev_put(pdev);
 }

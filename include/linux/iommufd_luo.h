@@ -33,7 +33,7 @@ int iommufd_luo_device_check(struct iommufd_device *idev,
 			     struct iommufd_luo_device *out);
 struct iommufd_device *iommufd_luo_device_bind(struct iommufd_ctx *ictx,
 					       struct device *dev, u32 dev_id);
-int iommufd_luo_hwpt_restore(struct iommufd_device *idev, u32 hwpt_id);
+int iommufd_luo_device_attach(struct iommufd_device *idev, u32 hwpt_id);
 #else
 static inline int iommufd_luo_device_check(struct iommufd_device *idev,
 					   struct liveupdate_file_op_args *args,
@@ -49,8 +49,8 @@ iommufd_luo_device_bind(struct iommufd_ctx *ictx, struct device *dev,
 	return ERR_PTR(-EOPNOTSUPP);
 }
 
-static inline int iommufd_luo_hwpt_restore(struct iommufd_device *idev,
-					   u32 hwpt_id)
+static inline int iommufd_luo_device_attach(struct iommufd_device *idev,
+					    u32 hwpt_id)
 {
 	return -EOPNOTSUPP;
 }

@@ -25,9 +25,15 @@
  * domain ID with two page tables), writes each accepted entry into tables
  * of its own as a copied entry, reserves its domain ID, then frees the
  * handed-over root and context tables once the unit uses the new ones. A
- * refused record leaves its device blocked. Copied entries are replaced
- * when the device is attached to a domain, as after kdump, or torn down
- * by intel_iommu_live_update_release() when nobody takes the device over.
+ * refused record leaves its device blocked, and so does a record whose
+ * page table another record names (a table has one user). A copied entry
+ * ends when the device is attached to a domain: the persistent domain that
+ * adopted its table takes the entry's domain ID and keeps the entry as it
+ * is (intel_iommu_live_update_attach(), _keep_entry()), any other domain
+ * replaces it as after kdump. It is torn down when the device is blocked
+ * (bound by a new owner), when its table is adopted for another device
+ * (intel_iommu_live_update_release_table()), or by
+ * intel_iommu_live_update_release() when nobody takes the device over.
  */
 
 #define pr_fmt(fmt)	"DMAR: " fmt
@@ -563,9 +569,10 @@ int intel_iommu_live_update_release_table(struct device *dev, phys_addr_t top)
 		       info->devfn == devfn))
 		return 0;
 	spin_lock(&iommu->lock);
-	ctx = iommu_context_addr(iommu, bus, devfn, 1);
-	block = ctx && context_copied(iommu, bus, devfn) &&
-		(ctx->lo & VTD_PAGE_MASK) == top;
+	if (context_copied(iommu, bus, devfn)) {
+		ctx = iommu_context_addr(iommu, bus, devfn, 1);
+		block = ctx && (ctx->lo & VTD_PAGE_MASK) == top;
+	}
 	spin_unlock(&iommu->lock);
 	if (!block || !intel_context_release_copied(iommu, bus, devfn))
 		return 0;

@@ -209,6 +209,7 @@ struct iommufd_luo_leaf {
  * @adopted:     the domain has taken the tables over
  */
 struct iommufd_luo_adoption {
+	struct device *dev;
 	struct iommufd_luo_pending *pending;
 	struct pt_iommu *iommu_table;
 	struct io_pagetable *iopt;
@@ -291,6 +292,9 @@ static int iommufd_luo_adopt_tables(void *arg)
 	rc = iommu_persist_tables_adopt(ad->iommu_table, p->folios, p->nr,
 					p->top, p->level, iommufd_luo_leaf, ad);
 	ad->adopted = !rc;
+	/* The domain knows ad->dev only: nothing else may translate with it */
+	if (!rc)
+		iommu_live_update_release_table(ad->dev, p->top);
 	return rc;
 }
 
@@ -435,12 +439,12 @@ int iommufd_luo_pending_ioas(struct iommufd_ctx *ictx, u32 id, u32 *ioas_id)
  * against the IOAS: every translation inside an area with its permissions,
  * every area translated to the memory of its file, which is pinned as any
  * mapping's. On success the HWPT has its old ID and its IOAS the domain.
- * Any other device that still translates through the handed-over table is
- * blocked first (iommu_live_update_release_table()): the domain will know
- * @idev's device only. On a failure before the tables were taken over
- * nothing else changed; after, the tables go with the domain when the HWPT
- * is destroyed, and @idev's device, if it still translates through them,
- * is blocked first.
+ * Once the domain took the tables over, any other device that still
+ * translates through them is blocked (iommu_live_update_release_table()):
+ * the domain knows @idev's device only. On a failure before the tables were
+ * taken over nothing changed; after, the tables go with the domain when the
+ * HWPT is destroyed, and @idev's device, if it still translates through
+ * them, is blocked first.
  *
  * Return: 0; -EBUSY if another adoption of @id runs; -EINVAL if the table
  * was adopted already, maps another IOAS or does not match it; the errors
@@ -452,6 +456,7 @@ int iommufd_luo_hwpt_adopt(struct iommufd_device *idev,
 	struct iommufd_ctx *ictx = idev->ictx;
 	struct iommufd_ioas *ioas = hwpt_paging->ioas;
 	struct iommufd_luo_adoption ad = {
+		.dev = idev->dev,
 		.iommu_table = iommupt_from_domain(hwpt_paging->common.domain),
 		.iopt = &ioas->iopt,
 	};
@@ -466,7 +471,6 @@ int iommufd_luo_hwpt_adopt(struct iommufd_device *idev,
 	if (p->ioas_id != ioas->obj.id) {
 		rc = -EINVAL;
 	} else {
-		iommu_live_update_release_table(idev->dev, p->top);
 		rc = iopt_table_adopt_domain(&ioas->iopt,
 					     hwpt_paging->common.domain,
 					     &iommufd_luo_adopt_ops, &ad);

@@ -19,8 +19,9 @@
  * In the next kernel the device still translates through the handed-over
  * page table. The driver that retrieves it binds it to the retrieved
  * iommufd under its old ID without blocking it first
- * (iommufd_luo_device_bind()), has its HWPT adopt that page table under its
- * old ID (iommufd_luo_hwpt_restore()) and attaches it there: the IOMMU
+ * (iommufd_luo_device_bind()), and has its HWPT adopt that page table
+ * under its old ID and the device attached there, with the iommufd's
+ * changes held off in between (iommufd_luo_device_attach()): the IOMMU
  * driver takes the translation over as it is, and the device's DMA never
  * stops.
  */
@@ -94,8 +95,8 @@ EXPORT_SYMBOL_NS_GPL(iommufd_luo_device_check, "IOMMUFD");
  * until it is attached, and gets @dev_id back.
  *
  * Return: the binding, or ERR_PTR: -EEXIST if @dev_id is in use in @ictx,
- * -EINVAL if @dev no longer has a handed-over translation, -EBUSY if it is
- * owned already, or the errors of iommufd_device_bind().
+ * -EINVAL if @dev no longer has a handed-over translation (it was bound or
+ * blocked since), or the errors of iommufd_device_bind().
  */
 struct iommufd_device *iommufd_luo_device_bind(struct iommufd_ctx *ictx,
 					       struct device *dev, u32 dev_id)
@@ -104,20 +105,8 @@ struct iommufd_device *iommufd_luo_device_bind(struct iommufd_ctx *ictx,
 }
 EXPORT_SYMBOL_NS_GPL(iommufd_luo_device_bind, "IOMMUFD");
 
-/**
- * iommufd_luo_hwpt_restore - Make the HWPT a handed-over device goes back to
- * @idev:    The device, bound by iommufd_luo_device_bind()
- * @hwpt_id: ID of the persistent HWPT it was attached to
- *
- * If no HWPT adopted the page table of @hwpt_id yet, one is allocated for
- * @idev on the table's IOAS and adopts it under @hwpt_id, as
- * IOMMU_HWPT_DATA_PERSIST_ADOPT does. The caller then attaches @idev to
- * @hwpt_id.
- *
- * Return: 0 once @hwpt_id is a persistent paging HWPT; -EINVAL if it is
- * another object or none; the errors of the adoption.
- */
-int iommufd_luo_hwpt_restore(struct iommufd_device *idev, u32 hwpt_id)
+/* The persistent HWPT @hwpt_id, adopting its handed-over table if need be */
+static int iommufd_luo_hwpt_restore(struct iommufd_device *idev, u32 hwpt_id)
 {
 	struct iommufd_ctx *ictx = idev->ictx;
 	struct iommufd_hwpt_paging *hwpt_paging;
@@ -151,4 +140,34 @@ int iommufd_luo_hwpt_restore(struct iommufd_device *idev, u32 hwpt_id)
 	iommufd_put_object(ictx, obj);
 	return rc;
 }
-EXPORT_SYMBOL_NS_GPL(iommufd_luo_hwpt_restore, "IOMMUFD");
+
+/**
+ * iommufd_luo_device_attach - Attach a handed-over device where it was
+ * @idev:    The device, bound by iommufd_luo_device_bind()
+ * @hwpt_id: ID of the persistent HWPT it was attached to
+ *
+ * If no HWPT adopted the page table of @hwpt_id yet, one is allocated for
+ * @idev on the table's IOAS and adopts it under @hwpt_id, as
+ * IOMMU_HWPT_DATA_PERSIST_ADOPT does; @idev is then attached to @hwpt_id.
+ * Until it is, the domain knows nothing of the device, which still
+ * translates through the table: the iommufd's ioctls that change objects
+ * (an unmap, which would not flush the device's IOTLB, a destroy) wait.
+ *
+ * Return: 0 once @idev is attached to @hwpt_id, a persistent paging HWPT;
+ * -EINVAL if @hwpt_id is another object or none; the errors of the
+ * adoption and of iommufd_device_attach().
+ */
+int iommufd_luo_device_attach(struct iommufd_device *idev, u32 hwpt_id)
+{
+	struct iommufd_ctx *ictx = idev->ictx;
+	u32 pt_id = hwpt_id;
+	int rc;
+
+	down_write(&ictx->luo_rwsem);
+	rc = iommufd_luo_hwpt_restore(idev, hwpt_id);
+	if (!rc)
+		rc = iommufd_device_attach(idev, IOMMU_NO_PASID, &pt_id);
+	up_write(&ictx->luo_rwsem);
+	return rc;
+}
+EXPORT_SYMBOL_NS_GPL(iommufd_luo_device_attach, "IOMMUFD");

@@ -76,7 +76,7 @@
 #define BLOCKED		"handed-over DMA blocked: not retrieved "
 #define IDS_ARG		"iommu_dma_handover.ids"
 #define ADOPTED_OTHER	"live update: 00:01.0 blocked: its page table was adopted for 0000:00:02.0"
-#define OTHER_OWNER	"handed-over DMA: not retrieved, opened by another owner"
+#define OTHER_OWNER	"handed-over DMA: not retrieved, driven by another owner"
 #define DAMAGE_KNOB	"/sys/kernel/debug/intel_iommu_persist_damage"
 
 static bool run_is(const char *test)
