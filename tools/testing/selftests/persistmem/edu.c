@@ -295,6 +295,18 @@ uint32_t edu_read32(struct edu *e, unsigned int reg)
 	return __atomic_load_n((uint32_t *)(e->bar + reg), __ATOMIC_RELAXED);
 }
 
+bool edu_bus_master(struct edu *e)
+{
+	uint16_t cmd = 0;
+
+	return !edu_command(e, &cmd) && (cmd & PCI_COMMAND_MASTER);
+}
+
+unsigned int edu_dmar_faults(void)
+{
+	return vt_dmesg_count("DMAR: [DMA ");
+}
+
 int edu_msi_eventfd(struct edu *e)
 {
 	char buf[sizeof(struct vfio_irq_set) + sizeof(int32_t)];

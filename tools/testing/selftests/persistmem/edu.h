@@ -73,6 +73,10 @@ uint32_t edu_read32(struct edu *e, unsigned int reg);
 /* The command register of a PCI function (config space offset 4). */
 int edu_command(struct edu *e, uint16_t *cmd);
 int edu_set_command(struct edu *e, uint16_t cmd);
+/* Whether bus mastering is on in the function's command register. */
+bool edu_bus_master(struct edu *e);
+/* DMA remapping faults the kernel logged so far ("DMAR: [DMA ..."). */
+unsigned int edu_dmar_faults(void);
 /*
  * Start a DMA of @len bytes: from IOVA @iova into the buffer at @off
  * (@to_ram false), or from the buffer at @off to IOVA @iova (@to_ram true).

@@ -92,11 +92,6 @@ static bool refused_run(void)
 	return run_is("iommu_dma_refused");
 }
 
-static unsigned int dmar_faults(void)
-{
-	return vt_dmesg_count("DMAR: [DMA ");
-}
-
 static bool zeroed(const uint8_t *p, size_t len)
 {
 	while (len--)
@@ -128,7 +123,7 @@ static void stage1(void)
 		ret = edu_dma_wait(&e, DMA_MS);
 	vt_result(!ret, "gen 1: the device loads its buffer from the first granule (%s)",
 		  ret ? strerror(-ret) : "ok");
-	vt_result(zeroed(mem + GRANULE, EDU_DMA_MAX) && !dmar_faults(),
+	vt_result(zeroed(mem + GRANULE, EDU_DMA_MAX) && !edu_dmar_faults(),
 		  "gen 1: the second granule is zero, no DMAR fault");
 
 	snprintf(ids, sizeof(ids), IDS_ARG "=%u,%u", io.ioas, hwpt);
@@ -148,17 +143,10 @@ static void stage1(void)
 	vt_hold_then(dma_at_kexec, &e);
 }
 
-static bool bus_master(struct edu *e)
-{
-	uint16_t cmd = 0;
-
-	return !edu_command(e, &cmd) && (cmd & PCI_COMMAND_MASTER);
-}
-
 /* A device nobody may use: made a bus master (again), its DMA faults. */
 static void dma_after_release(struct edu *e, uint8_t *mem)
 {
-	unsigned int faults = dmar_faults();
+	unsigned int faults = edu_dmar_faults();
 	uint16_t cmd = 0;
 	int ret;
 
@@ -173,8 +161,8 @@ static void dma_after_release(struct edu *e, uint8_t *mem)
 	vt_result(!ret, "gen 2: a bus master, the device runs a DMA to the IOVA (%s)",
 		  ret ? strerror(-ret) : "ok");
 	usleep(200000);
-	vt_result(dmar_faults() > faults, "gen 2: it faults (%u DMAR faults logged)",
-		  dmar_faults() - faults);
+	vt_result(edu_dmar_faults() > faults, "gen 2: it faults (%u DMAR faults logged)",
+		  edu_dmar_faults() - faults);
 	vt_result(zeroed(mem + GRANULE, EDU_DMA_MAX),
 		  "gen 2: and does not reach the memory that IOVA mapped");
 }
@@ -199,14 +187,14 @@ static int stage2_refused(void)
 		vt_fatal("gen 2: mmap guest_memfd: %s", strerror(errno));
 	vt_result(vt_check_pattern(mem, EDU_DMA_MAX, SEED, 0) < 0,
 		  "gen 2: the guest_memfd itself is intact");
-	vt_result(bus_master(&e), "gen 2: %s is still a bus master", e.bdf);
+	vt_result(edu_bus_master(&e), "gen 2: %s is still a bus master", e.bdf);
 	dma_after_release(&e, mem);
 
 	ret = luo_session_finish(session);
 	vt_result(!ret, "gen 2: session finished (%s)", ret ? strerror(-ret) : "ok");
 	vt_result(vt_dmesg_contains(BLOCKED "(no handed-over translation left)"),
 		  "gen 2: finish names the refused device");
-	vt_result(!bus_master(&e), "gen 2: and clears its bus mastering");
+	vt_result(!edu_bus_master(&e), "gen 2: and clears its bus mastering");
 	munmap(mem, GMEM_SIZE);
 	close(gfd);
 	close(session);
@@ -223,11 +211,11 @@ static int stage2(void)
 	vt_result(vt_dmesg_contains(KEPT_LINE), "gen 2: boot line '%s'", KEPT_LINE);
 	vt_result(!vt_dmesg_contains("Translation was enabled for dmar0 but"),
 		  "gen 2: translation was not turned off at boot");
-	vt_result(!dmar_faults(), "gen 2: no DMAR fault since boot (%u)", dmar_faults());
+	vt_result(!edu_dmar_faults(), "gen 2: no DMAR fault since boot (%u)", edu_dmar_faults());
 	ret = edu_open_sysfs(&e, 0);
 	if (ret)
 		vt_fatal("gen 2: edu through sysfs: %s", strerror(-ret));
-	vt_result(bus_master(&e), "gen 2: %s is still a bus master", e.bdf);
+	vt_result(edu_bus_master(&e), "gen 2: %s is still a bus master", e.bdf);
 	vt_result(!(edu_read32(&e, 0x98) & 1), "gen 2: its DMA has run");
 
 	gfd = gvm_retrieve(session, TOKEN_GMEM, GMEM_SIZE, "guest_memfd");
@@ -249,7 +237,7 @@ static int stage2(void)
 	vt_result(!ret, "gen 2: session finished (%s)", ret ? strerror(-ret) : "ok");
 	vt_result(vt_dmesg_contains(BLOCKED "(translation torn down)"),
 		  "gen 2: finish blocked the device's translation");
-	vt_result(!bus_master(&e), "gen 2: and cleared its bus mastering");
+	vt_result(!edu_bus_master(&e), "gen 2: and cleared its bus mastering");
 	dma_after_release(&e, mem);
 
 	munmap(mem, GMEM_SIZE);
@@ -299,13 +287,13 @@ static int stage2_adopt_other(void)
 	vt_result(vt_dmesg_contains(ADOPTED_OTHER),
 		  "gen 2: %s, which translated through it, is blocked first", e.bdf);
 
-	faults = dmar_faults();
+	faults = edu_dmar_faults();
 	memset(mem + GRANULE, 0, EDU_DMA_MAX);
 	ret = edu_dma_start(&e, IOVA_TARGET, 0, EDU_DMA_MAX, true);
 	if (!ret)
 		ret = edu_dma_wait(&e, DMA_MS);
 	usleep(200000);
-	vt_result(!ret && dmar_faults() > faults && zeroed(mem + GRANULE, EDU_DMA_MAX),
+	vt_result(!ret && edu_dmar_faults() > faults && zeroed(mem + GRANULE, EDU_DMA_MAX),
 		  "gen 2: its DMA to the IOVA faults and does not reach the memory (%s)",
 		  ret ? strerror(-ret) : "ok");
 	ret = edu_dma_start(&e2, IOVA_GMEM, 0, EDU_DMA_MAX, false);
@@ -322,7 +310,7 @@ static int stage2_adopt_other(void)
 	ret = luo_session_finish(session);
 	vt_result(!ret, "gen 2: session finished (%s)", ret ? strerror(-ret) : "ok");
 	vt_result(vt_dmesg_contains(BLOCKED "(no handed-over translation left)") &&
-		  !bus_master(&e), "gen 2: and cleared %s's bus mastering", e.bdf);
+		  !edu_bus_master(&e), "gen 2: and cleared %s's bus mastering", e.bdf);
 	munmap(mem, GMEM_SIZE);
 	edu_close(&e2);
 	edu_close(&e);
@@ -348,7 +336,7 @@ static int stage2_stolen(void)
 		vt_fatal("gen 2: mmap guest_memfd: %s", strerror(errno));
 	memset(mem + GRANULE, 0, EDU_DMA_MAX);
 
-	faults = dmar_faults();
+	faults = edu_dmar_faults();
 	ret = edu_open(&e);
 	if (!ret)
 		ret = iofd_open(&io);
@@ -364,8 +352,8 @@ static int stage2_stolen(void)
 	vt_result(!ret, "gen 2: the new owner runs a DMA to the handed-over IOVA (%s)",
 		  ret ? strerror(-ret) : "ok");
 	usleep(200000);
-	vt_result(dmar_faults() > faults, "gen 2: it faults (%u DMAR faults logged)",
-		  dmar_faults() - faults);
+	vt_result(edu_dmar_faults() > faults, "gen 2: it faults (%u DMAR faults logged)",
+		  edu_dmar_faults() - faults);
 	vt_result(zeroed(mem + GRANULE, EDU_DMA_MAX),
 		  "gen 2: and does not reach the guest memory that IOVA mapped");
 
@@ -387,7 +375,7 @@ static int stage2_stolen(void)
 		vt_fatal("gen 2: open and bind again: %s", strerror(-ret));
 	ret = luo_session_finish(session);
 	vt_result(!ret, "gen 2: session finished (%s)", ret ? strerror(-ret) : "ok");
-	vt_result(vt_dmesg_contains(OTHER_OWNER) && bus_master(&e),
+	vt_result(vt_dmesg_contains(OTHER_OWNER) && edu_bus_master(&e),
 		  "gen 2: finish leaves the bus mastering of its owner's device alone");
 	munmap(mem, GMEM_SIZE);
 	close(gfd);

@@ -62,18 +62,6 @@ static uint64_t kexec_target(int gen)
 	return IOVA_GMEM + GRANULE + (uint64_t)(gen - 1) * EDU_DMA_MAX;
 }
 
-static unsigned int dmar_faults(void)
-{
-	return vt_dmesg_count("DMAR: [DMA ");
-}
-
-static bool bus_master(struct edu *e)
-{
-	uint16_t cmd = 0;
-
-	return !edu_command(e, &cmd) && (cmd & PCI_COMMAND_MASTER);
-}
-
 /* The same, read through sysfs: for a device no file is open for */
 static bool bus_master_sysfs(struct edu *e)
 {
@@ -194,7 +182,7 @@ static void stage1(void)
 	vt_fill_pattern(mem, EDU_DMA_MAX, SEED, 0);
 	memset(mem + GRANULE, 0, GRANULE);
 	ret = dma(&e, IOVA_GMEM, EDU_DMA_MAX, false);
-	vt_result(!ret && !dmar_faults(),
+	vt_result(!ret && !edu_dmar_faults(),
 		  "gen 1: the device loads its buffer from the first granule (%s)",
 		  ret ? strerror(-ret) : "ok");
 	check_msi(&e, 1);
@@ -290,8 +278,8 @@ static int stage_next(int gen)
 
 	vt_result(vt_dmesg_contains(KEPT_LINE), "gen %d: boot line '%s'", gen,
 		  KEPT_LINE);
-	vt_result(!dmar_faults(), "gen %d: no DMAR fault since boot (%u)", gen,
-		  dmar_faults());
+	vt_result(!edu_dmar_faults(), "gen %d: no DMAR fault since boot (%u)", gen,
+		  edu_dmar_faults());
 
 	gfd = gvm_retrieve(session, TOKEN_GMEM, GMEM_SIZE, "guest_memfd");
 	mem = mmap(NULL, GMEM_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, gfd, 0);
@@ -325,7 +313,7 @@ static int stage_next(int gen)
 		  gen, ret ? strerror(-ret) : "ok");
 	if (ret)
 		vt_fatal("gen %d: nothing more to check", gen);
-	vt_result(bus_master(&e), "gen %d: still a bus master", gen);
+	vt_result(edu_bus_master(&e), "gen %d: still a bus master", gen);
 	check_msi(&e, gen);
 
 	destroy.id = old_hwpt;
@@ -343,7 +331,7 @@ static int stage_next(int gen)
 		  gen);
 
 	/* No reset: the buffer still holds what generation 1 loaded. */
-	faults = dmar_faults();
+	faults = edu_dmar_faults();
 	buf = mem + GRANULE - EDU_DMA_MAX;
 	memset(buf, 0, EDU_DMA_MAX);
 	ret = dma(&e, IOVA_GMEM + GRANULE - EDU_DMA_MAX, EDU_DMA_MAX, true);
@@ -357,8 +345,8 @@ static int stage_next(int gen)
 	vt_result(!ret && vt_check_pattern(buf, EDU_DMA_MAX, SEED + gen, 0) < 0,
 		  "gen %d: end of granule 1 -> buffer -> end of granule 0, same IOVAs (%s)",
 		  gen, ret ? strerror(-ret) : "ok");
-	vt_result(dmar_faults() == faults, "gen %d: no DMAR fault (%u)", gen,
-		  dmar_faults() - faults);
+	vt_result(edu_dmar_faults() == faults, "gen %d: no DMAR fault (%u)", gen,
+		  edu_dmar_faults() - faults);
 	/* Give the next kexec's DMA what generation 1 loaded. */
 	ret = dma(&e, IOVA_GMEM, EDU_DMA_MAX, false);
 	if (ret)
@@ -367,7 +355,7 @@ static int stage_next(int gen)
 	ret = luo_session_finish(session);
 	vt_result(!ret, "gen %d: session finished (%s)", gen,
 		  ret ? strerror(-ret) : "ok");
-	vt_result(bus_master(&e) && !vt_dmesg_contains("handed-over DMA blocked"),
+	vt_result(edu_bus_master(&e) && !vt_dmesg_contains("handed-over DMA blocked"),
 		  "gen %d: finish leaves the retrieved device alone", gen);
 	close(session);
 	munmap(mem, GMEM_SIZE);

@@ -48,11 +48,6 @@
 
 static struct edu kept, other;
 
-static unsigned int dmar_faults(void)
-{
-	return vt_dmesg_count("DMAR: [DMA ");
-}
-
 static bool zeroed(const uint8_t *p, size_t len)
 {
 	while (len--)
@@ -130,7 +125,7 @@ static void stage1(void)
 
 	io = preserved_setup(&gfd);
 	unpreserved_setup();
-	vt_result(!dmar_faults(), "gen 1: no DMAR fault");
+	vt_result(!edu_dmar_faults(), "gen 1: no DMAR fault");
 
 	session = vt_session(SESSION, true);
 	if (luo_session_preserve_fd(session, gfd, TOKEN_GMEM) ||
@@ -143,7 +138,7 @@ static void stage1(void)
 
 static void dma_faults(struct edu *e, bool to_ram, uint8_t *mem)
 {
-	unsigned int faults = dmar_faults();
+	unsigned int faults = edu_dmar_faults();
 	int ret;
 
 	memset(mem + GRANULE, 0, EDU_DMA_MAX);
@@ -151,10 +146,10 @@ static void dma_faults(struct edu *e, bool to_ram, uint8_t *mem)
 	if (!ret)
 		ret = edu_dma_wait(e, DMA_MS);
 	usleep(200000);
-	vt_result(!ret && dmar_faults() > faults,
+	vt_result(!ret && edu_dmar_faults() > faults,
 		  "gen 2: its DMA %s IOVA %#llx faults (%s, %u faults)",
 		  to_ram ? "to" : "from", (unsigned long long)IOVA_TARGET,
-		  ret ? strerror(-ret) : "ran", dmar_faults() - faults);
+		  ret ? strerror(-ret) : "ran", edu_dmar_faults() - faults);
 	if (to_ram)
 		vt_result(zeroed(mem + GRANULE, EDU_DMA_MAX),
 			  "gen 2: the memory another device's table maps there is untouched");

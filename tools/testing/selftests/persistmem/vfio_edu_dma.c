@@ -54,11 +54,6 @@ static bool zeroed(const uint8_t *p, size_t len)
 	return true;
 }
 
-static unsigned int dmar_faults(void)
-{
-	return vt_dmesg_count("DMAR: [DMA ");
-}
-
 /*
  * The device on a persistent HWPT of a second IOAS mapping a persistent
  * guest_memfd: a page copied from the file's first granule lands in its
@@ -99,20 +94,20 @@ static void persistent_hwpt(struct iofd *io, struct edu *e)
 	vt_result(!ret && pt == persist.out_hwpt_id,
 		  "device replaced onto the persistent HWPT (%s)",
 		  ret ? strerror(-ret) : "ok");
-	faults = dmar_faults();
+	faults = edu_dmar_faults();
 	dma(e, IOVA_GMEM, false, "DMA from the first granule into the device");
 	dma(e, IOVA_GMEM + (2 << 20), true, "DMA back into the second granule");
 	vt_result(vt_check_pattern(mem + (2 << 20), EDU_DMA_MAX, SEED + 1, 0) < 0,
 		  "the copy is in the guest_memfd where that IOVA maps");
 
 	ret = iofd_unmap(io->fd, io->ioas, IOVA_GMEM + (2 << 20), 2 << 20);
-	vt_result(!ret && dmar_faults() == faults,
+	vt_result(!ret && edu_dmar_faults() == faults,
 		  "second granule unmapped, no DMAR fault so far (%s)",
 		  ret ? strerror(-ret) : "ok");
 	memset(mem + (2 << 20), 0, EDU_DMA_MAX);
 	dma(e, IOVA_GMEM + (2 << 20), true, "DMA to the unmapped granule runs");
 	usleep(200000);
-	vt_result(dmar_faults() > faults && zeroed(mem + (2 << 20), EDU_DMA_MAX),
+	vt_result(edu_dmar_faults() > faults && zeroed(mem + (2 << 20), EDU_DMA_MAX),
 		  "it faults and does not reach the file");
 
 	pt = ioas;
