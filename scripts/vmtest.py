@@ -161,6 +161,8 @@ MACHINES = {
              "-device", "edu", "-device", "edu"],
     "vtd-sm": ["-machine", "q35", "-device", "intel-iommu,intremap=on,x-scalable-mode=on",
                "-device", "edu"],
+    "vtd2-sm": ["-machine", "q35", "-device", "intel-iommu,intremap=on,x-scalable-mode=on",
+                "-device", "edu", "-device", "edu"],
     # Two more edu behind a conventional PCI bridge: one IOMMU group.
     "vtd-bridge": ["-machine", "q35", "-device", "intel-iommu,intremap=on,x-scalable-mode=off",
                    "-device", "edu", "-device", "pci-bridge,id=br1,chassis_nr=1",

@@ -47,24 +47,46 @@
 #include <linux/slab.h>
 #include <linux/xarray.h>
 
+#include "../iommu-pages.h"
 #include "../iommu-persist.h"
 #include "iommu.h"
+#include "pasid.h"
 
-/* The preserving kernel's tables of one unit, KHO-preserved */
+/*
+ * The preserving kernel's tables of one unit, KHO-preserved: a root table
+ * and its context tables, by bus number, for devfn 0 to 0x7f in scalable
+ * mode (ctx_hi: 0x80 to 0xff)
+ */
 struct intel_persist_unit {
 	struct root_entry *root;
 	struct context_entry *ctx[256];
+	struct context_entry *ctx_hi[256];
 	unsigned int nr_devs;
+};
+
+/*
+ * A copied context entry of the next kernel, written from a handed-over
+ * record: in scalable mode with a PASID directory and table of its own.
+ * It is current while the entry is marked copied, which ends once the
+ * entry is torn down (and flushed) or taken over.
+ */
+struct intel_persist_kept {
+	struct intel_iommu *iommu;
+	u64 pgtable;
+	u16 did;
+	u8 bus;
+	u8 devfn;
+	u8 aw;
+	struct pasid_dir_entry *dir;
+	struct pasid_entry *pte;
 };
 
 static DEFINE_MUTEX(intel_persist_lock);
 /* By unit sequence ID: outgoing units, and incoming root tables to free */
 static DEFINE_XARRAY(intel_persist_units);
 static DEFINE_XARRAY(intel_persist_old_roots);
-/* By page table PFN: the unit and device whose copied entry uses it */
+/* By page table PFN: the intel_persist_kept whose entry uses it */
 static DEFINE_XARRAY(intel_persist_kept);
-/* By unit sequence ID: the units that kept devices */
-static DEFINE_XARRAY(intel_persist_units_in);
 static struct intel_iommu_persist_ser *intel_persist_out;
 static struct intel_iommu_persist_ser *intel_persist_in;
 
@@ -109,9 +131,12 @@ static void intel_persist_unit_free(struct intel_iommu *iommu,
 {
 	int bus;
 
-	for (bus = 0; bus < ARRAY_SIZE(unit->ctx); bus++)
+	for (bus = 0; bus < ARRAY_SIZE(unit->ctx); bus++) {
 		if (unit->ctx[bus])
 			kho_unpreserve_free(unit->ctx[bus]);
+		if (unit->ctx_hi[bus])
+			kho_unpreserve_free(unit->ctx_hi[bus]);
+	}
 	kho_unpreserve_free(unit->root);
 	xa_erase(&intel_persist_units, iommu->seq_id);
 	kfree(unit);
@@ -143,22 +168,31 @@ err_free:
 	return NULL;
 }
 
+/* The slot of @bus, @devfn in @unit's tables, as iommu_context_addr() */
 static struct context_entry *
 intel_persist_unit_context(struct intel_iommu *iommu,
-			   struct intel_persist_unit *unit, u8 bus)
+			   struct intel_persist_unit *unit, u8 bus, u8 devfn)
 {
-	struct context_entry *ctx = unit->ctx[bus];
+	struct context_entry **tablep = &unit->ctx[bus];
+	u64 *root = &unit->root[bus].lo;
+	unsigned int index = devfn;
 
-	if (ctx)
-		return ctx;
-	ctx = intel_persist_table();
-	if (!ctx)
-		return NULL;
-	__iommu_flush_cache(iommu, ctx, VTD_PAGE_SIZE);
-	unit->ctx[bus] = ctx;
-	unit->root[bus].lo = virt_to_phys(ctx) | 1;
-	__iommu_flush_cache(iommu, &unit->root[bus], sizeof(*unit->root));
-	return ctx;
+	if (sm_supported(iommu)) {
+		if (devfn >= 0x80) {
+			tablep = &unit->ctx_hi[bus];
+			root = &unit->root[bus].hi;
+		}
+		index = (devfn & 0x7f) * 2;
+	}
+	if (!*tablep) {
+		*tablep = intel_persist_table();
+		if (!*tablep)
+			return NULL;
+		__iommu_flush_cache(iommu, *tablep, VTD_PAGE_SIZE);
+		*root = virt_to_phys(*tablep) | 1;
+		__iommu_flush_cache(iommu, root, sizeof(*root));
+	}
+	return &(*tablep)[index];
 }
 
 static int intel_persist_find(struct intel_iommu_persist_ser *ser,
@@ -217,13 +251,102 @@ static int intel_persist_copy_entry(struct intel_iommu *iommu,
 	live = iommu_context_addr(iommu, info->bus, info->devfn, 0);
 	if (live && context_present(live) && context_domain_id(live) == did &&
 	    (live->lo & VTD_PAGE_MASK) == pt_info.ssptptr) {
-		ctx[info->devfn] = *live;
+		*ctx = *live;
 		rc = 0;
 	}
 	spin_unlock(&iommu->lock);
 	if (!rc)
-		__iommu_flush_cache(iommu, &ctx[info->devfn], sizeof(*ctx));
+		__iommu_flush_cache(iommu, ctx, sizeof(*ctx));
 	return rc;
+}
+
+/* @dev's live RID_PASID entry, the unit's lock held */
+static struct pasid_entry *intel_persist_live_pte(struct device_domain_info *info)
+{
+	struct pasid_dir_entry *dir;
+	struct pasid_entry *table;
+
+	if (!info->pasid_table)
+		return NULL;
+	dir = info->pasid_table->table;
+	table = get_pasid_table_from_pde(&dir[IOMMU_NO_PASID >> PASID_PDE_SHIFT]);
+	return table ? &table[IOMMU_NO_PASID & PASID_PTE_MASK] : NULL;
+}
+
+/*
+ * Scalable mode: copy @dev's live context entry into @ctx, pointed at a
+ * PASID directory and table of its own that hold a copy of its live
+ * RID_PASID entry, which must be @domain's second-stage one.
+ */
+static int intel_persist_copy_sm_entry(struct intel_iommu *iommu,
+				       struct device_domain_info *info,
+				       struct dmar_domain *domain,
+				       struct context_entry *ctx, u8 *flags)
+{
+	struct pt_iommu_vtdss_hw_info pt_info;
+	u16 did = domain_id_iommu(domain, iommu);
+	struct pasid_dir_entry *dir;
+	struct context_entry *live;
+	struct pasid_entry *table, *pte;
+	int rc = -EINVAL;
+
+	dir = intel_persist_table();
+	table = intel_persist_table();
+	if (!dir || !table) {
+		rc = -ENOMEM;
+		goto err_free;
+	}
+	pt_iommu_vtdss_hw_info(&domain->sspt, &pt_info);
+	spin_lock(&iommu->lock);
+	live = iommu_context_addr(iommu, info->bus, info->devfn, 0);
+	pte = intel_persist_live_pte(info);
+	if (live && context_present(live) && pte && pasid_pte_is_present(pte) &&
+	    pasid_pte_get_pgtt(pte) == PASID_ENTRY_PGTT_SL_ONLY &&
+	    pasid_get_domain_id(pte) == did &&
+	    (pte->val[0] & VTD_PAGE_MASK) == pt_info.ssptptr &&
+	    ((pte->val[0] >> 2) & 7) == pt_info.aw) {
+		table[IOMMU_NO_PASID & PASID_PTE_MASK] = *pte;
+		dir[IOMMU_NO_PASID >> PASID_PDE_SHIFT].val =
+			virt_to_phys(table) | PASID_PTE_PRESENT;
+		ctx[0].hi = live[0].hi;
+		ctx[1] = live[1];
+		ctx[0].lo = (live[0].lo & ~(VTD_PAGE_MASK | context_pdts(7))) |
+			    virt_to_phys(dir);
+		*flags = INTEL_IOMMU_PERSIST_SM;
+		if (pte->val[1] & BIT_ULL(23))
+			*flags |= INTEL_IOMMU_PERSIST_PWSNP;
+		rc = 0;
+	}
+	spin_unlock(&iommu->lock);
+	if (rc)
+		goto err_free;
+	__iommu_flush_cache(iommu, table, VTD_PAGE_SIZE);
+	__iommu_flush_cache(iommu, dir, VTD_PAGE_SIZE);
+	__iommu_flush_cache(iommu, ctx, 2 * sizeof(*ctx));
+	return 0;
+
+err_free:
+	if (table)
+		kho_unpreserve_free(table);
+	if (dir)
+		kho_unpreserve_free(dir);
+	return rc;
+}
+
+/* Free the PASID directory and table a scalable-mode @ctx points to */
+static void intel_persist_sm_tables_free(struct context_entry *ctx,
+					 void (*free)(void *))
+{
+	struct pasid_dir_entry *dir;
+	phys_addr_t phys = ctx->lo & VTD_PAGE_MASK;
+
+	if (!(ctx->lo & 1) || !phys)
+		return;
+	dir = phys_to_virt(phys);
+	phys = dir[0].val & PDE_PFN_MASK;
+	if ((dir[0].val & PASID_PTE_PRESENT) && phys)
+		free(phys_to_virt(phys));
+	free(dir);
 }
 
 /**
@@ -231,9 +354,9 @@ static int intel_persist_copy_entry(struct intel_iommu *iommu,
  * @dev:    The device, alone in its group
  * @domain: The persistent domain it is attached to
  *
- * Return: 0; -EOPNOTSUPP in scalable mode; -EINVAL if @domain is not a
- * persistent second-stage domain @dev is attached to; -EBUSY if @dev is
- * kept already; -ENOSPC past the records the subtree holds; -ENOMEM.
+ * Return: 0; -EINVAL if @domain is not a persistent second-stage domain
+ * @dev is attached to; -EBUSY if @dev is kept already; -ENOSPC past the
+ * records the subtree holds; -ENOMEM.
  */
 int intel_iommu_live_update_freeze(struct device *dev,
 				   struct iommu_domain *domain)
@@ -245,10 +368,9 @@ int intel_iommu_live_update_freeze(struct device *dev,
 	struct pt_iommu_vtdss_hw_info pt_info;
 	struct intel_persist_unit *unit;
 	struct context_entry *ctx;
+	u8 flags = 0;
 	int rc;
 
-	if (sm_supported(iommu))
-		return -EOPNOTSUPP;
 	if (!(domain->type & __IOMMU_DOMAIN_PAGING) ||
 	    !intel_domain_is_ss_paging(dmar_domain) ||
 	    !iommu_persist_tables_of(&dmar_domain->iommu) ||
@@ -269,10 +391,14 @@ int intel_iommu_live_update_freeze(struct device *dev,
 	unit = intel_persist_unit_get(iommu);
 	if (!unit)
 		goto err_out;
-	ctx = intel_persist_unit_context(iommu, unit, info->bus);
+	ctx = intel_persist_unit_context(iommu, unit, info->bus, info->devfn);
 	if (!ctx)
 		goto err_unit;
-	rc = intel_persist_copy_entry(iommu, info, dmar_domain, ctx);
+	if (sm_supported(iommu))
+		rc = intel_persist_copy_sm_entry(iommu, info, dmar_domain, ctx,
+						 &flags);
+	else
+		rc = intel_persist_copy_entry(iommu, info, dmar_domain, ctx);
 	if (rc)
 		goto err_unit;
 
@@ -286,6 +412,7 @@ int intel_iommu_live_update_freeze(struct device *dev,
 	rec->bus = info->bus;
 	rec->devfn = info->devfn;
 	rec->aw = pt_info.aw;
+	rec->flags = flags;
 	intel_persist_test_corrupt(rec);
 	unit->nr_devs++;
 	return 0;
@@ -315,9 +442,13 @@ void intel_iommu_live_update_unfreeze(struct device *dev)
 	unit = xa_load(&intel_persist_units, iommu->seq_id);
 	if (WARN_ON(i < 0 || !unit))
 		return;
-	ctx = unit->ctx[info->bus];
-	context_clear_entry(&ctx[info->devfn]);
-	__iommu_flush_cache(iommu, &ctx[info->devfn], sizeof(*ctx));
+	ctx = intel_persist_unit_context(iommu, unit, info->bus, info->devfn);
+	if (sm_supported(iommu)) {
+		intel_persist_sm_tables_free(ctx, kho_unpreserve_free);
+		context_clear_entry(&ctx[1]);
+	}
+	context_clear_entry(ctx);
+	__iommu_flush_cache(iommu, ctx, 2 * sizeof(*ctx));
 	intel_persist_out->devs[i] =
 		intel_persist_out->devs[--intel_persist_out->nr_devs];
 	if (!--unit->nr_devs)
@@ -375,9 +506,10 @@ static struct intel_iommu_persist_ser *intel_persist_incoming(void)
  * intel_iommu_live_update_keeps - Whether a unit found enabled stays so
  * @iommu: A unit whose translation the previous kernel left enabled
  *
- * Return: true if the previous kernel handed devices of @iommu over in
- * the same (legacy) mode: the unit keeps translating while its new tables
- * are set up. Otherwise it is disabled, as after any kexec.
+ * Return: true if the previous kernel handed devices of @iommu over and
+ * left it in the mode (legacy or scalable) this kernel runs it in: the
+ * unit keeps translating while its new tables are set up. Otherwise it is
+ * disabled, as after any kexec.
  */
 bool intel_iommu_live_update_keeps(struct intel_iommu *iommu)
 {
@@ -385,7 +517,7 @@ bool intel_iommu_live_update_keeps(struct intel_iommu *iommu)
 	u64 rtaddr = readq(iommu->reg + DMAR_RTADDR_REG);
 	u32 i;
 
-	if (!in || sm_supported(iommu) || (rtaddr & DMA_RTADDR_SMT))
+	if (!in || !(rtaddr & DMA_RTADDR_SMT) != !sm_supported(iommu))
 		return false;
 	for (i = 0; i < in->nr_devs; i++)
 		if (in->devs[i].reg_base == iommu->reg_phys)
@@ -398,10 +530,15 @@ static int intel_persist_check(struct intel_iommu *iommu,
 			       u64 root)
 {
 	const struct intel_iommu_persist_ser *in = intel_persist_in;
+	bool sm = rec->flags & INTEL_IOMMU_PERSIST_SM;
 	u32 i;
 
 	if (memchr_inv(rec->reserved, 0, sizeof(rec->reserved)) ||
 	    rec->root != root)
+		return -EINVAL;
+	if (rec->flags & ~(INTEL_IOMMU_PERSIST_SM | INTEL_IOMMU_PERSIST_PWSNP) ||
+	    sm != sm_supported(iommu) || (sm && !ecap_slts(iommu->ecap)) ||
+	    (!sm && rec->flags & INTEL_IOMMU_PERSIST_PWSNP))
 		return -EINVAL;
 	if (rec->did < IDA_START_DID || rec->did >= iommu->max_domain_id ||
 	    rec->aw > 4 || !(cap_sagaw(iommu->cap) & BIT(rec->aw)))
@@ -422,34 +559,102 @@ static int intel_persist_check(struct intel_iommu *iommu,
 	return 0;
 }
 
+static void intel_persist_kept_free(struct intel_persist_kept *k)
+{
+	iommu_free_pages(k->pte);
+	iommu_free_pages(k->dir);
+	kfree(k);
+}
+
+/*
+ * Scalable mode: a PASID directory and table of this kernel's for @k, whose
+ * RID_PASID entry is the one @rec describes
+ */
+static int intel_persist_sm_tables(struct intel_iommu *iommu,
+				   struct intel_persist_kept *k,
+				   const struct intel_iommu_persist_dev_ser *rec)
+{
+	struct pasid_entry *table;
+
+	k->dir = iommu_alloc_pages_node_sz(iommu->node, GFP_KERNEL, SZ_4K);
+	table = iommu_alloc_pages_node_sz(iommu->node, GFP_KERNEL, SZ_4K);
+	if (!k->dir || !table) {
+		iommu_free_pages(table);
+		return -ENOMEM;
+	}
+	k->pte = &table[IOMMU_NO_PASID & PASID_PTE_MASK];
+	pasid_set_domain_id(k->pte, rec->did);
+	pasid_set_slptr(k->pte, rec->pgtable);
+	pasid_set_address_width(k->pte, rec->aw);
+	pasid_set_translation_type(k->pte, PASID_ENTRY_PGTT_SL_ONLY);
+	pasid_set_fault_enable(k->pte);
+	pasid_set_page_snoop(k->pte, rec->flags & INTEL_IOMMU_PERSIST_PWSNP);
+	pasid_set_present(k->pte);
+	k->dir[IOMMU_NO_PASID >> PASID_PDE_SHIFT].val =
+		virt_to_phys(table) | PASID_PTE_PRESENT;
+	__iommu_flush_cache(iommu, table, VTD_PAGE_SIZE);
+	__iommu_flush_cache(iommu, k->dir, VTD_PAGE_SIZE);
+	return 0;
+}
+
+static void intel_persist_write_entry(struct intel_iommu *iommu,
+				      struct context_entry *ctx,
+				      const struct intel_persist_kept *k)
+{
+	context_clear_entry(ctx);
+	if (k->dir) {
+		/* A directory of 128 entries (PDTS 0) */
+		context_clear_entry(&ctx[1]);
+		ctx->lo = virt_to_phys(k->dir) | context_pdts(0);
+		context_set_sm_rid2pasid(ctx, IOMMU_NO_PASID);
+	} else {
+		context_set_domain_id(ctx, k->did);
+		context_set_address_root(ctx, k->pgtable);
+		context_set_address_width(ctx, k->aw);
+		context_set_translation_type(ctx, CONTEXT_TT_MULTI_LEVEL);
+	}
+	context_set_fault_enable(ctx);
+	context_set_present(ctx);
+	__iommu_flush_cache(iommu, ctx, (k->dir ? 2 : 1) * sizeof(*ctx));
+}
+
 static int intel_persist_keep(struct intel_iommu *iommu,
 			      const struct intel_iommu_persist_dev_ser *rec)
 {
-	unsigned long user = (unsigned long)iommu->seq_id << 16 |
-			     PCI_DEVID(rec->bus, rec->devfn);
+	struct intel_persist_kept *k;
 	struct context_entry *ctx;
 	int rc;
 
-	rc = xa_insert(&intel_persist_kept, PHYS_PFN(rec->pgtable),
-		       xa_mk_value(user), GFP_KERNEL);
-	if (rc)
-		return rc == -EBUSY ? -EEXIST : rc;
+	k = kzalloc_obj(*k);
+	if (!k)
+		return -ENOMEM;
+	k->iommu = iommu;
+	k->pgtable = rec->pgtable;
+	k->did = rec->did;
+	k->bus = rec->bus;
+	k->devfn = rec->devfn;
+	k->aw = rec->aw;
+	if (rec->flags & INTEL_IOMMU_PERSIST_SM) {
+		rc = intel_persist_sm_tables(iommu, k, rec);
+		if (rc)
+			goto err_free;
+	}
+	rc = xa_insert(&intel_persist_kept, PHYS_PFN(rec->pgtable), k,
+		       GFP_KERNEL);
+	if (rc) {
+		rc = rc == -EBUSY ? -EEXIST : rc;
+		goto err_free;
+	}
 
 	spin_lock(&iommu->lock);
 	ctx = iommu_context_addr(iommu, rec->bus, rec->devfn, 1);
 	if (!ctx) {
 		spin_unlock(&iommu->lock);
 		xa_erase(&intel_persist_kept, PHYS_PFN(rec->pgtable));
-		return -ENOMEM;
+		rc = -ENOMEM;
+		goto err_free;
 	}
-	context_clear_entry(ctx);
-	context_set_domain_id(ctx, rec->did);
-	context_set_address_root(ctx, rec->pgtable);
-	context_set_address_width(ctx, rec->aw);
-	context_set_translation_type(ctx, CONTEXT_TT_MULTI_LEVEL);
-	context_set_fault_enable(ctx);
-	context_set_present(ctx);
-	__iommu_flush_cache(iommu, ctx, sizeof(*ctx));
+	intel_persist_write_entry(iommu, ctx, k);
 	set_context_copied(iommu, rec->bus, rec->devfn);
 	spin_unlock(&iommu->lock);
 
@@ -457,6 +662,10 @@ static int intel_persist_keep(struct intel_iommu *iommu,
 		return 0;
 	rc = ida_alloc_range(&iommu->domain_ida, rec->did, rec->did, GFP_KERNEL);
 	return rc < 0 ? rc : 0;
+
+err_free:
+	intel_persist_kept_free(k);
+	return rc;
 }
 
 /**
@@ -465,9 +674,9 @@ static int intel_persist_keep(struct intel_iommu *iommu,
  *         (empty) root table allocated but not set yet
  *
  * Writes every accepted record into the new tables as a copied context
- * entry and reserves its domain ID; one line tells what was kept and
- * refused. A refused record leaves its device blocked once the new root
- * table is set.
+ * entry (in scalable mode with a PASID directory and table of its own)
+ * and reserves its domain ID; one line tells what was kept and refused. A
+ * refused record leaves its device blocked once the new root table is set.
  *
  * Return: 0, or -ENOMEM.
  */
@@ -482,14 +691,12 @@ int intel_iommu_live_update_adopt(struct intel_iommu *iommu)
 	iommu->copied_tables = bitmap_zalloc(BIT_ULL(16), GFP_KERNEL);
 	if (!iommu->copied_tables)
 		return -ENOMEM;
-	if (xa_err(xa_store(&intel_persist_units_in, iommu->seq_id, iommu,
-			    GFP_KERNEL)))
-		return -ENOMEM;
 	if (kho_is_preserved(root, 0) &&
 	    xa_err(xa_store(&intel_persist_old_roots, iommu->seq_id,
 			    xa_mk_value(PHYS_PFN(root)), GFP_KERNEL)))
 		return -ENOMEM;
 
+	guard(mutex)(&intel_persist_lock);
 	for (i = 0; i < in->nr_devs; i++) {
 		const struct intel_iommu_persist_dev_ser *rec = &in->devs[i];
 
@@ -514,6 +721,34 @@ int intel_iommu_live_update_adopt(struct intel_iommu *iommu)
 	return 0;
 }
 
+/*
+ * Free a handed-over context table, and in scalable mode the PASID
+ * directories and tables its entries name; only pages KHO preserved
+ */
+static void intel_persist_old_context_free(struct intel_iommu *iommu, u64 entry)
+{
+	phys_addr_t phys = entry & VTD_PAGE_MASK, table;
+	struct context_entry *ctx;
+	struct pasid_dir_entry *dir;
+	int i;
+
+	if (!(entry & 1) || !kho_is_preserved(phys, 0))
+		return;
+	ctx = phys_to_virt(phys);
+	for (i = 0; sm_supported(iommu) && i < 256; i += 2) {
+		phys = ctx[i].lo & VTD_PAGE_MASK;
+		if (!(ctx[i].lo & 1) || !kho_is_preserved(phys, 0))
+			continue;
+		dir = phys_to_virt(phys);
+		table = dir[0].val & PDE_PFN_MASK;
+		if ((dir[0].val & PASID_PTE_PRESENT) &&
+		    kho_is_preserved(table, 0))
+			kho_restore_free(phys_to_virt(table));
+		kho_restore_free(dir);
+	}
+	kho_restore_free(ctx);
+}
+
 /**
  * intel_iommu_live_update_adopted - Free a unit's handed-over tables
  * @iommu: A unit that now uses its new root table
@@ -522,20 +757,104 @@ void intel_iommu_live_update_adopted(struct intel_iommu *iommu)
 {
 	void *entry = xa_erase(&intel_persist_old_roots, iommu->seq_id);
 	struct root_entry *old;
-	phys_addr_t ctx;
 	int bus;
 
 	if (!entry)
 		return;
 	old = phys_to_virt(PFN_PHYS(xa_to_value(entry)));
 	for (bus = 0; bus < VTD_PAGE_SIZE / sizeof(*old); bus++) {
-		if (!(old[bus].lo & 1))
-			continue;
-		ctx = old[bus].lo & VTD_PAGE_MASK;
-		if (kho_is_preserved(ctx, 0))
-			kho_restore_free(phys_to_virt(ctx));
+		intel_persist_old_context_free(iommu, old[bus].lo);
+		if (sm_supported(iommu))
+			intel_persist_old_context_free(iommu, old[bus].hi);
 	}
 	kho_restore_free(old);
+}
+
+/* Forget the kept entries that ended: torn down and flushed, or taken over */
+static void intel_persist_reap(void)
+{
+	struct intel_persist_kept *k;
+	unsigned long index;
+	bool ended;
+
+	lockdep_assert_held(&intel_persist_lock);
+	xa_for_each(&intel_persist_kept, index, k) {
+		spin_lock(&k->iommu->lock);
+		ended = !context_copied(k->iommu, k->bus, k->devfn);
+		spin_unlock(&k->iommu->lock);
+		if (ended) {
+			xa_erase(&intel_persist_kept, index);
+			intel_persist_kept_free(k);
+		}
+	}
+}
+
+/* The current kept entry of @info's device, if it has one */
+static struct intel_persist_kept *
+intel_persist_kept_of(struct device_domain_info *info)
+{
+	struct intel_persist_kept *k;
+	unsigned long index;
+
+	intel_persist_reap();
+	xa_for_each(&intel_persist_kept, index, k)
+		if (k->iommu == info->iommu && k->bus == info->bus &&
+		    k->devfn == info->devfn)
+			return k;
+	return NULL;
+}
+
+/*
+ * Scalable mode: tear @k's copied entry down and flush what the unit may
+ * cache of it. A device of this kernel gets the context entry of its own
+ * PASID table, in which nothing is attached yet or any more.
+ */
+static bool intel_persist_sm_end(struct intel_persist_kept *k,
+				 struct device *dev)
+{
+	struct intel_iommu *iommu = k->iommu;
+	struct pci_dev *pdev = NULL;
+	struct context_entry *ctx;
+	bool ended = false;
+
+	spin_lock(&iommu->lock);
+	ctx = iommu_context_addr(iommu, k->bus, k->devfn, 1);
+	if (ctx && context_copied(iommu, k->bus, k->devfn)) {
+		context_clear_present(ctx);
+		__iommu_flush_cache(iommu, ctx, sizeof(*ctx));
+		iommu->flush.flush_context(iommu, 0, PCI_DEVID(k->bus, k->devfn),
+					   DMA_CCMD_MASK_NOBIT,
+					   DMA_CCMD_DEVICE_INVL);
+		qi_flush_pasid_cache(iommu, k->did, QI_PC_ALL_PASIDS, 0);
+		iommu->flush.flush_iotlb(iommu, k->did, 0, 0,
+					 DMA_TLB_DSI_FLUSH);
+		context_clear_entry(ctx);
+		__iommu_flush_cache(iommu, ctx, sizeof(*ctx));
+		clear_context_copied(iommu, k->bus, k->devfn);
+		ended = true;
+	}
+	spin_unlock(&iommu->lock);
+	if (!ended)
+		return false;
+
+	if (!dev) {
+		pdev = pci_get_domain_bus_and_slot(iommu->segment, k->bus,
+						   k->devfn);
+		dev = pdev ? &pdev->dev : NULL;
+	}
+	if (dev && dev_iommu_priv_get(dev) &&
+	    intel_pasid_setup_sm_context(dev))
+		dev_err(dev, "live update: no context entry after the handed-over one\n");
+	pci_dev_put(pdev);
+	return true;
+}
+
+/* Block the device of @k, unless @dev is that device */
+static bool intel_persist_end(struct intel_persist_kept *k, struct device *dev)
+{
+	if (k->dir)
+		return intel_persist_sm_end(k, dev);
+	return intel_context_release_copied(k->iommu, k->bus, k->devfn);
 }
 
 /**
@@ -552,32 +871,19 @@ void intel_iommu_live_update_adopted(struct intel_iommu *iommu)
 int intel_iommu_live_update_release_table(struct device *dev, phys_addr_t top)
 {
 	struct device_domain_info *info = dev_iommu_priv_get(dev);
-	void *entry = xa_load(&intel_persist_kept, PHYS_PFN(top));
-	struct intel_iommu *iommu;
-	struct context_entry *ctx;
-	unsigned long user;
-	bool block = false;
-	u8 bus, devfn;
+	struct intel_persist_kept *k;
 
-	if (!entry)
+	guard(mutex)(&intel_persist_lock);
+	intel_persist_reap();
+	k = xa_load(&intel_persist_kept, PHYS_PFN(top));
+	if (!k || (info && info->iommu == k->iommu && info->bus == k->bus &&
+		   info->devfn == k->devfn))
 		return 0;
-	user = xa_to_value(entry);
-	iommu = xa_load(&intel_persist_units_in, user >> 16);
-	bus = PCI_BUS_NUM(user & 0xffff);
-	devfn = user & 0xff;
-	if (!iommu || (info && info->iommu == iommu && info->bus == bus &&
-		       info->devfn == devfn))
-		return 0;
-	spin_lock(&iommu->lock);
-	if (context_copied(iommu, bus, devfn)) {
-		ctx = iommu_context_addr(iommu, bus, devfn, 1);
-		block = ctx && (ctx->lo & VTD_PAGE_MASK) == top;
-	}
-	spin_unlock(&iommu->lock);
-	if (!block || !intel_context_release_copied(iommu, bus, devfn))
+	if (!intel_persist_end(k, NULL))
 		return 0;
 	pr_info("%s: live update: %02x:%02x.%d blocked: its page table was adopted for %s\n",
-		iommu->name, bus, PCI_SLOT(devfn), PCI_FUNC(devfn), dev_name(dev));
+		k->iommu->name, k->bus, PCI_SLOT(k->devfn), PCI_FUNC(k->devfn),
+		dev_name(dev));
 	return 1;
 }
 
@@ -587,15 +893,25 @@ int intel_iommu_live_update_release_table(struct device *dev, phys_addr_t top)
  *
  * Tears down @dev's copied context entry, if it still has one: from then
  * on its DMA faults, before the memory its page table maps is released.
+ * Also called when @dev is blocked, by a new owner for one.
  *
  * Return: true if it had one.
  */
 bool intel_iommu_live_update_release(struct device *dev)
 {
 	struct device_domain_info *info = dev_iommu_priv_get(dev);
+	struct intel_persist_kept *k;
 
-	return info && intel_context_release_copied(info->iommu, info->bus,
+	if (!info)
+		return false;
+	if (!sm_supported(info->iommu))
+		return intel_context_release_copied(info->iommu, info->bus,
 						    info->devfn);
+	if (!context_copied(info->iommu, info->bus, info->devfn))
+		return false;
+	guard(mutex)(&intel_persist_lock);
+	k = intel_persist_kept_of(info);
+	return k && intel_persist_sm_end(k, dev);
 }
 
 /**
@@ -611,7 +927,7 @@ bool intel_iommu_live_update_kept(struct device *dev)
 {
 	struct device_domain_info *info = dev_iommu_priv_get(dev);
 
-	return info && !is_kdump_kernel() && !sm_supported(info->iommu) &&
+	return info && !is_kdump_kernel() &&
 	       context_copied(info->iommu, info->bus, info->devfn);
 }
 
@@ -619,26 +935,36 @@ bool intel_iommu_live_update_kept(struct device *dev)
 static u16 intel_persist_kept_did(struct dmar_domain *domain,
 				  struct device_domain_info *info)
 {
-	struct intel_iommu *iommu = info->iommu;
 	struct pt_iommu_vtdss_hw_info pt_info;
-	struct context_entry *ctx;
-	u16 did = 0;
+	struct intel_persist_kept *k;
 
 	if (!intel_iommu_live_update_kept(info->dev) ||
 	    !intel_domain_is_ss_paging(domain) ||
 	    !iommu_persist_tables_of(&domain->iommu))
 		return 0;
 	pt_iommu_vtdss_hw_info(&domain->sspt, &pt_info);
-	spin_lock(&iommu->lock);
-	/* Without alloc, the lookup hides copied entries */
-	ctx = iommu_context_addr(iommu, info->bus, info->devfn, 1);
-	if (ctx && context_present(ctx) &&
-	    context_copied(iommu, info->bus, info->devfn) &&
-	    (ctx->lo & VTD_PAGE_MASK) == pt_info.ssptptr &&
-	    (ctx->hi & 7) == pt_info.aw)
-		did = context_domain_id(ctx);
-	spin_unlock(&iommu->lock);
-	return did;
+	guard(mutex)(&intel_persist_lock);
+	k = intel_persist_kept_of(info);
+	if (k && k->pgtable == pt_info.ssptptr && k->aw == pt_info.aw)
+		return k->did;
+	return 0;
+}
+
+/**
+ * intel_iommu_live_update_takes_over - Whether a domain takes a handed-over
+ * translation over
+ * @domain: A domain about to be attached to @info's device
+ * @info:   The device
+ *
+ * Return: true if @domain adopted the page table the previous kernel handed
+ * over for the device, which still translates through it: in scalable
+ * mode its copied context entry stays until the attach has written the
+ * PASID entry (intel_iommu_live_update_keep_pasid_entry()).
+ */
+bool intel_iommu_live_update_takes_over(struct dmar_domain *domain,
+					struct device_domain_info *info)
+{
+	return intel_persist_kept_did(domain, info);
 }
 
 /**
@@ -648,10 +974,11 @@ static u16 intel_persist_kept_did(struct dmar_domain *domain,
  *
  * As domain_attach_iommu(), except for a persistent domain that adopted the
  * page table a live update handed over for the device, attached for the
- * first time to its unit: it takes the domain ID the handed-over context
- * entry uses, which intel_iommu_live_update_adopt() reserved, so that the
- * entry can be kept as it is (intel_iommu_live_update_keep_entry()). The
- * domain ID is freed with the domain's attachment, as any.
+ * first time to its unit: it takes the domain ID the handed-over entry
+ * uses, which intel_iommu_live_update_adopt() reserved, so that the entry
+ * can be kept as it is (intel_iommu_live_update_keep_entry(),
+ * _keep_pasid_entry()). The domain ID is freed with the domain's
+ * attachment, as any.
  *
  * Return: 0, or the error of domain_attach_iommu().
  */
@@ -723,6 +1050,66 @@ bool intel_iommu_live_update_keep_entry(struct intel_iommu *iommu,
 	pr_info("%s: live update: %02x:%02x.%d keeps its context entry\n",
 		iommu->name, bus, PCI_SLOT(devfn), PCI_FUNC(devfn));
 	return true;
+}
+
+/**
+ * intel_iommu_live_update_keep_pasid_entry - Keep a handed-over translation
+ * in scalable mode
+ * @info: A device a second-stage domain was just attached to, its
+ *        RID_PASID entry written
+ *
+ * A device whose copied context entry stayed while a domain that adopted
+ * its handed-over page table was attached (intel_iommu_live_update_takes_over())
+ * now has two RID_PASID entries: the one it translates through and the one
+ * the attach wrote in its own PASID table. If they are the same, the
+ * context entry is switched to its own PASID table in one write, and
+ * translation goes on without a gap; one line says so. Otherwise the
+ * copied entry is torn down and replaced, as after kdump.
+ *
+ * Return: 0, or the error of intel_pasid_setup_sm_context().
+ */
+int intel_iommu_live_update_keep_pasid_entry(struct device_domain_info *info)
+{
+	struct intel_iommu *iommu = info->iommu;
+	struct context_entry want[2] = {}, *ctx;
+	struct intel_persist_kept *k;
+	struct pasid_entry *pte;
+	bool kept = false;
+
+	if (!sm_supported(iommu) || is_kdump_kernel() ||
+	    !context_copied(iommu, info->bus, info->devfn))
+		return 0;
+
+	guard(mutex)(&intel_persist_lock);
+	k = intel_persist_kept_of(info);
+	if (!k)
+		return intel_pasid_setup_sm_context(info->dev);
+	context_entry_set_pasid_table(want, info->dev);
+	spin_lock(&iommu->lock);
+	ctx = iommu_context_addr(iommu, info->bus, info->devfn, 1);
+	pte = intel_persist_live_pte(info);
+	if (ctx && pte && context_copied(iommu, info->bus, info->devfn) &&
+	    !memcmp(pte, k->pte, sizeof(*pte)) && want[0].hi == ctx[0].hi &&
+	    !memcmp(&want[1], &ctx[1], sizeof(want[1]))) {
+		WRITE_ONCE(ctx->lo, want[0].lo);
+		__iommu_flush_cache(iommu, ctx, sizeof(*ctx));
+		clear_context_copied(iommu, info->bus, info->devfn);
+		kept = true;
+	}
+	spin_unlock(&iommu->lock);
+	if (!kept)
+		return intel_pasid_setup_sm_context(info->dev);
+
+	/* The same translation: no IOTLB entry went stale */
+	iommu->flush.flush_context(iommu, 0, PCI_DEVID(info->bus, info->devfn),
+				   DMA_CCMD_MASK_NOBIT, DMA_CCMD_DEVICE_INVL);
+	qi_flush_pasid_cache(iommu, k->did, QI_PC_PASID_SEL, IOMMU_NO_PASID);
+	xa_erase(&intel_persist_kept, PHYS_PFN(k->pgtable));
+	intel_persist_kept_free(k);
+	pr_info("%s: live update: %02x:%02x.%d keeps its PASID entry\n",
+		iommu->name, info->bus, PCI_SLOT(info->devfn),
+		PCI_FUNC(info->devfn));
+	return 0;
 }
 
 static int __init intel_persist_in_free(void)

@@ -14,15 +14,20 @@
  * When a live update preserves devices with their DMA running, the VT-d
  * units that translate them stay enabled across the kexec: just before
  * the jump, each such unit is switched to a root table of its own that
- * holds the context entries of the preserved devices and nothing else
- * (legacy mode: root and context tables of 4 KiB), allocated with
- * kho_alloc_preserve(). Every other device of the unit is blocked from
- * then on.
+ * holds the context entries of the preserved devices and nothing else,
+ * allocated with kho_alloc_preserve(). Every other device of the unit is
+ * blocked from then on. In legacy mode these are a root table and context
+ * tables of 4 KiB. In scalable mode they are a scalable-mode root table,
+ * the context tables of its lower and upper halves, and for each device a
+ * PASID directory of 128 entries and one PASID table, both 4 KiB, whose
+ * only entry is the one the context entry names for requests without a
+ * PASID (RID_PASID 0), a second-stage entry.
  *
  * The KHO subtree ``INTEL_IOMMU_PERSIST_NAME`` is one 4 KiB
  * ``struct intel_iommu_persist_ser``: one record per preserved device,
  * naming its unit by register base address and root table, and the
- * context entry by its fields. The next kernel checks every field, that
+ * translation by its fields: those of the context entry (legacy mode) or
+ * of the PASID entry (scalable mode). The next kernel checks every field, that
  * the unit still uses that root table, and that the page table is in
  * persist_alloc memory, then writes the entries again into tables of its
  * own, keeps translation enabled, reserves the domain IDs, and frees the
@@ -36,17 +41,23 @@
  */
 
 /* Name of the KHO subtree. */
-#define INTEL_IOMMU_PERSIST_NAME	"intel-iommu-persist-v1"
+#define INTEL_IOMMU_PERSIST_NAME	"intel-iommu-persist-v2"
+
+/* The record is a scalable-mode one: its fields are a PASID entry's. */
+#define INTEL_IOMMU_PERSIST_SM		(1 << 0)
+/* Scalable mode: the PASID entry has page-walk snoop (PWSNP) set. */
+#define INTEL_IOMMU_PERSIST_PWSNP	(1 << 1)
 
 /**
  * struct intel_iommu_persist_dev_ser - one device whose translation is kept
  * @reg_base: physical address of its VT-d unit's registers
  * @root:     physical address of the root table the unit was left on
- * @pgtable:  second-stage page table of the context entry
- * @did:      domain ID of the context entry
+ * @pgtable:  second-stage page table the device translates through
+ * @did:      domain ID of the entry
  * @bus:      the device's bus number (requester ID)
  * @devfn:    its device and function number
- * @aw:       address width field of the context entry (AGAW)
+ * @aw:       address width field of the entry (AGAW)
+ * @flags:    INTEL_IOMMU_PERSIST_SM and _PWSNP; no other bit
  * @reserved: zero
  */
 struct intel_iommu_persist_dev_ser {
@@ -57,7 +68,8 @@ struct intel_iommu_persist_dev_ser {
 	u8 bus;
 	u8 devfn;
 	u8 aw;
-	u8 reserved[3];
+	u8 flags;
+	u8 reserved[2];
 } __packed;
 
 /**

@@ -307,6 +307,17 @@ unsigned int edu_dmar_faults(void)
 	return vt_dmesg_count("DMAR: [DMA ");
 }
 
+bool edu_scalable_mode(void)
+{
+	char machine[32];
+	size_t len;
+
+	if (!vt_cmdline_value("vmtest.machine", machine, sizeof(machine)))
+		return false;
+	len = strlen(machine);
+	return len > 3 && !strcmp(machine + len - 3, "-sm");
+}
+
 int edu_msi_eventfd(struct edu *e)
 {
 	char buf[sizeof(struct vfio_irq_set) + sizeof(int32_t)];

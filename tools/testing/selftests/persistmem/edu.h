@@ -77,6 +77,8 @@ int edu_set_command(struct edu *e, uint16_t cmd);
 bool edu_bus_master(struct edu *e);
 /* DMA remapping faults the kernel logged so far ("DMAR: [DMA ..."). */
 unsigned int edu_dmar_faults(void);
+/* Whether the test runs on a machine whose VT-d is in scalable mode. */
+bool edu_scalable_mode(void);
 /*
  * Start a DMA of @len bytes: from IOVA @iova into the buffer at @off
  * (@to_ram false), or from the buffer at @off to IOVA @iova (@to_ram true).

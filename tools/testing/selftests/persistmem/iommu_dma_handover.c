@@ -38,6 +38,9 @@
  * (one line says so) and its DMA faults, while the second's DMA goes
  * through the adopted table to the guest's memory.
  *
+ * Run with _sm appended to its name, each but iommu_dma_refused runs the
+ * same on a unit in scalable mode.
+ *
  * Run as iommu_dma_refused, generation 1 damages the device's VT-d record
  * (its page table outside the pools, through a test-only debugfs knob):
  * generation 2 refuses it in one boot line and keeps the unit enabled
@@ -79,12 +82,15 @@
 #define OTHER_OWNER	"handed-over DMA: not retrieved, driven by another owner"
 #define DAMAGE_KNOB	"/sys/kernel/debug/intel_iommu_persist_damage"
 
+/* Whether this run is @test, on VT-d in legacy or (_sm) scalable mode */
 static bool run_is(const char *test)
 {
+	size_t len = strlen(test);
 	char name[64];
 
 	return vt_cmdline_value("vmtest.test", name, sizeof(name)) &&
-	       !strcmp(name, test);
+	       !strncmp(name, test, len) &&
+	       (!name[len] || !strcmp(name + len, "_sm"));
 }
 
 static bool refused_run(void)

@@ -25,6 +25,9 @@
  * three files again in a new session and starts a DMA at the kexec as in
  * generation 1, to another IOVA; generation 3 checks the same again, and
  * that a second retrieve of the device gives the same file.
+ *
+ * Run as iommu_dma_kexec_sm, the same on a unit in scalable mode, where
+ * the device keeps its RID_PASID entry instead of its context entry.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -54,6 +57,7 @@
 #define DMA_MS		5000
 #define KEPT_LINE	"DMAR: dmar0: live update: translation kept for 1 devices, 0 refused"
 #define KEPT_ENTRY	"DMAR: dmar0: live update: 00:01.0 keeps its context entry"
+#define KEPT_PASID	"DMAR: dmar0: live update: 00:01.0 keeps its PASID entry"
 #define IDS_ARG		"iommu_dma_kexec.ids"
 
 /* Where the DMA started at generation @gen's kexec lands: granule 1 */
@@ -326,9 +330,9 @@ static int stage_next(int gen)
 		  "gen %d: its table is adopted already: adopting it again EINVAL (%s)",
 		  gen, ret ? strerror(-ret) : "adopted twice");
 	vt_result(vt_dmesg_contains("live update: domain ID") &&
-		  vt_dmesg_contains(KEPT_ENTRY),
-		  "gen %d: VT-d took the translation over: its domain ID, the entry as it was",
-		  gen);
+		  vt_dmesg_contains(edu_scalable_mode() ? KEPT_PASID : KEPT_ENTRY),
+		  "gen %d: VT-d took the translation over: its domain ID, the %s entry as it was",
+		  gen, edu_scalable_mode() ? "PASID" : "context");
 
 	/* No reset: the buffer still holds what generation 1 loaded. */
 	faults = edu_dmar_faults();

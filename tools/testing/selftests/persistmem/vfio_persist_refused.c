@@ -36,7 +36,7 @@
 #define TOKEN_EDU	3
 #define TOKEN_SHARED	4
 #define TOKEN_LAST	5
-#define VTD_SUBTREE	"/sys/kernel/debug/kho/out/sub_fdts/intel-iommu-persist-v1"
+#define VTD_SUBTREE	"/sys/kernel/debug/kho/out/sub_fdts/intel-iommu-persist-v2"
 #define GMEM_SIZE	(4ull << 20)
 #define IOVA_GMEM	(32ull << 20)
 #define SEED		0x7ef05edull
