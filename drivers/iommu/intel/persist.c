@@ -12,26 +12,35 @@
  * persist_alloc hands over, and must translate nothing else.
  *
  * In the preserving kernel, the freeze of such a device copies its live
- * context entry (legacy mode only) into a root and context table of its
- * unit allocated with kho_alloc_preserve(), and records the entry in the
- * KHO subtree of include/linux/kho/abi/intel_iommu_persist.h. At the kexec
- * the unit is switched to that root table instead of being disabled: from
- * then on only preserved devices translate, through their own tables.
+ * context entry into a root and context table of its unit allocated with
+ * kho_alloc_preserve(), and records the entry in the KHO subtree of
+ * include/linux/kho/abi/intel_iommu_persist.h. In scalable mode the copy
+ * points at a PASID directory and table of its own, also preserved, that
+ * hold a copy of the device's live RID_PASID entry, and the record
+ * describes that entry. At the kexec the unit is switched to that root
+ * table instead of being disabled: from then on only preserved devices
+ * translate, through their own tables.
  *
  * The next kernel finds translation enabled. If the subtree names the
- * unit, it keeps translation enabled, checks every record (the unit still
- * on the recorded root table, a domain ID and address width the unit
- * supports, a page table in persist_alloc memory, no device twice, no
- * domain ID with two page tables), writes each accepted entry into tables
- * of its own as a copied entry, reserves its domain ID, then frees the
- * handed-over root and context tables once the unit uses the new ones. A
- * refused record leaves its device blocked, and so does a record whose
- * page table another record names (a table has one user). A copied entry
- * ends when the device is attached to a domain: the persistent domain that
- * adopted its table takes the entry's domain ID and keeps the entry as it
- * is (intel_iommu_live_update_attach(), _keep_entry()), any other domain
- * replaces it as after kdump. It is torn down when the device is blocked
- * (bound by a new owner), when its table is adopted for another device
+ * unit and the unit runs in the mode it was left in, it keeps translation
+ * enabled, checks every record (the unit still on the recorded root table,
+ * a domain ID and address width the unit supports, a page table in
+ * persist_alloc memory, no device twice, no domain ID with two page
+ * tables), writes each accepted entry into tables of its own as a copied
+ * entry (in scalable mode with a PASID directory and table of its own,
+ * filled from the record), reserves its domain ID, then frees the
+ * handed-over tables once the unit uses the new ones. A refused record
+ * leaves its device blocked, and so does a record whose page table another
+ * record names (a table has one user).
+ *
+ * A copied entry ends when the device is attached to a domain: the
+ * persistent domain that adopted its table takes the entry's domain ID and
+ * keeps the entry as it is (intel_iommu_live_update_attach(),
+ * _keep_entry(); in scalable mode _keep_pasid_entry() switches the context
+ * entry to the device's own PASID table once the attach wrote the same
+ * RID_PASID entry there), any other domain replaces it as after kdump. It
+ * is torn down when the device is blocked (bound by a new owner), when its
+ * table is adopted for another device
  * (intel_iommu_live_update_release_table()), or by
  * intel_iommu_live_update_release() when nobody takes the device over.
  */
@@ -92,18 +101,26 @@ static struct intel_iommu_persist_ser *intel_persist_in;
 
 #ifdef CONFIG_PERSIST_ALLOC_TEST
 /*
- * Test only (the persistmem vmtests): a non-zero value makes the next
- * device frozen hand over a damaged record, its page table outside the
- * pools, which the next kernel must refuse.
+ * Test only (the persistmem vmtests): damages the handover of the next
+ * device frozen, which the next kernel must refuse. 1: its record names a
+ * page table outside the pools; 2: a second record, of the next function
+ * under the next domain ID, names its page table too.
  */
 static u32 intel_persist_test_damage;
 
 static void intel_persist_test_corrupt(struct intel_iommu_persist_dev_ser *rec)
 {
-	if (!intel_persist_test_damage)
-		return;
+	struct intel_iommu_persist_ser *out = intel_persist_out;
+	u32 damage = intel_persist_test_damage;
+
 	intel_persist_test_damage = 0;
-	rec->pgtable = rec->root;
+	if (damage == 1)
+		rec->pgtable = rec->root;
+	if (damage == 2 && out->nr_devs < INTEL_IOMMU_PERSIST_MAX_DEVS) {
+		out->devs[out->nr_devs] = *rec;
+		out->devs[out->nr_devs].devfn++;
+		out->devs[out->nr_devs++].did++;
+	}
 }
 
 static int __init intel_persist_test_init(void)
@@ -310,8 +327,9 @@ static int intel_persist_copy_sm_entry(struct intel_iommu *iommu,
 			virt_to_phys(table) | PASID_PTE_PRESENT;
 		ctx[0].hi = live[0].hi;
 		ctx[1] = live[1];
-		ctx[0].lo = (live[0].lo & ~(VTD_PAGE_MASK | context_pdts(7))) |
-			    virt_to_phys(dir);
+		/* No page requests: the unit's queue is not handed over */
+		ctx[0].lo = (live[0].lo & ~(VTD_PAGE_MASK | context_pdts(7) |
+					    BIT_ULL(4))) | virt_to_phys(dir);
 		*flags = INTEL_IOMMU_PERSIST_SM;
 		if (pte->val[1] & BIT_ULL(23))
 			*flags |= INTEL_IOMMU_PERSIST_PWSNP;
@@ -333,20 +351,17 @@ err_free:
 	return rc;
 }
 
-/* Free the PASID directory and table a scalable-mode @ctx points to */
-static void intel_persist_sm_tables_free(struct context_entry *ctx,
-					 void (*free)(void *))
+/* Free the PASID directory and table a scalable-mode @ctx of ours names */
+static void intel_persist_sm_tables_free(struct context_entry *ctx)
 {
 	struct pasid_dir_entry *dir;
-	phys_addr_t phys = ctx->lo & VTD_PAGE_MASK;
 
-	if (!(ctx->lo & 1) || !phys)
+	if (!(ctx->lo & 1))
 		return;
-	dir = phys_to_virt(phys);
-	phys = dir[0].val & PDE_PFN_MASK;
-	if ((dir[0].val & PASID_PTE_PRESENT) && phys)
-		free(phys_to_virt(phys));
-	free(dir);
+	dir = phys_to_virt(ctx->lo & VTD_PAGE_MASK);
+	if (dir[0].val & PASID_PTE_PRESENT)
+		kho_unpreserve_free(phys_to_virt(dir[0].val & PDE_PFN_MASK));
+	kho_unpreserve_free(dir);
 }
 
 /**
@@ -443,8 +458,10 @@ void intel_iommu_live_update_unfreeze(struct device *dev)
 	if (WARN_ON(i < 0 || !unit))
 		return;
 	ctx = intel_persist_unit_context(iommu, unit, info->bus, info->devfn);
+	if (WARN_ON(!ctx))
+		return;
 	if (sm_supported(iommu)) {
-		intel_persist_sm_tables_free(ctx, kho_unpreserve_free);
+		intel_persist_sm_tables_free(ctx);
 		context_clear_entry(&ctx[1]);
 	}
 	context_clear_entry(ctx);
@@ -502,6 +519,36 @@ static struct intel_iommu_persist_ser *intel_persist_incoming(void)
 	return intel_persist_in;
 }
 
+/*
+ * @iommu was left translating devices in the other mode (legacy or scalable)
+ * than the one this kernel runs it in: it cannot keep translating them, and
+ * its translation is turned off. The devices stop being bus masters first,
+ * so that their DMA does not go to memory untranslated.
+ */
+static void intel_persist_stop(struct intel_iommu *iommu,
+			       const struct intel_iommu_persist_ser *in)
+{
+	unsigned int stopped = 0;
+	struct pci_dev *pdev;
+	u32 i;
+
+	for (i = 0; i < in->nr_devs; i++) {
+		if (in->devs[i].reg_base != iommu->reg_phys)
+			continue;
+		pdev = pci_get_domain_bus_and_slot(iommu->segment,
+						   in->devs[i].bus,
+						   in->devs[i].devfn);
+		if (!pdev)
+			continue;
+		pci_clear_master(pdev);
+		pci_dev_put(pdev);
+		stopped++;
+	}
+	pr_err("%s: live update: left in %s mode, run in %s mode: bus mastering of %u devices stopped\n",
+	       iommu->name, sm_supported(iommu) ? "legacy" : "scalable",
+	       sm_supported(iommu) ? "scalable" : "legacy", stopped);
+}
+
 /**
  * intel_iommu_live_update_keeps - Whether a unit found enabled stays so
  * @iommu: A unit whose translation the previous kernel left enabled
@@ -509,7 +556,7 @@ static struct intel_iommu_persist_ser *intel_persist_incoming(void)
  * Return: true if the previous kernel handed devices of @iommu over and
  * left it in the mode (legacy or scalable) this kernel runs it in: the
  * unit keeps translating while its new tables are set up. Otherwise it is
- * disabled, as after any kexec.
+ * disabled, as after any kexec, the devices handed over stopped first.
  */
 bool intel_iommu_live_update_keeps(struct intel_iommu *iommu)
 {
@@ -517,11 +564,14 @@ bool intel_iommu_live_update_keeps(struct intel_iommu *iommu)
 	u64 rtaddr = readq(iommu->reg + DMAR_RTADDR_REG);
 	u32 i;
 
-	if (!in || !(rtaddr & DMA_RTADDR_SMT) != !sm_supported(iommu))
-		return false;
-	for (i = 0; i < in->nr_devs; i++)
-		if (in->devs[i].reg_base == iommu->reg_phys)
+	for (i = 0; in && i < in->nr_devs; i++) {
+		if (in->devs[i].reg_base != iommu->reg_phys)
+			continue;
+		if (!(rtaddr & DMA_RTADDR_SMT) == !sm_supported(iommu))
 			return true;
+		intel_persist_stop(iommu, in);
+		return false;
+	}
 	return false;
 }
 
@@ -639,6 +689,13 @@ static int intel_persist_keep(struct intel_iommu *iommu,
 		if (rc)
 			goto err_free;
 	}
+	/* The domain ID first: no domain of this kernel may take it */
+	if (!ida_exists(&iommu->domain_ida, rec->did)) {
+		rc = ida_alloc_range(&iommu->domain_ida, rec->did, rec->did,
+				     GFP_KERNEL);
+		if (rc < 0)
+			goto err_free;
+	}
 	rc = xa_insert(&intel_persist_kept, PHYS_PFN(rec->pgtable), k,
 		       GFP_KERNEL);
 	if (rc) {
@@ -657,11 +714,7 @@ static int intel_persist_keep(struct intel_iommu *iommu,
 	intel_persist_write_entry(iommu, ctx, k);
 	set_context_copied(iommu, rec->bus, rec->devfn);
 	spin_unlock(&iommu->lock);
-
-	if (ida_exists(&iommu->domain_ida, rec->did))
-		return 0;
-	rc = ida_alloc_range(&iommu->domain_ida, rec->did, rec->did, GFP_KERNEL);
-	return rc < 0 ? rc : 0;
+	return 0;
 
 err_free:
 	intel_persist_kept_free(k);
@@ -721,52 +774,80 @@ int intel_iommu_live_update_adopt(struct intel_iommu *iommu)
 	return 0;
 }
 
-/*
- * Free a handed-over context table, and in scalable mode the PASID
- * directories and tables its entries name; only pages KHO preserved
- */
-static void intel_persist_old_context_free(struct intel_iommu *iommu, u64 entry)
+/* Note a handed-over table page to free, once, if KHO preserved it */
+static void intel_persist_old_page(struct xarray *pages, phys_addr_t phys)
 {
-	phys_addr_t phys = entry & VTD_PAGE_MASK, table;
-	struct context_entry *ctx;
-	struct pasid_dir_entry *dir;
-	int i;
+	if (phys && PAGE_ALIGNED(phys) && kho_is_preserved(phys, 0) &&
+	    phys != virt_to_phys(intel_persist_in))
+		xa_store(pages, PHYS_PFN(phys), xa_mk_value(1), GFP_KERNEL);
+}
 
+/*
+ * The handed-over context table, and in scalable mode the PASID directory
+ * and table, that @rec's device translated through on @old: only pages on
+ * the path from the root table to its entry are freed, each once.
+ */
+static void intel_persist_old_tables(struct intel_iommu *iommu,
+				     const struct intel_iommu_persist_dev_ser *rec,
+				     struct root_entry *old,
+				     struct xarray *pages)
+{
+	u64 entry = old[rec->bus].lo;
+	unsigned int index = rec->devfn;
+	struct pasid_dir_entry *dir;
+	struct context_entry *ctx;
+	phys_addr_t phys;
+
+	if (sm_supported(iommu)) {
+		if (rec->devfn >= 0x80)
+			entry = old[rec->bus].hi;
+		index = (rec->devfn & 0x7f) * 2;
+	}
+	phys = entry & VTD_PAGE_MASK;
 	if (!(entry & 1) || !kho_is_preserved(phys, 0))
 		return;
+	intel_persist_old_page(pages, phys);
+	if (!sm_supported(iommu))
+		return;
 	ctx = phys_to_virt(phys);
-	for (i = 0; sm_supported(iommu) && i < 256; i += 2) {
-		phys = ctx[i].lo & VTD_PAGE_MASK;
-		if (!(ctx[i].lo & 1) || !kho_is_preserved(phys, 0))
-			continue;
-		dir = phys_to_virt(phys);
-		table = dir[0].val & PDE_PFN_MASK;
-		if ((dir[0].val & PASID_PTE_PRESENT) &&
-		    kho_is_preserved(table, 0))
-			kho_restore_free(phys_to_virt(table));
-		kho_restore_free(dir);
-	}
-	kho_restore_free(ctx);
+	phys = ctx[index].lo & VTD_PAGE_MASK;
+	if (!(ctx[index].lo & 1) || !kho_is_preserved(phys, 0))
+		return;
+	intel_persist_old_page(pages, phys);
+	dir = phys_to_virt(phys);
+	if (dir[0].val & PASID_PTE_PRESENT)
+		intel_persist_old_page(pages, dir[0].val & PDE_PFN_MASK);
 }
 
 /**
  * intel_iommu_live_update_adopted - Free a unit's handed-over tables
  * @iommu: A unit that now uses its new root table
+ *
+ * Frees the handed-over root table, and the tables on the path from it to
+ * the entry of each record of the unit, if KHO preserved them: nothing the
+ * handed-over tables name otherwise, and no page twice.
  */
 void intel_iommu_live_update_adopted(struct intel_iommu *iommu)
 {
 	void *entry = xa_erase(&intel_persist_old_roots, iommu->seq_id);
+	const struct intel_iommu_persist_ser *in = intel_persist_in;
 	struct root_entry *old;
-	int bus;
+	unsigned long pfn;
+	DEFINE_XARRAY(pages);
+	void *page;
+	u32 i;
 
 	if (!entry)
 		return;
 	old = phys_to_virt(PFN_PHYS(xa_to_value(entry)));
-	for (bus = 0; bus < VTD_PAGE_SIZE / sizeof(*old); bus++) {
-		intel_persist_old_context_free(iommu, old[bus].lo);
-		if (sm_supported(iommu))
-			intel_persist_old_context_free(iommu, old[bus].hi);
-	}
+	for (i = 0; in && i < in->nr_devs; i++)
+		if (in->devs[i].reg_base == iommu->reg_phys)
+			intel_persist_old_tables(iommu, &in->devs[i], old,
+						 &pages);
+	xa_erase(&pages, PHYS_PFN(virt_to_phys(old)));
+	xa_for_each(&pages, pfn, page)
+		kho_restore_free(pfn_to_kaddr(pfn));
+	xa_destroy(&pages);
 	kho_restore_free(old);
 }
 
@@ -805,15 +886,30 @@ intel_persist_kept_of(struct device_domain_info *info)
 }
 
 /*
- * Scalable mode: tear @k's copied entry down and flush what the unit may
- * cache of it. A device of this kernel gets the context entry of its own
- * PASID table, in which nothing is attached yet or any more.
+ * A device with ATS may have translations of a torn-down entry cached, from
+ * before the kexec; they must go before an entry with device-TLB enabled
+ * replaces it.
+ */
+static void intel_persist_flush_dev_iotlb(struct intel_iommu *iommu,
+					  struct device *dev, u8 bus, u8 devfn)
+{
+	struct device_domain_info *info = dev_iommu_priv_get(dev);
+
+	if (iommu->qi && info && info->ats_enabled)
+		qi_flush_dev_iotlb(iommu, PCI_DEVID(bus, devfn), info->pfsid,
+				   info->ats_qdep, 0, 64 - VTD_PAGE_SHIFT);
+}
+
+/*
+ * Scalable mode: tear @k's copied entry down and flush what the unit and
+ * the device may cache of it. @dev, the device, then gets the context
+ * entry of its own PASID table, in which nothing is attached yet or any
+ * more.
  */
 static bool intel_persist_sm_end(struct intel_persist_kept *k,
 				 struct device *dev)
 {
 	struct intel_iommu *iommu = k->iommu;
-	struct pci_dev *pdev = NULL;
 	struct context_entry *ctx;
 	bool ended = false;
 
@@ -828,33 +924,33 @@ static bool intel_persist_sm_end(struct intel_persist_kept *k,
 		qi_flush_pasid_cache(iommu, k->did, QI_PC_ALL_PASIDS, 0);
 		iommu->flush.flush_iotlb(iommu, k->did, 0, 0,
 					 DMA_TLB_DSI_FLUSH);
+		if (dev)
+			intel_persist_flush_dev_iotlb(iommu, dev, k->bus,
+						      k->devfn);
 		context_clear_entry(ctx);
 		__iommu_flush_cache(iommu, ctx, sizeof(*ctx));
 		clear_context_copied(iommu, k->bus, k->devfn);
 		ended = true;
 	}
 	spin_unlock(&iommu->lock);
-	if (!ended)
-		return false;
 
-	if (!dev) {
-		pdev = pci_get_domain_bus_and_slot(iommu->segment, k->bus,
-						   k->devfn);
-		dev = pdev ? &pdev->dev : NULL;
-	}
-	if (dev && dev_iommu_priv_get(dev) &&
+	if (ended && dev && dev_iommu_priv_get(dev) &&
 	    intel_pasid_setup_sm_context(dev))
 		dev_err(dev, "live update: no context entry after the handed-over one\n");
-	pci_dev_put(pdev);
-	return true;
+	return ended;
 }
 
-/* Block the device of @k, unless @dev is that device */
+/* Block the device of @k, @dev if it is known (probed) */
 static bool intel_persist_end(struct intel_persist_kept *k, struct device *dev)
 {
+	bool ended;
+
 	if (k->dir)
 		return intel_persist_sm_end(k, dev);
-	return intel_context_release_copied(k->iommu, k->bus, k->devfn);
+	ended = intel_context_release_copied(k->iommu, k->bus, k->devfn);
+	if (ended && dev)
+		intel_persist_flush_dev_iotlb(k->iommu, dev, k->bus, k->devfn);
+	return ended;
 }
 
 /**
@@ -872,6 +968,8 @@ int intel_iommu_live_update_release_table(struct device *dev, phys_addr_t top)
 {
 	struct device_domain_info *info = dev_iommu_priv_get(dev);
 	struct intel_persist_kept *k;
+	struct pci_dev *pdev;
+	bool ended;
 
 	guard(mutex)(&intel_persist_lock);
 	intel_persist_reap();
@@ -879,7 +977,10 @@ int intel_iommu_live_update_release_table(struct device *dev, phys_addr_t top)
 	if (!k || (info && info->iommu == k->iommu && info->bus == k->bus &&
 		   info->devfn == k->devfn))
 		return 0;
-	if (!intel_persist_end(k, NULL))
+	pdev = pci_get_domain_bus_and_slot(k->iommu->segment, k->bus, k->devfn);
+	ended = intel_persist_end(k, pdev ? &pdev->dev : NULL);
+	pci_dev_put(pdev);
+	if (!ended)
 		return 0;
 	pr_info("%s: live update: %02x:%02x.%d blocked: its page table was adopted for %s\n",
 		k->iommu->name, k->bus, PCI_SLOT(k->devfn), PCI_FUNC(k->devfn),
@@ -893,7 +994,9 @@ int intel_iommu_live_update_release_table(struct device *dev, phys_addr_t top)
  *
  * Tears down @dev's copied context entry, if it still has one: from then
  * on its DMA faults, before the memory its page table maps is released.
- * Also called when @dev is blocked, by a new owner for one.
+ * Also called whenever @dev is attached to a domain that does not take its
+ * handed-over translation over: blocked (by a new owner for one), identity,
+ * nested, or after a failed attach.
  *
  * Return: true if it had one.
  */
@@ -904,9 +1007,14 @@ bool intel_iommu_live_update_release(struct device *dev)
 
 	if (!info)
 		return false;
-	if (!sm_supported(info->iommu))
-		return intel_context_release_copied(info->iommu, info->bus,
-						    info->devfn);
+	if (!sm_supported(info->iommu)) {
+		if (!intel_context_release_copied(info->iommu, info->bus,
+						  info->devfn))
+			return false;
+		intel_persist_flush_dev_iotlb(info->iommu, dev, info->bus,
+					      info->devfn);
+		return true;
+	}
 	if (!context_copied(info->iommu, info->bus, info->devfn))
 		return false;
 	guard(mutex)(&intel_persist_lock);
@@ -1100,16 +1208,22 @@ int intel_iommu_live_update_keep_pasid_entry(struct device_domain_info *info)
 	if (!kept)
 		return intel_pasid_setup_sm_context(info->dev);
 
-	/* The same translation: no IOTLB entry went stale */
+	/*
+	 * The same translation: no IOTLB entry went stale, and the flush of
+	 * the domain's IOTLB the spec asks for only makes the unit walk the
+	 * same table again.
+	 */
 	iommu->flush.flush_context(iommu, 0, PCI_DEVID(info->bus, info->devfn),
 				   DMA_CCMD_MASK_NOBIT, DMA_CCMD_DEVICE_INVL);
 	qi_flush_pasid_cache(iommu, k->did, QI_PC_PASID_SEL, IOMMU_NO_PASID);
+	iommu->flush.flush_iotlb(iommu, k->did, 0, 0, DMA_TLB_DSI_FLUSH);
 	xa_erase(&intel_persist_kept, PHYS_PFN(k->pgtable));
 	intel_persist_kept_free(k);
 	pr_info("%s: live update: %02x:%02x.%d keeps its PASID entry\n",
 		iommu->name, info->bus, PCI_SLOT(info->devfn),
 		PCI_FUNC(info->devfn));
-	return 0;
+	/* Its DMA aliases, which kept nothing, get their entries now */
+	return intel_pasid_setup_sm_context(info->dev);
 }
 
 static int __init intel_persist_in_free(void)

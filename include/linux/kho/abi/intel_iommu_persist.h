@@ -6,6 +6,7 @@
 #ifndef _LINUX_KHO_ABI_INTEL_IOMMU_PERSIST_H
 #define _LINUX_KHO_ABI_INTEL_IOMMU_PERSIST_H
 
+#include <linux/bits.h>
 #include <linux/types.h>
 
 /**
@@ -44,9 +45,9 @@
 #define INTEL_IOMMU_PERSIST_NAME	"intel-iommu-persist-v2"
 
 /* The record is a scalable-mode one: its fields are a PASID entry's. */
-#define INTEL_IOMMU_PERSIST_SM		(1 << 0)
+#define INTEL_IOMMU_PERSIST_SM		BIT(0)
 /* Scalable mode: the PASID entry has page-walk snoop (PWSNP) set. */
-#define INTEL_IOMMU_PERSIST_PWSNP	(1 << 1)
+#define INTEL_IOMMU_PERSIST_PWSNP	BIT(1)
 
 /**
  * struct intel_iommu_persist_dev_ser - one device whose translation is kept

@@ -46,6 +46,19 @@
  * generation 2 refuses it in one boot line and keeps the unit enabled
  * with nothing translated, so the device, still a bus master, cannot
  * reach memory; finish clears its bus mastering all the same.
+ *
+ * Run as iommu_dma_mode_mismatch (scalable mode), generation 2 boots with
+ * intel_iommu=sm_off: a unit left translating in scalable mode cannot keep
+ * translating in legacy mode, and is turned off at boot as after any
+ * kexec. The device must stop being a bus master first (one boot line), or
+ * its DMA would go to memory untranslated.
+ *
+ * Run as iommu_dma_shared_table, generation 1 makes the handover carry a
+ * second record, for the next function (00:01.1) under another domain ID,
+ * that names the device's page table too (the knob's second value): a
+ * handed-over table has one user, so generation 2 refuses that record
+ * (EEXIST, one boot line), keeps the device's own, and goes on as
+ * iommu_dma_handover.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -81,6 +94,9 @@
 #define ADOPTED_OTHER	"live update: 00:01.0 blocked: its page table was adopted for 0000:00:02.0"
 #define OTHER_OWNER	"handed-over DMA: not retrieved, driven by another owner"
 #define DAMAGE_KNOB	"/sys/kernel/debug/intel_iommu_persist_damage"
+#define MISMATCH_LINE	"DMAR: dmar0: live update: left in scalable mode, run in legacy mode: bus mastering of 1 devices stopped"
+#define SHARED_LINE	"DMAR: dmar0: live update: translation kept for 1 devices, 1 refused"
+#define SHARED_DEV	"DMAR: dmar0: live update: 00:01.1 refused (-EEXIST)"
 
 /* Whether this run is @test, on VT-d in legacy or (_sm) scalable mode */
 static bool run_is(const char *test)
@@ -116,7 +132,7 @@ static void stage1(void)
 	static struct edu e;
 	int session, gfd, ret;
 	struct iofd io;
-	char ids[64];
+	char ids[96];
 	uint8_t *mem;
 	uint32_t hwpt;
 
@@ -132,7 +148,8 @@ static void stage1(void)
 	vt_result(zeroed(mem + GRANULE, EDU_DMA_MAX) && !edu_dmar_faults(),
 		  "gen 1: the second granule is zero, no DMAR fault");
 
-	snprintf(ids, sizeof(ids), IDS_ARG "=%u,%u", io.ioas, hwpt);
+	snprintf(ids, sizeof(ids), IDS_ARG "=%u,%u%s", io.ioas, hwpt,
+		 run_is("iommu_dma_mode_mismatch") ? " intel_iommu=sm_off" : "");
 	vt_next_args(ids);
 	session = vt_session(SESSION, true);
 	if (luo_session_preserve_fd(session, gfd, TOKEN_GMEM) ||
@@ -141,8 +158,8 @@ static void stage1(void)
 	ret = luo_session_preserve_fd(session, e.fd, TOKEN_EDU) ? -errno : 0;
 	vt_result(!ret, "gen 1: %s preserved on persistent HWPT %u (%s)", e.bdf,
 		  hwpt, ret ? strerror(-ret) : "ok");
-	if (refused_run()) {
-		ret = vt_write_file(DAMAGE_KNOB, "1");
+	if (refused_run() || run_is("iommu_dma_shared_table")) {
+		ret = vt_write_file(DAMAGE_KNOB, refused_run() ? "1" : "2");
 		vt_result(!ret, "gen 1: its VT-d record will be damaged (%s)",
 			  ret ? strerror(-ret) : "ok");
 	}
@@ -208,13 +225,56 @@ static int stage2_refused(void)
 	return vt_finish();
 }
 
-static int stage2(void)
+/* The next kernel runs the unit in the other mode: the device is stopped. */
+static int stage2_mismatch(void)
 {
 	int session = vt_session(SESSION, false), gfd, fd, ret;
 	uint8_t *mem;
 	struct edu e;
 
-	vt_result(vt_dmesg_contains(KEPT_LINE), "gen 2: boot line '%s'", KEPT_LINE);
+	vt_result(vt_dmesg_contains(MISMATCH_LINE), "gen 2: boot line '%s'", MISMATCH_LINE);
+	vt_result(vt_dmesg_contains("Translation was enabled for dmar0 but"),
+		  "gen 2: the unit's translation was turned off at boot");
+	ret = edu_open_sysfs(&e, 0);
+	if (ret)
+		vt_fatal("gen 2: edu through sysfs: %s", strerror(-ret));
+	vt_result(!edu_bus_master(&e), "gen 2: %s is no bus master any more", e.bdf);
+	gfd = gvm_retrieve(session, TOKEN_GMEM, GMEM_SIZE, "guest_memfd");
+	mem = mmap(NULL, GMEM_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, gfd, 0);
+	if (mem == MAP_FAILED)
+		vt_fatal("gen 2: mmap guest_memfd: %s", strerror(errno));
+	vt_result(vt_check_pattern(mem + GRANULE, EDU_DMA_MAX, SEED, 0) < 0 &&
+		  vt_check_pattern(mem, EDU_DMA_MAX, SEED, 0) < 0,
+		  "gen 2: the DMA started before the kexec landed, still translated");
+	fd = luo_session_retrieve_fd(session, TOKEN_EDU);
+	vt_result(fd < 0, "gen 2: the device cannot be retrieved (%s)",
+		  fd < 0 ? strerror(-fd) : "retrieved");
+	if (fd >= 0)
+		close(fd);
+	ret = luo_session_finish(session);
+	vt_result(!ret, "gen 2: session finished (%s)", ret ? strerror(-ret) : "ok");
+	vt_result(!edu_bus_master(&e), "gen 2: %s is still no bus master", e.bdf);
+	munmap(mem, GMEM_SIZE);
+	close(gfd);
+	close(session);
+	edu_close(&e);
+	return vt_finish();
+}
+
+static int stage2(void)
+{
+	const char *kept = KEPT_LINE;
+	int session = vt_session(SESSION, false), gfd, fd, ret;
+	uint8_t *mem;
+	struct edu e;
+
+	if (run_is("iommu_dma_shared_table")) {
+		kept = SHARED_LINE;
+		vt_result(vt_dmesg_contains(SHARED_DEV),
+			  "gen 2: a second record with the device's table refused: '%s'",
+			  SHARED_DEV);
+	}
+	vt_result(vt_dmesg_contains(kept), "gen 2: boot line '%s'", kept);
 	vt_result(!vt_dmesg_contains("Translation was enabled for dmar0 but"),
 		  "gen 2: translation was not turned off at boot");
 	vt_result(!edu_dmar_faults(), "gen 2: no DMAR fault since boot (%u)", edu_dmar_faults());
@@ -399,5 +459,7 @@ int main(int argc, char **argv)
 		return stage2_stolen();
 	if (run_is("iommu_dma_adopt_other"))
 		return stage2_adopt_other();
+	if (run_is("iommu_dma_mode_mismatch"))
+		return stage2_mismatch();
 	return refused_run() ? stage2_refused() : stage2();
 }
