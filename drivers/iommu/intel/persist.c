@@ -538,9 +538,15 @@ static void intel_persist_stop(struct intel_iommu *iommu,
 		pdev = pci_get_domain_bus_and_slot(iommu->segment,
 						   in->devs[i].bus,
 						   in->devs[i].devfn);
-		if (!pdev)
+		if (!pdev) {
+			pr_err("%s: live update: %02x:%02x.%d not found, not stopped\n",
+			       iommu->name, in->devs[i].bus,
+			       PCI_SLOT(in->devs[i].devfn),
+			       PCI_FUNC(in->devs[i].devfn));
 			continue;
+		}
 		pci_clear_master(pdev);
+		pci_wait_for_pending_transaction(pdev);
 		pci_dev_put(pdev);
 		stopped++;
 	}
@@ -673,6 +679,7 @@ static int intel_persist_keep(struct intel_iommu *iommu,
 {
 	struct intel_persist_kept *k;
 	struct context_entry *ctx;
+	bool reserved = false;
 	int rc;
 
 	k = kzalloc_obj(*k);
@@ -695,6 +702,7 @@ static int intel_persist_keep(struct intel_iommu *iommu,
 				     GFP_KERNEL);
 		if (rc < 0)
 			goto err_free;
+		reserved = true;
 	}
 	rc = xa_insert(&intel_persist_kept, PHYS_PFN(rec->pgtable), k,
 		       GFP_KERNEL);
@@ -717,8 +725,25 @@ static int intel_persist_keep(struct intel_iommu *iommu,
 	return 0;
 
 err_free:
+	if (reserved)
+		ida_free(&iommu->domain_ida, rec->did);
 	intel_persist_kept_free(k);
 	return rc;
+}
+
+/* Whether @root, where @iommu was left, is a handed-over table to free */
+static bool intel_persist_old_root(struct intel_iommu *iommu, u64 root)
+{
+	const struct intel_iommu_persist_ser *in = intel_persist_in;
+	u32 i;
+
+	if (!kho_is_preserved(root, 0) || root == virt_to_phys(intel_persist_in))
+		return false;
+	for (i = 0; i < in->nr_devs; i++)
+		if (in->devs[i].reg_base == iommu->reg_phys &&
+		    in->devs[i].root == root)
+			return true;
+	return false;
 }
 
 /**
@@ -744,7 +769,7 @@ int intel_iommu_live_update_adopt(struct intel_iommu *iommu)
 	iommu->copied_tables = bitmap_zalloc(BIT_ULL(16), GFP_KERNEL);
 	if (!iommu->copied_tables)
 		return -ENOMEM;
-	if (kho_is_preserved(root, 0) &&
+	if (intel_persist_old_root(iommu, root) &&
 	    xa_err(xa_store(&intel_persist_old_roots, iommu->seq_id,
 			    xa_mk_value(PHYS_PFN(root)), GFP_KERNEL)))
 		return -ENOMEM;
@@ -778,7 +803,8 @@ int intel_iommu_live_update_adopt(struct intel_iommu *iommu)
 static void intel_persist_old_page(struct xarray *pages, phys_addr_t phys)
 {
 	if (phys && PAGE_ALIGNED(phys) && kho_is_preserved(phys, 0) &&
-	    phys != virt_to_phys(intel_persist_in))
+	    phys != virt_to_phys(intel_persist_in) &&
+	    !persist_alloc_owns_pfn(PHYS_PFN(phys)))
 		xa_store(pages, PHYS_PFN(phys), xa_mk_value(1), GFP_KERNEL);
 }
 
@@ -821,7 +847,7 @@ static void intel_persist_old_tables(struct intel_iommu *iommu,
 
 /**
  * intel_iommu_live_update_adopted - Free a unit's handed-over tables
- * @iommu: A unit that now uses its new root table
+ * @iommu: A unit that now uses its new root table, as every unit does
  *
  * Frees the handed-over root table, and the tables on the path from it to
  * the entry of each record of the unit, if KHO preserved them: nothing the
@@ -895,9 +921,15 @@ static void intel_persist_flush_dev_iotlb(struct intel_iommu *iommu,
 {
 	struct device_domain_info *info = dev_iommu_priv_get(dev);
 
-	if (iommu->qi && info && info->ats_enabled)
-		qi_flush_dev_iotlb(iommu, PCI_DEVID(bus, devfn), info->pfsid,
-				   info->ats_qdep, 0, 64 - VTD_PAGE_SHIFT);
+	/* ATS Enable survives the kexec: not only this kernel's ats_enabled */
+	if (!iommu->qi || !info || !info->ats_supported || !dev_is_pci(dev) ||
+	    !pci_device_is_present(to_pci_dev(dev)))
+		return;
+	qi_flush_dev_iotlb(iommu, PCI_DEVID(bus, devfn), info->pfsid,
+			   info->ats_qdep, 0, MAX_AGAW_PFN_WIDTH);
+	/* DMA may be under way: the quirk's extra flush too */
+	quirk_extra_dev_tlb_flush(info, 0, MAX_AGAW_PFN_WIDTH, IOMMU_NO_PASID,
+				  info->ats_qdep);
 }
 
 /*
@@ -924,9 +956,6 @@ static bool intel_persist_sm_end(struct intel_persist_kept *k,
 		qi_flush_pasid_cache(iommu, k->did, QI_PC_ALL_PASIDS, 0);
 		iommu->flush.flush_iotlb(iommu, k->did, 0, 0,
 					 DMA_TLB_DSI_FLUSH);
-		if (dev)
-			intel_persist_flush_dev_iotlb(iommu, dev, k->bus,
-						      k->devfn);
 		context_clear_entry(ctx);
 		__iommu_flush_cache(iommu, ctx, sizeof(*ctx));
 		clear_context_copied(iommu, k->bus, k->devfn);
@@ -934,6 +963,8 @@ static bool intel_persist_sm_end(struct intel_persist_kept *k,
 	}
 	spin_unlock(&iommu->lock);
 
+	if (ended && dev)
+		intel_persist_flush_dev_iotlb(iommu, dev, k->bus, k->devfn);
 	if (ended && dev && dev_iommu_priv_get(dev) &&
 	    intel_pasid_setup_sm_context(dev))
 		dev_err(dev, "live update: no context entry after the handed-over one\n");
@@ -1223,7 +1254,9 @@ int intel_iommu_live_update_keep_pasid_entry(struct device_domain_info *info)
 		iommu->name, info->bus, PCI_SLOT(info->devfn),
 		PCI_FUNC(info->devfn));
 	/* Its DMA aliases, which kept nothing, get their entries now */
-	return intel_pasid_setup_sm_context(info->dev);
+	if (intel_pasid_setup_sm_context(info->dev))
+		dev_err(info->dev, "live update: its DMA aliases have no context entry\n");
+	return 0;
 }
 
 static int __init intel_persist_in_free(void)
