@@ -23,6 +23,14 @@
 
 #include "iommu-priv.h"
 
+/* The ops of @dev's IOMMU driver, or NULL if no IOMMU translates @dev */
+static const struct iommu_ops *iommu_live_update_ops(struct device *dev)
+{
+	if (!dev->iommu || !dev->iommu->iommu_dev)
+		return NULL;
+	return dev_iommu_ops(dev);
+}
+
 /**
  * iommu_live_update_freeze_device - Keep a device's translation at the kexec
  * @dev: The device, alone in its group, attached to a persistent domain
@@ -33,12 +41,11 @@
  */
 int iommu_live_update_freeze_device(struct device *dev)
 {
+	const struct iommu_ops *ops = iommu_live_update_ops(dev);
 	struct iommu_domain *domain;
-	const struct iommu_ops *ops;
 
-	if (!dev->iommu || !dev->iommu->iommu_dev)
+	if (!ops)
 		return -ENODEV;
-	ops = dev_iommu_ops(dev);
 	if (!ops->live_update_freeze)
 		return -EOPNOTSUPP;
 	domain = iommu_get_domain_for_dev(dev);
@@ -72,12 +79,9 @@ EXPORT_SYMBOL_GPL(iommu_live_update_unfreeze_device);
  */
 bool iommu_live_update_release_device(struct device *dev)
 {
-	const struct iommu_ops *ops;
+	const struct iommu_ops *ops = iommu_live_update_ops(dev);
 
-	if (!dev->iommu || !dev->iommu->iommu_dev)
-		return false;
-	ops = dev_iommu_ops(dev);
-	return ops->live_update_release && ops->live_update_release(dev);
+	return ops && ops->live_update_release && ops->live_update_release(dev);
 }
 EXPORT_SYMBOL_GPL(iommu_live_update_release_device);
 
@@ -91,12 +95,9 @@ EXPORT_SYMBOL_GPL(iommu_live_update_release_device);
  */
 bool iommu_live_update_device_kept(struct device *dev)
 {
-	const struct iommu_ops *ops;
+	const struct iommu_ops *ops = iommu_live_update_ops(dev);
 
-	if (!dev->iommu || !dev->iommu->iommu_dev)
-		return false;
-	ops = dev_iommu_ops(dev);
-	return ops->live_update_kept && ops->live_update_kept(dev);
+	return ops && ops->live_update_kept && ops->live_update_kept(dev);
 }
 EXPORT_SYMBOL_GPL(iommu_live_update_device_kept);
 
@@ -114,12 +115,9 @@ EXPORT_SYMBOL_GPL(iommu_live_update_device_kept);
  */
 int iommu_live_update_release_table(struct device *dev, phys_addr_t top)
 {
-	const struct iommu_ops *ops;
+	const struct iommu_ops *ops = iommu_live_update_ops(dev);
 
-	if (!dev->iommu || !dev->iommu->iommu_dev)
-		return 0;
-	ops = dev_iommu_ops(dev);
-	return ops->live_update_release_table ?
+	return ops && ops->live_update_release_table ?
 	       ops->live_update_release_table(dev, top) : 0;
 }
 EXPORT_SYMBOL_GPL(iommu_live_update_release_table);
