@@ -29,6 +29,13 @@
  * is held back: the next allocation that would take it restores it
  * instead, and the failed page stays quarantined as in any freed granule.
  *
+ * Blocks carved at boot that ``persist_alloc_hvo=`` names start kept: their
+ * vmemmap was mapped optimized before any of their struct pages was
+ * initialized (see "Pre-HVO"), so the first 1 GiB HVO folio of such a
+ * block costs what a reuse costs. After a kexec such a block may hold the
+ * previous kernel's data, like every block carved then: taking it zeroes
+ * it first.
+ *
  * Kept blocks count in ``free_bytes`` and in ``hvo_free_bytes``; their
  * saved vmemmap is not in ``vmemmap_saved_bytes``, which is about
  * allocated folios.
@@ -38,6 +45,9 @@
 
 #include <linux/list.h>
 #include <linux/mm.h>
+#include <linux/xarray.h>
+
+#include <asm/tlbflush.h>
 
 #include "../hugetlb_vmemmap.h"
 #include "../internal.h"
@@ -158,6 +168,11 @@ struct folio *persist_hvo_take_kept(struct persist_pool *pool, unsigned long fla
 
 	while ((blk = kept_pop(pool, flags))) {
 		if (!persist_hwpoison_in(PHYS_PFN(blk->base), PERSIST_BLOCK_PAGES)) {
+			/* Carved after a kexec: out of the direct map and dirty. */
+			if (persist_scrub_block(blk)) {
+				kept_push(blk, flags);
+				break;
+			}
 			*blkp = blk;
 			return pfn_folio(PHYS_PFN(blk->base));
 		}
@@ -174,6 +189,50 @@ struct folio *persist_hvo_take_kept(struct persist_pool *pool, unsigned long fla
 		}
 	}
 	return NULL;
+}
+
+/**
+ * persist_hvo_keep_carved - make the pre-HVO'd carved blocks kept ones
+ * @blocks: the blocks carved at this boot, in their pools already
+ * @nr:     how many
+ *
+ * The tail struct pages of a block that prehvo.c optimized are the zone's
+ * shared page, which hugetlb has initialized as tails by now: they are
+ * write-protected, as hugetlb does for its own pre-HVO'd boot pages, the
+ * head vmemmap page is set up as a fresh folio's, and the block joins the
+ * kept ones as if a 1 GiB HVO folio of it had just been freed. Initcalls
+ * run one at a time: nobody allocates from the pools yet.
+ */
+void __init persist_hvo_keep_carved(const struct persist_boot_block *blocks, unsigned int nr)
+{
+	struct persist_scrub scrub;
+	struct persist_block *blk;
+	unsigned long start;
+	unsigned int i;
+	bool any = false;
+
+	for (i = 0; i < nr; i++) {
+		if (!blocks[i].hvo)
+			continue;
+		/* A block lost on its way into its pool stays reserved, unused. */
+		blk = xa_load(&persist_blocks, blocks[i].base / PERSIST_BLOCK_SIZE);
+		if (!blk)
+			continue;
+		start = (unsigned long)pfn_to_page(PHYS_PFN(blk->base));
+		vmemmap_wrprotect_hvo(start, start + (sizeof(struct page) << PERSIST_ORDER_1G),
+				      blocks[i].nid, HUGETLB_VMEMMAP_RESERVE_SIZE);
+		keep_reset_head(pfn_folio(PHYS_PFN(blk->base)));
+		spin_lock(&blk->pool->lock);
+		if (!WARN_ON_ONCE(persist_block_alloc(blk, PERSIST_ORDER_1G, false, &scrub))) {
+			WRITE_ONCE(blk->hvo_kept, true);
+			list_add_tail(&blk->kept_link, &blk->pool->hvo_kept);
+			blk->pool->nr_hvo_kept++;
+		}
+		spin_unlock(&blk->pool->lock);
+		any = true;
+	}
+	if (any)
+		flush_tlb_all();
 }
 
 /**

@@ -183,11 +183,16 @@ struct persist_extent {
  * struct persist_boot_block - a block carved at boot, before slab exists
  * @base: physical address
  * @nid:  node
+ * @hvo:  asked by persist_alloc_hvo= to start as a kept 1 GiB HVO block;
+ *        cleared again if its vmemmap could not be mapped optimized
  */
 struct persist_boot_block {
 	phys_addr_t base;
 	int nid;
+	bool hvo;
 };
+
+struct persist_boot_block *persist_boot_blocks_get(unsigned int *nr);
 
 /* memmap.c */
 void persist_memmap_init_blocks(const struct persist_boot_block *blocks, unsigned int nr);
@@ -383,6 +388,7 @@ void persist_hvo_keep(struct persist_block *blk, struct folio *folio, unsigned l
 struct folio *persist_hvo_take_kept(struct persist_pool *pool, unsigned long flags,
 				    struct persist_block **blkp);
 bool persist_hvo_unkeep(struct persist_pool *pool);
+void persist_hvo_keep_carved(const struct persist_boot_block *blocks, unsigned int nr);
 unsigned long persist_hvo_kept_bytes(struct persist_pool *pool);
 
 /* prebuild.c */

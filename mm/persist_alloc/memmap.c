@@ -18,7 +18,10 @@
  *
  * Handed-over blocks need none of this: KHO initializes the struct pages
  * of the memory it preserved before anyone uses them, and a pre-HVO'd
- * block's are already there.
+ * block's are already there. A carved block that ``persist_alloc_hvo=``
+ * pre-HVO'd gets its pageblocks' migratetype only: its tail struct pages
+ * are the zone's shared page, which must not be written as single pages,
+ * and the 64 of its head vmemmap page are written when it joins its pool.
  */
 
 #define pr_fmt(fmt) "persist_alloc: " fmt
@@ -29,6 +32,7 @@
 #include <linux/padata.h>
 #include <linux/page-isolation.h>
 
+#include "../hugetlb_vmemmap.h"
 #include "../mm_init.h"
 #include "internal.h"
 
@@ -51,7 +55,7 @@ static enum zone_type __init block_zone(int nid, unsigned long pfn)
 static void __init init_block_pages(unsigned long start, unsigned long end, void *arg)
 {
 	const struct persist_boot_block *blocks = arg;
-	unsigned long b, i, pfn;
+	unsigned long b, i, pfn, own;
 	enum zone_type zid;
 	int nid;
 
@@ -59,14 +63,15 @@ static void __init init_block_pages(unsigned long start, unsigned long end, void
 		pfn = PHYS_PFN(blocks[b].base);
 		nid = blocks[b].nid;
 		zid = block_zone(nid, pfn);
-		for (i = 0; i < PERSIST_BLOCK_PAGES; i++) {
+		/* Pre-HVO'd: only the head vmemmap page is the block's own. */
+		own = blocks[b].hvo ? HUGETLB_VMEMMAP_RESERVE_PAGES : PERSIST_BLOCK_PAGES;
+		for (i = 0; i < own; i++) {
 			__init_single_page(pfn_to_page(pfn + i), pfn + i, zid, nid);
-			if (pageblock_aligned(pfn + i)) {
-				init_pageblock_migratetype(pfn_to_page(pfn + i), MIGRATE_MOVABLE,
-							   false);
+			if (pageblock_aligned(pfn + i + 1))
 				cond_resched();
-			}
 		}
+		for (i = 0; i < PERSIST_BLOCK_PAGES; i += pageblock_nr_pages)
+			init_pageblock_migratetype(pfn_to_page(pfn + i), MIGRATE_MOVABLE, false);
 	}
 }
 

@@ -17,7 +17,13 @@
  *   multiples of 1 GiB; blocks are 1 GiB aligned, kept out of KHO scratch
  *   and not counted when KHO sizes its scratch areas. A bad entry (size,
  *   node, not enough memory) is reported and that node's pool skipped; the
- *   kernel boots either way.
+ *   kernel boots either way. ``persist_alloc_hvo=``, in the same syntax,
+ *   asks that so many of the blocks carved start as free 1 GiB HVO folios
+ *   (see "Keeping HVO blocks"): their vmemmap is mapped optimized before
+ *   any of their struct pages is initialized, so the first 1 GiB HVO
+ *   allocation of such a block costs what a reuse costs, and the 16 MiB
+ *   of struct pages per GiB are never allocated while the block serves
+ *   1 GiB HVO folios.
  * - growing at run time (sysfs ``grow``): a 1 GiB block taken from the
  *   buddy allocator with alloc_contig_pages(). Shrinking returns unused
  *   blocks, grown ones to the buddy allocator and carved ones too (they are
@@ -54,6 +60,7 @@ DEFINE_XARRAY(persist_blocks);
 static struct persist_boot_block persist_boot_blocks[PERSIST_BOOT_BLOCKS_MAX] __initdata;
 static unsigned int persist_nr_boot_blocks __initdata;
 static struct persist_request persist_cmdline_request __initdata;
+static struct persist_request persist_hvo_request __initdata;
 
 /*
  * "<number>[KMGTPE]" to GiB. Unlike memparse(), a size that does not fit
@@ -151,6 +158,16 @@ static int __init persist_alloc_setup(char *str)
 }
 early_param("persist_alloc", persist_alloc_setup);
 
+static int __init persist_alloc_hvo_setup(char *str)
+{
+	int bad = persist_parse_request(str, &persist_hvo_request);
+
+	if (bad)
+		pr_err("persist_alloc_hvo=%s: %d bad entries skipped\n", str, bad);
+	return 0;
+}
+early_param("persist_alloc_hvo", persist_alloc_hvo_setup);
+
 /* Reserve one 1 GiB block on @nid; false if the node has no room left. */
 static bool __init reserve_boot_block(int nid)
 {
@@ -186,6 +203,54 @@ static unsigned long __init reserve_on_node(int nid, unsigned long gib)
 		pr_err("node %d: only %lu of %lu GiB reserved (not enough aligned memory)\n",
 		       nid, done, gib);
 	return done;
+}
+
+/*
+ * Flag the carved blocks persist_alloc_hvo= asks for: per node first, then
+ * the spread count over the blocks in the order they were carved, which is
+ * round robin over the nodes when the carve was spread too.
+ */
+static void __init mark_hvo_blocks(void)
+{
+	struct persist_request *req = &persist_hvo_request;
+	unsigned long left = req->spread_gib, marked = 0;
+	unsigned int i;
+	int nid;
+
+	for (i = 0; i < persist_nr_boot_blocks; i++) {
+		struct persist_boot_block *b = &persist_boot_blocks[i];
+
+		if (req->node_gib[b->nid]) {
+			req->node_gib[b->nid]--;
+		} else if (left) {
+			left--;
+		} else {
+			continue;
+		}
+		b->hvo = IS_ENABLED(CONFIG_SPARSEMEM_VMEMMAP_PREINIT);
+		marked++;
+	}
+	if (marked && !IS_ENABLED(CONFIG_SPARSEMEM_VMEMMAP_PREINIT))
+		pr_err("persist_alloc_hvo= ignored: needs CONFIG_SPARSEMEM_VMEMMAP_PREINIT\n");
+	for (nid = 0; nid < MAX_NUMNODES; nid++)
+		if (req->node_gib[nid])
+			pr_err("persist_alloc_hvo=: node %d: %lu GiB more than carved at this boot, not optimized\n",
+			       nid, req->node_gib[nid]);
+	if (left)
+		pr_err("persist_alloc_hvo=: %lu GiB more than carved at this boot, not optimized\n",
+		       left);
+}
+
+/**
+ * persist_boot_blocks_get - the blocks carved at this boot
+ * @nr: set to their number
+ *
+ * Return: the array, valid until the init sections are freed.
+ */
+struct persist_boot_block *__init persist_boot_blocks_get(unsigned int *nr)
+{
+	*nr = persist_nr_boot_blocks;
+	return persist_boot_blocks;
 }
 
 /**
@@ -245,6 +310,7 @@ void __init persist_alloc_reserve_early(void)
 	}
 	if (total)
 		pr_info("reserved %lu GiB at boot\n", total);
+	mark_hvo_blocks();
 }
 
 static struct persist_pool *pool_get(int nid)
@@ -463,6 +529,7 @@ static int __init persist_pools_init(void)
 			pr_err("block %pa on node %d lost: %d\n", &persist_boot_blocks[i].base,
 			       persist_boot_blocks[i].nid, err);
 	}
+	persist_hvo_keep_carved(persist_boot_blocks, persist_nr_boot_blocks);
 	persist_kho_adopt();
 	mutex_unlock(&persist_resize_lock);
 	return 0;

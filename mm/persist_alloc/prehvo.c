@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * persist_alloc: pre-HVO of handed-over 1 GiB HVO extents at boot.
+ * persist_alloc: pre-HVO of handed-over 1 GiB HVO extents and of carved
+ * blocks at boot.
  */
 
 /**
@@ -16,6 +17,13 @@
  * restoring the extent only prepares the 64 struct pages of its head
  * vmemmap page: O(1) instead of O(262144). Memory saved by pre-HVO is
  * never allocated in the first place.
+ *
+ * Blocks carved at this boot that ``persist_alloc_hvo=`` names are mapped
+ * the same way, and join their pool as kept 1 GiB HVO blocks (see
+ * "Keeping HVO blocks"): nothing ever initializes their tail struct
+ * pages, which are the shared page's already, so they cost neither the
+ * memory nor the boot time of 262144 struct pages per GiB until an
+ * allocation of another kind needs the block.
  */
 
 #include <linux/memblock.h>
@@ -42,7 +50,8 @@ static struct zone * __init zone_of(int nid, unsigned long pfn)
 	return NULL;
 }
 
-static void __init prehvo_block(int nid, unsigned long pfn)
+/* Map the vmemmap of the block at @pfn optimized; false if it could not be. */
+static bool __init prehvo_block(int nid, unsigned long pfn)
 {
 	unsigned long start = (unsigned long)pfn_to_page(pfn);
 	unsigned long end = start + (sizeof(struct page) << PERSIST_ORDER_1G);
@@ -50,43 +59,67 @@ static void __init prehvo_block(int nid, unsigned long pfn)
 	struct zone *zone = zone_of(nid, pfn);
 	void *map = pfn_to_page(pfn);
 
-	if (!zone || nr_prehvo == PREHVO_MAX)
-		return;
+	if (!zone)
+		return false;
 	if (vmemmap_populate_hvo(start, end, PERSIST_ORDER_1G, zone,
 				 HUGETLB_VMEMMAP_RESERVE_SIZE)) {
 		pr_warn("persist_alloc: no pre-HVO for %#lx: memmap allocation failed\n",
 			pfn);
-		return;
+		return false;
 	}
 	memmap_boot_pages_add(DIV_ROUND_UP(HUGETLB_VMEMMAP_RESERVE_SIZE, PAGE_SIZE));
 	for (i = 0; i < PERSIST_BLOCK_SIZE / (1UL << PA_SECTION_SHIFT); i++) {
 		sparse_init_early_section(nid, map, pnum + i, SECTION_IS_VMEMMAP_PREINIT);
 		map += section_map_size();
 	}
-	prehvo_pfn[nr_prehvo++] = pfn;
+	return true;
+}
+
+/* The carved blocks of @nid that persist_alloc_hvo= asks for. */
+static unsigned int __init prehvo_carved(int nid)
+{
+	struct persist_boot_block *blocks;
+	unsigned int nr, i, done = 0;
+
+	blocks = persist_boot_blocks_get(&nr);
+	for (i = 0; i < nr; i++) {
+		if (blocks[i].nid != nid || !blocks[i].hvo)
+			continue;
+		blocks[i].hvo = prehvo_block(nid, PHYS_PFN(blocks[i].base));
+		done += blocks[i].hvo;
+	}
+	return done;
 }
 
 /**
- * persist_alloc_vmemmap_init_early - pre-HVO the handed-over 1 GiB HVO extents
+ * persist_alloc_vmemmap_init_early - pre-HVO 1 GiB blocks of a node
  * @nid: the node whose sections are about to be initialized
  *
- * Called from sparse_vmemmap_init_nid_early(). Only blocks the previous
- * kernel flagged as one 1 GiB HVO extent, and that passed every check of
- * persist_handover_check_early() (RAM of this node and zone, outside
- * scratch, preserved by KHO), are optimized.
+ * Called from sparse_vmemmap_init_nid_early(). Optimized are the blocks
+ * the previous kernel flagged as one 1 GiB HVO extent, and that passed
+ * every check of persist_handover_check_early() (RAM of this node and
+ * zone, outside scratch, preserved by KHO), and the blocks carved at this
+ * boot that persist_alloc_hvo= asks for.
  */
 void __init persist_alloc_vmemmap_init_early(int nid)
 {
-	unsigned int before = nr_prehvo;
-	unsigned long n = 0;
+	unsigned int before = nr_prehvo, carved;
+	unsigned long n = 0, pfn;
 	phys_addr_t phys;
 
 	BUILD_BUG_ON(!IS_ALIGNED(PERSIST_BLOCK_SIZE, 1UL << PA_SECTION_SHIFT));
-	while ((phys = persist_handover_prehvo_block(nid, &n)))
-		prehvo_block(nid, PHYS_PFN(phys));
+	while ((phys = persist_handover_prehvo_block(nid, &n))) {
+		pfn = PHYS_PFN(phys);
+		if (nr_prehvo < PREHVO_MAX && prehvo_block(nid, pfn))
+			prehvo_pfn[nr_prehvo++] = pfn;
+	}
 	if (nr_prehvo > before)
 		pr_info("persist_alloc: node %d: %u handed-over 1 GiB HVO extents get their vmemmap optimized at boot\n",
 			nid, nr_prehvo - before);
+	carved = prehvo_carved(nid);
+	if (carved)
+		pr_info("persist_alloc: node %d: %u GiB carved at boot get their vmemmap optimized, %lu KiB of struct pages not allocated\n",
+			nid, carved, carved * (persist_hvo_saved(PERSIST_ORDER_1G) / SZ_1K));
 }
 
 /**

@@ -1,0 +1,189 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * persist_alloc_prehvo: blocks carved at boot that persist_alloc_hvo= names
+ * start as free 1 GiB HVO folios, with struct pages nobody initialized
+ * one by one, and behave as any kept block.
+ *
+ * Generation 1 (persist_alloc=0:1G,1:2G persist_alloc_hvo=0:1G,1:1G,3:1G):
+ *  - the log says which blocks were optimized, and that node 3 had none
+ *    carved; node 0 keeps its only block as an HVO block, node 1 one of
+ *    its two;
+ *  - node 0's first 1 GiB HVO folio is the kept block: /proc/kpageflags
+ *    reads its head as a compound head and pages deep in it as tails (the
+ *    zone's shared tail page was not overwritten with single pages by the
+ *    struct page init of the carve-out); it is filled and preserved;
+ *  - node 1's 2 MiB folios come from its other block first; once that is
+ *    full, the kept block gives way: 512 more fit, and those checked are
+ *    folios that read back what is written. Both blocks go back to the
+ *    buddy allocator, so that node 1 has no pool at the kexec.
+ *
+ * Generation 2 (persist_alloc_hvo=1:1G): node 0's pool is handed over and
+ * the 1 GiB HVO folio comes back with its pattern. Node 1 is carved again
+ * after the kexec, in memory the first kernel used, and optimized: it is
+ * out of the direct map until its first use, and its first 1 GiB HVO
+ * folio, asked without zeroing, is mapped again and reads zero, so a kept
+ * block cannot hand the previous kernel's data out. Freed, it is kept
+ * again.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "persist_test.h"
+
+#define SEED		0x70726568
+#define OWNER		4712
+#define KPF_HEAD	(1ull << 15)
+#define KPF_TAIL	(1ull << 16)
+#define HVO_SAVED	(16 * PT_MIB - 4096)	/* struct pages a 1 GiB HVO folio saves */
+#define OPT_MSG(n)	"persist_alloc: node " #n ": 1 GiB carved at boot get their vmemmap optimized, 16380 KiB of struct pages not allocated"
+#define NODE3_MSG	"persist_alloc: persist_alloc_hvo=: node 3: 1 GiB more than carved at this boot, not optimized"
+#define CARVED_MSG	"persist_alloc: 2 GiB carved after kexec: zeroed before first use"
+
+/* The /proc/kpageflags word of the page at @phys, or 0. */
+static unsigned long long kpageflags(unsigned long long phys)
+{
+	unsigned long long flags = 0;
+	int fd = open("/proc/kpageflags", O_RDONLY);
+
+	if (fd < 0 || pread(fd, &flags, sizeof(flags), (phys >> 12) * 8) != sizeof(flags))
+		vt_diag("/proc/kpageflags at %#llx unreadable", phys);
+	if (fd >= 0)
+		close(fd);
+	return flags;
+}
+
+/* Head and three tails, one of them in the shared vmemmap, as one folio. */
+static bool looks_like_folio(unsigned long long phys, unsigned int order)
+{
+	unsigned long long last = phys + (4096ull << order) - 4096;
+
+	return (kpageflags(phys) & KPF_HEAD) && (kpageflags(phys + 4096) & KPF_TAIL) &&
+	       (kpageflags(phys + 4242 * 4096ull % (4096ull << order)) & KPF_TAIL) &&
+	       (kpageflags(last) & KPF_TAIL);
+}
+
+static void boot_state(void)
+{
+	vt_result(vt_dmesg_contains(OPT_MSG(0)) && vt_dmesg_contains(OPT_MSG(1)),
+		  "gen 1: the log says '%s', and the same for node 1", OPT_MSG(0));
+	vt_result(vt_dmesg_contains(NODE3_MSG), "gen 1: the log says '%s'", NODE3_MSG);
+	vt_result(pt_node_stat(0, "free_bytes") == PT_GIB &&
+		  pt_node_stat(0, "hvo_free_bytes") == PT_GIB &&
+		  !pt_node_stat(0, "vmemmap_saved_bytes"),
+		  "gen 1: node 0's only block is kept as an HVO block (%llu)",
+		  pt_node_stat(0, "hvo_free_bytes"));
+	vt_result(pt_node_stat(1, "free_bytes") == 2 * PT_GIB &&
+		  pt_node_stat(1, "hvo_free_bytes") == PT_GIB,
+		  "gen 1: node 1 has 2 GiB free, 1 GiB of it kept as an HVO block (%llu)",
+		  pt_node_stat(1, "hvo_free_bytes"));
+}
+
+static void first_hvo_folio(int fd)
+{
+	unsigned long long phys;
+	int ret;
+
+	ret = pt_cmd(fd, "alloc 0 18 %d", PT_HVO | PT_ZERO);
+	phys = ret ? 0 : pt_slot_phys(fd, 0);
+	if (!vt_result(phys && !pt_node_stat(0, "hvo_free_bytes") &&
+		       pt_node_stat(0, "vmemmap_saved_bytes") == HVO_SAVED,
+		       "gen 1: node 0's first 1 GiB HVO folio is the kept block (%d, %#llx)",
+		       ret, phys))
+		return;
+	vt_result(looks_like_folio(phys, 18),
+		  "gen 1: kpageflags: a compound head, its tails tails (%#llx %#llx)",
+		  kpageflags(phys), kpageflags(phys + 4242 * 4096ull));
+	vt_result(pt_pattern(fd, 0, 18, 0, PT_CHECK_ZERO | PT_SAMPLE) &&
+		  pt_pattern(fd, 0, 18, SEED, PT_FILL | PT_CHECK | PT_SAMPLE),
+		  "gen 1: it reads zero, then what is written to it");
+	ret = pt_cmd(fd, "preserve 0 %d", OWNER);
+	vt_result(!ret, "gen 1: preserved as owner %d (%d)", OWNER, ret);
+}
+
+/* Node 1's ordinary block serves first; then the kept one gives way. */
+static void block_gives_way(int fd)
+{
+	struct pt_slot slots[PT_MAX_SLOTS];
+	int ret, n, i, good = 0;
+
+	ret = pt_cmd(fd, "fill 512 1 9 0");
+	vt_result(!ret && pt_node_stat(1, "hvo_free_bytes") == PT_GIB,
+		  "gen 1: node 1's other block serves 512 2 MiB folios, the kept one stays (%d)",
+		  ret);
+	ret = pt_cmd(fd, "fill 32 1 9 0");
+	vt_result(!ret && !pt_node_stat(1, "hvo_free_bytes"),
+		  "gen 1: then the kept block gives way to 32 more (%d)", ret);
+	/* Slot 0 is node 0's folio, 1 to 512 the other block's: list the rest. */
+	for (i = 1; i <= 512; i++)
+		ret |= pt_cmd(fd, "free %d", i);
+	n = pt_slots(fd, slots, PT_MAX_SLOTS);
+	for (i = 0; i < n; i++) {
+		if (!slots[i].slot)
+			continue;
+		good += looks_like_folio((unsigned long long)slots[i].pfn << 12, 9) &&
+			pt_pattern(fd, slots[i].slot, 9, SEED + i, PT_FILL | PT_CHECK | PT_SAMPLE);
+	}
+	vt_result(!ret && good == 32,
+		  "gen 1: %d of its 32 2 MiB folios are folios that hold their data", good);
+	ret = pt_cmd(fd, "fill 480 1 9 0");
+	vt_result(!ret && pt_node_stat(1, "free_bytes") == PT_GIB,
+		  "gen 1: it holds 512 of them in all, the other block is free again (%d)", ret);
+	ret = pt_cmd(fd, "free-all");
+	vt_result(!ret && pt_node_stat(1, "free_bytes") == 2 * PT_GIB,
+		  "gen 1: freed; the preserved folio stays (%d)", ret);
+	ret = pt_node_write(1, "shrink", "2");
+	vt_result(!ret && !pt_node_stat(1, "total_bytes"),
+		  "gen 1: node 1's blocks back to the buddy allocator (%d)", ret);
+}
+
+static void generation2(int fd)
+{
+	unsigned long long phys, block;
+	int ret;
+
+	vt_result(vt_dmesg_contains(OPT_MSG(1)) && vt_dmesg_contains(CARVED_MSG),
+		  "gen 2: node 1 carved after the kexec and optimized: '%s'", OPT_MSG(1));
+	if (vt_result(pt_extents(0, 18, "pending", &phys, 1) == 1,
+		      "gen 2: the 1 GiB HVO folio is pending on node 0")) {
+		ret = pt_cmd(fd, "restore %llx %d", phys, OWNER);
+		vt_result(!ret && pt_pattern(fd, 0, 18, SEED, PT_CHECK | PT_SAMPLE),
+			  "gen 2: restored with its pattern (%d)", ret);
+		vt_result(!pt_cmd(fd, "free 0"), "gen 2: freed");
+	}
+
+	if (!vt_result(pt_node_stat(1, "hvo_free_bytes") == PT_GIB,
+		       "gen 2: node 1's new block is kept as an HVO block"))
+		return;
+	ret = pt_cmd(fd, "alloc 1 18 %d", PT_HVO);
+	block = ret ? 0 : pt_slot_phys(fd, 0);
+	if (!vt_result(block, "gen 2: node 1's first 1 GiB HVO folio, not asked zeroed (%d)", ret))
+		return;
+	ret = pt_cmd(fd, "unmapped %llx %llu", block, PT_GIB / 4096);
+	vt_result(ret == -EEXIST, "gen 2: it is in the direct map again (unmapped: %d)", ret);
+	vt_result(looks_like_folio(block, 18) &&
+		  pt_pattern(fd, 0, 18, 0, PT_CHECK_ZERO | PT_SAMPLE),
+		  "gen 2: a folio, and it reads zero: nothing of the first kernel in it");
+	ret = pt_cmd(fd, "free 0");
+	vt_result(!ret && pt_node_stat(1, "hvo_free_bytes") == PT_GIB,
+		  "gen 2: freed, kept again (%d)", ret);
+}
+
+int main(int argc, char **argv)
+{
+	int gen = vt_stage(argc, argv, 2);
+	int fd = pt_open();
+
+	if (gen == 1) {
+		boot_state();
+		first_hvo_folio(fd);
+		block_gives_way(fd);
+		vt_next_args("persist_alloc_hvo=1:1G");
+		vt_hold();
+	}
+	generation2(fd);
+	return vt_finish();
+}
