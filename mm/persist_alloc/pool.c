@@ -220,13 +220,12 @@ static void __init mark_hvo_blocks(void)
 	for (i = 0; i < persist_nr_boot_blocks; i++) {
 		struct persist_boot_block *b = &persist_boot_blocks[i];
 
-		if (req->node_gib[b->nid]) {
+		if (req->node_gib[b->nid])
 			req->node_gib[b->nid]--;
-		} else if (left) {
+		else if (left)
 			left--;
-		} else {
+		else
 			continue;
-		}
 		b->hvo = IS_ENABLED(CONFIG_SPARSEMEM_VMEMMAP_PREINIT);
 		marked++;
 	}

@@ -9,7 +9,10 @@
  *    nothing handed over;
  *  - generation 4: the same pools handed over by generation 3, with what
  *    a host preserves: 3 GiB of 2 MiB granules and 256 MiB of 4 KiB ones
- *    on node 0, two 1 GiB granules and one 1 GiB HVO granule on node 1.
+ *    on node 0, two 1 GiB granules and one 1 GiB HVO granule on node 1;
+ *    it gives its pools back to the buddy allocator, so that
+ *  - generation 5 carves the 8 GiB again, with persist_alloc_hvo=0:4G,1:4G:
+ *    every block pre-HVO'd, its tail struct pages never initialized.
  * Generation 1 is the cold boot that starts the chain and is not timed.
  *
  * A boot is timed from the kernel's first instruction (timestamp 0 of its
@@ -31,6 +34,7 @@
 #include "persist_test.h"
 
 #define POOLS		"persist_alloc=0:4G,1:4G"
+#define PREHVO		"persist_alloc_hvo=0:4G,1:4G"
 #define OWNER		3
 #define RUN_INIT	"Run /init as init process"
 #define PREBUILT	"handed-over folios built for their owners"
@@ -142,7 +146,7 @@ static void receive(void)
 
 int main(int argc, char **argv)
 {
-	int gen = vt_stage(argc, argv, 4);
+	int gen = vt_stage(argc, argv, 5);
 
 	switch (gen) {
 	case 1:
@@ -160,9 +164,17 @@ int main(int argc, char **argv)
 			  8ull << 30, "8 GiB of pools");
 		preserve_sets();
 		vt_hold();
-	default:
+	case 4:
 		report_boot("pools_8g_handover");
 		receive();
+		vt_result(pt_node_write(0, "shrink", "4") == 0 && pt_node_write(1, "shrink", "4") == 0,
+			  "the pools given back to the buddy allocator");
+		vt_next_args(PREHVO);
+		vt_hold();
+	default:
+		report_boot("pools_8g_prehvo");
+		vt_result(pt_node_stat(0, "hvo_free_bytes") + pt_node_stat(1, "hvo_free_bytes") ==
+			  8ull << 30, "8 GiB of pools, all of it kept as 1 GiB HVO blocks");
 		return vt_finish();
 	}
 }

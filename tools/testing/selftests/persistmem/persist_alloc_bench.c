@@ -3,9 +3,10 @@
  * persist_alloc_bench: first figures of the persistent allocator, side by
  * side with what it replaces, in one VM run (make bench).
  *
- * Generation 1 (persist_alloc=0:3G,1:3G):
- *  - a 1 GiB folio from the pool (plain; HVO built from single pages, and
- *    HVO again once freed and kept), against 1 GiB from the buddy
+ * Generation 1 (persist_alloc=0:3G,1:3G persist_alloc_hvo=1:1G):
+ *  - a 1 GiB folio from the pool (plain; HVO built from single pages, HVO
+ *    again once freed and kept, and the first HVO folio of node 1's block
+ *    that persist_alloc_hvo=1:1G pre-HVO'd at boot), against 1 GiB from the buddy
  *    allocator (alloc_contig_pages(), through the pool's grow knob) and a
  *    runtime 1 GiB hugetlb page; nothing is zeroed on either side (no
  *    PERSIST_ALLOC_ZERO, no __GFP_ZERO, init_on_alloc off), each timed as
@@ -122,6 +123,17 @@ static void one_gib_sources(int fd)
 	}
 	report_figure("alloc_1g_pool_hvo_kept", best, "us");
 	report_figure("alloc_1g_pool_hvo_kept_in_call", best_api, "us");
+
+	/* Node 1's first block started kept (persist_alloc_hvo=1:1G). */
+	vt_result(pt_node_stat(1, "hvo_free_bytes") == PT_GIB,
+		  "node 1 starts with 1 GiB kept HVO, pre-HVO'd at boot (%llu)",
+		  pt_node_stat(1, "hvo_free_bytes"));
+	us = timed_cmd(fd, "1 GiB HVO folio, pre-HVO'd at boot", "alloc 1 18 2");
+	api = api_us();
+	vt_result(!pt_node_stat(1, "hvo_free_bytes"), "the pre-HVO'd block was taken");
+	report_figure("alloc_1g_pool_hvo_prehvo", us, "us");
+	report_figure("alloc_1g_pool_hvo_prehvo_in_call", api, "us");
+	timed_cmd(fd, "1 GiB HVO folio freed, kept", "free 0");
 
 	us = timed_write("/sys/kernel/mm/persist_alloc/node1/grow", "1");
 	if (vt_result(us >= 0, "1 GiB from the buddy allocator (alloc_contig_pages)")) {

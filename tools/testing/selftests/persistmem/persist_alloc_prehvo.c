@@ -36,21 +36,22 @@
 
 #define SEED		0x70726568
 #define OWNER		4712
-#define KPF_HEAD	(1ull << 15)
-#define KPF_TAIL	(1ull << 16)
+#define KPF_HEAD	0x8000ull	/* KPF_COMPOUND_HEAD, bit 15 */
+#define KPF_TAIL	0x10000ull	/* KPF_COMPOUND_TAIL, bit 16 */
 #define HVO_SAVED	(16 * PT_MIB - 4096)	/* struct pages a 1 GiB HVO folio saves */
-#define OPT_MSG(n)	"persist_alloc: node " #n ": 1 GiB carved at boot get their vmemmap optimized, 16380 KiB of struct pages not allocated"
+#define OPT_MSG(n)	"persist_alloc: node " #n ": 1 GiB carved at boot get their vmemmap " \
+			"optimized, 16380 KiB of struct pages not allocated"
 #define NODE3_MSG	"persist_alloc: persist_alloc_hvo=: node 3: 1 GiB more than carved at this boot, not optimized"
 #define CARVED_MSG	"persist_alloc: 2 GiB carved after kexec: zeroed before first use"
 
-/* The /proc/kpageflags word of the page at @phys, or 0. */
-static unsigned long long kpageflags(unsigned long long phys)
+/* The flags /proc/kpageflags has for the page at @phys, or 0. */
+static unsigned long long page_flags(unsigned long long phys)
 {
 	unsigned long long flags = 0;
 	int fd = open("/proc/kpageflags", O_RDONLY);
 
 	if (fd < 0 || pread(fd, &flags, sizeof(flags), (phys >> 12) * 8) != sizeof(flags))
-		vt_diag("/proc/kpageflags at %#llx unreadable", phys);
+		vt_diag("page flags of %#llx unreadable", phys);
 	if (fd >= 0)
 		close(fd);
 	return flags;
@@ -61,9 +62,9 @@ static bool looks_like_folio(unsigned long long phys, unsigned int order)
 {
 	unsigned long long last = phys + (4096ull << order) - 4096;
 
-	return (kpageflags(phys) & KPF_HEAD) && (kpageflags(phys + 4096) & KPF_TAIL) &&
-	       (kpageflags(phys + 4242 * 4096ull % (4096ull << order)) & KPF_TAIL) &&
-	       (kpageflags(last) & KPF_TAIL);
+	return (page_flags(phys) & KPF_HEAD) && (page_flags(phys + 4096) & KPF_TAIL) &&
+	       (page_flags(phys + 4242 * 4096ull % (4096ull << order)) & KPF_TAIL) &&
+	       (page_flags(last) & KPF_TAIL);
 }
 
 static void boot_state(void)
@@ -84,19 +85,19 @@ static void boot_state(void)
 
 static void first_hvo_folio(int fd)
 {
-	unsigned long long phys;
+	unsigned long long phys, kept = pt_node_stat(0, "hvo_free_bytes");
 	int ret;
 
 	ret = pt_cmd(fd, "alloc 0 18 %d", PT_HVO | PT_ZERO);
 	phys = ret ? 0 : pt_slot_phys(fd, 0);
-	if (!vt_result(phys && !pt_node_stat(0, "hvo_free_bytes") &&
+	if (!vt_result(phys && kept == PT_GIB && !pt_node_stat(0, "hvo_free_bytes") &&
 		       pt_node_stat(0, "vmemmap_saved_bytes") == HVO_SAVED,
 		       "gen 1: node 0's first 1 GiB HVO folio is the kept block (%d, %#llx)",
 		       ret, phys))
 		return;
 	vt_result(looks_like_folio(phys, 18),
-		  "gen 1: kpageflags: a compound head, its tails tails (%#llx %#llx)",
-		  kpageflags(phys), kpageflags(phys + 4242 * 4096ull));
+		  "gen 1: /proc/kpageflags: its head a compound head, pages deep in it tails (%#llx %#llx)",
+		  page_flags(phys), page_flags(phys + 4242 * 4096ull));
 	vt_result(pt_pattern(fd, 0, 18, 0, PT_CHECK_ZERO | PT_SAMPLE) &&
 		  pt_pattern(fd, 0, 18, SEED, PT_FILL | PT_CHECK | PT_SAMPLE),
 		  "gen 1: it reads zero, then what is written to it");
