@@ -510,11 +510,13 @@ def boot_time_lines(figures):
         return []
     lines = ["", "Boot to init, each kernel booted by kexec in one VM run (16 GiB, TCG: "
              "a few hundred ms of noise)", "",
-             "| kernel | boot to init (ms) | vs no pools (ms) |", "|---|---|---|"]
+             "| kernel | boot to init (ms) | vs no pools (ms) | struct pages allocated at boot (MiB) |",
+             "|---|---|---|---|"]
     for label, key in rows:
-        v = ms(key, "ms_to_init")
+        v, mm = ms(key, "ms_to_init"), ms(key, "memmap_boot_mib")
         delta = "n/a" if v is None or base is None else f"{v - base:+,.0f}"
-        lines.append(f"| {label} | {'n/a' if v is None else f'{v:,.0f}'} | {delta} |")
+        lines.append(f"| {label} | {'n/a' if v is None else f'{v:,.0f}'} | {delta} "
+                     f"| {'n/a' if mm is None else f'{mm:,.1f}'} |")
     memmap, built = ms("boot_pools_8g", "memmap_us"), ms("boot_handover", "ms_to_prebuilt")
     prehvo = ms("boot_pools_8g_prehvo", "memmap_us")
     lines += ["", "struct pages of the 8 GiB carved at boot initialized in "

@@ -45,7 +45,6 @@
 
 #include <linux/list.h>
 #include <linux/mm.h>
-#include <linux/xarray.h>
 
 #include <asm/tlbflush.h>
 
@@ -192,47 +191,30 @@ struct folio *persist_hvo_take_kept(struct persist_pool *pool, unsigned long fla
 }
 
 /**
- * persist_hvo_keep_carved - make the pre-HVO'd carved blocks kept ones
- * @blocks: the blocks carved at this boot, in their pools already
- * @nr:     how many
+ * persist_hvo_keep_new - make a block pre-HVO'd at boot a kept one
+ * @blk: the block, nothing of it used, not in persist_blocks or its
+ *       pool's lists yet; the caller puts it on the pool's hvo_kept list
+ *       when it adds it to the pool
  *
  * The tail struct pages of a block that prehvo.c optimized are the zone's
  * shared page, which hugetlb has initialized as tails by now: they are
  * write-protected, as hugetlb does for its own pre-HVO'd boot pages, the
- * head vmemmap page is set up as a fresh folio's, and the block joins the
- * kept ones as if a 1 GiB HVO folio of it had just been freed. Initcalls
- * run one at a time: nobody allocates from the pools yet.
+ * head vmemmap page is set up as a fresh folio's, and the block is taken
+ * whole, as if a 1 GiB HVO folio of it had just been freed.
  */
-void __init persist_hvo_keep_carved(const struct persist_boot_block *blocks, unsigned int nr)
+void persist_hvo_keep_new(struct persist_block *blk)
 {
+	unsigned long start = (unsigned long)pfn_to_page(PHYS_PFN(blk->base));
+	unsigned long end = start + (sizeof(struct page) << PERSIST_ORDER_1G);
 	struct persist_scrub scrub;
-	struct persist_block *blk;
-	unsigned long start;
-	unsigned int i;
-	bool any = false;
 
-	for (i = 0; i < nr; i++) {
-		if (!blocks[i].hvo)
-			continue;
-		/* A block lost on its way into its pool stays reserved, unused. */
-		blk = xa_load(&persist_blocks, blocks[i].base / PERSIST_BLOCK_SIZE);
-		if (!blk)
-			continue;
-		start = (unsigned long)pfn_to_page(PHYS_PFN(blk->base));
-		vmemmap_wrprotect_hvo(start, start + (sizeof(struct page) << PERSIST_ORDER_1G),
-				      blocks[i].nid, HUGETLB_VMEMMAP_RESERVE_SIZE);
-		keep_reset_head(pfn_folio(PHYS_PFN(blk->base)));
-		spin_lock(&blk->pool->lock);
-		if (!WARN_ON_ONCE(persist_block_alloc(blk, PERSIST_ORDER_1G, false, &scrub))) {
-			WRITE_ONCE(blk->hvo_kept, true);
-			list_add_tail(&blk->kept_link, &blk->pool->hvo_kept);
-			blk->pool->nr_hvo_kept++;
-		}
-		spin_unlock(&blk->pool->lock);
-		any = true;
-	}
-	if (any)
-		flush_tlb_all();
+	vmemmap_wrprotect_hvo(start, end, blk->pool->nid, HUGETLB_VMEMMAP_RESERVE_SIZE);
+	flush_tlb_kernel_range(start, end);
+	keep_reset_head(pfn_folio(PHYS_PFN(blk->base)));
+	WARN_ON_ONCE(persist_block_alloc(blk, PERSIST_ORDER_1G, false, &scrub));
+	/* Nothing is dirty yet; if it were, it would stay so. */
+	persist_scrub_undo(blk, &scrub);
+	blk->hvo_kept = true;
 }
 
 /**

@@ -179,17 +179,31 @@ struct persist_extent {
 	unsigned long ser_idx;
 };
 
+/*
+ * What persist_alloc_hvo= made of a carved block's vmemmap: nothing; asked
+ * for but impossible (reported), so nothing either; asked for, not mapped
+ * yet; mapped optimized, so it starts as a kept 1 GiB HVO block; or
+ * mapped in part when the mapping failed, so that nothing may write its
+ * struct pages: it is never used.
+ */
+enum persist_boot_hvo {
+	PERSIST_BOOT_PLAIN,
+	PERSIST_BOOT_HVO_REFUSED,
+	PERSIST_BOOT_HVO_ASKED,
+	PERSIST_BOOT_HVO,
+	PERSIST_BOOT_HVO_BROKEN,
+};
+
 /**
  * struct persist_boot_block - a block carved at boot, before slab exists
  * @base: physical address
  * @nid:  node
- * @hvo:  asked by persist_alloc_hvo= to start as a kept 1 GiB HVO block;
- *        cleared again if its vmemmap could not be mapped optimized
+ * @hvo:  what persist_alloc_hvo= made of its vmemmap (enum persist_boot_hvo)
  */
 struct persist_boot_block {
 	phys_addr_t base;
 	int nid;
-	bool hvo;
+	u8 hvo;
 };
 
 struct persist_boot_block *persist_boot_blocks_get(unsigned int *nr);
@@ -251,7 +265,7 @@ static inline unsigned int persist_fail_nth_left(void)
 #endif
 }
 
-int persist_parse_request(const char *str, struct persist_request *req);
+int persist_parse_request(const char *param, const char *str, struct persist_request *req);
 long persist_pool_grow(int nid, unsigned long nr);
 long persist_pool_shrink(int nid, unsigned long nr);
 
@@ -371,8 +385,9 @@ static inline bool persist_hvo_keeps(unsigned int order, unsigned long flags)
 
 /*
  * Whether @blk may hold data of the previous kernel (scrub.c): a 1 GiB
- * folio freed from it is not kept whole, since taking a kept folio does
- * not scrub, but goes back to its block, whose next allocation does.
+ * folio freed from it is not kept whole but goes back to its block, whose
+ * next allocation scrubs it. (Only a block carved after a kexec is ever
+ * kept dirty, from the start; taking it scrubs it.)
  */
 static inline bool persist_block_dirty(struct persist_block *blk)
 {
@@ -388,7 +403,7 @@ void persist_hvo_keep(struct persist_block *blk, struct folio *folio, unsigned l
 struct folio *persist_hvo_take_kept(struct persist_pool *pool, unsigned long flags,
 				    struct persist_block **blkp);
 bool persist_hvo_unkeep(struct persist_pool *pool);
-void persist_hvo_keep_carved(const struct persist_boot_block *blocks, unsigned int nr);
+void persist_hvo_keep_new(struct persist_block *blk);
 unsigned long persist_hvo_kept_bytes(struct persist_pool *pool);
 
 /* prebuild.c */

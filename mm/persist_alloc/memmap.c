@@ -18,10 +18,11 @@
  *
  * Handed-over blocks need none of this: KHO initializes the struct pages
  * of the memory it preserved before anyone uses them, and a pre-HVO'd
- * block's are already there. A carved block that ``persist_alloc_hvo=``
- * pre-HVO'd gets its pageblocks' migratetype only: its tail struct pages
- * are the zone's shared page, which must not be written as single pages,
- * and the 64 of its head vmemmap page are written when it joins its pool.
+ * block's are already there. Of a carved block that ``persist_alloc_hvo=``
+ * pre-HVO'd, only the 64 struct pages of the head vmemmap page are
+ * written, and its pageblocks' migratetype: its tail struct pages are the
+ * zone's shared page, which must not be written as single pages. A block
+ * whose pre-HVO failed half way is not touched at all: it is never used.
  */
 
 #define pr_fmt(fmt) "persist_alloc: " fmt
@@ -63,8 +64,11 @@ static void __init init_block_pages(unsigned long start, unsigned long end, void
 		pfn = PHYS_PFN(blocks[b].base);
 		nid = blocks[b].nid;
 		zid = block_zone(nid, pfn);
+		if (blocks[b].hvo == PERSIST_BOOT_HVO_BROKEN)
+			continue;
 		/* Pre-HVO'd: only the head vmemmap page is the block's own. */
-		own = blocks[b].hvo ? HUGETLB_VMEMMAP_RESERVE_PAGES : PERSIST_BLOCK_PAGES;
+		own = blocks[b].hvo == PERSIST_BOOT_HVO ? HUGETLB_VMEMMAP_RESERVE_PAGES :
+			PERSIST_BLOCK_PAGES;
 		for (i = 0; i < own; i++) {
 			__init_single_page(pfn_to_page(pfn + i), pfn + i, zid, nid);
 			if (pageblock_aligned(pfn + i + 1))

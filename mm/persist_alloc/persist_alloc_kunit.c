@@ -240,22 +240,22 @@ static void request_spread(struct kunit *test)
 {
 	struct persist_request req;
 
-	KUNIT_EXPECT_EQ(test, persist_parse_request("2G", &req), 0);
+	KUNIT_EXPECT_EQ(test, persist_parse_request("persist_alloc", "2G", &req), 0);
 	KUNIT_EXPECT_EQ(test, req.spread_gib, 2);
-	KUNIT_EXPECT_EQ(test, persist_parse_request("3072M", &req), 0);
+	KUNIT_EXPECT_EQ(test, persist_parse_request("persist_alloc", "3072M", &req), 0);
 	KUNIT_EXPECT_EQ(test, req.spread_gib, 3);
-	KUNIT_EXPECT_EQ(test, persist_parse_request("1536M", &req), 1);
+	KUNIT_EXPECT_EQ(test, persist_parse_request("persist_alloc", "1536M", &req), 1);
 	KUNIT_EXPECT_EQ(test, req.spread_gib, 0);
-	KUNIT_EXPECT_EQ(test, persist_parse_request("0", &req), 1);
-	KUNIT_EXPECT_EQ(test, persist_parse_request("", &req), 1);
-	KUNIT_EXPECT_EQ(test, persist_parse_request("1Gx", &req), 1);
+	KUNIT_EXPECT_EQ(test, persist_parse_request("persist_alloc", "0", &req), 1);
+	KUNIT_EXPECT_EQ(test, persist_parse_request("persist_alloc", "", &req), 1);
+	KUNIT_EXPECT_EQ(test, persist_parse_request("persist_alloc", "1Gx", &req), 1);
 }
 
 static void request_per_node(struct kunit *test)
 {
 	struct persist_request req;
 
-	KUNIT_EXPECT_EQ(test, persist_parse_request("0:1G,1:2G", &req), 0);
+	KUNIT_EXPECT_EQ(test, persist_parse_request("persist_alloc", "0:1G,1:2G", &req), 0);
 	KUNIT_EXPECT_EQ(test, req.spread_gib, 0);
 	KUNIT_EXPECT_EQ(test, req.node_gib[0], 1);
 	KUNIT_EXPECT_EQ(test, req.node_gib[1], 2);
@@ -267,23 +267,25 @@ static void request_bad_entries_skipped(struct kunit *test)
 	char huge_node[32];
 
 	/* Bad size, bad node, node twice, no colon: four bad, one good. */
-	KUNIT_EXPECT_EQ(test, persist_parse_request("0:1G,1:3M,x:1G,0:2G,5", &req), 4);
+	KUNIT_EXPECT_EQ(test, persist_parse_request("persist_alloc", "0:1G,1:3M,x:1G,0:2G,5", &req),
+			4);
 	KUNIT_EXPECT_EQ(test, req.node_gib[0], 1);
 	KUNIT_EXPECT_EQ(test, req.node_gib[1], 0);
 	snprintf(huge_node, sizeof(huge_node), "%d:1G", MAX_NUMNODES);
-	KUNIT_EXPECT_EQ(test, persist_parse_request(huge_node, &req), 1);
-	KUNIT_EXPECT_EQ(test, persist_parse_request(":1G", &req), 1);
-	KUNIT_EXPECT_EQ(test, persist_parse_request("1:", &req), 1);
-	KUNIT_EXPECT_EQ(test, persist_parse_request("-1:1G", &req), 1);
+	KUNIT_EXPECT_EQ(test, persist_parse_request("persist_alloc", huge_node, &req), 1);
+	KUNIT_EXPECT_EQ(test, persist_parse_request("persist_alloc", ":1G", &req), 1);
+	KUNIT_EXPECT_EQ(test, persist_parse_request("persist_alloc", "1:", &req), 1);
+	KUNIT_EXPECT_EQ(test, persist_parse_request("persist_alloc", "-1:1G", &req), 1);
 	/* Sizes that would wrap around 64 bits, or carry junk, are refused. */
-	KUNIT_EXPECT_EQ(test, persist_parse_request("16777217T", &req), 1);
+	KUNIT_EXPECT_EQ(test, persist_parse_request("persist_alloc", "16777217T", &req), 1);
 	KUNIT_EXPECT_EQ(test, req.spread_gib, 0);
-	KUNIT_EXPECT_EQ(test, persist_parse_request("0:18446744073709551616", &req), 1);
-	KUNIT_EXPECT_EQ(test, persist_parse_request("0:16E", &req), 1);
-	KUNIT_EXPECT_EQ(test, persist_parse_request("0:1GB", &req), 1);
-	KUNIT_EXPECT_EQ(test, persist_parse_request("0:1048576M", &req), 0);
+	KUNIT_EXPECT_EQ(test, persist_parse_request("persist_alloc", "0:18446744073709551616",
+						    &req), 1);
+	KUNIT_EXPECT_EQ(test, persist_parse_request("persist_alloc", "0:16E", &req), 1);
+	KUNIT_EXPECT_EQ(test, persist_parse_request("persist_alloc", "0:1GB", &req), 1);
+	KUNIT_EXPECT_EQ(test, persist_parse_request("persist_alloc", "0:1048576M", &req), 0);
 	KUNIT_EXPECT_EQ(test, req.node_gib[0], 1024);
-	KUNIT_EXPECT_EQ(test, persist_parse_request("3g", &req), 0);
+	KUNIT_EXPECT_EQ(test, persist_parse_request("persist_alloc", "3g", &req), 0);
 	KUNIT_EXPECT_EQ(test, req.spread_gib, 3);
 }
 

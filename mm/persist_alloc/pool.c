@@ -47,6 +47,7 @@
 #include <linux/overflow.h>
 #include <linux/slab.h>
 
+#include "../mm_init.h"
 #include "internal.h"
 
 struct persist_pool *persist_pools[MAX_NUMNODES];
@@ -94,27 +95,28 @@ static int parse_gib(const char *s, unsigned long *gib)
 }
 
 /**
- * persist_parse_request - parse the value of persist_alloc=
- * @str: "<size>" or "<node>:<size>[,<node>:<size>...]"
- * @req: filled with the request
+ * persist_parse_request - parse the value of persist_alloc= or persist_alloc_hvo=
+ * @param: the parameter's name, for the messages
+ * @str:   "<size>" or "<node>:<size>[,<node>:<size>...]"
+ * @req:   filled with the request
  *
  * Entries that make no sense are reported and skipped, the others kept.
  *
  * Return: the number of bad entries, 0 if everything was accepted.
  */
-int persist_parse_request(const char *str, struct persist_request *req)
+int persist_parse_request(const char *param, const char *str, struct persist_request *req)
 {
 	char buf[256], *s = buf, *tok;
 	int bad = 0;
 
 	memset(req, 0, sizeof(*req));
 	if (!str || !*str || strscpy(buf, str, sizeof(buf)) < 0) {
-		pr_err("persist_alloc=%s: empty or too long\n", str ?: "");
+		pr_err("%s=%s: empty or too long\n", param, str ?: "");
 		return 1;
 	}
 	if (!strchr(buf, ':')) {
 		if (parse_gib(buf, &req->spread_gib)) {
-			pr_err("persist_alloc=%s: size must be a non-zero multiple of 1G\n", buf);
+			pr_err("%s=%s: size must be a non-zero multiple of 1G\n", param, buf);
 			bad++;
 		}
 		return bad;
@@ -153,17 +155,14 @@ int persist_parse_request(const char *str, struct persist_request *req)
 
 static int __init persist_alloc_setup(char *str)
 {
-	persist_parse_request(str, &persist_cmdline_request);
+	persist_parse_request("persist_alloc", str, &persist_cmdline_request);
 	return 0;
 }
 early_param("persist_alloc", persist_alloc_setup);
 
 static int __init persist_alloc_hvo_setup(char *str)
 {
-	int bad = persist_parse_request(str, &persist_hvo_request);
-
-	if (bad)
-		pr_err("persist_alloc_hvo=%s: %d bad entries skipped\n", str, bad);
+	persist_parse_request("persist_alloc_hvo", str, &persist_hvo_request);
 	return 0;
 }
 early_param("persist_alloc_hvo", persist_alloc_hvo_setup);
@@ -205,36 +204,71 @@ static unsigned long __init reserve_on_node(int nid, unsigned long gib)
 	return done;
 }
 
+/* Whether carved block @b can be pre-HVO'd, or why not (reported). */
+static bool __init hvo_possible(const struct persist_boot_block *b)
+{
+	if (!IS_ENABLED(CONFIG_SPARSEMEM_VMEMMAP_PREINIT) || !is_power_of_2(sizeof(struct page))) {
+		pr_err("persist_alloc_hvo=: block %pa not optimized: needs CONFIG_SPARSEMEM_VMEMMAP_PREINIT and a struct page of a power of 2 bytes\n",
+		       &b->base);
+		return false;
+	}
+	/* One zone's shared tail page stands for every tail of the block. */
+	if (pfn_range_intersects_zones(b->nid, PHYS_PFN(b->base), PERSIST_BLOCK_PAGES)) {
+		pr_err("persist_alloc_hvo=: block %pa not optimized: it spans two zones\n",
+		       &b->base);
+		return false;
+	}
+	return true;
+}
+
+/* The next carved block of @nid that persist_alloc_hvo= has not asked for. */
+static struct persist_boot_block *__init next_plain_block(int nid)
+{
+	unsigned int i;
+
+	for (i = 0; i < persist_nr_boot_blocks; i++)
+		if (persist_boot_blocks[i].nid == nid && !persist_boot_blocks[i].hvo)
+			return &persist_boot_blocks[i];
+	return NULL;
+}
+
+/* Ask for the vmemmap of @b to be optimized; false if it cannot be. */
+static bool __init ask_hvo(struct persist_boot_block *b)
+{
+	if (!b)
+		return false;
+	b->hvo = hvo_possible(b) ? PERSIST_BOOT_HVO_ASKED : PERSIST_BOOT_HVO_REFUSED;
+	return true;
+}
+
 /*
- * Flag the carved blocks persist_alloc_hvo= asks for: per node first, then
- * the spread count over the blocks in the order they were carved, which is
- * round robin over the nodes when the carve was spread too.
+ * Flag the carved blocks persist_alloc_hvo= asks for: per node, then the
+ * spread count round robin over the nodes, as persist_alloc= carves. A
+ * block that cannot be optimized counts as asked for, and stays plain.
  */
 static void __init mark_hvo_blocks(void)
 {
 	struct persist_request *req = &persist_hvo_request;
-	unsigned long left = req->spread_gib, marked = 0;
-	unsigned int i;
+	unsigned long left = req->spread_gib;
+	bool progress = true;
 	int nid;
 
-	for (i = 0; i < persist_nr_boot_blocks; i++) {
-		struct persist_boot_block *b = &persist_boot_blocks[i];
-
-		if (req->node_gib[b->nid])
-			req->node_gib[b->nid]--;
-		else if (left)
-			left--;
-		else
-			continue;
-		b->hvo = IS_ENABLED(CONFIG_SPARSEMEM_VMEMMAP_PREINIT);
-		marked++;
-	}
-	if (marked && !IS_ENABLED(CONFIG_SPARSEMEM_VMEMMAP_PREINIT))
-		pr_err("persist_alloc_hvo= ignored: needs CONFIG_SPARSEMEM_VMEMMAP_PREINIT\n");
-	for (nid = 0; nid < MAX_NUMNODES; nid++)
+	for (nid = 0; nid < MAX_NUMNODES; nid++) {
+		while (req->node_gib[nid] && ask_hvo(next_plain_block(nid)))
+			req->node_gib[nid]--;
 		if (req->node_gib[nid])
 			pr_err("persist_alloc_hvo=: node %d: %lu GiB more than carved at this boot, not optimized\n",
 			       nid, req->node_gib[nid]);
+	}
+	while (left && progress) {
+		progress = false;
+		for_each_node(nid) {
+			if (left && ask_hvo(next_plain_block(nid))) {
+				left--;
+				progress = true;
+			}
+		}
+	}
 	if (left)
 		pr_err("persist_alloc_hvo=: %lu GiB more than carved at this boot, not optimized\n",
 		       left);
@@ -333,8 +367,11 @@ static struct persist_pool *pool_get(int nid)
 	return pool;
 }
 
-/* Add a block to @nid's pool; called with persist_resize_lock held. */
-int persist_pool_add_block(int nid, phys_addr_t base, bool boot)
+/*
+ * Add a block to @nid's pool, as a kept 1 GiB HVO block if @kept (its
+ * vmemmap optimized at boot); called with persist_resize_lock held.
+ */
+static int add_block(int nid, phys_addr_t base, bool boot, bool kept)
 {
 	struct persist_block *blk;
 	struct persist_pool *pool;
@@ -355,12 +392,19 @@ int persist_pool_add_block(int nid, phys_addr_t base, bool boot)
 	err = persist_kho_block_added(blk);
 	if (err)
 		goto destroy;
+	/* Kept before anyone can find it, a memory failure included. */
+	if (kept)
+		persist_hvo_keep_new(blk);
 	err = xa_insert(&persist_blocks, base / PERSIST_BLOCK_SIZE, blk, GFP_KERNEL);
 	if (err)
 		goto unpreserve;
 	spin_lock(&pool->lock);
 	list_add_tail(&blk->list, &pool->blocks);
 	persist_block_list(blk);
+	if (kept) {
+		list_add_tail(&blk->kept_link, &pool->hvo_kept);
+		pool->nr_hvo_kept++;
+	}
 	pool->nr_blocks++;
 	spin_unlock(&pool->lock);
 	return 0;
@@ -372,6 +416,12 @@ destroy:
 free_blk:
 	kfree(blk);
 	return err;
+}
+
+/* Add a block to @nid's pool; called with persist_resize_lock held. */
+int persist_pool_add_block(int nid, phys_addr_t base, bool boot)
+{
+	return add_block(nid, base, boot, false);
 }
 
 /**
@@ -522,13 +572,14 @@ static int __init persist_pools_init(void)
 	persist_memmap_init_blocks(persist_boot_blocks, persist_nr_boot_blocks);
 	mutex_lock(&persist_resize_lock);
 	for (i = 0; i < persist_nr_boot_blocks; i++) {
-		err = persist_pool_add_block(persist_boot_blocks[i].nid,
-					     persist_boot_blocks[i].base, true);
+		const struct persist_boot_block *b = &persist_boot_blocks[i];
+
+		/* Its struct pages are half the zone's shared tail: unusable. */
+		err = b->hvo == PERSIST_BOOT_HVO_BROKEN ? -ENOMEM :
+		      add_block(b->nid, b->base, true, b->hvo == PERSIST_BOOT_HVO);
 		if (err)
-			pr_err("block %pa on node %d lost: %d\n", &persist_boot_blocks[i].base,
-			       persist_boot_blocks[i].nid, err);
+			pr_err("block %pa on node %d lost: %d\n", &b->base, b->nid, err);
 	}
-	persist_hvo_keep_carved(persist_boot_blocks, persist_nr_boot_blocks);
 	persist_kho_adopt();
 	mutex_unlock(&persist_resize_lock);
 	return 0;

@@ -75,7 +75,12 @@ static bool __init prehvo_block(int nid, unsigned long pfn)
 	return true;
 }
 
-/* The carved blocks of @nid that persist_alloc_hvo= asks for. */
+/*
+ * The carved blocks of @nid that persist_alloc_hvo= asks for, each once.
+ * A mapping that failed may have left some of the block's vmemmap mapped
+ * to the shared tail page, which the memmap init would then overwrite:
+ * such a block is never initialized nor used.
+ */
 static unsigned int __init prehvo_carved(int nid)
 {
 	struct persist_boot_block *blocks;
@@ -83,10 +88,14 @@ static unsigned int __init prehvo_carved(int nid)
 
 	blocks = persist_boot_blocks_get(&nr);
 	for (i = 0; i < nr; i++) {
-		if (blocks[i].nid != nid || !blocks[i].hvo)
+		if (blocks[i].nid != nid || blocks[i].hvo != PERSIST_BOOT_HVO_ASKED)
 			continue;
-		blocks[i].hvo = prehvo_block(nid, PHYS_PFN(blocks[i].base));
-		done += blocks[i].hvo;
+		if (prehvo_block(nid, PHYS_PFN(blocks[i].base))) {
+			blocks[i].hvo = PERSIST_BOOT_HVO;
+			done++;
+		} else {
+			blocks[i].hvo = PERSIST_BOOT_HVO_BROKEN;
+		}
 	}
 	return done;
 }

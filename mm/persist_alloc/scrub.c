@@ -97,8 +97,9 @@ void persist_scrub_undo(struct persist_block *blk, const struct persist_scrub *s
 }
 
 /**
- * persist_scrub_block - scrub a whole unused block before it leaves its pool
- * @blk: the block, on no pool list any more
+ * persist_scrub_block - scrub a whole block nobody else can reach
+ * @blk: the block, on no pool list any more: unused and leaving its pool,
+ *       or kept and being taken (hvo_keep.c)
  *
  * Return: 0, or -ENOMEM if the direct map could not be restored (the block
  * must then stay out of use).

@@ -20,8 +20,9 @@
  * also reports when persist_alloc's workers had built the handed-over
  * folios, which they do in the background: a VMM that retrieves earlier
  * gets the rest built by its restore. Figures are KTAP diagnostics
- * "# bench: boot_<kernel> <value> ms_to_init"; under QEMU TCG boot times
- * vary by a few hundred ms from one run to the next.
+ * "# bench: boot_<kernel> <value> ms_to_init", with the struct pages the
+ * boot allocated (nr_memmap_boot_pages) as "memmap_boot_mib"; under QEMU
+ * TCG boot times vary by a few hundred ms from one run to the next.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -90,12 +91,28 @@ static double kmsg_ms(const char *text, int nth)
 	return ms;
 }
 
+/* Memory of the struct pages the boot allocated, from /proc/vmstat, in MiB. */
+static double memmap_boot_mib(void)
+{
+	unsigned long long pages = 0;
+	char line[128];
+	FILE *f = fopen("/proc/vmstat", "r");
+
+	while (f && fgets(line, sizeof(line), f))
+		if (sscanf(line, "nr_memmap_boot_pages %llu", &pages) == 1)
+			break;
+	if (f)
+		fclose(f);
+	return pages * 4096.0 / (1 << 20);
+}
+
 static void report_boot(const char *kernel)
 {
 	double ms = kmsg_ms(RUN_INIT, 1);
 
 	if (vt_result(ms > 0, "%s: booted to init in %.0f ms", kernel, ms))
 		vt_diag("bench: boot_%s %.3f ms_to_init", kernel, ms);
+	vt_diag("bench: boot_%s %.3f memmap_boot_mib", kernel, memmap_boot_mib());
 }
 
 static unsigned long long pending(void)
@@ -167,7 +184,7 @@ int main(int argc, char **argv)
 	case 4:
 		report_boot("pools_8g_handover");
 		receive();
-		vt_result(pt_node_write(0, "shrink", "4") == 0 && pt_node_write(1, "shrink", "4") == 0,
+		vt_result(!pt_node_write(0, "shrink", "4") && !pt_node_write(1, "shrink", "4"),
 			  "the pools given back to the buddy allocator");
 		vt_next_args(PREHVO);
 		vt_hold();

@@ -14,16 +14,17 @@
  *    struct page init of the carve-out); it is filled and preserved;
  *  - node 1's 2 MiB folios come from its other block first; once that is
  *    full, the kept block gives way: 512 more fit, and those checked are
- *    folios that read back what is written. Both blocks go back to the
- *    buddy allocator, so that node 1 has no pool at the kexec.
+ *    folios that read back what is written. Both blocks are filled with
+ *    data and go back to the buddy allocator, so that node 1 has no pool
+ *    at the kexec.
  *
  * Generation 2 (persist_alloc_hvo=1:1G): node 0's pool is handed over and
  * the 1 GiB HVO folio comes back with its pattern. Node 1 is carved again
- * after the kexec, in memory the first kernel used, and optimized: it is
- * out of the direct map until its first use, and its first 1 GiB HVO
- * folio, asked without zeroing, is mapped again and reads zero, so a kept
- * block cannot hand the previous kernel's data out. Freed, it is kept
- * again.
+ * after the kexec, in the memory the first kernel filled, and optimized:
+ * it is out of the direct map until its first use, and its first 1 GiB
+ * HVO folio, asked without zeroing, is mapped again and reads zero, so a
+ * kept block cannot hand the previous kernel's data out. Freed, it is
+ * kept again.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -105,6 +106,39 @@ static void first_hvo_folio(int fd)
 	vt_result(!ret, "gen 1: preserved as owner %d (%d)", OWNER, ret);
 }
 
+/*
+ * Both of node 1's blocks full of 2 MiB folios carrying the pattern, where
+ * a sampled check reads, before they go back to the buddy allocator: the
+ * next kernel carves node 1 again in this memory. Their addresses go to
+ * the next kernel.
+ */
+static void leave_data(int fd)
+{
+	static unsigned long long phys[1024];
+	unsigned long long blocks[2] = {};
+	char args[96];
+	int n, i, bad = 0;
+
+	bad = pt_cmd(fd, "fill 512 1 9 0");
+	n = pt_extents(1, 9, "allocated", phys, 1024);
+	for (i = 1; !bad && i <= n; i++)
+		bad = !pt_pattern(fd, i, 9, SEED, PT_FILL | PT_SAMPLE);
+	for (i = 0; i < n && i < 1024; i++) {
+		unsigned long long b = phys[i] & ~(PT_GIB - 1);
+
+		if (b != blocks[0] && !blocks[1] && blocks[0])
+			blocks[1] = b;
+		if (!blocks[0])
+			blocks[0] = b;
+	}
+	vt_result(!bad && n == 1024 && blocks[1],
+		  "gen 1: node 1's blocks %#llx and %#llx full of 2 MiB folios with data (%d)",
+		  blocks[0], blocks[1], n);
+	snprintf(args, sizeof(args), "persist_alloc_hvo=1:1G vmtest.n1a=%#llx vmtest.n1b=%#llx",
+		 blocks[0], blocks[1]);
+	vt_next_args(args);
+}
+
 /* Node 1's ordinary block serves first; then the kept one gives way. */
 static void block_gives_way(int fd)
 {
@@ -133,6 +167,7 @@ static void block_gives_way(int fd)
 	ret = pt_cmd(fd, "fill 480 1 9 0");
 	vt_result(!ret && pt_node_stat(1, "free_bytes") == PT_GIB,
 		  "gen 1: it holds 512 of them in all, the other block is free again (%d)", ret);
+	leave_data(fd);
 	ret = pt_cmd(fd, "free-all");
 	vt_result(!ret && pt_node_stat(1, "free_bytes") == 2 * PT_GIB,
 		  "gen 1: freed; the preserved folio stays (%d)", ret);
@@ -144,6 +179,7 @@ static void block_gives_way(int fd)
 static void generation2(int fd)
 {
 	unsigned long long phys, block;
+	char buf[32];
 	int ret;
 
 	vt_result(vt_dmesg_contains(OPT_MSG(1)) && vt_dmesg_contains(CARVED_MSG),
@@ -163,6 +199,12 @@ static void generation2(int fd)
 	block = ret ? 0 : pt_slot_phys(fd, 0);
 	if (!vt_result(block, "gen 2: node 1's first 1 GiB HVO folio, not asked zeroed (%d)", ret))
 		return;
+	/* Otherwise "reads zero" below would prove nothing. */
+	vt_result(block == strtoull(vt_cmdline_value("vmtest.n1a", buf, sizeof(buf)) ?: "0",
+				    NULL, 0) ||
+		  block == strtoull(vt_cmdline_value("vmtest.n1b", buf, sizeof(buf)) ?: "0",
+				    NULL, 0),
+		  "gen 2: it is memory the first kernel filled (%#llx)", block);
 	ret = pt_cmd(fd, "unmapped %llx %llu", block, PT_GIB / 4096);
 	vt_result(ret == -EEXIST, "gen 2: it is in the direct map again (unmapped: %d)", ret);
 	vt_result(looks_like_folio(block, 18) &&
@@ -182,7 +224,6 @@ int main(int argc, char **argv)
 		boot_state();
 		first_hvo_folio(fd);
 		block_gives_way(fd);
-		vt_next_args("persist_alloc_hvo=1:1G");
 		vt_hold();
 	}
 	generation2(fd);
