@@ -283,6 +283,7 @@ static struct folio *alloc_on_node(int nid, unsigned int order, unsigned long fl
 	struct persist_pool *pool = READ_ONCE(persist_pools[nid]);
 	struct folio *folio = NULL;
 	struct persist_block *blk;
+	bool zeroed = false;
 	phys_addr_t phys = 0;
 	int err;
 
@@ -290,7 +291,7 @@ static struct folio *alloc_on_node(int nid, unsigned int order, unsigned long fl
 		return ERR_PTR(-ENOMEM);
 	/* A freed 1 GiB HVO folio is kept as it is for the next (see hvo_keep.c). */
 	if (order == PERSIST_ORDER_1G && (flags & PERSIST_ALLOC_HVO))
-		folio = persist_hvo_take_kept(pool, flags, &blk);
+		folio = persist_hvo_take_kept(pool, flags, &blk, &zeroed);
 	if (folio) {
 		phys = PFN_PHYS(folio_pfn(folio));
 	} else {
@@ -324,7 +325,7 @@ static struct folio *alloc_on_node(int nid, unsigned int order, unsigned long fl
 		if (err)
 			goto undo_folio;
 	}
-	if (flags & (PERSIST_ALLOC_ZERO | PERSIST_ALLOC_NO_DIRECT_MAP))
+	if ((flags & (PERSIST_ALLOC_ZERO | PERSIST_ALLOC_NO_DIRECT_MAP)) && !zeroed)
 		zero_folio(folio);
 	if (flags & PERSIST_ALLOC_NO_DIRECT_MAP) {
 		err = persist_direct_map_remove(folio);

@@ -151,6 +151,8 @@ static int unkeep_block(struct persist_block *blk)
  * @flags: PERSIST_ALLOC_* flags of the allocation, PERSIST_ALLOC_HVO among
  *         them
  * @blkp:  set to the block
+ * @zeroed: set to whether the folio was zeroed whole on the way (a block
+ *          carved after a kexec, still dirty)
  *
  * A kept block with a page that failed meanwhile is given back its
  * struct pages instead, its failed pages quarantined, and the next kept
@@ -161,17 +163,20 @@ static int unkeep_block(struct persist_block *blk)
  * or NULL if the pool keeps none.
  */
 struct folio *persist_hvo_take_kept(struct persist_pool *pool, unsigned long flags,
-				    struct persist_block **blkp)
+				    struct persist_block **blkp, bool *zeroed)
 {
 	struct persist_block *blk;
+	bool dirty;
 
 	while ((blk = kept_pop(pool, flags))) {
 		if (!persist_hwpoison_in(PHYS_PFN(blk->base), PERSIST_BLOCK_PAGES)) {
 			/* Carved after a kexec: out of the direct map and dirty. */
-			if (persist_scrub_block(blk)) {
+			dirty = persist_block_dirty(blk);
+			if (dirty && persist_scrub_block(blk)) {
 				kept_push(blk, flags);
 				break;
 			}
+			*zeroed = dirty;
 			*blkp = blk;
 			return pfn_folio(PHYS_PFN(blk->base));
 		}

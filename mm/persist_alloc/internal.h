@@ -401,7 +401,7 @@ static inline bool persist_block_dirty(struct persist_block *blk)
 
 void persist_hvo_keep(struct persist_block *blk, struct folio *folio, unsigned long flags);
 struct folio *persist_hvo_take_kept(struct persist_pool *pool, unsigned long flags,
-				    struct persist_block **blkp);
+				    struct persist_block **blkp, bool *zeroed);
 bool persist_hvo_unkeep(struct persist_pool *pool);
 void persist_hvo_keep_new(struct persist_block *blk);
 unsigned long persist_hvo_kept_bytes(struct persist_pool *pool);
