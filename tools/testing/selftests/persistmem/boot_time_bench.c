@@ -94,16 +94,7 @@ static double kmsg_ms(const char *text, int nth)
 /* Memory of the struct pages the boot allocated, from /proc/vmstat, in MiB. */
 static double memmap_boot_mib(void)
 {
-	unsigned long long pages = 0;
-	char line[128];
-	FILE *f = fopen("/proc/vmstat", "r");
-
-	while (f && fgets(line, sizeof(line), f))
-		if (sscanf(line, "nr_memmap_boot_pages %llu", &pages) == 1)
-			break;
-	if (f)
-		fclose(f);
-	return pages * 4096.0 / (1 << 20);
+	return vt_proc_value("/proc/vmstat", "nr_memmap_boot_pages %lld") * 4096.0 / (1 << 20);
 }
 
 static void report_boot(const char *kernel)

@@ -57,16 +57,7 @@ static int inject(unsigned long long phys)
 
 static long long hw_corrupted_kb(void)
 {
-	long long kb = -1;
-	char line[128];
-	FILE *f = fopen("/proc/meminfo", "r");
-
-	while (f && fgets(line, sizeof(line), f))
-		if (sscanf(line, "HardwareCorrupted: %lld kB", &kb) == 1)
-			break;
-	if (f)
-		fclose(f);
-	return kb;
+	return vt_proc_value("/proc/meminfo", "HardwareCorrupted: %lld kB");
 }
 
 /* In a child: read one word of page @page of @slot; its fate says what happened. */

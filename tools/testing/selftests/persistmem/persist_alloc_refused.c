@@ -67,16 +67,9 @@
 
 static unsigned long long mem_total(void)
 {
-	unsigned long long kb = 0;
-	char line[128];
-	FILE *f = fopen("/proc/meminfo", "r");
+	long long kb = vt_proc_value("/proc/meminfo", "MemTotal: %lld kB");
 
-	while (f && fgets(line, sizeof(line), f))
-		if (sscanf(line, "MemTotal: %llu kB", &kb) == 1)
-			break;
-	if (f)
-		fclose(f);
-	return kb * 1024;
+	return kb < 0 ? 0 : kb * 1024;
 }
 
 static void generation1(int fd, const char *what)

@@ -318,6 +318,20 @@ const char *vt_cmdline_value(const char *key, char *buf, size_t size)
 	return NULL;
 }
 
+long long vt_proc_value(const char *path, const char *format)
+{
+	long long v = -1;
+	char line[256];
+	FILE *f = fopen(path, "r");
+
+	while (f && fgets(line, sizeof(line), f))
+		if (sscanf(line, format, &v) == 1)
+			break;
+	if (f)
+		fclose(f);
+	return v;
+}
+
 int vt_session(const char *name, bool create)
 {
 	static int luo = -1;

@@ -98,6 +98,11 @@ bool vt_dmesg_contains(const char *text);
 unsigned int vt_dmesg_count(const char *text);
 /* Value of "@key=" on this kernel's command line, or NULL. */
 const char *vt_cmdline_value(const char *key, char *buf, size_t size);
+/*
+ * The number of the first line of file @path that sscanf() @format (with
+ * one "%lld") reads, such as "MemTotal: %lld kB" of /proc/meminfo; or -1.
+ */
+long long vt_proc_value(const char *path, const char *format);
 
 /*
  * Open /dev/liveupdate (once per process) and create or retrieve session
