@@ -292,6 +292,8 @@ static struct folio *alloc_on_node(int nid, unsigned int order, unsigned long fl
 	/* A freed 1 GiB HVO folio is kept as it is for the next (see hvo_keep.c). */
 	if (order == PERSIST_ORDER_1G && (flags & PERSIST_ALLOC_HVO))
 		folio = persist_hvo_take_kept(pool, flags, &blk, &zeroed);
+	if (IS_ERR(folio))
+		return folio;
 	if (folio) {
 		phys = PFN_PHYS(folio_pfn(folio));
 	} else {
@@ -319,7 +321,10 @@ static struct folio *alloc_on_node(int nid, unsigned int order, unsigned long fl
 		folio = persist_granule_to_folio(ext->pfn, order);
 	}
 
-	/* Before the zeroing: a refused charge costs no more than a lookup. */
+	/*
+	 * Before the zeroing: a refused charge costs no more than a lookup
+	 * (but for a kept block taken dirty, scrubbed already).
+	 */
 	if (flags & PERSIST_ALLOC_ACCOUNT) {
 		err = persist_charge(folio);
 		if (err)

@@ -159,8 +159,9 @@ static int unkeep_block(struct persist_block *blk)
  * block is tried; if that restore fails, the block stays kept (held back
  * again at the next take) and none is handed out.
  *
- * Return: the folio, with a reference count of 1 and counted allocated,
- * or NULL if the pool keeps none.
+ * Return: the folio, with a reference count of 1 and counted allocated;
+ * NULL if the pool keeps none; ERR_PTR(-ENOMEM) if a dirty one could not
+ * be mapped back to be scrubbed (it stays kept).
  */
 struct folio *persist_hvo_take_kept(struct persist_pool *pool, unsigned long flags,
 				    struct persist_block **blkp, bool *zeroed)
@@ -173,8 +174,9 @@ struct folio *persist_hvo_take_kept(struct persist_pool *pool, unsigned long fla
 			/* Carved after a kexec: out of the direct map and dirty. */
 			dirty = persist_block_dirty(blk);
 			if (dirty && persist_scrub_block(blk)) {
+				/* No memory to map it back: another would not fare better. */
 				kept_push(blk, flags);
-				break;
+				return ERR_PTR(-ENOMEM);
 			}
 			*zeroed = dirty;
 			*blkp = blk;
@@ -196,26 +198,38 @@ struct folio *persist_hvo_take_kept(struct persist_pool *pool, unsigned long fla
 }
 
 /**
- * persist_hvo_keep_new - make a block pre-HVO'd at boot a kept one
+ * persist_hvo_prepare_carved - a block pre-HVO'd at boot as a free folio
+ * @base: the block
+ * @nid:  its node
+ *
+ * The tail struct pages of a block that prehvo.c optimized are the zone's
+ * shared page, which hugetlb has initialized as tails by now: they are
+ * write-protected, as hugetlb does for its own pre-HVO'd boot pages, and
+ * the head vmemmap page is set up as a fresh folio's.
+ */
+void __init persist_hvo_prepare_carved(phys_addr_t base, int nid)
+{
+	unsigned long start = (unsigned long)pfn_to_page(PHYS_PFN(base));
+	unsigned long end = start + (sizeof(struct page) << PERSIST_ORDER_1G);
+
+	vmemmap_wrprotect_hvo(start, end, nid, HUGETLB_VMEMMAP_RESERVE_SIZE);
+	flush_tlb_kernel_range(start, end);
+	keep_reset_head(pfn_folio(PHYS_PFN(base)));
+}
+
+/**
+ * persist_hvo_keep_new - make a block prepared by persist_hvo_prepare_carved() kept
  * @blk: the block, nothing of it used, not in persist_blocks or its
  *       pool's lists yet; the caller puts it on the pool's hvo_kept list
  *       when it adds it to the pool
  *
- * The tail struct pages of a block that prehvo.c optimized are the zone's
- * shared page, which hugetlb has initialized as tails by now: they are
- * write-protected, as hugetlb does for its own pre-HVO'd boot pages, the
- * head vmemmap page is set up as a fresh folio's, and the block is taken
- * whole, as if a 1 GiB HVO folio of it had just been freed.
+ * The block is taken whole, as if a 1 GiB HVO folio of it had just been
+ * freed.
  */
 void persist_hvo_keep_new(struct persist_block *blk)
 {
-	unsigned long start = (unsigned long)pfn_to_page(PHYS_PFN(blk->base));
-	unsigned long end = start + (sizeof(struct page) << PERSIST_ORDER_1G);
 	struct persist_scrub scrub;
 
-	vmemmap_wrprotect_hvo(start, end, blk->pool->nid, HUGETLB_VMEMMAP_RESERVE_SIZE);
-	flush_tlb_kernel_range(start, end);
-	keep_reset_head(pfn_folio(PHYS_PFN(blk->base)));
 	WARN_ON_ONCE(persist_block_alloc(blk, PERSIST_ORDER_1G, false, &scrub));
 	/* Nothing is dirty yet; if it were, it would stay so. */
 	persist_scrub_undo(blk, &scrub);

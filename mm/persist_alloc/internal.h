@@ -181,17 +181,14 @@ struct persist_extent {
 
 /*
  * What persist_alloc_hvo= made of a carved block's vmemmap: nothing; asked
- * for but impossible (reported), so nothing either; asked for, not mapped
- * yet; mapped optimized, so it starts as a kept 1 GiB HVO block; or
- * mapped in part when the mapping failed, so that nothing may write its
- * struct pages: it is never used.
+ * for but impossible, so nothing either; asked for, not mapped yet; or
+ * mapped optimized, so it starts as a kept 1 GiB HVO block.
  */
 enum persist_boot_hvo {
 	PERSIST_BOOT_PLAIN,
 	PERSIST_BOOT_HVO_REFUSED,
 	PERSIST_BOOT_HVO_ASKED,
 	PERSIST_BOOT_HVO,
-	PERSIST_BOOT_HVO_BROKEN,
 };
 
 /**
@@ -403,6 +400,7 @@ void persist_hvo_keep(struct persist_block *blk, struct folio *folio, unsigned l
 struct folio *persist_hvo_take_kept(struct persist_pool *pool, unsigned long flags,
 				    struct persist_block **blkp, bool *zeroed);
 bool persist_hvo_unkeep(struct persist_pool *pool);
+void persist_hvo_prepare_carved(phys_addr_t base, int nid);
 void persist_hvo_keep_new(struct persist_block *blk);
 unsigned long persist_hvo_kept_bytes(struct persist_pool *pool);
 

@@ -21,8 +21,7 @@
  * block's are already there. Of a carved block that ``persist_alloc_hvo=``
  * pre-HVO'd, only the 64 struct pages of the head vmemmap page are
  * written, and its pageblocks' migratetype: its tail struct pages are the
- * zone's shared page, which must not be written as single pages. A block
- * whose pre-HVO failed half way is not touched at all: it is never used.
+ * zone's shared page, which must not be written as single pages.
  */
 
 #define pr_fmt(fmt) "persist_alloc: " fmt
@@ -64,8 +63,6 @@ static void __init init_block_pages(unsigned long start, unsigned long end, void
 		pfn = PHYS_PFN(blocks[b].base);
 		nid = blocks[b].nid;
 		zid = block_zone(nid, pfn);
-		if (blocks[b].hvo == PERSIST_BOOT_HVO_BROKEN)
-			continue;
 		/* Pre-HVO'd: only the head vmemmap page is the block's own. */
 		own = blocks[b].hvo == PERSIST_BOOT_HVO ? HUGETLB_VMEMMAP_RESERVE_PAGES :
 			PERSIST_BLOCK_PAGES;

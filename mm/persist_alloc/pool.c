@@ -392,7 +392,7 @@ static int add_block(int nid, phys_addr_t base, bool boot, bool kept)
 	err = persist_kho_block_added(blk);
 	if (err)
 		goto destroy;
-	/* Kept before anyone can find it, a memory failure included. */
+	/* Kept before it is in persist_blocks, where allocations find blocks. */
 	if (kept)
 		persist_hvo_keep_new(blk);
 	err = xa_insert(&persist_blocks, base / PERSIST_BLOCK_SIZE, blk, GFP_KERNEL);
@@ -571,12 +571,15 @@ static int __init persist_pools_init(void)
 
 	persist_memmap_init_blocks(persist_boot_blocks, persist_nr_boot_blocks);
 	mutex_lock(&persist_resize_lock);
+	/* A consistent free folio from here on, even if it is lost below. */
+	for (i = 0; i < persist_nr_boot_blocks; i++)
+		if (persist_boot_blocks[i].hvo == PERSIST_BOOT_HVO)
+			persist_hvo_prepare_carved(persist_boot_blocks[i].base,
+						   persist_boot_blocks[i].nid);
 	for (i = 0; i < persist_nr_boot_blocks; i++) {
 		const struct persist_boot_block *b = &persist_boot_blocks[i];
 
-		/* Its struct pages are half the zone's shared tail: unusable. */
-		err = b->hvo == PERSIST_BOOT_HVO_BROKEN ? -ENOMEM :
-		      add_block(b->nid, b->base, true, b->hvo == PERSIST_BOOT_HVO);
+		err = add_block(b->nid, b->base, true, b->hvo == PERSIST_BOOT_HVO);
 		if (err)
 			pr_err("block %pa on node %d lost: %d\n", &b->base, b->nid, err);
 	}

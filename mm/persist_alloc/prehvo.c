@@ -50,7 +50,13 @@ static struct zone * __init zone_of(int nid, unsigned long pfn)
 	return NULL;
 }
 
-/* Map the vmemmap of the block at @pfn optimized; false if it could not be. */
+/*
+ * Map the vmemmap of the block at @pfn optimized; false if it lies in no
+ * zone of @nid. A mapping that fails half way leaves some of the block's
+ * vmemmap on the zone's shared tail page, which any later write of its
+ * struct pages would corrupt: like hugetlb, and like the memmap of any
+ * section a moment later, that is fatal.
+ */
 static bool __init prehvo_block(int nid, unsigned long pfn)
 {
 	unsigned long start = (unsigned long)pfn_to_page(pfn);
@@ -62,11 +68,8 @@ static bool __init prehvo_block(int nid, unsigned long pfn)
 	if (!zone)
 		return false;
 	if (vmemmap_populate_hvo(start, end, PERSIST_ORDER_1G, zone,
-				 HUGETLB_VMEMMAP_RESERVE_SIZE)) {
-		pr_warn("persist_alloc: no pre-HVO for %#lx: memmap allocation failed\n",
-			pfn);
-		return false;
-	}
+				 HUGETLB_VMEMMAP_RESERVE_SIZE))
+		panic("persist_alloc: no memory for the optimized memmap of %#lx\n", pfn);
 	memmap_boot_pages_add(DIV_ROUND_UP(HUGETLB_VMEMMAP_RESERVE_SIZE, PAGE_SIZE));
 	for (i = 0; i < PERSIST_BLOCK_SIZE / (1UL << PA_SECTION_SHIFT); i++) {
 		sparse_init_early_section(nid, map, pnum + i, SECTION_IS_VMEMMAP_PREINIT);
@@ -75,12 +78,7 @@ static bool __init prehvo_block(int nid, unsigned long pfn)
 	return true;
 }
 
-/*
- * The carved blocks of @nid that persist_alloc_hvo= asks for, each once.
- * A mapping that failed may have left some of the block's vmemmap mapped
- * to the shared tail page, which the memmap init would then overwrite:
- * such a block is never initialized nor used.
- */
+/* The carved blocks of @nid that persist_alloc_hvo= asks for, each once. */
 static unsigned int __init prehvo_carved(int nid)
 {
 	struct persist_boot_block *blocks;
@@ -94,7 +92,7 @@ static unsigned int __init prehvo_carved(int nid)
 			blocks[i].hvo = PERSIST_BOOT_HVO;
 			done++;
 		} else {
-			blocks[i].hvo = PERSIST_BOOT_HVO_BROKEN;
+			blocks[i].hvo = PERSIST_BOOT_HVO_REFUSED;
 		}
 	}
 	return done;

@@ -106,11 +106,17 @@ void persist_scrub_undo(struct persist_block *blk, const struct persist_scrub *s
  */
 int persist_scrub_block(struct persist_block *blk)
 {
+	struct persist_pool *pool = blk->pool;
 	struct persist_scrub scrub = {};
 
+	/* Others read the dirty state under the pool lock (direct_map.c). */
+	spin_lock(&pool->lock);
 	bitmap_copy(scrub.chunks, blk->dirty, PERSIST_BLOCK_CHUNKS);
+	spin_unlock(&pool->lock);
 	if (persist_scrub(blk, 0, PERSIST_ORDER_1G, &scrub))
 		return -ENOMEM;
+	spin_lock(&pool->lock);
 	bitmap_zero(blk->dirty, PERSIST_BLOCK_CHUNKS);
+	spin_unlock(&pool->lock);
 	return 0;
 }
