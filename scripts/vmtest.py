@@ -678,6 +678,13 @@ def bench_report(tests, logdir, outdir):
               + f" (each one write() of a command or knob; the kept one spends "
               f"{fig('alloc_1g_pool_hvo_kept_in_call', 'us')} us in persist_alloc_folio(), "
               f"the pre-HVO'd one {fig('alloc_1g_pool_hvo_prehvo_in_call', 'us')} us)"]
+    lines += ["", "| first 1 GiB HVO folio after a kexec, not asked zeroed (the previous "
+              "kernel's data zeroed on the way in both) | allocate (us) | "
+              "in persist_alloc_folio() (us) |", "|---|---|---|"]
+    for label, key in [("a block kept across the kexec", "1g_pool_hvo_handed_kept"),
+                       ("built in an ordinary handed-over block", "1g_pool_hvo_handed_built")]:
+        lines.append(f"| {label} | {fig('alloc_' + key, 'us')} | "
+                     f"{fig('alloc_' + key + '_in_call', 'us')} |")
     lines += ["", "| struct pages per GiB | bytes |", "|---|---|",
               f"| without HVO | {fig('struct_page_per_gib_plain', 'bytes')} |",
               f"| HVO, 1 GiB folios | {fig('struct_page_per_gib_hvo_1g', 'bytes')} |",

@@ -14,7 +14,8 @@
  *
  * Blocks are checked first, from persist_alloc_reserve_early(), before
  * sparse_init() and before the pre-HVO of any block: a block must be
- * 1 GiB aligned, carry known flags, name an online node, be RAM of this
+ * 1 GiB aligned, carry known flags (not both "one 1 GiB HVO extent" and
+ * "free 1 GiB HVO folio"), name an online node, be RAM of this
  * kernel lying in one zone of that node, stay outside KHO scratch, be
  * preserved by KHO as one 1 GiB range, and be listed once. Only blocks
  * that pass are pre-HVO'd (``persist_alloc_vmemmap_init_early()``) and
@@ -26,10 +27,11 @@
  * as a whole must have a known order and flags, HVO only on huge
  * granules, be naturally aligned, hold at least one granule and end in the
  * block it starts in, or it is refused whole. Its granules are then
- * adopted in order; each must lie inside an accepted block, not overlap an
- * extent adopted before, and, in a block flagged as one 1 GiB HVO extent,
- * be exactly that extent. The first granule that fails ends the run: it
- * and the granules after it are refused, those before it stay adopted.
+ * adopted in order; each must lie inside an accepted block not flagged
+ * free, not overlap an extent adopted before, and, in a block flagged as
+ * one 1 GiB HVO extent, be exactly that extent. The first granule that
+ * fails ends the run: it and the granules after it are refused, those
+ * before it stay adopted.
  * So a handed-over count drives no more work than the blocks can hold,
  * plus one refusal per run. A refused extent's memory is simply not
  * claimed: it is free, dirty memory of its block (see
@@ -72,7 +74,7 @@
 static const char *const verdict_str[] = {
 	[PERSIST_ADOPT]			= "adopted",
 	[PERSIST_REFUSE_ALIGN]		= "misaligned",
-	[PERSIST_REFUSE_FLAGS]		= "of unknown flags",
+	[PERSIST_REFUSE_FLAGS]		= "of unknown or conflicting flags",
 	[PERSIST_REFUSE_NODE]		= "on no online node",
 	[PERSIST_REFUSE_NOT_RAM]	= "not RAM in this kernel",
 	[PERSIST_REFUSE_WRONG_NODE]	= "not in one zone of its node",
@@ -87,6 +89,7 @@ static const char *const verdict_str[] = {
 	[PERSIST_REFUSE_NOMEM]		= "lost to an allocation failure",
 	[PERSIST_REFUSE_VERSION]	= "of a handover this kernel does not understand",
 	[PERSIST_REFUSE_LENGTH]		= "a run of no granule or past the end of its block",
+	[PERSIST_REFUSE_FREE_BLOCK]	= "inside a block handed over as free",
 };
 
 /**
@@ -164,7 +167,9 @@ enum persist_verdict persist_check_block(const struct persist_alloc_block_ser *b
 
 	if (!IS_ALIGNED(b->phys, PERSIST_BLOCK_SIZE) || b->phys + PERSIST_BLOCK_SIZE < b->phys)
 		return PERSIST_REFUSE_ALIGN;
-	if (b->flags & ~PERSIST_ALLOC_BLOCK_SER_HVO_1G)
+	/* One preserved extent, or none at all: not both. */
+	if ((b->flags & ~PERSIST_ALLOC_BLOCK_SER_FLAGS) ||
+	    (b->flags & PERSIST_ALLOC_BLOCK_SER_FLAGS) == PERSIST_ALLOC_BLOCK_SER_FLAGS)
 		return PERSIST_REFUSE_FLAGS;
 	if (b->nid >= nr_node_ids || !node_online(b->nid))
 		return PERSIST_REFUSE_NODE;
@@ -403,19 +408,23 @@ unsigned long __init persist_handover_check_early(unsigned long *per_node)
 
 /**
  * persist_handover_prehvo_block - the n-th block to pre-HVO on a node
- * @nid: the node
- * @n:   index among all handed-over blocks, advanced past the one returned
+ * @nid:  the node
+ * @n:    index among all handed-over blocks, advanced past the one returned
+ * @free: set to whether that block is a free 1 GiB HVO folio rather than
+ *        one 1 GiB HVO extent
  *
  * Return: the physical address of the next adoptable block of @nid
- * flagged as one 1 GiB HVO extent, or 0 when there is none left.
+ * flagged as one 1 GiB HVO extent or as a free 1 GiB HVO folio, or 0 when
+ * there is none left.
  */
-phys_addr_t __init persist_handover_prehvo_block(int nid, unsigned long *n)
+phys_addr_t __init persist_handover_prehvo_block(int nid, unsigned long *n, bool *free)
 {
 	for (; *n < nr_handover_blocks; (*n)++) {
 		const struct persist_alloc_block_ser *b = &handover_blocks[*n];
 
 		if (handover_verdict[*n] == PERSIST_ADOPT && b->nid == nid &&
-		    (b->flags & PERSIST_ALLOC_BLOCK_SER_HVO_1G)) {
+		    (b->flags & PERSIST_ALLOC_BLOCK_SER_FLAGS)) {
+			*free = b->flags & PERSIST_ALLOC_BLOCK_SER_HVO_FREE;
 			(*n)++;
 			return b->phys;
 		}
@@ -495,7 +504,7 @@ static void __init queue_refused_scrub(void)
 		 * zone's shared tail page: the page allocator must never get it.
 		 */
 		keep = handover_verdict[i] == PERSIST_REFUSE_NOMEM &&
-		       (handover_blocks[i].flags & PERSIST_ALLOC_BLOCK_SER_HVO_1G);
+		       persist_prehvo_done(PHYS_PFN(handover_blocks[i].phys));
 		scrub_refused[nr_scrub_refused++] = handover_blocks[i].phys |
 						    (keep ? SCRUB_KEEP : 0);
 	}
@@ -529,6 +538,8 @@ static enum persist_verdict __init adopt_extent(const struct persist_alloc_exten
 		return v;
 	if (!blk || !blk->handed_over)
 		return PERSIST_REFUSE_OUTSIDE;
+	if (blk->handed_free)
+		return PERSIST_REFUSE_FREE_BLOCK;
 	if (blk->hvo_1g && !quarantine &&
 	    (s->phys != blk->base || s->order != PERSIST_ORDER_1G ||
 	     !(s->flags & PERSIST_ALLOC_SER_HVO)))
@@ -648,12 +659,18 @@ static enum persist_verdict __init adopt_hwpoison(const struct persist_alloc_ext
 	return PERSIST_ADOPT;
 }
 
-/* Adopt the accepted blocks as pools again, their free memory hidden. */
+/*
+ * Adopt the accepted blocks as pools again, their free memory hidden. A
+ * block handed over as a free 1 GiB HVO folio and pre-HVO'd joins its
+ * pool kept, as a block that persist_alloc_hvo= names does; it is dirty
+ * like the others, so taking it zeroes it.
+ */
 static unsigned long __init adopt_blocks(void)
 {
+	unsigned long i, nr = 0, nr_plain = 0;
 	struct persist_block *blk;
-	unsigned long i, nr = 0;
 	struct page *page;
+	bool kept;
 	int err;
 
 	for (i = 0; i < nr_handover_blocks; i++) {
@@ -664,10 +681,15 @@ static unsigned long __init adopt_blocks(void)
 		page = pfn_to_page(PHYS_PFN(b->phys));
 		/* KHO leaves its magic on the first page of a preserved range. */
 		set_page_private(page, 0);
+		kept = (b->flags & PERSIST_ALLOC_BLOCK_SER_HVO_FREE) &&
+		       persist_prehvo_done(PHYS_PFN(b->phys));
+		/* A consistent free folio from here on, even if it is lost below. */
+		if (kept)
+			persist_hvo_prepare_free(b->phys, b->nid);
 		/* Hidden before it joins a pool: nothing can fail after that. */
 		err = set_direct_map_valid_noflush(page, PERSIST_BLOCK_PAGES, false);
 		if (!err) {
-			err = persist_pool_add_block(b->nid, b->phys, true);
+			err = persist_pool_add_block(b->nid, b->phys, true, kept);
 			/* Mapped again for the background zeroing of lost blocks. */
 			if (err)
 				set_direct_map_valid_noflush(page, PERSIST_BLOCK_PAGES, true);
@@ -683,8 +705,13 @@ static unsigned long __init adopt_blocks(void)
 		bitmap_fill(blk->dirty, PERSIST_BLOCK_CHUNKS);
 		blk->handed_over = true;
 		blk->hvo_1g = b->flags & PERSIST_ALLOC_BLOCK_SER_HVO_1G;
+		blk->handed_free = b->flags & PERSIST_ALLOC_BLOCK_SER_HVO_FREE;
+		nr_plain += blk->handed_free && !kept;
 		nr++;
 	}
+	if (nr_plain)
+		pr_info("handover: %lu free 1 GiB HVO blocks not optimized at boot, adopted as ordinary blocks\n",
+			nr_plain);
 	return nr;
 }
 

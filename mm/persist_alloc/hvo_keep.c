@@ -36,6 +36,14 @@
  * previous kernel's data, like every block carved then: taking it zeroes
  * it first.
  *
+ * Kept blocks stay kept across a kexec: the freeze flags them in the
+ * handover (``PERSIST_ALLOC_BLOCK_SER_HVO_FREE``), and the next kernel
+ * maps their vmemmap optimized at boot and adds them to their pools
+ * kept, holding the previous kernel's data, so that taking one zeroes it
+ * first too. A kept block with a failed page at the freeze is handed over
+ * as an ordinary free block (a failure after the freeze is not handed
+ * over at all, see "Memory failure").
+ *
  * Kept blocks count in ``free_bytes`` and in ``hvo_free_bytes``; their
  * saved vmemmap is not in ``vmemmap_saved_bytes``, which is about
  * allocated folios.
@@ -152,7 +160,7 @@ static int unkeep_block(struct persist_block *blk)
  *         them
  * @blkp:  set to the block
  * @zeroed: set to whether the folio was zeroed whole on the way (a block
- *          carved after a kexec, still dirty)
+ *          carved after a kexec or handed over, still dirty)
  *
  * A kept block with a page that failed meanwhile is given back its
  * struct pages instead, its failed pages quarantined, and the next kept
@@ -171,7 +179,7 @@ struct folio *persist_hvo_take_kept(struct persist_pool *pool, unsigned long fla
 
 	while ((blk = kept_pop(pool, flags))) {
 		if (!persist_hwpoison_in(PHYS_PFN(blk->base), PERSIST_BLOCK_PAGES)) {
-			/* Carved after a kexec: out of the direct map and dirty. */
+			/* Carved after a kexec or handed over: hidden and dirty. */
 			dirty = persist_block_dirty(blk);
 			if (dirty && persist_scrub_block(blk)) {
 				/* No memory to map it back: another would not fare better. */
@@ -198,8 +206,8 @@ struct folio *persist_hvo_take_kept(struct persist_pool *pool, unsigned long fla
 }
 
 /**
- * persist_hvo_prepare_carved - a block pre-HVO'd at boot as a free folio
- * @base: the block
+ * persist_hvo_prepare_free - a block pre-HVO'd at boot as a free folio
+ * @base: the block, carved at boot or handed over as a free 1 GiB HVO folio
  * @nid:  its node
  *
  * The tail struct pages of a block that prehvo.c optimized are the zone's
@@ -207,7 +215,7 @@ struct folio *persist_hvo_take_kept(struct persist_pool *pool, unsigned long fla
  * write-protected, as hugetlb does for its own pre-HVO'd boot pages, and
  * the head vmemmap page is set up as a fresh folio's.
  */
-void __init persist_hvo_prepare_carved(phys_addr_t base, int nid)
+void __init persist_hvo_prepare_free(phys_addr_t base, int nid)
 {
 	unsigned long start = (unsigned long)pfn_to_page(PHYS_PFN(base));
 	unsigned long end = start + (sizeof(struct page) << PERSIST_ORDER_1G);
@@ -218,7 +226,7 @@ void __init persist_hvo_prepare_carved(phys_addr_t base, int nid)
 }
 
 /**
- * persist_hvo_keep_new - make a block prepared by persist_hvo_prepare_carved() kept
+ * persist_hvo_keep_new - make a block prepared by persist_hvo_prepare_free() kept
  * @blk: the block, nothing of it used, not in persist_blocks or its
  *       pool's lists yet; the caller puts it on the pool's hvo_kept list
  *       when it adds it to the pool

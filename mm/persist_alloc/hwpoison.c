@@ -25,7 +25,9 @@
  *   returns to the pool and the failed pages stay behind, quarantined, in
  *   the same step;
  * - in the next kernel a failed page inside an extent pending restore
- *   marks the folio it is restored as; any other is quarantined again.
+ *   marks the folio it is restored as; one in a block kept as a free
+ *   1 GiB HVO folio holds the block back, as above; any other is
+ *   quarantined again.
  *
  * A failure recorded after the handover froze for a kexec cannot join it
  * any more; the boot line of the failure says so.
@@ -300,7 +302,8 @@ void persist_hwpoison_put(struct persist_block *blk, unsigned long pfn, unsigned
  * @pfn: the page
  *
  * Inside an extent pending restore it marks the folio restored from it;
- * otherwise it is quarantined again.
+ * in a block kept as a free 1 GiB HVO folio it holds the block back, as a
+ * failure there does at run time; otherwise it is quarantined again.
  *
  * Context: persist_state_lock held, during adoption.
  * Return: 0, or the error that leaves it unrecorded.
@@ -315,7 +318,7 @@ int persist_hwpoison_adopt(struct persist_block *blk, unsigned long pfn)
 		return 0;
 	if (err)
 		return err;
-	if (extent_of(pfn))
+	if (extent_of(pfn) || READ_ONCE(blk->hvo_kept))
 		return 0;
 	return quarantine_free_page(blk, pfn, quarantine_ext(blk, pfn), NULL);
 }

@@ -52,6 +52,7 @@ struct persist_pool;
  * @boot:        carved from memblock at boot (else grown from buddy)
  * @handed_over: adopted from the previous kernel's handover
  * @hvo_1g:      handed over as one 1 GiB HVO extent (pre-HVO'd at boot)
+ * @handed_free: handed over as a free 1 GiB HVO folio: no extent lies in it
  * @hvo_kept:    free, kept whole as an optimized 1 GiB folio (hvo_keep.c)
  * @kept_link:   entry in the pool's @hvo_kept list while @hvo_kept
  * @ser_idx:     its entry in the outgoing handover
@@ -77,6 +78,7 @@ struct persist_block {
 	bool boot;
 	bool handed_over;
 	bool hvo_1g;
+	bool handed_free;
 	bool hvo_kept;
 	struct list_head kept_link;
 	unsigned int ser_idx;
@@ -276,7 +278,7 @@ void persist_pool_put(struct persist_block *blk, unsigned long pfn, unsigned int
 		      unsigned long flags);
 void persist_account_state(struct persist_extent *ext, unsigned long *counter, long sign);
 void persist_zero_pages(unsigned long pfn, unsigned long nr);
-int persist_pool_add_block(int nid, phys_addr_t base, bool boot);
+int persist_pool_add_block(int nid, phys_addr_t base, bool boot, bool kept);
 
 /* memcg.c */
 int persist_charge(struct folio *folio);
@@ -287,6 +289,7 @@ enum {
 	PERSIST_TEST_CORRUPT_VERSION = 1,
 	PERSIST_TEST_CORRUPT_EXTENT,
 	PERSIST_TEST_CORRUPT_RUN,
+	PERSIST_TEST_CORRUPT_FREE,
 };
 
 extern int persist_kho_test_corrupt;
@@ -328,6 +331,7 @@ enum persist_verdict {
 	PERSIST_REFUSE_NOMEM,
 	PERSIST_REFUSE_VERSION,
 	PERSIST_REFUSE_LENGTH,
+	PERSIST_REFUSE_FREE_BLOCK,
 };
 
 /**
@@ -356,7 +360,7 @@ bool persist_block_scrubbable(const struct persist_alloc_block_ser *b,
 			      const struct persist_adopt_env *env);
 enum persist_verdict persist_check_extent(const struct persist_alloc_extent_ser *e);
 unsigned long persist_handover_check_early(unsigned long *per_node);
-phys_addr_t persist_handover_prehvo_block(int nid, unsigned long *n);
+phys_addr_t persist_handover_prehvo_block(int nid, unsigned long *n, bool *free);
 unsigned long persist_kho_adopt(void);
 
 /* received.c */
@@ -383,8 +387,9 @@ static inline bool persist_hvo_keeps(unsigned int order, unsigned long flags)
 /*
  * Whether @blk may hold data of the previous kernel (scrub.c): a 1 GiB
  * folio freed from it is not kept whole but goes back to its block, whose
- * next allocation scrubs it. (Only a block carved after a kexec is ever
- * kept dirty, from the start; taking it scrubs it.)
+ * next allocation scrubs it. (Only a block carved after a kexec, or
+ * handed over as a free 1 GiB HVO folio, is ever kept dirty, from the
+ * start; taking it scrubs it.)
  */
 static inline bool persist_block_dirty(struct persist_block *blk)
 {
@@ -400,7 +405,7 @@ void persist_hvo_keep(struct persist_block *blk, struct folio *folio, unsigned l
 struct folio *persist_hvo_take_kept(struct persist_pool *pool, unsigned long flags,
 				    struct persist_block **blkp, bool *zeroed);
 bool persist_hvo_unkeep(struct persist_pool *pool);
-void persist_hvo_prepare_carved(phys_addr_t base, int nid);
+void persist_hvo_prepare_free(phys_addr_t base, int nid);
 void persist_hvo_keep_new(struct persist_block *blk);
 unsigned long persist_hvo_kept_bytes(struct persist_pool *pool);
 
@@ -430,8 +435,14 @@ void persist_prebuild_node(int nid, struct persist_prebuild_stats *st);
 void persist_prebuild_start(void);
 #ifdef CONFIG_SPARSEMEM_VMEMMAP_PREINIT
 bool persist_prehvo_adopt(unsigned long pfn, unsigned int order);
+bool persist_prehvo_done(unsigned long pfn);
 #else
 static inline bool persist_prehvo_adopt(unsigned long pfn, unsigned int order)
+{
+	return false;
+}
+
+static inline bool persist_prehvo_done(unsigned long pfn)
 {
 	return false;
 }

@@ -346,6 +346,8 @@ static void test_corrupt_run(struct persist_alloc_ser *ser, struct persist_alloc
 
 static void test_corrupt(struct persist_alloc_ser *ser, struct persist_alloc_extent_ser *ext)
 {
+	unsigned long i;
+
 	frozen_header = *ser;
 	if (ser->nr_extents)
 		frozen_ext0 = ext[0];
@@ -360,6 +362,12 @@ static void test_corrupt(struct persist_alloc_ser *ser, struct persist_alloc_ext
 		break;
 	case PERSIST_TEST_CORRUPT_RUN:
 		test_corrupt_run(ser, ext);
+		break;
+	case PERSIST_TEST_CORRUPT_FREE:
+		/* Every block free but the 1 GiB HVO extents: extents in some. */
+		for (i = 0; i < ser->nr_blocks; i++)
+			if (!(out_blocks[i].flags & PERSIST_ALLOC_BLOCK_SER_HVO_1G))
+				out_blocks[i].flags |= PERSIST_ALLOC_BLOCK_SER_HVO_FREE;
 		break;
 	}
 }
@@ -458,6 +466,41 @@ static void unfold_runs(void)
 	}
 }
 
+/*
+ * Flag (or, for a cancel, unflag) the blocks kept whole as free 1 GiB HVO
+ * folios, for the next kernel to keep them so: one pass over the kept
+ * blocks at freeze. Not one with a failed page: a receiver that does not
+ * know the flag would zero the page with the block and release it.
+ * Nothing can be preserved in a kept block from the freeze on.
+ */
+static void flag_kept_blocks(bool flag)
+{
+	struct persist_pool *pool;
+	struct persist_block *blk;
+	unsigned long i;
+	int nid;
+
+	lockdep_assert_held(&persist_state_lock);
+	if (!flag) {
+		for (i = 0; i < out_ser->nr_blocks; i++)
+			out_blocks[i].flags &= ~PERSIST_ALLOC_BLOCK_SER_HVO_FREE;
+		return;
+	}
+	for_each_node(nid) {
+		pool = persist_pools[nid];
+		if (!pool)
+			continue;
+		spin_lock(&pool->lock);
+		list_for_each_entry(blk, &pool->hvo_kept, kept_link) {
+			if (WARN_ON_ONCE(blk->ser_idx >= out_ser->nr_blocks) ||
+			    persist_hwpoison_in(PHYS_PFN(blk->base), PERSIST_BLOCK_PAGES))
+				continue;
+			out_blocks[blk->ser_idx].flags |= PERSIST_ALLOC_BLOCK_SER_HVO_FREE;
+		}
+		spin_unlock(&pool->lock);
+	}
+}
+
 /**
  * persist_kho_freeze - make the handover final for a kexec
  *
@@ -480,6 +523,7 @@ void persist_kho_freeze(void)
 		nr = out_ser->nr_extents;
 		WRITE_ONCE(frozen, true);
 		fold_runs();
+		flag_kept_blocks(true);
 		test_corrupt(out_ser, out_ext);
 		pr_info("handover frozen: %llu blocks and %llu extents in %llu runs, %zu + %llu bytes, in %llu us\n",
 			out_ser->nr_blocks, nr, out_ser->nr_extents, out_ser_size,
@@ -498,6 +542,7 @@ void persist_kho_unfreeze(void)
 	mutex_lock(&persist_state_lock);
 	if (frozen) {
 		test_repair(out_ser, out_ext);
+		flag_kept_blocks(false);
 		unfold_runs();
 		WRITE_ONCE(frozen, false);
 		persist_hwpoison_flush();

@@ -17,11 +17,16 @@
  * pageblocks), the blocks spread over one thread per CPU with padata.
  *
  * Handed-over blocks need none of this: KHO initializes the struct pages
- * of the memory it preserved before anyone uses them, and a pre-HVO'd
- * block's are already there. Of a carved block that ``persist_alloc_hvo=``
- * pre-HVO'd, only the 64 struct pages of the head vmemmap page are
- * written, and its pageblocks' migratetype: its tail struct pages are the
- * zone's shared page, which must not be written as single pages.
+ * of the memory it preserved before anyone uses them. For a pre-HVO'd
+ * block those writes land in the zone's shared tail page, as memmap_init()
+ * writes do without deferred init; hugetlb_bootmem_struct_page_init()
+ * initializes that page again as tails, before any initcall and before
+ * persist_alloc write-protects it.
+ *
+ * Of a carved block that ``persist_alloc_hvo=`` pre-HVO'd, only the 64
+ * struct pages of the head vmemmap page are written, and its pageblocks'
+ * migratetype: its tail struct pages are the zone's shared page, which
+ * must not be written as single pages.
  */
 
 #define pr_fmt(fmt) "persist_alloc: " fmt

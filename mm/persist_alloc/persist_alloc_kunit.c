@@ -844,6 +844,11 @@ static void adopt_block_checks_every_field(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, check_one(SZ_2G, 0, 0), PERSIST_ADOPT);
 	KUNIT_EXPECT_EQ(test, check_one(SZ_2G, 0, PERSIST_ALLOC_BLOCK_SER_HVO_1G),
 			PERSIST_ADOPT);
+	KUNIT_EXPECT_EQ(test, check_one(SZ_2G, 0, PERSIST_ALLOC_BLOCK_SER_HVO_FREE),
+			PERSIST_ADOPT);
+	/* One 1 GiB HVO extent and free of extents at once. */
+	KUNIT_EXPECT_EQ(test, check_one(SZ_2G, 0, PERSIST_ALLOC_BLOCK_SER_FLAGS),
+			PERSIST_REFUSE_FLAGS);
 	KUNIT_EXPECT_EQ(test, check_one(SZ_2G + SZ_2M, 0, 0), PERSIST_REFUSE_ALIGN);
 	KUNIT_EXPECT_EQ(test, check_one(ALIGN_DOWN(U64_MAX, SZ_1G), 0, 0),
 			PERSIST_REFUSE_ALIGN);

@@ -369,9 +369,10 @@ static struct persist_pool *pool_get(int nid)
 
 /*
  * Add a block to @nid's pool, as a kept 1 GiB HVO block if @kept (its
- * vmemmap optimized at boot); called with persist_resize_lock held.
+ * vmemmap optimized at boot, persist_hvo_prepare_free() done); called
+ * with persist_resize_lock held.
  */
-static int add_block(int nid, phys_addr_t base, bool boot, bool kept)
+int persist_pool_add_block(int nid, phys_addr_t base, bool boot, bool kept)
 {
 	struct persist_block *blk;
 	struct persist_pool *pool;
@@ -418,12 +419,6 @@ free_blk:
 	return err;
 }
 
-/* Add a block to @nid's pool; called with persist_resize_lock held. */
-int persist_pool_add_block(int nid, phys_addr_t base, bool boot)
-{
-	return add_block(nid, base, boot, false);
-}
-
 /**
  * persist_pool_grow - add 1 GiB blocks taken from the buddy allocator
  * @nid: node
@@ -458,7 +453,7 @@ long persist_pool_grow(int nid, unsigned long nr)
 			err = -ENOMEM;
 			break;
 		}
-		err = persist_pool_add_block(nid, page_to_phys(page), false);
+		err = persist_pool_add_block(nid, page_to_phys(page), false, false);
 		if (err) {
 			free_contig_range(page_to_pfn(page), PERSIST_BLOCK_PAGES);
 			break;
@@ -574,12 +569,12 @@ static int __init persist_pools_init(void)
 	/* A consistent free folio from here on, even if it is lost below. */
 	for (i = 0; i < persist_nr_boot_blocks; i++)
 		if (persist_boot_blocks[i].hvo == PERSIST_BOOT_HVO)
-			persist_hvo_prepare_carved(persist_boot_blocks[i].base,
-						   persist_boot_blocks[i].nid);
+			persist_hvo_prepare_free(persist_boot_blocks[i].base,
+						 persist_boot_blocks[i].nid);
 	for (i = 0; i < persist_nr_boot_blocks; i++) {
 		const struct persist_boot_block *b = &persist_boot_blocks[i];
 
-		err = add_block(b->nid, b->base, true, b->hvo == PERSIST_BOOT_HVO);
+		err = persist_pool_add_block(b->nid, b->base, true, b->hvo == PERSIST_BOOT_HVO);
 		if (err)
 			pr_err("block %pa on node %d lost: %d\n", &b->base, b->nid, err);
 	}

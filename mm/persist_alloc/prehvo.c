@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * persist_alloc: pre-HVO of handed-over 1 GiB HVO extents and of carved
- * blocks at boot.
+ * persist_alloc: pre-HVO of handed-over 1 GiB HVO extents and free 1 GiB
+ * HVO blocks, and of carved blocks at boot.
  */
 
 /**
@@ -23,7 +23,9 @@
  * "Keeping HVO blocks"): nothing ever initializes their tail struct
  * pages, which are the shared page's already, so they cost neither the
  * memory nor the boot time of 262144 struct pages per GiB until an
- * allocation of another kind needs the block.
+ * allocation of another kind needs the block. So are the blocks the
+ * previous kernel kept as free 1 GiB HVO folios
+ * (``PERSIST_ALLOC_BLOCK_SER_HVO_FREE``): they stay kept across the kexec.
  */
 
 #include <linux/memblock.h>
@@ -35,7 +37,8 @@
 #include "internal.h"
 
 #ifdef CONFIG_SPARSEMEM_VMEMMAP_PREINIT
-#define PREHVO_MAX	1024
+/* Room for every block a handover may hold. */
+#define PREHVO_MAX	PERSIST_HANDOVER_BLOCKS_MAX
 static unsigned long prehvo_pfn[PREHVO_MAX] __initdata;
 static unsigned int nr_prehvo __initdata;
 
@@ -103,26 +106,35 @@ static unsigned int __init prehvo_carved(int nid)
  * @nid: the node whose sections are about to be initialized
  *
  * Called from sparse_vmemmap_init_nid_early(). Optimized are the blocks
- * the previous kernel flagged as one 1 GiB HVO extent, and that passed
- * every check of persist_handover_check_early() (RAM of this node and
- * zone, outside scratch, preserved by KHO), and the blocks carved at this
- * boot that persist_alloc_hvo= asks for.
+ * the previous kernel flagged as one 1 GiB HVO extent or as a free 1 GiB
+ * HVO folio, and that passed every check of persist_handover_check_early()
+ * (RAM of this node and zone, outside scratch, preserved by KHO), and the
+ * blocks carved at this boot that persist_alloc_hvo= asks for.
  */
 void __init persist_alloc_vmemmap_init_early(int nid)
 {
-	unsigned int before = nr_prehvo, carved;
+	unsigned int nr_ext = 0, nr_free = 0, carved;
 	unsigned long n = 0, pfn;
 	phys_addr_t phys;
+	bool free;
 
 	BUILD_BUG_ON(!IS_ALIGNED(PERSIST_BLOCK_SIZE, 1UL << PA_SECTION_SHIFT));
-	while ((phys = persist_handover_prehvo_block(nid, &n))) {
+	while ((phys = persist_handover_prehvo_block(nid, &n, &free))) {
 		pfn = PHYS_PFN(phys);
-		if (nr_prehvo < PREHVO_MAX && prehvo_block(nid, pfn))
-			prehvo_pfn[nr_prehvo++] = pfn;
+		if (nr_prehvo == PREHVO_MAX || !prehvo_block(nid, pfn))
+			continue;
+		prehvo_pfn[nr_prehvo++] = pfn;
+		if (free)
+			nr_free++;
+		else
+			nr_ext++;
 	}
-	if (nr_prehvo > before)
+	if (nr_ext)
 		pr_info("persist_alloc: node %d: %u handed-over 1 GiB HVO extents get their vmemmap optimized at boot\n",
-			nid, nr_prehvo - before);
+			nid, nr_ext);
+	if (nr_free)
+		pr_info("persist_alloc: node %d: %u free 1 GiB HVO blocks handed over get their vmemmap optimized at boot\n",
+			nid, nr_free);
 	carved = prehvo_carved(nid);
 	if (carved)
 		pr_info("persist_alloc: node %d: %u GiB carved at boot get their vmemmap optimized, %lu KiB of struct pages not allocated\n",
@@ -142,17 +154,28 @@ void __init persist_alloc_vmemmap_init_early(int nid)
 bool __init persist_prehvo_adopt(unsigned long pfn, unsigned int order)
 {
 	unsigned long start = (unsigned long)pfn_to_page(pfn);
+
+	if (order != PERSIST_ORDER_1G || !persist_prehvo_done(pfn))
+		return false;
+	vmemmap_wrprotect_hvo(start, start + (sizeof(struct page) << order),
+			      pfn_to_nid(pfn), HUGETLB_VMEMMAP_RESERVE_SIZE);
+	return true;
+}
+
+/**
+ * persist_prehvo_done - whether a handed-over block was pre-HVO'd
+ * @pfn: its first page frame
+ *
+ * Return: true if the vmemmap of the block at @pfn was mapped optimized
+ * at boot, for the 1 GiB HVO extent or the free folio it was flagged for.
+ */
+bool __init persist_prehvo_done(unsigned long pfn)
+{
 	unsigned int i;
 
-	if (order != PERSIST_ORDER_1G)
-		return false;
-	for (i = 0; i < nr_prehvo; i++) {
-		if (prehvo_pfn[i] != pfn)
-			continue;
-		vmemmap_wrprotect_hvo(start, start + (sizeof(struct page) << order),
-				      pfn_to_nid(pfn), HUGETLB_VMEMMAP_RESERVE_SIZE);
-		return true;
-	}
+	for (i = 0; i < nr_prehvo; i++)
+		if (prehvo_pfn[i] == pfn)
+			return true;
 	return false;
 }
 

@@ -17,8 +17,8 @@
  * ``vmemmap_saved_bytes``
  *   struct page memory freed by HVO of allocated huge granules.
  * ``hvo_free_bytes``
- *   of ``free_bytes``, freed 1 GiB HVO folios kept optimized for the next
- *   one (see "Keeping HVO blocks").
+ *   of ``free_bytes``, blocks kept as optimized free 1 GiB HVO folios for
+ *   the next one: freed ones, pre-HVO'd ones (see "Keeping HVO blocks").
  * ``preserved_bytes``
  *   allocated bytes to be handed over at the next kexec.
  * ``pending_bytes``

@@ -18,8 +18,9 @@
  *   restore-all <owner>           restore every extent pending for <owner>
  *   release <phys> <owner>        give a handed-over folio back unused
  *   corrupt-handover <what>       damage the next handover: "version",
- *                                 "extent" or "run", to test that it is
- *                                 refused
+ *                                 "extent", "run" or "free" (every block
+ *                                 but the 1 GiB HVO extents flagged
+ *                                 free), to test that it is refused
  *   unmapped <phys> <nr_pages>    0 if no page of the range is in the
  *                                 kernel direct map, -EEXIST if one is,
  *                                 -EINVAL if it is not all in the pools
@@ -401,6 +402,10 @@ static int test_command(struct persist_test *t, char *c)
 	}
 	if (!strcmp(c, "corrupt-handover run")) {
 		persist_kho_test_corrupt = PERSIST_TEST_CORRUPT_RUN;
+		return 0;
+	}
+	if (!strcmp(c, "corrupt-handover free")) {
+		persist_kho_test_corrupt = PERSIST_TEST_CORRUPT_FREE;
 		return 0;
 	}
 	if (sscanf(c, "unmapped %llx %lu", &phys, &count) == 2)

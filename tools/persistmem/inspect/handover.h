@@ -30,6 +30,7 @@
 #define PA_SER_HVO		BIT(1)
 #define PA_SER_HWPOISON		BIT(2)
 #define PA_BLOCK_SER_HVO_1G	BIT(0)
+#define PA_BLOCK_SER_HVO_FREE	BIT(1)
 #define LUO_NAME		"LUO"
 #define LUO_COMPATIBLE		"luo-v5"
 #define GMEM_COMPATIBLE		"guest-memfd-persist-v3"

@@ -134,8 +134,9 @@ static void print_table(const struct handover *h, bool all_extents)
 		for (i = 0; i < h->nr_blocks; i++) {
 			const struct block *b = &h->blocks[i];
 
-			printf("  block 0x%012llx node %u%s%s%s\n", b->ser.phys, b->ser.nid,
+			printf("  block 0x%012llx node %u%s%s%s%s\n", b->ser.phys, b->ser.nid,
 			       b->ser.flags & PA_BLOCK_SER_HVO_1G ? " hvo-1g" : "",
+			       b->ser.flags & PA_BLOCK_SER_HVO_FREE ? " hvo-free" : "",
 			       h->out ? "" : "  ",
 			       h->out ? "" : b->verdict[0] ? b->verdict : "(no verdict)");
 		}

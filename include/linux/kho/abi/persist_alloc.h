@@ -34,7 +34,11 @@
  *
  * Version 4: an extent entry describes ``nr`` granules instead of one, and
  * its order and flags shrank to 16 bits to make room for the count. A
- * version 3 receiver would read the count as an order.
+ * version 3 receiver would read the count as an order. Version 4 later
+ * gained the block flag ``PERSIST_ALLOC_BLOCK_SER_HVO_FREE``: a receiver
+ * that does not know it refuses such a block alone, zeroes it and gives
+ * it to its page allocator. Its pool is smaller by that block, and no
+ * data is lost, since no extent lies in it.
  *
  * This interface is a contract. Any modification to the structure layout
  * constitutes a breaking change. Such changes require incrementing the
@@ -65,6 +69,17 @@
  * initialized, so that restoring it costs O(1) instead of O(pages).
  */
 #define PERSIST_ALLOC_BLOCK_SER_HVO_1G	BIT(0)
+/*
+ * The block is free, kept whole as a 1 GiB HVO folio: no extent lies in it.
+ * The next kernel may map its struct pages optimized from the start and
+ * keep it so, for its first 1 GiB HVO allocation; it holds the sender's
+ * data all the same. Set at the freeze, never together with
+ * PERSIST_ALLOC_BLOCK_SER_HVO_1G. A receiver that does not know the flag
+ * refuses the block, zeroes it and releases it.
+ */
+#define PERSIST_ALLOC_BLOCK_SER_HVO_FREE	BIT(1)
+#define PERSIST_ALLOC_BLOCK_SER_FLAGS	(PERSIST_ALLOC_BLOCK_SER_HVO_1G | \
+					 PERSIST_ALLOC_BLOCK_SER_HVO_FREE)
 
 /**
  * struct persist_alloc_block_ser - one 1 GiB block of a pool

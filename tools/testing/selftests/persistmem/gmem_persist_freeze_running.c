@@ -31,13 +31,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <sys/reboot.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
-
-#include <linux/kexec.h>
 
 #include "gmem_vm.h"
 #include "persist_test.h"
@@ -162,18 +158,12 @@ static void cancelled_kexec(void)
 	ret = gvm_fail(GVM_FAIL_FREEZE, 2);
 	if (ret)
 		vt_fatal("arm %s: %s", GVM_FAIL_FREEZE, strerror(-ret));
-	ret = vt_kexec_load(ESCAPED "=1");
-	if (ret)
-		vt_fatal("gen 1: kexec image not loaded: %s", strerror(-ret));
-	ret = reboot(RB_KEXEC);
-	err = errno;
-	vt_result(ret < 0, "gen 1: reboot(KEXEC) fails when a freeze fails (%s)",
-		  ret < 0 ? strerror(err) : "returned 0");
+	err = vt_kexec_cancelled(ESCAPED);
+	vt_result(err, "gen 1: reboot(KEXEC) fails when a freeze fails (%s)",
+		  err ? strerror(err) : "returned 0");
 	left = gvm_fail_left(GVM_FAIL_FREEZE);
 	vt_result(left == 0, "gen 1: the injected freeze failure was used (left %ld)", left);
 	gvm_fail_off(GVM_FAIL_FREEZE);
-	ret = syscall(__NR_kexec_file_load, -1, -1, 0UL, NULL, (unsigned long)KEXEC_FILE_UNLOAD);
-	vt_result(!ret, "gen 1: kexec image unloaded (%s)", ret ? strerror(errno) : "ok");
 }
 
 static void stage1(void)

@@ -18,11 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/reboot.h>
-#include <sys/syscall.h>
 #include <unistd.h>
-
-#include <linux/kexec.h>
 
 #include "persist_test.h"
 
@@ -52,24 +48,10 @@ static const struct tcase cases[] = {
 
 static void cancelled_kexec(int fd)
 {
-	int ret, err;
-
-	ret = pt_cmd(fd, "fail-next-freeze %d", ECANCELED);
-	if (ret)
-		vt_fatal("gen 1: fail-next-freeze: %d", ret);
 	/* Flagged, so that generation 1 knows should this kernel boot after all. */
-	ret = vt_kexec_load(ESCAPED "=1");
-	if (ret)
-		vt_fatal("gen 1: kexec image not loaded: %s", strerror(-ret));
-	ret = reboot(RB_KEXEC);
-	err = errno;
-	vt_result(ret < 0 && err == ECANCELED,
-		  "gen 1: reboot(KEXEC) fails with the freeze's error (%s)",
-		  ret < 0 ? strerror(err) : "returned 0");
+	pt_cancelled_kexec(fd, ESCAPED, "gen 1");
 	vt_result(vt_dmesg_contains(FROZEN_MSG), "gen 1: the log says '%s'", FROZEN_MSG);
 	vt_result(vt_dmesg_contains(UNFROZEN_MSG), "gen 1: the log says '%s'", UNFROZEN_MSG);
-	ret = syscall(__NR_kexec_file_load, -1, -1, 0UL, NULL, (unsigned long)KEXEC_FILE_UNLOAD);
-	vt_result(!ret, "gen 1: kexec image unloaded (%s)", ret ? strerror(errno) : "ok");
 }
 
 static void generation1(int fd)

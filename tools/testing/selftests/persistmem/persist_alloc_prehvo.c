@@ -28,7 +28,6 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -37,8 +36,6 @@
 
 #define SEED		0x70726568
 #define OWNER		4712
-#define KPF_HEAD	0x8000ull	/* KPF_COMPOUND_HEAD, bit 15 */
-#define KPF_TAIL	0x10000ull	/* KPF_COMPOUND_TAIL, bit 16 */
 #define HVO_SAVED	(16 * PT_MIB - 4096)	/* struct pages a 1 GiB HVO folio saves */
 #define OPT_MSG(n)	"persist_alloc: node " #n ": 1 GiB carved at boot get their vmemmap " \
 			"optimized, 16380 KiB of struct pages not allocated"
@@ -46,29 +43,6 @@
 			"optimized, 32760 KiB of struct pages not allocated"
 #define NODE3_MSG	"persist_alloc: persist_alloc_hvo=: node 3: 1 GiB more than carved at this boot, not optimized"
 #define CARVED_MSG	"persist_alloc: 2 GiB carved after kexec: zeroed before first use"
-
-/* The flags /proc/kpageflags has for the page at @phys, or 0. */
-static unsigned long long page_flags(unsigned long long phys)
-{
-	unsigned long long flags = 0;
-	int fd = open("/proc/kpageflags", O_RDONLY);
-
-	if (fd < 0 || pread(fd, &flags, sizeof(flags), (phys >> 12) * 8) != sizeof(flags))
-		vt_diag("page flags of %#llx unreadable", phys);
-	if (fd >= 0)
-		close(fd);
-	return flags;
-}
-
-/* Head and three tails, one of them in the shared vmemmap, as one folio. */
-static bool looks_like_folio(unsigned long long phys, unsigned int order)
-{
-	unsigned long long last = phys + (4096ull << order) - 4096;
-
-	return (page_flags(phys) & KPF_HEAD) && (page_flags(phys + 4096) & KPF_TAIL) &&
-	       (page_flags(phys + 4242 * 4096ull % (4096ull << order)) & KPF_TAIL) &&
-	       (page_flags(last) & KPF_TAIL);
-}
 
 static void boot_state(void)
 {
@@ -98,9 +72,9 @@ static void first_hvo_folio(int fd)
 		       "gen 1: node 0's first 1 GiB HVO folio is the kept block (%d, %#llx)",
 		       ret, phys))
 		return;
-	vt_result(looks_like_folio(phys, 18),
+	vt_result(pt_looks_like_folio(phys, 18),
 		  "gen 1: /proc/kpageflags: its head a compound head, pages deep in it tails (%#llx %#llx)",
-		  page_flags(phys), page_flags(phys + 4242 * 4096ull));
+		  pt_page_flags(phys), pt_page_flags(phys + 4242 * 4096ull));
 	vt_result(pt_pattern(fd, 0, 18, 0, PT_CHECK_ZERO | PT_SAMPLE) &&
 		  pt_pattern(fd, 0, 18, SEED, PT_FILL | PT_CHECK | PT_SAMPLE),
 		  "gen 1: it reads zero, then what is written to it");
@@ -161,7 +135,7 @@ static void block_gives_way(int fd)
 	for (i = 0; i < n; i++) {
 		if (!slots[i].slot)
 			continue;
-		good += looks_like_folio((unsigned long long)slots[i].pfn << 12, 9) &&
+		good += pt_looks_like_folio((unsigned long long)slots[i].pfn << 12, 9) &&
 			pt_pattern(fd, slots[i].slot, 9, SEED + i, PT_FILL | PT_CHECK | PT_SAMPLE);
 	}
 	vt_result(!ret && good == 32,
@@ -224,7 +198,7 @@ static void generation2(int fd)
 		ret = pt_cmd(fd, "unmapped %llx %llu", block, PT_GIB / 4096);
 		vt_result(ret == -EEXIST, "gen 2: %#llx is in the direct map again (unmapped: %d)",
 			  block, ret);
-		vt_result(looks_like_folio(block, 18) &&
+		vt_result(pt_looks_like_folio(block, 18) &&
 			  pt_pattern(fd, slot, 18, 0, PT_CHECK_ZERO | PT_SAMPLE),
 			  "gen 2: a folio, and it reads zero: nothing of the first kernel in it");
 	}

@@ -239,3 +239,37 @@ bool pt_is_quarantined(unsigned long long phys)
 		fclose(f);
 	return found;
 }
+
+unsigned long long pt_page_flags(unsigned long long phys)
+{
+	unsigned long long flags = 0;
+	int fd = open("/proc/kpageflags", O_RDONLY);
+
+	if (fd < 0 || pread(fd, &flags, sizeof(flags), (phys >> 12) * 8) != sizeof(flags))
+		vt_diag("page flags of %#llx unreadable", phys);
+	if (fd >= 0)
+		close(fd);
+	return flags;
+}
+
+bool pt_looks_like_folio(unsigned long long phys, unsigned int order)
+{
+	unsigned long long size = 4096ull << order;
+
+	return (pt_page_flags(phys) & PT_KPF_HEAD) &&
+	       (pt_page_flags(phys + 4096) & PT_KPF_TAIL) &&
+	       (pt_page_flags(phys + 4242 * 4096ull % size) & PT_KPF_TAIL) &&
+	       (pt_page_flags(phys + size - 4096) & PT_KPF_TAIL);
+}
+
+bool pt_cancelled_kexec(int fd, const char *escaped, const char *what)
+{
+	int ret, err;
+
+	ret = pt_cmd(fd, "fail-next-freeze %d", ECANCELED);
+	if (ret)
+		vt_fatal("%s: fail-next-freeze: %d", what, ret);
+	err = vt_kexec_cancelled(escaped);
+	return vt_result(err == ECANCELED, "%s: reboot(KEXEC) fails with the freeze's error (%s)",
+			 what, err ? strerror(err) : "returned 0");
+}

@@ -70,4 +70,21 @@ long long pt_residue(int fd, unsigned long long phys, unsigned long nr_pages, ui
 /* Whether the 4 KiB page at @phys is held in quarantine (a failed page). */
 bool pt_is_quarantined(unsigned long long phys);
 
+#define PT_KPF_HEAD	0x8000ull	/* KPF_COMPOUND_HEAD, bit 15 */
+#define PT_KPF_TAIL	0x10000ull	/* KPF_COMPOUND_TAIL, bit 16 */
+/* The flags /proc/kpageflags has for the page at @phys, or 0. */
+unsigned long long pt_page_flags(unsigned long long phys);
+/*
+ * Whether the folio of @order at @phys reads as one: a compound head, and
+ * tails after it, one deep in the shared vmemmap of an HVO folio and the
+ * last (its struct pages were not written as single pages).
+ */
+bool pt_looks_like_folio(unsigned long long phys, unsigned int order);
+/*
+ * A kexec (vt_kexec_cancelled()) whose live update the test consumer makes
+ * fail in its freeze, after persist_alloc froze, with ECANCELED; @what
+ * names the stage in the test point. Returns whether it failed so.
+ */
+bool pt_cancelled_kexec(int fd, const char *escaped, const char *what);
+
 #endif /* _PERSISTMEM_PERSIST_TEST_H */

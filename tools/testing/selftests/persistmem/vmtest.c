@@ -12,10 +12,13 @@
 #include <sys/klog.h>
 #include <sys/mman.h>
 #include <sys/mount.h>
+#include <sys/reboot.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
+
+#include <linux/kexec.h>
 
 #include "vmtest.h"
 
@@ -379,6 +382,22 @@ int vt_kexec_load(const char *extra_args)
 	if (ifd >= 0)
 		close(ifd);
 	return ret;
+}
+
+int vt_kexec_cancelled(const char *escaped)
+{
+	char arg[96];
+	int ret, err;
+
+	snprintf(arg, sizeof(arg), "%s=1", escaped);
+	ret = vt_kexec_load(arg);
+	if (ret)
+		vt_fatal("kexec image not loaded: %s", strerror(-ret));
+	ret = reboot(RB_KEXEC);
+	err = ret < 0 ? errno : 0;
+	if (syscall(__NR_kexec_file_load, -1, -1, 0UL, NULL, (unsigned long)KEXEC_FILE_UNLOAD))
+		vt_fatal("kexec image not unloaded: %s", strerror(errno));
+	return err;
 }
 
 void vt_fill_file(int fd, size_t len, uint64_t seed)

@@ -44,6 +44,14 @@ int vt_write_file(const char *path, const char *val);
  * @extra_args, for a stage that reboots by itself; 0 or -errno.
  */
 int vt_kexec_load(const char *extra_args);
+/*
+ * reboot(RB_KEXEC) into this kernel with @escaped=1 added to its command
+ * line, for a live update armed to fail in its freeze: returns the errno
+ * of the failed reboot, 0 if the reboot returned 0; the image is unloaded
+ * again. A stage that finds @escaped on its command line booted from a
+ * kexec that should have failed.
+ */
+int vt_kexec_cancelled(const char *escaped);
 
 /*
  * Boot the next kernel with @args added to the command line, replacing
