@@ -167,6 +167,13 @@ enum persist_verdict persist_check_block(const struct persist_alloc_block_ser *b
 
 	if (!IS_ALIGNED(b->phys, PERSIST_BLOCK_SIZE) || b->phys + PERSIST_BLOCK_SIZE < b->phys)
 		return PERSIST_REFUSE_ALIGN;
+	/*
+	 * Before anything else that refuses a block: a refused block is
+	 * zeroed, and this one may be an entry accepted before.
+	 */
+	for (i = 0; i < nr_prev; i++)
+		if (prev[i].phys == b->phys)
+			return PERSIST_REFUSE_DUPLICATE;
 	/* One preserved extent, or none at all: not both. */
 	if ((b->flags & ~PERSIST_ALLOC_BLOCK_SER_FLAGS) ||
 	    (b->flags & PERSIST_ALLOC_BLOCK_SER_FLAGS) == PERSIST_ALLOC_BLOCK_SER_FLAGS)
@@ -182,9 +189,6 @@ enum persist_verdict persist_check_block(const struct persist_alloc_block_ser *b
 		return PERSIST_REFUSE_SCRATCH;
 	if (!env->preserved(b->phys, PERSIST_ORDER_1G))
 		return PERSIST_REFUSE_NOT_PRESERVED;
-	for (i = 0; i < nr_prev; i++)
-		if (prev[i].phys == b->phys)
-			return PERSIST_REFUSE_DUPLICATE;
 	return PERSIST_ADOPT;
 }
 

@@ -26,8 +26,9 @@
  *   the same step;
  * - in the next kernel a failed page inside an extent pending restore
  *   marks the folio it is restored as; one in a block kept as a free
- *   1 GiB HVO folio holds the block back, as above; any other is
- *   quarantined again.
+ *   1 GiB HVO folio is recorded and holds the block back until it is
+ *   next taken, as a failure in a kept block does at run time; any other
+ *   is quarantined again.
  *
  * A failure recorded after the handover froze for a kexec cannot join it
  * any more; the boot line of the failure says so.

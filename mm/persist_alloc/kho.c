@@ -21,8 +21,9 @@
  *   is preserved or unpreserved (the extent array grows ahead of time; the
  *   new array is preserved before the old one is dropped). At kexec the
  *   handover is already complete: the blackout only folds its entries
- *   into runs (below), one pass over what is preserved, never over the
- *   pools or the extents ever allocated.
+ *   into runs (below), one pass over what is preserved, and flags the
+ *   blocks kept as free 1 GiB HVO folios, one pass over the pools' kept
+ *   lists; never over the pools or the extents ever allocated.
  *
  * The handover is frozen with the live update (a LUO freeze notifier, run
  * after every preserved file froze). Freezing folds entries that follow

@@ -867,6 +867,10 @@ static void adopt_block_checks_every_field(struct kunit *test)
 	}
 	KUNIT_EXPECT_EQ(test, check_one(7ULL * SZ_1G, 0, 0), PERSIST_REFUSE_WRONG_NODE);
 	KUNIT_EXPECT_EQ(test, check_one(SZ_1G, 0, 0), PERSIST_REFUSE_DUPLICATE);
+	/* Refused for another reason, a second entry would be zeroed under the first. */
+	KUNIT_EXPECT_EQ(test, check_one(SZ_1G, 0, PERSIST_ALLOC_BLOCK_SER_FLAGS),
+			PERSIST_REFUSE_DUPLICATE);
+	KUNIT_EXPECT_EQ(test, check_one(SZ_1G, U32_MAX, 0), PERSIST_REFUSE_DUPLICATE);
 }
 
 static void adopt_only_scrubs_unused_ram(struct kunit *test)

@@ -28,9 +28,11 @@
  * (``PERSIST_ALLOC_BLOCK_SER_HVO_FREE``): they stay kept across the kexec.
  */
 
+#include <linux/bsearch.h>
 #include <linux/memblock.h>
 #include <linux/mm.h>
 #include <linux/mmzone.h>
+#include <linux/sort.h>
 
 #include "../hugetlb_vmemmap.h"
 #include "../internal.h"
@@ -41,6 +43,7 @@
 #define PREHVO_MAX	PERSIST_HANDOVER_BLOCKS_MAX
 static unsigned long prehvo_pfn[PREHVO_MAX] __initdata;
 static unsigned int nr_prehvo __initdata;
+static bool prehvo_sorted __initdata;
 
 static struct zone * __init zone_of(int nid, unsigned long pfn)
 {
@@ -169,14 +172,21 @@ bool __init persist_prehvo_adopt(unsigned long pfn, unsigned int order)
  * Return: true if the vmemmap of the block at @pfn was mapped optimized
  * at boot, for the 1 GiB HVO extent or the free folio it was flagged for.
  */
+static int __init cmp_pfn(const void *a, const void *b)
+{
+	unsigned long x = *(const unsigned long *)a, y = *(const unsigned long *)b;
+
+	return x < y ? -1 : x > y;
+}
+
 bool __init persist_prehvo_done(unsigned long pfn)
 {
-	unsigned int i;
-
-	for (i = 0; i < nr_prehvo; i++)
-		if (prehvo_pfn[i] == pfn)
-			return true;
-	return false;
+	/* Asked once per block after early boot: sorted by then, once. */
+	if (!prehvo_sorted) {
+		sort(prehvo_pfn, nr_prehvo, sizeof(prehvo_pfn[0]), cmp_pfn, NULL);
+		prehvo_sorted = true;
+	}
+	return bsearch(&pfn, prehvo_pfn, nr_prehvo, sizeof(prehvo_pfn[0]), cmp_pfn);
 }
 
 #endif /* CONFIG_SPARSEMEM_VMEMMAP_PREINIT */

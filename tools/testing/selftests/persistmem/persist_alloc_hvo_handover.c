@@ -49,6 +49,8 @@
 			"their vmemmap optimized at boot"
 #define HELD_MSG	"in a free 1 GiB HVO block, held back when the block is next taken"
 #define FREE_MSG	"refused: inside a block handed over as free"
+#define UNFROZEN_MSG	"persist_alloc: handover unfrozen: the live update was cancelled"
+#define UNRECORDED_MSG	"kept out of use without a record"
 
 static unsigned long long arg(const char *key)
 {
@@ -132,8 +134,11 @@ static void generation2(int fd)
 {
 	unsigned long long a = arg("vmtest.a"), c = arg("vmtest.c"), e = arg("vmtest.e");
 	unsigned long long b2m = arg("vmtest.b2m"), phys = 0;
+	char buf[8];
 	int ret;
 
+	if (vt_cmdline_value(ESCAPED, buf, sizeof(buf)))
+		vt_fatal("gen 2 booted again: the kexec went through although its freeze failed");
 	vt_result(vt_dmesg_contains(OPT_MSG(0)) && vt_dmesg_contains(OPT_MSG(1)),
 		  "gen 2: the log says '%s', and the same for node 1", OPT_MSG(0));
 	vt_result(pt_node_stat(0, "hvo_free_bytes") == PT_GIB &&
@@ -154,6 +159,7 @@ static void generation2(int fd)
 	}
 	/* Its freeze flagged A and C. */
 	pt_cancelled_kexec(fd, ESCAPED, "gen 2");
+	vt_result(vt_dmesg_contains(UNFROZEN_MSG), "gen 2: the log says '%s'", UNFROZEN_MSG);
 	vt_result(take_1g(fd, 1, 1, true, "gen 2: node 1") == a,
 		  "gen 2: node 1's folio is A (%#llx)", a);
 	vt_result(take_1g(fd, 0, 2, true, "gen 2: node 0") == c,
@@ -169,11 +175,8 @@ static void generation3(int fd)
 {
 	unsigned long long a = arg("vmtest.a"), c = arg("vmtest.c"), e = arg("vmtest.e");
 	unsigned long long b = arg("vmtest.b2m") & ~(PT_GIB - 1), phys = 0, x, y;
-	char buf[8];
 	int ret;
 
-	if (vt_cmdline_value(ESCAPED, buf, sizeof(buf)))
-		vt_fatal("gen 3 booted from the kexec that was to be cancelled");
 	if (vt_result(pt_extents(0, 18, "pending", &phys, 1) == 1 && phys == c,
 		      "gen 3: C's 1 GiB HVO extent is pending (%#llx)", phys)) {
 		ret = pt_cmd(fd, "restore %llx %d", phys, OWNER);
@@ -185,6 +188,8 @@ static void generation3(int fd)
 		  "gen 3: the 2 MiB extent in B is not pending");
 	vt_result(pt_node_stat(1, "hvo_free_bytes") == 3 * PT_GIB,
 		  "gen 3: A, B and E kept (%llu)", pt_node_stat(1, "hvo_free_bytes"));
+	vt_result(!vt_dmesg_contains(UNRECORDED_MSG),
+		  "gen 3: E's failed page recorded, to hold E back (no '%s')", UNRECORDED_MSG);
 	x = take_1g(fd, 1, 1, true, "gen 3: node 1, first");
 	y = take_1g(fd, 1, 2, true, "gen 3: node 1, second");
 	vt_result((x == a && y == b) || (x == b && y == a),
