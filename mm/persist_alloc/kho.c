@@ -468,25 +468,19 @@ static void unfold_runs(void)
 }
 
 /*
- * Flag (or, for a cancel, unflag) the blocks kept whole as free 1 GiB HVO
- * folios, for the next kernel to keep them so: one pass over the kept
- * blocks at freeze. Not one with a failed page: a receiver that does not
- * know the flag would zero the page with the block and release it.
- * Nothing can be preserved in a kept block from the freeze on.
+ * Flag the blocks kept whole as free 1 GiB HVO folios, for the next kernel
+ * to keep them so: one pass over the kept blocks at freeze. Not one with a
+ * failed page: a receiver that does not know the flag would zero the page
+ * with the block and release it. Nothing can be preserved in a kept block
+ * from the freeze on.
  */
-static void flag_kept_blocks(bool flag)
+static void flag_kept_blocks(void)
 {
 	struct persist_pool *pool;
 	struct persist_block *blk;
-	unsigned long i;
 	int nid;
 
 	lockdep_assert_held(&persist_state_lock);
-	if (!flag) {
-		for (i = 0; i < out_ser->nr_blocks; i++)
-			out_blocks[i].flags &= ~PERSIST_ALLOC_BLOCK_SER_HVO_FREE;
-		return;
-	}
 	for_each_node(nid) {
 		pool = persist_pools[nid];
 		if (!pool)
@@ -500,6 +494,16 @@ static void flag_kept_blocks(bool flag)
 		}
 		spin_unlock(&pool->lock);
 	}
+}
+
+/* Take flag_kept_blocks() back, for a cancelled update. */
+static void unflag_kept_blocks(void)
+{
+	unsigned long i;
+
+	lockdep_assert_held(&persist_state_lock);
+	for (i = 0; i < out_ser->nr_blocks; i++)
+		out_blocks[i].flags &= ~PERSIST_ALLOC_BLOCK_SER_HVO_FREE;
 }
 
 /**
@@ -524,7 +528,7 @@ void persist_kho_freeze(void)
 		nr = out_ser->nr_extents;
 		WRITE_ONCE(frozen, true);
 		fold_runs();
-		flag_kept_blocks(true);
+		flag_kept_blocks();
 		test_corrupt(out_ser, out_ext);
 		pr_info("handover frozen: %llu blocks and %llu extents in %llu runs, %zu + %llu bytes, in %llu us\n",
 			out_ser->nr_blocks, nr, out_ser->nr_extents, out_ser_size,
@@ -543,7 +547,7 @@ void persist_kho_unfreeze(void)
 	mutex_lock(&persist_state_lock);
 	if (frozen) {
 		test_repair(out_ser, out_ext);
-		flag_kept_blocks(false);
+		unflag_kept_blocks();
 		unfold_runs();
 		WRITE_ONCE(frozen, false);
 		persist_hwpoison_flush();

@@ -165,13 +165,6 @@ bool __init persist_prehvo_adopt(unsigned long pfn, unsigned int order)
 	return true;
 }
 
-/**
- * persist_prehvo_done - whether a handed-over block was pre-HVO'd
- * @pfn: its first page frame
- *
- * Return: true if the vmemmap of the block at @pfn was mapped optimized
- * at boot, for the 1 GiB HVO extent or the free folio it was flagged for.
- */
 static int __init cmp_pfn(const void *a, const void *b)
 {
 	unsigned long x = *(const unsigned long *)a, y = *(const unsigned long *)b;
@@ -179,6 +172,13 @@ static int __init cmp_pfn(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
+/**
+ * persist_prehvo_done - whether a handed-over block was pre-HVO'd
+ * @pfn: its first page frame
+ *
+ * Return: true if the vmemmap of the block at @pfn was mapped optimized
+ * at boot, for the 1 GiB HVO extent or the free folio it was flagged for.
+ */
 bool __init persist_prehvo_done(unsigned long pfn)
 {
 	/* Asked once per block after early boot: sorted by then, once. */
