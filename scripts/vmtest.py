@@ -3,7 +3,8 @@
 """persistmem vmtest runner.
 
 Boots the built kernel under QEMU (TCG, 2 vCPUs, 2 NUMA nodes, -cpu max for
-nested SVM) once per test listed in vmtests.conf. The guest's init
+nested SVM) once per test listed in vmtests.conf, as many tests at once as
+the host has CPUs and memory for (benchmarks one at a time). The guest's init
 (tools/testing/selftests/persistmem/init.c) runs the test's stage programs
 and kexecs between stages; it writes one KTAP document per stage to the
 second serial port. This script checks every stage of every test and
@@ -25,6 +26,7 @@ import shutil
 import statistics
 import subprocess
 import sys
+import threading
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -317,6 +319,64 @@ def run_test(test, kernel, initrd, logdir, expect_override):
         ok = reason is not None and expect == f"fail:{reason}"
         msg = f"runner reported {reason or 'pass'}: {msg} (expected {expect})"
     return ok, msg, wall, stages
+
+
+def memory_budget_mib():
+    """Guest memory the runner lets VMs running side by side add up to.
+
+    What the host has available now, less 4 GiB for QEMU itself, the page
+    cache and whatever else runs; a test larger than that still runs, alone.
+    """
+    with open("/proc/meminfo") as f:
+        for line in f:
+            if line.startswith("MemAvailable:"):
+                return max(0, int(line.split()[1]) // 1024 - 4096)
+    return 0
+
+
+def run_tests(tests, jobs, budget, kernel, initrd, logdir, expect):
+    """Run @tests, up to @jobs at once, and yield (index, test, result) in order.
+
+    A QEMU TCG guest keeps about one host CPU busy (the test program runs on
+    one vCPU while the other idles), so two of them use a 2-CPU host fully.
+    Tests start in manifest order; the next one waits while the guest memory
+    of those running plus its own would exceed @budget, unless none is
+    running. Each test has its own log files and QEMU process, nothing else
+    is shared; results are yielded in manifest order, each as soon as it and
+    every test before it have finished.
+    """
+    done = {}
+    cond = threading.Condition()
+    running = {}
+
+    def worker(i, t):
+        res = run_test(t, kernel, initrd, logdir, expect)
+        with cond:
+            del running[i]
+            done[i] = res
+            cond.notify_all()
+
+    pending = list(enumerate(tests, 1))
+    nxt = 1
+    while nxt <= len(tests):
+        with cond:
+            while pending and len(running) < jobs:
+                i, t = pending[0]
+                mem = memory_mib(t.memory)
+                if running and sum(running.values()) + mem > budget:
+                    break
+                pending.pop(0)
+                running[i] = mem
+                threading.Thread(target=worker, args=(i, t), daemon=True).start()
+            while nxt not in done and (not pending or len(running) >= jobs or
+                                       sum(running.values()) + memory_mib(pending[0][1].memory)
+                                       > budget):
+                cond.wait()
+            ready = []
+            while nxt in done:
+                ready.append((nxt, tests[nxt - 1], done.pop(nxt)))
+                nxt += 1
+        yield from ready
 
 
 def gmem_bench_lines(figures):
@@ -719,6 +779,8 @@ def main():
                     help="run benchmarks.conf and write build/bench/results.{md,json}")
     ap.add_argument("--expect", help="override every test's expectation (e.g. pass)")
     ap.add_argument("--list", action="store_true", help="list the tests and exit")
+    ap.add_argument("-j", "--jobs", type=int,
+                    help="tests to run at once (default: one per host CPU; 1 with --bench)")
     args = ap.parse_args()
 
     manifest = load_manifest(os.path.join(TESTDIR, "benchmarks.conf" if args.bench
@@ -748,12 +810,16 @@ def main():
     initrd = os.path.join(workdir, "bench.cpio" if args.bench else "initramfs.cpio")
     build_initramfs(manifest, obj, bindir, initrd)
 
+    # Benchmarks time themselves: one VM at a time, nothing beside it.
+    jobs = 1 if args.bench else max(1, args.jobs or os.cpu_count() or 1)
+    budget = memory_budget_mib()
     print("KTAP version 1")
-    print(f"# persistmem vmtest: {len(tests)} tests, logs in {logdir}")
+    print(f"# persistmem vmtest: {len(tests)} tests, logs in {logdir}, up to {jobs} at once "
+          f"within {budget} MiB of guest memory")
     print(f"1..{len(tests)}")
     passed = failed = 0
-    for i, t in enumerate(tests, 1):
-        ok, msg, wall, _ = run_test(t, kernel, initrd, logdir, args.expect)
+    for i, t, (ok, msg, wall, _) in run_tests(tests, jobs, budget, kernel, initrd, logdir,
+                                             args.expect):
         print(f"{'ok' if ok else 'not ok'} {i} {t.name} # {wall:.1f} s: {msg}", flush=True)
         if ok:
             passed += 1
