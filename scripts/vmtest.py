@@ -47,6 +47,8 @@ RE_HANDOVER = re.compile(r"persist_alloc: handover frozen: (\d+) blocks and (\d+
                          r"(\d+) runs, (\d+) \+ (\d+) bytes, in (\d+) us")
 RE_MEMMAP = re.compile(r"persist_alloc: struct pages of (\d+) GiB carved at boot initialized "
                        r"in (\d+) us")
+RE_ADOPTED = re.compile(r"persist_alloc: adopted (\d+) of (\d+) handed-over blocks and (\d+) of "
+                        r"(\d+) extents in (\d+) runs, taking (\d+) us")
 RE_PREBUILD = re.compile(r"persist_alloc: node (\d+): (\d+) handed-over folios built for "
                          r"their owners in (\d+) us, (\d+) left")
 
@@ -585,6 +587,11 @@ def boot_time_lines(figures):
               + "; after the handover, the workers had built every handed-over folio "
               + ("n/a" if built is None else f"{built:,.0f} ms")
               + " after the kernel started (in the background, after init ran)"]
+    adopted, adopt_us = ms("boot_handover", "adopted"), ms("boot_handover", "adopt_us")
+    if adopted is not None and adopt_us is not None:
+        lines += ["", f"adoption of the handover on the boot path (core initcall): {adopted:,} "
+                  f"granules in {ms('boot_handover', 'adopted_runs'):,} runs and the blocks, "
+                  f"{adopt_us / 1000:,.1f} ms"]
     return lines
 
 
@@ -671,6 +678,12 @@ def bench_report(tests, logdir, outdir):
             for key, m in zip(("boot_pools_8g", "boot_pools_8g_prehvo"),
                               RE_MEMMAP.finditer(text)):
                 figures[(key, "memmap_us")] = int(m.group(2))
+            # generation 4 is the one that adopts extents
+            for m in RE_ADOPTED.finditer(text):
+                if int(m.group(3)):
+                    figures[("boot_handover", "adopted")] = int(m.group(3))
+                    figures[("boot_handover", "adopted_runs")] = int(m.group(5))
+                    figures[("boot_handover", "adopt_us")] = int(m.group(6))
         if t.name == "handover_freeze_bench":
             # one freeze per kexec, each with the extents of its generation
             for m in RE_HANDOVER.finditer(text):

@@ -31,7 +31,9 @@
  * free, not overlap an extent adopted before, and, in a block flagged as
  * one 1 GiB HVO extent, be exactly that extent. The first granule that
  * fails ends the run: it and the granules after it are refused, those
- * before it stay adopted.
+ * before it stay adopted. The run is claimed in its block under one lock
+ * round trip, mapped back into the direct map in one call and counted in
+ * its pool once; only the record of each granule is per granule.
  * So a handed-over count drives no more work than the blocks can hold,
  * plus one refusal per run. A refused extent's memory is simply not
  * claimed: it is free, dirty memory of its block (see
@@ -59,6 +61,7 @@
 #include <linux/kho/abi/persist_alloc.h>
 #include <linux/memblock.h>
 #include <linux/mm.h>
+#include <linux/sched/clock.h>
 #include <linux/set_memory.h>
 #include <linux/slab.h>
 #include <linux/vmalloc.h>
@@ -522,38 +525,30 @@ static unsigned long flags_from_ser(u32 flags)
 	       (flags & PERSIST_ALLOC_SER_HVO ? PERSIST_ALLOC_HVO : 0);
 }
 
-/*
- * Claim one handed-over extent (a run of one) in its block and record it,
- * pending its owner (or held in quarantine). Its memory stays out of the
- * direct map if it was preserved so; otherwise it is mapped back.
- */
-static enum persist_verdict __init adopt_extent(const struct persist_alloc_extent_ser *s,
-						bool quarantine)
+/* Give granules [@from, @to) of the run at @pfn back to their block. */
+static void __init unclaim_granules(struct persist_block *blk, unsigned long pfn,
+				    unsigned int order, u32 from, u32 to)
 {
-	struct persist_block *blk = xa_load(&persist_blocks, s->phys / PERSIST_BLOCK_SIZE);
-	unsigned long nr = 1UL << s->order;
-	struct persist_extent *ext;
-	struct persist_pool *pool;
-	enum persist_verdict v;
-	int err;
+	unsigned long idx = pfn - PHYS_PFN(blk->base);
+	u32 k;
 
-	v = persist_check_extent(s);
-	if (v != PERSIST_ADOPT)
-		return v;
-	if (!blk || !blk->handed_over)
-		return PERSIST_REFUSE_OUTSIDE;
-	if (blk->handed_free)
-		return PERSIST_REFUSE_FREE_BLOCK;
-	if (blk->hvo_1g && !quarantine &&
-	    (s->phys != blk->base || s->order != PERSIST_ORDER_1G ||
-	     !(s->flags & PERSIST_ALLOC_SER_HVO)))
-		return PERSIST_REFUSE_HVO_BLOCK;
-	pool = blk->pool;
+	spin_lock(&blk->pool->lock);
+	for (k = from; k < to; k++)
+		WARN_ON(persist_block_free(blk, idx + ((unsigned long)k << order), order));
+	spin_unlock(&blk->pool->lock);
+}
+
+/* Record the claimed granule at @pfn of run @s, pending its owner or held. */
+static int __init adopt_record(struct persist_block *blk,
+			       const struct persist_alloc_extent_ser *s,
+			       unsigned long pfn, bool quarantine)
+{
+	struct persist_extent *ext;
 
 	ext = persist_fault() ? NULL : kzalloc_obj(*ext);
 	if (!ext)
-		return PERSIST_REFUSE_NOMEM;
-	ext->pfn = PHYS_PFN(s->phys);
+		return -ENOMEM;
+	ext->pfn = pfn;
 	ext->order = s->order;
 	ext->flags = flags_from_ser(s->flags);
 	ext->blk = blk;
@@ -562,42 +557,91 @@ static enum persist_verdict __init adopt_extent(const struct persist_alloc_exten
 	ext->quarantined = quarantine;
 	/* A 4 KiB granule is its own folio: nothing to build (see "Prebuilding"). */
 	ext->built = ext->pending && !s->order;
-
-	spin_lock(&pool->lock);
-	err = persist_block_claim(blk, PHYS_PFN(s->phys - blk->base), s->order);
-	spin_unlock(&pool->lock);
-	if (err) {
+	if (persist_extent_insert(ext)) {
 		kfree(ext);
-		return err == -EBUSY ? PERSIST_REFUSE_OVERLAP : PERSIST_REFUSE_ALIGN;
+		return -ENOMEM;
 	}
-	/* The block was hidden whole when adopted; map back what is not NDM. */
-	if (!(ext->flags & PERSIST_ALLOC_NO_DIRECT_MAP) && !quarantine)
-		err = set_direct_map_valid_noflush(pfn_to_page(ext->pfn), nr, true);
-	if (!err)
-		err = persist_extent_insert(ext);
-	if (err) {
-		if (!(ext->flags & PERSIST_ALLOC_NO_DIRECT_MAP) && !quarantine)
-			set_direct_map_valid_noflush(pfn_to_page(ext->pfn), nr, false);
-		spin_lock(&pool->lock);
-		WARN_ON(persist_block_free(blk, PHYS_PFN(s->phys - blk->base), s->order));
-		spin_unlock(&pool->lock);
-		kfree(ext);
-		return PERSIST_REFUSE_NOMEM;
-	}
-	ext->prehvo = blk->hvo_1g && persist_prehvo_adopt(ext->pfn, s->order);
+	ext->prehvo = blk->hvo_1g && persist_prehvo_adopt(pfn, s->order);
 	persist_prebuild_mark(ext);
-	spin_lock(&pool->lock);
-	pool->allocated[persist_order_granule(s->order)]++;
-	if (!quarantine)
-		pool->pending_pages += nr;
-	if (ext->built)
-		pool->built_pages += nr;
-	if ((ext->flags & PERSIST_ALLOC_NO_DIRECT_MAP) || quarantine)
-		pool->no_direct_map_pages += nr;
-	spin_unlock(&pool->lock);
 	if (quarantine)
 		ext->flags |= PERSIST_ALLOC_NO_DIRECT_MAP;
-	return PERSIST_ADOPT;
+	return 0;
+}
+
+/*
+ * Claim the granules of the run @s in its block, in order, and record each
+ * one, pending its owner (or held in quarantine), up to the first that is
+ * refused; @adopted counts those before it. The run is claimed under one
+ * lock round trip, mapped back into the direct map in one call (unless it
+ * was preserved out of it, or is quarantined) and counted in its pool
+ * once: only the record is per granule.
+ *
+ * Return: PERSIST_ADOPT, or the verdict on the first refused granule.
+ */
+static enum persist_verdict __init adopt_granules(const struct persist_alloc_extent_ser *s,
+						  bool quarantine, u32 *adopted)
+{
+	struct persist_block *blk = xa_load(&persist_blocks, s->phys / PERSIST_BLOCK_SIZE);
+	bool map = !(s->flags & PERSIST_ALLOC_SER_NO_DIRECT_MAP) && !quarantine;
+	unsigned long pfn = PHYS_PFN(s->phys), nr = 1UL << s->order;
+	struct persist_pool *pool;
+	enum persist_verdict v;
+	u32 k, claimed;
+	int err = 0;
+
+	*adopted = 0;
+	v = persist_check_extent(s);
+	if (v != PERSIST_ADOPT)
+		return v;
+	if (!blk || !blk->handed_over)
+		return PERSIST_REFUSE_OUTSIDE;
+	if (blk->handed_free)
+		return PERSIST_REFUSE_FREE_BLOCK;
+	/* A run of more than one 1 GiB granule is refused above. */
+	if (blk->hvo_1g && !quarantine &&
+	    (s->phys != blk->base || s->order != PERSIST_ORDER_1G ||
+	     !(s->flags & PERSIST_ALLOC_SER_HVO)))
+		return PERSIST_REFUSE_HVO_BLOCK;
+	pool = blk->pool;
+
+	spin_lock(&pool->lock);
+	for (claimed = 0; claimed < s->nr; claimed++) {
+		err = persist_block_claim(blk, pfn - PHYS_PFN(blk->base) +
+					  ((unsigned long)claimed << s->order), s->order);
+		if (err)
+			break;
+	}
+	spin_unlock(&pool->lock);
+	if (err)
+		v = err == -EBUSY ? PERSIST_REFUSE_OVERLAP : PERSIST_REFUSE_ALIGN;
+	/* The block was hidden whole when adopted; map back what is not NDM. */
+	if (claimed && map &&
+	    set_direct_map_valid_noflush(pfn_to_page(pfn), claimed * nr, true)) {
+		set_direct_map_valid_noflush(pfn_to_page(pfn), claimed * nr, false);
+		unclaim_granules(blk, pfn, s->order, 0, claimed);
+		return PERSIST_REFUSE_NOMEM;
+	}
+	for (k = 0; k < claimed; k++)
+		if (adopt_record(blk, s, pfn + k * nr, quarantine))
+			break;
+	if (k < claimed) {
+		if (map)
+			set_direct_map_valid_noflush(pfn_to_page(pfn + k * nr),
+						     (claimed - k) * nr, false);
+		unclaim_granules(blk, pfn, s->order, k, claimed);
+		v = PERSIST_REFUSE_NOMEM;
+	}
+	spin_lock(&pool->lock);
+	pool->allocated[persist_order_granule(s->order)] += k;
+	if (!quarantine)
+		pool->pending_pages += k * nr;
+	if (!quarantine && !s->order)
+		pool->built_pages += k * nr;
+	if (!map)
+		pool->no_direct_map_pages += k * nr;
+	spin_unlock(&pool->lock);
+	*adopted = k;
+	return v;
 }
 
 /*
@@ -614,9 +658,7 @@ static enum persist_verdict __init adopt_run(const struct persist_alloc_extent_s
 					     unsigned long *listed, unsigned long *good,
 					     unsigned long *refused, u32 *at)
 {
-	struct persist_alloc_extent_ser one = *s;
 	enum persist_verdict v;
-	u32 k;
 
 	*at = 0;
 	v = persist_check_extent(s);
@@ -628,18 +670,12 @@ static enum persist_verdict __init adopt_run(const struct persist_alloc_extent_s
 		return v;
 	}
 	*listed += s->nr;
-	one.nr = 1;
-	for (k = 0; k < s->nr; k++) {
-		one.phys = s->phys + ((u64)k << (s->order + PAGE_SHIFT));
-		v = adopt_extent(&one, false);
-		if (v != PERSIST_ADOPT)
-			break;
-		(*good)++;
-	}
-	*at = k;
+	v = adopt_granules(s, false, at);
+	*good += *at;
 	if (v != PERSIST_ADOPT && (*refused)++ < REFUSED_EXTENT_LINES)
 		pr_err("handover: extent %#llx order %u refused: %s; %u more of its run with it\n",
-		       one.phys, one.order, persist_verdict_str(v), s->nr - k - 1);
+		       s->phys + ((u64)*at << (s->order + PAGE_SHIFT)), s->order,
+		       persist_verdict_str(v), s->nr - *at - 1);
 	return v;
 }
 
@@ -737,6 +773,7 @@ static void __init quarantine_hvo_blocks(void)
 					      .flags = PERSIST_ALLOC_SER_HVO };
 	struct persist_block *blk;
 	unsigned long i;
+	u32 held;
 
 	for (i = 0; i < nr_handover_blocks; i++) {
 		if (handover_verdict[i] != PERSIST_ADOPT ||
@@ -746,7 +783,7 @@ static void __init quarantine_hvo_blocks(void)
 		if (!blk || blk->whole)
 			continue;
 		s.phys = blk->base;
-		if (adopt_extent(&s, true) == PERSIST_ADOPT)
+		if (adopt_granules(&s, true, &held) == PERSIST_ADOPT)
 			pr_err("handover: block %#llx quarantined: its 1 GiB HVO extent was refused\n",
 			       (u64)blk->base);
 		else if (!claim_whole(blk))
@@ -816,6 +853,7 @@ unsigned long __init persist_kho_adopt(void)
 	u8 *verdict = NULL;
 	u32 *at = NULL;
 	struct persist_alloc_ser *ser;
+	u64 start = local_clock();
 	phys_addr_t phys;
 	size_t size;
 
@@ -891,8 +929,9 @@ unsigned long __init persist_kho_adopt(void)
 		flush_tlb_all();
 	/* Entries the array did not hold count as one refused extent each. */
 	listed += ser->nr_extents - nr_ext;
-	pr_info("adopted %lu of %lu handed-over blocks and %lu of %lu extents in %llu runs\n",
-		nr_blocks, nr_handover_blocks, good, listed, ser->nr_extents);
+	pr_info("adopted %lu of %lu handed-over blocks and %lu of %lu extents in %llu runs, taking %llu us\n",
+		nr_blocks, nr_handover_blocks, good, listed, ser->nr_extents,
+		div_u64(local_clock() - start, NSEC_PER_USEC));
 	persist_received_keep(ext, nr_ext, verdict, at, handover_verdict, nr_handover_blocks);
 	release_blob(PERSIST_ALLOC_KHO_NAME);
 	if (good)

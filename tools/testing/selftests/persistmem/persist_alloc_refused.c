@@ -22,6 +22,11 @@
  *     first granule, then refuses the run from its second granule on (it
  *     overlaps), not only that granule: its third and fourth are refused
  *     too, and the debugfs verdicts and pm-inspect say from which granule;
+ *   persist_alloc_refused_run_nomem  the same run, not damaged, but the
+ *     second kernel fails the record of its third granule: the first two
+ *     are adopted, the third and fourth are refused with the allocation
+ *     failure, given back to their block as free memory and out of the
+ *     direct map again, as the rest of the block's free memory is;
  *   persist_alloc_refused_nomem    nothing is damaged, but the second
  *     kernel boots with fail_persist_alloc= failing its first fallible
  *     step, the record of the first extent: that extent alone is lost, as
@@ -60,6 +65,8 @@
 	"refused: overlapping another extent; 2 more of its run with it"
 #define RUN_ADOPTED_MSG \
 	"persist_alloc: adopted 2 of 2 handed-over blocks and 2 of 5 extents in 2 runs"
+#define RUN_NOMEM_ADOPTED_MSG \
+	"persist_alloc: adopted 2 of 2 handed-over blocks and 2 of 4 extents in 1 runs"
 #define RUN_VERDICTS	"/sys/kernel/debug/persist_alloc/received/verdicts"
 #define RUN_FOLIOS	4
 #define SEED		7
@@ -105,7 +112,7 @@ static void generation1(int fd, const char *what)
  * Four 2 MiB folios in a row on node 0, preserved in memory order under
  * one owner, so that the handover folds them into one run.
  */
-static void generation1_run(int fd)
+static void generation1_run(int fd, bool nomem)
 {
 	unsigned long long phys[RUN_FOLIOS];
 	char args[128];
@@ -123,9 +130,13 @@ static void generation1_run(int fd)
 	vt_result(pt_pattern(fd, 0, 9, SEED, PT_FILL), "gen 1: the first folio filled");
 	for (i = 0; i < RUN_FOLIOS; i++)
 		vt_result(!pt_cmd(fd, "preserve %d 7", i), "gen 1: folio %d preserved", i);
-	ret = pt_cmd(fd, "corrupt-handover run");
-	vt_result(!ret, "gen 1: handover to be damaged: run (ret %d)", ret);
-	snprintf(args, sizeof(args), "vmtest.p2m=%#llx", phys[0]);
+	if (!nomem) {
+		ret = pt_cmd(fd, "corrupt-handover run");
+		vt_result(!ret, "gen 1: handover to be damaged: run (ret %d)", ret);
+	}
+	/* The records of granules 0 and 1 are the first fallible steps. */
+	snprintf(args, sizeof(args), "vmtest.p2m=%#llx%s", phys[0],
+		 nomem ? " fail_persist_alloc=3,100,0,1" : "");
 	vt_next_args(args);
 }
 
@@ -180,6 +191,55 @@ static void generation2_run(int fd)
 	vt_result(pt_pattern(fd, 0, 9, SEED, PT_CHECK),
 		  "gen 2: the adopted first granule holds its pattern");
 	vt_result(!pt_cmd(fd, "free-all"), "gen 2: freed");
+}
+
+/*
+ * The run's third granule failed its record: it and the fourth are free
+ * memory of the block again, hidden with the rest of it.
+ */
+static void generation2_run_nomem(int fd)
+{
+	unsigned long long p2m, third;
+	char buf[64], msg[160], verdicts[512] = "";
+	int i, ret, vfd;
+	ssize_t len;
+
+	p2m = strtoull(vt_cmdline_value("vmtest.p2m", buf, sizeof(buf)) ?: "0", NULL, 0);
+	third = p2m + 2 * 2 * PT_MIB;
+	snprintf(msg, sizeof(msg), "extent %#llx order 9 refused: lost to an allocation failure; 1 more of its run with it",
+		 third);
+	vt_result(vt_dmesg_contains(msg), "gen 2: the kernel log says '%s'", msg);
+	vt_result(vt_dmesg_contains(RUN_NOMEM_ADOPTED_MSG), "gen 2: the kernel log says '%s'",
+		  RUN_NOMEM_ADOPTED_MSG);
+	vfd = open(RUN_VERDICTS, O_RDONLY);
+	len = vfd < 0 ? -1 : read(vfd, verdicts, sizeof(verdicts) - 1);
+	if (vfd >= 0)
+		close(vfd);
+	vt_result(len > 0 && strstr(verdicts, "extent 0 lost to an allocation failure from granule 2\n"),
+		  "gen 2: the verdicts say the run was refused from its third granule");
+	vt_result(pt_node_stat(0, "pending_bytes") == 2 * 2 * PT_MIB,
+		  "gen 2: two 2 MiB extents pending on node 0 (%llu bytes)",
+		  pt_node_stat(0, "pending_bytes"));
+	vt_result(pt_node_stat(0, "free_bytes") == PT_GIB - 2 * 2 * PT_MIB,
+		  "gen 2: all of node 0's block but the two adopted granules is free (%llu bytes)",
+		  pt_node_stat(0, "free_bytes"));
+	ret = pt_cmd(fd, "unmapped %llx %llu", third, 2 * 2 * PT_MIB / 4096);
+	vt_result(!ret, "gen 2: the refused granules are out of the direct map (%d)", ret);
+	ret = pt_cmd(fd, "unmapped %llx %llu", p2m, 2 * 2 * PT_MIB / 4096);
+	vt_result(ret == -EEXIST, "gen 2: the adopted granules are in it (%d)", ret);
+	for (i = 0; i < RUN_FOLIOS; i++) {
+		ret = pt_cmd(fd, "restore %llx 7", p2m + i * 2 * PT_MIB);
+		vt_result(ret == (i < 2 ? 0 : -ENOENT),
+			  "gen 2: granule %d of the run: restore returns %d, expected %d",
+			  i, ret, i < 2 ? 0 : -ENOENT);
+	}
+	vt_result(pt_pattern(fd, 0, 9, SEED, PT_CHECK),
+		  "gen 2: the adopted first granule holds its pattern");
+	vt_result(!pt_cmd(fd, "free-all"), "gen 2: freed");
+	/* The whole block can be taken: nothing of the run is left claimed. */
+	ret = pt_cmd(fd, "alloc 0 18 0");
+	vt_result(!ret, "gen 2: node 0's whole block is free again (ret %d)", ret);
+	vt_result(!pt_cmd(fd, "free-all"), "gen 2: freed again");
 }
 
 static void generation2_extent(int fd, unsigned long long p2m, unsigned long long p1g,
@@ -327,18 +387,21 @@ int main(int argc, char **argv)
 	bool chain = !strcmp(basename(argv[0]), "persist_alloc_refused_chain");
 	bool version = chain || !strcmp(basename(argv[0]), "persist_alloc_refused_version");
 	bool nomem = !strcmp(basename(argv[0]), "persist_alloc_refused_nomem");
-	bool run = !strcmp(basename(argv[0]), "persist_alloc_refused_run");
+	bool run_nomem = !strcmp(basename(argv[0]), "persist_alloc_refused_run_nomem");
+	bool run = run_nomem || !strcmp(basename(argv[0]), "persist_alloc_refused_run");
 	int gen = vt_stage(argc, argv, chain ? 3 : 2);
 	int fd = pt_open();
 
 	if (gen == 1) {
 		if (run)
-			generation1_run(fd);
+			generation1_run(fd, run_nomem);
 		else
 			generation1(fd, version ? "version" : nomem ? NULL : "extent");
 		vt_hold();
 	}
-	if (gen == 2 && run) {
+	if (gen == 2 && run_nomem) {
+		generation2_run_nomem(fd);
+	} else if (gen == 2 && run) {
 		generation2_run(fd);
 	} else if (gen == 2) {
 		generation2(fd, version, nomem);
