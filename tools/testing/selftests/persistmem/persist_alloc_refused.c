@@ -154,31 +154,26 @@ static bool run_granule_says(const char *json, unsigned long long phys, const ch
 	return false;
 }
 
-static void generation2_run(int fd)
+/* The received verdicts from debugfs into @buf; false if unreadable. */
+static bool run_verdicts(char *buf, size_t size)
 {
-	static const char *const json[] = { "--json", NULL };
-	static char out[64 * 1024];
-	unsigned long long p2m;
-	char buf[64], verdicts[512] = "";
-	int i, ret, vfd;
-	ssize_t len;
+	int vfd = open(RUN_VERDICTS, O_RDONLY);
+	ssize_t len = vfd < 0 ? -1 : read(vfd, buf, size - 1);
 
-	p2m = strtoull(vt_cmdline_value("vmtest.p2m", buf, sizeof(buf)) ?: "0", NULL, 0);
-	vt_result(vt_dmesg_contains(RUN_MSG), "gen 2: the kernel log says '%s'", RUN_MSG);
-	vt_result(vt_dmesg_contains(RUN_ADOPTED_MSG), "gen 2: the kernel log says '%s'",
-		  RUN_ADOPTED_MSG);
-	vfd = open(RUN_VERDICTS, O_RDONLY);
-	len = vfd < 0 ? -1 : read(vfd, verdicts, sizeof(verdicts) - 1);
 	if (vfd >= 0)
 		close(vfd);
-	vt_result(len > 0 && strstr(verdicts, "extent 0 adopted\n") &&
-		  strstr(verdicts, "extent 1 overlapping another extent from granule 1\n"),
-		  "gen 2: the verdicts say the run was refused from its second granule");
-	/* pm-inspect shows the run as its granules, each with its own verdict. */
-	vt_result(pmvm_inspect(json, out, sizeof(out)) == 0 &&
-		  run_granule_says(out, p2m, "adopted") &&
-		  run_granule_says(out, p2m + 6 * PT_MIB, "overlapping another extent"),
-		  "gen 2: pm-inspect: the run's first granule adopted, its last refused");
+	buf[len > 0 ? len : 0] = '\0';
+	return len > 0;
+}
+
+/*
+ * Two 2 MiB extents of the run pending, its first two granules: restored,
+ * the others not there to restore; the first holds its pattern.
+ */
+static void restore_run(int fd, unsigned long long p2m)
+{
+	int i, ret;
+
 	vt_result(pt_node_stat(0, "pending_bytes") == 2 * 2 * PT_MIB,
 		  "gen 2: two 2 MiB extents pending on node 0 (%llu bytes)",
 		  pt_node_stat(0, "pending_bytes"));
@@ -193,6 +188,29 @@ static void generation2_run(int fd)
 	vt_result(!pt_cmd(fd, "free-all"), "gen 2: freed");
 }
 
+static void generation2_run(int fd)
+{
+	static const char *const json[] = { "--json", NULL };
+	static char out[64 * 1024];
+	unsigned long long p2m;
+	char buf[64], verdicts[512];
+
+	p2m = strtoull(vt_cmdline_value("vmtest.p2m", buf, sizeof(buf)) ?: "0", NULL, 0);
+	vt_result(vt_dmesg_contains(RUN_MSG), "gen 2: the kernel log says '%s'", RUN_MSG);
+	vt_result(vt_dmesg_contains(RUN_ADOPTED_MSG), "gen 2: the kernel log says '%s'",
+		  RUN_ADOPTED_MSG);
+	vt_result(run_verdicts(verdicts, sizeof(verdicts)) &&
+		  strstr(verdicts, "extent 0 adopted\n") &&
+		  strstr(verdicts, "extent 1 overlapping another extent from granule 1\n"),
+		  "gen 2: the verdicts say the run was refused from its second granule");
+	/* pm-inspect shows the run as its granules, each with its own verdict. */
+	vt_result(pmvm_inspect(json, out, sizeof(out)) == 0 &&
+		  run_granule_says(out, p2m, "adopted") &&
+		  run_granule_says(out, p2m + 6 * PT_MIB, "overlapping another extent"),
+		  "gen 2: pm-inspect: the run's first granule adopted, its last refused");
+	restore_run(fd, p2m);
+}
+
 /*
  * The run's third granule failed its record: it and the fourth are free
  * memory of the block again, hidden with the rest of it.
@@ -200,26 +218,20 @@ static void generation2_run(int fd)
 static void generation2_run_nomem(int fd)
 {
 	unsigned long long p2m, third;
-	char buf[64], msg[160], verdicts[512] = "";
-	int i, ret, vfd;
-	ssize_t len;
+	char buf[64], msg[160], verdicts[512];
+	int ret;
 
 	p2m = strtoull(vt_cmdline_value("vmtest.p2m", buf, sizeof(buf)) ?: "0", NULL, 0);
 	third = p2m + 2 * 2 * PT_MIB;
-	snprintf(msg, sizeof(msg), "extent %#llx order 9 refused: lost to an allocation failure; 1 more of its run with it",
+	snprintf(msg, sizeof(msg),
+		 "extent %#llx order 9 refused: lost to an allocation failure; 1 more of its run with it",
 		 third);
 	vt_result(vt_dmesg_contains(msg), "gen 2: the kernel log says '%s'", msg);
 	vt_result(vt_dmesg_contains(RUN_NOMEM_ADOPTED_MSG), "gen 2: the kernel log says '%s'",
 		  RUN_NOMEM_ADOPTED_MSG);
-	vfd = open(RUN_VERDICTS, O_RDONLY);
-	len = vfd < 0 ? -1 : read(vfd, verdicts, sizeof(verdicts) - 1);
-	if (vfd >= 0)
-		close(vfd);
-	vt_result(len > 0 && strstr(verdicts, "extent 0 lost to an allocation failure from granule 2\n"),
+	vt_result(run_verdicts(verdicts, sizeof(verdicts)) &&
+		  strstr(verdicts, "extent 0 lost to an allocation failure from granule 2\n"),
 		  "gen 2: the verdicts say the run was refused from its third granule");
-	vt_result(pt_node_stat(0, "pending_bytes") == 2 * 2 * PT_MIB,
-		  "gen 2: two 2 MiB extents pending on node 0 (%llu bytes)",
-		  pt_node_stat(0, "pending_bytes"));
 	vt_result(pt_node_stat(0, "free_bytes") == PT_GIB - 2 * 2 * PT_MIB,
 		  "gen 2: all of node 0's block but the two adopted granules is free (%llu bytes)",
 		  pt_node_stat(0, "free_bytes"));
@@ -227,15 +239,7 @@ static void generation2_run_nomem(int fd)
 	vt_result(!ret, "gen 2: the refused granules are out of the direct map (%d)", ret);
 	ret = pt_cmd(fd, "unmapped %llx %llu", p2m, 2 * 2 * PT_MIB / 4096);
 	vt_result(ret == -EEXIST, "gen 2: the adopted granules are in it (%d)", ret);
-	for (i = 0; i < RUN_FOLIOS; i++) {
-		ret = pt_cmd(fd, "restore %llx 7", p2m + i * 2 * PT_MIB);
-		vt_result(ret == (i < 2 ? 0 : -ENOENT),
-			  "gen 2: granule %d of the run: restore returns %d, expected %d",
-			  i, ret, i < 2 ? 0 : -ENOENT);
-	}
-	vt_result(pt_pattern(fd, 0, 9, SEED, PT_CHECK),
-		  "gen 2: the adopted first granule holds its pattern");
-	vt_result(!pt_cmd(fd, "free-all"), "gen 2: freed");
+	restore_run(fd, p2m);
 	/* The whole block can be taken: nothing of the run is left claimed. */
 	ret = pt_cmd(fd, "alloc 0 18 0");
 	vt_result(!ret, "gen 2: node 0's whole block is free again (ret %d)", ret);
