@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: GPL-2.0
 #
 # make series: build every commit of the series on its own with the
-# project's config, warnings are errors as in make kernel, then put the
+# project's config, any warning (modpost's included) an error, then put the
 # tree and the config back. Incremental: each step rebuilds what its commit
 # changed. A commit that touches nothing the kernel build reads
 # (Documentation/, MAINTAINERS, tools/testing/) leaves the tree its parent
@@ -11,16 +11,19 @@
 # in $BUILD/results/series.counts for make test.
 #
 # What a commit must pass: every object compiles without a warning,
-# vmlinux.o links (ld -r: duplicate definitions), objtool and modpost pass
-# on it (noinstr, section mismatches), and it leaves no symbol undefined
-# that the final link would not resolve. The last commit built, and any
-# commit that changes a linker script, is linked into vmlinux; for the
-# others, the kallsyms links would only repeat that last check, three times
-# over (about 5 s a commit). Instead, their undefined symbols are recorded
-# and compared at the end with those of the last commit's vmlinux.o, whose
-# link succeeded: a symbol undefined in an earlier commit and not in the
-# last one is defined by an object only a later commit adds, so that
-# commit would not have linked.
+# vmlinux.o links (ld -r: duplicate definitions), objtool and modpost run
+# on it, and it leaves no symbol undefined that the final link would not
+# resolve. The last commit built, and any commit that changes how vmlinux
+# is linked, is linked into vmlinux; for the others, the kallsyms links
+# would mostly repeat that last check, three times over (about 5 s a
+# commit). Instead, their undefined symbols are recorded and compared at
+# the end with those of the last commit's vmlinux.o, whose link succeeded:
+# a symbol undefined in an earlier commit and not in the last one is
+# defined by an object only a later commit adds, so that commit would not
+# have linked. What only the final link checks (orphan sections, the
+# linker script's assertions) is checked for the last commit alone; a
+# symbol that only a later commit's linker script would define is not
+# caught, and no commit of the series changes a linker script.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -51,13 +54,13 @@ outside_build() {
 
 # Does commit $1 change how vmlinux is linked?
 changes_link() {
-	git -C "$TREE" diff --name-only "$1^" "$1" |
-		grep -qE '\.lds|^scripts/(Makefile\.vmlinux|link-vmlinux)'
+	! git -C "$TREE" diff --quiet "$1^" "$1" -- '*.lds*' 'scripts/Makefile.vmlinux*' \
+		scripts/link-vmlinux.sh scripts/kallsyms.c Makefile arch/x86/Makefile
 }
 
 # The strong symbols vmlinux.o leaves undefined, sorted.
 undefined() {
-	nm -u "$OBJ/vmlinux.o" | awk '$1 == "U" { print $2 }' | sort -u
+	nm -u "$OBJ/vmlinux.o" | awk '$1 == "U" { print $2 }' | LC_ALL=C sort -u
 }
 
 commits=$(git -C "$TREE" rev-list --reverse "$SERIES_BASE"..persistmem)
@@ -91,7 +94,7 @@ for c in $commits; do
 		target=vmlinux
 	fi
 	if make -s -C "$TREE" O="$OBJ" ARCH=x86_64 -j"$JOBS" $target > "$OBJ/series.log" 2>&1 &&
-	   ! grep -q "warning:" "$OBJ/series.log"; then
+	   ! grep -qi "warning:" "$OBJ/series.log"; then
 		if [ $target = modpost ]; then
 			undefined > "$work/undef.$n"
 			echo "series: ok   $n $subject ($(( $(date +%s) - start )) s, linked below)"
@@ -109,11 +112,12 @@ done
 # The commits built without the final link against the last one that linked.
 if [ -n "$last" ]; then
 	undefined > "$work/undef.last"
-	for f in "$work"/undef.[0-9]*; do
+	for i in $(seq 1 "$n"); do
+		f=$work/undef.$i
 		[ -e "$f" ] || continue
-		missing=$(comm -23 "$f" "$work/undef.last" | head -5 | paste -sd ' ') || true
+		missing=$(LC_ALL=C comm -23 "$f" "$work/undef.last" | head -5 | paste -sd ' ') ||
+			true
 		if [ -n "$missing" ]; then
-			i=${f##*.}
 			echo "series: FAIL $i ${subject_of[$i]}: would not link, undefined: $missing"
 			bad=$((bad + 1))
 		fi

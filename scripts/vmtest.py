@@ -323,6 +323,11 @@ def run_test(test, kernel, initrd, logdir, expect_override):
     return ok, msg, wall, stages
 
 
+# Host memory a QEMU TCG process takes besides its guest's: at most 1 GiB of
+# translation cache, and its own.
+VM_OVERHEAD_MIB = 1024
+
+
 def memory_budget_mib():
     """Guest memory the runner lets VMs running side by side add up to.
 
@@ -342,8 +347,9 @@ def run_tests(tests, jobs, budget, kernel, initrd, logdir, expect):
     A QEMU TCG guest keeps about one host CPU busy (the test program runs on
     one vCPU while the other idles), so two of them use a 2-CPU host fully.
     Tests start in manifest order; the next one waits while the guest memory
-    of those running plus its own would exceed @budget, unless none is
-    running. Each test has its own log files and QEMU process, nothing else
+    of those running plus its own, each with VM_OVERHEAD_MIB for QEMU
+    (its translation cache above all), would exceed @budget, unless none
+    is running. Each test has its own log files and QEMU process, nothing else
     is shared; results are yielded in manifest order, each as soon as it and
     every test before it have finished.
     """
@@ -352,11 +358,17 @@ def run_tests(tests, jobs, budget, kernel, initrd, logdir, expect):
     running = {}
 
     def worker(i, t):
-        res = run_test(t, kernel, initrd, logdir, expect)
-        with cond:
-            del running[i]
-            done[i] = res
-            cond.notify_all()
+        # Whatever happens, the test gets a result: the main thread waits for it.
+        res = (False, "runner error: no result", 0.0, [])
+        try:
+            res = run_test(t, kernel, initrd, logdir, expect)
+        except BaseException as e:  # SystemExit of a bad manifest line included
+            res = (False, f"runner error: {e!r}", 0.0, [])
+        finally:
+            with cond:
+                del running[i]
+                done[i] = res
+                cond.notify_all()
 
     pending = list(enumerate(tests, 1))
     nxt = 1
@@ -364,15 +376,15 @@ def run_tests(tests, jobs, budget, kernel, initrd, logdir, expect):
         with cond:
             while pending and len(running) < jobs:
                 i, t = pending[0]
-                mem = memory_mib(t.memory)
+                mem = memory_mib(t.memory) + VM_OVERHEAD_MIB
                 if running and sum(running.values()) + mem > budget:
                     break
                 pending.pop(0)
                 running[i] = mem
                 threading.Thread(target=worker, args=(i, t), daemon=True).start()
             while nxt not in done and (not pending or len(running) >= jobs or
-                                       sum(running.values()) + memory_mib(pending[0][1].memory)
-                                       > budget):
+                                       sum(running.values()) + VM_OVERHEAD_MIB
+                                       + memory_mib(pending[0][1].memory) > budget):
                 cond.wait()
             ready = []
             while nxt in done:
@@ -590,7 +602,7 @@ def boot_time_lines(figures):
     adopted, adopt_us = ms("boot_handover", "adopted"), ms("boot_handover", "adopt_us")
     if adopted is not None and adopt_us is not None:
         lines += ["", f"adoption of the handover on the boot path (core initcall): {adopted:,} "
-                  f"granules in {ms('boot_handover', 'adopted_runs'):,} runs and the blocks, "
+                  f"granules of {ms('boot_handover', 'runs'):,} runs and the blocks, "
                   f"{adopt_us / 1000:,.1f} ms"]
     return lines
 
@@ -682,7 +694,7 @@ def bench_report(tests, logdir, outdir):
             for m in RE_ADOPTED.finditer(text):
                 if int(m.group(3)):
                     figures[("boot_handover", "adopted")] = int(m.group(3))
-                    figures[("boot_handover", "adopted_runs")] = int(m.group(5))
+                    figures[("boot_handover", "runs")] = int(m.group(5))
                     figures[("boot_handover", "adopt_us")] = int(m.group(6))
         if t.name == "handover_freeze_bench":
             # one freeze per kexec, each with the extents of its generation
@@ -824,7 +836,7 @@ def main():
     build_initramfs(manifest, obj, bindir, initrd)
 
     # Benchmarks time themselves: one VM at a time, nothing beside it.
-    jobs = 1 if args.bench else max(1, args.jobs or os.cpu_count() or 1)
+    jobs = 1 if args.bench else max(1, args.jobs or len(os.sched_getaffinity(0)))
     budget = memory_budget_mib()
     print("KTAP version 1")
     print(f"# persistmem vmtest: {len(tests)} tests, logs in {logdir}, up to {jobs} at once "

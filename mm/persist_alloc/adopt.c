@@ -538,6 +538,21 @@ static void __init unclaim_granules(struct persist_block *blk, unsigned long pfn
 	spin_unlock(&blk->pool->lock);
 }
 
+/*
+ * Hide @nr pages at @pfn that were mapped back, again. Only part of a
+ * large direct map entry may need a split, which can fail: the memory is
+ * then free, dirty memory of its block left in the direct map, still
+ * zeroed before anyone gets it, and said so.
+ */
+static void __init rehide_granules(unsigned long pfn, unsigned long nr)
+{
+	int err = set_direct_map_valid_noflush(pfn_to_page(pfn), nr, false);
+
+	if (err)
+		pr_err("handover: %lu refused pages at %#llx left in the direct map (%d)\n",
+		       nr, (u64)PFN_PHYS(pfn), err);
+}
+
 /* Record the claimed granule at @pfn of run @s, pending its owner or held. */
 static int __init adopt_record(struct persist_block *blk,
 			       const struct persist_alloc_extent_ser *s,
@@ -610,14 +625,20 @@ static enum persist_verdict __init adopt_granules(const struct persist_alloc_ext
 					  ((unsigned long)claimed << s->order), s->order);
 		if (err)
 			break;
+		/* A run can be 262144 granules of 4 KiB. */
+		cond_resched_lock(&pool->lock);
 	}
 	spin_unlock(&pool->lock);
 	if (err)
 		v = err == -EBUSY ? PERSIST_REFUSE_OVERLAP : PERSIST_REFUSE_ALIGN;
-	/* The block was hidden whole when adopted; map back what is not NDM. */
+	/*
+	 * The block was hidden whole when adopted; map back what is not NDM.
+	 * Mapping can split a large direct map entry, so it can fail: the run
+	 * is then refused from its first granule, and hidden again.
+	 */
 	if (claimed && map &&
 	    set_direct_map_valid_noflush(pfn_to_page(pfn), claimed * nr, true)) {
-		set_direct_map_valid_noflush(pfn_to_page(pfn), claimed * nr, false);
+		rehide_granules(pfn, claimed * nr);
 		unclaim_granules(blk, pfn, s->order, 0, claimed);
 		return PERSIST_REFUSE_NOMEM;
 	}
@@ -626,8 +647,7 @@ static enum persist_verdict __init adopt_granules(const struct persist_alloc_ext
 			break;
 	if (k < claimed) {
 		if (map)
-			set_direct_map_valid_noflush(pfn_to_page(pfn + k * nr),
-						     (claimed - k) * nr, false);
+			rehide_granules(pfn + k * nr, (claimed - k) * nr);
 		unclaim_granules(blk, pfn, s->order, k, claimed);
 		v = PERSIST_REFUSE_NOMEM;
 	}

@@ -235,6 +235,9 @@ static void generation2_run_nomem(int fd)
 	vt_result(pt_node_stat(0, "free_bytes") == PT_GIB - 2 * 2 * PT_MIB,
 		  "gen 2: all of node 0's block but the two adopted granules is free (%llu bytes)",
 		  pt_node_stat(0, "free_bytes"));
+	vt_result(pt_node_stat(0, "allocated_2m_bytes") == 2 * 2 * PT_MIB,
+		  "gen 2: two 2 MiB granules counted allocated on node 0 (%llu bytes)",
+		  pt_node_stat(0, "allocated_2m_bytes"));
 	ret = pt_cmd(fd, "unmapped %llx %llu", third, 2 * 2 * PT_MIB / 4096);
 	vt_result(!ret, "gen 2: the refused granules are out of the direct map (%d)", ret);
 	ret = pt_cmd(fd, "unmapped %llx %llu", p2m, 2 * 2 * PT_MIB / 4096);
