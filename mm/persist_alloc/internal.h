@@ -302,6 +302,7 @@ struct persist_alloc_ser;
 struct persist_alloc_block_ser;
 struct persist_alloc_extent_ser;
 bool persist_kho_frozen(void);
+bool persist_kho_folded(void);
 int persist_kho_add_hwpoison(unsigned long pfn);
 void persist_kho_freeze(void);
 void persist_kho_unfreeze(void);

@@ -30,7 +30,12 @@
  * each other in the array and in memory, with one owner and one set of
  * attributes, into runs: a consumer preserving its granules in order hands
  * them over in a few entries, whatever their number. It costs one pass
- * over the preserved extents; a cancelled update unfolds the runs again.
+ * over the preserved extents. The runs then move to an array just big
+ * enough for them, so that the next kernel maps a few pages, not the room
+ * one entry per granule took. A cancelled update unfolds the runs again,
+ * into the array they left, preserved again; until KHO has the page or so
+ * that takes, the handover stays in runs and every change fails with
+ * -ENOMEM, changing nothing.
  * From then on the handover cannot change:
  * preserving, unpreserving, freeing a preserved folio, growing or shrinking
  * a pool fail with -EBUSY. A cancelled live update unfreezes it as it was.
@@ -85,6 +90,11 @@ static struct persist_alloc_extent_ser *out_ext;
 static unsigned long out_ext_cap;
 static bool kho_ready;
 static bool frozen;
+/* The entries are runs: from a freeze until a cancel could unfold them. */
+static bool out_folded;
+/* The array compact_out() replaced, kept for a cancel to unfold into. */
+static struct persist_alloc_extent_ser *thawed_ext;
+static unsigned long thawed_cap;
 
 static size_t ser_size(unsigned long nr_blocks)
 {
@@ -134,6 +144,8 @@ static int reserve_out(unsigned long nr_extents)
 	out_ext_cap = cap;
 	return 0;
 }
+
+static int unfold_out(void);
 
 static void write_block(struct persist_block *blk)
 {
@@ -278,7 +290,7 @@ int persist_kho_add_hwpoison(unsigned long pfn)
 		return -EOPNOTSUPP;
 	if (frozen)
 		return -EBUSY;
-	err = reserve_out(out_ser->nr_extents + 1);
+	err = unfold_out() ?: reserve_out(out_ser->nr_extents + 1);
 	if (err)
 		return err;
 	e = &out_ext[out_ser->nr_extents++];
@@ -414,25 +426,90 @@ static bool run_continues(const struct persist_alloc_extent_ser *run,
 {
 	return !((run->flags | next->flags) & PERSIST_ALLOC_SER_HWPOISON) &&
 	       run->owner == next->owner && run->order == next->order &&
-	       run->flags == next->flags && run->nr < U32_MAX &&
+	       run->flags == next->flags && run->nr <= U32_MAX - next->nr &&
 	       next->phys == run->phys + run_bytes(run) &&
 	       next->phys / PERSIST_BLOCK_SIZE == run->phys / PERSIST_BLOCK_SIZE;
 }
 
-/* Fold the outgoing entries into runs, in place; at freeze. */
+/*
+ * Fold the outgoing entries into runs, in place; at freeze. Entries may be
+ * runs already, left by a cancel that could not unfold them.
+ */
 static void fold_runs(void)
 {
 	unsigned long i, n = 0;
 
 	for (i = 0; i < out_ser->nr_extents; i++) {
 		if (n && run_continues(&out_ext[n - 1], &out_ext[i])) {
-			out_ext[n - 1].nr++;
+			out_ext[n - 1].nr += out_ext[i].nr;
 			continue;
 		}
 		out_ext[n++] = out_ext[i];
 	}
 	memset(&out_ext[n], 0, (out_ser->nr_extents - n) * sizeof(*out_ext));
 	out_ser->nr_extents = n;
+	out_folded = true;
+}
+
+/*
+ * Move the runs into an array just big enough for them, after fold_runs():
+ * the array grew ahead of one entry per preserved granule, and the next
+ * kernel restores and maps every page of it. The big array is kept, no
+ * longer preserved, for a cancel to unfold into. If there is no memory for
+ * the move, the runs are handed over where they are.
+ */
+static void compact_out(void)
+{
+	unsigned long cap = PAGE_ALIGN(max_t(u64, out_ser->nr_extents, 1) *
+				       sizeof(*out_ext)) / sizeof(*out_ext);
+	struct persist_alloc_extent_ser *ext;
+	struct kho_vmalloc desc = {};
+	int err = -ENOMEM;
+
+	if (cap >= out_ext_cap || thawed_ext)
+		return;
+	ext = persist_fault() ? NULL : vzalloc(array_size(cap, sizeof(*ext)));
+	if (ext) {
+		memcpy(ext, out_ext, out_ser->nr_extents * sizeof(*ext));
+		err = kho_preserve_vmalloc(ext, &desc);
+	}
+	if (err) {
+		vfree(ext);
+		pr_warn("handover: its %llu runs stay in an array of %lu entries (%d)\n",
+			out_ser->nr_extents, out_ext_cap, err);
+		return;
+	}
+	kho_unpreserve_vmalloc(&out_ser->extents);
+	thawed_ext = out_ext;
+	thawed_cap = out_ext_cap;
+	out_ser->extents = desc;
+	out_ext = ext;
+	out_ext_cap = cap;
+}
+
+/*
+ * Preserve the array compact_out() replaced again and move the runs back
+ * into it; for a cancel.
+ */
+static int thaw_out(void)
+{
+	struct kho_vmalloc desc = {};
+	int err;
+
+	if (!thawed_ext)
+		return 0;
+	err = persist_fault() ? -ENOMEM : kho_preserve_vmalloc(thawed_ext, &desc);
+	if (err)
+		return err;
+	memcpy(thawed_ext, out_ext, out_ser->nr_extents * sizeof(*out_ext));
+	kho_unpreserve_vmalloc(&out_ser->extents);
+	vfree(out_ext);
+	out_ser->extents = desc;
+	out_ext = thawed_ext;
+	out_ext_cap = thawed_cap;
+	thawed_ext = NULL;
+	thawed_cap = 0;
+	return 0;
 }
 
 /*
@@ -465,6 +542,43 @@ static void unfold_runs(void)
 				ext->ser_idx = n;
 		}
 	}
+}
+
+/*
+ * One entry per preserved extent again after a cancelled update, in the
+ * array the freeze compacted them out of. Preserving that array again
+ * needs a page or so of KHO's; until that succeeds the handover stays in
+ * runs, which is a valid handover as it is: every change calls this first
+ * and fails with its error, changing nothing.
+ */
+static int unfold_out(void)
+{
+	unsigned long i, n = 0;
+	int err;
+
+	lockdep_assert_held(&persist_state_lock);
+	if (!out_folded)
+		return 0;
+	for (i = 0; i < out_ser->nr_extents; i++)
+		n += out_ext[i].nr;
+	err = thaw_out() ?: reserve_out(n);
+	if (err)
+		return err;
+	unfold_runs();
+	out_folded = false;
+	return 0;
+}
+
+/**
+ * persist_kho_folded - whether the outgoing entries are runs
+ *
+ * Context: persist_state_lock held.
+ * Return: true from a freeze until unfolding after a cancel succeeded.
+ */
+bool persist_kho_folded(void)
+{
+	lockdep_assert_held(&persist_state_lock);
+	return out_folded;
 }
 
 /*
@@ -528,11 +642,13 @@ void persist_kho_freeze(void)
 		nr = out_ser->nr_extents;
 		WRITE_ONCE(frozen, true);
 		fold_runs();
+		compact_out();
 		flag_kept_blocks();
 		test_corrupt(out_ser, out_ext);
-		pr_info("handover frozen: %llu blocks and %llu extents in %llu runs, %zu + %llu bytes, in %llu us\n",
-			out_ser->nr_blocks, nr, out_ser->nr_extents, out_ser_size,
-			out_ser->nr_extents * sizeof(*out_ext),
+		pr_info("handover frozen: %llu blocks and %llu extents in %llu runs, %lu + %lu bytes, in %llu us\n",
+			out_ser->nr_blocks, nr, out_ser->nr_extents,
+			PAGE_SIZE << get_order(out_ser_size),
+			(unsigned long)out_ser->extents.total_pages << PAGE_SHIFT,
 			(ktime_get_ns() - start) / NSEC_PER_USEC);
 	}
 	mutex_unlock(&persist_state_lock);
@@ -544,11 +660,16 @@ void persist_kho_freeze(void)
  */
 void persist_kho_unfreeze(void)
 {
+	int err;
+
 	mutex_lock(&persist_state_lock);
 	if (frozen) {
 		test_repair(out_ser, out_ext);
 		unflag_kept_blocks();
-		unfold_runs();
+		err = unfold_out();
+		if (err)
+			pr_warn("handover: its extents stay in runs until a change can unfold them (%d)\n",
+				err);
 		WRITE_ONCE(frozen, false);
 		persist_hwpoison_flush();
 		pr_info("handover unfrozen: the live update was cancelled\n");
@@ -612,7 +733,7 @@ int persist_alloc_preserve(struct folio *folio, u64 owner)
 	} else if (!kho_ready) {
 		err = -EOPNOTSUPP;
 	} else {
-		err = reserve_out(out_ser->nr_extents + 1);
+		err = unfold_out() ?: reserve_out(out_ser->nr_extents + 1);
 		if (!err) {
 			ext->owner = owner;
 			WRITE_ONCE(ext->preserved, true);
@@ -632,7 +753,8 @@ EXPORT_SYMBOL_GPL(persist_alloc_preserve);
  * @folio: a folio preserved with persist_alloc_preserve()
  *
  * Return: 0; -EINVAL if it is not preserved; -EBUSY if the handover is
- * frozen for a live update.
+ * frozen for a live update; -ENOMEM if a cancelled update left it in runs
+ * and they cannot be unfolded yet. Nothing changes on failure.
  */
 int persist_alloc_unpreserve(struct folio *folio)
 {
@@ -644,10 +766,12 @@ int persist_alloc_unpreserve(struct folio *folio)
 	if (ext && ext->preserved && frozen) {
 		err = -EBUSY;
 	} else if (ext && ext->preserved) {
-		WRITE_ONCE(ext->preserved, false);
-		remove_extent(ext);
-		persist_account_state(ext, &ext->blk->pool->preserved_pages, -1);
-		err = 0;
+		err = unfold_out();
+		if (!err) {
+			WRITE_ONCE(ext->preserved, false);
+			remove_extent(ext);
+			persist_account_state(ext, &ext->blk->pool->preserved_pages, -1);
+		}
 	}
 	mutex_unlock(&persist_state_lock);
 	return err;

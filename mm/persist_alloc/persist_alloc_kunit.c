@@ -1038,14 +1038,14 @@ static void block_dirty_chunks_scrubbed_once(struct kunit *test)
  * knows its index, with the fields it was preserved with, and every
  * outgoing block entry is a pool block that knows its index: the
  * handover kept up to date at each change is the one a full walk would
- * write. A frozen handover holds runs: each granule of a run is such an
+ * write. A folded handover holds runs: each granule of a run is such an
  * extent. Returns the number of extents; persist_state_lock held.
  */
 static unsigned long check_outgoing(struct kunit *test)
 {
 	const struct persist_alloc_block_ser *blocks;
 	const struct persist_alloc_extent_ser *ext;
-	bool frozen = persist_kho_frozen();
+	bool folded = persist_kho_folded();
 	const struct persist_alloc_ser *ser;
 	unsigned long i, n = 0, nr_blocks = 0;
 	struct persist_extent *e;
@@ -1058,7 +1058,7 @@ static unsigned long check_outgoing(struct kunit *test)
 	for (i = 0; i < ser->nr_extents; i++) {
 		/* No assertion with the lock held: a failure must not abort. */
 		KUNIT_EXPECT_EQ(test, persist_check_extent(&ext[i]), PERSIST_ADOPT);
-		if (!frozen)
+		if (!folded)
 			KUNIT_EXPECT_EQ(test, ext[i].nr, 1);
 		for (k = 0; k < ext[i].nr && k < PERSIST_BLOCK_PAGES; k++, n++) {
 			e = xa_load(&persist_extents,
@@ -1067,7 +1067,7 @@ static unsigned long check_outgoing(struct kunit *test)
 			if (!e)
 				continue;
 			KUNIT_EXPECT_TRUE(test, e->preserved);
-			if (!frozen)
+			if (!folded)
 				KUNIT_EXPECT_EQ(test, e->ser_idx, i);
 			KUNIT_EXPECT_EQ(test, ext[i].owner, e->owner);
 			KUNIT_EXPECT_EQ(test, ext[i].order, e->order);
@@ -1342,6 +1342,123 @@ static void kho_freeze_folds_runs(struct kunit *test)
 	mutex_unlock(&persist_state_lock);
 }
 
+#define COMPACT_TEST_FOLIOS	400
+#define COMPACT_TEST_OWNER	0xc0de
+
+/* Pages of the outgoing extent array as KHO preserves it; lock held. */
+static unsigned int out_pages(void)
+{
+	const struct persist_alloc_extent_ser *ext;
+
+	return persist_kho_outgoing(&ext)->extents.total_pages;
+}
+
+/* Entries of the outgoing extent array; lock held. */
+static u64 out_nr(void)
+{
+	const struct persist_alloc_extent_ser *ext;
+
+	return persist_kho_outgoing(&ext)->nr_extents;
+}
+
+/*
+ * Freezing moves the runs into an array just big enough for them: the next
+ * kernel maps that, not the room one entry per granule took. Without
+ * memory for the move the runs stay in the big array. A cancel that cannot
+ * preserve the big array again leaves the runs, a valid handover as they
+ * are; a change then fails and changes nothing, or unfolds them first.
+ */
+static void kho_freeze_compacts_runs(struct kunit *test)
+{
+	unsigned long i, base, granules;
+	unsigned int big, small;
+	int nid = pool_node(test);
+	struct folio **folios;
+	u64 owner;
+
+	base = outgoing_base(test);
+	folios = kunit_kcalloc(test, COMPACT_TEST_FOLIOS, sizeof(*folios), GFP_KERNEL);
+	KUNIT_ASSERT_NOT_NULL(test, folios);
+	for (i = 0; i < COMPACT_TEST_FOLIOS; i++) {
+		folios[i] = persist_alloc_folio(nid, PERSIST_ORDER_4K, 0);
+		KUNIT_ASSERT_FALSE(test, IS_ERR(folios[i]));
+	}
+	sort(folios, COMPACT_TEST_FOLIOS, sizeof(*folios), cmp_folio_pfn, NULL);
+	for (i = 0; i < COMPACT_TEST_FOLIOS; i++)
+		KUNIT_ASSERT_EQ(test, persist_alloc_preserve(folios[i], COMPACT_TEST_OWNER), 0);
+	mutex_lock(&persist_state_lock);
+	big = out_pages();
+	mutex_unlock(&persist_state_lock);
+	KUNIT_ASSERT_GE(test, big, DIV_ROUND_UP((base + COMPACT_TEST_FOLIOS) *
+					       sizeof(struct persist_alloc_extent_ser), PAGE_SIZE));
+
+	/* No memory for the move: handed over in the big array, folded. */
+	persist_fail_nth(1);
+	persist_kho_freeze();
+	KUNIT_EXPECT_EQ(test, persist_fail_nth_left(), 0);
+	persist_fail_nth(0);
+	mutex_lock(&persist_state_lock);
+	KUNIT_EXPECT_TRUE(test, persist_kho_folded());
+	KUNIT_EXPECT_EQ(test, out_pages(), big);
+	KUNIT_EXPECT_EQ(test, check_outgoing(test), base + COMPACT_TEST_FOLIOS);
+	mutex_unlock(&persist_state_lock);
+	persist_kho_unfreeze();
+	mutex_lock(&persist_state_lock);
+	KUNIT_EXPECT_FALSE(test, persist_kho_folded());
+	KUNIT_EXPECT_EQ(test, check_outgoing(test), base + COMPACT_TEST_FOLIOS);
+	mutex_unlock(&persist_state_lock);
+
+	/* Moved: the runs take what they need, at least one page. */
+	persist_kho_freeze();
+	mutex_lock(&persist_state_lock);
+	small = DIV_ROUND_UP(max_t(u64, out_nr(), 1) *
+			     sizeof(struct persist_alloc_extent_ser), PAGE_SIZE);
+	KUNIT_EXPECT_EQ(test, out_pages(), small);
+	KUNIT_EXPECT_LT(test, small, big);
+	KUNIT_EXPECT_EQ(test, check_outgoing(test), base + COMPACT_TEST_FOLIOS);
+	mutex_unlock(&persist_state_lock);
+
+	/* A cancel that cannot preserve the big array again: still runs. */
+	persist_fail_nth(1);
+	persist_kho_unfreeze();
+	KUNIT_EXPECT_EQ(test, persist_fail_nth_left(), 0);
+	persist_fail_nth(0);
+	KUNIT_EXPECT_FALSE(test, persist_kho_frozen());
+	mutex_lock(&persist_state_lock);
+	KUNIT_EXPECT_TRUE(test, persist_kho_folded());
+	KUNIT_EXPECT_EQ(test, out_pages(), small);
+	KUNIT_EXPECT_EQ(test, check_outgoing(test), base + COMPACT_TEST_FOLIOS);
+	mutex_unlock(&persist_state_lock);
+
+	/* A change that cannot unfold them fails and changes nothing... */
+	persist_fail_nth(1);
+	KUNIT_EXPECT_EQ(test, persist_alloc_unpreserve(folios[1]), -ENOMEM);
+	persist_fail_nth(0);
+	mutex_lock(&persist_state_lock);
+	KUNIT_EXPECT_TRUE(test, persist_kho_folded());
+	KUNIT_EXPECT_EQ(test, out_count(folios[1], &owner), 1);
+	KUNIT_EXPECT_EQ(test, check_outgoing(test), base + COMPACT_TEST_FOLIOS);
+	mutex_unlock(&persist_state_lock);
+
+	/* ...the next one unfolds them into the big array first. */
+	KUNIT_EXPECT_EQ(test, persist_alloc_unpreserve(folios[1]), 0);
+	mutex_lock(&persist_state_lock);
+	KUNIT_EXPECT_FALSE(test, persist_kho_folded());
+	KUNIT_EXPECT_EQ(test, out_pages(), big);
+	KUNIT_EXPECT_EQ(test, out_count(folios[1], &owner), 0);
+	KUNIT_EXPECT_EQ(test, out_runs(COMPACT_TEST_OWNER, &granules), COMPACT_TEST_FOLIOS - 1);
+	KUNIT_EXPECT_EQ(test, check_outgoing(test), base + COMPACT_TEST_FOLIOS - 1);
+	mutex_unlock(&persist_state_lock);
+
+	for (i = 0; i < COMPACT_TEST_FOLIOS; i++) {
+		persist_alloc_unpreserve(folios[i]);
+		KUNIT_EXPECT_EQ(test, persist_free_folio(folios[i]), 0);
+	}
+	mutex_lock(&persist_state_lock);
+	KUNIT_EXPECT_EQ(test, check_outgoing(test), base);
+	mutex_unlock(&persist_state_lock);
+}
+
 struct pool_counts {
 	unsigned long allocated[PERSIST_NR_GRANULES];
 	unsigned long free, no_direct_map, saved, preserved, pending, extents;
@@ -1531,6 +1648,7 @@ static struct kunit_case persist_kho_cases[] = {
 	KUNIT_CASE(kho_handover_follows_preserve),
 	KUNIT_CASE(kho_freeze_refuses_changes),
 	KUNIT_CASE(kho_freeze_folds_runs),
+	KUNIT_CASE(kho_freeze_compacts_runs),
 	{}
 };
 

@@ -6,11 +6,12 @@
  * Generations 1 to 3 each preserve a set of 4 KiB extents (1, 64, 4096)
  * through the test consumer and kexec with it. The handover is kept up to
  * date as extents are preserved, so freezing it at the kexec only folds
- * the preserved entries into runs, one pass, and seals a few headers: the
- * old kernel logs "handover frozen: ... in N us" on the console, from the
- * start of persist_kho_freeze() to its end, and the runner reads it, with
- * the runs and bytes written, from there
- * (scripts/vmtest.py --bench). The next generation restores and frees the
+ * the preserved entries into runs, one pass, moves the runs into an array
+ * just big enough for them and seals a few headers: the old kernel logs
+ * "handover frozen: ... in N us" on the console, from the start of
+ * persist_kho_freeze() to its end, and the runner reads it, with the runs
+ * and the bytes handed over (blob and extent array, as preserved), from
+ * there (scripts/vmtest.py --bench). The next generation restores and frees the
  * set it received, then preserves the next one. Generation 4 only
  * receives.
  */

@@ -335,6 +335,14 @@ long long vt_proc_value(const char *path, const char *format)
 	return v;
 }
 
+long long vt_kho_written(void)
+{
+	long long state = vt_proc_value("/sys/kernel/debug/kho/out/serialized_bytes", "%lld");
+	long long radix = vt_proc_value("/sys/kernel/debug/kho/out/radix_bytes", "%lld");
+
+	return state < 0 || radix < 0 ? -1 : state + radix;
+}
+
 int vt_session(const char *name, bool create)
 {
 	static int luo = -1;

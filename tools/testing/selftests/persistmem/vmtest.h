@@ -111,6 +111,13 @@ const char *vt_cmdline_value(const char *key, char *buf, size_t size);
  * one "%lld") reads, such as "MemTotal: %lld kB" of /proc/meminfo; or -1.
  */
 long long vt_proc_value(const char *path, const char *format);
+/*
+ * Memory KHO holds for the next kernel beyond what is preserved for its
+ * own sake: serialized state and the radix tree listing preserved memory
+ * (debugfs kho/out/serialized_bytes plus radix_bytes), in bytes; -1 if
+ * KHO does not say.
+ */
+long long vt_kho_written(void);
 
 /*
  * Open /dev/liveupdate (once per process) and create or retrieve session
