@@ -161,8 +161,8 @@ struct persist_pool {
  *               release
  * @quarantined: held so that nobody uses its memory: it is never restored
  *               and never handed over
- * @ser_idx:     while preserved and the handover not frozen, its entry in
- *               the outgoing handover
+ * @ser_idx:     while preserved and the handover's entries not folded into
+ *               runs, its entry in the outgoing handover
  */
 struct persist_extent {
 	unsigned long pfn;

@@ -21,7 +21,8 @@
  *   is preserved or unpreserved (the extent array grows ahead of time; the
  *   new array is preserved before the old one is dropped). At kexec the
  *   handover is already complete: the blackout only folds its entries
- *   into runs (below), one pass over what is preserved, and flags the
+ *   into runs and moves them into an array of their size (below), one
+ *   pass over what is preserved, and flags the
  *   blocks kept as free 1 GiB HVO folios, one pass over the pools' kept
  *   lists; never over the pools or the extents ever allocated.
  *
@@ -32,10 +33,12 @@
  * them over in a few entries, whatever their number. It costs one pass
  * over the preserved extents. The runs then move to an array just big
  * enough for them, so that the next kernel maps a few pages, not the room
- * one entry per granule took. A cancelled update unfolds the runs again,
- * into the array they left, preserved again; until KHO has the page or so
- * that takes, the handover stays in runs and every change fails with
- * -ENOMEM, changing nothing.
+ * one entry per granule took: one allocation of a page per 170 runs, and
+ * one KHO unpreserve per page of the array they leave, which is sized for
+ * the most extents preserved at once. A cancelled update unfolds the runs
+ * again, into the array they left, preserved again; until KHO has the
+ * chunk pages that takes, the handover stays in runs and preserving or
+ * unpreserving fails with -ENOMEM, changing nothing.
  * From then on the handover cannot change:
  * preserving, unpreserving, freeing a preserved folio, growing or shrinking
  * a pool fail with -EBUSY. A cancelled live update unfreezes it as it was.
@@ -144,8 +147,6 @@ static int reserve_out(unsigned long nr_extents)
 	out_ext_cap = cap;
 	return 0;
 }
-
-static int unfold_out(void);
 
 static void write_block(struct persist_block *blk)
 {
@@ -277,6 +278,9 @@ void persist_kho_block_removed(struct persist_block *blk)
  * persist_kho_add_hwpoison - hand a failed page over, for good
  * @pfn: the page frame
  *
+ * A failed page's entry is one of its own, so it is appended even while
+ * the entries are runs (see unfold_out()).
+ *
  * Return: 0; -EOPNOTSUPP without KHO; -EBUSY while the handover is frozen;
  * -ENOMEM if it could not grow.
  */
@@ -290,7 +294,7 @@ int persist_kho_add_hwpoison(unsigned long pfn)
 		return -EOPNOTSUPP;
 	if (frozen)
 		return -EBUSY;
-	err = unfold_out() ?: reserve_out(out_ser->nr_extents + 1);
+	err = reserve_out(out_ser->nr_extents + 1);
 	if (err)
 		return err;
 	e = &out_ext[out_ser->nr_extents++];
@@ -460,8 +464,9 @@ static void fold_runs(void)
  */
 static void compact_out(void)
 {
-	unsigned long cap = PAGE_ALIGN(max_t(u64, out_ser->nr_extents, 1) *
-				       sizeof(*out_ext)) / sizeof(*out_ext);
+	/* One spare entry, for the test consumer's damage (test_corrupt_run). */
+	unsigned long cap = PAGE_ALIGN((out_ser->nr_extents + 1) * sizeof(*out_ext)) /
+			    sizeof(*out_ext);
 	struct persist_alloc_extent_ser *ext;
 	struct kho_vmalloc desc = {};
 	int err = -ENOMEM;
@@ -498,6 +503,13 @@ static int thaw_out(void)
 
 	if (!thawed_ext)
 		return 0;
+	/* Failed pages joined since: reserve_out() finds a bigger one. */
+	if (out_ser->nr_extents > thawed_cap) {
+		vfree(thawed_ext);
+		thawed_ext = NULL;
+		thawed_cap = 0;
+		return 0;
+	}
 	err = persist_fault() ? -ENOMEM : kho_preserve_vmalloc(thawed_ext, &desc);
 	if (err)
 		return err;
@@ -544,24 +556,32 @@ static void unfold_runs(void)
 	}
 }
 
+/* Extents the outgoing entries stand for, runs or not. */
+static u64 out_extents(void)
+{
+	u64 i, n = 0;
+
+	for (i = 0; i < out_ser->nr_extents; i++)
+		n += out_ext[i].nr;
+	return n;
+}
+
 /*
  * One entry per preserved extent again after a cancelled update, in the
  * array the freeze compacted them out of. Preserving that array again
- * needs a page or so of KHO's; until that succeeds the handover stays in
- * runs, which is a valid handover as it is: every change calls this first
- * and fails with its error, changing nothing.
+ * takes KHO a chunk page per 511 pages of it; until that succeeds the
+ * handover stays in runs, which is a valid handover as it is: preserving
+ * and unpreserving call this first and fail with its error, changing
+ * nothing. A failed page's entry is appended to the runs meanwhile.
  */
 static int unfold_out(void)
 {
-	unsigned long i, n = 0;
 	int err;
 
 	lockdep_assert_held(&persist_state_lock);
 	if (!out_folded)
 		return 0;
-	for (i = 0; i < out_ser->nr_extents; i++)
-		n += out_ext[i].nr;
-	err = thaw_out() ?: reserve_out(n);
+	err = thaw_out() ?: reserve_out(out_extents());
 	if (err)
 		return err;
 	unfold_runs();
@@ -639,7 +659,7 @@ void persist_kho_freeze(void)
 
 		/* Failed pages that could not join it before. */
 		persist_hwpoison_flush();
-		nr = out_ser->nr_extents;
+		nr = out_extents();
 		WRITE_ONCE(frozen, true);
 		fold_runs();
 		compact_out();
@@ -657,6 +677,9 @@ void persist_kho_freeze(void)
 
 /**
  * persist_kho_unfreeze - undo persist_kho_freeze() for a cancelled update
+ *
+ * Changes work again. Should the entries not unfold (no memory), the
+ * handover stays in runs, valid as it is, until a change unfolds them.
  */
 void persist_kho_unfreeze(void)
 {

@@ -1361,18 +1361,29 @@ static u64 out_nr(void)
 	return persist_kho_outgoing(&ext)->nr_extents;
 }
 
+/* The outgoing extent array; lock held. */
+static const void *out_array(void)
+{
+	const struct persist_alloc_extent_ser *ext;
+
+	persist_kho_outgoing(&ext);
+	return ext;
+}
+
 /*
  * Freezing moves the runs into an array just big enough for them: the next
  * kernel maps that, not the room one entry per granule took. Without
  * memory for the move the runs stay in the big array. A cancel that cannot
  * preserve the big array again leaves the runs, a valid handover as they
- * are; a change then fails and changes nothing, or unfolds them first.
+ * are, which freeze again as they are; a change then fails and changes
+ * nothing, or unfolds them first, into the big array.
  */
 static void kho_freeze_compacts_runs(struct kunit *test)
 {
 	unsigned long i, base, granules;
 	unsigned int big, small;
 	int nid = pool_node(test);
+	const void *big_array;
 	struct folio **folios;
 	u64 owner;
 
@@ -1388,6 +1399,7 @@ static void kho_freeze_compacts_runs(struct kunit *test)
 		KUNIT_ASSERT_EQ(test, persist_alloc_preserve(folios[i], COMPACT_TEST_OWNER), 0);
 	mutex_lock(&persist_state_lock);
 	big = out_pages();
+	big_array = out_array();
 	mutex_unlock(&persist_state_lock);
 	KUNIT_ASSERT_GE(test, big, DIV_ROUND_UP((base + COMPACT_TEST_FOLIOS) *
 					       sizeof(struct persist_alloc_extent_ser), PAGE_SIZE));
@@ -1411,8 +1423,9 @@ static void kho_freeze_compacts_runs(struct kunit *test)
 	/* Moved: the runs take what they need, at least one page. */
 	persist_kho_freeze();
 	mutex_lock(&persist_state_lock);
-	small = DIV_ROUND_UP(max_t(u64, out_nr(), 1) *
-			     sizeof(struct persist_alloc_extent_ser), PAGE_SIZE);
+	/* With a spare entry (for the test consumer's damage). */
+	small = DIV_ROUND_UP((out_nr() + 1) * sizeof(struct persist_alloc_extent_ser),
+			     PAGE_SIZE);
 	KUNIT_EXPECT_EQ(test, out_pages(), small);
 	KUNIT_EXPECT_LT(test, small, big);
 	KUNIT_EXPECT_EQ(test, check_outgoing(test), base + COMPACT_TEST_FOLIOS);
@@ -1430,6 +1443,21 @@ static void kho_freeze_compacts_runs(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, check_outgoing(test), base + COMPACT_TEST_FOLIOS);
 	mutex_unlock(&persist_state_lock);
 
+	/* Runs freeze again as they are, and still cannot unfold. */
+	persist_kho_freeze();
+	mutex_lock(&persist_state_lock);
+	KUNIT_EXPECT_EQ(test, out_pages(), small);
+	KUNIT_EXPECT_EQ(test, check_outgoing(test), base + COMPACT_TEST_FOLIOS);
+	KUNIT_EXPECT_LT(test, out_runs(COMPACT_TEST_OWNER, &granules), COMPACT_TEST_FOLIOS);
+	KUNIT_EXPECT_EQ(test, granules, COMPACT_TEST_FOLIOS);
+	mutex_unlock(&persist_state_lock);
+	persist_fail_nth(1);
+	persist_kho_unfreeze();
+	persist_fail_nth(0);
+	mutex_lock(&persist_state_lock);
+	KUNIT_EXPECT_TRUE(test, persist_kho_folded());
+	mutex_unlock(&persist_state_lock);
+
 	/* A change that cannot unfold them fails and changes nothing... */
 	persist_fail_nth(1);
 	KUNIT_EXPECT_EQ(test, persist_alloc_unpreserve(folios[1]), -ENOMEM);
@@ -1445,6 +1473,7 @@ static void kho_freeze_compacts_runs(struct kunit *test)
 	mutex_lock(&persist_state_lock);
 	KUNIT_EXPECT_FALSE(test, persist_kho_folded());
 	KUNIT_EXPECT_EQ(test, out_pages(), big);
+	KUNIT_EXPECT_PTR_EQ(test, out_array(), big_array);
 	KUNIT_EXPECT_EQ(test, out_count(folios[1], &owner), 0);
 	KUNIT_EXPECT_EQ(test, out_runs(COMPACT_TEST_OWNER, &granules), COMPACT_TEST_FOLIOS - 1);
 	KUNIT_EXPECT_EQ(test, check_outgoing(test), base + COMPACT_TEST_FOLIOS - 1);

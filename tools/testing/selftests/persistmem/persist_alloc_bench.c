@@ -202,6 +202,12 @@ static void memfd_preserve(void)
 	uint64_t t0, t1;
 	void *p;
 
+	/* The session's first file pays for LUO's block of file records. */
+	mfd = memfd_create("warm-up", 0);
+	if (mfd < 0 || ftruncate(mfd, 4096) ||
+	    luo_session_preserve_fd(session, mfd, MEMFD_TOKEN + 1))
+		vt_fatal("warm-up memfd: %s", strerror(errno));
+	close(mfd);
 	mfd = memfd_create("bench", 0);
 	if (mfd < 0 || ftruncate(mfd, PT_GIB))
 		vt_fatal("memfd: %s", strerror(errno));
@@ -323,6 +329,9 @@ static void generation2(void)
 	vt_result(mfd >= 0, "memfd_luo: 1 GiB memfd retrieved (ret %d)", mfd);
 	report_figure("memfd_luo", (t1 - t0) / 1000.0, "us_per_gib_restore");
 	close(mfd);
+	mfd = luo_session_retrieve_fd(session, MEMFD_TOKEN + 1);
+	if (vt_result(mfd >= 0, "warm-up memfd retrieved (ret %d)", mfd))
+		close(mfd);
 	vt_result(!luo_session_finish(session), "memfd_luo: session finished");
 }
 

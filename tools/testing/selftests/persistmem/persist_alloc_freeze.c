@@ -4,7 +4,12 @@
  * cancelled update leaves it as it was and changeable again.
  *
  * Generation 1 allocates folios on both nodes, fills them and preserves
- * three. The test consumer makes the next live update freeze fail after
+ * three, and 512 granules of 4 KiB besides: enough entries that the freeze
+ * moves the runs into a smaller extent array, which the log line shows,
+ * and that the cancel must preserve the bigger one again: KHO then holds
+ * as much memory for the handover as before (debugfs kho/out/), no page
+ * preserved twice or left out. They are unpreserved after the cancel.
+ * The test consumer makes the next live update freeze fail after
  * persist_alloc froze (it is last on the freeze chain), so with a kexec
  * image loaded, reboot(LINUX_REBOOT_CMD_KEXEC) fails with that error and
  * the kernel log shows the handover frozen, then unfrozen. Then the
@@ -23,7 +28,11 @@
 #include "persist_test.h"
 
 #define ESCAPED		"persist_freeze.escaped"
-#define FROZEN_MSG	"persist_alloc: handover frozen: 2 blocks and 3 extents"
+#define FROZEN_MSG	"persist_alloc: handover frozen: 2 blocks and 515 extents in "
+/* The runs in an array of one page, where 515 entries took six. */
+#define COMPACT_MSG	" runs, 4096 + 4096 bytes, in "
+#define COMPACT_NR	512
+#define COMPACT_OWNER	600
 #define UNFROZEN_MSG	"persist_alloc: handover unfrozen: the live update was cancelled"
 #define ADOPTED_MSG	\
 	"persist_alloc: adopted 2 of 2 handed-over blocks and 3 of 3 extents"
@@ -48,17 +57,48 @@ static const struct tcase cases[] = {
 
 static void cancelled_kexec(int fd)
 {
+	long long before = vt_kho_written(), after;
+
 	/* Flagged, so that generation 1 knows should this kernel boot after all. */
 	pt_cancelled_kexec(fd, ESCAPED, "gen 1");
 	vt_result(vt_dmesg_contains(FROZEN_MSG), "gen 1: the log says '%s'", FROZEN_MSG);
+	vt_result(vt_dmesg_contains(COMPACT_MSG), "gen 1: the log says '%s'", COMPACT_MSG);
 	vt_result(vt_dmesg_contains(UNFROZEN_MSG), "gen 1: the log says '%s'", UNFROZEN_MSG);
+	after = vt_kho_written();
+	vt_result(before > 0 && after == before,
+		  "gen 1: KHO holds as much for the handover after the cancel (%lld bytes, was %lld)",
+		  after, before);
+}
+
+/* 4 KiB granules of another owner, preserved, in a second slot table. */
+static int preserve_many(void)
+{
+	int fd = pt_open(), ret;
+
+	ret = pt_cmd(fd, "fill %d 0 0 0", COMPACT_NR);
+	vt_result(!ret, "gen 1: %d granules of 4 KiB allocated (%d)", COMPACT_NR, ret);
+	ret = pt_cmd(fd, "preserve-all %d", COMPACT_OWNER);
+	vt_result(!ret, "gen 1: and preserved (%d)", ret);
+	return fd;
+}
+
+static void unpreserve_many(int fd)
+{
+	int i, ret = 0;
+
+	for (i = 0; i < COMPACT_NR && !ret; i++)
+		ret = pt_cmd(fd, "unpreserve %d", i);
+	ret = ret ?: pt_cmd(fd, "free-all");
+	vt_result(!ret, "gen 1: the %d granules unpreserved and freed after the cancel (%d)",
+		  COMPACT_NR, ret);
+	close(fd);
 }
 
 static void generation1(int fd)
 {
 	char args[512] = "vmtest.freeze=", buf[8];
 	size_t len = strlen(args);
-	int i, ret;
+	int i, ret, many;
 
 	if (vt_cmdline_value(ESCAPED, buf, sizeof(buf)))
 		vt_fatal("gen 1 booted again: the kexec went through although a freeze failed");
@@ -80,7 +120,9 @@ static void generation1(int fd)
 				pt_slot_phys(fd, i));
 	}
 
+	many = preserve_many();
 	cancelled_kexec(fd);
+	unpreserve_many(many);
 
 	/* Thawed: the handover changes again. */
 	for (i = 0; i < NR_CASES; i++) {
