@@ -1268,6 +1268,22 @@ static int cmp_folio_pfn(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
+/* @nr granules of 4 KiB from node @nid, in the order of their addresses. */
+static struct folio **alloc_sorted_4k(struct kunit *test, int nid, unsigned long nr)
+{
+	struct folio **folios;
+	unsigned long i;
+
+	folios = kunit_kcalloc(test, nr, sizeof(*folios), GFP_KERNEL);
+	KUNIT_ASSERT_NOT_NULL(test, folios);
+	for (i = 0; i < nr; i++) {
+		folios[i] = persist_alloc_folio(nid, PERSIST_ORDER_4K, 0);
+		KUNIT_ASSERT_FALSE(test, IS_ERR(folios[i]));
+	}
+	sort(folios, nr, sizeof(*folios), cmp_folio_pfn, NULL);
+	return folios;
+}
+
 /*
  * Freezing folds granules preserved one after the other, following each
  * other in memory, under one owner, into runs; a granule of another owner
@@ -1283,13 +1299,7 @@ static void kho_freeze_folds_runs(struct kunit *test)
 
 	base = outgoing_base(test);
 
-	folios = kunit_kcalloc(test, RUN_TEST_FOLIOS, sizeof(*folios), GFP_KERNEL);
-	KUNIT_ASSERT_NOT_NULL(test, folios);
-	for (i = 0; i < RUN_TEST_FOLIOS; i++) {
-		folios[i] = persist_alloc_folio(nid, PERSIST_ORDER_4K, 0);
-		KUNIT_ASSERT_FALSE(test, IS_ERR(folios[i]));
-	}
-	sort(folios, RUN_TEST_FOLIOS, sizeof(*folios), cmp_folio_pfn, NULL);
+	folios = alloc_sorted_4k(test, nid, RUN_TEST_FOLIOS);
 	/*
 	 * Runs of the first owner: the fifth folio, of another owner, ends
 	 * one, and so does a gap in memory or a block boundary.
@@ -1388,13 +1398,7 @@ static void kho_freeze_compacts_runs(struct kunit *test)
 	u64 owner;
 
 	base = outgoing_base(test);
-	folios = kunit_kcalloc(test, COMPACT_TEST_FOLIOS, sizeof(*folios), GFP_KERNEL);
-	KUNIT_ASSERT_NOT_NULL(test, folios);
-	for (i = 0; i < COMPACT_TEST_FOLIOS; i++) {
-		folios[i] = persist_alloc_folio(nid, PERSIST_ORDER_4K, 0);
-		KUNIT_ASSERT_FALSE(test, IS_ERR(folios[i]));
-	}
-	sort(folios, COMPACT_TEST_FOLIOS, sizeof(*folios), cmp_folio_pfn, NULL);
+	folios = alloc_sorted_4k(test, nid, COMPACT_TEST_FOLIOS);
 	for (i = 0; i < COMPACT_TEST_FOLIOS; i++)
 		KUNIT_ASSERT_EQ(test, persist_alloc_preserve(folios[i], COMPACT_TEST_OWNER), 0);
 	mutex_lock(&persist_state_lock);
