@@ -12,6 +12,13 @@
 # changed: unchanged files keep their mtimes and kbuild rebuilds only what
 # an edit touched. Local edits made directly in $BUILD/linux are discarded.
 #
+# Every make target that builds runs this first, several times in one make
+# test. So the commit chain is remembered with a fingerprint of everything
+# it is made from (this script, split.sh, patches/, config/components/ and
+# the files under the overlay roots, names, modes and contents): when the
+# fingerprint matches, the branch still points at the chain built from it
+# and the work tree has no edits, nothing is rebuilt.
+#
 # A component file (config/components/NN-name) is a commit message after a
 # header ended by a blank line: "Paths:" names the repository paths the
 # component owns (none for a component made of hooks or Changes only), optional
@@ -37,11 +44,38 @@ git -C "$TREE" rev-parse -q --verify refs/tags/base >/dev/null ||
 
 export GIT_DIR=$TREE/.git
 IDX=$GIT_DIR/persistmem-overlay.index
+STAMP=$GIT_DIR/persistmem-overlay.stamp
 export GIT_INDEX_FILE=$IDX
 export GIT_AUTHOR_NAME=${PERSISTMEM_AUTHOR_NAME:-persistmem developers}
 export GIT_AUTHOR_EMAIL=${PERSISTMEM_AUTHOR_EMAIL:-persistmem@lists.invalid}
 export GIT_COMMITTER_NAME=$GIT_AUTHOR_NAME GIT_COMMITTER_EMAIL=$GIT_AUTHOR_EMAIL
 export GIT_AUTHOR_DATE=$DATE GIT_COMMITTER_DATE=$DATE
+
+# The inputs' fingerprint: names, modes and contents, and who commits.
+fingerprint() {
+	local files
+
+	# shellcheck disable=SC2086
+	files=$(pgit ls-files --cached --others --exclude-standard -- $OVERLAY_ROOTS \
+		patches config/components scripts/overlay.sh scripts/split.sh |
+		while read -r f; do
+			[ -f "$ROOT/$f" ] && echo "$f"
+		done)
+	(cd "$ROOT" && xargs -r -d '\n' stat -c '%a %n' <<< "$files" &&
+		xargs -r -d '\n' sha1sum <<< "$files")
+	git rev-parse base
+	echo "$GIT_AUTHOR_NAME <$GIT_AUTHOR_EMAIL>"
+}
+
+fp=$(fingerprint | sha1sum | cut -d' ' -f1)
+if read -r stamp_fp stamp_head < "$STAMP" 2>/dev/null && [ "$stamp_fp" = "$fp" ] &&
+   [ "$(git symbolic-ref -q --short HEAD)" = persistmem ] &&
+   [ "$(git rev-parse HEAD)" = "$stamp_head" ] &&
+   (unset GIT_INDEX_FILE; cd "$TREE" && git diff --quiet HEAD); then
+	echo "overlay: up to date (inputs unchanged)"
+	exit 0
+fi
+rm -f "$STAMP"
 
 head=$(git rev-parse base)
 git read-tree "$head"
@@ -50,6 +84,15 @@ commit() {	# commit <message file>
 	local tree
 	tree=$(git write-tree)
 	head=$(git commit-tree "$tree" -p "$head" -F "$1")
+}
+
+# add_files <list> <dir>: put each "<mode>\t<path>" of <list>, read from
+# <dir>/<path>, into the index at <path>.
+add_files() {
+	[ -s "$1" ] || return 0
+	cut -f2 "$1" | (cd "$2" && git hash-object -w --no-filters --stdin-paths) |
+		paste "$1" - | awk -F '\t' '{ printf "%s %s\t%s\n", $1, $3, $2 }' |
+		git update-index --add --index-info
 }
 
 # 1. Patches to upstream files.
@@ -100,26 +143,28 @@ for c in config/components/*; do
 		(cd "$TREE" && git apply --cached --whitespace=nowarn "$ROOT/patches/$h") ||
 			die "$c: patch $h does not apply"
 	done
+	# Tracked and new (not ignored) files, never build output; one git
+	# process hashes them and one adds them (each loads the whole index).
+	: > "$tmp/files"
 	for p in $paths; do
 		[ -e "$p" ] || die "$c: path $p does not exist"
-		# Tracked and new (not ignored) files, never build output.
 		pgit ls-files --cached --others --exclude-standard -- "$p" | while read -r f; do
 			[ -f "$f" ] || continue
 			mode=100644
 			[ -x "$f" ] && mode=100755
-			blob=$(git hash-object -w --no-filters "$f")
-			git update-index --add --cacheinfo "$mode,$blob,$f"
-			echo "$f" >> "$tmp/owned"
+			printf '%s\t%s\n' "$mode" "$f" >> "$tmp/files"
 		done
 	done
+	add_files "$tmp/files" "$ROOT"
+	cut -f2 "$tmp/files" >> "$tmp/owned"
 	ncomp=$((ncomp + 1))
 	# Files that later components change, as they are after this one.
 	if [ -d "$tmp/stages/$ncomp" ]; then
 		(cd "$tmp/stages/$ncomp" && find . -type f | sed 's|^\./||') | while read -r f; do
 			grep -qxF "$f" "$tmp/owned" || continue
-			blob=$(git hash-object -w --no-filters "$tmp/stages/$ncomp/$f")
-			git update-index --add --cacheinfo "100644,$blob,$f"
-		done
+			printf '100644\t%s\n' "$f"
+		done > "$tmp/files"
+		add_files "$tmp/files" "$tmp/stages/$ncomp"
 	fi
 	commit "$tmp/commitmsg"
 done
@@ -137,11 +182,14 @@ unset GIT_INDEX_FILE
 cd "$TREE"
 old=$(git rev-parse HEAD)
 # Edits made directly in the tree (a throw-away experiment) are discarded too.
-if [ "$old" = "$head" ] && git diff --quiet HEAD; then
+if [ "$old" = "$head" ] && [ "$(git symbolic-ref -q --short HEAD)" = persistmem ] &&
+   git diff --quiet HEAD; then
+	echo "$fp $head" > "$STAMP"
 	echo "overlay: up to date ($npatches patches, $ncomp components)"
 	exit 0
 fi
 changed=$(git diff --name-only "$old" "$head" | wc -l)
 [ "$(git symbolic-ref -q --short HEAD)" = persistmem ] || git checkout -q -B persistmem
 git reset -q --hard "$head"
+echo "$fp $head" > "$STAMP"
 echo "overlay: $npatches patches, $ncomp components; $changed files changed"

@@ -335,10 +335,19 @@ long long vt_proc_value(const char *path, const char *format)
 	return v;
 }
 
+long long vt_kho_serialized(void)
+{
+	return vt_proc_value("/sys/kernel/debug/kho/out/serialized_bytes", "%lld");
+}
+
+long long vt_kho_radix(void)
+{
+	return vt_proc_value("/sys/kernel/debug/kho/out/radix_bytes", "%lld");
+}
+
 long long vt_kho_written(void)
 {
-	long long state = vt_proc_value("/sys/kernel/debug/kho/out/serialized_bytes", "%lld");
-	long long radix = vt_proc_value("/sys/kernel/debug/kho/out/radix_bytes", "%lld");
+	long long state = vt_kho_serialized(), radix = vt_kho_radix();
 
 	return state < 0 || radix < 0 ? -1 : state + radix;
 }

@@ -118,6 +118,14 @@ long long vt_proc_value(const char *path, const char *format);
  * KHO does not say.
  */
 long long vt_kho_written(void);
+/*
+ * Its two parts: the serialized state (kho/out/serialized_bytes) and the
+ * radix tree (kho/out/radix_bytes). KHO frees no radix node when memory
+ * is unpreserved, so the tree only grows until the kexec; -1 if KHO does
+ * not say.
+ */
+long long vt_kho_serialized(void);
+long long vt_kho_radix(void);
 
 /*
  * Open /dev/liveupdate (once per process) and create or retrieve session
