@@ -17,7 +17,8 @@
 # it is made from (this script, split.sh, patches/, config/components/ and
 # the files under the overlay roots, names, modes and contents): when the
 # fingerprint matches, the branch still points at the chain built from it
-# and the work tree has no edits, nothing is rebuilt.
+# and the work tree has no edits, nothing is rebuilt. (Like the fixed dates,
+# this assumes the same git and patch tools give the same chain.)
 #
 # A component file (config/components/NN-name) is a commit message after a
 # header ended by a blank line: "Paths:" names the repository paths the
@@ -59,7 +60,9 @@ fingerprint() {
 	files=$(pgit ls-files --cached --others --exclude-standard -- $OVERLAY_ROOTS \
 		patches config/components scripts/overlay.sh scripts/split.sh |
 		while read -r f; do
-			[ -f "$ROOT/$f" ] && echo "$f"
+			if [ -f "$ROOT/$f" ]; then
+				echo "$f"
+			fi
 		done)
 	(cd "$ROOT" && xargs -r -d '\n' stat -c '%a %n' <<< "$files" &&
 		xargs -r -d '\n' sha1sum <<< "$files")
@@ -68,7 +71,7 @@ fingerprint() {
 }
 
 fp=$(fingerprint | sha1sum | cut -d' ' -f1)
-if read -r stamp_fp stamp_head < "$STAMP" 2>/dev/null && [ "$stamp_fp" = "$fp" ] &&
+if [ -f "$STAMP" ] && read -r stamp_fp stamp_head < "$STAMP" && [ "$stamp_fp" = "$fp" ] &&
    [ "$(git symbolic-ref -q --short HEAD)" = persistmem ] &&
    [ "$(git rev-parse HEAD)" = "$stamp_head" ] &&
    (unset GIT_INDEX_FILE; cd "$TREE" && git diff --quiet HEAD); then
@@ -148,6 +151,9 @@ for c in config/components/*; do
 	: > "$tmp/files"
 	for p in $paths; do
 		[ -e "$p" ] || die "$c: path $p does not exist"
+		# The fingerprint covers the roots only.
+		[[ " $OVERLAY_ROOTS " = *" ${p%%/*} "* ]] ||
+			die "$c: path $p is outside the overlay roots ($OVERLAY_ROOTS)"
 		pgit ls-files --cached --others --exclude-standard -- "$p" | while read -r f; do
 			[ -f "$f" ] || continue
 			mode=100644
@@ -178,18 +184,25 @@ sort -u "$tmp/owned" | comm -23 "$tmp/all" - > "$tmp/orphans"
 [ -s "$tmp/orphans" ] && die "files in no component (config/components/): $(tr '\n' ' ' < "$tmp/orphans")"
 
 # 3. Move the work tree, touching only what changed.
+
+# Remember the chain, unless an input changed while it was being built.
+stamp() {
+	if [ "$(cd "$ROOT" && fingerprint | sha1sum | cut -d' ' -f1)" = "$fp" ]; then
+		echo "$fp $head" > "$STAMP"
+	fi
+}
 unset GIT_INDEX_FILE
 cd "$TREE"
 old=$(git rev-parse HEAD)
 # Edits made directly in the tree (a throw-away experiment) are discarded too.
 if [ "$old" = "$head" ] && [ "$(git symbolic-ref -q --short HEAD)" = persistmem ] &&
    git diff --quiet HEAD; then
-	echo "$fp $head" > "$STAMP"
+	stamp
 	echo "overlay: up to date ($npatches patches, $ncomp components)"
 	exit 0
 fi
 changed=$(git diff --name-only "$old" "$head" | wc -l)
 [ "$(git symbolic-ref -q --short HEAD)" = persistmem ] || git checkout -q -B persistmem
 git reset -q --hard "$head"
-echo "$fp $head" > "$STAMP"
+stamp
 echo "overlay: $npatches patches, $ncomp components; $changed files changed"

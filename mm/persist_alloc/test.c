@@ -46,10 +46,10 @@
  *   <slot> <pfn> <order> <nid> <flags> <direct map: first page> <last page>
  *
  * where the direct-map columns are 1 or 0 as kernel_page_present() says.
- * mmap() at offset <slot> GiB maps that slot's folio (as VM_PFNMAP, a
- * fault mapping up to a PMD's worth of pages) so that user space can fill
- * and check it; a page that had a memory failure is unmapped, and
- * touching it then raises SIGBUS.
+ * mmap() at offset <slot> GiB, MAP_SHARED, maps that slot's folio (as
+ * VM_PFNMAP, a fault mapping the pages up to the next PMD boundary) so
+ * that user space can fill and check it; a page that had a memory
+ * failure is unmapped, and touching it then raises SIGBUS.
  * Closing the file frees every slot except the preserved ones, which stay
  * allocated for the next kernel.
  */
@@ -478,9 +478,9 @@ static ssize_t test_read(struct file *file, char __user *ubuf, size_t count, lof
 }
 
 /*
- * Map the rest of the faulting page's PMD-sized window along with it, as
- * far as the folio and the VMA go, skipping failed pages: a fault per page
- * of a 1 GiB folio costs the tests seconds under TCG.
+ * Map the pages after the faulting one along with it, up to the next PMD
+ * boundary and as far as the folio and the VMA go, skipping failed pages:
+ * a fault per page of a 1 GiB folio costs the tests seconds under TCG.
  */
 static void test_fault_around(struct vm_fault *vmf, struct folio *folio, unsigned long idx)
 {
@@ -524,6 +524,9 @@ static const struct vm_operations_struct test_vm_ops = {
 
 static int test_mmap(struct file *file, struct vm_area_struct *vma)
 {
+	/* A private mapping would copy on write; its PFNs cannot. */
+	if (vma_is_cow_mapping(vma))
+		return -EINVAL;
 	vm_flags_set(vma, VM_PFNMAP | VM_DONTEXPAND | VM_DONTDUMP);
 	vma->vm_ops = &test_vm_ops;
 	return 0;

@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/mman.h>
 
 #include "persist_test.h"
 
@@ -126,6 +127,7 @@ static void bad_input(int fd)
 	unsigned long long free0 = pt_node_stat(0, "free_bytes");
 	unsigned int i;
 	struct pt_slot s[2];
+	void *p;
 	int ret;
 
 	for (i = 0; i < ARRAY_SIZE(bad_cmds); i++) {
@@ -137,6 +139,12 @@ static void bad_input(int fd)
 	vt_result(ret == -ENOENT, "'free 3' of an empty slot: expected %d, got %d", -ENOENT, ret);
 	vt_result(pt_slots(fd, s, 2) == 0 && pt_node_stat(0, "free_bytes") == free0,
 		  "bad commands changed nothing");
+	/* Copy on write of a PFN mapping would hit a BUG_ON() at the fault. */
+	p = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
+	vt_result(p == MAP_FAILED && errno == EINVAL, "a private mapping refused: %s",
+		  p == MAP_FAILED ? strerror(errno) : "mapped");
+	if (p != MAP_FAILED)
+		munmap(p, 4096);
 
 	ret = pt_node_write(0, "grow", "0");
 	vt_result(ret == -EINVAL, "grow 0: expected %d, got %d", -EINVAL, ret);
