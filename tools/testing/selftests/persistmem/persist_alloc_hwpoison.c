@@ -60,8 +60,13 @@ static long long hw_corrupted_kb(void)
 	return vt_proc_value("/proc/meminfo", "HardwareCorrupted: %lld kB");
 }
 
-/* In a child: read one word of page @page of @slot; its fate says what happened. */
-static int touch(int fd, unsigned int slot, size_t size, size_t page, uint64_t *word)
+/*
+ * In a child: read one word of page @first of @slot, then of page @page;
+ * its fate says what happened. Reading the page before a failed one first
+ * makes its fault map the pages after it, the failed one excepted.
+ */
+static int touch(int fd, unsigned int slot, size_t size, size_t first, size_t page,
+		 uint64_t *word)
 {
 	int status, pipefd[2];
 	pid_t pid;
@@ -70,13 +75,15 @@ static int touch(int fd, unsigned int slot, size_t size, size_t page, uint64_t *
 		return -errno;
 	pid = fork();
 	if (!pid) {
-		const uint64_t *p = mmap(NULL, size, PROT_READ, MAP_SHARED, fd,
-					 (off_t)slot << 30);
+		const uint64_t *p;
 		uint64_t v;
 
+		p = mmap(NULL, size, PROT_READ, MAP_SHARED, fd, (off_t)slot << 30);
 		if (p == MAP_FAILED)
 			_exit(2);
-		v = p[page * 512];
+		/* Loads the compiler must not drop: the fault is the test. */
+		v = __atomic_load_n(&p[first * 512], __ATOMIC_RELAXED);
+		v = __atomic_load_n(&p[page * 512], __ATOMIC_RELAXED);
 		if (write(pipefd[1], &v, sizeof(v)) != sizeof(v))
 			_exit(3);
 		_exit(0);
@@ -109,7 +116,7 @@ static void check_page(int fd, unsigned int slot, size_t size, size_t page, uint
 		       bool failed, const char *what)
 {
 	uint64_t word = 0;
-	int ret = touch(fd, slot, size, page, &word);
+	int ret = touch(fd, slot, size, failed ? page - 1 : page, page, &word);
 
 	if (failed)
 		vt_result(ret == -EHWPOISON, "%s: touching the failed page raises SIGBUS (%d)",
